@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { loadSettings, settingsJsonSchema } from '../config/settings.js';
+import { ConfigError } from '../core/errors.js';
+
+/** `ibpipe config check FILE` and `ibpipe config schema`. */
+export function registerConfigCommands(program: Command): void {
+  const config = program.command('config').description('validate config files and print the config schema');
+  config
+    .command('check')
+    .description('validate a config file; print every problem as `path: message` (exit 2 when invalid)')
+    .argument('<file>', 'YAML config file')
+    .action((file: string) => {
+      try {
+        const { settings } = loadSettings(file, process.env);
+        process.stdout.write(`${file}: ok (${settings.instruments.length} instruments)\n`);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          for (const issue of err.issues) process.stderr.write(`${issue}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+    });
+  config
+    .command('schema')
+    .description('print the JSON Schema of the config file (for editors)')
+    .action(() => {
+      process.stdout.write(`${JSON.stringify(settingsJsonSchema(), null, 2)}\n`);
+    });
+}

@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
+import { registerConfigCommands } from './config-command.js';
+
+/** Builds the `ibpipe` command tree; each command group lives in its own file. */
+export function buildProgram(): Command {
+  const program = new Command('ibpipe')
+    .description('Interactive Brokers market data → curated bars, features, datasets and predictions')
+    .showHelpAfterError()
+    .exitOverride();
+  registerConfigCommands(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  loadDotenv({ quiet: true });
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.issues.length > 0 ? err.issues.join('\n') : err.message}\n`);
+    } else if (err instanceof IbpipeError) {
+      process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+    } else {
+      process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    return exitCodeOf(err);
+  }
+}

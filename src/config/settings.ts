@@ -1,0 +1,153 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { twsConfigSchema } from '../data-sources/tws/tws-config.js';
+import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config.js';
+import { loggingConfigSchema } from '../ops/logging-config.js';
+import { httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
+import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
+import { modelsConfigSchema } from '../scoring/scoring-config.js';
+import { simConfigSchema } from '../sim/sim-config.js';
+import { lakeConfigSchema } from '../storage/lake-config.js';
+import { datasetsConfigSchema, labelsConfigSchema } from '../training/training-config.js';
+import { calendarsConfigSchema, instrumentConfigSchema, timeSeriesConfigSchema } from './instrument-config.js';
+
+/** The root schema: one slice per module, composed here and nowhere else. */
+export const settingsSchema = z
+  .object({
+    lake: lakeConfigSchema.default({ root: './data', memory_limit: '2GB', threads: 2 }),
+    tws: twsConfigSchema.default(twsConfigSchema.parse({})),
+    time_series: timeSeriesConfigSchema.default(timeSeriesConfigSchema.parse({})),
+    calendars: calendarsConfigSchema.default({ extra_closures: {} }),
+    instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is required'),
+    dq_rules: dqRulesConfigSchema,
+    gaps: gapsConfigSchema.default(gapsConfigSchema.parse({})),
+    feature_groups: featureGroupsConfigSchema,
+    labels: labelsConfigSchema,
+    datasets: datasetsConfigSchema,
+    models: modelsConfigSchema,
+    jobs: jobsConfigSchema,
+    http: httpConfigSchema.default(httpConfigSchema.parse({})),
+    logging: loggingConfigSchema.default(loggingConfigSchema.parse({})),
+    sim: simConfigSchema,
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.instruments.forEach((inst, i) => {
+      const prev = seen.get(inst.key);
+      if (prev !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['instruments', i, 'key'], message: `duplicate key ${inst.key} (also instruments[${prev}])` });
+      }
+      seen.set(inst.key, i);
+    });
+  });
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Where a Settings object came from; paths in it are already resolved. */
+export interface LoadedSettings {
+  readonly settings: Readonly<Settings>;
+  readonly file: string | null;
+}
+
+export const ENV_PREFIX = 'IBPIPE_';
+
+/** Formats a zod path as `instruments[2].key`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function issuesOf(error: z.ZodError): string[] {
+  return error.issues.map((iss) => {
+    if (iss.code === 'unrecognized_keys') {
+      return iss.keys.map((k) => `${formatPath([...iss.path, k])}: unknown key`).join('\n');
+    }
+    return `${formatPath(iss.path)}: ${iss.message}`;
+  }).flatMap((s) => s.split('\n'));
+}
+
+/**
+ * Applies IBPIPE_A__B=value overrides onto a raw config object. Values are parsed as YAML
+ * scalars, so `IBPIPE_TWS__PORT=4001` is a number.
+ */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__').filter(Boolean);
+    if (path.length === 0) continue;
+    let node: Record<string, unknown> = raw;
+    for (const seg of path.slice(0, -1)) {
+      const next = node[seg];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) node[seg] = {};
+      node = node[seg] as Record<string, unknown>;
+    }
+    node[path[path.length - 1] as string] = parseDocument(value).toJS();
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validates an already-parsed config object; throws ConfigError listing every problem. */
+export function parseSettings(raw: unknown, source = 'config', baseDir = process.cwd()): Readonly<Settings> {
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) {
+    const issues = issuesOf(result.error);
+    throw new ConfigError(`${source}: ${issues.length} problem(s)\n${issues.join('\n')}`, issues);
+  }
+  const cfg = result.data;
+  if (!isAbsolute(cfg.lake.root)) cfg.lake.root = resolve(baseDir, cfg.lake.root);
+  return deepFreeze(cfg);
+}
+
+/** Reads YAML text into a plain object, reporting syntax errors with line and column. */
+export function parseYaml(text: string, source: string): Record<string, unknown> {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const issues = doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      return `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`;
+    });
+    throw new ConfigError(`${source}: invalid YAML\n${issues.join('\n')}`, issues);
+  }
+  const js: unknown = doc.toJS() ?? {};
+  if (typeof js !== 'object' || js === null || Array.isArray(js)) {
+    throw new ConfigError(`${source}: expected a mapping at the top level`, ['(root): expected a mapping']);
+  }
+  return js as Record<string, unknown>;
+}
+
+/**
+ * Loads one YAML file plus environment overrides, validates it once and freezes it.
+ * Only the CLI edge calls this; modules receive their slice.
+ */
+export function loadSettings(file: string, env: Readonly<Record<string, string | undefined>> = {}): LoadedSettings {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read config file`, [`${path}: cannot read (${(err as Error).message})`], { cause: err });
+  }
+  const raw = parseYaml(text, path);
+  applyEnvOverrides(raw, env);
+  return { settings: parseSettings(raw, path, dirname(path)), file: path };
+}
+
+/** JSON Schema of the config file, for editors. */
+export function settingsJsonSchema(): unknown {
+  return z.toJSONSchema(settingsSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { INSTRUMENT_KEY_MESSAGE, INSTRUMENT_KEY_PATTERN } from './instruments.js';
+
+/** Bar sizes ibpipe knows, as IB spells them, with their length in ms. */
+export const BAR_SIZES = {
+  '5 secs': 5_000,
+  '1 min': 60_000,
+  '5 mins': 300_000,
+  '15 mins': 900_000,
+  '1 hour': 3_600_000,
+  '1 day': 86_400_000,
+} as const;
+export type BarSize = keyof typeof BAR_SIZES;
+
+/** Lake spelling of a bar size (`bar_size=1min` partition value, `bars_1min` dataset). */
+export const BAR_SIZE_TOKENS: Record<BarSize, string> = {
+  '5 secs': '5s',
+  '1 min': '1min',
+  '5 mins': '5min',
+  '15 mins': '15min',
+  '1 hour': '1h',
+  '1 day': '1d',
+};
+
+export function barSizeMs(size: BarSize): number {
+  return BAR_SIZES[size];
+}
+
+/** Frequency strings used in config (`1min`, `5min`, `5s`, `1h`, `1d`) to milliseconds. */
+export function frequencyMs(freq: string): number {
+  const m = /^(\d+)(s|min|h|d)$/.exec(freq);
+  if (!m) throw new RangeError(`frequency ${JSON.stringify(freq)}: expected e.g. 5s, 1min, 5min, 1h, 1d`);
+  const n = Number(m[1]);
+  const unit = { s: 1_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'min' | 'h' | 'd'];
+  return n * unit;
+}
+
+/**
+ * One bar as the ingestion layer produces it: UTC epoch-ms bar start, numbers as IB sends them.
+ * `source` is TWS, FILE or DB; `requestId` names the IB request (or file) that produced it.
+ */
+export interface BarEvent {
+  source: string;
+  symbol: string;
+  conId: number | null;
+  barSize: BarSize;
+  whatToShow: string;
+  ts: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  wap: number | null;
+  tradeCount: number | null;
+  requestId: string | null;
+}
+
+/** Schema a bar must pass before anything is written to the raw store. */
+export const barEventSchema = z
+  .object({
+    source: z.string().min(1).max(16),
+    symbol: z.string().regex(INSTRUMENT_KEY_PATTERN, INSTRUMENT_KEY_MESSAGE),
+    conId: z.number().int().nullable(),
+    barSize: z.enum(Object.keys(BAR_SIZES) as [BarSize, ...BarSize[]]),
+    whatToShow: z.string().min(1),
+    ts: z.number().int().refine((v) => v > 0, 'must be a positive epoch-ms instant'),
+    open: z.number(),
+    high: z.number(),
+    low: z.number(),
+    close: z.number(),
+    volume: z.number(),
+    wap: z.number().nullable(),
+    tradeCount: z.number().int().nullable(),
+    requestId: z.string().nullable(),
+  })
+  .strict();
+
+/** A raw row as stored in raw/tws_bars (DESIGN §6 columns); instants are epoch ms. */
+export interface RawBarRow {
+  source: string;
+  symbol: string;
+  con_id: number | null;
+  bar_size: string;
+  what_to_show: string;
+  ts: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  wap: number | null;
+  trade_count: number | null;
+  batch_id: string;
+  ingestion_ts: number;
+  request_id: string | null;
+}
+
+/** A curated row: one per (symbol, ts) on the calendar grid, with its gap mask. */
+export interface CuratedBarRow {
+  symbol: string;
+  ts: number;
+  open: number | null;
+  high: number | null;
+  low: number | null;
+  close: number | null;
+  volume: number | null;
+  wap: number | null;
+  trade_count: number | null;
+  /** True when any column of this row was imputed (or left NULL for an over-long gap). */
+  is_imputed: boolean;
+  /** Name of the imputation rule applied, e.g. `ffill`, or null for an observed bar. */
+  imputation: string | null;
+  /** Per-column gap mask: true when that column was not observed on this bar. */
+  open_imputed: boolean;
+  high_imputed: boolean;
+  low_imputed: boolean;
+  close_imputed: boolean;
+  volume_imputed: boolean;
+  wap_imputed: boolean;
+  trade_count_imputed: boolean;
+}
+
+/** Columns that carry a `<column>_imputed` gap-mask column in curated data. */
+export const CURATED_MASK_COLUMNS = ['open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count'] as const;
+export type CuratedValueColumn = (typeof CURATED_MASK_COLUMNS)[number];
