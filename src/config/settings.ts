@@ -11,7 +11,7 @@ import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.
 import { modelsConfigSchema } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
 import { lakeConfigSchema } from '../storage/lake-config.js';
-import { datasetsConfigSchema, labelsConfigSchema } from '../training/training-config.js';
+import { datasetsConfigSchema, labelsConfigSchema, trainingReferenceIssues } from '../training/training-config.js';
 import { calendarsConfigSchema, instrumentConfigSchema, timeSeriesConfigSchema } from './instrument-config.js';
 
 /** The root schema: one slice per module, composed here and nowhere else. */
@@ -43,6 +43,7 @@ export const settingsSchema = z
       }
       seen.set(inst.key, i);
     });
+    for (const issue of trainingReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
