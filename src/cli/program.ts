@@ -1,7 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
+import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
+import { registerIngestFileCommand } from './ingest-file-command.js';
+import { registerSqlCommand } from './sql-command.js';
 
 /** Builds the `ibpipe` command tree; each command group lives in its own file. */
 export function buildProgram(): Command {
@@ -10,6 +13,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);
+  registerCalendarCommands(program);
+  registerIngestFileCommand(program);
+  registerSqlCommand(program);
   return program;
 }
 

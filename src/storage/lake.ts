@@ -1,0 +1,269 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDataChunk,
+  DuckDBDateValue,
+  DuckDBDecimalValue,
+  DuckDBInstance,
+  DuckDBTimestampTZValue,
+  DuckDBTimestampValue,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { StorageError } from '../core/errors.js';
+import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+import type { LakeConfig } from './lake-config.js';
+
+/** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
+export type LakeColumnType = 'VARCHAR' | 'DOUBLE' | 'BIGINT' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ' | 'DATE';
+
+export interface LakeColumn {
+  readonly name: string;
+  readonly type: LakeColumnType;
+}
+
+/** Columnar data: one array per column, all of one length. NaN in DOUBLE columns is stored as NULL. */
+export type ColumnData = Record<string, ArrayLike<unknown>>;
+
+export type LakeRow = Record<string, unknown>;
+
+const CHUNK_ROWS = 2048;
+let tempCounter = 0;
+
+function stagingType(t: LakeColumnType): DuckDBType {
+  switch (t) {
+    case 'VARCHAR':
+    case 'DATE':
+      return VARCHAR;
+    case 'BOOLEAN':
+      return BOOLEAN;
+    default:
+      // Numbers (and epoch-ms instants) cross the boundary as doubles: exact below 2^53 and
+      // an order of magnitude cheaper than bigint conversion in the appender.
+      return DOUBLE;
+  }
+}
+
+function finalExpr(c: LakeColumn): string {
+  const id = sqlIdent(c.name);
+  switch (c.type) {
+    case 'TIMESTAMPTZ':
+      return `CAST(epoch_ms(CAST(${id} AS BIGINT)) AS TIMESTAMPTZ) AS ${id}`;
+    case 'BIGINT':
+    case 'INTEGER':
+    case 'DATE':
+      return `CAST(${id} AS ${c.type}) AS ${id}`;
+    default:
+      return id;
+  }
+}
+
+/** Converts one DuckDB value to the plain JS the rest of ibpipe uses (epoch ms, numbers, strings). */
+export function toPlain(v: DuckDBValue): unknown {
+  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof DuckDBTimestampTZValue || v instanceof DuckDBTimestampValue) return Number(v.micros / 1000n);
+  if (v instanceof DuckDBDateValue) return v.toString();
+  if (v instanceof DuckDBDecimalValue) return v.toDouble();
+  return v.toString();
+}
+
+/**
+ * The lake: one root folder of Hive-partitioned Parquet plus small state files, and an
+ * in-memory DuckDB used as the engine (no database file: other processes read the lake while
+ * the daemon writes it). All statements on the handle are serialised.
+ */
+export class Lake {
+  readonly root: string;
+  readonly #instance: DuckDBInstance;
+  readonly #conn: DuckDBConnection;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection) {
+    this.root = root;
+    this.#instance = instance;
+    this.#conn = conn;
+  }
+
+  static async open(cfg: Pick<LakeConfig, 'root'> & Partial<LakeConfig>): Promise<Lake> {
+    const root = resolve(cfg.root);
+    mkdirSync(root, { recursive: true });
+    mkdirSync(join(root, 'state'), { recursive: true });
+    const tmp = join(root, '.tmp');
+    mkdirSync(tmp, { recursive: true });
+    try {
+      const instance = await DuckDBInstance.create(':memory:', {
+        memory_limit: cfg.memory_limit ?? '2GB',
+        threads: String(cfg.threads ?? 2),
+        temp_directory: tmp,
+      });
+      const conn = await instance.connect();
+      // Stored instants are UTC; rendering them in the host's zone would only confuse.
+      await conn.run(`SET TimeZone = 'UTC'`);
+      return new Lake(root, instance, conn);
+    } catch (err) {
+      throw new StorageError(`cannot open DuckDB for lake ${root}`, { cause: err });
+    }
+  }
+
+  /** A path under the lake root; every segment is validated so user input cannot escape it. */
+  path(...segments: string[]): string {
+    return safeJoin(this.root, ...segments);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new StorageError('lake is closed'));
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Runs a statement; DuckDB errors become StorageError with the SQL in details. */
+  run(sql: string): Promise<void> {
+    return this.#serial(async () => {
+      try {
+        await this.#conn.run(sql);
+      } catch (err) {
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /** Runs a query and returns plain row objects (instants as epoch ms, integers as numbers). */
+  query<T extends LakeRow = LakeRow>(sql: string): Promise<T[]> {
+    return this.#serial(async () => {
+      try {
+        const reader = await this.#conn.runAndReadAll(sql);
+        const names = reader.columnNames();
+        const cols = reader.getColumns();
+        const n = reader.currentRowCount;
+        const out: T[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const row: LakeRow = {};
+          for (let c = 0; c < names.length; c++) row[names[c] as string] = toPlain((cols[c] as DuckDBValue[])[i] as DuckDBValue);
+          out[i] = row as T;
+        }
+        return out;
+      } catch (err) {
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /** Like query, but returns columns (for the numeric hot paths: features, benchmarks). */
+  queryColumns(sql: string): Promise<{ names: string[]; columns: unknown[][] }> {
+    return this.#serial(async () => {
+      try {
+        const reader = await this.#conn.runAndReadAll(sql);
+        const names = reader.columnNames();
+        const columns = reader.getColumns().map((col) => col.map(toPlain));
+        return { names, columns };
+      } catch (err) {
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /**
+   * Loads columnar JS data into a new temporary table through the DataChunk appender
+   * (never row-by-row INSERTs) and returns its name. Drop it with dropTable when done.
+   */
+  stage(columns: readonly LakeColumn[], data: ColumnData, rowCount: number): Promise<string> {
+    return this.#serial(async () => {
+      const raw = `ibp_stage_raw_${++tempCounter}`;
+      const name = `ibp_stage_${tempCounter}`;
+      try {
+        const defs = columns.map((c) => `${sqlIdent(c.name)} ${stagingType(c.type).toString()}`).join(', ');
+        await this.#conn.run(`CREATE TEMP TABLE ${raw} (${defs})`);
+        const appender = await this.#conn.createAppender(raw);
+        const types = columns.map((c) => stagingType(c.type));
+        for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
+          const n = Math.min(CHUNK_ROWS, rowCount - start);
+          const chunk = DuckDBDataChunk.create(types, n);
+          const vectors: DuckDBValue[][] = columns.map((c) => {
+            const src = data[c.name];
+            if (!src) throw new StorageError(`stage: missing column ${c.name}`);
+            const out: DuckDBValue[] = new Array(n);
+            const isDouble = types[columns.indexOf(c)] === DOUBLE;
+            for (let i = 0; i < n; i++) {
+              const v = src[start + i];
+              if (v === null || v === undefined) out[i] = null;
+              else if (isDouble) out[i] = Number.isNaN(v as number) ? null : (v as number);
+              else out[i] = v as DuckDBValue;
+            }
+            return out;
+          });
+          chunk.setColumns(vectors);
+          appender.appendDataChunk(chunk);
+        }
+        appender.flushSync();
+        appender.closeSync();
+        await this.#conn.run(`CREATE TEMP TABLE ${name} AS SELECT ${columns.map(finalExpr).join(', ')} FROM ${raw}`);
+        await this.#conn.run(`DROP TABLE ${raw}`);
+        return name;
+      } catch (err) {
+        await this.#conn.run(`DROP TABLE IF EXISTS ${raw}`).catch(() => undefined);
+        if (err instanceof StorageError) throw err;
+        throw new StorageError(`staging failed: ${(err as Error).message}`, { cause: err });
+      }
+    });
+  }
+
+  dropTable(name: string): Promise<void> {
+    return this.run(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);
+  }
+
+  /**
+   * Writes the result of selectSql to `file` atomically: COPY to a hidden temporary file in the
+   * same folder, fsync, rename over the target, fsync the folder. Readers see the old file or
+   * the new one, never a partial one.
+   */
+  async writeParquetAtomic(file: string, selectSql: string): Promise<void> {
+    const dir = dirname(file);
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
+    try {
+      await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+      fsyncPath(tmp);
+      renameSync(tmp, file);
+      fsyncPath(dir);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
+    }
+  }
+
+  /** SQL relation over Parquet files (Hive partition columns added), or an empty relation with `emptySchema`. */
+  static parquetRelation(files: readonly string[], emptySchema: readonly LakeColumn[]): string {
+    if (files.length === 0) {
+      const cols = emptySchema.map((c) => `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`).join(', ');
+      return `(SELECT ${cols} WHERE false)`;
+    }
+    return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#queue.catch(() => undefined);
+    this.#closed = true;
+    this.#conn.closeSync();
+    this.#instance.closeSync();
+  }
+}
+
+/** fsync a file or folder so a rename after it is durable. */
+export function fsyncPath(path: string): void {
+  if (!existsSync(path)) return;
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
