@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
 import { registerCalendarCommands } from './calendar-command.js';
+import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerSqlCommand } from './sql-command.js';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);
+  registerCalendarCommands(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
   registerSqlCommand(program);

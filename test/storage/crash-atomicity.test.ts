@@ -1,0 +1,79 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnTs, waitForExit, waitForLine } from '../support/child.js';
+import { makeBars } from '../support/bar-factory.js';
+import { openTempLake } from '../support/temp-lake.js';
+
+const BIG_ROWS = 20 * 3 * 390;
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function visibleCount(dir: string, start: string, end: string): Promise<{ rows: number; distinct: number }> {
+  const t = await openTempLake(dir);
+  try {
+    const rows = await t.raw.readTwsBars({ start, end });
+    const distinct = new Set(rows.map((r) => `${r.symbol}|${r.ts}|${r.batch_id}`)).size;
+    return { rows: rows.length, distinct };
+  } finally {
+    await t.lake.close();
+  }
+}
+
+describe('crash atomicity (SIGKILL of a real child process)', () => {
+  it('a batch killed mid-write is invisible or whole, and a re-run completes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ibpipe-crash-'));
+    dirs.push(dir);
+    const seen = new Set<number>();
+    for (const delay of [150, 400, 800]) {
+      const child = spawnTs('test/support/crash-writer.ts', [dir, 'write', `big-${delay}`]);
+      await waitForLine(child, 'start');
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await waitForExit(child);
+      const { rows, distinct } = await visibleCount(dir, '2024-11-01', '2024-12-31');
+      // Each earlier iteration's batch is either fully there or absent; never a partial batch, never doubled.
+      expect(rows % BIG_ROWS).toBe(0);
+      expect(distinct).toBe(rows);
+      seen.add(rows);
+      // re-running the same batch id completes it exactly once
+      const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'write', `big-${delay}`]);
+      expect(await waitForExit(rerun)).toBe(0);
+    }
+    const final = await visibleCount(dir, '2024-11-01', '2024-12-31');
+    expect(final.rows).toBe(3 * BIG_ROWS);
+    expect(final.distinct).toBe(final.rows);
+  });
+
+  it('a compaction killed part way loses and doubles nothing, and a re-run finishes it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ibpipe-crash-'));
+    dirs.push(dir);
+    const t = await openTempLake(dir);
+    const start = Date.parse('2024-11-26T14:30:00Z');
+    for (let i = 0; i < 12; i++) {
+      await t.raw.writeTwsBars(makeBars(i % 2 ? 'AAPL' : 'MSFT', start + i * 30 * 60_000, start + (i + 1) * 30 * 60_000), `p${i}`, i);
+    }
+    const before = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
+    await t.lake.close();
+    for (const delay of [30, 120, 300]) {
+      const child = spawnTs('test/support/crash-writer.ts', [dir, 'compact', '2024-11-26']);
+      await waitForLine(child, 'start');
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await waitForExit(child);
+      const t2 = await openTempLake(dir);
+      expect(await t2.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' })).toEqual(before);
+      await t2.lake.close();
+    }
+    const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'compact', '2024-11-26']);
+    expect(await waitForExit(rerun)).toBe(0);
+    const files = readdirSync(join(dir, 'raw/tws_bars/bar_size=1min/date=2024-11-26')).filter((f) => !f.startsWith('.'));
+    expect(files).toHaveLength(1);
+    const t3 = await openTempLake(dir);
+    expect(await t3.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' })).toEqual(before);
+    await t3.lake.close();
+  });
+});
