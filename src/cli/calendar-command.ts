@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { getCalendar, type CalendarCode } from '../calendar/calendar-registry.js';
+import { loadSettings } from '../config/settings.js';
+import { InputError } from '../core/errors.js';
+import { addFormatOption, formatRows, resolveFormat } from './output.js';
+
+const CODES: readonly CalendarCode[] = ['XNYS', 'CMES', 'FX'];
+
+interface SessionsOptions {
+  calendar: string;
+  start: string;
+  end: string;
+  format?: string;
+  config?: string;
+}
+
+/** Epoch ms → `2024-11-29T14:30:00Z` (whole seconds; sessions never start mid-second). */
+function isoInstant(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `ibpipe calendar sessions`: the session table of a calendar over a date range. */
+export function registerCalendarCommands(program: Command): void {
+  const calendar = program.command('calendar').description('trading calendars: sessions, holidays, early closes');
+  addFormatOption(
+    calendar
+      .command('sessions')
+      .description('print session,open,close (session date; open/close as UTC instants) for each session in [start, end]')
+      .requiredOption('--calendar <code>', `calendar: ${CODES.join(' | ')}`)
+      .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
+      .requiredOption('--end <date>', 'last session date, YYYY-MM-DD')
+      .option('--config <file>', 'config file whose calendars.extra_closures apply'),
+  ).action((opts: SessionsOptions) => {
+    const code = opts.calendar.toUpperCase();
+    if (!(CODES as readonly string[]).includes(code)) {
+      throw new InputError(`--calendar: expected one of ${CODES.join(', ')}, got ${JSON.stringify(opts.calendar)}`);
+    }
+    const format = resolveFormat(opts.format);
+    const extraClosures = opts.config
+      ? loadSettings(opts.config, process.env).settings.calendars.extra_closures[code as CalendarCode]
+      : undefined;
+    const sessions = getCalendar(code as CalendarCode, { extraClosures }).sessionsInRange(opts.start, opts.end);
+    const rows = sessions.map((s) => ({ session: s.date, open: isoInstant(s.open), close: isoInstant(s.close) }));
+    process.stdout.write(`${formatRows(rows, format, ['session', 'open', 'close'])}\n`);
+  });
+}
