@@ -2,7 +2,6 @@ import { Command, CommanderError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
 import { registerCalendarCommands } from './calendar-command.js';
-import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerSqlCommand } from './sql-command.js';
@@ -14,7 +13,6 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);
-  registerCalendarCommands(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
   registerSqlCommand(program);
