@@ -1,0 +1,238 @@
+import type { z } from 'zod';
+import { atr } from './atr.js';
+import { bollinger } from './bollinger.js';
+import {
+  atrSpecSchema,
+  bollingerSpecSchema,
+  emaSpecSchema,
+  lagSpecSchema,
+  logReturnsSpecSchema,
+  macdSpecSchema,
+  returnsSpecSchema,
+  rollingMeanSpecSchema,
+  rollingStdSpecSchema,
+  rollingVolatilitySpecSchema,
+  rsiSpecSchema,
+  smaSpecSchema,
+  specOutputColumns,
+  vwapSpecSchema,
+  zscoreSpecSchema,
+} from './feature-config.js';
+import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
+import { macd } from './macd.js';
+import { ema, sma } from './moving-averages.js';
+import { lag, logReturns, returns } from './returns.js';
+import { rollingStd, rollingVolatility, zscore } from './rolling-stats.js';
+import { rsi } from './rsi.js';
+import { VWAP_PRICE_COLUMNS, barPrice, sessionVwap } from './vwap.js';
+
+/** What a feature function reads: named numeric columns of one symbol's series, NaN = missing. */
+export interface FeatureInputs {
+  /** The column as a Float64Array (not to be mutated). Throws InputError if the series lacks it. */
+  column(name: string): Float64Array;
+  /** Whether the series carries the column. */
+  has(name: string): boolean;
+  /** Trading session date (YYYY-MM-DD) per bar. */
+  readonly sessionDate: readonly string[];
+}
+
+/**
+ * One registered feature function. The contract every entry keeps: `compute` is pure, returns
+ * one Float64Array per `outputColumns(spec)` entry, in that order and of the series' length, and
+ * the value at index i depends only on inputs at indices <= i (no look-ahead).
+ */
+export interface FeatureFunction<F extends FeatureFn = FeatureFn> {
+  readonly fn: F;
+  /** The zod schema of this function's spec (one member of the `fn` discriminated union). */
+  readonly schema: z.ZodType<SpecOf<F>, unknown>;
+  readonly summary: string;
+  /** Series columns read. */
+  inputColumns(spec: SpecOf<F>): string[];
+  /** Output column names, in write order. */
+  outputColumns(spec: SpecOf<F>): string[];
+  /** Index of the first value on a gap-free series (leading NaN outputs). */
+  warmupBars(spec: SpecOf<F>): number;
+  /**
+   * Bars of history a bar needs so that its value matches a full-history run: exact
+   * (= warm-up) for windowed features; for recursive ones (EMA, Wilder) also the bars after
+   * which the forgotten seed's weight in the state is below `tolerance`.
+   */
+  lookbackBars(spec: SpecOf<F>, tolerance: number): number;
+  /** True when values restart at each session: computing whole sessions is enough, no earlier bars. */
+  readonly sessionAnchored: boolean;
+  compute(spec: SpecOf<F>, inputs: FeatureInputs): Float64Array[];
+}
+
+/** Default `tolerance` for {@link FeatureFunction.lookbackBars}: well inside the 1e-9 relative target. */
+export const DEFAULT_LOOKBACK_TOLERANCE = 1e-12;
+
+/** Bars after which an exponential average's initial state weighs less than `tolerance`. */
+function memoryBars(alpha: number, tolerance: number): number {
+  if (alpha >= 1) return 0;
+  return Math.ceil(Math.log(tolerance) / Math.log(1 - alpha));
+}
+
+const emaAlpha = (n: number): number => 2 / (n + 1);
+
+function windowed<F extends 'sma' | 'rolling_mean' | 'rolling_std' | 'zscore'>(
+  fn: F,
+  schema: z.ZodType<SpecOf<F>, unknown>,
+  summary: string,
+  kernel: (x: Float64Array, spec: SpecOf<F>) => Float64Array,
+): FeatureFunction<F> {
+  // Every spec of these fns has `column` and `window`; TS cannot see that through the generic.
+  const w = (s: SpecOf<F>): { column: string; window: number } => s as unknown as { column: string; window: number };
+  return {
+    fn,
+    schema,
+    summary,
+    inputColumns: (s) => [w(s).column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => w(s).window - 1,
+    lookbackBars: (s) => w(s).window - 1,
+    sessionAnchored: false,
+    compute: (s, inp) => [kernel(inp.column(w(s).column), s)],
+  };
+}
+
+/** Every feature function, by `fn` name. */
+export const FEATURE_FUNCTIONS: { readonly [F in FeatureFn]: FeatureFunction<F> } = {
+  sma: windowed('sma', smaSpecSchema, 'simple moving average', (x, s) => sma(x, s.window)),
+  rolling_mean: windowed('rolling_mean', rollingMeanSpecSchema, 'rolling mean (same as sma)', (x, s) => sma(x, s.window)),
+  rolling_std: windowed('rolling_std', rollingStdSpecSchema, 'rolling standard deviation (ddof 1 = sample)', (x, s) =>
+    rollingStd(x, s.window, s.ddof),
+  ),
+  zscore: windowed('zscore', zscoreSpecSchema, '(x - rolling mean) / rolling sample std', (x, s) => zscore(x, s.window)),
+  ema: {
+    fn: 'ema',
+    schema: emaSpecSchema,
+    summary: 'exponential moving average, alpha 2/(n+1), SMA seed',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window - 1,
+    lookbackBars: (s, tol) => s.window - 1 + memoryBars(emaAlpha(s.window), tol),
+    sessionAnchored: false,
+    compute: (s, inp) => [ema(inp.column(s.column), s.window)],
+  },
+  rolling_volatility: {
+    fn: 'rolling_volatility',
+    schema: rollingVolatilitySpecSchema,
+    summary: 'sample std of one-bar log returns over the window',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window,
+    lookbackBars: (s) => s.window,
+    sessionAnchored: false,
+    compute: (s, inp) => [rollingVolatility(inp.column(s.column), s.window)],
+  },
+  returns: {
+    fn: 'returns',
+    schema: returnsSpecSchema,
+    summary: 'simple return over `period` bars',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.period,
+    lookbackBars: (s) => s.period,
+    sessionAnchored: false,
+    compute: (s, inp) => [returns(inp.column(s.column), s.period)],
+  },
+  log_returns: {
+    fn: 'log_returns',
+    schema: logReturnsSpecSchema,
+    summary: 'log return over `period` bars',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.period,
+    lookbackBars: (s) => s.period,
+    sessionAnchored: false,
+    compute: (s, inp) => [logReturns(inp.column(s.column), s.period)],
+  },
+  lag: {
+    fn: 'lag',
+    schema: lagSpecSchema,
+    summary: 'value `p` bars earlier, one column per period',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => Math.max(...s.periods),
+    lookbackBars: (s) => Math.max(...s.periods),
+    sessionAnchored: false,
+    compute: (s, inp) => {
+      const x = inp.column(s.column);
+      return s.periods.map((p) => lag(x, p));
+    },
+  },
+  rsi: {
+    fn: 'rsi',
+    schema: rsiSpecSchema,
+    summary: "Wilder's RSI",
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window,
+    lookbackBars: (s, tol) => s.window + memoryBars(1 / s.window, tol),
+    sessionAnchored: false,
+    compute: (s, inp) => [rsi(inp.column(s.column), s.window)],
+  },
+  macd: {
+    fn: 'macd',
+    schema: macdSpecSchema,
+    summary: 'MACD line, signal and histogram (price difference, TTR seeding)',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.slow + s.signal - 2,
+    lookbackBars: (s, tol) =>
+      s.slow + s.signal - 2 + memoryBars(emaAlpha(Math.max(s.fast, s.slow)), tol) + memoryBars(emaAlpha(s.signal), tol),
+    sessionAnchored: false,
+    compute: (s, inp) => {
+      const r = macd(inp.column(s.column), s.fast, s.slow, s.signal);
+      return [r.macd, r.signal, r.hist];
+    },
+  },
+  bollinger: {
+    fn: 'bollinger',
+    schema: bollingerSpecSchema,
+    summary: 'Bollinger bands: SMA ± k population std',
+    inputColumns: (s) => [s.column],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window - 1,
+    lookbackBars: (s) => s.window - 1,
+    sessionAnchored: false,
+    compute: (s, inp) => {
+      const r = bollinger(inp.column(s.column), s.window, s.k);
+      return [r.lower, r.mid, r.upper];
+    },
+  },
+  atr: {
+    fn: 'atr',
+    schema: atrSpecSchema,
+    summary: 'average true range, Wilder smoothing',
+    inputColumns: () => ['high', 'low', 'close'],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window,
+    lookbackBars: (s, tol) => s.window + memoryBars(1 / s.window, tol),
+    sessionAnchored: false,
+    compute: (s, inp) => [atr(inp.column('high'), inp.column('low'), inp.column('close'), s.window)],
+  },
+  vwap: {
+    fn: 'vwap',
+    schema: vwapSpecSchema,
+    summary: 'session VWAP (restarts each session date)',
+    inputColumns: (s) => [...VWAP_PRICE_COLUMNS[s.price], 'volume'],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: () => 0,
+    lookbackBars: () => 0,
+    sessionAnchored: true,
+    compute: (s, inp) => {
+      const cols: Record<string, Float64Array> = {};
+      for (const c of VWAP_PRICE_COLUMNS[s.price]) cols[c] = inp.column(c);
+      return [sessionVwap(barPrice(s.price, cols), inp.column('volume'), inp.sessionDate)];
+    },
+  },
+};
+
+/** The registered function for a spec's `fn`, typed loosely for callers that hold any spec. */
+export function featureFunctionFor(spec: FeatureSpec): FeatureFunction<FeatureFn> {
+  return FEATURE_FUNCTIONS[spec.fn] as unknown as FeatureFunction<FeatureFn>;
+}
+
+/** Names of every registered function. */
+export const FEATURE_FN_NAMES = Object.keys(FEATURE_FUNCTIONS) as FeatureFn[];
