@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/core/errors.js';
 import { LinearModel, loadLinearModel, ModelFileError, saveLinearModel, type LinearModelDocument } from '../../../src/scoring/models/linear-model.js';
 import { fitLinear, trainLinearModel } from '../../../src/scoring/models/linear-trainer.js';
+import type { FeatureRow } from '../../../src/scoring/models/model.js';
 
 /** Deterministic uniform numbers in [-1, 1) (Park–Miller), so failures reproduce. */
 function rng(seed: number): () => number {
@@ -31,7 +32,7 @@ const doc = (o: Partial<LinearModelDocument> = {}): LinearModelDocument => ({
 
 describe('LinearModel', () => {
   it('scores intercept + Σ coef·(x − mean)/std, and the logistic of that', async () => {
-    const rows = [{ symbol: 'AAPL', ts: 1, a: 5, b: 0 }, { a: 1, b: 10 }];
+    const rows: FeatureRow[] = [{ symbol: 'AAPL', ts: 1, a: 5, b: 0 }, { a: 1, b: 10 }];
     // Row 0: 3 + 0.5·(5−1)/2 − 1·(0−10)/5 = 3 + 1 + 2 = 6. Row 1: all at the mean → 3.
     expect(await new LinearModel(doc()).predict(rows)).toEqual([6, 3]);
     const p = await new LinearModel(doc({ kind: 'logistic' })).predict(rows);
