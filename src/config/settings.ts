@@ -8,7 +8,7 @@ import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config
 import { loggingConfigSchema } from '../ops/logging-config.js';
 import { httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
 import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
-import { modelsConfigSchema } from '../scoring/scoring-config.js';
+import { modelsConfigSchema, scoringReferenceIssues } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
 import { lakeConfigSchema } from '../storage/lake-config.js';
 import { datasetsConfigSchema, labelsConfigSchema, trainingReferenceIssues } from '../training/training-config.js';
@@ -44,6 +44,7 @@ export const settingsSchema = z
       seen.set(inst.key, i);
     });
     for (const issue of trainingReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
+    for (const issue of scoringReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -111,6 +112,7 @@ export function parseSettings(raw: unknown, source = 'config', baseDir = process
   }
   const cfg = result.data;
   if (!isAbsolute(cfg.lake.root)) cfg.lake.root = resolve(baseDir, cfg.lake.root);
+  for (const m of cfg.models) if (m.kind === 'local' && !isAbsolute(m.path)) m.path = resolve(baseDir, m.path);
   return deepFreeze(cfg);
 }
 

@@ -23,11 +23,6 @@ const sessionDate = z
     return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
   }, 'not a calendar date');
 
-/** YAML reads `version: 1` as a number; versions are compared and stored as strings. */
-const versionString = z
-  .union([z.string().min(1), z.number().int().nonnegative()])
-  .transform((v) => String(v));
-
 export const labelSpecSchema = z
   .object({
     name: z.string().regex(COLUMN_NAME, 'must match ^[a-z][a-z0-9_]{0,63}$ (it becomes a column name)'),
@@ -56,7 +51,8 @@ export const labelsConfigSchema = z
 export const featureGroupRefSchema = z
   .object({
     name: z.string().min(1),
-    version: versionString,
+    /** The group's version as declared in feature_groups (e.g. `v1`); older stored versions are allowed. */
+    version: z.string().min(1),
   })
   .strict();
 export type FeatureGroupRef = z.infer<typeof featureGroupRefSchema>;
@@ -164,20 +160,26 @@ export interface CrossReferenceIssue {
 }
 
 /**
- * Checks what the slices cannot check alone: each dataset's label exists in `labels` and its
- * symbols are declared instruments. Feature-group references are checked by the builder,
- * which also needs the stored definition hashes.
+ * Checks what the slices cannot check alone: each dataset's label exists in `labels`, its
+ * feature groups are declared, and its symbols are declared instruments. Feature-group
+ * versions are checked by the builder against the stored versions and definition hashes (a
+ * dataset may pin a version older than the one configured now).
  */
 export function trainingReferenceIssues(cfg: {
   readonly labels: readonly { name: string }[];
   readonly datasets: readonly DatasetSpec[];
   readonly instruments: readonly { key: string }[];
+  readonly feature_groups: readonly { name: string }[];
 }): CrossReferenceIssue[] {
   const labels = new Set(cfg.labels.map((l) => l.name));
   const instruments = new Set(cfg.instruments.map((i) => i.key));
+  const groups = new Set(cfg.feature_groups.map((g) => g.name));
   const issues: CrossReferenceIssue[] = [];
   cfg.datasets.forEach((d, i) => {
     if (!labels.has(d.label)) issues.push({ path: ['datasets', i, 'label'], message: `no label named ${d.label} in labels` });
+    d.feature_groups.forEach((g, j) => {
+      if (!groups.has(g.name)) issues.push({ path: ['datasets', i, 'feature_groups', j, 'name'], message: `no feature group named ${g.name} in feature_groups` });
+    });
     d.symbols.forEach((s, j) => {
       if (!instruments.has(s)) issues.push({ path: ['datasets', i, 'symbols', j], message: `${s} is not a configured instrument` });
     });

@@ -4,9 +4,10 @@ import { ConfigError } from '../../src/core/errors.js';
 import { datasetSpecSchema, labelSpecSchema } from '../../src/training/training-config.js';
 
 const inst = { key: 'AAPL', sec_type: 'STK', symbol: 'AAPL', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' };
+const tech = { name: 'tech', version: 'v1', source: 'bars_1min', features: [{ name: 'sma_5', fn: 'sma', column: 'close', window: 5 }] };
 const dataset = {
   name: 'ret5',
-  feature_groups: [{ name: 'tech', version: 1 }],
+  feature_groups: [{ name: 'tech', version: 'v1' }],
   label: 'fwd5',
   start: '2024-01-02',
   end: '2024-03-28',
@@ -24,14 +25,15 @@ function issuesOf(raw: unknown): readonly string[] {
 }
 
 describe('training config', () => {
-  it('fills defaults and normalises feature versions to strings', () => {
+  it('fills defaults', () => {
     const s = parseSettings({
       instruments: [inst],
+      feature_groups: [tech],
       labels: [{ name: 'fwd5', kind: 'forward_return', horizon_bars: 5 }],
       datasets: [{ ...dataset, split: { train: 0.7, validation: 0.15, test: 0.15, embargo_bars: 5 } }],
     });
     expect(s.labels[0]).toEqual({ name: 'fwd5', kind: 'forward_return', horizon_bars: 5, across_sessions: false, imputed_policy: 'drop' });
-    expect(s.datasets[0]!.feature_groups[0]).toEqual({ name: 'tech', version: '1' });
+    expect(s.datasets[0]!.feature_groups[0]).toEqual({ name: 'tech', version: 'v1' });
     expect(s.datasets[0]!.filters).toEqual({ drop_imputed_inputs: true });
     expect(s.datasets[0]!.split?.embargo_bars).toBe(5);
   });
@@ -75,9 +77,14 @@ describe('training config', () => {
     expect(issues).toContain('labels[1].name: duplicate name fwd5 (also [0])');
     const refs = issuesOf({
       instruments: [inst],
+      feature_groups: [tech],
       labels: [{ name: 'fwd5', kind: 'forward_return', horizon_bars: 5 }],
-      datasets: [{ ...dataset, label: 'nope', symbols: ['AAPL', 'MSFT'] }],
+      datasets: [{ ...dataset, label: 'nope', symbols: ['AAPL', 'MSFT'], feature_groups: [{ name: 'tech', version: 'v1' }, { name: 'other', version: 'v2' }] }],
     });
-    expect(refs).toEqual(['datasets[0].label: no label named nope in labels', 'datasets[0].symbols[1]: MSFT is not a configured instrument']);
+    expect(refs).toEqual([
+      'datasets[0].label: no label named nope in labels',
+      'datasets[0].feature_groups[1].name: no feature group named other in feature_groups',
+      'datasets[0].symbols[1]: MSFT is not a configured instrument',
+    ]);
   });
 });
