@@ -13,7 +13,11 @@ export interface CalendarOptions {
   readonly extraClosures?: readonly string[];
 }
 
-const RULES: Readonly<Record<CalendarCode, CalendarRules>> = { XNYS: xnysRules, CMES: cmesRules, FX: fxRules };
+const RULES: Readonly<Record<CalendarCode, CalendarRules>> = {
+  XNYS: xnysRules,
+  CMES: cmesRules,
+  FX: fxRules,
+};
 
 const cache = new Map<string, TradingCalendar>();
 
@@ -24,8 +28,15 @@ const cache = new Map<string, TradingCalendar>();
  */
 export function getCalendar(code: CalendarCode, opts: CalendarOptions = {}): TradingCalendar {
   const rules = (RULES as Partial<Record<string, CalendarRules>>)[code];
-  if (!rules) throw new InputError(`unknown calendar ${JSON.stringify(code)}: expected one of ${Object.keys(RULES).join(', ')}`);
-  const closures = [...new Set((opts.extraClosures ?? []).map((d) => formatIsoDate(parseIsoDate(d, `${code} extra closure`))))].sort();
+  if (!rules)
+    throw new InputError(
+      `unknown calendar ${JSON.stringify(code)}: expected one of ${Object.keys(RULES).join(', ')}`,
+    );
+  const closures = [
+    ...new Set(
+      (opts.extraClosures ?? []).map((d) => formatIsoDate(parseIsoDate(d, `${code} extra closure`))),
+    ),
+  ].sort();
   const key = `${code}|${closures.join(',')}`;
   let calendar = cache.get(key);
   if (!calendar) {

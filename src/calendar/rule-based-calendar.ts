@@ -128,7 +128,9 @@ export class RuleBasedCalendar implements TradingCalendar {
       const s = this.sessionOfDay(day);
       if (s) return s;
     }
-    throw new InputError(`${this.name}: no session within ${MAX_CLOSED_RUN_DAYS} days ${step > 0 ? 'after' : 'before'} ${formatIsoDate(from)}`);
+    throw new InputError(
+      `${this.name}: no session within ${MAX_CLOSED_RUN_DAYS} days ${step > 0 ? 'after' : 'before'} ${formatIsoDate(from)}`,
+    );
   }
 
   private sessionOfDay(day: DayNumber): Session | undefined {

@@ -70,7 +70,8 @@ function earlyCloseDays(year: number): [DayNumber, number][] {
   // Wednesday (from 2013); until 2012 the Friday 5 July after a Thursday holiday instead.
   const july3 = dayFromYmd(year, 7, 3);
   const july3Weekday = weekdayOf(july3);
-  if (year >= 1995 && (july3Weekday === MONDAY || july3Weekday === 2 || july3Weekday === THURSDAY)) out.push([july3, H13]);
+  if (year >= 1995 && (july3Weekday === MONDAY || july3Weekday === 2 || july3Weekday === THURSDAY))
+    out.push([july3, H13]);
   if (year >= 2013 && july3Weekday === 3) out.push([july3, H13]);
   const july5 = dayFromYmd(year, 7, 5);
   if (year >= 1996 && year <= 2012 && weekdayOf(july5) === FRIDAY) out.push([july5, H13]);
@@ -90,7 +91,10 @@ export const xnysRules: CalendarRules = {
   sessionWeekdays: [1, 2, 3, 4, 5],
   specialDays(year: number): SpecialDays {
     const closed = new Set([...closedDays(year), ...adhocClosed]);
-    const earlyCloses = new Map<DayNumber, number>([...earlyCloseDays(year), ...adhocEarly.map((d): [DayNumber, number] => [d, H13])]);
+    const earlyCloses = new Map<DayNumber, number>([
+      ...earlyCloseDays(year),
+      ...adhocEarly.map((d): [DayNumber, number] => [d, H13]),
+    ]);
     return { closed, earlyCloses };
   },
 };

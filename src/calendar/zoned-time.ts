@@ -43,14 +43,29 @@ export function zoneOffsetMs(zone: string, instant: number): number {
   let bc = false;
   for (const part of formatterFor(zone).formatToParts(whole)) {
     switch (part.type) {
-      case 'year': year = Number(part.value); break;
-      case 'month': month = Number(part.value); break;
-      case 'day': day = Number(part.value); break;
-      case 'hour': hour = Number(part.value); break;
-      case 'minute': minute = Number(part.value); break;
-      case 'second': second = Number(part.value); break;
-      case 'era': bc = part.value === 'BC' || part.value === 'B'; break;
-      default: break;
+      case 'year':
+        year = Number(part.value);
+        break;
+      case 'month':
+        month = Number(part.value);
+        break;
+      case 'day':
+        day = Number(part.value);
+        break;
+      case 'hour':
+        hour = Number(part.value);
+        break;
+      case 'minute':
+        minute = Number(part.value);
+        break;
+      case 'second':
+        second = Number(part.value);
+        break;
+      case 'era':
+        bc = part.value === 'BC' || part.value === 'B';
+        break;
+      default:
+        break;
     }
   }
   const wall = new Date(0);

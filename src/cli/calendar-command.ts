@@ -21,11 +21,15 @@ function isoInstant(ms: number): string {
 
 /** `ibpipe calendar sessions`: the session table of a calendar over a date range. */
 export function registerCalendarCommands(program: Command): void {
-  const calendar = program.command('calendar').description('trading calendars: sessions, holidays, early closes');
+  const calendar = program
+    .command('calendar')
+    .description('trading calendars: sessions, holidays, early closes');
   addFormatOption(
     calendar
       .command('sessions')
-      .description('print session,open,close (session date; open/close as UTC instants) for each session in [start, end]')
+      .description(
+        'print session,open,close (session date; open/close as UTC instants) for each session in [start, end]',
+      )
       .requiredOption('--calendar <code>', `calendar: ${CODES.join(' | ')}`)
       .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
       .requiredOption('--end <date>', 'last session date, YYYY-MM-DD')
@@ -33,14 +37,23 @@ export function registerCalendarCommands(program: Command): void {
   ).action((opts: SessionsOptions) => {
     const code = opts.calendar.toUpperCase();
     if (!(CODES as readonly string[]).includes(code)) {
-      throw new InputError(`--calendar: expected one of ${CODES.join(', ')}, got ${JSON.stringify(opts.calendar)}`);
+      throw new InputError(
+        `--calendar: expected one of ${CODES.join(', ')}, got ${JSON.stringify(opts.calendar)}`,
+      );
     }
     const format = resolveFormat(opts.format);
     const extraClosures = opts.config
       ? loadSettings(opts.config, process.env).settings.calendars.extra_closures[code as CalendarCode]
       : undefined;
-    const sessions = getCalendar(code as CalendarCode, { extraClosures }).sessionsInRange(opts.start, opts.end);
-    const rows = sessions.map((s) => ({ session: s.date, open: isoInstant(s.open), close: isoInstant(s.close) }));
+    const sessions = getCalendar(code as CalendarCode, { extraClosures }).sessionsInRange(
+      opts.start,
+      opts.end,
+    );
+    const rows = sessions.map((s) => ({
+      session: s.date,
+      open: isoInstant(s.open),
+      close: isoInstant(s.close),
+    }));
     process.stdout.write(`${formatRows(rows, format, ['session', 'open', 'close'])}\n`);
   });
 }

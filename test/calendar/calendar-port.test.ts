@@ -9,11 +9,23 @@ const instants = fc.integer({ min: at('1990-01-01T00:00:00Z'), max: at('2035-12-
 /** Local wall-clock date (YYYY-MM-DD) of an instant, shifted by `hours` on the wall clock. */
 function wallDate(zone: string, instant: number, hours = 0): string {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit' })
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+    })
       .formatToParts(instant)
       .map((p) => [p.type, p.value]),
   );
-  const wall = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour) + hours);
+  const wall = Date.UTC(
+    Number(parts.year),
+    Number(parts.month) - 1,
+    Number(parts.day),
+    Number(parts.hour) + hours,
+  );
   return new Date(wall).toISOString().slice(0, 10);
 }
 

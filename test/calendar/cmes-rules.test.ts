@@ -21,7 +21,11 @@ describe('CMES holiday rules after the table', () => {
   });
 
   it('a Saturday New Year (2028-01-01) is not observed: Friday 2027-12-31 is a full session', () => {
-    expect(cmes.session('2027-12-31')).toEqual({ date: '2027-12-31', open: at('2027-12-30T23:00:00Z'), close: at('2027-12-31T23:00:00Z') });
+    expect(cmes.session('2027-12-31')).toEqual({
+      date: '2027-12-31',
+      open: at('2027-12-30T23:00:00Z'),
+      close: at('2027-12-31T23:00:00Z'),
+    });
     expect(cmes.nextSession('2027-12-31').date).toBe('2028-01-03');
   });
 
@@ -42,7 +46,13 @@ describe('CMES holiday rules after the table', () => {
 
   it('sessions are back to back within a week, Sunday evening to Friday 17:00', () => {
     const week = cmes.sessionsInRange('2028-03-06', '2028-03-10');
-    expect(week.map((s) => s.date)).toEqual(['2028-03-06', '2028-03-07', '2028-03-08', '2028-03-09', '2028-03-10']);
+    expect(week.map((s) => s.date)).toEqual([
+      '2028-03-06',
+      '2028-03-07',
+      '2028-03-08',
+      '2028-03-09',
+      '2028-03-10',
+    ]);
     expect(week[0]?.open).toBe(at('2028-03-05T23:00:00Z')); // Sunday 17:00 CST
     week.forEach((s, i) => {
       if (i > 0) expect(s.open).toBe(week[i - 1]?.close);
@@ -52,8 +62,16 @@ describe('CMES holiday rules after the table', () => {
 
 describe('CMES across daylight-saving changes', () => {
   it('week of 2028-03-12 (clocks forward at 02:00 Sunday, before the 17:00 open)', () => {
-    expect(cmes.session('2028-03-10')).toEqual({ date: '2028-03-10', open: at('2028-03-09T23:00:00Z'), close: at('2028-03-10T23:00:00Z') });
-    expect(cmes.session('2028-03-13')).toEqual({ date: '2028-03-13', open: at('2028-03-12T22:00:00Z'), close: at('2028-03-13T22:00:00Z') });
+    expect(cmes.session('2028-03-10')).toEqual({
+      date: '2028-03-10',
+      open: at('2028-03-09T23:00:00Z'),
+      close: at('2028-03-10T23:00:00Z'),
+    });
+    expect(cmes.session('2028-03-13')).toEqual({
+      date: '2028-03-13',
+      open: at('2028-03-12T22:00:00Z'),
+      close: at('2028-03-13T22:00:00Z'),
+    });
   });
 
   it('1440 one-minute bars on a regular day, 1140 on a 12:00 close that opened 17:00 the day before', () => {

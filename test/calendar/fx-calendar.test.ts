@@ -12,7 +12,13 @@ const at = (iso: string): number => Date.parse(iso);
 describe('FX sessions', () => {
   it('five sessions a week covering Sunday 17:00 to Friday 17:00 without a gap', () => {
     const week = fx.sessionsInRange('2024-06-08', '2024-06-16'); // Saturday to Sunday
-    expect(week.map((s) => s.date)).toEqual(['2024-06-10', '2024-06-11', '2024-06-12', '2024-06-13', '2024-06-14']);
+    expect(week.map((s) => s.date)).toEqual([
+      '2024-06-10',
+      '2024-06-11',
+      '2024-06-12',
+      '2024-06-13',
+      '2024-06-14',
+    ]);
     expect(week[0]?.open).toBe(at('2024-06-09T21:00:00Z'));
     expect(week.at(-1)?.close).toBe(at('2024-06-14T21:00:00Z'));
     week.forEach((s, i) => {
@@ -22,7 +28,8 @@ describe('FX sessions', () => {
   });
 
   it('trades through US holidays (no holiday rules)', () => {
-    for (const d of ['2024-12-25', '2025-01-01', '2024-11-28', '2025-07-04']) expect(fx.session(d)?.date).toBe(d);
+    for (const d of ['2024-12-25', '2025-01-01', '2024-11-28', '2025-07-04'])
+      expect(fx.session(d)?.date).toBe(d);
   });
 
   it('is shut over the weekend and labels weekend instants by the 17:00 boundary', () => {
@@ -37,8 +44,16 @@ describe('FX sessions', () => {
 
   it('follows New York daylight saving: 22:00Z in winter, 21:00Z in summer', () => {
     // Clocks go forward Sunday 2024-03-10 02:00, before that day's 17:00 open.
-    expect(fx.session('2024-03-08')).toEqual({ date: '2024-03-08', open: at('2024-03-07T22:00:00Z'), close: at('2024-03-08T22:00:00Z') });
-    expect(fx.session('2024-03-11')).toEqual({ date: '2024-03-11', open: at('2024-03-10T21:00:00Z'), close: at('2024-03-11T21:00:00Z') });
+    expect(fx.session('2024-03-08')).toEqual({
+      date: '2024-03-08',
+      open: at('2024-03-07T22:00:00Z'),
+      close: at('2024-03-08T22:00:00Z'),
+    });
+    expect(fx.session('2024-03-11')).toEqual({
+      date: '2024-03-11',
+      open: at('2024-03-10T21:00:00Z'),
+      close: at('2024-03-11T21:00:00Z'),
+    });
     expect(fx.expectedBarStarts(fx.session('2024-03-11')!, 60_000)).toHaveLength(1440);
   });
 

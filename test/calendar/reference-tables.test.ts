@@ -14,7 +14,9 @@ interface RefSession {
 }
 
 function readTable(file: string): RefSession[] {
-  const lines = readFileSync(new URL(`../fixtures/calendars/${file}`, import.meta.url), 'utf8').trim().split('\n');
+  const lines = readFileSync(new URL(`../fixtures/calendars/${file}`, import.meta.url), 'utf8')
+    .trim()
+    .split('\n');
   expect(lines[0]).toBe(',open,close,break_start,break_end');
   return lines.slice(1).map((line) => {
     const [date = '', open = '', close = ''] = line.split(',');
@@ -56,7 +58,8 @@ describe.each([
       if (s?.open !== r.open || s.close !== r.close) problems.push(`session ${r.date}`);
       if (cal.sessionAt(r.open)?.date !== r.date) problems.push(`sessionAt(open) ${r.date}`);
       if (cal.sessionAt(r.close - 1)?.date !== r.date) problems.push(`sessionAt(close-1) ${r.date}`);
-      if (cal.sessionDateOf(r.open) !== r.date || cal.sessionDateOf(r.close - 1) !== r.date) problems.push(`sessionDateOf ${r.date}`);
+      if (cal.sessionDateOf(r.open) !== r.date || cal.sessionDateOf(r.close - 1) !== r.date)
+        problems.push(`sessionDateOf ${r.date}`);
       const next = ref[i + 1];
       if (next) {
         if (cal.nextSession(r.date).date !== next.date) problems.push(`nextSession ${r.date}`);
@@ -72,6 +75,7 @@ describe.each([
 describe('XNYS sessions outside the table', () => {
   it('has no session on dates the table marks as holidays', () => {
     const cal = getCalendar('XNYS');
-    for (const d of ['2001-09-11', '2012-10-29', '2018-12-05', '2022-06-20', '2023-01-02']) expect(cal.session(d)).toBeUndefined();
+    for (const d of ['2001-09-11', '2012-10-29', '2018-12-05', '2022-06-20', '2023-01-02'])
+      expect(cal.session(d)).toBeUndefined();
   });
 });

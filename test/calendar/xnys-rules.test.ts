@@ -63,14 +63,26 @@ describe('XNYS holidays 2025 and 2026 (NYSE published calendar)', () => {
       const hours = (s.close - s.open) / 3_600_000;
       expect([s.date, hours]).toEqual([s.date, (earlyCloses[year] ?? []).includes(s.date) ? 3.5 : 6.5]);
     }
-    expect(xnys.session('2025-11-28')).toEqual({ date: '2025-11-28', open: at('2025-11-28T14:30:00Z'), close: at('2025-11-28T18:00:00Z') });
-    expect(xnys.session('2025-07-03')).toEqual({ date: '2025-07-03', open: at('2025-07-03T13:30:00Z'), close: at('2025-07-03T17:00:00Z') });
+    expect(xnys.session('2025-11-28')).toEqual({
+      date: '2025-11-28',
+      open: at('2025-11-28T14:30:00Z'),
+      close: at('2025-11-28T18:00:00Z'),
+    });
+    expect(xnys.session('2025-07-03')).toEqual({
+      date: '2025-07-03',
+      open: at('2025-07-03T13:30:00Z'),
+      close: at('2025-07-03T17:00:00Z'),
+    });
     expect(xnys.session('2026-12-24')?.close).toBe(at('2026-12-24T18:00:00Z'));
   });
 
   it('a Saturday holiday: July 4 2026 → closed Friday July 3, full day on Thursday July 2', () => {
     expect(xnys.session('2026-07-03')).toBeUndefined();
-    expect(xnys.session('2026-07-02')).toEqual({ date: '2026-07-02', open: at('2026-07-02T13:30:00Z'), close: at('2026-07-02T20:00:00Z') });
+    expect(xnys.session('2026-07-02')).toEqual({
+      date: '2026-07-02',
+      open: at('2026-07-02T13:30:00Z'),
+      close: at('2026-07-02T20:00:00Z'),
+    });
     expect(xnys.nextSession('2026-07-02').date).toBe('2026-07-06');
   });
 

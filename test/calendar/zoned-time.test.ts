@@ -12,7 +12,8 @@ describe('civil dates', () => {
     expect(day('1970-01-01')).toBe(0);
     expect(weekdayOf(day('2024-11-28'))).toBe(4); // a Thursday
     expect(dayFromYmd(2024, 3, 0)).toBe(day('2024-02-29'));
-    for (const bad of ['2023-02-29', '2024-13-01', '2024-1-01', 'x', '2024-04-31']) expect(() => parseIsoDate(bad)).toThrow(/YYYY-MM-DD/);
+    for (const bad of ['2023-02-29', '2024-13-01', '2024-1-01', 'x', '2024-04-31'])
+      expect(() => parseIsoDate(bad)).toThrow(/YYYY-MM-DD/);
   });
 });
 
@@ -47,7 +48,13 @@ describe('zoned time', () => {
   });
 
   it('maps instants to wall time', () => {
-    expect(instantToLocal('America/New_York', at('2024-11-03T06:30:00Z'))).toEqual({ day: day('2024-11-03'), msOfDay: 1.5 * H });
-    expect(instantToLocal('America/Chicago', at('2024-01-01T05:59:59.500Z'))).toEqual({ day: day('2023-12-31'), msOfDay: 24 * H - 500 });
+    expect(instantToLocal('America/New_York', at('2024-11-03T06:30:00Z'))).toEqual({
+      day: day('2024-11-03'),
+      msOfDay: 1.5 * H,
+    });
+    expect(instantToLocal('America/Chicago', at('2024-01-01T05:59:59.500Z'))).toEqual({
+      day: day('2023-12-31'),
+      msOfDay: 24 * H - 500,
+    });
   });
 });

@@ -24,7 +24,18 @@ describe('ibpipe calendar sessions (child process)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('prints the XNYS Thanksgiving week as CSV', async () => {
-    const { code, stdout } = await ibpipe(['calendar', 'sessions', '--calendar', 'XNYS', '--start', '2024-11-25', '--end', '2024-12-02', '--format', 'csv']);
+    const { code, stdout } = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'XNYS',
+      '--start',
+      '2024-11-25',
+      '--end',
+      '2024-12-02',
+      '--format',
+      'csv',
+    ]);
     expect(code).toBe(0);
     expect(stdout).toBe(
       [
@@ -40,29 +51,96 @@ describe('ibpipe calendar sessions (child process)', () => {
   });
 
   it('prints CMES and FX sessions that open the evening before, as JSON', async () => {
-    const cmes = await ibpipe(['calendar', 'sessions', '--calendar', 'CMES', '--start', '2024-03-11', '--end', '2024-03-11', '--format', 'json']);
+    const cmes = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'CMES',
+      '--start',
+      '2024-03-11',
+      '--end',
+      '2024-03-11',
+      '--format',
+      'json',
+    ]);
     expect(cmes.code).toBe(0);
     // 17:00 Chicago on Sunday 2024-03-10 is CDT (UTC-5): 22:00Z.
-    expect(JSON.parse(cmes.stdout)).toEqual([{ session: '2024-03-11', open: '2024-03-10T22:00:00Z', close: '2024-03-11T22:00:00Z' }]);
-    const fx = await ibpipe(['calendar', 'sessions', '--calendar', 'fx', '--start', '2024-11-02', '--end', '2024-11-04', '--format', 'csv']);
+    expect(JSON.parse(cmes.stdout)).toEqual([
+      { session: '2024-03-11', open: '2024-03-10T22:00:00Z', close: '2024-03-11T22:00:00Z' },
+    ]);
+    const fx = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'fx',
+      '--start',
+      '2024-11-02',
+      '--end',
+      '2024-11-04',
+      '--format',
+      'csv',
+    ]);
     // Sunday 2024-11-03 17:00 New York is EST again (UTC-5): 22:00Z.
     expect(fx.stdout).toBe('session,open,close\n2024-11-04,2024-11-03T22:00:00Z,2024-11-04T22:00:00Z\n');
   });
 
   it('applies calendars.extra_closures from --config', async () => {
     const file = join(dir, 'ibpipe.yaml');
-    writeFileSync(file, 'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }\ncalendars:\n  extra_closures:\n    XNYS: ["2024-11-26"]\n');
-    const { code, stdout, stderr } = await ibpipe(['calendar', 'sessions', '--calendar', 'XNYS', '--start', '2024-11-25', '--end', '2024-11-27', '--format', 'csv', '--config', file]);
+    writeFileSync(
+      file,
+      'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }\ncalendars:\n  extra_closures:\n    XNYS: ["2024-11-26"]\n',
+    );
+    const { code, stdout, stderr } = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'XNYS',
+      '--start',
+      '2024-11-25',
+      '--end',
+      '2024-11-27',
+      '--format',
+      'csv',
+      '--config',
+      file,
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout.trim().split('\n').map((l) => l.split(',')[0])).toEqual(['session', '2024-11-25', '2024-11-27']);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(',')[0]),
+    ).toEqual(['session', '2024-11-25', '2024-11-27']);
   });
 
   it('exits 2 on a bad calendar or date', async () => {
-    const bad = await ibpipe(['calendar', 'sessions', '--calendar', 'XLON', '--start', '2024-01-01', '--end', '2024-01-31', '--format', 'csv']);
+    const bad = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'XLON',
+      '--start',
+      '2024-01-01',
+      '--end',
+      '2024-01-31',
+      '--format',
+      'csv',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('XNYS, CMES, FX');
-    const badDate = await ibpipe(['calendar', 'sessions', '--calendar', 'XNYS', '--start', '2024-02-30', '--end', '2024-03-31', '--format', 'csv']);
+    const badDate = await ibpipe([
+      'calendar',
+      'sessions',
+      '--calendar',
+      'XNYS',
+      '--start',
+      '2024-02-30',
+      '--end',
+      '2024-03-31',
+      '--format',
+      'csv',
+    ]);
     expect(badDate.code).toBe(2);
     expect(badDate.stderr).toContain('2024-02-30');
   });
