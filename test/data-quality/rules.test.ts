@@ -5,7 +5,6 @@ import { evaluateRule, type ExpectedSession } from '../../src/data-quality/rules
 const MIN = 60_000;
 const T0 = Date.parse('2024-03-12T13:30:00Z');
 const rule = (r: Record<string, unknown>): DqRule => dqRuleSchema.parse(r);
-const rowsOf = (n: number, f: (i: number) => Record<string, unknown>): Record<string, unknown>[] => Array.from({ length: n }, (_, i) => f(i));
 
 describe('DQ rules', () => {
   it('range: inclusive bounds, nulls skipped, non-numbers fail', () => {
