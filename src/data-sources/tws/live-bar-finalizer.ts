@@ -1,0 +1,100 @@
+/**
+ * Decides when a keepUpToDate bar is final (tws-protocol.md §4.2). IB never says "bar closed":
+ * it repeats the current bar's start with values so far, so bar T is final when
+ *  - the first update for a later bar arrives, or
+ *  - the clock passes T + bar + grace with no newer update (session end, quiet market).
+ * Pure: the caller passes the instant; nothing here reads a clock.
+ */
+export interface LiveBarValues {
+  /** Bar start, epoch ms UTC. */
+  readonly ts: number;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  readonly volume: number;
+  readonly wap: number | null;
+  readonly tradeCount: number | null;
+}
+
+export class LiveBarFinalizer {
+  readonly barMs: number;
+  readonly graceMs: number;
+  #current: LiveBarValues | undefined;
+  #lastFinalTs: number | undefined;
+  #late = 0;
+
+  constructor(barMs: number, graceMs: number, lastFinalTs?: number) {
+    this.barMs = barMs;
+    this.graceMs = graceMs;
+    this.#lastFinalTs = lastFinalTs;
+  }
+
+  /** Start of the last bar emitted as final, if any. */
+  get lastFinalTs(): number | undefined {
+    return this.#lastFinalTs;
+  }
+
+  /** The bar still being built, if any. */
+  get current(): LiveBarValues | undefined {
+    return this.#current;
+  }
+
+  /** Updates that arrived for a bar already final (ignored). */
+  get lateUpdates(): number {
+    return this.#late;
+  }
+
+  /**
+   * The first answer of a (re)subscription: every bar but the newest is complete; the newest may
+   * still be building. Bars at or before the last final one are ignored (the overlap IB repeats).
+   */
+  onInitialBatch(bars: readonly LiveBarValues[], now: number): LiveBarValues[] {
+    const sorted = [...bars].sort((a, b) => a.ts - b.ts);
+    const out: LiveBarValues[] = [];
+    for (const bar of sorted) out.push(...this.onUpdate(bar, now));
+    return out;
+  }
+
+  /** One update (or bar) in arrival order; returns the bars that became final. */
+  onUpdate(bar: LiveBarValues, now: number): LiveBarValues[] {
+    if (this.#lastFinalTs !== undefined && bar.ts <= this.#lastFinalTs) {
+      this.#late++;
+      return [];
+    }
+    const out: LiveBarValues[] = [];
+    if (this.#current && bar.ts > this.#current.ts) out.push(this.#finalize());
+    if (!this.#current || bar.ts >= this.#current.ts) this.#current = bar;
+    out.push(...this.onTick(now));
+    return out;
+  }
+
+  /** Finalizes the current bar once its grace period after the bar end has passed. */
+  onTick(now: number): LiveBarValues[] {
+    if (this.#current && now >= this.#current.ts + this.barMs + this.graceMs) return [this.#finalize()];
+    return [];
+  }
+
+  /** Instant at which onTick would finalize the current bar, if there is one. */
+  nextDeadline(): number | undefined {
+    return this.#current ? this.#current.ts + this.barMs + this.graceMs : undefined;
+  }
+
+  /** Drops the bar being built (its stream broke); the gap repair will fetch it whole. */
+  discardCurrent(): void {
+    this.#current = undefined;
+  }
+
+  /** Marks bars up to and including ts as final (a repair delivered them). */
+  advanceTo(ts: number): void {
+    if (this.#lastFinalTs === undefined || ts > this.#lastFinalTs) this.#lastFinalTs = ts;
+    if (this.#current && this.#current.ts <= ts) this.#current = undefined;
+  }
+
+  #finalize(): LiveBarValues {
+    const bar = this.#current as LiveBarValues;
+    this.#current = undefined;
+    this.#lastFinalTs = bar.ts;
+    return bar;
+  }
+}
