@@ -206,6 +206,17 @@ export function computeLabels(bars: readonly LabelInputBar[], spec: LabelSpec, b
   return { rows, dropped };
 }
 
+/**
+ * How many sessions after the last anchor session a reader must load so the last anchors can
+ * be labelled: 0 within sessions; across sessions, enough that h bars exist even if every
+ * following session is as short as `minBarsPerSession` (e.g. an early close).
+ */
+export function sessionsAfterEndNeeded(spec: Pick<LabelSpec, 'horizon_bars' | 'across_sessions'>, minBarsPerSession: number): number {
+  if (!spec.across_sessions) return 0;
+  if (!(minBarsPerSession >= 1)) throw new RangeError(`minBarsPerSession must be >= 1, got ${minBarsPerSession}`);
+  return Math.ceil(spec.horizon_bars / minBarsPerSession);
+}
+
 /** Curated rows (with their partition date) to label input, in the order given. */
 export function labelInputFromCurated(rows: readonly (Pick<CuratedBarRow, 'ts' | 'close' | 'is_imputed'> & { date: string })[]): LabelInputBar[] {
   return rows.map((r) => ({ ts: r.ts, close: r.close, is_imputed: r.is_imputed, session_date: r.date }));

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
-import { computeLabels, type LabelInputBar } from '../../src/training/labels.js';
+import { computeLabels, sessionsAfterEndNeeded, type LabelInputBar } from '../../src/training/labels.js';
 import { labelSpecSchema } from '../../src/training/training-config.js';
 
 const MIN = 60_000;
@@ -148,5 +148,13 @@ describe('computeLabels', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('sessionsAfterEndNeeded', () => {
+  it('is 0 within sessions and covers h bars of short sessions otherwise', () => {
+    expect(sessionsAfterEndNeeded({ horizon_bars: 500, across_sessions: false }, 390)).toBe(0);
+    expect(sessionsAfterEndNeeded({ horizon_bars: 30, across_sessions: true }, 210)).toBe(1);
+    expect(sessionsAfterEndNeeded({ horizon_bars: 400, across_sessions: true }, 390)).toBe(2);
   });
 });
