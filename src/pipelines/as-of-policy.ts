@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import { sqlIdent } from '../core/sql.js';
+import { durationSecondsSchema } from './features/feature-config.js';
+
+/**
+ * The one definition of an as-of match, used wherever "the row known at time t" matters: the
+ * alignment job's as-of joins, the feature store's inference lookup, the dataset builder.
+ *
+ * A left row at time `t` matches the right row (with equal keys) whose time `r` is
+ * - `backward`: the largest `r <= t` (`r < t` without exact matches): the last row known at t;
+ * - `forward`: the smallest `r >= t` (`r > t` without exact matches);
+ * - `nearest`: whichever of those two is closer; a tie goes to the backward row (it was known
+ *   earlier), as in pandas `merge_asof`.
+ * With a tolerance, a match farther than `toleranceMs` (|t − r| > toleranceMs) is no match.
+ * Only `backward` over availability times (`available_ts <= t`) is point-in-time safe; the
+ * other directions look ahead by design (labels, reference data published in advance).
+ */
+export interface AsOfPolicy {
+  readonly direction: AsOfDirection;
+  /** Largest |t − r| in ms that still matches (inclusive); null = unbounded. */
+  readonly toleranceMs: number | null;
+  /** Whether a right row at exactly t matches (pandas `allow_exact_matches`). */
+  readonly allowExactMatches: boolean;
+}
+
+export const AS_OF_DIRECTIONS = ['backward', 'forward', 'nearest'] as const;
+export type AsOfDirection = (typeof AS_OF_DIRECTIONS)[number];
+
+/** Builds a validated policy; defaults: backward, unbounded, exact matches allowed. */
+export function asOfPolicy(opts: { direction?: AsOfDirection; toleranceMs?: number | null; allowExactMatches?: boolean } = {}): AsOfPolicy {
+  const direction = opts.direction ?? 'backward';
+  if (!(AS_OF_DIRECTIONS as readonly string[]).includes(direction)) {
+    throw new InputError(`as-of direction must be one of ${AS_OF_DIRECTIONS.join(', ')}, got ${JSON.stringify(direction)}`);
+  }
+  const toleranceMs = opts.toleranceMs ?? null;
+  if (toleranceMs !== null && !(Number.isFinite(toleranceMs) && toleranceMs >= 0)) {
+    throw new InputError(`as-of tolerance must be a non-negative number of ms, got ${String(toleranceMs)}`);
+  }
+  return Object.freeze({ direction, toleranceMs, allowExactMatches: opts.allowExactMatches ?? true });
+}
+
+/** Point-in-time lookup: the last row available at t, however old. */
+export const POINT_IN_TIME: AsOfPolicy = asOfPolicy();
+
+/**
+ * Config form (snake_case): `{ direction: backward, tolerance: 5m, allow_exact_matches: true }`;
+ * `tolerance` is a duration ('30s', '5m', '2h', '1d' or seconds), parsed to `toleranceMs`.
+ */
+export const asOfPolicyConfigSchema = z
+  .object({
+    direction: z.enum(AS_OF_DIRECTIONS).default('backward'),
+    tolerance: durationSecondsSchema.optional(),
+    allow_exact_matches: z.boolean().default(true),
+  })
+  .strict()
+  .transform((c): AsOfPolicy =>
+    asOfPolicy({ direction: c.direction, toleranceMs: c.tolerance === undefined ? null : c.tolerance * 1000, allowExactMatches: c.allow_exact_matches }),
+  );
+
+/** True when a match at distance |t − r| = distanceMs is inside the policy's tolerance. */
+export function withinTolerance(policy: AsOfPolicy, distanceMs: number): boolean {
+  return policy.toleranceMs === null || Math.abs(distanceMs) <= policy.toleranceMs;
+}
+
+/**
+ * The index in `times` (ascending) of the row `t` matches under `policy`, or -1. Among equal
+ * times, backward takes the last and forward the first. The in-memory twin of {@link asOfJoinSql}.
+ */
+export function asOfIndex(times: ArrayLike<number>, t: number, policy: AsOfPolicy): number {
+  const n = times.length;
+  // First index whose time is > t (upper bound) and >= t (lower bound).
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((times[mid] as number) <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  const upper = lo;
+  lo = 0;
+  hi = upper;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((times[mid] as number) < t) lo = mid + 1;
+    else hi = mid;
+  }
+  const lower = lo;
+  const back = policy.allowExactMatches ? upper - 1 : lower - 1;
+  const fwd = policy.allowExactMatches ? lower : upper;
+  const b = back >= 0 ? back : -1;
+  const f = fwd < n ? fwd : -1;
+  let pick: number;
+  if (policy.direction === 'backward') pick = b;
+  else if (policy.direction === 'forward') pick = f;
+  else if (b < 0) pick = f;
+  else if (f < 0) pick = b;
+  else pick = t - (times[b] as number) <= (times[f] as number) - t ? b : f;
+  if (pick < 0) return -1;
+  return withinTolerance(policy, t - (times[pick] as number)) ? pick : -1;
+}
+
+/** One side of an as-of join: a relation (table name or parenthesised subquery) and its time. */
+export interface AsOfSide {
+  /** A table, view or `(SELECT …)`. */
+  readonly relation: string;
+  /** SQL expression over the relation's columns giving epoch ms, e.g. `epoch_ms(ts) + 60000`. */
+  readonly time: string;
+  /** Key columns, matched pairwise with the other side's (may be empty: match on time only). */
+  readonly keys: readonly string[];
+}
+
+export interface AsOfJoinSpec {
+  readonly left: AsOfSide;
+  /** Must hold at most one row per (keys, time); a duplicate would duplicate left rows. */
+  readonly right: AsOfSide;
+  /** Right columns to bring over, renamed. */
+  readonly columns: readonly { readonly column: string; readonly as: string }[];
+  /** Optional output column with the matched right time (epoch ms), NULL when unmatched. */
+  readonly matchedTimeAs?: string;
+  readonly policy: AsOfPolicy;
+}
+
+/**
+ * SQL for a left as-of join: every left row once, with the matched right row's columns (NULL
+ * when there is no match within the policy). DuckDB's ASOF JOIN finds the backward and forward
+ * candidates; `nearest` picks between them, and the tolerance is applied to the chosen one.
+ * Left columns are kept as they are (all of them); the caller keeps output names distinct.
+ */
+export function asOfJoinSql(spec: AsOfJoinSpec): string {
+  const { left, right, policy } = spec;
+  if (left.keys.length !== right.keys.length) throw new InputError('as-of join: left and right need the same number of keys');
+  const lk = left.keys.map((k, i) => `${sqlIdent(k)} AS __k${i}`);
+  const rk = right.keys.map((k, i) => `${sqlIdent(k)} AS __k${i}`);
+  const keyNames = left.keys.map((_, i) => `__k${i}`);
+  const keyEq = (a: string, b: string): string[] => keyNames.map((k) => `${a}.${k} = ${b}.${k}`);
+  const using = ['__lt', ...keyNames].join(', ');
+  const want = policy.direction;
+  const candidates: string[] = [];
+  if (want !== 'forward') {
+    const op = policy.allowExactMatches ? '>=' : '>';
+    candidates.push(
+      `__b AS (SELECT __q.*, __r.__rt AS __bt FROM __q ASOF LEFT JOIN __r ON ${[...keyEq('__q', '__r'), `__q.__lt ${op} __r.__rt`].join(' AND ')})`,
+    );
+  }
+  if (want !== 'backward') {
+    const op = policy.allowExactMatches ? '<=' : '<';
+    candidates.push(
+      `__f AS (SELECT __q.*, __r.__rt AS __ft FROM __q ASOF LEFT JOIN __r ON ${[...keyEq('__q', '__r'), `__q.__lt ${op} __r.__rt`].join(' AND ')})`,
+    );
+  }
+  let chosen: string;
+  let from: string;
+  if (want === 'backward') {
+    chosen = '__bt';
+    from = '__b';
+  } else if (want === 'forward') {
+    chosen = '__ft';
+    from = '__f';
+  } else {
+    chosen = `CASE WHEN __bt IS NULL THEN __ft WHEN __ft IS NULL THEN __bt WHEN __lt - __bt <= __ft - __lt THEN __bt ELSE __ft END`;
+    from = `__b JOIN __f USING (${using})`;
+  }
+  const tol = policy.toleranceMs === null ? '' : ` WHERE abs(__lt - __mt) <= ${policy.toleranceMs}`;
+  const rightCols = spec.columns.map((c) => `__r.${sqlIdent(c.column)} AS ${sqlIdent(c.as)}`);
+  if (spec.matchedTimeAs) rightCols.push(`__m.__mt AS ${sqlIdent(spec.matchedTimeAs)}`);
+  const matchJoin = [...keyEq('__l', '__m'), '__l.__lt = __m.__lt'].join(' AND ');
+  const rightJoin = [...keyNames.map((k) => `__r.${k} = __m.${k}`), '__r.__rt = __m.__mt'].join(' AND ');
+  return `(WITH
+__l AS MATERIALIZED (SELECT *, ${[...lk, `CAST((${left.time}) AS BIGINT) AS __lt`].join(', ')} FROM ${left.relation}),
+__r AS MATERIALIZED (SELECT *, ${[...rk, `CAST((${right.time}) AS BIGINT) AS __rt`].join(', ')} FROM ${right.relation}),
+__q AS (SELECT DISTINCT ${using} FROM __l),
+${candidates.join(',\n')},
+__m AS (SELECT * FROM (SELECT ${using}, ${chosen} AS __mt FROM ${from})${tol})
+SELECT __l.* EXCLUDE (${using})${rightCols.length ? `, ${rightCols.join(', ')}` : ''}
+FROM __l LEFT JOIN __m ON ${matchJoin} LEFT JOIN __r ON ${rightJoin})`;
+}
