@@ -35,6 +35,8 @@ export interface RuleContext {
   readonly expected?: ReadonlyMap<string, readonly ExpectedSession[]>;
   /** Instant the data is judged at (staleness). */
   readonly asOf?: number;
+  /** Per-entity judging instant (e.g. its session close for a past session); overrides asOf. */
+  readonly asOfByEntity?: ReadonlyMap<string, number>;
   /** Bar length in ms: a bar is available at `ts + barMs` (staleness); default 1 min. */
   readonly barMs?: number;
 }
@@ -199,8 +201,7 @@ export function checkBarCount(rule: RuleOf<'bar_count'>, rows: readonly DqRow[],
 
 /** The last bar of each entity must have become available no longer than `max_age` before `asOf`. */
 export function checkStaleness(rule: RuleOf<'staleness'>, rows: readonly DqRow[], ctx: RuleContext): RuleFailure[] {
-  if (ctx.asOf === undefined) throw new RangeError('staleness needs asOf in the rule context');
-  const asOf = ctx.asOf;
+  if (ctx.asOf === undefined && ctx.asOfByEntity === undefined) throw new RangeError('staleness needs asOf in the rule context');
   const barMs = ctx.barMs ?? 60_000;
   const maxAge = frequencyMs(rule.max_age);
   const timeCol = ctx.timeColumn ?? 'ts';
@@ -216,6 +217,8 @@ export function checkStaleness(rule: RuleOf<'staleness'>, rows: readonly DqRow[]
   for (const [e, sessions] of ctx.expected ?? []) if (sessions.some((s) => s.starts.length > 0)) entities.add(e);
   const out: RuleFailure[] = [];
   for (const e of [...entities].sort()) {
+    const asOf = ctx.asOfByEntity?.get(e) ?? ctx.asOf;
+    if (asOf === undefined) continue;
     const t = last.get(e);
     if (t === undefined) {
       out.push({ row: null, entity: e, reason: `no bars at all as of ${iso(asOf)}` });

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { InputError } from '../core/errors.js';
+import { isValidInstrumentKey } from '../core/instruments.js';
+import { sqlKeyList, sqlString } from '../core/sql.js';
+import { Lake, type LakeColumn } from './lake.js';
+
+/** A rejected record: the raw row as read, plus why and by which rule it was set aside. */
+export interface QuarantineRow {
+  source: string | null;
+  symbol: string;
+  con_id: number | null;
+  what_to_show: string | null;
+  /** Bar start (epoch ms); NULL when the record's own timestamp was unusable. */
+  ts: number | null;
+  open: number | null;
+  high: number | null;
+  low: number | null;
+  close: number | null;
+  volume: number | null;
+  wap: number | null;
+  trade_count: number | null;
+  batch_id: string | null;
+  ingestion_ts: number | null;
+  request_id: string | null;
+  /** Where it was caught: `validity` (invalid record), `dq` (a quarantine rule), `grid` (off the calendar grid). */
+  stage: string;
+  /** The rule that rejected it (first in config order when several did). */
+  rule: string;
+  reason: string;
+  /** Other rules it also failed, comma-separated, or null. */
+  other_rules: string | null;
+}
+
+export const QUARANTINE_COLUMNS: readonly LakeColumn[] = [
+  { name: 'source', type: 'VARCHAR' },
+  { name: 'symbol', type: 'VARCHAR' },
+  { name: 'con_id', type: 'BIGINT' },
+  { name: 'what_to_show', type: 'VARCHAR' },
+  { name: 'ts', type: 'TIMESTAMPTZ' },
+  { name: 'open', type: 'DOUBLE' },
+  { name: 'high', type: 'DOUBLE' },
+  { name: 'low', type: 'DOUBLE' },
+  { name: 'close', type: 'DOUBLE' },
+  { name: 'volume', type: 'DOUBLE' },
+  { name: 'wap', type: 'DOUBLE' },
+  { name: 'trade_count', type: 'BIGINT' },
+  { name: 'batch_id', type: 'VARCHAR' },
+  { name: 'ingestion_ts', type: 'TIMESTAMPTZ' },
+  { name: 'request_id', type: 'VARCHAR' },
+  { name: 'stage', type: 'VARCHAR' },
+  { name: 'rule', type: 'VARCHAR' },
+  { name: 'reason', type: 'VARCHAR' },
+  { name: 'other_rules', type: 'VARCHAR' },
+];
+const SELECT = QUARANTINE_COLUMNS.map((c) => c.name).join(', ');
+const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Values the appender can take: non-finite numbers (or unsafe instants) become NULL. */
+function cellOf(c: LakeColumn, v: unknown): unknown {
+  if (v === undefined || v === null) return null;
+  if (c.type === 'VARCHAR') return String(v);
+  if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+  if ((c.type === 'TIMESTAMPTZ' || c.type === 'BIGINT') && !Number.isSafeInteger(v)) return null;
+  return v;
+}
+
+/**
+ * `quarantine/<dataset>/date=<session date>/data.parquet`: records a job set aside, with rule
+ * and reason. Like curated data, a date's file is replaced whole and atomically per run, keeping
+ * the rows of symbols the run did not process, so re-running a job does not duplicate entries.
+ */
+export class QuarantineStore {
+  readonly #lake: Lake;
+
+  constructor(lake: Lake) {
+    this.#lake = lake;
+  }
+
+  partitionFile(dataset: string, date: string): string {
+    if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
+    if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
+    return this.#lake.path('quarantine', dataset, `date=${date}`, 'data.parquet');
+  }
+
+  /**
+   * Replaces the quarantine entries of `symbols` for one date. Writes nothing when there is
+   * nothing to record and no file yet. Returns the file, or null when none was written.
+   */
+  async replace(dataset: string, date: string, symbols: readonly string[], rows: readonly QuarantineRow[]): Promise<string | null> {
+    const file = this.partitionFile(dataset, date);
+    for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
+    const exists = existsSync(file);
+    if (rows.length === 0 && !exists) return null;
+    const data: Record<string, unknown[]> = {};
+    for (const c of QUARANTINE_COLUMNS) data[c.name] = rows.map((r) => cellOf(c, (r as unknown as Record<string, unknown>)[c.name]));
+    const staged = await this.#lake.stage(QUARANTINE_COLUMNS, data, rows.length);
+    try {
+      const keep = exists
+        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE symbol NOT IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})`
+        : '';
+      await this.#lake.writeParquetAtomic(
+        file,
+        `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts NULLS FIRST, stage, rule, ingestion_ts, batch_id`,
+      );
+    } finally {
+      await this.#lake.dropTable(staged);
+    }
+    return file;
+  }
+
+  /** The quarantine entries of one date (empty when there is no file). */
+  async read(dataset: string, date: string): Promise<QuarantineRow[]> {
+    const file = this.partitionFile(dataset, date);
+    if (!existsSync(file)) return [];
+    const rows = await this.#lake.query(`SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts NULLS FIRST, stage, rule`);
+    return rows as unknown as QuarantineRow[];
+  }
+}
