@@ -1,7 +1,74 @@
 import { z } from 'zod';
+import { Cron } from 'croner';
 
-// Placeholder slices; the daemon issue defines job declarations here.
-export const jobsConfigSchema = z.array(z.record(z.string(), z.unknown())).default([]);
+const cronExpr = z.string().refine((s) => {
+  try {
+    new Cron(s, { paused: true }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid cron expression (5 or 6 fields)');
+
+const zone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone, e.g. America/New_York');
+
+export const JOB_KINDS = ['transform', 'align', 'features', 'dataset', 'score', 'compact', 'ingest_db'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** One scheduled job. A job with `after` and no `schedule` runs when its dependencies succeed for a date. */
+export const jobConfigSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, _ or -'),
+    /** What to run; defaults to the name. */
+    job: z.enum(JOB_KINDS).optional(),
+    schedule: cronExpr.optional(),
+    timezone: zone.default('America/New_York'),
+    /** Skip fire times that are not trading days of time_series.trading_calendar. */
+    trading_days_only: z.boolean().default(true),
+    /** Jobs that must have succeeded for the same session date first. */
+    after: z.array(z.string()).default([]),
+    /** Run fire times missed while the daemon was down at start-up (at most catch_up_max_runs). */
+    catch_up: z.boolean().default(false),
+    catch_up_max_runs: z.number().int().positive().default(10),
+    retry: z
+      .object({ max_attempts: z.number().int().min(1).max(20).default(3), backoff_ms: z.number().int().positive().default(30_000) })
+      .strict()
+      .default({ max_attempts: 3, backoff_ms: 30_000 }),
+    /** Job-specific parameters (e.g. { group: technical } for features, { name: demo } for dataset). */
+    params: z.record(z.string(), z.unknown()).default({}),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+export type JobConfig = z.infer<typeof jobConfigSchema>;
+
+export const jobsConfigSchema = z
+  .array(jobConfigSchema)
+  .default([])
+  .superRefine((jobs, ctx) => {
+    const names = new Set<string>();
+    jobs.forEach((j, i) => {
+      if (names.has(j.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate job name ${j.name}` });
+      names.add(j.name);
+      if (!j.schedule && j.after.length === 0) {
+        ctx.addIssue({ code: 'custom', path: [i, 'schedule'], message: 'a job needs a schedule or an `after` dependency' });
+      }
+      if (!j.job && !(JOB_KINDS as readonly string[]).includes(j.name)) {
+        ctx.addIssue({ code: 'custom', path: [i, 'job'], message: `required when the name is not one of ${JOB_KINDS.join(', ')}` });
+      }
+    });
+    jobs.forEach((j, i) =>
+      j.after.forEach((dep, k) => {
+        if (!names.has(dep)) ctx.addIssue({ code: 'custom', path: [i, 'after', k], message: `unknown job ${dep}` });
+      }),
+    );
+  });
 
 export const httpConfigSchema = z
   .object({

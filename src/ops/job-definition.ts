@@ -1,0 +1,26 @@
+import type { JobKind } from './ops-config.js';
+import type { AppContext } from './app-context.js';
+import type { JobParams } from './job-ledger.js';
+import type { Logger } from './logging-setup.js';
+
+/** What a job run receives: the app's pieces, a signal that fires on shutdown, a child logger. */
+export interface JobRunContext {
+  readonly app: AppContext;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+export interface JobOutcome {
+  /** Counts for the ledger and logs: read, written, rejected, imputed, … */
+  counts: Record<string, number>;
+  /** Anything worth printing with `--format json` (handles, ids, paths). */
+  summary?: unknown;
+}
+
+export interface JobDefinition {
+  readonly kind: JobKind;
+  readonly description: string;
+  /** Works on one session date (`params.date`); the scheduler derives it from the fire time. */
+  readonly perDate: boolean;
+  run(ctx: JobRunContext, params: JobParams): Promise<JobOutcome>;
+}
