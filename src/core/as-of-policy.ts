@@ -1,7 +1,5 @@
-import { z } from 'zod';
-import { InputError } from '../core/errors.js';
-import { sqlIdent } from '../core/sql.js';
-import { durationSecondsSchema } from './features/feature-config.js';
+import { InputError } from './errors.js';
+import { sqlIdent } from './sql.js';
 
 /**
  * The one definition of an as-of match, used wherever "the row known at time t" matters: the
@@ -15,6 +13,8 @@ import { durationSecondsSchema } from './features/feature-config.js';
  * With a tolerance, a match farther than `toleranceMs` (|t − r| > toleranceMs) is no match.
  * Only `backward` over availability times (`available_ts <= t`) is point-in-time safe; the
  * other directions look ahead by design (labels, reference data published in advance).
+ * It lives in core because storage (inference lookups), pipelines and training all use it; the
+ * config form is parsed in `src/pipelines/alignment-config.ts`.
  */
 export interface AsOfPolicy {
   readonly direction: AsOfDirection;
@@ -42,21 +42,6 @@ export function asOfPolicy(opts: { direction?: AsOfDirection; toleranceMs?: numb
 
 /** Point-in-time lookup: the last row available at t, however old. */
 export const POINT_IN_TIME: AsOfPolicy = asOfPolicy();
-
-/**
- * Config form (snake_case): `{ direction: backward, tolerance: 5m, allow_exact_matches: true }`;
- * `tolerance` is a duration ('30s', '5m', '2h', '1d' or seconds), parsed to `toleranceMs`.
- */
-export const asOfPolicyConfigSchema = z
-  .object({
-    direction: z.enum(AS_OF_DIRECTIONS).default('backward'),
-    tolerance: durationSecondsSchema.optional(),
-    allow_exact_matches: z.boolean().default(true),
-  })
-  .strict()
-  .transform((c): AsOfPolicy =>
-    asOfPolicy({ direction: c.direction, toleranceMs: c.tolerance === undefined ? null : c.tolerance * 1000, allowExactMatches: c.allow_exact_matches }),
-  );
 
 /** True when a match at distance |t − r| = distanceMs is inside the policy's tolerance. */
 export function withinTolerance(policy: AsOfPolicy, distanceMs: number): boolean {
@@ -174,4 +159,31 @@ ${candidates.join(',\n')},
 __m AS (SELECT * FROM (SELECT ${using}, ${chosen} AS __mt FROM ${from})${tol})
 SELECT __l.* EXCLUDE (${using})${rightCols.length ? `, ${rightCols.join(', ')}` : ''}
 FROM __l LEFT JOIN __m ON ${matchJoin} LEFT JOIN __r ON ${rightJoin})`;
+}
+
+/**
+ * SQL for the row each key matches at one instant `t` (epoch ms): the single-instant form of
+ * {@link asOfJoinSql}, e.g. "the latest feature row per symbol available at t". Returns the
+ * relation's columns for keys that have a match; keys without one are absent.
+ */
+export function asOfPointSql(spec: { relation: string; time: string; keys: readonly string[]; t: number; policy: AsOfPolicy }): string {
+  const { policy } = spec;
+  if (!Number.isFinite(spec.t)) throw new InputError(`as-of instant must be a finite epoch-ms number, got ${String(spec.t)}`);
+  const t = Math.trunc(spec.t);
+  const time = `(${spec.time})`;
+  const where: string[] = [];
+  let order: string;
+  if (policy.direction === 'backward') {
+    where.push(`${time} ${policy.allowExactMatches ? '<=' : '<'} ${t}`);
+    order = `${time} DESC`;
+  } else if (policy.direction === 'forward') {
+    where.push(`${time} ${policy.allowExactMatches ? '>=' : '>'} ${t}`);
+    order = `${time} ASC`;
+  } else {
+    if (!policy.allowExactMatches) where.push(`${time} <> ${t}`);
+    order = `abs(${time} - ${t}) ASC, ${time} ASC`;
+  }
+  if (policy.toleranceMs !== null) where.push(`abs(${time} - ${t}) <= ${policy.toleranceMs}`);
+  const partition = spec.keys.length ? `PARTITION BY ${spec.keys.map(sqlIdent).join(', ')} ` : '';
+  return `(SELECT * FROM ${spec.relation} WHERE ${where.length ? where.join(' AND ') : 'true'} QUALIFY row_number() OVER (${partition}ORDER BY ${order}) = 1)`;
 }

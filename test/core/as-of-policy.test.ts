@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asOfIndex, asOfJoinSql, asOfPolicy, asOfPolicyConfigSchema, type AsOfPolicy } from '../../src/pipelines/as-of-policy.js';
+import { asOfIndex, asOfJoinSql, asOfPointSql, asOfPolicy, type AsOfPolicy } from '../../src/core/as-of-policy.js';
 import { Lake } from '../../src/storage/lake.js';
 
 let dir: string;
@@ -110,6 +110,23 @@ describe('as-of joins in DuckDB (hand-worked expectations)', () => {
   });
 });
 
+describe('asOfPointSql (one instant, per key)', () => {
+  it('picks per key the row the policy matches at t', async () => {
+    const at = async (t: number, policy: AsOfPolicy): Promise<[string, number][]> =>
+      (await lake.query<{ symbol: string; v: number }>(`SELECT symbol, v FROM ${asOfPointSql({ relation: RIGHT, time: 't', keys: ['symbol'], t, policy })} ORDER BY symbol`)).map(
+        (r) => [r.symbol, r.v],
+      );
+    // t = 20: A's last row at or before is 15 (v 2); B's is 7 (v 4).
+    expect(await at(20, asOfPolicy())).toEqual([['A', 2], ['B', 4]]);
+    // t = 10 strict: A has nothing before 10; B's 7.
+    expect(await at(10, asOfPolicy({ allowExactMatches: false }))).toEqual([['B', 4]]);
+    // t = 20 forward: A 32; B has nothing after.
+    expect(await at(20, asOfPolicy({ direction: 'forward' }))).toEqual([['A', 3]]);
+    // t = 12 nearest with tolerance 2: A 10 (2 away); B 7 is 5 away.
+    expect(await at(12, asOfPolicy({ direction: 'nearest', toleranceMs: 2 }))).toEqual([['A', 1]]);
+  });
+});
+
 describe('asOfIndex (the in-memory twin)', () => {
   it('agrees with the hand-worked cases', () => {
     const times = [10, 15, 32];
@@ -147,22 +164,13 @@ describe('asOfIndex (the in-memory twin)', () => {
             return { i, m: k < 0 ? null : sorted[k] };
           });
           expect(rows).toEqual(expected);
+          // The single-instant form agrees too.
+          const t0 = leftTimes[0] as number;
+          const point = await lake.query<{ t: number }>(`SELECT t FROM ${asOfPointSql({ relation: right, time: 't', keys: [], t: t0, policy })}`);
+          expect(point.map((r) => r.t)).toEqual(expected[0]?.m === null ? [] : [expected[0]?.m]);
         },
       ),
       { numRuns: 60 },
     );
-  });
-});
-
-describe('asOfPolicyConfigSchema', () => {
-  it('parses durations to ms and rejects unknown keys', () => {
-    expect(asOfPolicyConfigSchema.parse({ direction: 'nearest', tolerance: '5m' })).toEqual({
-      direction: 'nearest',
-      toleranceMs: 300_000,
-      allowExactMatches: true,
-    });
-    expect(asOfPolicyConfigSchema.parse({})).toEqual({ direction: 'backward', toleranceMs: null, allowExactMatches: true });
-    expect(asOfPolicyConfigSchema.safeParse({ direction: 'sideways' }).success).toBe(false);
-    expect(asOfPolicyConfigSchema.safeParse({ tolerence: '5m' }).success).toBe(false);
   });
 });
