@@ -1,4 +1,4 @@
-import { rollingMoments } from './rolling-stats.js';
+import { rollingMoments } from './rolling-moments.js';
 
 /** Lower, middle and upper band. */
 export interface BollingerResult {

@@ -115,7 +115,8 @@ export function computeFeatureGroup(series: FeatureSeries, group: ComputableFeat
     const values = def.compute(spec, inputs);
     names.forEach((name, k) => {
       const v = values[k] as Float64Array;
-      for (let i = 0; i < n; i++) if (!Number.isFinite(v[i] as number)) v[i] = NaN;
+      // x − x is 0 for finite x and NaN for NaN and ±Infinity.
+      for (let i = 0; i < n; i++) if ((v[i] as number) - (v[i] as number) !== 0) v[i] = NaN;
       columns[name] = v;
     });
   }

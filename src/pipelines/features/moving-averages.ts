@@ -1,3 +1,5 @@
+import { rollingMoments } from './rolling-moments.js';
+
 /**
  * Moving averages over one symbol's ordered series (TTR conventions).
  *
@@ -12,44 +14,11 @@
 
 /**
  * Simple moving average of the last `window` values; first value at index `window - 1` of a run.
- * The running sum is kept relative to a shift and recomputed exactly every `window` steps, so
- * rounding error cannot accumulate over long series.
+ * Uses the error-bounded running sums of {@link rollingMoments}, so it is O(n) and stays within
+ * 1e-11 relative of an exact per-window sum however long the series.
  */
 export function sma(x: Float64Array, window: number): Float64Array {
-  const n = x.length;
-  const out = new Float64Array(n).fill(NaN);
-  let runStart = 0;
-  let shift = 0;
-  let sum = 0;
-  let sinceExact = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[i] as number;
-    if (v !== v) {
-      runStart = i + 1;
-      continue;
-    }
-    const len = i - runStart + 1;
-    if (len === 1) {
-      shift = v;
-      sum = 0;
-      sinceExact = 0;
-    } else {
-      sum += v - shift;
-      if (len > window) sum -= (x[i - window] as number) - shift;
-    }
-    if (len < window) continue;
-    if (++sinceExact >= window) {
-      // Exact re-sum around the current window: bounds drift and keeps the shift near the data.
-      let raw = 0;
-      for (let j = i - window + 1; j <= i; j++) raw += x[j] as number;
-      shift = raw / window;
-      sum = 0;
-      for (let j = i - window + 1; j <= i; j++) sum += (x[j] as number) - shift;
-      sinceExact = 0;
-    }
-    out[i] = shift + sum / window;
-  }
-  return out;
+  return rollingMoments(x, window).mean;
 }
 
 /** Alias of {@link sma} under the name data scientists use. */

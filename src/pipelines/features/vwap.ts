@@ -37,15 +37,21 @@ export function barPrice(kind: VwapPrice, cols: BarPriceInputs): Float64Array {
       return need('wap');
     case 'typical': {
       const [h, l, c] = [need('high'), need('low'), need('close')];
-      return h.map((v, i) => (v + (l[i] as number) + (c[i] as number)) / 3);
+      const out = new Float64Array(h.length);
+      for (let i = 0; i < out.length; i++) out[i] = ((h[i] as number) + (l[i] as number) + (c[i] as number)) / 3;
+      return out;
     }
     case 'hl2': {
       const [h, l] = [need('high'), need('low')];
-      return h.map((v, i) => (v + (l[i] as number)) / 2);
+      const out = new Float64Array(h.length);
+      for (let i = 0; i < out.length; i++) out[i] = ((h[i] as number) + (l[i] as number)) / 2;
+      return out;
     }
     case 'ohlc4': {
       const [o, h, l, c] = [need('open'), need('high'), need('low'), need('close')];
-      return o.map((v, i) => (v + (h[i] as number) + (l[i] as number) + (c[i] as number)) / 4);
+      const out = new Float64Array(o.length);
+      for (let i = 0; i < out.length; i++) out[i] = ((o[i] as number) + (h[i] as number) + (l[i] as number) + (c[i] as number)) / 4;
+      return out;
     }
   }
 }
