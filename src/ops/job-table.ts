@@ -1,10 +1,12 @@
 import { compactionJob } from '../pipelines/compaction-job.js';
+import { transformJob } from '../pipelines/transform-job.js';
 import type { JobDefinition } from './job-definition.js';
 import type { JobKind } from './ops-config.js';
 
 /** Every job kind the scheduler and `ibpipe run` can execute, in one table. */
 export const JOB_TABLE: Readonly<Partial<Record<JobKind, JobDefinition>>> = {
   compact: compactionJob,
+  transform: transformJob,
 };
 
 export function jobDefinition(kind: JobKind): JobDefinition | undefined {
