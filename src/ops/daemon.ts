@@ -1,0 +1,196 @@
+import type { Settings } from '../config/settings.js';
+import { getCalendar } from '../calendar/calendar-registry.js';
+import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { createAppContext, type AppContext } from './app-context.js';
+import { EventLoopMonitor } from './event-loop-monitor.js';
+import { HttpServer, type RouteHandler } from './http-server.js';
+import { JobLedger } from './job-ledger.js';
+import type { Logger } from './logging-setup.js';
+import { DaemonMetrics } from './metrics.js';
+import { executeJob, parseJobKind } from './orchestrator-adapter.js';
+import { Scheduler } from './scheduler.js';
+
+/** Live market data as the daemon sees it: started once, stopped (and flushed) on shutdown. */
+export interface MarketDataService {
+  /** Connects, catches up missed history, subscribes live. Resolves once started (not once connected). */
+  start(): Promise<void>;
+  /** Stops subscriptions and flushes buffered bars to the raw store. */
+  stop(): Promise<void>;
+  isConnected(): boolean;
+  /** Epoch ms of the newest stored bar per instrument (null when none yet). */
+  lastBarTimes(): Record<string, number | null>;
+  /** Pacing budget in use, for /healthz and the dashboard. */
+  pacing?(): Record<string, unknown>;
+}
+
+export type MarketDataFactory = (app: AppContext, metrics: DaemonMetrics) => MarketDataService;
+
+export interface DaemonOptions {
+  settings: Readonly<Settings>;
+  clock?: Clock;
+  logger: Logger;
+  /** Live data source; omitted means no live ingestion (jobs only). */
+  market?: MarketDataFactory;
+  /** Extra HTTP routes (the dashboard). */
+  routes?: (daemon: Daemon) => Record<string, RouteHandler>;
+  prefixRoutes?: (daemon: Daemon) => Record<string, RouteHandler>;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  connected: boolean | null;
+  last_bar_age_s: Record<string, number | null>;
+  jobs: { job: string; last_status: string | null; last_started_at: string | null; next_run: string | null }[];
+  event_loop_p99_ms: number;
+}
+
+/** Staleness beyond which the live feed counts as unhealthy while the market is open. */
+const STALE_BAR_MS = 5 * 60_000;
+const LAG_SAMPLE_MS = 5_000;
+
+/**
+ * The long-running service: one process holding the market-data connection, the in-process
+ * scheduler, and the loopback HTTP endpoint. `stop()` is the graceful path for SIGTERM/SIGINT.
+ */
+export class Daemon {
+  readonly app: AppContext;
+  readonly metrics: DaemonMetrics;
+  readonly ledger: JobLedger;
+  readonly scheduler: Scheduler;
+  readonly market: MarketDataService | null;
+  readonly #loop = new EventLoopMonitor();
+  #http: HttpServer | null = null;
+  #lagTimer: TimerHandle | undefined;
+  #lastLagP99 = 0;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(app: AppContext, options: DaemonOptions) {
+    this.app = app;
+    this.metrics = new DaemonMetrics();
+    this.ledger = new JobLedger(app.lake, app.clock);
+    const calendar = getCalendar(app.settings.time_series.trading_calendar, {
+      extraClosures: app.settings.calendars.extra_closures[app.settings.time_series.trading_calendar] ?? [],
+    });
+    this.scheduler = new Scheduler({
+      jobs: app.settings.jobs,
+      clock: app.clock,
+      ledger: this.ledger,
+      logger: app.logger.child({ component: 'scheduler' }),
+      calendar,
+      execute: (job, params, trigger, attempt, scheduledFor, signal) =>
+        executeJob(app, parseJobKind(job.job ?? job.name), params, { job: job.name, trigger, attempt, scheduledFor, signal, metrics: this.metrics, ledger: this.ledger }),
+    });
+    this.market = options.market ? options.market(app, this.metrics) : null;
+  }
+
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const clock = options.clock ?? new SystemClock();
+    const app = await createAppContext(options.settings, { clock, logger: options.logger });
+    const daemon = new Daemon(app, options);
+    const log = app.logger.child({ component: 'daemon' });
+    try {
+      if (daemon.market) await daemon.market.start();
+      await daemon.scheduler.start();
+      const http = app.settings.http;
+      if (http.enabled) {
+        daemon.#http = await HttpServer.listen({
+          host: http.host,
+          port: http.port,
+          logger: app.logger.child({ component: 'http' }),
+          routes: {
+            '/healthz': async () => {
+              const h = daemon.health();
+              return { status: h.status === 'ok' ? 200 : 503, type: 'application/json', body: JSON.stringify(h) };
+            },
+            '/metrics': async () => {
+              daemon.#refreshGauges();
+              return { status: 200, type: daemon.metrics.contentType, body: await daemon.metrics.text() };
+            },
+            ...(options.routes?.(daemon) ?? {}),
+          },
+          prefixRoutes: options.prefixRoutes?.(daemon) ?? {},
+        });
+      }
+      daemon.#sampleLag();
+      log.info({ http: daemon.#http?.url ?? null, jobs: app.settings.jobs.map((j) => j.name), instruments: app.settings.instruments.length }, 'daemon started');
+      return daemon;
+    } catch (err) {
+      await daemon.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Base URL of the HTTP endpoint, when enabled. */
+  get url(): string | null {
+    return this.#http?.url ?? null;
+  }
+
+  #sampleLag(): void {
+    this.#lagTimer = this.app.clock.setTimeout(() => {
+      const s = this.#loop.snapshot();
+      this.#lastLagP99 = s.p99;
+      this.metrics.eventLoopLag.set(s.p99 / 1000);
+      this.#loop.reset();
+      if (!this.#stopping) this.#sampleLag();
+    }, LAG_SAMPLE_MS);
+  }
+
+  #refreshGauges(): void {
+    this.metrics.connected.set(this.market?.isConnected() ? 1 : 0);
+    const now = this.app.clock.now();
+    for (const [symbol, t] of Object.entries(this.market?.lastBarTimes() ?? {})) {
+      if (t !== null) this.metrics.lastBarAge.labels(symbol).set((now - t) / 1000);
+    }
+  }
+
+  health(): HealthReport {
+    const now = this.app.clock.now();
+    const last = this.market?.lastBarTimes() ?? {};
+    const ages: Record<string, number | null> = {};
+    let stale = false;
+    for (const [symbol, t] of Object.entries(last)) {
+      ages[symbol] = t === null ? null : Math.round((now - t) / 1000);
+      if (t !== null && now - t > STALE_BAR_MS && this.app.calendars.calendarFor(symbol).isOpen(now - STALE_BAR_MS)) stale = true;
+    }
+    const next = new Map(this.scheduler.nextRuns().map((n) => [n.job, n.next]));
+    const jobs = this.app.settings.jobs.map((j) => {
+      const r = this.ledger.lastRun(j.name);
+      const n = next.get(j.name) ?? null;
+      return {
+        job: j.name,
+        last_status: r?.status ?? null,
+        last_started_at: r ? new Date(r.started_at).toISOString() : null,
+        next_run: n === null ? null : new Date(n).toISOString(),
+      };
+    });
+    const connected = this.market ? this.market.isConnected() : null;
+    return {
+      status: connected === false || stale ? 'degraded' : 'ok',
+      connected,
+      last_bar_age_s: ages,
+      jobs,
+      event_loop_p99_ms: Math.round(this.#lastLagP99 * 10) / 10,
+    };
+  }
+
+  /**
+   * Graceful stop: no new jobs, running jobs signalled and awaited, live bars flushed, HTTP and
+   * DuckDB closed. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = (async () => {
+        const log = this.app.logger.child({ component: 'daemon' });
+        log.info('stopping');
+        this.app.clock.clearTimeout(this.#lagTimer);
+        await this.scheduler.stop();
+        if (this.market) await this.market.stop();
+        await this.#http?.close();
+        this.#loop.stop();
+        await this.app.close();
+        log.info('stopped');
+      })();
+    }
+    return this.#stopping;
+  }
+}
