@@ -222,14 +222,15 @@ export class Lake {
   /**
    * Writes the result of selectSql to `file` atomically: COPY to a hidden temporary file in the
    * same folder, fsync, rename over the target, fsync the folder. Readers see the old file or
-   * the new one, never a partial one.
+   * the new one, never a partial one. `rowGroupSize` trades file size for row-group pruning.
    */
-  async writeParquetAtomic(file: string, selectSql: string): Promise<void> {
+  async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<void> {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
     try {
-      await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd)`);
+      const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
+      await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
       fsyncPath(tmp);
       renameSync(tmp, file);
       fsyncPath(dir);
