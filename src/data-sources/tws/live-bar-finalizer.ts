@@ -17,10 +17,10 @@ export interface LiveBarValues {
   readonly tradeCount: number | null;
 }
 
-export class LiveBarFinalizer {
+export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
   readonly barMs: number;
   readonly graceMs: number;
-  #current: LiveBarValues | undefined;
+  #current: T | undefined;
   #lastFinalTs: number | undefined;
   #late = 0;
 
@@ -36,7 +36,7 @@ export class LiveBarFinalizer {
   }
 
   /** The bar still being built, if any. */
-  get current(): LiveBarValues | undefined {
+  get current(): T | undefined {
     return this.#current;
   }
 
@@ -49,20 +49,20 @@ export class LiveBarFinalizer {
    * The first answer of a (re)subscription: every bar but the newest is complete; the newest may
    * still be building. Bars at or before the last final one are ignored (the overlap IB repeats).
    */
-  onInitialBatch(bars: readonly LiveBarValues[], now: number): LiveBarValues[] {
+  onInitialBatch(bars: readonly T[], now: number): T[] {
     const sorted = [...bars].sort((a, b) => a.ts - b.ts);
-    const out: LiveBarValues[] = [];
+    const out: T[] = [];
     for (const bar of sorted) out.push(...this.onUpdate(bar, now));
     return out;
   }
 
   /** One update (or bar) in arrival order; returns the bars that became final. */
-  onUpdate(bar: LiveBarValues, now: number): LiveBarValues[] {
+  onUpdate(bar: T, now: number): T[] {
     if (this.#lastFinalTs !== undefined && bar.ts <= this.#lastFinalTs) {
       this.#late++;
       return [];
     }
-    const out: LiveBarValues[] = [];
+    const out: T[] = [];
     if (this.#current && bar.ts > this.#current.ts) out.push(this.#finalize());
     if (!this.#current || bar.ts >= this.#current.ts) this.#current = bar;
     out.push(...this.onTick(now));
@@ -70,8 +70,14 @@ export class LiveBarFinalizer {
   }
 
   /** Finalizes the current bar once its grace period after the bar end has passed. */
-  onTick(now: number): LiveBarValues[] {
+  onTick(now: number): T[] {
     if (this.#current && now >= this.#current.ts + this.barMs + this.graceMs) return [this.#finalize()];
+    return [];
+  }
+
+  /** On shutdown: finalizes the current bar if its interval has ended (no grace). */
+  flushComplete(now: number): T[] {
+    if (this.#current && now >= this.#current.ts + this.barMs) return [this.#finalize()];
     return [];
   }
 
@@ -91,8 +97,8 @@ export class LiveBarFinalizer {
     if (this.#current && this.#current.ts <= ts) this.#current = undefined;
   }
 
-  #finalize(): LiveBarValues {
-    const bar = this.#current as LiveBarValues;
+  #finalize(): T {
+    const bar = this.#current as T;
     this.#current = undefined;
     this.#lastFinalTs = bar.ts;
     return bar;

@@ -15,6 +15,7 @@ import {
   IbNoDataError,
   IbPacingError,
 } from './ib-errors.js';
+import { LiveBarStream, type LiveBarStreamOptions } from './live-bar-stream.js';
 import { HistoricalPacer, type HistoricalRequestKey, type PacingPermit } from './pacing.js';
 
 /** A contract as IB resolved it (reqContractDetails). */
@@ -351,6 +352,19 @@ export class TwsClient {
       bars.sort((a, b) => a.ts - b.ts);
       return { bars, requestId, endDateTime, durationStr, noData: false, attempts: attempt, dropped };
     }
+  }
+
+  /**
+   * Live bars for a contract: a self-healing keepUpToDate subscription that passes on final bars
+   * only and repairs what it missed after a disconnect, 1101, IB cancelling it, or silence.
+   */
+  subscribeMarketData(contract: ResolvedContract, options: LiveBarStreamOptions): LiveBarStream {
+    return new LiveBarStream(this, contract, options);
+  }
+
+  /** Ends a subscription made with subscribeMarketData. */
+  unsubscribe(stream: LiveBarStream): Promise<void> {
+    return stream.close();
   }
 
   /**

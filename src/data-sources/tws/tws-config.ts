@@ -1,25 +1,47 @@
 import { z } from 'zod';
 
+const liveDefaults = {
+  mode: 'keep_up_to_date' as const,
+  flush_interval_ms: 5_000,
+  flush_max_bars: 5_000,
+  silence_timeout_ms: 180_000,
+  finalize_grace_ms: 30_000,
+};
+
 export const twsConfigSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(1).max(65535).default(4002),
+    /** Fixed for the life of the process (never bumped on reconnect). */
     client_id: z.number().int().min(0).default(17),
     historical_bar_size: z.enum(['5 secs', '1 min', '5 mins', '15 mins', '1 hour', '1 day']).default('1 min'),
+    /** IB's request step for 1-min bars; the planner asks one session (<= 86400 S) per request. */
     historical_duration: z.string().regex(/^\d+ [SDWMY]$/, 'expected e.g. "1 D", "23400 S"').default('1 D'),
     connect_timeout_ms: z.number().int().positive().default(10_000),
     request_timeout_ms: z.number().int().positive().default(60_000),
     /** Time-scale for IB's pacing windows (tests and the accelerated sim); 1 against a real gateway. */
     pacing_time_scale: z.number().positive().max(1).default(1),
+    /** Added to every pacing window to absorb network jitter between us and the gateway. */
+    pacing_safety_margin_ms: z.number().min(0).default(250),
+    /** Historical requests in flight at once during a backfill (the pacer still decides when each goes). */
+    backfill_concurrency: z.number().int().min(1).max(50).default(6),
+    /** Tries per backfill window in one run (timeouts, cancellations, disconnects). */
+    max_window_attempts: z.number().int().min(1).max(20).default(4),
     live: z
       .object({
-        mode: z.enum(['keep_up_to_date', 'realtime_5s']).default('keep_up_to_date'),
-        flush_interval_ms: z.number().int().positive().default(5_000),
-        flush_max_bars: z.number().int().positive().default(5_000),
-        silence_timeout_ms: z.number().int().positive().default(180_000),
+        /**
+         * keepUpToDate 1-min bars: the same HMDS bars a backfill returns, so live and repaired
+         * data agree (5-s real-time bars aggregated to 1 min can differ from HMDS bars).
+         */
+        mode: z.enum(['keep_up_to_date']).default('keep_up_to_date'),
+        flush_interval_ms: z.number().int().positive().default(liveDefaults.flush_interval_ms),
+        flush_max_bars: z.number().int().positive().default(liveDefaults.flush_max_bars),
+        silence_timeout_ms: z.number().int().positive().default(liveDefaults.silence_timeout_ms),
+        /** After a bar ends, how long to wait for the next bar's first update before calling it final. */
+        finalize_grace_ms: z.number().int().min(0).default(liveDefaults.finalize_grace_ms),
       })
       .strict()
-      .default({ mode: 'keep_up_to_date', flush_interval_ms: 5_000, flush_max_bars: 5_000, silence_timeout_ms: 180_000 }),
+      .default(liveDefaults),
   })
   .strict();
 export type TwsConfig = z.infer<typeof twsConfigSchema>;
