@@ -4,6 +4,7 @@ import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
 import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
+import { registerRunCommand } from './run-command.js';
 import { registerSqlCommand } from './sql-command.js';
 
 /** Builds the `ibpipe` command tree; each command group lives in its own file. */
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
   registerSqlCommand(program);
+  registerRunCommand(program);
   return program;
 }
 

@@ -1,0 +1,115 @@
+import type { Command } from 'commander';
+import type { TradingCalendar } from '../calendar/trading-calendar.js';
+import { loadSettings } from '../config/settings.js';
+import { dateLabelsBetween } from '../core/dates.js';
+import { DataQualityError, InputError } from '../core/errors.js';
+import { createAppContext } from '../ops/app-context.js';
+import { JobLedger, type JobParams } from '../ops/job-ledger.js';
+import { jobDefinition } from '../ops/job-table.js';
+import { createLogger } from '../ops/logging-setup.js';
+import { JOB_KINDS } from '../ops/ops-config.js';
+import { executeJob, parseJobKind } from '../ops/orchestrator-adapter.js';
+import { addFormatOption, formatRows, resolveFormat } from './output.js';
+
+interface RunOptions {
+  config: string;
+  date?: string;
+  start?: string;
+  end?: string;
+  symbols?: string[];
+  format?: string;
+}
+
+/** `--symbols A,B` or `--symbols A B`: one list, order kept, duplicates dropped. */
+export function parseSymbols(values: readonly string[] | undefined): string[] | undefined {
+  if (!values) return undefined;
+  const out = [...new Set(values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean))];
+  if (out.length === 0) throw new InputError('--symbols: expected at least one instrument key');
+  return out;
+}
+
+/**
+ * Session dates a per-date job runs for, ascending: `--date D` is taken as given (the job
+ * decides what a closed day means); `--start/--end` is every date in the range on which at
+ * least one of the symbols' exchanges has a session.
+ */
+export function planRunDates(opts: Pick<RunOptions, 'date' | 'start' | 'end'>, calendars: readonly TradingCalendar[]): string[] {
+  if (opts.date !== undefined) {
+    if (opts.start !== undefined || opts.end !== undefined) throw new InputError('give either --date or --start/--end, not both');
+    dateLabelsBetween(opts.date, opts.date);
+    return [opts.date];
+  }
+  if (opts.start === undefined || opts.end === undefined) throw new InputError('give --date D, or --start D and --end D');
+  dateLabelsBetween(opts.start, opts.end);
+  const dates = new Set<string>();
+  for (const cal of new Set(calendars)) for (const s of cal.sessionsInRange(opts.start, opts.end)) dates.add(s.date);
+  return [...dates].sort();
+}
+
+/**
+ * `ibpipe run JOB --config F (--date D | --start D --end D) [--symbols A,B]`: runs one job once
+ * per session date, in order, in this process — what cron, Airflow or Dagster call. Jobs come
+ * from the job table (src/ops/job-table.ts): a new job is one entry there, nothing here.
+ * Logs go to stderr, the per-date summary to stdout. Exit codes: 0 ok; 3 when a date's data
+ * failed a DQ rule with action fail (the other dates still run); otherwise the first failing
+ * date stops the range with its error's code (2 bad input or config, 1 job failed).
+ */
+export function registerRunCommand(program: Command): void {
+  addFormatOption(
+    program
+      .command('run')
+      .description(`run one job once per session date: ${JOB_KINDS.join(' | ')}`)
+      .argument('<job>', 'job kind')
+      .requiredOption('--config <file>', 'YAML config file')
+      .option('--date <date>', 'session date (YYYY-MM-DD)')
+      .option('--start <date>', 'first session date of a range')
+      .option('--end <date>', 'last session date of a range (inclusive)')
+      .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)'),
+  ).action(async (job: string, opts: RunOptions) => {
+    const format = resolveFormat(opts.format);
+    const kind = parseJobKind(job);
+    const def = jobDefinition(kind);
+    if (!def) throw new InputError(`job ${kind} is not available in this build`);
+    const { settings } = loadSettings(opts.config, process.env);
+    const symbols = parseSymbols(opts.symbols);
+    const logger = createLogger({ level: settings.logging.level, format: settings.logging.format, destination: process.stderr });
+    const app = await createAppContext(settings, { logger });
+    const rows: Record<string, unknown>[] = [];
+    const refused: string[] = [];
+    try {
+      for (const s of symbols ?? []) app.calendars.calendarFor(s);
+      const universe = symbols ?? app.calendars.symbols();
+      const paramsList: JobParams[] = def.perDate
+        ? planRunDates(opts, universe.map((s) => app.calendars.calendarFor(s))).map((date) => ({ date, ...(symbols ? { symbols } : {}) }))
+        : [{ ...(opts.date ? { date: opts.date } : { start: opts.start, end: opts.end }), ...(symbols ? { symbols } : {}) }];
+      const ledger = new JobLedger(app.lake, app.clock);
+      for (const params of paramsList) {
+        const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });
+        const label = params.date ?? `${params.start ?? ''}..${params.end ?? ''}`;
+        if (run.error === null) {
+          rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.record.counts, ...(format === 'json' ? { summary: run.outcome?.summary } : {}) });
+          continue;
+        }
+        const message = run.error instanceof Error ? run.error.message.split('\n')[0] : String(run.error);
+        rows.push({ date: label, job: kind, status: run.error instanceof DataQualityError ? 'dq_failed' : 'failed', run_id: run.record.run_id, error: message });
+        if (run.error instanceof DataQualityError) {
+          refused.push(label);
+          continue;
+        }
+        process.stdout.write(`${formatRows(rows, format, format === 'json' ? undefined : columnsOf(rows))}\n`);
+        throw run.error;
+      }
+    } finally {
+      await app.close();
+    }
+    process.stdout.write(`${formatRows(rows, format, format === 'json' ? undefined : columnsOf(rows))}\n`);
+    if (refused.length > 0) {
+      throw new DataQualityError(`${kind}: data-quality rules refused to publish ${refused.length} date(s): ${refused.join(', ')}`);
+    }
+  });
+}
+
+/** Table/CSV columns: the union of keys over all rows, first-seen order. */
+function columnsOf(rows: readonly Record<string, unknown>[]): string[] {
+  return [...new Set(rows.flatMap((r) => Object.keys(r)))];
+}
