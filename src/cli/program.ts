@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
+import { registerBackfillCommand } from './backfill-command.js';
 import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
+  registerBackfillCommand(program);
   registerSqlCommand(program);
   registerRunCommand(program);
   return program;

@@ -16,6 +16,7 @@ import {
   IbPacingError,
 } from './ib-errors.js';
 import { LiveBarStream, type LiveBarStreamOptions } from './live-bar-stream.js';
+import type { TwsConfig } from './tws-config.js';
 import { HistoricalPacer, type HistoricalRequestKey, type PacingPermit } from './pacing.js';
 
 /** A contract as IB resolved it (reqContractDetails). */
@@ -53,6 +54,8 @@ export interface TwsClientOptions {
   /** Shared by every caller of this client; built from `pacingTimeScale` when omitted. */
   readonly pacer?: HistoricalPacer;
   readonly pacingTimeScale?: number;
+  /** Added to every pacing window when the pacer is built here (network jitter). */
+  readonly pacingSafetyMarginMs?: number;
   readonly connectTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   /** Attempts for connect() before it gives up (later reconnects retry until disconnect()). */
@@ -153,9 +156,27 @@ export class TwsClient {
     this.#opts = options;
     this.clock = options.clock;
     this.#log = (options.logger ?? silentLogger()).child({ component: 'tws-client' });
-    this.pacer = options.pacer ?? new HistoricalPacer(options.clock, { timeScale: options.pacingTimeScale ?? 1 });
+    this.pacer =
+      options.pacer ??
+      new HistoricalPacer(options.clock, { timeScale: options.pacingTimeScale ?? 1, safetyMarginMs: options.pacingSafetyMarginMs ?? 0 });
     this.#factory = options.apiFactory ?? createIbApi;
     this.#random = options.random ?? Math.random;
+  }
+
+  /** A client configured from the `tws:` slice. */
+  static fromConfig(cfg: TwsConfig, deps: { clock: Clock; logger?: Logger; apiFactory?: IbApiFactory }): TwsClient {
+    return new TwsClient({
+      host: cfg.host,
+      port: cfg.port,
+      clientId: cfg.client_id,
+      clock: deps.clock,
+      ...(deps.logger ? { logger: deps.logger } : {}),
+      ...(deps.apiFactory ? { apiFactory: deps.apiFactory } : {}),
+      pacingTimeScale: cfg.pacing_time_scale,
+      pacingSafetyMarginMs: cfg.pacing_safety_margin_ms,
+      connectTimeoutMs: cfg.connect_timeout_ms,
+      requestTimeoutMs: cfg.request_timeout_ms,
+    });
   }
 
   isConnected(): boolean {

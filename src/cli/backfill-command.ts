@@ -1,0 +1,97 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../config/settings.js';
+import { InputError } from '../core/errors.js';
+import type { Instrument } from '../core/instruments.js';
+import { TwsClient } from '../data-sources/tws/tws-client.js';
+import { type BackfillProgress, TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { createAppContext } from '../ops/app-context.js';
+import { createLogger } from '../ops/logging-setup.js';
+import { addFormatOption, formatRows, resolveFormat } from './output.js';
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+function drawProgress(p: BackfillProgress): void {
+  const width = 30;
+  const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
+  process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${p.done}/${p.total} windows  ${p.instrument} ${p.sessionDate} ${p.status}   `);
+  if (p.done === p.total) process.stderr.write('\n');
+}
+
+/**
+ * `ibpipe backfill --config F --symbols A,B --start D --end D`: historical bars from TWS / IB
+ * Gateway (or the sim) into the raw store, resumable. Exit 0 only when every window ended ok
+ * or no-data; 1 otherwise (re-running retries exactly the failed windows).
+ */
+export function registerBackfillCommand(program: Command): void {
+  addFormatOption(
+    program
+      .command('backfill')
+      .description('backfill historical bars from TWS / IB Gateway into the raw store (resumes from the backfill ledger)')
+      .requiredOption('--config <file>', 'YAML config file')
+      .requiredOption('--symbols <keys>', 'comma-separated instrument keys from the config')
+      .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
+      .requiredOption('--end <date>', 'last session date, YYYY-MM-DD'),
+  ).action(async (opts: { config: string; symbols: string; start: string; end: string; format?: string }) => {
+    const format = resolveFormat(opts.format);
+    if (!DATE.test(opts.start)) throw new InputError(`--start: expected YYYY-MM-DD, got ${JSON.stringify(opts.start)}`);
+    if (!DATE.test(opts.end)) throw new InputError(`--end: expected YYYY-MM-DD, got ${JSON.stringify(opts.end)}`);
+    const { settings } = loadSettings(opts.config, process.env);
+    const keys = opts.symbols.split(',').map((s) => s.trim()).filter(Boolean);
+    if (keys.length === 0) throw new InputError('--symbols: at least one instrument key is required');
+    const instruments: Instrument[] = keys.map((k) => {
+      const inst = settings.instruments.find((i) => i.key === k);
+      if (!inst) throw new InputError(`--symbols: ${JSON.stringify(k)} is not an instrument in ${opts.config}`);
+      return inst;
+    });
+    const tty = process.stderr.isTTY === true;
+    // JSON progress lines go to stderr (stdout carries the result); on a TTY a progress bar replaces them.
+    const logger = createLogger({ level: tty ? 'warn' : settings.logging.level, format: 'json', destination: process.stderr });
+    const ctx = await createAppContext(settings, { logger });
+    const client = TwsClient.fromConfig(settings.tws, { clock: ctx.clock, logger });
+    const ac = new AbortController();
+    const onSignal = (sig: NodeJS.Signals): void => {
+      logger.warn({ signal: sig }, 'backfill interrupted; finished windows are in the ledger');
+      ac.abort(new Error(`interrupted by ${sig}`));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await client.connect(ac.signal);
+      const ingestor = new TwsIngestor({
+        client,
+        rawStore: ctx.rawStore,
+        stateDir: ctx.lake.path('state'),
+        calendarFor: (symbol) => ctx.calendars.calendarFor(symbol),
+        clock: ctx.clock,
+        config: settings.tws,
+        logger,
+      });
+      const summary = await ingestor.ingestHistoricalRange(instruments, opts.start, opts.end, {
+        signal: ac.signal,
+        ...(tty ? { onProgress: drawProgress } : {}),
+      });
+      const row = {
+        windows: summary.windows,
+        skipped: summary.skipped,
+        ok: summary.byStatus.ok,
+        no_data: summary.byStatus['no-data'],
+        pacing: summary.byStatus.pacing,
+        timeout: summary.byStatus.timeout,
+        error: summary.byStatus.error,
+        bars_written: summary.barsWritten,
+        batches_written: summary.batchesWritten,
+        complete: summary.complete,
+        elapsed_ms: summary.elapsedMs,
+      };
+      process.stdout.write(`${formatRows([row], format)}\n`);
+      for (const f of summary.failed) process.stderr.write(`window ${f.instrument} ${f.sessionDate}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
+      if (!summary.complete) process.exitCode = 1;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await client.disconnect();
+      await ctx.close();
+      logger.flush();
+    }
+  });
+}
