@@ -100,6 +100,9 @@ describe('DQ rules', () => {
       { row: null, entity: 'C', reason: 'no bars at all as of 2024-03-12T13:56:00.000Z' },
     ]);
     expect(() => evaluateRule(rule({ type: 'staleness', max_age: '1min' }), rows)).toThrow(/asOf/);
+    // A past session is judged at its own close, per entity, not at the wall clock.
+    const perEntity = evaluateRule(rule({ type: 'staleness', max_age: '15min' }), rows, { asOf: T0 + 86_400_000, asOfByEntity: new Map([['A', T0 + 11 * MIN], ['B', T0 + 16 * MIN]]) });
+    expect(perEntity).toEqual([]);
   });
 
   it('outlier: return z-score against the previous window, per entity, in time order', () => {
