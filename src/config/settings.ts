@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { sourcesConfigSchema } from '../data-sources/sources-config.js';
 import { twsConfigSchema } from '../data-sources/tws/tws-config.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config.js';
 import { loggingConfigSchema } from '../ops/logging-config.js';
@@ -19,6 +20,7 @@ export const settingsSchema = z
   .object({
     lake: lakeConfigSchema.default({ root: './data', memory_limit: '2GB', threads: 2 }),
     tws: twsConfigSchema.default(twsConfigSchema.parse({})),
+    sources: sourcesConfigSchema.default([]),
     time_series: timeSeriesConfigSchema.default(timeSeriesConfigSchema.parse({})),
     calendars: calendarsConfigSchema.default({ extra_closures: {} }),
     instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is required'),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { basename, extname, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
 import type { BarEvent, BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { InputError } from '../core/errors.js';
@@ -8,6 +8,7 @@ import type { Lake } from '../storage/lake.js';
 import type { RawStore, WriteBatchResult } from '../storage/raw-store.js';
 import { sqlString } from '../core/sql.js';
 import { parseCsv } from './csv-reader.js';
+import type { IngestBatch, IngestRequest, IngestWorkItem, Ingestor } from './ingestor.js';
 
 const REQUIRED = ['symbol', 'ts', 'open', 'high', 'low', 'close', 'volume'] as const;
 const OPTIONAL = ['wap', 'trade_count'] as const;
@@ -26,6 +27,10 @@ export interface FileIngestorDeps {
   clock: Clock;
   instruments: readonly FileInstrument[];
   barSize: BarSize;
+  /** Source name when run as a configured source (default `file`). */
+  name?: string;
+  /** Files or folders (their *.csv / *.parquet, not recursive) that `plan` / `run` read. */
+  paths?: readonly string[];
 }
 
 export interface ParsedFileBatch {
@@ -66,12 +71,15 @@ function fail(file: string, line: number, column: string | null, message: string
  * whose id is the hash of its bytes, so ingesting the same file again adds nothing. Any bad
  * row rejects the whole file before anything is written.
  */
-export class FileIngestor {
+export class FileIngestor implements Ingestor {
+  readonly name: string;
+  readonly source = 'FILE';
   readonly #deps: FileIngestorDeps;
   readonly #instruments: Map<string, FileInstrument>;
 
   constructor(deps: FileIngestorDeps) {
     this.#deps = deps;
+    this.name = deps.name ?? 'file';
     this.#instruments = new Map(deps.instruments.map((i) => [i.key, i]));
   }
 
@@ -99,6 +107,56 @@ export class FileIngestor {
 
   async ingestFile(path: string): Promise<FileIngestResult> {
     return this.writeBatch(await this.parseFile(path));
+  }
+
+  /** The configured paths, folders expanded to their .csv / .parquet files (sorted). */
+  listFiles(): string[] {
+    const out: string[] = [];
+    for (const p of this.#deps.paths ?? []) {
+      const abs = resolve(p);
+      let isDir: boolean;
+      try {
+        isDir = statSync(abs).isDirectory();
+      } catch (err) {
+        throw new InputError(`${abs}: cannot read (${(err as Error).message})`, { cause: err });
+      }
+      if (!isDir) {
+        out.push(abs);
+        continue;
+      }
+      const names = readdirSync(abs).filter((n) => /\.(csv|parquet)$/i.test(n)).sort();
+      out.push(...names.map((n) => join(abs, n)));
+    }
+    return out;
+  }
+
+  async plan(_request: IngestRequest): Promise<IngestWorkItem[]> {
+    return this.listFiles().map((file) => ({ label: file, symbols: [], start: null, end: null, rows: null }));
+  }
+
+  /**
+   * One batch per file. Every file is parsed and checked before the first batch is produced,
+   * so one bad file leaves the lake untouched. A request that narrows symbols or the window
+   * keeps only matching bars; such a batch gets its own id (file hash + filter), so the
+   * unfiltered file can still be ingested later.
+   */
+  async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
+    const parsed: ParsedFileBatch[] = [];
+    for (const f of this.listFiles()) parsed.push(await this.parseFile(f));
+    const symbols = request.symbols ? new Set(request.symbols) : null;
+    const keep = (e: BarEvent): boolean =>
+      (!symbols || symbols.has(e.symbol)) && (request.start === undefined || e.ts >= request.start) && (request.end === undefined || e.ts < request.end);
+    for (const b of parsed) {
+      request.signal?.throwIfAborted();
+      const events = b.events.filter(keep);
+      if (events.length === 0) continue;
+      let batchId = b.batchId;
+      if (events.length !== b.events.length) {
+        const filter = JSON.stringify([symbols ? [...symbols].sort() : null, request.start ?? null, request.end ?? null]);
+        batchId = `${b.batchId}-${createHash('sha256').update(filter).digest('hex').slice(0, 12)}`;
+      }
+      yield { batchId, events, label: b.file };
+    }
   }
 
   #event(file: string, line: number, cells: Record<string, string | number | null>): BarEvent {

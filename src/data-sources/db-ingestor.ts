@@ -1,0 +1,383 @@
+import { createHash } from 'node:crypto';
+import { BAR_SIZES, type BarEvent, type BarSize } from '../core/bars.js';
+import type { Clock } from '../core/clock.js';
+import { ConfigError, InputError } from '../core/errors.js';
+import { sqlIdent } from '../core/sql.js';
+import type { Logger } from '../ops/logging-setup.js';
+import { parseWindowEdge, type IngestBatch, type IngestRequest, type IngestWorkItem, type Ingestor } from './ingestor.js';
+import { PgSession, SourceSchemaError, type PgTarget } from './pg-connection.js';
+import type { PostgresSourceConfig } from './sources-config.js';
+import type { Watermark, WatermarkStore } from './watermark-store.js';
+
+/** What the database ingestor needs to know about a configured instrument. */
+export interface DbInstrument {
+  readonly key: string;
+  readonly what_to_show: string;
+  readonly con_id?: number | undefined;
+}
+
+export interface DbIngestorDeps {
+  readonly config: PostgresSourceConfig;
+  readonly instruments: readonly DbInstrument[];
+  /** Bar size when the source config names none (`tws.historical_bar_size`). */
+  readonly defaultBarSize: BarSize;
+  readonly watermarks: WatermarkStore;
+  readonly target: PgTarget;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+type Field = keyof PostgresSourceConfig['columns'];
+const FIELDS: readonly Field[] = ['symbol', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count'];
+
+// pg type OIDs (pg_type.oid) of the column types the mapping accepts.
+const TEXT_TYPES = new Set([25, 1043, 1042, 19]);
+const INT_TYPES = new Map([[20, 'int8'], [23, 'int4'], [21, 'int2']]);
+const NUMBER_TYPES = new Set([20, 21, 23, 700, 701, 1700]);
+const TIMESTAMP_TYPES = new Map([[1184, 'timestamptz'], [1114, 'timestamp']]);
+
+interface TsColumn {
+  /** SQL type name used to cast watermark keys back (timestamptz, timestamp, int8 …). */
+  type: string;
+  /** Integer epoch columns: the unit; null for timestamp columns. */
+  epochUnit: 's' | 'ms' | 'us' | null;
+  /** Whether timestamps carry a zone (timestamptz) or are UTC wall times (timestamp). */
+  zoned: boolean;
+}
+
+interface PageRow {
+  s: string;
+  k: string;
+  t: number;
+  o: number | null;
+  h: number | null;
+  l: number | null;
+  c: number | null;
+  v: number | null;
+  w: number | null;
+  n: number | null;
+}
+
+/** Position in (ts, symbol) order, in the source's own representation. */
+interface Keyset {
+  ts: string;
+  symbol: string;
+}
+
+function ident(qualified: string): string {
+  return qualified.split('.').map(sqlIdent).join('.');
+}
+
+/**
+ * Bars from a PostgreSQL / TimescaleDB table, view or query (source DB).
+ *
+ * Incremental: each symbol has a watermark (the newest ingested bar, in `state/`); a run reads
+ * rows after it, in pages ordered by (ts, symbol) with keyset pagination, so neither the client
+ * nor the server holds more than a page. Each page is one raw batch whose id hashes the source
+ * name, the symbols in the page and the page's first/last keys; the watermark moves only when
+ * the batch is acknowledged (committed). A re-run after a crash therefore reads the unacknowledged
+ * page again with the same bounds and the same id, and the raw store turns it into a no-op.
+ *
+ * Connection errors are retried per page after reconnecting (each page is a fresh idempotent
+ * SELECT). Rows that arrive later with a `ts` at or before a symbol's watermark are not picked up
+ * by incremental runs; re-read such a window with an explicit start/end.
+ */
+export class DbIngestor implements Ingestor {
+  readonly name: string;
+  readonly source = 'DB';
+  readonly #deps: DbIngestorDeps;
+  readonly #cfg: PostgresSourceConfig;
+  readonly #instruments: Map<string, DbInstrument>;
+  /** Instrument key → value in the symbol column, and back. */
+  readonly #toDb = new Map<string, string>();
+  readonly #fromDb = new Map<string, string>();
+  readonly #served: string[];
+  readonly #barSize: BarSize;
+  /** Shift from the column's label to the bar start (ms). */
+  readonly #labelShiftMs: number;
+  readonly #floor: number | undefined;
+
+  constructor(deps: DbIngestorDeps) {
+    this.#deps = deps;
+    this.#cfg = deps.config;
+    this.name = deps.config.name;
+    this.#instruments = new Map(deps.instruments.map((i) => [i.key, i]));
+    const problems: string[] = [];
+    for (const key of Object.keys(this.#cfg.symbol_map)) {
+      if (!this.#instruments.has(key)) problems.push(`sources.${this.name}.symbol_map.${key}: not a configured instrument`);
+    }
+    for (const key of this.#cfg.symbols ?? []) {
+      if (!this.#instruments.has(key)) problems.push(`sources.${this.name}.symbols: ${key} is not a configured instrument`);
+    }
+    if (problems.length > 0) throw new ConfigError(problems.join('\n'), problems);
+    this.#served = this.#cfg.symbols ? [...this.#cfg.symbols] : deps.instruments.map((i) => i.key);
+    for (const key of this.#served) {
+      const db = this.#cfg.symbol_map[key] ?? key;
+      if (this.#fromDb.has(db)) {
+        const issue = `sources.${this.name}.symbol_map: ${key} and ${this.#fromDb.get(db)} both map to ${JSON.stringify(db)}`;
+        throw new ConfigError(issue, [issue]);
+      }
+      this.#toDb.set(key, db);
+      this.#fromDb.set(db, key);
+    }
+    this.#barSize = this.#cfg.bar_size ?? deps.defaultBarSize;
+    this.#labelShiftMs = this.#cfg.ts_label === 'end' ? BAR_SIZES[this.#barSize] : 0;
+    this.#floor = this.#cfg.start === undefined ? undefined : parseWindowEdge(this.#cfg.start, 'start');
+  }
+
+  async plan(request: IngestRequest): Promise<IngestWorkItem[]> {
+    const symbols = this.#symbolsFor(request);
+    if (symbols.length === 0) return [];
+    const session = this.#session(request.signal);
+    try {
+      const ts = await this.#checkSchema(session);
+      const marks = this.#deps.watermarks.read(this.name);
+      const q = this.#pageQuery(ts, symbols, marks, request, null, null);
+      const sql = `SELECT s, count(*)::float8 AS rows, min(t) AS first_t, max(t) AS last_t FROM (${q.text}) AS page GROUP BY s`;
+      const res = await session.query<{ s: string; rows: number; first_t: number; last_t: number }>(sql, q.params);
+      const bySym = new Map(res.rows.map((r) => [r.s, r]));
+      return symbols.map((key) => {
+        const r = bySym.get(this.#toDb.get(key) as string);
+        const mark = marks.get(key);
+        return {
+          label: `${this.name} ${key} after ${mark ? new Date(mark.ts).toISOString() : 'the beginning'}`,
+          symbols: [key],
+          start: r ? r.first_t - this.#labelShiftMs : null,
+          end: r ? r.last_t - this.#labelShiftMs + BAR_SIZES[this.#barSize] : null,
+          rows: r ? r.rows : 0,
+        };
+      });
+    } finally {
+      await session.close();
+    }
+  }
+
+  async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
+    const symbols = this.#symbolsFor(request);
+    if (symbols.length === 0) return;
+    const session = this.#session(request.signal);
+    try {
+      const ts = await this.#checkSchema(session);
+      const marks = this.#deps.watermarks.read(this.name);
+      const advancing = new Set(symbols.filter((s) => this.#contiguous(request.start, marks.get(s))));
+      let position: Keyset | null = null;
+      for (;;) {
+        request.signal?.throwIfAborted();
+        const q = this.#pageQuery(ts, symbols, marks, request, position, this.#cfg.page_size);
+        const res = await session.query<PageRow>(q.text, q.params);
+        const rows = res.rows;
+        const first = rows[0];
+        const last = rows[rows.length - 1];
+        if (!first || !last) return;
+        const events = rows.map((r) => this.#event(r));
+        const reached = new Map<string, Watermark>();
+        for (let i = 0; i < rows.length; i++) {
+          const e = events[i] as BarEvent;
+          if (advancing.has(e.symbol)) reached.set(e.symbol, { ts: e.ts, key: (rows[i] as PageRow).k });
+        }
+        const batchId = this.#batchId(events, first, last);
+        const label = `${this.name} ${rows.length} rows ${new Date((events[0] as BarEvent).ts).toISOString()} .. ${new Date((events[events.length - 1] as BarEvent).ts).toISOString()}`;
+        const { watermarks, clock } = this.#deps;
+        yield {
+          batchId,
+          events,
+          label,
+          acknowledge: () => watermarks.advance(this.name, batchId, clock.now(), reached),
+        };
+        position = { ts: last.k, symbol: last.s };
+        if (rows.length < this.#cfg.page_size) return;
+      }
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** Instruments this run reads: the request's (each must be served here) or all served. */
+  #symbolsFor(request: IngestRequest): string[] {
+    if (!request.symbols) return [...this.#served];
+    const bad = request.symbols.filter((s) => !this.#toDb.has(s));
+    if (bad.length > 0) {
+      throw new InputError(`source ${this.name} does not serve ${bad.join(', ')} (serves ${this.#served.join(', ')})`, { details: { source: this.name, symbols: bad } });
+    }
+    return [...new Set(request.symbols)];
+  }
+
+  /**
+   * A watermark is "everything from the source's start up to here is ingested", so it may only
+   * move when this run reads on from it: no request start, or one at or before the watermark
+   * (or, for a symbol without one, at or before the configured start).
+   */
+  #contiguous(start: number | undefined, mark: Watermark | undefined): boolean {
+    if (start === undefined) return true;
+    if (mark) return start <= mark.ts;
+    return this.#floor !== undefined && start <= this.#floor;
+  }
+
+  #session(signal: AbortSignal | undefined): PgSession {
+    const { clock, logger, target } = this.#deps;
+    const r = this.#cfg.retry;
+    return new PgSession({
+      source: this.name,
+      target,
+      clock,
+      logger,
+      signal,
+      statementTimeoutMs: this.#cfg.statement_timeout_ms,
+      retry: { retries: r.retries, initialDelayMs: r.initial_delay_ms, maxDelayMs: r.max_delay_ms },
+    });
+  }
+
+  #relation(): string {
+    return this.#cfg.table !== undefined ? ident(this.#cfg.table) : `(${this.#cfg.query as string})`;
+  }
+
+  #relationLabel(): string {
+    return this.#cfg.table !== undefined ? `table ${this.#cfg.table}` : 'the configured query';
+  }
+
+  /** Fails fast, naming the column, when a mapped column is missing or has an unusable type. */
+  async #checkSchema(session: PgSession): Promise<TsColumn> {
+    const res = await session.query(`SELECT * FROM ${this.#relation()} AS src LIMIT 0`, this.#cfg.params);
+    const types = new Map(res.fields.map((f) => [f.name, f.dataTypeID]));
+    const fail = async (field: Field, column: string, problem: string): Promise<never> => {
+      throw new SourceSchemaError(`source ${this.name}: column ${JSON.stringify(column)} (columns.${field}) ${problem}`, {
+        details: { source: this.name, field, column },
+      });
+    };
+    const typeName = async (oid: number): Promise<string> => {
+      const r = await session.query<{ name: string }>('SELECT format_type($1::oid, NULL) AS name', [oid]);
+      return r.rows[0]?.name ?? `type oid ${oid}`;
+    };
+    for (const field of FIELDS) {
+      const column = this.#cfg.columns[field];
+      if (column === undefined) continue;
+      const oid = types.get(column);
+      if (oid === undefined) {
+        await fail(field, column, `not found in ${this.#relationLabel()}; it has ${[...types.keys()].map((c) => JSON.stringify(c)).join(', ') || 'no columns'}`);
+        continue;
+      }
+      const ok = field === 'symbol' ? TEXT_TYPES.has(oid) : field === 'ts' ? TIMESTAMP_TYPES.has(oid) || INT_TYPES.has(oid) : NUMBER_TYPES.has(oid);
+      if (!ok) {
+        const expected = field === 'symbol' ? 'text or varchar' : field === 'ts' ? 'timestamptz, timestamp or an integer epoch' : 'a number';
+        await fail(field, column, `has type ${await typeName(oid)}; expected ${expected}`);
+      }
+    }
+    const tsOid = types.get(this.#cfg.columns.ts) as number;
+    const tsType = TIMESTAMP_TYPES.get(tsOid);
+    if (tsType) return { type: tsType, epochUnit: null, zoned: tsOid === 1184 };
+    if (!this.#cfg.ts_epoch_unit) {
+      return fail('ts', this.#cfg.columns.ts, `is an integer column; set ts_epoch_unit (s, ms or us) on source ${this.name}`);
+    }
+    return { type: INT_TYPES.get(tsOid) as string, epochUnit: this.#cfg.ts_epoch_unit, zoned: true };
+  }
+
+  /** A bar-start instant (epoch ms) as a value of the ts column, for bounds. */
+  #bound(ts: TsColumn, barStartMs: number): string {
+    const ms = barStartMs + this.#labelShiftMs;
+    if (ts.epochUnit === 'ms') return String(Math.ceil(ms));
+    if (ts.epochUnit === 's') return String(Math.ceil(ms / 1000));
+    if (ts.epochUnit === 'us') return String(Math.ceil(ms) * 1000);
+    const iso = new Date(ms).toISOString();
+    return ts.zoned ? iso : iso.slice(0, -1);
+  }
+
+  #pageQuery(
+    ts: TsColumn,
+    symbols: readonly string[],
+    marks: ReadonlyMap<string, Watermark>,
+    request: IngestRequest,
+    position: Keyset | null,
+    limit: number | null,
+  ): { text: string; params: unknown[] } {
+    const c = this.#cfg.columns;
+    const params: unknown[] = [...this.#cfg.params];
+    const p = (v: unknown): string => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const sym = `src.${sqlIdent(c.symbol)}`;
+    const col = `src.${sqlIdent(c.ts)}`;
+    const num = (field: Field): string => {
+      const name = c[field];
+      return name === undefined ? 'NULL::float8' : `src.${sqlIdent(name)}::float8`;
+    };
+    const tsMs =
+      ts.epochUnit === null
+        ? `floor(extract(epoch FROM ${col}) * 1000)::float8`
+        : ts.epochUnit === 's'
+          ? `(${col}::float8 * 1000)`
+          : ts.epochUnit === 'ms'
+            ? `${col}::float8`
+            : `floor(${col}::float8 / 1000)`;
+    const dbSymbols = symbols.map((s) => this.#toDb.get(s) as string);
+    const afters = symbols.map((s) => marks.get(s)?.key ?? null);
+    const where: string[] = [`(wm.after IS NULL OR ${col} > wm.after::${ts.type})`];
+    // A global lower bound when every symbol has a watermark lets TimescaleDB skip old chunks.
+    const known = symbols.map((s) => marks.get(s)).filter((m): m is Watermark => m !== undefined);
+    if (known.length === symbols.length && known.length > 0) {
+      const min = known.reduce((a, b) => (b.ts < a.ts ? b : a));
+      where.push(`${col} >= ${p(this.#bound(ts, min.ts))}`);
+    }
+    const lower = Math.max(request.start ?? -Infinity, this.#floor ?? -Infinity);
+    if (Number.isFinite(lower)) where.push(`${col} >= ${p(this.#bound(ts, lower))}`);
+    if (request.end !== undefined) where.push(`${col} < ${p(this.#bound(ts, request.end))}`);
+    if (position) {
+      const k = p(position.ts);
+      where.push(`${col} >= ${k}`, `(${col} > ${k} OR ${sym} > ${p(position.symbol)})`);
+    }
+    const text = `SELECT ${sym}::text AS s, ${col}::text AS k, ${tsMs} AS t,
+        ${num('open')} AS o, ${num('high')} AS h, ${num('low')} AS l, ${num('close')} AS c, ${num('volume')} AS v,
+        ${num('wap')} AS w, ${num('trade_count')} AS n
+      FROM ${this.#relation()} AS src
+      JOIN unnest(${p(dbSymbols)}::text[], ${p(afters)}::text[]) AS wm(sym, after) ON ${sym} = wm.sym
+      WHERE ${where.join('\n        AND ')}
+      ORDER BY ${col}, ${sym}${limit === null ? '' : `\n      LIMIT ${p(limit)}`}`;
+    return { text, params };
+  }
+
+  #event(r: PageRow): BarEvent {
+    const key = this.#fromDb.get(r.s);
+    const inst = key === undefined ? undefined : this.#instruments.get(key);
+    if (key === undefined || !inst) throw new InputError(`source ${this.name}: unexpected symbol ${JSON.stringify(r.s)} in a page`);
+    const ts = r.t - this.#labelShiftMs;
+    const where = `source ${this.name}: ${key} at ${r.k}`;
+    if (!Number.isSafeInteger(ts) || ts <= 0) throw new InputError(`${where}: column ${this.#cfg.columns.ts} (columns.ts) is not a usable instant`, { details: { source: this.name, symbol: key } });
+    const need = (v: number | null, field: Field): number => {
+      if (v === null || !Number.isFinite(v)) {
+        throw new InputError(`${where}: column ${String(this.#cfg.columns[field])} (columns.${field}) is ${v === null ? 'NULL' : String(v)}`, {
+          details: { source: this.name, symbol: key, field },
+        });
+      }
+      return v;
+    };
+    if (r.n !== null && !Number.isInteger(r.n)) {
+      throw new InputError(`${where}: column ${String(this.#cfg.columns.trade_count)} (columns.trade_count) is not an integer: ${r.n}`);
+    }
+    return {
+      source: this.source,
+      symbol: key,
+      conId: inst.con_id ?? null,
+      barSize: this.#barSize,
+      whatToShow: inst.what_to_show,
+      ts,
+      open: need(r.o, 'open'),
+      high: need(r.h, 'high'),
+      low: need(r.l, 'low'),
+      close: need(r.c, 'close'),
+      volume: need(r.v, 'volume'),
+      wap: r.w,
+      tradeCount: r.n,
+      requestId: this.name,
+    };
+  }
+
+  /** Hash of the source name, the symbols in the page and the page's bounds: same page, same id. */
+  #batchId(events: readonly BarEvent[], first: PageRow, last: PageRow): string {
+    const symbols = [...new Set(events.map((e) => e.symbol))].sort();
+    const h = createHash('sha256')
+      .update(JSON.stringify([this.name, this.#barSize, symbols, [first.k, first.s], [last.k, last.s], events.length]))
+      .digest('hex')
+      .slice(0, 32);
+    return `db-${this.name}-${h}`;
+  }
+}

@@ -1,0 +1,71 @@
+import type { BarSize } from '../core/bars.js';
+import type { Clock } from '../core/clock.js';
+import type { InstrumentConfig } from '../config/instrument-config.js';
+import type { Logger } from '../ops/logging-setup.js';
+import type { Lake } from '../storage/lake.js';
+import type { RawStore } from '../storage/raw-store.js';
+import { DbIngestor } from './db-ingestor.js';
+import { FileIngestor } from './file-ingestor.js';
+import type { Ingestor } from './ingestor.js';
+import { PG_ENV_NAMES, pgTargetFromEnv } from './pg-connection.js';
+import type { SourceConfig, SourceType } from './sources-config.js';
+import { WatermarkStore } from './watermark-store.js';
+
+/** What a source's factory may use; built once per command or job. */
+export interface IngestorContext {
+  readonly lake: Lake;
+  readonly rawStore: RawStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly instruments: readonly InstrumentConfig[];
+  /** Bar size of sources that do not name one (`tws.historical_bar_size`). */
+  readonly barSize: BarSize;
+  /**
+   * Environment variables the CLI chose to pass down (see `sourceEnvNames`): the only way a
+   * source sees credentials. Nothing below src/cli reads process.env.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+type Factory<T extends SourceType> = (config: Extract<SourceConfig, { type: T }>, ctx: IngestorContext) => Ingestor;
+
+/** One line per source type; a type added to the config union without a line here does not compile. */
+const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
+  file: (config, ctx) =>
+    new FileIngestor({
+      name: config.name,
+      paths: config.paths,
+      rawStore: ctx.rawStore,
+      lake: ctx.lake,
+      clock: ctx.clock,
+      instruments: ctx.instruments,
+      barSize: ctx.barSize,
+    }),
+  postgres: (config, ctx) =>
+    new DbIngestor({
+      config,
+      instruments: ctx.instruments,
+      defaultBarSize: ctx.barSize,
+      watermarks: new WatermarkStore(ctx.lake.path('state', 'source_watermarks.jsonl')),
+      target: pgTargetFromEnv(ctx.env, { source: config.name, urlEnv: config.url_env, connectTimeoutMs: config.connect_timeout_ms }),
+      clock: ctx.clock,
+      logger: ctx.logger.child({ component: 'db-ingestor', source: config.name }),
+    }),
+};
+
+/** Builds the ingestor for one `sources:` entry. */
+export function createIngestor(config: SourceConfig, ctx: IngestorContext): Ingestor {
+  const factory = FACTORIES[config.type] as (c: SourceConfig, x: IngestorContext) => Ingestor;
+  return factory(config, ctx);
+}
+
+/** Names of the environment variables the configured sources read (for the CLI to pass down). */
+export function sourceEnvNames(sources: readonly SourceConfig[]): string[] {
+  const names = new Set<string>();
+  for (const s of sources) {
+    if (s.type !== 'postgres') continue;
+    if (s.url_env !== undefined) names.add(s.url_env);
+    else for (const n of PG_ENV_NAMES) names.add(n);
+  }
+  return [...names];
+}

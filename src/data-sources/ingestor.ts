@@ -1,0 +1,139 @@
+import type { BarEvent } from '../core/bars.js';
+import { InputError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../ops/logging-setup.js';
+import type { WriteBatchResult } from '../storage/raw-store.js';
+
+/** What to ingest: every field narrows; an empty request means "everything new". */
+export interface IngestRequest {
+  /** Instrument keys; undefined = every configured instrument the source serves. */
+  readonly symbols?: readonly string[] | undefined;
+  /** First bar start to ingest, epoch ms UTC, inclusive. */
+  readonly start?: number | undefined;
+  /** End of the window, epoch ms UTC, exclusive. */
+  readonly end?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** One unit of work a run would do, for dry runs and logs. */
+export interface IngestWorkItem {
+  /** Human label: a file path, a symbol and its watermark, a backfill window. */
+  readonly label: string;
+  readonly symbols: readonly string[];
+  /** Window the item covers (epoch ms, [start, end)); null where the source cannot say. */
+  readonly start: number | null;
+  readonly end: number | null;
+  /** Rows the item would read, when the source can count them cheaply. */
+  readonly rows: number | null;
+}
+
+/** A batch for the raw store. */
+export interface IngestBatch {
+  /**
+   * Deterministic for the batch's content or bounds: the same batch produced again (a re-run,
+   * a retry after a crash) has the same id, so the raw store's ledger turns it into a no-op.
+   * Must match the raw store's `^[A-Za-z0-9._-]{1,128}$`.
+   */
+  readonly batchId: string;
+  /** Bars of one bar size; may be empty only if the source has a reason to record an empty batch. */
+  readonly events: readonly BarEvent[];
+  /** What the batch covers, for logs and reports. */
+  readonly label: string;
+  /**
+   * Called once the batch is committed in the raw store (written now, or found already there).
+   * Sources advance their own progress state (watermarks, backfill ledgers) here and never
+   * earlier, so a crash between the raw commit and this call only repeats a no-op batch.
+   */
+  acknowledge?(result: WriteBatchResult): Promise<void> | void;
+}
+
+/**
+ * A source of bars (TWS history, files, a database …). Implementations are created by the
+ * ingestor registry from a `sources:` config entry (or directly by their command).
+ *
+ * Contract for `run`: batches are produced lazily, one at a time; the consumer commits each
+ * batch to the raw store and awaits `acknowledge` before it asks for the next one, so a source
+ * never holds more than one batch in memory and never advances its state past what is
+ * committed. Abandoning the iteration (break, throw, abort) is always safe: whatever was not
+ * acknowledged is produced again, with the same batch id, by the next run.
+ */
+export interface Ingestor {
+  /** Config name of this source (unique among the configured sources), e.g. `warehouse`. */
+  readonly name: string;
+  /** Value of `source` on every bar it produces: TWS, FILE, DB. */
+  readonly source: string;
+  /** What `run` would do for this request, without writing anything. */
+  plan(request: IngestRequest): Promise<IngestWorkItem[]>;
+  run(request: IngestRequest): AsyncIterable<IngestBatch>;
+}
+
+/** Where batches go: the raw store's append (RawStore satisfies this). */
+export interface BatchSink {
+  writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult>;
+}
+
+export interface BatchOutcome extends WriteBatchResult {
+  label: string;
+}
+
+export interface IngestSummary {
+  source: string;
+  /** Batches the source produced. */
+  batches: number;
+  /** Of those, newly written (the rest were already committed). */
+  batchesWritten: number;
+  /** Bars the source produced / bars newly written. */
+  rowsRead: number;
+  rowsWritten: number;
+  outcomes: BatchOutcome[];
+}
+
+/**
+ * The one consumer loop: commit each batch to the sink, then acknowledge it, then ask for the
+ * next. Commands, jobs and the daemon all go through this, so the ordering the `Ingestor`
+ * contract relies on holds everywhere.
+ */
+export async function drainIngestor(
+  ingestor: Ingestor,
+  request: IngestRequest,
+  deps: { sink: BatchSink; clock: Clock; logger: Logger },
+): Promise<IngestSummary> {
+  const summary: IngestSummary = { source: ingestor.name, batches: 0, batchesWritten: 0, rowsRead: 0, rowsWritten: 0, outcomes: [] };
+  for await (const batch of ingestor.run(request)) {
+    request.signal?.throwIfAborted();
+    const result = await deps.sink.writeTwsBars(batch.events, batch.batchId, deps.clock.now());
+    await batch.acknowledge?.(result);
+    summary.batches++;
+    summary.rowsRead += batch.events.length;
+    if (result.written) {
+      summary.batchesWritten++;
+      summary.rowsWritten += result.rows;
+    }
+    summary.outcomes.push({ ...result, label: batch.label });
+    deps.logger.info(
+      { source: ingestor.name, batch_id: batch.batchId, label: batch.label, rows: batch.events.length, written: result.written, dates: result.dates },
+      result.written ? 'batch written' : 'batch already ingested',
+    );
+  }
+  return summary;
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const INSTANT = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * A window edge from the CLI or config, to epoch ms. `YYYY-MM-DD` is a UTC day: a start means
+ * its 00:00, an end is inclusive (the next day's 00:00). An ISO-8601 instant needs Z or an
+ * offset (a zone-less time is ambiguous) and is taken as is; an end instant is exclusive.
+ */
+export function parseWindowEdge(value: string, edge: 'start' | 'end'): number {
+  const v = value.trim();
+  if (DAY.test(v)) {
+    const ms = Date.parse(`${v}T00:00:00Z`);
+    if (!Number.isNaN(ms) && new Date(ms).toISOString().startsWith(v)) return edge === 'end' ? ms + 86_400_000 : ms;
+  } else if (INSTANT.test(v)) {
+    const ms = Date.parse(v.replace(' ', 'T'));
+    if (!Number.isNaN(ms)) return ms;
+  }
+  throw new InputError(`${JSON.stringify(value)}: expected YYYY-MM-DD or an ISO-8601 instant with Z or an offset`);
+}
