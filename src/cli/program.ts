@@ -6,6 +6,7 @@ import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
+import { registerSimCommand } from './sim-command.js';
 import { registerSqlCommand } from './sql-command.js';
 
 /** Builds the `ibpipe` command tree; each command group lives in its own file. */
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerBackfillCommand(program);
   registerSqlCommand(program);
   registerRunCommand(program);
+  registerSimCommand(program);
   return program;
 }
 
