@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { parseBarSize } from '../../../src/sim/ib-request-time.js';
+import { SyntheticMarket } from '../../../src/sim/market.js';
+import { JsonlLedger } from '../../../src/storage/state-store.js';
+import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig } from './tws-rig.js';
+
+// Thanksgiving week 2024 by hand: 09:30-16:00 ET = 14:30-21:00 UTC; the 28th closed; the 29th closes 13:00 ET.
+const THANKSGIVING_WEEK = nyseMinuteStarts([
+  { date: '2024-11-25', openUtc: '14:30', closeUtc: '21:00' },
+  { date: '2024-11-26', openUtc: '14:30', closeUtc: '21:00' },
+  { date: '2024-11-27', openUtc: '14:30', closeUtc: '21:00' },
+  { date: '2024-11-29', openUtc: '14:30', closeUtc: '18:00' },
+]);
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+describe('TWS backfill against the simulated gateway', () => {
+  it('stores exactly the sim bars of Thanksgiving week for two instruments, with zero pacing violations, and a re-run asks for nothing', async () => {
+    expect(THANKSGIVING_WEEK).toHaveLength(390 * 3 + 210);
+    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
+    await rig.client.connect();
+    const summary = await rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29');
+    expect(summary).toMatchObject({ windows: 8, skipped: 0, complete: true, barsWritten: 2 * 1380, batchesWritten: 8 });
+    expect(rig.sim.stats().pacingViolations).toBe(0);
+
+    const market = new SyntheticMarket();
+    for (const inst of [AAPL, MSFT]) {
+      const rows = await rig.rawStore.readTwsBars({ symbols: [inst.key], start: '2024-11-25', end: '2024-11-29', dedup: true });
+      expect(rows.map((r) => r.ts)).toEqual(THANKSGIVING_WEEK);
+      // Values are the sim market's own bars, asked of the market model directly (not through the client).
+      const simInst = rig.sim.instruments.find((i) => i.key === inst.key);
+      if (!simInst) throw new Error('sim instrument missing');
+      const truth = market.bars(simInst, {
+        start: Date.UTC(2024, 10, 25),
+        end: Date.UTC(2024, 10, 30),
+        bar: parseBarSize('1 min') as NonNullable<ReturnType<typeof parseBarSize>>,
+        series: 'TRADES',
+        rth: true,
+        now: rig.clock.now(),
+      });
+      expect(rows.map((r) => [r.ts, r.open, r.high, r.low, r.close, r.volume])).toEqual(truth.map((b) => [b.ts, b.open, b.high, b.low, b.close, b.volume]));
+      expect(new Set(rows.map((r) => r.con_id))).toEqual(new Set([simInst.conId]));
+      const all = await rig.rawStore.readTwsBars({ symbols: [inst.key], start: '2024-11-25', end: '2024-11-29' });
+      expect(all).toHaveLength(1380); // pages do not overlap, so there is nothing to deduplicate
+    }
+
+    // Every request carried a UTC end date; none was zone-less.
+    const requests = rig.simLog.historicalRequests();
+    expect(requests).toHaveLength(8);
+    for (const r of requests) expect(r.end).toMatch(/^\d{8}-\d{2}:\d{2}:\d{2}$/);
+    expect(rig.sim.stats().errorsSent['2174']).toBeUndefined();
+
+    const before = rig.sim.stats().requestsByType['historicalData'];
+    const again = await rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29');
+    expect(again).toMatchObject({ windows: 8, skipped: 8, complete: true, barsWritten: 0 });
+    expect(rig.sim.stats().requestsByType['historicalData']).toBe(before);
+
+    const ledger = new JsonlLedger<BackfillLedgerRecord>(rig.lake.path('state', BACKFILL_LEDGER)).readAll();
+    const windows = ledger.filter((r) => r.type === 'window');
+    expect(windows).toHaveLength(8);
+    expect(windows.every((w) => w.status === 'ok' && w.attempts === 1 && w.batch_id?.startsWith('bf-'))).toBe(true);
+    expect(windows.map((w) => w.bars).sort()).toEqual([210, 210, 390, 390, 390, 390, 390, 390]);
+  });
+});
