@@ -118,13 +118,13 @@ export const durationSecondsSchema = z.union([
   z.number().positive(),
   z
     .string()
-    .regex(DURATION, "expected a duration such as '30s', '5m', '2h', '1d' or a number of seconds")
+    .regex(DURATION)
     .transform((s) => {
       const m = DURATION.exec(s) as RegExpExecArray;
       return Number(m[1]) * (DURATION_SECONDS[m[2] as string] as number);
     })
     .refine((n) => n > 0, 'duration must be positive'),
-]);
+], { error: "expected a duration such as '30s', '5m', '2h', '1d' or a positive number of seconds" });
 
 /** Output column names of one spec, in write order. Kept here so validation and the registry agree. */
 export function specOutputColumns(spec: FeatureSpec): string[] {

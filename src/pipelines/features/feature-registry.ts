@@ -50,7 +50,7 @@ export interface FeatureFunction<F extends FeatureFn = FeatureFn> {
   inputColumns(spec: SpecOf<F>): string[];
   /** Output column names, in write order. */
   outputColumns(spec: SpecOf<F>): string[];
-  /** Index of the first value on a gap-free series (leading NaN outputs). */
+  /** Index from which every output has a value on a gap-free series (the leading NaN rows). */
   warmupBars(spec: SpecOf<F>): number;
   /**
    * Bars of history a bar needs so that its value matches a full-history run: exact
