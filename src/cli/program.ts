@@ -4,6 +4,8 @@ import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
 import { registerBackfillCommand } from './backfill-command.js';
 import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
+import { registerDaemonCommand } from './daemon-command.js';
+import { registerIngestDbCommand } from './ingest-db-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerSimCommand } from './sim-command.js';
@@ -16,8 +18,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);
+  registerDaemonCommand(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
+  registerIngestDbCommand(program);
   registerBackfillCommand(program);
   registerSqlCommand(program);
   registerRunCommand(program);

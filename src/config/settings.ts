@@ -7,7 +7,7 @@ import { sourcesConfigSchema } from '../data-sources/sources-config.js';
 import { twsConfigSchema } from '../data-sources/tws/tws-config.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config.js';
 import { loggingConfigSchema } from '../ops/logging-config.js';
-import { httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
+import { daemonConfigSchema, httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
 import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
 import { modelsConfigSchema, scoringReferenceIssues } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
@@ -32,6 +32,7 @@ export const settingsSchema = z
     models: modelsConfigSchema,
     jobs: jobsConfigSchema,
     http: httpConfigSchema.default(httpConfigSchema.parse({})),
+    daemon: daemonConfigSchema.default(daemonConfigSchema.parse({})),
     logging: loggingConfigSchema.default(loggingConfigSchema.parse({})),
     sim: simConfigSchema,
   })

@@ -62,6 +62,7 @@ export class Daemon {
   #http: HttpServer | null = null;
   #lagTimer: TimerHandle | undefined;
   #lastLagP99 = 0;
+  readonly #pacingSeen = new Map<string, number>();
   #stopping: Promise<void> | null = null;
 
   private constructor(app: AppContext, options: DaemonOptions) {
@@ -137,6 +138,12 @@ export class Daemon {
 
   #refreshGauges(): void {
     this.metrics.connected.set(this.market?.isConnected() ? 1 : 0);
+    const pacing = this.market?.pacing?.() as { waitsByRule?: Record<string, number> } | undefined;
+    for (const [rule, total] of Object.entries(pacing?.waitsByRule ?? {})) {
+      const seen = this.#pacingSeen.get(rule) ?? 0;
+      if (total > seen) this.metrics.pacingWaits.labels(rule).inc(total - seen);
+      this.#pacingSeen.set(rule, total);
+    }
     const now = this.app.clock.now();
     for (const [symbol, t] of Object.entries(this.market?.lastBarTimes() ?? {})) {
       if (t !== null) this.metrics.lastBarAge.labels(symbol).set((now - t) / 1000);

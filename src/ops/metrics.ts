@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class DaemonMetrics {
   readonly registry = new Registry();
-  readonly barsIngested = new Counter({ name: 'ibpipe_bars_ingested_total', help: 'Bars written to the raw store', labelNames: ['source', 'symbol'], registers: [this.registry] });
+  readonly barsIngested = new Counter({ name: 'ibpipe_bars_ingested_total', help: 'Bars written to the raw store', labelNames: ['source'], registers: [this.registry] });
   readonly batchesWritten = new Counter({ name: 'ibpipe_batches_written_total', help: 'Raw batches committed', labelNames: ['source'], registers: [this.registry] });
   readonly pacingWaits = new Counter({ name: 'ibpipe_pacing_waits_total', help: 'Requests delayed by an IB pacing limiter', labelNames: ['rule'], registers: [this.registry] });
   readonly pacingViolations = new Counter({ name: 'ibpipe_pacing_violations_total', help: 'Pacing violations (error 162) received from IB', registers: [this.registry] });

@@ -77,3 +77,12 @@ export const httpConfigSchema = z
     port: z.number().int().min(0).max(65535).default(9464),
   })
   .strict();
+
+export const daemonConfigSchema = z
+  .object({
+    /** With an empty lake, how many completed sessions the start-up catch-up backfills. */
+    catch_up_sessions: z.number().int().min(0).max(250).default(5),
+    /** Longest time a graceful stop waits for running jobs before abandoning them. */
+    shutdown_grace_ms: z.number().int().positive().default(8_000),
+  })
+  .strict();

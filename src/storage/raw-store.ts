@@ -69,6 +69,14 @@ export interface WriteBatchResult {
   dates: string[];
 }
 
+/** What a committed batch added, for live metrics and health (newest bar per symbol). */
+export interface BatchCommitInfo {
+  batchId: string;
+  source: string;
+  rows: number;
+  lastTs: ReadonlyMap<string, number>;
+}
+
 export interface ReadRawQuery {
   symbols?: readonly string[];
   /** First session date, inclusive (YYYY-MM-DD). */
@@ -112,11 +120,18 @@ export class RawStore {
   readonly #lake: Lake;
   readonly #dates: SessionDateResolver;
   readonly #ledger: JsonlLedger<RawLedgerRecord>;
+  readonly #listeners = new Set<(info: BatchCommitInfo) => void>();
 
   constructor(lake: Lake, sessionDates: SessionDateResolver) {
     this.#lake = lake;
     this.#dates = sessionDates;
     this.#ledger = new JsonlLedger<RawLedgerRecord>(lake.path('state', 'raw_batches.jsonl'));
+  }
+
+  /** Calls listener after every committed batch; returns an unsubscribe function. */
+  onCommit(listener: (info: BatchCommitInfo) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   hasBatch(batchId: string): boolean {
@@ -174,6 +189,11 @@ export class RawStore {
         files.push({ date, path: relative(this.#lake.root, file), rows: counts.get(date) ?? 0 });
       }
       this.#ledger.append({ type: 'batch', batch_id: batchId, bar_size: token, source: events[0]?.source ?? '', rows: n, ingestion_ts: ingestionTs, files });
+      if (this.#listeners.size > 0) {
+        const lastTs = new Map<string, number>();
+        for (const e of events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
+        for (const l of this.#listeners) l({ batchId, source: events[0]?.source ?? '', rows: n, lastTs });
+      }
       return { batchId, written: true, rows: n, dates: files.map((f) => f.date) };
     } finally {
       await this.#lake.dropTable(staged);
@@ -232,6 +252,18 @@ export class RawStore {
     const rel = `(SELECT ${RAW_SELECT}, CAST(bar_size AS VARCHAR) AS bar_size, CAST(date AS VARCHAR) AS date FROM ${base} ${where})`;
     if (!q.dedup) return rel;
     return `(SELECT * FROM ${rel} QUALIFY row_number() OVER (PARTITION BY source, symbol, ts ORDER BY ingestion_ts DESC, batch_id DESC) = 1)`;
+  }
+
+  /** Newest stored bar start per symbol, looking at the most recent `lookbackDates` partitions. */
+  async latestBarTimes(barSize: BarSize = '1 min', lookbackDates = 7): Promise<Map<string, number>> {
+    const dates = this.listDates(barSize).slice(-lookbackDates);
+    const out = new Map<string, number>();
+    if (dates.length === 0) return out;
+    const rows = await this.#lake.query<{ symbol: string; ts: number }>(
+      `SELECT symbol, max(ts) AS ts FROM ${this.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize })} GROUP BY symbol`,
+    );
+    for (const r of rows) out.set(r.symbol, r.ts);
+    return out;
   }
 
   /** Rows of the committed batches for the session dates [start, end], sorted by (symbol, ts). */

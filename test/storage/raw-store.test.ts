@@ -25,7 +25,7 @@ describe('RawStore', () => {
     expect(rows).toHaveLength(20);
     expect(rows.map((r) => r.ts)).toEqual([...before, ...after].map((b) => b.ts));
     expect(rows[0]).toMatchObject({ symbol: 'AAPL', open: before[0]!.open, close: before[0]!.close, volume: before[0]!.volume, wap: before[0]!.wap, trade_count: 10, con_id: before[0]!.conId, bar_size: '1min', batch_id: 'b1', source: 'TWS' });
-    expect(rows[10]!.date).toBeUndefined();
+    expect((rows[10] as unknown as Record<string, unknown>).date).toBeUndefined();
     // partitions are New York session dates
     const dirs = readdirSync(join(t.dir, 'raw/tws_bars/bar_size=1min')).sort();
     expect(dirs).toEqual(['date=2024-03-08', 'date=2024-03-11']);

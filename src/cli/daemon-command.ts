@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../config/settings.js';
+import { Daemon } from '../ops/daemon.js';
+import { createLogger } from '../ops/logging-setup.js';
+import { twsMarketFactory } from '../ops/tws-market-service.js';
+
+/** Resolves on the first SIGTERM or SIGINT. */
+export function shutdownSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+/** `ibpipe daemon --config F`: the long-running service (systemd / Docker). */
+export function registerDaemonCommand(program: Command): void {
+  program
+    .command('daemon')
+    .description('run the service: TWS connection, live bars, catch-up backfill, scheduled jobs, /healthz and /metrics')
+    .requiredOption('--config <file>', 'YAML config file')
+    .option('--no-live', 'do not connect to TWS (scheduled jobs only)')
+    .action(async (opts: { config: string; live: boolean }) => {
+      const { settings } = loadSettings(opts.config, process.env);
+      const logger = createLogger({ level: settings.logging.level, format: settings.logging.format });
+      const stop = shutdownSignal();
+      const daemon = await Daemon.start({ settings, logger, ...(opts.live ? { market: twsMarketFactory() } : {}) });
+      const sig = await stop;
+      logger.info({ signal: sig }, 'shutdown requested');
+      await daemon.stop();
+      logger.flush();
+    });
+}

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import { barSizeMs } from '../core/bars.js';
+import type { Instrument } from '../core/instruments.js';
+import { planRange } from '../data-sources/tws/backfill-planner.js';
+import { TwsClient } from '../data-sources/tws/tws-client.js';
+import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import type { AppContext } from './app-context.js';
+import type { MarketDataFactory, MarketDataService } from './daemon.js';
+import type { Logger } from './logging-setup.js';
+import type { DaemonMetrics } from './metrics.js';
+
+/**
+ * The daemon's live data over TWS: connect (retrying until stopped), subscribe every
+ * instrument's live bars, and catch up what was missed while down — completed sessions through
+ * the resumable backfill, and the part of the current session before the live stream began
+ * through paced historical requests written as idempotent raw batches.
+ */
+export class TwsMarketService implements MarketDataService {
+  readonly #app: AppContext;
+  readonly #metrics: DaemonMetrics;
+  readonly #client: TwsClient;
+  readonly #ingestor: TwsIngestor;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #last = new Map<string, number | null>();
+  #running: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(app: AppContext, metrics: DaemonMetrics, client?: TwsClient) {
+    this.#app = app;
+    this.#metrics = metrics;
+    this.#log = app.logger.child({ component: 'tws-market' });
+    this.#client = client ?? TwsClient.fromConfig(app.settings.tws, { clock: app.clock, logger: app.logger });
+    this.#ingestor = new TwsIngestor({
+      client: this.#client,
+      rawStore: app.rawStore,
+      stateDir: app.lake.path('state'),
+      calendarFor: (symbol) => app.calendars.calendarFor(symbol),
+      clock: app.clock,
+      config: app.settings.tws,
+      logger: app.logger,
+    });
+    for (const i of app.settings.instruments) this.#last.set(i.key, null);
+  }
+
+  get client(): TwsClient {
+    return this.#client;
+  }
+
+  async start(): Promise<void> {
+    for (const [symbol, ts] of await this.#app.rawStore.latestBarTimes(this.#app.settings.tws.historical_bar_size)) {
+      if (this.#last.has(symbol)) this.#last.set(symbol, ts);
+    }
+    const stored = new Map(this.#last);
+    this.#unsubscribe = this.#app.rawStore.onCommit((info) => {
+      for (const [symbol, ts] of info.lastTs) {
+        if ((this.#last.get(symbol) ?? -Infinity) < ts) this.#last.set(symbol, ts);
+      }
+      this.#metrics.barsIngested.labels(info.source).inc(info.rows);
+      this.#metrics.batchesWritten.labels(info.source).inc();
+    });
+    this.#client.onConnectivity((e) => {
+      this.#metrics.connected.set(this.#client.isConnected() ? 1 : 0);
+      this.#log.info({ event: e }, 'connectivity');
+    });
+    this.#running = this.#run(stored).catch((err: unknown) => {
+      if (!this.#abort.signal.aborted) this.#log.error({ err }, 'market data service stopped unexpectedly');
+    });
+  }
+
+  async #run(stored: ReadonlyMap<string, number | null>): Promise<void> {
+    const signal = this.#abort.signal;
+    await this.#client.connect(signal);
+    const instruments = this.#app.settings.instruments as readonly Instrument[];
+    const startedAt = this.#app.clock.now();
+    const live = this.#ingestor.runLiveStream(instruments, {
+      signal,
+      onEvent: (e) => this.#log.info({ live: e }, 'live stream event'),
+    });
+    await this.#catchUp(instruments, stored, startedAt).catch((err: unknown) => {
+      if (!signal.aborted) this.#log.error({ err }, 'catch-up failed; the next start retries it');
+    });
+    await live;
+  }
+
+  /** Backfills from the newest stored bar (or N sessions back) up to the live stream's start. */
+  async #catchUp(instruments: readonly Instrument[], stored: ReadonlyMap<string, number | null>, liveFrom: number): Promise<void> {
+    const { settings, calendars, clock, rawStore } = this.#app;
+    const barSize = settings.tws.historical_bar_size;
+    const bar = barSizeMs(barSize);
+    const signal = this.#abort.signal;
+    for (const inst of instruments) {
+      if (signal.aborted) return;
+      const cal = calendars.calendarFor(inst.key);
+      const last = stored.get(inst.key) ?? null;
+      const today = cal.sessionDateOf(liveFrom);
+      const firstDate = last !== null ? cal.sessionDateOf(last) : backSessions(cal, today, settings.daemon.catch_up_sessions);
+      if (firstDate <= today) {
+        const summary = await this.#ingestor.ingestHistoricalRange([inst], firstDate, today, { signal });
+        this.#log.info({ instrument: inst.key, from: firstDate, to: today, windows: summary.windows, bars: summary.barsWritten, complete: summary.complete }, 'catch-up of completed sessions');
+      }
+      // The open session: bars before the live stream's first answer are fetched here.
+      const session = cal.sessionAt(liveFrom);
+      if (!session) continue;
+      const from = Math.max(session.open, last !== null ? last + bar : session.open);
+      const to = session.open + Math.floor((liveFrom - session.open) / bar) * bar;
+      if (to <= from) continue;
+      const contract = await this.#client.resolveContract(inst, signal);
+      for (const w of planRange(cal, from, to, barSize)) {
+        const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });
+        if (res.bars.length === 0) continue;
+        const id = `catchup-${createHash('sha256').update(`${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}`).digest('hex').slice(0, 32)}`;
+        await rawStore.writeTwsBars(res.bars, id, clock.now());
+        this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error('daemon stopping'));
+    await this.#running;
+    this.#unsubscribe?.();
+    await this.#client.disconnect();
+  }
+
+  isConnected(): boolean {
+    return this.#client.isConnected();
+  }
+
+  lastBarTimes(): Record<string, number | null> {
+    return Object.fromEntries(this.#last);
+  }
+
+  pacing(): Record<string, unknown> {
+    return { ...this.#client.pacer.metrics() };
+  }
+}
+
+function backSessions(cal: { previousSession(date: string): { date: string } }, today: string, n: number): string {
+  let d = today;
+  for (let i = 0; i < n; i++) d = cal.previousSession(d).date;
+  return d;
+}
+
+/** Factory for Daemon.start: live data over the configured TWS / IB Gateway connection. */
+export function twsMarketFactory(): MarketDataFactory {
+  return (app, metrics) => new TwsMarketService(app, metrics);
+}
