@@ -93,7 +93,6 @@ export function computeFeatureGroup(series: FeatureSeries, group: ComputableFeat
     Object.hasOwn(base, name) ? base[name] : series.columns && Object.hasOwn(series.columns, name) ? series.columns[name] : undefined;
   const inputs: FeatureInputs = {
     sessionDate: series.sessionDate,
-    has: (name) => source(name) !== undefined,
     column(name) {
       let col = converted.get(name);
       if (col === undefined) {

@@ -30,8 +30,6 @@ import { VWAP_PRICE_COLUMNS, barPrice, sessionVwap } from './vwap.js';
 export interface FeatureInputs {
   /** The column as a Float64Array (not to be mutated). Throws InputError if the series lacks it. */
   column(name: string): Float64Array;
-  /** Whether the series carries the column. */
-  has(name: string): boolean;
   /** Trading session date (YYYY-MM-DD) per bar. */
   readonly sessionDate: readonly string[];
 }

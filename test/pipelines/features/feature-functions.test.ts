@@ -23,6 +23,7 @@ import {
   refVwap,
   refWilder,
   refZscore,
+  prng,
 } from './reference-indicators.js';
 import { syntheticBars } from './synthetic-bars.js';
 
@@ -345,6 +346,30 @@ describe('against O(n·w) / segment-wise references on long random series with g
       });
     });
   }
+
+  it('stays exact where running sums cancel catastrophically: tiny spreads right after huge moves', () => {
+    // Blocks at wildly different levels, each nearly flat (spread 1e-7 of the level), plus flat and zero stretches.
+    const rnd = prng(99);
+    const xs: number[] = [];
+    for (let b = 0; b < 300; b++) {
+      const level = [1e9, 1e-3, 4000.25, 0, -50, 1][b % 6] as number;
+      const len = 1 + Math.floor(rnd() * 12);
+      const flat = rnd() < 0.2;
+      for (let k = 0; k < len; k++) xs.push(flat ? level : level + (Math.abs(level) || 1) * 1e-7 * (rnd() - 0.5));
+    }
+    const x = f64(xs);
+    for (const w of [2, 3, 7, 25]) {
+      const { mean, m2 } = rollingMoments(x, w);
+      const refMean = refSma(xs, w);
+      const refPopStd = refStd(xs, w, 0);
+      // Mean relative to its size or the window's spread, whichever is larger.
+      for (let i = w - 1; i < xs.length; i++) {
+        const scale = Math.max(Math.abs(refMean[i] as number), refPopStd[i] as number);
+        expect(Math.abs((mean[i] as number) - (refMean[i] as number)), `mean w=${w} i=${i}`).toBeLessThanOrEqual(1e-9 * scale);
+      }
+      expectCloseArrays(Array.from(m2, (v) => Math.sqrt(v / w)), refPopStd, 1e-9, 0, `std w=${w}`);
+    }
+  });
 
   it('running sums do not drift over a long trending series', () => {
     // 300k bars drifting from 100 to ~2000: a naive running sum would accumulate error here.
