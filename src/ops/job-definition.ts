@@ -2,12 +2,15 @@ import type { JobKind } from './ops-config.js';
 import type { AppContext } from './app-context.js';
 import type { JobParams } from './job-ledger.js';
 import type { Logger } from './logging-setup.js';
+import type { DaemonMetrics } from './metrics.js';
 
 /** What a job run receives: the app's pieces, a signal that fires on shutdown, a child logger. */
 export interface JobRunContext {
   readonly app: AppContext;
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /** The daemon's metrics, when running inside it (jobs export their own figures there). */
+  readonly metrics?: DaemonMetrics;
 }
 
 export interface JobOutcome {

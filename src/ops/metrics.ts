@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DqMetricsExporter } from '../data-quality/metrics.js';
 
 /**
  * The daemon's Prometheus metrics, on a registry of its own (never prom-client's global one, so
@@ -13,11 +14,12 @@ export class DaemonMetrics {
   readonly pacingViolations = new Counter({ name: 'ibpipe_pacing_violations_total', help: 'Pacing violations (error 162) received from IB', registers: [this.registry] });
   readonly jobDuration = new Histogram({ name: 'ibpipe_job_duration_seconds', help: 'Job run duration', labelNames: ['job', 'status'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 1800], registers: [this.registry] });
   readonly jobRuns = new Counter({ name: 'ibpipe_job_runs_total', help: 'Job runs by outcome', labelNames: ['job', 'status'], registers: [this.registry] });
-  readonly dqFailures = new Counter({ name: 'ibpipe_dq_failures_total', help: 'Rows failing a data-quality rule', labelNames: ['rule', 'dataset'], registers: [this.registry] });
-  readonly gapsImputed = new Counter({ name: 'ibpipe_gaps_imputed_total', help: 'Bars imputed by the gap engine', labelNames: ['dataset'], registers: [this.registry] });
   readonly eventLoopLag = new Gauge({ name: 'ibpipe_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last interval', registers: [this.registry] });
   readonly connected = new Gauge({ name: 'ibpipe_tws_connected', help: '1 when the TWS connection is up', registers: [this.registry] });
   readonly lastBarAge = new Gauge({ name: 'ibpipe_last_bar_age_seconds', help: 'Age of the newest stored bar per instrument', labelNames: ['symbol'], registers: [this.registry] });
+
+  /** DQ rule failures, null rates and gap-fill counts, exported by every transform run. */
+  readonly dq = new DqMetricsExporter(this.registry);
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ibpipe_process_' });

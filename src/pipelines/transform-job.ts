@@ -33,9 +33,10 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
     kind: 'transform',
     description: 'raw → curated for a session date: dedup, invalid records and DQ rules to quarantine, calendar gap fill',
     perDate: true,
-    async run({ app, logger }, params) {
+    async run({ app, logger, metrics }, params) {
       if (!params.date) throw new InputError('transform needs a session date (--date)');
-      const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, options.metrics));
+      const exporter = options.metrics ?? metrics?.dq;
+      const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter));
       return { counts: { ...summary.counts }, summary };
     },
   };
