@@ -1,0 +1,542 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
+import type { TradingCalendar } from '../calendar/trading-calendar.js';
+import { POINT_IN_TIME, asOfJoinSql } from '../core/as-of-policy.js';
+import { dateLabelsBetween } from '../core/dates.js';
+import { InputError, StorageError, UpstreamMissingError, VersionConflictError } from '../core/errors.js';
+import { sqlIdent, sqlString } from '../core/sql.js';
+import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
+import type { CuratedStore } from '../storage/curated-store.js';
+import type { FeatureStore } from '../storage/feature-store.js';
+import { fsyncPath, type Lake, type LakeColumn } from '../storage/lake.js';
+import { LABEL_DROP_REASONS, computeLabels, type LabelDropReason, type LabelInputBar, type LabelRow } from './labels.js';
+import { SPLIT_NAMES, assignTimeSplits, type SplitName } from './time-split.js';
+import type { DatasetSpec, LabelSpec } from './training-config.js';
+
+export const DATASET_FORMAT = 'ibpipe-dataset';
+export const DATASET_DATA_FILE = 'data.parquet';
+export const DATASET_MANIFEST_FILE = 'manifest.json';
+
+/** Length of a dataset id: hex characters of the manifest's sha256 (64 bits). */
+const ID_LENGTH = 16;
+const DATASET_ID = /^[0-9a-f]{16}$/;
+
+/** One feature group the dataset joins, resolved against the feature store's registry. */
+export interface DatasetFeatureGroup {
+  readonly name: string;
+  readonly version: string;
+  /** A row older than this at the anchor (anchor − available_ts > ttl_ms) is stale: the row is dropped. */
+  readonly ttlMs: number;
+  /**
+   * The definition hash the config declares for this version, when the config's group is at
+   * this version; a registry hash that differs is a VersionConflictError (the config changed
+   * without a version bump, so the stored values are not what the config describes).
+   */
+  readonly configDefinitionHash?: string;
+}
+
+/** What to build. `dataset` and `label` are the validated config entries. */
+export interface DatasetBuildConfig {
+  readonly dataset: DatasetSpec;
+  readonly label: LabelSpec;
+  /** Feature groups in `dataset.feature_groups` order, with their TTL. */
+  readonly featureGroups: readonly DatasetFeatureGroup[];
+  /** Curated dataset the labels are computed from, e.g. `bars_1min`. */
+  readonly curatedDataset: string;
+  /** Bar length of that dataset in ms. */
+  readonly barMs: number;
+}
+
+export interface DatasetBuildDeps {
+  readonly lake: Lake;
+  readonly curatedStore: CuratedStore;
+  readonly featureStore: FeatureStore;
+  readonly calendars: InstrumentCalendars;
+  readonly logger?: Logger;
+}
+
+/** A Parquet file the dataset was built from, with the sha256 of its bytes. */
+export interface DatasetSource {
+  readonly kind: 'curated' | 'features';
+  /** Curated dataset name, or `<group>/v=<version>`. */
+  readonly dataset: string;
+  readonly date: string;
+  /** Relative to the lake root, `/`-separated. */
+  readonly path: string;
+  readonly sha256: string;
+}
+
+export type DatasetDropReason = LabelDropReason | 'features_missing' | 'features_stale' | 'imputed_inputs' | 'purged' | 'embargoed';
+
+export interface DatasetManifest {
+  readonly format: typeof DATASET_FORMAT;
+  readonly format_version: 1;
+  /** sha256 (first 16 hex) of the canonical JSON of every other field of this manifest. */
+  readonly id: string;
+  readonly name: string;
+  /** The dataset entry as configured (defaults applied). */
+  readonly config: DatasetSpec;
+  readonly label: LabelSpec;
+  readonly curated_dataset: string;
+  readonly bar_ms: number;
+  readonly feature_groups: readonly {
+    readonly name: string;
+    readonly version: string;
+    readonly definition_hash: string;
+    readonly columns: readonly string[];
+    readonly ttl_ms: number;
+  }[];
+  /** Session dates of the anchors, and the instants the rows actually span (ISO 8601, UTC). */
+  readonly time_range: {
+    readonly start: string;
+    readonly end: string;
+    readonly first_anchor: string | null;
+    readonly last_anchor: string | null;
+    readonly last_label_end: string | null;
+  };
+  /** Columns of data.parquet, in order. */
+  readonly columns: readonly LakeColumn[];
+  /** Feature columns (all groups, in order) and the label column: what a trainer uses. */
+  readonly feature_columns: readonly string[];
+  readonly label_column: string;
+  readonly rows: {
+    readonly total: number;
+    /** Present when the config has a split. */
+    readonly by_split: Partial<Record<SplitName, number>> | null;
+    readonly by_symbol: Readonly<Record<string, { readonly total: number } & Partial<Record<SplitName, number>>>>;
+  };
+  /** Anchors (bars in range) that produced no row, by the first reason that applied. */
+  readonly dropped: Readonly<Record<DatasetDropReason, number>>;
+  readonly split: {
+    readonly spec: NonNullable<DatasetSpec['split']>;
+    readonly validation_start: string | null;
+    readonly test_start: string | null;
+  } | null;
+  readonly sources: readonly DatasetSource[];
+  /** Session dates on which some symbol's exchange traded but a partition the build needed was absent. */
+  readonly missing_partitions: readonly { readonly kind: 'curated' | 'features'; readonly dataset: string; readonly date: string }[];
+  readonly data: { readonly file: string; readonly sha256: string; readonly bytes: number };
+}
+
+/** What buildTrainingDataset returns (and `ibpipe run dataset` prints as JSON). */
+export interface DatasetHandle {
+  readonly id: string;
+  /** Folder holding data.parquet and manifest.json. */
+  readonly path: string;
+  readonly manifest: DatasetManifest;
+}
+
+let tempCounter = 0;
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/** The dataset id for a manifest (every field but `id`). */
+export function datasetIdOf(manifest: Omit<DatasetManifest, 'id'> | DatasetManifest): string {
+  const { id: _id, ...rest } = manifest as DatasetManifest;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, ID_LENGTH);
+}
+
+function emptyDropped(): Record<DatasetDropReason, number> {
+  const out = Object.fromEntries(LABEL_DROP_REASONS.map((r) => [r, 0])) as Record<DatasetDropReason, number>;
+  for (const r of ['features_missing', 'features_stale', 'imputed_inputs', 'purged', 'embargoed'] as const) out[r] = 0;
+  return out;
+}
+
+/**
+ * Builds a training dataset: labels from curated bars joined point-in-time to feature rows,
+ * filtered, optionally split by time, written to `datasets/<name>/<dataset_id>/` as
+ * `data.parquet` plus `manifest.json`.
+ *
+ * Contract:
+ * - Point in time: a label row anchored at `anchor_ts` (= bar start + bar length: when the
+ *   anchor bar was complete) gets, per group, the feature row with the latest
+ *   `available_ts <= anchor_ts` (the shared backward as-of policy, exact matches allowed), never
+ *   a later one; each row carries `<group>_ts` and `<group>_available_ts` of the row it got. The
+ *   label reads only bars after the anchor bar (besides the anchor's own close), so
+ *   `available_ts <= anchor_ts < label_end_ts` holds for every row.
+ * - Rows are dropped, and counted in `manifest.dropped`, when the label cannot be computed
+ *   (labels.ts reasons), a group has no row at the anchor in the partitions read
+ *   (`features_missing`: the anchor's session and the sessions before it that can hold a row
+ *   within the TTL), its latest row is older than the group's TTL (`features_stale`, the same
+ *   rule as getFeaturesForInference), the features were stamped on an imputed (gap-filled) bar
+ *   and `filters.drop_imputed_inputs` is set (`imputed_inputs`), or the split purges or
+ *   embargoes them. Feature values that are NULL (warm-up) are kept as NULL.
+ * - Reproducible: nothing in either file depends on the wall clock, the lake's location or the
+ *   build's order of work; rows are sorted by (symbol, ts). The id is a hash of the manifest —
+ *   config, label spec, feature versions and definition hashes, time range, counts, source
+ *   partitions with the sha256 of their bytes, and the data file's sha256 — so the same config
+ *   on the same data gives the same id and the same bytes, and any change gives a new id.
+ * - Atomic and idempotent: files are written to a hidden folder that is renamed to the id; a
+ *   build whose id already exists leaves the existing folder as it is.
+ */
+export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: DatasetBuildDeps): Promise<DatasetHandle> {
+  const { dataset: spec, label: labelSpec, barMs } = cfg;
+  const { lake, featureStore, curatedStore, calendars } = deps;
+  const logger = (deps.logger ?? silentLogger()).child({ component: 'dataset-builder', dataset: spec.name });
+  if (labelSpec.name !== spec.label) throw new InputError(`dataset ${spec.name} uses label ${spec.label}, but label spec ${labelSpec.name} was given`);
+  if (!(Number.isInteger(barMs) && barMs > 0)) throw new InputError(`bar length must be a positive integer of ms, got ${barMs}`);
+  const symbols = [...spec.symbols].sort();
+  const symbolCalendars = new Map<string, TradingCalendar>(symbols.map((s) => [s, calendars.calendarFor(s)]));
+  const distinctCalendars = [...new Set(symbolCalendars.values())];
+
+  // Feature groups: the registry says what each stored version computes and which columns it has.
+  const groups = cfg.featureGroups.map((g) => {
+    const record = featureStore.registeredVersion(g.name, g.version);
+    if (!record) {
+      throw new UpstreamMissingError(`dataset ${spec.name}: feature group ${g.name} version ${g.version} has never been written; run \`ibpipe run features --group ${g.name}\` first`, {
+        details: { group: g.name, version: g.version },
+      });
+    }
+    if (g.configDefinitionHash !== undefined && g.configDefinitionHash !== record.definition_hash) {
+      throw new VersionConflictError(
+        `feature group ${g.name} version ${g.version}: the configured definition (hash ${g.configDefinitionHash.slice(0, 12)}…) differs from the stored one (${record.definition_hash.slice(0, 12)}…); bump the version`,
+        { details: { group: g.name, version: g.version, configured: g.configDefinitionHash, stored: record.definition_hash } },
+      );
+    }
+    if (!(Number.isFinite(g.ttlMs) && g.ttlMs >= 0)) throw new InputError(`feature group ${g.name}: ttl must be a non-negative number of ms`);
+    return { ...g, record, columns: [...record.columns] };
+  });
+  if (groups.length === 0) throw new InputError(`dataset ${spec.name}: at least one feature group is required`);
+
+  // Output columns: fixed keys, the label, the split, then per group its row's times and flags and its features.
+  const fixed = ['symbol', 'ts', 'session_date', 'anchor_ts', 'label_end_ts', labelSpec.name, 'label_imputed', ...(spec.split ? ['split'] : [])];
+  const owner = new Map<string, string>(fixed.map((c) => [c, 'the dataset itself']));
+  const claim = (column: string, by: string): void => {
+    const prev = owner.get(column);
+    if (prev !== undefined) throw new InputError(`dataset ${spec.name}: column ${column} of ${by} clashes with ${prev}; rename a feature or the label`);
+    owner.set(column, by);
+  };
+  for (const g of groups) {
+    for (const c of [`${g.name}_ts`, `${g.name}_available_ts`, `${g.name}_is_imputed`]) claim(c, `feature group ${g.name}`);
+    for (const c of g.columns) claim(c, `feature group ${g.name}`);
+  }
+
+  // Dates: anchors in [start, end]; labels may read into later sessions; features may come
+  // from earlier sessions (a row is found if it is within the TTL, as at inference).
+  const anchorDates = dateLabelsBetween(spec.start, spec.end);
+  const tradedDates = new Set<string>();
+  for (const cal of distinctCalendars) for (const s of cal.sessionsInRange(spec.start, spec.end)) tradedDates.add(s.date);
+  let labelEnd = spec.end;
+  if (labelSpec.across_sessions) {
+    for (const cal of distinctCalendars) {
+      let bars = 0;
+      let date = spec.end;
+      while (bars < labelSpec.horizon_bars) {
+        const next = cal.nextSession(date);
+        bars += cal.expectedBarStarts(next, barMs).length;
+        date = next.date;
+      }
+      if (date > labelEnd) labelEnd = date;
+    }
+  }
+  const maxTtl = Math.max(...groups.map((g) => g.ttlMs));
+  let featureStart = spec.start;
+  for (const cal of distinctCalendars) {
+    const first = cal.sessionsInRange(spec.start, spec.end)[0];
+    const from = first ? first.open : Date.parse(`${spec.start}T00:00:00Z`);
+    let prev = cal.previousSession(spec.start);
+    for (let i = 0; i < 366 && prev.close > from - maxTtl; i++) prev = cal.previousSession(prev.date);
+    if (prev.date < featureStart) featureStart = prev.date;
+  }
+
+  // Sources, hashed as they are at build time.
+  const sources: DatasetSource[] = [];
+  const missing: { kind: 'curated' | 'features'; dataset: string; date: string }[] = [];
+  const rel = (file: string): string => relative(lake.root, file).split(sep).join('/');
+  const curatedDates = dateLabelsBetween(spec.start, labelEnd);
+  for (const date of curatedDates) {
+    if (curatedStore.hasPartition(cfg.curatedDataset, date)) {
+      const file = curatedStore.partitionFile(cfg.curatedDataset, date);
+      sources.push({ kind: 'curated', dataset: cfg.curatedDataset, date, path: rel(file), sha256: sha256File(file) });
+    } else if (tradedDates.has(date)) {
+      missing.push({ kind: 'curated', dataset: cfg.curatedDataset, date });
+    }
+  }
+  if (!sources.some((s) => s.kind === 'curated' && s.date <= spec.end)) {
+    throw new UpstreamMissingError(`dataset ${spec.name}: no curated ${cfg.curatedDataset} partitions between ${spec.start} and ${spec.end}; run \`ibpipe run transform\` first`, {
+      details: { dataset: cfg.curatedDataset, start: spec.start, end: spec.end },
+    });
+  }
+  for (const g of groups) {
+    const existing = featureStore.existingFiles(g.name, g.version, dateLabelsBetween(featureStart, spec.end));
+    for (const p of existing) sources.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date: p.date, path: rel(p.file), sha256: sha256File(p.file) });
+    const have = new Set(existing.map((p) => p.date));
+    for (const date of anchorDates) if (tradedDates.has(date) && !have.has(date)) missing.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date });
+    if (!existing.some((p) => p.date >= spec.start)) {
+      throw new UpstreamMissingError(`dataset ${spec.name}: feature group ${g.name} version ${g.version} has no partitions between ${spec.start} and ${spec.end}; run \`ibpipe run features\` first`, {
+        details: { group: g.name, version: g.version, start: spec.start, end: spec.end },
+      });
+    }
+  }
+
+  // Labels, per symbol, from the curated closes (anchors in range only).
+  const dropped = emptyDropped();
+  const labelRows: (LabelRow & { symbol: string })[] = [];
+  const curatedRel = curatedStore.relationSql(cfg.curatedDataset, curatedDates, symbols);
+  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date FROM ${curatedRel} ORDER BY symbol, ts`);
+  const [cSym, cTs, cClose, cImp, cDate] = cc as [string[], number[], (number | null)[], (boolean | null)[], string[]];
+  for (let i = 0; i < cSym.length; ) {
+    const symbol = cSym[i] as string;
+    const bars: LabelInputBar[] = [];
+    for (; i < cSym.length && cSym[i] === symbol; i++) {
+      bars.push({ ts: cTs[i] as number, close: cClose[i] ?? null, is_imputed: cImp[i] === true, session_date: cDate[i] as string });
+    }
+    const all = computeLabels(bars, labelSpec, barMs);
+    // Anchors after `end` only exist to be read by earlier labels. Their outcome depends only
+    // on bars after them, so labelling that suffix alone gives exactly their drop counts.
+    const suffix = bars.filter((b) => b.session_date > spec.end);
+    const after = suffix.length > 0 ? computeLabels(suffix, labelSpec, barMs).dropped : null;
+    for (const r of LABEL_DROP_REASONS) dropped[r] += all.dropped[r] - (after ? after[r] : 0);
+    for (const row of all.rows) if (row.session_date >= spec.start && row.session_date <= spec.end) labelRows.push({ ...row, symbol });
+  }
+
+  const temps: string[] = [];
+  const temp = (): string => {
+    const name = `ibp_ds_${process.pid}_${++tempCounter}_${randomBytes(3).toString('hex')}`;
+    temps.push(name);
+    return name;
+  };
+  try {
+    const labelCols: LakeColumn[] = [
+      { name: 'symbol', type: 'VARCHAR' },
+      { name: 'ts', type: 'TIMESTAMPTZ' },
+      { name: 'session_date', type: 'DATE' },
+      { name: 'anchor_ts', type: 'TIMESTAMPTZ' },
+      { name: 'label_end_ts', type: 'TIMESTAMPTZ' },
+      { name: labelSpec.name, type: 'DOUBLE' },
+      { name: 'label_imputed', type: 'BOOLEAN' },
+    ];
+    const staged = await lake.stage(
+      labelCols,
+      {
+        symbol: labelRows.map((r) => r.symbol),
+        ts: labelRows.map((r) => r.ts),
+        session_date: labelRows.map((r) => r.session_date),
+        anchor_ts: labelRows.map((r) => r.anchor_ts),
+        label_end_ts: labelRows.map((r) => r.label_end_ts),
+        [labelSpec.name]: labelRows.map((r) => r.label),
+        label_imputed: labelRows.map((r) => r.label_imputed),
+      },
+      labelRows.length,
+    );
+    temps.push(staged);
+
+    // Point-in-time join, one group at a time, through the shared as-of policy.
+    let relation = staged;
+    for (const g of groups) {
+      relation = asOfJoinSql({
+        left: { relation, time: 'epoch_ms(anchor_ts)', keys: ['symbol'] },
+        right: { relation: featureStore.trainingRelationSql(g.name, g.version, featureStart, spec.end, symbols), time: 'epoch_ms(available_ts)', keys: ['symbol'] },
+        columns: [
+          { column: 'ts', as: `${g.name}_ts` },
+          { column: 'available_ts', as: `${g.name}_available_ts` },
+          { column: 'is_imputed', as: `${g.name}_is_imputed` },
+          ...g.columns.map((c) => ({ column: c, as: c })),
+        ],
+        policy: POINT_IN_TIME,
+      });
+    }
+    const joined = temp();
+    const missingExpr = groups.map((g) => `${sqlIdent(`${g.name}_available_ts`)} IS NULL`).join(' OR ');
+    const staleExpr = groups.map((g) => `epoch_ms(anchor_ts) - epoch_ms(${sqlIdent(`${g.name}_available_ts`)}) > ${Math.trunc(g.ttlMs)}`).join(' OR ');
+    const imputedExpr = spec.filters.drop_imputed_inputs ? groups.map((g) => `coalesce(${sqlIdent(`${g.name}_is_imputed`)}, false)`).join(' OR ') : 'false';
+    await lake.run(
+      `CREATE TEMP TABLE ${joined} AS SELECT *, CASE WHEN ${missingExpr} THEN 'features_missing' WHEN ${staleExpr} THEN 'features_stale' WHEN ${imputedExpr} THEN 'imputed_inputs' END AS __drop FROM ${relation}`,
+    );
+    // The as-of join cannot look ahead; this proves it on the rows themselves.
+    const [violations] = await lake.query<{ n: number }>(
+      `SELECT count(*) AS n FROM ${joined} WHERE NOT (anchor_ts < label_end_ts)${groups.map((g) => ` OR ${sqlIdent(`${g.name}_available_ts`)} > anchor_ts`).join('')}`,
+    );
+    if ((violations?.n ?? 0) > 0) throw new StorageError(`dataset ${spec.name}: ${violations?.n} row(s) violate available_ts <= anchor_ts < label_end_ts (internal error)`);
+    for (const r of await lake.query<{ reason: DatasetDropReason; n: number }>(`SELECT __drop AS reason, count(*) AS n FROM ${joined} WHERE __drop IS NOT NULL GROUP BY 1`)) {
+      dropped[r.reason] += r.n;
+    }
+
+    // Split by time over the rows that survived, with purge and embargo.
+    let splitInfo: DatasetManifest['split'] = null;
+    let splitJoin = '';
+    let splitSelect = '';
+    if (spec.split) {
+      const { columns: kc } = await lake.queryColumns(
+        `SELECT epoch_ms(anchor_ts) AS a, epoch_ms(label_end_ts) AS e, CAST(session_date AS VARCHAR) AS d FROM ${joined} WHERE __drop IS NULL`,
+      );
+      const [ka, ke, kd] = kc as [number[], number[], string[]];
+      const splitRows = ka.map((a, i) => ({ anchor_ts: a, label_end_ts: ke[i] as number, session_date: kd[i] as string }));
+      const result = assignTimeSplits(splitRows, spec.split);
+      dropped.purged += result.counts.purged;
+      dropped.embargoed += result.counts.embargoed;
+      // A row's split depends only on (anchor, label end), so one entry per distinct pair.
+      const byKey = new Map<string, { a: number; e: number; split: SplitName | null }>();
+      splitRows.forEach((r, i) => byKey.set(`${r.anchor_ts}:${r.label_end_ts}`, { a: r.anchor_ts, e: r.label_end_ts, split: result.assignments[i] ?? null }));
+      const entries = [...byKey.values()];
+      const map = await lake.stage(
+        [
+          { name: 'a', type: 'BIGINT' },
+          { name: 'e', type: 'BIGINT' },
+          { name: 'split', type: 'VARCHAR' },
+        ],
+        { a: entries.map((x) => x.a), e: entries.map((x) => x.e), split: entries.map((x) => x.split) },
+        entries.length,
+      );
+      temps.push(map);
+      splitJoin = `JOIN ${map} AS __s ON __s.a = epoch_ms(j.anchor_ts) AND __s.e = epoch_ms(j.label_end_ts) AND __s.split IS NOT NULL`;
+      splitSelect = ', __s.split AS split';
+      splitInfo = { spec: spec.split, validation_start: iso(result.validation_start_ts), test_start: iso(result.test_start_ts) };
+    }
+
+    const featureCols = groups.flatMap((g) => g.columns);
+    const ordered = [
+      'j.symbol',
+      'j.ts',
+      'j.session_date',
+      'j.anchor_ts',
+      'j.label_end_ts',
+      `j.${sqlIdent(labelSpec.name)}`,
+      'j.label_imputed',
+    ].join(', ');
+    const groupSelect = groups
+      .flatMap((g) => [
+        `j.${sqlIdent(`${g.name}_ts`)}`,
+        `j.${sqlIdent(`${g.name}_available_ts`)}`,
+        `j.${sqlIdent(`${g.name}_is_imputed`)}`,
+        ...g.columns.map((c) => `CAST(j.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(c)}`),
+      ])
+      .join(', ');
+    const final = temp();
+    await lake.run(`CREATE TEMP TABLE ${final} AS SELECT ${ordered}${splitSelect}, ${groupSelect} FROM ${joined} AS j ${splitJoin} WHERE j.__drop IS NULL ORDER BY j.symbol, j.ts`);
+
+    const columns: LakeColumn[] = [
+      ...labelCols,
+      ...(spec.split ? [{ name: 'split', type: 'VARCHAR' } as const] : []),
+      ...groups.flatMap((g): LakeColumn[] => [
+        { name: `${g.name}_ts`, type: 'TIMESTAMPTZ' },
+        { name: `${g.name}_available_ts`, type: 'TIMESTAMPTZ' },
+        { name: `${g.name}_is_imputed`, type: 'BOOLEAN' },
+        ...g.columns.map((c): LakeColumn => ({ name: c, type: 'DOUBLE' })),
+      ]),
+    ];
+
+    // Counts per symbol and split, and the instants spanned.
+    const splitKey = spec.split ? 'split' : `'all'`;
+    const countRows = await lake.query<{ symbol: string; split: string; n: number }>(`SELECT symbol, ${splitKey} AS split, count(*) AS n FROM ${final} GROUP BY 1, 2`);
+    const bySymbol: Record<string, { total: number } & Partial<Record<SplitName, number>>> = {};
+    const bySplit: Partial<Record<SplitName, number>> | null = spec.split ? Object.fromEntries(SPLIT_NAMES.map((s) => [s, 0])) : null;
+    for (const s of symbols) bySymbol[s] = spec.split ? { total: 0, train: 0, validation: 0, test: 0 } : { total: 0 };
+    let total = 0;
+    for (const r of countRows) {
+      const entry = bySymbol[r.symbol] as { total: number } & Partial<Record<SplitName, number>>;
+      entry.total += r.n;
+      total += r.n;
+      if (bySplit && r.split !== 'all') {
+        const name = r.split as SplitName;
+        entry[name] = (entry[name] ?? 0) + r.n;
+        bySplit[name] = (bySplit[name] ?? 0) + r.n;
+      }
+    }
+    if (total === 0) {
+      throw new InputError(`dataset ${spec.name}: no rows left to write (dropped: ${JSON.stringify(Object.fromEntries(Object.entries(dropped).filter(([, n]) => n > 0)))})`, {
+        details: { dropped },
+      });
+    }
+    const [span] = await lake.query<{ first: number; last: number; last_end: number }>(
+      `SELECT min(anchor_ts) AS first, max(anchor_ts) AS last, max(label_end_ts) AS last_end FROM ${final}`,
+    );
+
+    // Write into a hidden folder, hash, name the folder by the id.
+    const parent = lake.path('datasets', spec.name);
+    mkdirSync(parent, { recursive: true });
+    const tmpDir = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
+    mkdirSync(tmpDir);
+    try {
+      const dataFile = join(tmpDir, DATASET_DATA_FILE);
+      await lake.run(`COPY (SELECT * FROM ${final} ORDER BY symbol, ts) TO ${sqlString(dataFile)} (FORMAT parquet, COMPRESSION zstd)`);
+      const bytes = readFileSync(dataFile);
+      sources.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      missing.sort((a, b) => (a.kind + a.dataset + a.date < b.kind + b.dataset + b.date ? -1 : 1));
+      const body: Omit<DatasetManifest, 'id'> = {
+        format: DATASET_FORMAT,
+        format_version: 1,
+        name: spec.name,
+        config: spec,
+        label: labelSpec,
+        curated_dataset: cfg.curatedDataset,
+        bar_ms: barMs,
+        feature_groups: groups.map((g) => ({ name: g.name, version: g.version, definition_hash: g.record.definition_hash, columns: g.columns, ttl_ms: g.ttlMs })),
+        time_range: { start: spec.start, end: spec.end, first_anchor: iso(span?.first ?? null), last_anchor: iso(span?.last ?? null), last_label_end: iso(span?.last_end ?? null) },
+        columns,
+        feature_columns: featureCols,
+        label_column: labelSpec.name,
+        rows: { total, by_split: bySplit, by_symbol: bySymbol },
+        dropped,
+        split: splitInfo,
+        sources,
+        missing_partitions: missing,
+        data: { file: DATASET_DATA_FILE, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
+      };
+      const id = datasetIdOf(body);
+      const { format, format_version, ...rest } = body;
+      const manifest: DatasetManifest = { format, format_version, id, ...rest };
+      writeFileSync(join(tmpDir, DATASET_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+      fsyncPath(dataFile);
+      fsyncPath(join(tmpDir, DATASET_MANIFEST_FILE));
+      fsyncPath(tmpDir);
+      const target = lake.path('datasets', spec.name, id);
+      if (existsSync(join(target, DATASET_MANIFEST_FILE))) {
+        // Same id means the same manifest, including the data hash: the build already exists.
+        rmSync(tmpDir, { recursive: true, force: true });
+        logger.info({ dataset_id: id, rows: total }, 'dataset already built; kept the existing files');
+      } else {
+        rmSync(target, { recursive: true, force: true });
+        renameSync(tmpDir, target);
+        fsyncPath(parent);
+        logger.info({ dataset_id: id, rows: total, dropped, missing_partitions: missing.length }, 'dataset written');
+      }
+      return { id, path: target, manifest };
+    } catch (err) {
+      rmSync(tmpDir, { recursive: true, force: true });
+      throw err;
+    }
+  } finally {
+    for (const t of temps) await lake.dropTable(t).catch(() => undefined);
+  }
+}
+
+/** Reads and checks the manifest of dataset `id` (optionally under `name`); throws InputError when absent. */
+export function findDataset(lake: Lake, id: string, name?: string): DatasetHandle {
+  if (!DATASET_ID.test(id)) throw new InputError(`dataset id must be ${ID_LENGTH} hex characters, got ${JSON.stringify(id)}`);
+  const names = name !== undefined ? [name] : datasetNames(lake);
+  for (const n of names) {
+    const dir = lake.path('datasets', n, id);
+    const file = join(dir, DATASET_MANIFEST_FILE);
+    if (!existsSync(file)) continue;
+    let manifest: DatasetManifest;
+    try {
+      manifest = JSON.parse(readFileSync(file, 'utf8')) as DatasetManifest;
+    } catch (err) {
+      throw new InputError(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
+    }
+    if (manifest.format !== DATASET_FORMAT || manifest.id !== id) throw new InputError(`${file}: not an ibpipe dataset manifest for ${id}`);
+    return { id, path: dir, manifest };
+  }
+  throw new InputError(`no dataset ${id} under ${lake.path('datasets')}${name !== undefined ? `/${name}` : ''}; build one with \`ibpipe run dataset\``, {
+    details: { id, name: name ?? null },
+  });
+}
+
+function datasetNames(lake: Lake): string[] {
+  const root = lake.path('datasets');
+  if (!existsSync(root)) return [];
+  // Names only, to resolve an id; no data is globbed.
+  return readdirSync(root)
+    .filter((n) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n))
+    .sort();
+}
