@@ -132,6 +132,9 @@ interface LiveStream {
   silentUntil: number;
 }
 
+/** Live streams catch up missed 5-s boundaries up to this far behind the clock. */
+const MAX_CATCH_UP_MS = 600_000;
+
 const FARMS_OK: readonly Frame[] = [
   build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('usfarm.nj')),
   build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('usfuture')),
@@ -164,6 +167,7 @@ class SimServer implements SimGateway {
   #host = '127.0.0.1';
   #port = 0;
   #tickTimer: TimerHandle | undefined;
+  #lastTick = Number.NEGATIVE_INFINITY;
   #closed = false;
   #upstreamDown = false;
   #marketFarmDown = false;
@@ -516,15 +520,26 @@ class SimServer implements SimGateway {
   #scheduleTick(): void {
     if (this.#closed) return;
     const now = this.clock.now();
-    const next = (Math.floor(now / BASE_BAR_MS) + 1) * BASE_BAR_MS;
-    this.#tickTimer = this.clock.setTimeout(() => {
-      try {
-        this.#tick(next);
-      } catch (err) {
-        this.logger.error({ err }, 'sim stream tick failed');
-      }
-      this.#scheduleTick();
-    }, next - now);
+    // Every boundary is reported once, in order: a scaled timer can fire a hair early in
+    // virtual time, and a busy event loop late (then missed boundaries are caught up, unless
+    // the sim fell more than MAX_CATCH_UP_MS behind, e.g. after the machine slept).
+    const upcoming = (Math.floor(now / BASE_BAR_MS) + 1) * BASE_BAR_MS;
+    const next =
+      this.#lastTick === Number.NEGATIVE_INFINITY || upcoming - this.#lastTick > MAX_CATCH_UP_MS
+        ? upcoming
+        : this.#lastTick + BASE_BAR_MS;
+    this.#tickTimer = this.clock.setTimeout(
+      () => {
+        this.#lastTick = next;
+        try {
+          this.#tick(next);
+        } catch (err) {
+          this.logger.error({ err }, 'sim stream tick failed');
+        }
+        this.#scheduleTick();
+      },
+      Math.max(0, next - now),
+    );
   }
 
   /** At each 5-s boundary: every live stream reports the 5-s bar that just completed. */
