@@ -5,11 +5,13 @@ import { registerBackfillCommand } from './backfill-command.js';
 import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerDemoCommand } from './demo-command.js';
 import { registerIngestDbCommand } from './ingest-db-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerSimCommand } from './sim-command.js';
 import { registerSqlCommand } from './sql-command.js';
+import { registerTrainCommand } from './train-command.js';
 
 /** Builds the `ibpipe` command tree; each command group lives in its own file. */
 export function buildProgram(): Command {
@@ -19,12 +21,14 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConfigCommands(program);
   registerDaemonCommand(program);
+  registerDemoCommand(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);
   registerIngestDbCommand(program);
   registerBackfillCommand(program);
   registerSqlCommand(program);
   registerRunCommand(program);
+  registerTrainCommand(program);
   registerSimCommand(program);
   return program;
 }
