@@ -26,6 +26,26 @@ import { rollingStd, rollingVolatility, zscore } from './rolling-stats.js';
 import { rsi } from './rsi.js';
 import { VWAP_PRICE_COLUMNS, barPrice, sessionVwap } from './vwap.js';
 
+/*
+ * Conventions (DESIGN §7; TTR 0.24 / TA-Lib, checked against both published examples and
+ * independent references in test/pipelines/features):
+ * - sma / rolling_mean: arithmetic mean of the last n values. ema: alpha 2/(n+1), seeded with the
+ *   SMA of the first n values. Wilder smoothing (rsi, atr): alpha 1/n, same seed.
+ * - rsi: first value at index n (n changes); 0/0 (no movement) is NaN, as in TTR.
+ * - macd: EMA(fast) − EMA(slow) as a price difference (TTR percent = FALSE); signal = EMA(signal)
+ *   of the MACD line seeded with the SMA of its first `signal` values (TTR); hist = macd − signal.
+ * - bollinger: SMA ± k · POPULATION std. rolling_std: sample (ddof 1) unless ddof: 0.
+ * - rolling_volatility: SAMPLE std of one-bar log returns, not annualised. zscore: (x − SMA) /
+ *   SAMPLE std over the same window, current value included; a flat window gives NaN.
+ * - atr: true range needs the previous close, so bar 0 of a run has none (TTR, TA-Lib; StockCharts
+ *   instead uses H − L there); first ATR at index n = mean of TR[1..n].
+ * - vwap: Σ price·volume / Σ volume since the session's first bar; price typical (H+L+C)/3 by default.
+ * Missing inputs (NaN, i.e. NULL curated bars): windowed features give NaN for every window
+ * containing one; recursive ones (ema, rsi, atr, macd) restart after it and warm up again;
+ * point-wise ones (lag, returns) are NaN only where they read it; vwap is NaN for the rest of
+ * that session. Outputs are never ±Infinity and warm-up rows are NaN, never 0.
+ */
+
 /** What a feature function reads: named numeric columns of one symbol's series, NaN = missing. */
 export interface FeatureInputs {
   /** The column as a Float64Array (not to be mutated). Throws InputError if the series lacks it. */

@@ -1,7 +1,8 @@
 /**
  * Point-wise features: each output reads exactly two values (or one), so a missing value
- * affects only the outputs that read it. The first `period` outputs are NaN. A non-positive
- * base price gives NaN rather than an infinite or complex return.
+ * affects only the outputs that read it. The first `period` outputs are NaN. A zero base gives
+ * NaN for a simple return, and a log return needs both prices positive, so no output is ever
+ * infinite.
  */
 
 /** Simple return over `period` bars: x[i] / x[i - period] - 1. */
