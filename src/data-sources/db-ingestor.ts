@@ -74,13 +74,15 @@ function ident(qualified: string): string {
  * Incremental: each symbol has a watermark (the newest ingested bar, in `state/`); a run reads
  * rows after it, in pages ordered by (ts, symbol) with keyset pagination, so neither the client
  * nor the server holds more than a page. Each page is one raw batch whose id hashes the source
- * name, the symbols in the page and the page's first/last keys; the watermark moves only when
- * the batch is acknowledged (committed). A re-run after a crash therefore reads the unacknowledged
- * page again with the same bounds and the same id, and the raw store turns it into a no-op.
+ * name, the symbols in the page, the page's first/last keys and its values; the watermark moves
+ * only when the batch is acknowledged (committed). A re-run after a crash therefore reads the
+ * unacknowledged page again with the same bounds and the same id, and the raw store turns it
+ * into a no-op.
  *
  * Connection errors are retried per page after reconnecting (each page is a fresh idempotent
  * SELECT). Rows that arrive later with a `ts` at or before a symbol's watermark are not picked up
- * by incremental runs; re-read such a window with an explicit start/end.
+ * by incremental runs; a request with an explicit start re-reads its whole window regardless of
+ * watermarks (unchanged pages are no-ops, corrected ones new batches).
  */
 export class DbIngestor implements Ingestor {
   readonly name: string;
@@ -175,7 +177,7 @@ export class DbIngestor implements Ingestor {
           const e = events[i] as BarEvent;
           if (advancing.has(e.symbol)) reached.set(e.symbol, { ts: e.ts, key: (rows[i] as PageRow).k });
         }
-        const batchId = this.#batchId(events, first, last);
+        const batchId = this.#batchId(events, rows);
         const label = `${this.name} ${rows.length} rows ${new Date((events[0] as BarEvent).ts).toISOString()} .. ${new Date((events[events.length - 1] as BarEvent).ts).toISOString()}`;
         const { watermarks, clock } = this.#deps;
         yield {
@@ -310,10 +312,13 @@ export class DbIngestor implements Ingestor {
             ? `${col}::float8`
             : `floor(${col}::float8 / 1000)`;
     const dbSymbols = symbols.map((s) => this.#toDb.get(s) as string);
-    const afters = symbols.map((s) => marks.get(s)?.key ?? null);
+    // An explicit start re-reads its whole window (e.g. to pick up corrected rows); otherwise
+    // each symbol continues after its watermark.
+    const live = request.start === undefined ? marks : new Map<string, Watermark>();
+    const afters = symbols.map((s) => live.get(s)?.key ?? null);
     const where: string[] = [`(wm.after IS NULL OR ${col} > wm.after::${ts.type})`];
     // A global lower bound when every symbol has a watermark lets TimescaleDB skip old chunks.
-    const known = symbols.map((s) => marks.get(s)).filter((m): m is Watermark => m !== undefined);
+    const known = symbols.map((s) => live.get(s)).filter((m): m is Watermark => m !== undefined);
     if (known.length === symbols.length && known.length > 0) {
       const min = known.reduce((a, b) => (b.ts < a.ts ? b : a));
       where.push(`${col} >= ${p(this.#bound(ts, min.ts))}`);
@@ -371,13 +376,17 @@ export class DbIngestor implements Ingestor {
     };
   }
 
-  /** Hash of the source name, the symbols in the page and the page's bounds: same page, same id. */
-  #batchId(events: readonly BarEvent[], first: PageRow, last: PageRow): string {
+  /**
+   * Hash of the source name, the symbols in the page, the page's bounds and its values: the same
+   * page read again has the same id (a no-op in the raw store), while a page whose rows were
+   * corrected in the source since gets a new id and is stored (curated keeps the latest).
+   */
+  #batchId(events: readonly BarEvent[], rows: readonly PageRow[]): string {
     const symbols = [...new Set(events.map((e) => e.symbol))].sort();
-    const h = createHash('sha256')
-      .update(JSON.stringify([this.name, this.#barSize, symbols, [first.k, first.s], [last.k, last.s], events.length]))
-      .digest('hex')
-      .slice(0, 32);
-    return `db-${this.name}-${h}`;
+    const first = rows[0] as PageRow;
+    const last = rows[rows.length - 1] as PageRow;
+    const h = createHash('sha256').update(JSON.stringify([this.name, this.#barSize, symbols, [first.k, first.s], [last.k, last.s], rows.length]));
+    for (const r of rows) h.update(`\n${r.s}\t${r.k}\t${r.o}\t${r.h}\t${r.l}\t${r.c}\t${r.v}\t${r.w}\t${r.n}`);
+    return `db-${this.name}-${h.digest('hex').slice(0, 32)}`;
   }
 }

@@ -49,7 +49,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       watermarks: new WatermarkStore(ctx.lake.path('state', 'source_watermarks.jsonl')),
       target: pgTargetFromEnv(ctx.env, { source: config.name, urlEnv: config.url_env, connectTimeoutMs: config.connect_timeout_ms }),
       clock: ctx.clock,
-      logger: ctx.logger.child({ component: 'db-ingestor', source: config.name }),
+      logger: ctx.logger.child({ component: 'db-ingestor' }),
     }),
 };
 

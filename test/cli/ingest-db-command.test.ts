@@ -46,16 +46,16 @@ describe.skipIf(!pg)('ibpipe ingest-db (child process, real PostgreSQL)', () => 
     const r1 = await runCli(['ingest-db', '--config', cfg, '--format', 'json'], env);
     expect(r1.stderr).not.toContain(SECRET);
     expect(r1.stdout).not.toContain(SECRET);
-    expect(r1.code).toBe(0);
+    expect(r1.code, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout)).toEqual([{ source: 'warehouse', batches: 3, batches_written: 3, rows_read: 60, rows_written: 60 }]);
 
     const r2 = await runCli(['ingest-db', '--config', cfg, '--format', 'json'], env);
-    expect(r2.code).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout)).toEqual([{ source: 'warehouse', batches: 0, batches_written: 0, rows_read: 0, rows_written: 0 }]);
 
     await pg!.sql(`INSERT INTO market_bars VALUES ('AAPL', '2024-01-02 15:00:00+00', 1, 2, 0.5, 1.5, 7)`);
     const r3 = await runCli(['ingest-db', '--config', cfg, '--format', 'csv', '--dry-run', '--symbols', 'AAPL'], env);
-    expect(r3.code).toBe(0);
+    expect(r3.code, r3.stderr).toBe(0);
     expect(r3.stdout.trim().split('\n')).toEqual(['source,symbol,rows,first,end', 'warehouse,AAPL,1,2024-01-02T15:00:00.000Z,2024-01-02T15:01:00.000Z']);
 
     const r4 = await runCli(['sql', '--config', cfg, '--format', 'csv', "SELECT symbol, count(*) AS n, sum(volume) AS v FROM raw_bars WHERE source = 'DB' GROUP BY symbol ORDER BY symbol"]);
@@ -71,7 +71,7 @@ describe.skipIf(!pg)('ibpipe ingest-db (child process, real PostgreSQL)', () => 
     columns: { symbol: sym, ts: ts, open: o, high: h, low: l, close: px_close, volume: v }
 `);
     const r = await runCli(['ingest-db', '--config', cfg], { ...pg!.env, PGPASSWORD: SECRET });
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain('column "px_close" (columns.close) not found in table other_bars');
     expect(r.stderr).not.toContain(SECRET);
   });
