@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../config/settings.js';
+import { ScaledClock } from '../core/clock.js';
+import { InputError } from '../core/errors.js';
 import { Daemon } from '../ops/daemon.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { twsMarketFactory } from '../ops/tws-market-service.js';
@@ -24,11 +26,18 @@ export function registerDaemonCommand(program: Command): void {
     .description('run the service: TWS connection, live bars, catch-up backfill, scheduled jobs, /healthz and /metrics')
     .requiredOption('--config <file>', 'YAML config file')
     .option('--no-live', 'do not connect to TWS (scheduled jobs only)')
-    .action(async (opts: { config: string; live: boolean }) => {
+    .option('--clock <spec>', 'run on a simulated clock START,SPEED[,REAL_START_MS] (replays and tests against the sim)')
+    .action(async (opts: { config: string; live: boolean; clock?: string }) => {
       const { settings } = loadSettings(opts.config, process.env);
+      let clock;
+      try {
+        clock = opts.clock ? ScaledClock.parse(opts.clock) : undefined;
+      } catch (err) {
+        throw new InputError(`--clock: ${(err as Error).message}`);
+      }
       const logger = createLogger({ level: settings.logging.level, format: settings.logging.format });
       const stop = shutdownSignal();
-      const daemon = await Daemon.start({ settings, logger, ...(opts.live ? { market: twsMarketFactory() } : {}) });
+      const daemon = await Daemon.start({ settings, logger, ...(clock ? { clock } : {}), ...(opts.live ? { market: twsMarketFactory() } : {}) });
       const sig = await stop;
       logger.info({ signal: sig }, 'shutdown requested');
       await daemon.stop();

@@ -77,11 +77,26 @@ export class ScaledClock implements Clock {
   readonly #speed: number;
   readonly #inner = new SystemClock();
 
-  constructor(startInstant: number, speed: number) {
+  /**
+   * `realStart` anchors the virtual start to a wall-clock instant, so several processes given
+   * the same (startInstant, speed, realStart) agree on virtual time.
+   */
+  constructor(startInstant: number, speed: number, realStart: number = Date.now()) {
     if (!(speed > 0)) throw new RangeError(`speed must be > 0, got ${speed}`);
     this.#startVirtual = startInstant;
-    this.#startReal = Date.now();
+    this.#startReal = realStart;
     this.#speed = speed;
+  }
+
+  /** Parses `START,SPEED[,REAL_START_MS]` (START an ISO-8601 instant), as the CLI's --clock takes it. */
+  static parse(spec: string): ScaledClock {
+    const [start, speed, real] = spec.split(',');
+    const t = Date.parse(start ?? '');
+    const v = Number(speed);
+    if (Number.isNaN(t) || !(v > 0) || (real !== undefined && !Number.isFinite(Number(real)))) {
+      throw new RangeError(`clock ${JSON.stringify(spec)}: expected START,SPEED[,REAL_START_MS], e.g. 2024-12-04T15:00:00Z,60`);
+    }
+    return new ScaledClock(t, v, real === undefined ? Date.now() : Number(real));
   }
 
   get speed(): number {
