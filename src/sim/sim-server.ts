@@ -299,6 +299,10 @@ class SimServer implements SimGateway {
     this.#stats.chunksWritten += chunks;
   }
 
+  countChunk(): void {
+    this.#stats.chunksWritten++;
+  }
+
   countRateLimit(): void {
     this.#stats.rateLimitDisconnects++;
   }
@@ -615,15 +619,14 @@ class ClientSession {
           this.gw.countMessage('out', 1);
           return;
         }
-        let chunks = 0;
+        this.gw.countMessage('out', 0);
         for (let o = 0; o < buf.length; o += chunk) {
           if (this.socket.destroyed) return;
           this.socket.write(buf.subarray(o, o + chunk));
-          chunks++;
+          this.gw.countChunk();
           // Yield so each piece leaves as its own TCP segment (Nagle is off).
           await new Promise<void>((r) => setImmediate(r));
         }
-        this.gw.countMessage('out', chunks);
       })
       .catch((err: unknown) => this.#log.debug({ err }, 'send failed'))
       .finally(() => {
