@@ -53,7 +53,13 @@ export interface IbApiPort {
 /** Creates one IBApi per connection attempt; a dropped instance is never reused. */
 export type IbApiFactory = (host: string, port: number) => IbApiPort;
 
+/**
+ * The library's own throttle sends at most rate/10 messages per 100 ms and queues the rest, so a
+ * burst the HistoricalPacer granted at t would reach the gateway up to a second later, shifting
+ * IB's pacing windows against ours. The pacer already enforces IB's 50 msg/s (as a sliding
+ * window, recorded at the instant of sending), so the library's queue is opened wide.
+ */
+export const LIBRARY_MAX_REQ_PER_SEC = 10_000;
+
 export const createIbApi: IbApiFactory = (host, port) =>
-  // Our own HistoricalPacer enforces IB's 50 msg/s; the library's limiter is set to the same cap
-  // so it never becomes a second, stricter throttle.
-  new IBApi({ host, port, maxReqPerSec: 50 }) as unknown as IbApiPort;
+  new IBApi({ host, port, maxReqPerSec: LIBRARY_MAX_REQ_PER_SEC }) as unknown as IbApiPort;

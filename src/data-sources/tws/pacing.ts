@@ -21,15 +21,29 @@ export const BID_ASK_REQUEST_WEIGHT = 2;
 /** Simultaneous open historical requests per client. */
 export const MAX_OPEN_HISTORICAL_REQUESTS = 50;
 
+/** One recorded use of a SlidingWindowLimiter. */
+export interface WindowEntry {
+  readonly at: number;
+  readonly weight: number;
+}
+
+interface Entry {
+  at: number;
+  weight: number;
+  /** In flight: counts as "now" until settled, whatever its age. */
+  pinned: boolean;
+}
+
 /**
  * Weighted sliding-window counter driven by a Clock: at most `limit` units in any window of
- * `windowMs`. An event taken at t counts for instants in [t, t + windowMs).
+ * `windowMs`. An entry taken at t counts for instants in [t, t + windowMs). A pinned entry (a
+ * request still in flight) counts until it is settled, and from then on as if taken then.
  */
 export class SlidingWindowLimiter {
   readonly limit: number;
   readonly windowMs: number;
   readonly #clock: Clock;
-  #events: Array<{ at: number; weight: number }> = [];
+  #events: Entry[] = [];
 
   constructor(limit: number, windowMs: number, clock: Clock) {
     if (!(limit >= 1)) throw new RangeError(`limit must be >= 1, got ${limit}`);
@@ -39,16 +53,14 @@ export class SlidingWindowLimiter {
     this.#clock = clock;
   }
 
-  #prune(now: number): void {
-    let i = 0;
-    while (i < this.#events.length && (this.#events[i] as { at: number }).at + this.windowMs <= now) i++;
-    if (i > 0) this.#events.splice(0, i);
+  #live(now: number): Entry[] {
+    this.#events = this.#events.filter((e) => e.pinned || e.at + this.windowMs > now);
+    return this.#events;
   }
 
   /** Units used in the window ending now. */
   used(): number {
-    this.#prune(this.#clock.now());
-    return this.#events.reduce((s, e) => s + e.weight, 0);
+    return this.#live(this.#clock.now()).reduce((s, e) => s + e.weight, 0);
   }
 
   /** Units still available now. */
@@ -56,24 +68,36 @@ export class SlidingWindowLimiter {
     return this.limit - this.used();
   }
 
-  /** Milliseconds until `weight` units fit (0 when they fit now). */
+  /**
+   * Milliseconds until `weight` units fit: 0 when they fit now, Infinity when only settling an
+   * in-flight entry can make room (settle() is then the moment to ask again).
+   */
   delayFor(weight = 1): number {
     if (weight > this.limit) throw new RangeError(`weight ${weight} exceeds limit ${this.limit}`);
     const now = this.#clock.now();
-    this.#prune(now);
-    let excess = this.#events.reduce((s, e) => s + e.weight, 0) + weight - this.limit;
+    const live = this.#live(now);
+    let excess = live.reduce((s, e) => s + e.weight, 0) + weight - this.limit;
     if (excess <= 0) return 0;
-    for (const e of this.#events) {
+    for (const e of live.filter((x) => !x.pinned).sort((a, b) => a.at - b.at)) {
       excess -= e.weight;
       if (excess <= 0) return e.at + this.windowMs - now;
     }
-    /* c8 ignore next */
-    return this.windowMs;
+    return Number.POSITIVE_INFINITY;
   }
 
-  /** Records `weight` units at the current instant (call only when delayFor(weight) is 0). */
-  take(weight = 1): void {
-    this.#events.push({ at: this.#clock.now(), weight });
+  /** Records `weight` units now (call only when delayFor(weight) is 0); `pinned` while in flight. */
+  take(weight = 1, pinned = false): WindowEntry {
+    const entry: Entry = { at: this.#clock.now(), weight, pinned };
+    this.#events.push(entry);
+    return entry;
+  }
+
+  /** Ends an entry's flight: it counts from `at` (never earlier than it was taken). */
+  settle(entry: WindowEntry, at: number): void {
+    const e = entry as Entry;
+    e.pinned = false;
+    e.at = Math.max(e.at, at);
+    if (!this.#events.includes(e)) this.#events.push(e);
   }
 }
 
@@ -81,32 +105,39 @@ export class SlidingWindowLimiter {
 export class IdenticalRequestLimiter {
   readonly windowMs: number;
   readonly #clock: Clock;
-  readonly #lastSent = new Map<string, number>();
+  readonly #last = new Map<string, { at: number; pinned: boolean }>();
 
   constructor(windowMs: number, clock: Clock) {
     this.windowMs = windowMs;
     this.#clock = clock;
   }
 
+  /** Milliseconds until the key may be sent again (Infinity while the same request is in flight). */
   delayFor(key: string): number {
-    const now = this.#clock.now();
-    const last = this.#lastSent.get(key);
+    const last = this.#last.get(key);
     if (last === undefined) return 0;
-    const wait = last + this.windowMs - now;
+    if (last.pinned) return Number.POSITIVE_INFINITY;
+    const wait = last.at + this.windowMs - this.#clock.now();
     if (wait <= 0) {
-      this.#lastSent.delete(key);
+      this.#last.delete(key);
       return 0;
     }
     return wait;
   }
 
-  take(key: string): void {
+  take(key: string, pinned = false): void {
     const now = this.#clock.now();
-    this.#lastSent.set(key, now);
+    this.#last.set(key, { at: now, pinned });
     // Keep the map bounded on long backfills.
-    if (this.#lastSent.size > 1_000) {
-      for (const [k, t] of this.#lastSent) if (t + this.windowMs <= now) this.#lastSent.delete(k);
+    if (this.#last.size > 1_000) {
+      for (const [k, v] of this.#last) if (!v.pinned && v.at + this.windowMs <= now) this.#last.delete(k);
     }
+  }
+
+  /** Ends the key's flight: the window runs from `at`. */
+  settle(key: string, at: number): void {
+    const last = this.#last.get(key);
+    if (last) this.#last.set(key, { at: Math.max(last.at, at), pinned: false });
   }
 }
 
@@ -126,7 +157,7 @@ export interface PacingPermit {
   release(): void;
 }
 
-export type PacingRule = 'historical_window' | 'same_contract' | 'identical' | 'open_requests' | 'paused';
+export type PacingRule = 'historical_window' | 'same_contract' | 'identical' | 'open_requests' | 'messages' | 'paused';
 
 export interface PacingMetrics {
   /** Acquisitions granted so far. */
@@ -190,6 +221,7 @@ export class HistoricalPacer {
     same_contract: 0,
     identical: 0,
     open_requests: 0,
+    messages: 0,
     paused: 0,
   };
   #messageChain: Promise<void> = Promise.resolve();
@@ -213,8 +245,10 @@ export class HistoricalPacer {
   }
 
   /**
-   * Resolves when the request may be sent, having recorded it against every rule. Rejects with
-   * the signal's reason if aborted while waiting.
+   * Resolves when the request may be sent, having recorded it against every rule, the 50 msg/s
+   * one included: send it in the same tick, so the instant recorded here is the instant the
+   * gateway sees (a request queued after its grant would shift IB's windows against ours).
+   * Rejects with the signal's reason if aborted while waiting.
    */
   acquire(key: HistoricalRequestKey, signal?: AbortSignal): Promise<PacingPermit> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
@@ -302,6 +336,10 @@ export class HistoricalPacer {
       else {
         const d = this.historical.delayFor(w.weight);
         if (d > 0) shared = { rule: 'historical_window', wait: d };
+        else {
+          const m = this.messages.delayFor(1);
+          if (m > 0) shared = { rule: 'messages', wait: m };
+        }
       }
       if (shared) {
         this.#noteBlocked(w, shared.rule);
@@ -319,9 +357,9 @@ export class HistoricalPacer {
         remaining.push(w);
         continue;
       }
-      this.historical.take(w.weight);
-      same.take(w.weight);
-      this.#identical.take(w.key.request);
+      const entries = [this.historical.take(w.weight, true), same.take(w.weight, true)] as const;
+      this.messages.take(1);
+      this.#identical.take(w.key.request, true);
       this.#open++;
       this.#granted++;
       if (w.blockedOnce) {
@@ -329,7 +367,7 @@ export class HistoricalPacer {
         this.#totalWaitMs += now - w.since;
       }
       w.signal?.removeEventListener('abort', w.onAbort);
-      w.resolve(this.#permit());
+      w.resolve(this.#permit(w.key, same, entries));
     }
     this.#queue = remaining;
     this.#arm(earliest);
@@ -362,12 +400,22 @@ export class HistoricalPacer {
     }, inMs);
   }
 
-  #permit(): PacingPermit {
+  /**
+   * The gateway applies its windows when it processes a request, which may be later than the
+   * instant we sent it (a busy gateway queues requests). So a request counts as current while
+   * it is in flight, and from its answer (release) on; never earlier than IB's own view, and
+   * later by at most one round trip.
+   */
+  #permit(key: HistoricalRequestKey, same: SlidingWindowLimiter, entries: readonly [WindowEntry, WindowEntry]): PacingPermit {
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
+        const now = this.#clock.now();
+        this.historical.settle(entries[0], now);
+        same.settle(entries[1], now);
+        this.#identical.settle(key.request, now);
         this.#open--;
         this.#pump();
       },

@@ -289,6 +289,7 @@ export class TwsClient {
       const text = await this.#call<string>({
         what: `head timestamp ${contract.symbol}`,
         signal,
+        paced: true,
         send: (api, reqId) => api.reqHeadTimestamp(reqId, toRequestContract(contract), whatToShow, useRth, FORMAT_DATE_EPOCH),
         cancel: (api, reqId) => api.cancelHeadTimestamp(reqId),
         handlers: (done) => ({ onHeadTimestamp: (v) => done(v) }),
@@ -336,6 +337,7 @@ export class TwsClient {
         raw = await this.#call<RawBar[]>({
           what: `historical ${contract.symbol} ${endDateTime} ${durationStr}`,
           signal: options.signal,
+          paced: true,
           send: (api, reqId) =>
             api.reqHistoricalData(reqId, toRequestContract(contract), endDateTime, durationStr, barSize, whatToShow, useRth ? 1 : 0, FORMAT_DATE_EPOCH, false),
           cancel: (api, reqId) => api.cancelHistoricalData(reqId),
@@ -411,10 +413,6 @@ export class TwsClient {
       permit?.release();
       permit = undefined;
     };
-    await this.pacer.acquireMessage(signal).catch((e: unknown) => {
-      releasePermit();
-      throw e;
-    });
     const api = this.#api;
     if (!api || !this.#ready) {
       releasePermit();
@@ -476,11 +474,13 @@ export class TwsClient {
   async #call<T>(spec: {
     what: string;
     signal?: AbortSignal | undefined;
+    /** The message slot came with a HistoricalPacer permit: send at once. */
+    paced?: boolean;
     send: (api: IbApiPort, reqId: number) => void;
     cancel?: (api: IbApiPort, reqId: number) => void;
     handlers: (done: (v: T) => void) => Omit<Pending, 'onError' | 'onDisconnect'>;
   }): Promise<T> {
-    await this.pacer.acquireMessage(spec.signal);
+    if (!spec.paced) await this.pacer.acquireMessage(spec.signal);
     const api = this.#api;
     if (!api || !this.#ready) throw notConnected();
     const reqId = this.#nextReqId++;

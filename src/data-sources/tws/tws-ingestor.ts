@@ -120,6 +120,45 @@ interface WindowTask {
   readonly priorAttempts: number;
 }
 
+type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
+
+type FetchOutcome =
+  | { readonly record: BackfillWindowRecord }
+  | { readonly base: WindowRecordBase; readonly bars: BarEvent[]; readonly batchId: string; readonly attempts: number };
+
+/** Runs jobs one at a time in order; enqueue waits only while `capacity` jobs are queued. */
+class BoundedWriter {
+  readonly #capacity: number;
+  #chain: Promise<void> = Promise.resolve();
+  #queued = 0;
+  #waiters: Array<() => void> = [];
+  #error: unknown;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  async enqueue(job: () => Promise<void>): Promise<void> {
+    while (this.#queued >= this.#capacity) await new Promise<void>((r) => this.#waiters.push(r));
+    this.#queued++;
+    this.#chain = this.#chain
+      .then(job)
+      .catch((err: unknown) => {
+        this.#error ??= err;
+      })
+      .finally(() => {
+        this.#queued--;
+        this.#waiters.shift()?.();
+      });
+  }
+
+  /** Waits for every queued job; rethrows the first job failure (e.g. the ledger could not be written). */
+  async drain(): Promise<void> {
+    await this.#chain;
+    if (this.#error !== undefined) throw this.#error;
+  }
+}
+
 const RETRY_BACKOFF: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000, factor: 2, jitter: 0.5 };
 
 /** Idempotent batch id of a backfill page: the same request always maps to the same batch. */
@@ -217,39 +256,51 @@ export class TwsIngestor {
     let done = 0;
     const total = queue.length;
     let next = 0;
+    const record = (rec: BackfillWindowRecord): void => {
+      this.ledger.append(rec);
+      done++;
+      byStatus[rec.status]++;
+      if (rec.status === 'ok' && rec.bars !== null && rec.batch_id !== null) {
+        barsWritten += rec.bars;
+        batchesWritten++;
+      }
+      if (!DONE.has(rec.status)) failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
+      const level = DONE.has(rec.status) ? 'info' : 'warn';
+      this.#log[level]({
+        event: 'backfill_window',
+        instrument: rec.instrument,
+        session_date: rec.session_date,
+        end_date_time: rec.end_date_time,
+        duration: rec.duration,
+        status: rec.status,
+        bars: rec.bars,
+        expected_bars: rec.expected_bars,
+        batch_id: rec.batch_id,
+        attempts: rec.attempts,
+        done,
+        total,
+        ...(rec.error ? { error: rec.error } : {}),
+      });
+      options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
+    };
+
+    // Pages are stored by one writer while the workers go on asking: IB's pacing budget is the
+    // scarce resource, so it is never left idle waiting for the disk. The queue is bounded so a
+    // slow lake holds the workers back instead of filling memory.
+    const writer = new BoundedWriter(config.backfill_concurrency * 4);
     const worker = async (): Promise<void> => {
       while (next < queue.length && !signal?.aborted) {
         const task = queue[next++] as WindowTask;
-        const rec = await this.#runWindow(task, runId, signal);
-        this.ledger.append(rec);
-        done++;
-        byStatus[rec.status]++;
-        if (rec.status === 'ok' && rec.bars !== null && rec.batch_id !== null) {
-          barsWritten += rec.bars;
-          batchesWritten++;
-        }
-        if (!DONE.has(rec.status)) failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
-        const level = DONE.has(rec.status) ? 'info' : 'warn';
-        this.#log[level]({
-          event: 'backfill_window',
-          instrument: rec.instrument,
-          session_date: rec.session_date,
-          end_date_time: rec.end_date_time,
-          duration: rec.duration,
-          status: rec.status,
-          bars: rec.bars,
-          expected_bars: rec.expected_bars,
-          batch_id: rec.batch_id,
-          attempts: rec.attempts,
-          done,
-          total,
-          ...(rec.error ? { error: rec.error } : {}),
-        });
-        options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
+        const outcome = await this.#fetchWindow(task, runId, signal);
+        await writer.enqueue(async () => record(await this.#storeWindow(outcome)));
       }
     };
     const workers = Math.max(1, Math.min(config.backfill_concurrency, queue.length));
-    await Promise.all(Array.from({ length: workers }, () => worker()));
+    try {
+      await Promise.all(Array.from({ length: workers }, () => worker()));
+    } finally {
+      await writer.drain();
+    }
     if (signal?.aborted) throw signal.reason ?? new Error('backfill aborted');
 
     const summary: BackfillSummary = {
@@ -267,13 +318,13 @@ export class TwsIngestor {
     return summary;
   }
 
-  /** Requests one window (retrying transient failures) and stores it as one raw batch. */
-  async #runWindow(task: WindowTask, runId: string, signal?: AbortSignal): Promise<BackfillWindowRecord> {
+  /** Requests one window, retrying transient failures; a finished record or the bars to store. */
+  async #fetchWindow(task: WindowTask, runId: string, signal?: AbortSignal): Promise<FetchOutcome> {
     const { client, rawStore, clock, config } = this.#d;
     const { inst, contract, window: w } = task;
     const batchId = backfillBatchId(inst.key, contract.conId, w, inst.what_to_show, inst.use_rth);
-    const base = {
-      type: 'window' as const,
+    const base: WindowRecordBase = {
+      type: 'window',
       instrument: inst.key,
       con_id: contract.conId,
       bar_size: w.barSize,
@@ -289,7 +340,7 @@ export class TwsIngestor {
     };
     // A crash after the batch was committed but before its ledger line: the data is there.
     if (rawStore.hasBatch(batchId)) {
-      return { ...base, status: 'ok', bars: null, batch_id: batchId, attempts: task.priorAttempts, recorded_at: clock.now() };
+      return { record: { ...base, status: 'ok', bars: null, batch_id: batchId, attempts: task.priorAttempts, recorded_at: clock.now() } };
     }
     let attempts = task.priorAttempts;
     for (let tries = 1; ; tries++) {
@@ -301,24 +352,39 @@ export class TwsIngestor {
         });
         attempts += res.attempts;
         if (res.noData || res.bars.length === 0) {
-          return { ...base, status: 'no-data', bars: 0, batch_id: null, attempts, recorded_at: clock.now() };
+          return { record: { ...base, status: 'no-data', bars: 0, batch_id: null, attempts, recorded_at: clock.now() } };
         }
         if (res.bars.length !== w.expectedBars) {
           this.#log.warn({ instrument: inst.key, session_date: w.sessionDate, bars: res.bars.length, expected_bars: w.expectedBars }, 'window bar count differs from the calendar');
         }
-        await rawStore.writeTwsBars(res.bars, batchId, clock.now());
-        return { ...base, status: 'ok', bars: res.bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
+        return { base, bars: res.bars, batchId, attempts };
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
         if (!(err instanceof IbPacingError)) attempts++;
         const retryable = err instanceof IbpipeError ? err.retryable : false;
         if (!retryable || tries >= config.max_window_attempts) {
-          return { ...base, status: statusOf(err), bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() };
+          return {
+            record: { ...base, status: statusOf(err), bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() },
+          };
         }
         this.#log.warn({ err, instrument: inst.key, session_date: w.sessionDate, tries }, 'backfill window failed; retrying');
         if (err instanceof IbConnectivityError) await client.waitUntilConnected(signal);
         else if (err instanceof IbCancelledError || err instanceof TimeoutError) await clock.sleep(backoffDelay(tries, RETRY_BACKOFF), signal);
       }
+    }
+  }
+
+  /** Writes a fetched page as one raw batch (idempotent id) and returns its ledger record. */
+  async #storeWindow(outcome: FetchOutcome): Promise<BackfillWindowRecord> {
+    if ('record' in outcome) return outcome.record;
+    const { base, bars, batchId, attempts } = outcome;
+    const { rawStore, clock } = this.#d;
+    try {
+      await rawStore.writeTwsBars(bars, batchId, clock.now());
+      return { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
+    } catch (err) {
+      this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
+      return { ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() };
     }
   }
 

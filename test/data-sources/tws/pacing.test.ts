@@ -174,6 +174,48 @@ describe('HistoricalPacer', () => {
     expect(pacer.metrics().waitsByRule.open_requests).toBe(1);
   });
 
+  it('a request counts as current while in flight and from its answer on (a busy gateway applies its windows late)', async () => {
+    const clock = new ManualClock(T0);
+    const pacer = new HistoricalPacer(clock);
+    // 10-minute rule: 60 requests sent at t=0, all answered at t=5 s -> the 61st goes at 605 s, not 600 s.
+    const held = [];
+    for (let i = 0; i < 60; i++) held.push(track(clock, pacer.acquire(key(`C${i}`, 'w')), true));
+    await clock.advance(5_000);
+    for (const h of held) h.permit?.release();
+    const g61 = track(clock, pacer.acquire(key('C60', 'w')));
+    await clock.advance(600_000 - 1);
+    expect(g61.grantedAt).toBeUndefined();
+    await clock.advance(1);
+    expect(g61.grantedAt).toBe(605_000);
+
+    // Identical rule: sent at 605 s and answered at 609 s -> the same request may go again at 624 s,
+    // and not at all while the first is still unanswered.
+    const x = track(clock, pacer.acquire(key('X', 'same')), true);
+    await clock.advance(0);
+    const x2 = track(clock, pacer.acquire(key('X', 'same')));
+    await clock.advance(4_000);
+    expect(x2.grantedAt).toBeUndefined();
+    x.permit?.release();
+    await clock.advance(14_999);
+    expect(x2.grantedAt).toBeUndefined();
+    await clock.advance(1);
+    expect(x2.grantedAt).toBe(624_000);
+
+    // Same-contract rule: five Z requests in flight for 3 s (longer than the 2 s window) still
+    // count; a sixth waits for the first answer at 627 s plus 2 s.
+    const z = [];
+    for (let i = 0; i < 5; i++) z.push(track(clock, pacer.acquire(key('Z', `p${i}`)), true));
+    await clock.advance(0);
+    const z6 = track(clock, pacer.acquire(key('Z', 'p5')));
+    await clock.advance(3_000);
+    expect(z6.grantedAt).toBeUndefined();
+    for (const h of z) h.permit?.release();
+    await clock.advance(1_999);
+    expect(z6.grantedAt).toBeUndefined();
+    await clock.advance(1);
+    expect(z6.grantedAt).toBe(629_000);
+  });
+
   it('time scale shrinks every historical window by the same factor', async () => {
     const clock = new ManualClock(T0);
     const pacer = new HistoricalPacer(clock, { timeScale: 0.01 });
@@ -218,6 +260,19 @@ describe('HistoricalPacer', () => {
     expect(kept.grantedAt).toBe(30_000);
     expect(pacer.metrics().queued).toBe(0);
     expect(pacer.metrics().granted).toBe(1);
+  });
+
+  it('a historical grant also takes a message slot, so a burst never exceeds 50 messages per second', async () => {
+    const clock = new ManualClock(T0);
+    const pacer = new HistoricalPacer(clock);
+    const g = [];
+    for (let i = 0; i < 51; i++) g.push(track(clock, pacer.acquire(key(`C${i}`, 'w'))));
+    await clock.advance(999);
+    expect(g.filter((x) => x.grantedAt === 0)).toHaveLength(50);
+    expect(g[50]?.grantedAt).toBeUndefined();
+    await clock.advance(1);
+    expect(g[50]?.grantedAt).toBe(1_000);
+    expect(pacer.metrics().waited).toBe(1);
   });
 
   it('50 messages per second', async () => {
