@@ -3,7 +3,7 @@ import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
 import { runIngestSources } from '../data-sources/ingest-sources-job.js';
 import { parseWindowEdge } from '../data-sources/ingestor.js';
-import { createIngestor, sourceEnvNames } from '../data-sources/ingestor-registry.js';
+import { createIngestor, pickSourceEnv } from '../data-sources/ingestor-registry.js';
 import { createAppContext } from '../ops/app-context.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
@@ -16,14 +16,6 @@ interface IngestDbOptions {
   end?: string;
   dryRun?: boolean;
   format?: string;
-}
-
-/**
- * Only the variables the configured database sources read leave process.env, and only here;
- * their values are never printed or logged.
- */
-function sourceEnv(names: readonly string[]): Record<string, string | undefined> {
-  return Object.fromEntries(names.map((n) => [n, process.env[n]]));
 }
 
 /** `ibpipe ingest-db --config F [--source NAME] [--symbols A,B] [--start D --end D]`: PostgreSQL / TimescaleDB bars into the raw store. */
@@ -47,14 +39,15 @@ export function registerIngestDbCommand(program: Command): void {
     if (start !== undefined && end !== undefined && start >= end) throw new InputError(`--start ${opts.start} is not before --end ${opts.end}`);
     // Logs go to stderr so that stdout stays the command's machine-readable result.
     const logger = createLogger({ level: settings.logging.level, format: 'json', destination: process.stderr });
-    const ctx = await createAppContext(settings, { logger });
+    // Only the variables the configured sources read leave process.env, and only here.
+    const ctx = await createAppContext(settings, { logger, sourceEnv: pickSourceEnv(settings.sources, process.env) });
     try {
       const deps = {
         ...ctx,
         sources: settings.sources,
         instruments: settings.instruments,
         barSize: settings.tws.historical_bar_size,
-        env: sourceEnv(sourceEnvNames(settings.sources)),
+        env: ctx.sourceEnv,
       };
       const params = { sources: opts.source === undefined ? undefined : [opts.source], types: ['postgres'] as const, symbols, start, end };
       if (opts.dryRun) {

@@ -59,6 +59,11 @@ export function createIngestor(config: SourceConfig, ctx: IngestorContext): Inge
   return factory(config, ctx);
 }
 
+/** Only the variables the configured sources read, out of an environment (the CLI passes process.env). */
+export function pickSourceEnv(sources: readonly SourceConfig[], env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  return Object.fromEntries(sourceEnvNames(sources).map((n) => [n, env[n]]));
+}
+
 /** Names of the environment variables the configured sources read (for the CLI to pass down). */
 export function sourceEnvNames(sources: readonly SourceConfig[]): string[] {
   const names = new Set<string>();

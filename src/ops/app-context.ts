@@ -18,12 +18,14 @@ export interface AppContext {
   readonly calendars: InstrumentCalendars;
   readonly rawStore: RawStore;
   readonly curatedStore: CuratedStore;
+  /** Environment variables for configured sources (database credentials), picked in src/cli; never logged. */
+  readonly sourceEnv: Readonly<Record<string, string | undefined>>;
   close(): Promise<void>;
 }
 
 export async function createAppContext(
   settings: Readonly<Settings>,
-  options: { clock?: Clock; logger?: Logger } = {},
+  options: { clock?: Clock; logger?: Logger; sourceEnv?: Readonly<Record<string, string | undefined>> } = {},
 ): Promise<AppContext> {
   const lake = await Lake.open(settings.lake);
   const calendars = new InstrumentCalendars(settings.instruments, settings.calendars.extra_closures);
@@ -35,6 +37,7 @@ export async function createAppContext(
     calendars,
     rawStore: new RawStore(lake, calendars),
     curatedStore: new CuratedStore(lake),
+    sourceEnv: options.sourceEnv ?? {},
     close: () => lake.close(),
   };
 }

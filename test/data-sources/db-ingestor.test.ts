@@ -1,13 +1,16 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentConfigSchema, type InstrumentConfig } from '../../src/config/instrument-config.js';
+import { parseSettings } from '../../src/config/settings.js';
 import { ManualClock, SystemClock, type Clock } from '../../src/core/clock.js';
 import { InputError } from '../../src/core/errors.js';
 import { DbIngestor } from '../../src/data-sources/db-ingestor.js';
+import { ingestDbJob } from '../../src/data-sources/ingest-db-job.js';
 import { drainIngestor, type BatchSink, type Ingestor } from '../../src/data-sources/ingestor.js';
 import { createIngestor } from '../../src/data-sources/ingestor-registry.js';
 import { SourceSchemaError } from '../../src/data-sources/pg-connection.js';
 import { postgresSourceConfigSchema } from '../../src/data-sources/sources-config.js';
 import { WatermarkStore } from '../../src/data-sources/watermark-store.js';
+import { createAppContext } from '../../src/ops/app-context.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { startPostgresOrSkip } from '../support/postgres-server.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
@@ -314,5 +317,27 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const msft = (await t.raw.readTwsBars({ symbols: ['MSFT'], start: '2024-01-03', end: '2024-01-03', dedup: true })).find((r) => r.ts === Date.parse('2024-01-03T14:35:00Z'));
     expect(msft?.close).toBe(1234.5);
     await expect(drain(ingestor(table), t.raw, new ManualClock(), { symbols: ['AAPL', 'ZZZ'] })).rejects.toThrow(InputError);
+  });
+
+  it('the ingest_db job (what the scheduler runs) loads through an AppContext whose sourceEnv the CLI filled', async () => {
+    const bars = makeBars(['AAPL', 'MSFT'], ['2024-01-02'], 30);
+    const table = await createBarsTable(bars);
+    const settings = parseSettings({
+      lake: { root: t.dir },
+      instruments: INSTRUMENTS.map((i) => ({ ...i })),
+      sources: [{ ...sourceConfig(table), name: 'warehouse' }],
+    });
+    const app = await createAppContext(settings, { clock: new ManualClock(), sourceEnv: pg!.env });
+    try {
+      const ctx = { app, signal: new AbortController().signal, logger: silentLogger() };
+      const first = await ingestDbJob.run(ctx, { symbols: ['AAPL'] });
+      expect(first.counts).toEqual({ sources: 1, batches: 1, batches_written: 1, read: 30, written: 30 });
+      const second = await ingestDbJob.run(ctx, {});
+      expect(second.counts).toEqual({ sources: 1, batches: 1, batches_written: 1, read: 30, written: 30 }); // MSFT only: AAPL is at its watermark
+      expect((await ingestDbJob.run(ctx, {})).counts.read).toBe(0);
+    } finally {
+      await app.close();
+    }
+    expect(await rawBars()).toEqual(sorted(bars));
   });
 });
