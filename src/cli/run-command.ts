@@ -9,6 +9,7 @@ import { jobDefinition } from '../ops/job-table.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { JOB_KINDS } from '../ops/ops-config.js';
 import { executeJob, parseJobKind } from '../ops/orchestrator-adapter.js';
+import { parseScoringInstant } from '../scoring/batch-scoring.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 interface RunOptions {
@@ -18,6 +19,9 @@ interface RunOptions {
   end?: string;
   symbols?: string[];
   format?: string;
+  name?: string;
+  model?: string;
+  at?: string;
 }
 
 /** `--symbols A,B` or `--symbols A B`: one list, order kept, duplicates dropped. */
@@ -64,7 +68,10 @@ export function registerRunCommand(program: Command): void {
       .option('--date <date>', 'session date (YYYY-MM-DD)')
       .option('--start <date>', 'first session date of a range')
       .option('--end <date>', 'last session date of a range (inclusive)')
-      .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)'),
+      .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
+      .option('--name <name>', 'dataset: the datasets[] entry to build')
+      .option('--model <name>', 'score: the models[] entry to score with (default: all)')
+      .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
   ).action(async (job: string, opts: RunOptions) => {
     const format = resolveFormat(opts.format);
     const kind = parseJobKind(job);
@@ -72,6 +79,11 @@ export function registerRunCommand(program: Command): void {
     if (!def) throw new InputError(`job ${kind} is not available in this build`);
     const { settings } = loadSettings(opts.config, process.env);
     const symbols = parseSymbols(opts.symbols);
+    const extra: JobParams = {
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.model !== undefined ? { model: opts.model } : {}),
+      ...(opts.at !== undefined ? { at: parseScoringInstant(opts.at) } : {}),
+    };
     const logger = createLogger({ level: settings.logging.level, format: settings.logging.format, destination: process.stderr });
     const app = await createAppContext(settings, { logger });
     const rows: Record<string, unknown>[] = [];
@@ -80,8 +92,8 @@ export function registerRunCommand(program: Command): void {
       for (const s of symbols ?? []) app.calendars.calendarFor(s);
       const universe = symbols ?? app.calendars.symbols();
       const paramsList: JobParams[] = def.perDate
-        ? planRunDates(opts, universe.map((s) => app.calendars.calendarFor(s))).map((date) => ({ date, ...(symbols ? { symbols } : {}) }))
-        : [{ ...(opts.date ? { date: opts.date } : { start: opts.start, end: opts.end }), ...(symbols ? { symbols } : {}) }];
+        ? planRunDates(opts, universe.map((s) => app.calendars.calendarFor(s))).map((date) => ({ date, ...(symbols ? { symbols } : {}), ...extra }))
+        : [{ ...(opts.date ? { date: opts.date } : { start: opts.start, end: opts.end }), ...(symbols ? { symbols } : {}), ...extra }];
       const ledger = new JobLedger(app.lake, app.clock);
       for (const params of paramsList) {
         const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });

@@ -11,6 +11,8 @@ export interface JobRunContext {
   readonly logger: Logger;
   /** The daemon's metrics, when running inside it (jobs export their own figures there). */
   readonly metrics?: DaemonMetrics;
+  /** The job ledger's run id of this run, for outputs that record which run wrote them. */
+  readonly runId?: string;
 }
 
 export interface JobOutcome {

@@ -1,5 +1,7 @@
 import { compactionJob } from '../pipelines/compaction-job.js';
 import { transformJob } from '../pipelines/transform-job.js';
+import { scoreJob } from '../scoring/score-job.js';
+import { datasetJob } from '../training/dataset-job.js';
 import type { JobDefinition } from './job-definition.js';
 import type { JobKind } from './ops-config.js';
 
@@ -7,6 +9,8 @@ import type { JobKind } from './ops-config.js';
 export const JOB_TABLE: Readonly<Partial<Record<JobKind, JobDefinition>>> = {
   compact: compactionJob,
   transform: transformJob,
+  dataset: datasetJob,
+  score: scoreJob,
 };
 
 export function jobDefinition(kind: JobKind): JobDefinition | undefined {

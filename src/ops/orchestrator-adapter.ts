@@ -42,7 +42,7 @@ export async function executeJob(app: AppContext, kind: JobKind, params: JobPara
   logger.info({ run_id: run.run_id, params, trigger: run.trigger, attempt: run.attempt }, 'job started');
   const signal = options.signal ?? new AbortController().signal;
   try {
-    const outcome = await def.run({ app, signal, logger, ...(options.metrics ? { metrics: options.metrics } : {}) }, params);
+    const outcome = await def.run({ app, signal, logger, runId: run.run_id, ...(options.metrics ? { metrics: options.metrics } : {}) }, params);
     const record = ledger.finish(run, 'ok', outcome.counts);
     logger.info({ run_id: run.run_id, counts: outcome.counts, duration_ms: record.duration_ms }, 'job finished');
     options.metrics?.observeJob(name, 'ok', record.duration_ms ?? 0);

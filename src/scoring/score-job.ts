@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { ConfigError, InputError } from '../core/errors.js';
+import type { JobDefinition } from '../ops/job-definition.js';
+import { JobLedger } from '../ops/job-ledger.js';
+import { FeatureStore } from '../storage/feature-store.js';
+import { PredictionStore } from '../storage/prediction-store.js';
+import { barMsOfDataset, featureTtlMs } from '../training/feature-timing.js';
+import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult } from './batch-scoring.js';
+
+/**
+ * `score` as a job (`ibpipe run score --config F --date D [--at T] [--model M]`): scores the
+ * date with every configured model (or `params.model`). Every model's upstream is checked
+ * before any is scored, so a refusal stores nothing. Params: `date` (required), `at` (epoch ms,
+ * optional), `model`, `symbols`.
+ */
+export const scoreJob: JobDefinition = {
+  kind: 'score',
+  description: 'batch scoring: features at each bar close (or --at) → model → predictions/<model>/date=…, with model and feature versions',
+  perDate: true,
+  async run({ app, logger, signal, runId }, params) {
+    if (!params.date) throw new InputError('score needs a session date (--date)');
+    const wanted = typeof params['model'] === 'string' ? params['model'] : undefined;
+    const models = app.settings.models.filter((m) => wanted === undefined || m.name === wanted);
+    if (models.length === 0) {
+      throw new InputError(
+        wanted === undefined ? 'no models configured: add a models: entry (see `ibpipe train`)' : `no model named ${wanted} in models (configured: ${app.settings.models.map((m) => m.name).join(', ') || 'none'})`,
+      );
+    }
+    const featureStore = new FeatureStore(app.lake, app.calendars, app.clock);
+    const jobLedger = new JobLedger(app.lake, app.clock);
+    const id = runId ?? randomUUID();
+    const configs: BatchScoringConfig[] = models.map((model) => {
+      const group = app.settings.feature_groups.find((g) => g.name === model.feature_group);
+      if (!group) throw new ConfigError(`model ${model.name}: no feature group named ${model.feature_group}`, [`models: feature group ${model.feature_group} is not in feature_groups`]);
+      const barMs = barMsOfDataset(group.source);
+      return {
+        model,
+        date: params.date as string,
+        ...(params.symbols ? { symbols: params.symbols } : {}),
+        ...(typeof params.at === 'number' ? { at: [params.at] } : {}),
+        barMs,
+        ttlMs: featureTtlMs(group, barMs),
+        runId: id,
+      };
+    });
+    for (const cfg of configs) checkScoringUpstream(cfg, { lake: app.lake, featureStore, jobLedger });
+    const predictionStore = new PredictionStore(app.lake);
+    const results: BatchScoringResult[] = [];
+    for (const cfg of configs) {
+      results.push(await runBatchScoring(cfg, { lake: app.lake, featureStore, predictionStore, calendars: app.calendars, clock: app.clock, logger, jobLedger, signal }));
+    }
+    const counts = { models: results.length, rows: 0, scored: 0, stale: 0, missing: 0, incomplete: 0 };
+    for (const r of results) for (const k of ['rows', 'scored', 'stale', 'missing', 'incomplete'] as const) counts[k] += r.counts[k];
+    return { counts, summary: results };
+  },
+};
