@@ -11,6 +11,7 @@ import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerSimCommand } from './sim-command.js';
 import { registerSqlCommand } from './sql-command.js';
+import { registerStatusCommand } from './status-command.js';
 import { registerTrainCommand } from './train-command.js';
 
 /** Builds the `ibpipe` command tree; each command group lives in its own file. */
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerIngestDbCommand(program);
   registerBackfillCommand(program);
   registerSqlCommand(program);
+  registerStatusCommand(program);
   registerRunCommand(program);
   registerTrainCommand(program);
   registerSimCommand(program);

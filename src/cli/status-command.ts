@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../config/settings.js';
+import { createAppContext } from '../ops/app-context.js';
+import { buildStatusReport } from '../ops/status-report.js';
+import { addFormatOption, formatRows, jsonReplacer, resolveFormat } from './output.js';
+
+/** `ibpipe status --config F`: coverage per symbol and day, last job runs, DQ summary. */
+export function registerStatusCommand(program: Command): void {
+  addFormatOption(
+    program
+      .command('status')
+      .description('coverage per symbol and session (expected vs stored bars), the last run of every job, DQ summary')
+      .requiredOption('--config <file>', 'YAML config file')
+      .option('--dates <n>', 'how many of the latest session dates to show', '10'),
+  ).action(async (opts: { config: string; dates: string; format?: string }) => {
+    const format = resolveFormat(opts.format);
+    const { settings } = loadSettings(opts.config, process.env);
+    const app = await createAppContext(settings);
+    try {
+      const report = await buildStatusReport(app, { lastDates: Math.max(1, Number(opts.dates) || 10) });
+      if (format === 'json') {
+        process.stdout.write(`${JSON.stringify(report, jsonReplacer, 2)}\n`);
+        return;
+      }
+      const sections: [string, Record<string, unknown>[]][] = [
+        ['coverage (raw bars stored vs expected by the calendar)', report.coverage as unknown as Record<string, unknown>[]],
+        ['jobs (last run of each)', report.jobs],
+        ['data quality (latest transform per date)', report.dq],
+      ];
+      for (const [title, rows] of sections) {
+        process.stdout.write(format === 'csv' ? `# ${title}\n` : `\n${title}\n`);
+        process.stdout.write(`${rows.length ? formatRows(rows, format) : '(none)'}\n`);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+}

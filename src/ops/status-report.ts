@@ -1,0 +1,72 @@
+import type { DqResultRecord } from '../pipelines/transform-pipeline.js';
+import type { AppContext } from './app-context.js';
+import { JobLedger } from './job-ledger.js';
+import { JsonlLedger } from '../storage/state-store.js';
+import { barSizeMs } from '../core/bars.js';
+
+export interface CoverageRow {
+  symbol: string;
+  date: string;
+  expected: number;
+  stored: number;
+  missing: number;
+  /** stored / expected (1 = complete); null on a day the exchange was closed. */
+  ratio: number | null;
+}
+
+export interface StatusReport {
+  coverage: CoverageRow[];
+  jobs: { job: string; status: string; trigger: string; started_at: string; duration_ms: number | null; error: string | null }[];
+  dq: { date: string; severity: string; published: boolean; quarantined: number; imputed: number; unfilled: number; failing_rules: string }[];
+}
+
+/**
+ * What `ibpipe status` prints: raw coverage per symbol and session (stored distinct bars vs the
+ * calendar's expected bars), the last run of every job, and the latest DQ result per date.
+ */
+export async function buildStatusReport(app: AppContext, options: { lastDates?: number } = {}): Promise<StatusReport> {
+  const barSize = app.settings.tws.historical_bar_size;
+  const dates = app.rawStore.listDates(barSize).slice(-(options.lastDates ?? 10));
+  const coverage: CoverageRow[] = [];
+  if (dates.length > 0) {
+    const counts = await app.lake.query<{ symbol: string; date: string; n: number }>(
+      `SELECT symbol, date, count(DISTINCT ts) AS n FROM ${app.rawStore.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize })} GROUP BY symbol, date`,
+    );
+    const stored = new Map(counts.map((c) => [`${c.symbol}|${c.date}`, c.n]));
+    for (const inst of app.settings.instruments) {
+      const cal = app.calendars.calendarFor(inst.key);
+      for (const date of dates) {
+        const session = cal.session(date);
+        const expected = session ? cal.expectedBarStarts(session, barSizeMs(barSize)).length : 0;
+        const n = stored.get(`${inst.key}|${date}`) ?? 0;
+        coverage.push({ symbol: inst.key, date, expected, stored: n, missing: Math.max(0, expected - n), ratio: expected ? Math.round((n / expected) * 1000) / 1000 : null });
+      }
+    }
+  }
+  const ledger = new JobLedger(app.lake, app.clock);
+  const lastByJob = new Map<string, ReturnType<JobLedger['runs']>[number]>();
+  for (const r of ledger.runs()) lastByJob.set(r.job, r);
+  const jobs = [...lastByJob.values()].map((r) => ({
+    job: r.job,
+    status: r.status,
+    trigger: r.trigger,
+    started_at: new Date(r.started_at).toISOString(),
+    duration_ms: r.duration_ms,
+    error: r.error?.message ?? null,
+  }));
+  const dqLatest = new Map<string, DqResultRecord>();
+  for (const r of new JsonlLedger<DqResultRecord>(app.lake.path('state', 'dq_results.jsonl')).readAll()) dqLatest.set(r.date, r);
+  const dq = [...dqLatest.values()]
+    .sort((a, b) => a.date.localeCompare(b.date))
+    .slice(-(options.lastDates ?? 10))
+    .map((r) => ({
+      date: r.date,
+      severity: r.severity,
+      published: r.published,
+      quarantined: r.quarantined,
+      imputed: r.gaps.imputed,
+      unfilled: r.gaps.unfilled,
+      failing_rules: r.failing_rules.join(' '),
+    }));
+  return { coverage, jobs, dq };
+}
