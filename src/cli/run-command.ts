@@ -99,7 +99,7 @@ export function registerRunCommand(program: Command): void {
         const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });
         const label = params.date ?? `${params.start ?? ''}..${params.end ?? ''}`;
         if (run.error === null) {
-          rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.record.counts, ...(format === 'json' ? { summary: run.outcome?.summary } : {}) });
+          rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.outcome?.display, ...run.record.counts, ...(format === 'json' ? { summary: run.outcome?.summary } : {}) });
           continue;
         }
         const message = run.error instanceof Error ? run.error.message.split('\n')[0] : String(run.error);

@@ -20,6 +20,8 @@ export interface JobOutcome {
   counts: Record<string, number>;
   /** Anything worth printing with `--format json` (handles, ids, paths). */
   summary?: unknown;
+  /** A few identifiers worth a column in table output too (a dataset id, a file). */
+  display?: Record<string, string | number>;
 }
 
 export interface JobDefinition {

@@ -75,6 +75,7 @@ export const datasetJob: JobDefinition = {
     return {
       counts: { rows: m.rows.total, dropped, ...(m.rows.by_split ?? {}), missing_partitions: m.missing_partitions.length },
       summary: { id: handle.id, path: handle.path, manifest: m },
+      display: { dataset_id: handle.id },
     };
   },
 };
