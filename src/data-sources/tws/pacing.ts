@@ -92,6 +92,11 @@ export class SlidingWindowLimiter {
     return entry;
   }
 
+  /** Records units used at a past instant (requests this limiter did not see). */
+  recordAt(at: number, weight = 1): void {
+    this.#events.push({ at, weight, pinned: false });
+  }
+
   /** Ends an entry's flight: it counts from `at` (never earlier than it was taken). */
   settle(entry: WindowEntry, at: number): void {
     const e = entry as Entry;
@@ -288,6 +293,19 @@ export class HistoricalPacer {
     });
     this.#messageChain = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Counts requests made before this pacer existed (an earlier process, from its ledger) against
+   * the 10-minute window, so a restarted backfill does not spend budget IB still holds.
+   */
+  preload(requests: ReadonlyArray<{ at: number; whatToShow: string }>): void {
+    const now = this.#clock.now();
+    for (const r of requests) {
+      if (r.at + this.historical.windowMs <= now) continue;
+      this.historical.recordAt(Math.min(r.at, now), HistoricalPacer.weightOf(r.whatToShow));
+    }
+    this.#pump();
   }
 
   /** Holds every new historical request for ms (after IB reported a violation anyway). */

@@ -189,6 +189,8 @@ export class TwsIngestor {
   readonly ledger: JsonlLedger<BackfillLedgerRecord>;
   readonly #d: TwsIngestorDeps;
   readonly #log: Logger;
+  /** Runs made by this instance: their requests are already in the pacer. */
+  readonly #ownRuns = new Set<string>();
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
@@ -209,6 +211,7 @@ export class TwsIngestor {
     const barSize = config.historical_bar_size;
     const history = this.#latestByWindow();
     const heads = this.#heads();
+    this.#preloadPacer(runId);
 
     const perInstrument: WindowTask[][] = [];
     let skipped = 0;
@@ -397,6 +400,25 @@ export class TwsIngestor {
         await this.#d.client.waitUntilConnected(signal);
       }
     }
+  }
+
+  /**
+   * After a restart, IB still counts the previous process's requests: those the ledger shows
+   * within the 10-minute window, plus up to `backfill_concurrency` that were in flight when it
+   * died (counted as sent now, the latest they can have been sent).
+   */
+  #preloadPacer(runId: string): void {
+    const { client, clock, config } = this.#d;
+    this.#ownRuns.add(runId);
+    const windowMs = client.pacer.historical.windowMs;
+    const now = clock.now();
+    const recent = this.ledger
+      .readAll()
+      .filter((r): r is BackfillWindowRecord => r.type === 'window' && !this.#ownRuns.has(r.run_id) && r.recorded_at + windowMs > now);
+    if (recent.length === 0) return;
+    const inFlight = Array.from({ length: config.backfill_concurrency }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
+    client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);
+    this.#log.info({ event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length }, 'counting the previous run against the pacing window');
   }
 
   #latestByWindow(): Map<string, BackfillWindowRecord> {
