@@ -5,6 +5,7 @@ import { registerBackfillCommand } from './backfill-command.js';
 import { registerCalendarCommands } from './calendar-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerDashboardCommand } from './dashboard-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerIngestDbCommand } from './ingest-db-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConfigCommands(program);
   registerDaemonCommand(program);
+  registerDashboardCommand(program);
   registerDemoCommand(program);
   registerCalendarCommands(program);
   registerIngestFileCommand(program);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from './logging-setup.js';
 
 /** A route handler: returns status, content type and body. */
-export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string | Buffer }>;
+export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string | Buffer; headers?: Record<string, string> }>;
 
 export interface HttpServerOptions {
   host: string;
@@ -70,7 +70,7 @@ async function handle(opts: HttpServerOptions, req: IncomingMessage, res: Server
       return;
     }
     const out = await route(req, url);
-    res.writeHead(out.status, { 'content-type': out.type, 'cache-control': 'no-store' });
+    res.writeHead(out.status, { 'content-type': out.type, 'cache-control': 'no-store', ...out.headers });
     res.end(req.method === 'HEAD' ? undefined : out.body);
   } catch (err) {
     opts.logger.error({ err, path: url.pathname }, 'http handler failed');

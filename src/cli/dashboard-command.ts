@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../config/settings.js';
+import { InputError } from '../core/errors.js';
+import { createAppContext } from '../ops/app-context.js';
+import { dashboardRouteTable } from '../ops/dashboard/dashboard-routes.js';
+import { HttpServer } from '../ops/http-server.js';
+import { createLogger } from '../ops/logging-setup.js';
+import { shutdownSignal } from './daemon-command.js';
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InputError(`--port must be an integer in [0, 65535], got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * `ibpipe dashboard --config F [--port P]`: the operator dashboard over an existing lake,
+ * without the daemon (live state then says "no daemon"). Read-only: safe next to a running
+ * daemon or job. Stops on SIGTERM / SIGINT.
+ */
+export function registerDashboardCommand(program: Command): void {
+  program
+    .command('dashboard')
+    .description('serve the read-only operator dashboard (coverage, data quality, jobs, series) over an existing lake')
+    .requiredOption('--config <file>', 'YAML config file')
+    .option('--port <port>', 'port to listen on (default: http.port of the config; 0 picks a free one)')
+    .option('--host <host>', 'address to bind (default: http.host of the config, loopback)')
+    .action(async (opts: { config: string; port?: string; host?: string }) => {
+      const { settings } = loadSettings(opts.config, process.env);
+      const port = opts.port !== undefined ? parsePort(opts.port) : settings.http.port;
+      const host = opts.host ?? settings.http.host;
+      const logger = createLogger({ level: settings.logging.level, format: settings.logging.format });
+      const stop = shutdownSignal();
+      const app = await createAppContext(settings, { logger });
+      try {
+        const server = await HttpServer.listen({ host, port, logger: logger.child({ component: 'http' }), routes: {}, prefixRoutes: dashboardRouteTable({ app }) });
+        logger.info({ url: `${server.url}/dashboard`, lake: app.lake.root }, 'dashboard serving');
+        const sig = await stop;
+        logger.info({ signal: sig }, 'shutdown requested');
+        await server.close();
+      } finally {
+        await app.close();
+        logger.flush();
+      }
+    });
+}
