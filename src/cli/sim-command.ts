@@ -40,8 +40,8 @@ function instant(v: string): string {
 }
 
 /**
- * `ibpipe sim`: the simulated IB Gateway. Logs one JSON line per request and violation; the
- * first line (event "listening") carries the bound port. SIGUSR2 logs the counters; SIGINT or
+ * `ibpipe sim`: the simulated IB Gateway. Logs one JSON line per request and violation; a
+ * line with event "ready" (printed at any log level) carries the bound port. SIGUSR2 logs the counters; SIGINT or
  * SIGTERM logs them and stops.
  */
 export function registerSimCommand(program: Command): void {
@@ -96,17 +96,17 @@ export function registerSimCommand(program: Command): void {
         port: opts.port ?? settings.port,
         host: opts.host ?? settings.host,
       });
-      logger.info(
-        {
-          event: 'sim_ready',
-          port: gateway.port,
-          host: gateway.host,
-          speed,
-          now: new Date(clock.now()).toISOString(),
-          config: source,
-        },
-        'SIMULATED DATA: sim gateway ready',
-      );
+      // Always printed, whatever the log level: scripts and tests read the bound port from it.
+      const ready = {
+        event: 'ready',
+        host: gateway.host,
+        port: gateway.port,
+        speed,
+        now: new Date(clock.now()).toISOString(),
+        config: source,
+        data: 'SIMULATED',
+      };
+      process.stdout.write(`${JSON.stringify(ready)}\n`);
 
       const timer = opts.statsInterval
         ? setInterval(

@@ -28,7 +28,9 @@ export function simSettingsFromDocument(
   doc: Record<string, unknown>,
   source: string,
 ): { settings: SimSettings; configured: ConfiguredInstrument[] } {
-  const isFullConfig = 'sim' in doc || 'instruments' in doc || 'tws' in doc || 'lake' in doc;
+  // A standalone sim YAML uses only the sim's own keys; anything else means a whole ibpipe config.
+  const simKeys = new Set(Object.keys(simSettingsSchema.shape));
+  const isFullConfig = 'sim' in doc || Object.keys(doc).some((k) => !simKeys.has(k));
   const raw = isFullConfig ? (doc['sim'] ?? {}) : doc;
   const parsed = simSettingsSchema.safeParse(raw);
   if (!parsed.success) {
