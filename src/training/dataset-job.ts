@@ -4,6 +4,7 @@ import type { JobDefinition } from '../ops/job-definition.js';
 import { featureDefinitionHash } from '../pipelines/features/feature-definition-hash.js';
 import { FeatureStore } from '../storage/feature-store.js';
 import { buildTrainingDataset, type DatasetBuildConfig } from './dataset-builder.js';
+import { datasetSpecSchema } from './training-config.js';
 import { barMsOfDataset, featureTtlMs } from './feature-timing.js';
 
 /**
@@ -53,8 +54,24 @@ export function datasetBuildConfigFrom(settings: Pick<Settings, 'datasets' | 'la
 }
 
 /**
- * `dataset` as a job (`ibpipe run dataset --config F --name N`): builds `datasets[name]` over its
- * configured date range. The summary is the dataset handle (id, path, manifest).
+ * The config with its anchor range replaced by `--start/--end` (either may be given), checked
+ * again as a whole (split cutoffs must still fall inside the range). The manifest records the
+ * range actually built, so the id tells the builds apart.
+ */
+export function withRange(cfg: DatasetBuildConfig, start: string | undefined, end: string | undefined): DatasetBuildConfig {
+  if (start === undefined && end === undefined) return cfg;
+  const parsed = datasetSpecSchema.safeParse({ ...cfg.dataset, start: start ?? cfg.dataset.start, end: end ?? cfg.dataset.end });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `datasets.${cfg.dataset.name}.${i.path.join('.')}: ${i.message}`);
+    throw new InputError(`--start/--end: ${issues.join('; ')}`, { details: { issues } });
+  }
+  return { ...cfg, dataset: parsed.data };
+}
+
+/**
+ * `dataset` as a job (`ibpipe run dataset --config F --name N [--start D --end D | --date D]`):
+ * builds `datasets[name]` over its configured date range, or the one given. The summary is the
+ * dataset handle (id, path, manifest).
  */
 export const datasetJob: JobDefinition = {
   kind: 'dataset',
@@ -62,7 +79,7 @@ export const datasetJob: JobDefinition = {
   perDate: false,
   async run({ app, logger }, params) {
     const name = typeof params['name'] === 'string' ? params['name'] : undefined;
-    const cfg = datasetBuildConfigFrom(app.settings, name);
+    const cfg = withRange(datasetBuildConfigFrom(app.settings, name), params.start ?? params.date, params.end ?? params.date);
     const handle = await buildTrainingDataset(cfg, {
       lake: app.lake,
       curatedStore: app.curatedStore,
