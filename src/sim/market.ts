@@ -519,8 +519,7 @@ function splitBar(b: MarketBar, parts: number, tick: number, u: number): MarketB
       close,
       volume: vol,
       wap: b.volume < 0 ? -1 : roundTo((prev + close) / 2, decimalsOf(tick) + 2),
-      count:
-        b.count < 0 ? -1 : vol > 0 ? Math.max(1, Math.round((b.count * vol) / Math.max(1, b.volume))) : 0,
+      count: b.count < 0 ? -1 : Math.floor(b.count / parts) + (k === parts - 1 ? b.count % parts : 0),
     });
     prev = close;
   }
