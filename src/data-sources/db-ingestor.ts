@@ -264,6 +264,7 @@ export class DbIngestor implements Ingestor {
         await fail(field, column, `has type ${await typeName(oid)}; expected ${expected}`);
       }
     }
+    await this.#warnWithoutTsIndex(session);
     const tsOid = types.get(this.#cfg.columns.ts) as number;
     const tsType = TIMESTAMP_TYPES.get(tsOid);
     if (tsType) return { type: tsType, epochUnit: null, zoned: tsOid === 1184 };
@@ -271,6 +272,29 @@ export class DbIngestor implements Ingestor {
       return fail('ts', this.#cfg.columns.ts, `is an integer column; set ts_epoch_unit (s, ms or us) on source ${this.name}`);
     }
     return { type: INT_TYPES.get(tsOid) as string, epochUnit: this.#cfg.ts_epoch_unit, zoned: true };
+  }
+
+  /**
+   * Pages are read in (ts, symbol) order; without an index whose first column is ts, every page
+   * scans and sorts the rest of the table. Worth a warning, not a failure (small tables are fine).
+   */
+  async #warnWithoutTsIndex(session: PgSession): Promise<void> {
+    if (this.#cfg.table === undefined) return;
+    const rel = ident(this.#cfg.table);
+    const res = await session.query<{ kind: string; indexed: boolean }>(
+      `SELECT c.relkind::text AS kind,
+              EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                      WHERE i.indrelid = c.oid AND a.attname = $2) AS indexed
+       FROM pg_class c WHERE c.oid = $1::regclass`,
+      [rel, this.#cfg.columns.ts],
+    );
+    const r = res.rows[0];
+    if (r && (r.kind === 'r' || r.kind === 'p') && !r.indexed) {
+      this.#deps.logger.warn(
+        { source: this.name, table: this.#cfg.table, column: this.#cfg.columns.ts },
+        `no index starts with ${this.#cfg.columns.ts}: each page scans and sorts the rest of the table; consider CREATE INDEX ON ${rel} (${sqlIdent(this.#cfg.columns.ts)})`,
+      );
+    }
   }
 
   /** A bar-start instant (epoch ms) as a value of the ts column, for bounds. */
@@ -315,8 +339,14 @@ export class DbIngestor implements Ingestor {
     // An explicit start re-reads its whole window (e.g. to pick up corrected rows); otherwise
     // each symbol continues after its watermark.
     const live = request.start === undefined ? marks : new Map<string, Watermark>();
-    const afters = symbols.map((s) => live.get(s)?.key ?? null);
-    const where: string[] = [`(wm.after IS NULL OR ${col} > wm.after::${ts.type})`];
+    const where: string[] = [`${sym} = ANY(${p(dbSymbols)}::text[])`];
+    // Per-symbol watermarks as one jsonb object: a binary-search lookup per row, no join, so the
+    // planner keeps the (ts) index order that LIMIT stops early on, whatever the universe size.
+    const after = Object.fromEntries(symbols.filter((s) => live.has(s)).map((s) => [this.#toDb.get(s), live.get(s)?.key]));
+    if (Object.keys(after).length > 0) {
+      const m = `(${p(JSON.stringify(after))}::jsonb ->> ${sym}::text)`;
+      where.push(`(${m} IS NULL OR ${col} > ${m}::${ts.type})`);
+    }
     // A global lower bound when every symbol has a watermark lets TimescaleDB skip old chunks.
     const known = symbols.map((s) => live.get(s)).filter((m): m is Watermark => m !== undefined);
     if (known.length === symbols.length && known.length > 0) {
@@ -334,7 +364,6 @@ export class DbIngestor implements Ingestor {
         ${num('open')} AS o, ${num('high')} AS h, ${num('low')} AS l, ${num('close')} AS c, ${num('volume')} AS v,
         ${num('wap')} AS w, ${num('trade_count')} AS n
       FROM ${this.#relation()} AS src
-      JOIN unnest(${p(dbSymbols)}::text[], ${p(afters)}::text[]) AS wm(sym, after) ON ${sym} = wm.sym
       WHERE ${where.join('\n        AND ')}
       ORDER BY ${col}, ${sym}${limit === null ? '' : `\n      LIMIT ${p(limit)}`}`;
     return { text, params };

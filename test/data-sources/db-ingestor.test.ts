@@ -11,7 +11,8 @@ import { SourceSchemaError } from '../../src/data-sources/pg-connection.js';
 import { postgresSourceConfigSchema } from '../../src/data-sources/sources-config.js';
 import { WatermarkStore } from '../../src/data-sources/watermark-store.js';
 import { createAppContext } from '../../src/ops/app-context.js';
-import { silentLogger } from '../../src/ops/logging-setup.js';
+import { createLogger, silentLogger } from '../../src/ops/logging-setup.js';
+import { Writable } from 'node:stream';
 import { startPostgresOrSkip } from '../support/postgres-server.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
@@ -91,12 +92,12 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function ingestor(table: string, clock: Clock = new ManualClock(Date.parse('2024-02-01T00:00:00Z')), extra: Record<string, unknown> = {}) {
+function ingestor(table: string, clock: Clock = new ManualClock(Date.parse('2024-02-01T00:00:00Z')), extra: Record<string, unknown> = {}, logger = silentLogger()) {
   return createIngestor(sourceConfig(table, extra), {
     lake: t.lake,
     rawStore: t.raw,
     clock,
-    logger: silentLogger(),
+    logger,
     instruments: INSTRUMENTS,
     barSize: '1 min',
     env: pg!.env,
@@ -131,6 +132,19 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     expect(await rawBars()).toEqual(sorted(bars));
     const last = Date.parse('2024-01-03T14:30:00Z') + 59 * MIN;
     expect(watermarks()).toEqual(new Map([['AAPL', last], ['MSFT', last], ['SPY', last]]));
+  });
+
+  it('warns when no index starts with the ts column (every page would scan and sort the table)', async () => {
+    const table = await createBarsTable(makeBars(['AAPL'], ['2024-01-02'], 3)); // primary key (ticker, bar_time) only
+    const warnings = async (): Promise<string[]> => {
+      const lines: string[] = [];
+      const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+      await ingestor(table, undefined, {}, createLogger({ format: 'json', destination: sink })).plan({});
+      return lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40).map((l) => l.msg);
+    };
+    expect(await warnings()).toEqual([`no index starts with bar_time: each page scans and sorts the rest of the table; consider CREATE INDEX ON "public"."${table}" ("bar_time")`]);
+    await pg!.sql(`CREATE INDEX ON ${table} (bar_time)`);
+    expect(await warnings()).toEqual([]);
   });
 
   it('incremental load reads only rows after each watermark; a re-run adds nothing', async () => {
