@@ -7,7 +7,7 @@ import { barMsOfDataset, featureTtlMs } from '../../src/training/feature-timing.
 
 const inst = { key: 'AAPL', sec_type: 'STK', symbol: 'AAPL', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' };
 const tech = { name: 'tech', version: 'v2', source: 'bars_5min', ttl: '90s', features: [{ name: 'sma_5', fn: 'sma', column: 'close', window: 5 }] };
-const slow = { name: 'slow', version: 'v1', source: 'bars_5min', features: [{ name: 'ema_50', fn: 'ema', column: 'close', window: 50 }] };
+const slow = { name: 'slow', version: 'v1', source: 'bars_5min', features: [{ name: 'ema_50', fn: 'ema' as const, column: 'close', window: 50 }] };
 const dataset = {
   name: 'ret5',
   feature_groups: [
