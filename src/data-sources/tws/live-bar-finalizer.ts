@@ -22,7 +22,10 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
   readonly graceMs: number;
   #current: T | undefined;
   #lastFinalTs: number | undefined;
+  #lastFinal: T | undefined;
+  #lastFinalByGrace = false;
   #late = 0;
+  #corrections = 0;
 
   constructor(barMs: number, graceMs: number, lastFinalTs?: number) {
     this.barMs = barMs;
@@ -45,6 +48,11 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
     return this.#late;
   }
 
+  /** Bars passed on again because an update changed them after their grace period ended. */
+  get corrections(): number {
+    return this.#corrections;
+  }
+
   /**
    * The first answer of a (re)subscription: every bar but the newest is complete; the newest may
    * still be building. Bars at or before the last final one are ignored (the overlap IB repeats).
@@ -59,11 +67,18 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
   /** One update (or bar) in arrival order; returns the bars that became final. */
   onUpdate(bar: T, now: number): T[] {
     if (this.#lastFinalTs !== undefined && bar.ts <= this.#lastFinalTs) {
+      // The grace period ran out before this bar's last update arrived (a stalled link or
+      // process): pass the newer values on once more; the raw store keeps the latest ingestion.
+      if (bar.ts === this.#lastFinal?.ts && this.#lastFinalByGrace && !sameValues(bar, this.#lastFinal)) {
+        this.#lastFinal = bar;
+        this.#corrections++;
+        return [bar];
+      }
       this.#late++;
       return [];
     }
     const out: T[] = [];
-    if (this.#current && bar.ts > this.#current.ts) out.push(this.#finalize());
+    if (this.#current && bar.ts > this.#current.ts) out.push(this.#finalize(false));
     if (!this.#current || bar.ts >= this.#current.ts) this.#current = bar;
     out.push(...this.onTick(now));
     return out;
@@ -71,13 +86,13 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
 
   /** Finalizes the current bar once its grace period after the bar end has passed. */
   onTick(now: number): T[] {
-    if (this.#current && now >= this.#current.ts + this.barMs + this.graceMs) return [this.#finalize()];
+    if (this.#current && now >= this.#current.ts + this.barMs + this.graceMs) return [this.#finalize(true)];
     return [];
   }
 
   /** On shutdown: finalizes the current bar if its interval has ended (no grace). */
   flushComplete(now: number): T[] {
-    if (this.#current && now >= this.#current.ts + this.barMs) return [this.#finalize()];
+    if (this.#current && now >= this.#current.ts + this.barMs) return [this.#finalize(true)];
     return [];
   }
 
@@ -91,16 +106,16 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
     this.#current = undefined;
   }
 
-  /** Marks bars up to and including ts as final (a repair delivered them). */
-  advanceTo(ts: number): void {
-    if (this.#lastFinalTs === undefined || ts > this.#lastFinalTs) this.#lastFinalTs = ts;
-    if (this.#current && this.#current.ts <= ts) this.#current = undefined;
-  }
-
-  #finalize(): T {
+  #finalize(byGrace: boolean): T {
     const bar = this.#current as T;
     this.#current = undefined;
     this.#lastFinalTs = bar.ts;
+    this.#lastFinal = bar;
+    this.#lastFinalByGrace = byGrace;
     return bar;
   }
+}
+
+function sameValues(a: LiveBarValues, b: LiveBarValues): boolean {
+  return a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close && a.volume === b.volume && a.wap === b.wap && a.tradeCount === b.tradeCount;
 }

@@ -128,7 +128,6 @@ export class LiveBarStream {
 
   /** One subscription: resolves with the reason it ended. */
   async #session(): Promise<string> {
-    let firstTs: number | undefined;
     const ref: { handle?: LiveRequestHandle } = {};
     let endReason: string | undefined;
     let resolveEnd!: (reason: string) => void;
@@ -152,10 +151,7 @@ export class LiveBarStream {
           if (endReason !== undefined) return;
           const now = this.#client.clock.now();
           this.#lastDataAt = now;
-          if (firstTs === undefined) {
-            firstTs = bar.ts;
-            this.#onStreamStart(bar.ts);
-          }
+          if (this.#gapFrom !== undefined) this.#closeGap(bar.ts);
           this.#emitBars(this.#finalizer.onUpdate(bar, now));
           this.#armFinalize();
           this.#armSilence();
@@ -176,21 +172,29 @@ export class LiveBarStream {
     return ended;
   }
 
-  /** Records where the missed window starts; the next stream's first bar says where it ends. */
   #interrupted(reason: string): void {
-    this.#finalizer.discardCurrent();
-    const last = this.#finalizer.lastFinalTs;
-    if (last !== undefined) {
-      const from = last + this.#barMs;
-      this.#gapFrom = this.#gapFrom === undefined ? from : Math.min(this.#gapFrom, from);
-    }
+    this.#openGap();
     this.#log.warn({ reason, gapFrom: this.#gapFrom }, 'live stream interrupted; resubscribing');
     this.#opts.onEvent?.({ type: 'interrupted', symbol: this.symbol, reason, gapFrom: this.#gapFrom });
   }
 
-  #onStreamStart(firstTs: number): void {
-    if (this.#gapFrom !== undefined && firstTs > this.#gapFrom) this.#gaps.push({ from: this.#gapFrom, to: firstTs });
+  /**
+   * Data may be missing from here on: the bar being built is dropped (its updates stopped) and
+   * the missed window starts after the last final bar. The next bar to arrive, on this stream or
+   * a new one, says where it ends.
+   */
+  #openGap(): void {
+    this.#finalizer.discardCurrent();
+    const last = this.#finalizer.lastFinalTs;
+    if (last === undefined) return;
+    const from = last + this.#barMs;
+    this.#gapFrom = this.#gapFrom === undefined ? from : Math.min(this.#gapFrom, from);
+  }
+
+  #closeGap(nextTs: number): void {
+    const from = this.#gapFrom as number;
     this.#gapFrom = undefined;
+    if (nextTs > from) this.#gaps.push({ from, to: nextTs });
     this.#startRepair();
   }
 
@@ -243,19 +247,24 @@ export class LiveBarStream {
 
   #onConnectivity(e: ConnectivityEvent): void {
     if (e.type !== 'ib-link') return;
-    if (e.state === 'lost') {
-      // IB's link is down: no updates will come, so neither silence nor the grace period means anything.
+    if (e.code === 1100) {
+      // IB's link is down: no updates will come, so neither silence nor the grace period means
+      // anything, and whatever the outage swallows is repaired once data flows again.
       this.#suspended = true;
       this.#clearTimers();
-    } else if (e.state === 'restored-data-lost') {
+      this.#openGap();
+      this.#opts.onEvent?.({ type: 'interrupted', symbol: this.symbol, reason: '1100 connectivity lost', gapFrom: this.#gapFrom });
+    } else if (e.code === 1101) {
       this.#suspended = false;
       this.#endSession?.('1101 connectivity restored, data lost');
-    } else {
+    } else if (e.code === 1102) {
       this.#suspended = false;
       this.#lastDataAt = this.#client.clock.now();
       this.#armFinalize();
       this.#armSilence();
     }
+    // Farm notices (2103/2105/2110) change nothing here: a stream they kill goes silent, and
+    // the silence watchdog resubscribes it.
   }
 
   #armFinalize(): void {
