@@ -230,7 +230,8 @@ export class DbIngestor implements Ingestor {
   }
 
   #relation(): string {
-    return this.#cfg.table !== undefined ? ident(this.#cfg.table) : `(${this.#cfg.query as string})`;
+    // The query becomes a subquery: a trailing semicolon, natural at the end of a SELECT, would break it.
+    return this.#cfg.table !== undefined ? ident(this.#cfg.table) : `(${(this.#cfg.query as string).trim().replace(/;+\s*$/, '')})`;
   }
 
   #relationLabel(): string {

@@ -291,7 +291,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
       direct({
         type: 'postgres',
         name: 'warehouse',
-        query: 'SELECT * FROM quotes WHERE venue = $1',
+        query: 'SELECT * FROM quotes WHERE venue = $1;',
         params: ['X'],
         columns: quoteColumns,
         ts_epoch_unit: 's',
