@@ -1,0 +1,288 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCalendar } from '../../src/calendar/calendar-registry.js';
+import type { CuratedBarRow } from '../../src/core/bars.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { VersionConflictError } from '../../src/core/errors.js';
+import { silentLogger } from '../../src/ops/logging-setup.js';
+import { alignmentSpecSchema } from '../../src/pipelines/alignment-config.js';
+import { runAlignment } from '../../src/pipelines/alignment-pipeline.js';
+import { runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
+import { computeFeatureGroup } from '../../src/pipelines/features/compute-feature-group.js';
+import { featureGroupSchema, specOutputColumns, type FeatureGroup } from '../../src/pipelines/features/feature-config.js';
+import { resolveSourceDataset } from '../../src/pipelines/source-dataset.js';
+import { FeatureStore } from '../../src/storage/feature-store.js';
+import type { LakeRow } from '../../src/storage/lake.js';
+import { openTempLake, type TempLake } from '../support/temp-lake.js';
+
+const MIN = 60_000;
+const DATES = ['2024-11-18', '2024-11-19', '2024-11-20', '2024-11-21', '2024-11-22'];
+const SYMBOLS = ['AAPL', 'MSFT'];
+
+/** The issue's example group. */
+const TECH: FeatureGroup = featureGroupSchema.parse({
+  name: 'technical',
+  version: 'v1',
+  source: 'bars_1min',
+  features: [
+    { name: 'sma_20', fn: 'sma', column: 'close', window: 20 },
+    { name: 'ema_12', fn: 'ema', column: 'close', window: 12 },
+    { name: 'rsi_14', fn: 'rsi', column: 'close', window: 14 },
+    { name: 'macd', fn: 'macd', column: 'close', fast: 12, slow: 26, signal: 9 },
+    { name: 'bb_20', fn: 'bollinger', column: 'close', window: 20, k: 2 },
+    { name: 'atr_14', fn: 'atr', window: 14 },
+    { name: 'vol_20', fn: 'rolling_volatility', column: 'close', window: 20 },
+    { name: 'close_lag', fn: 'lag', column: 'close', periods: [1, 5, 10] },
+  ],
+});
+const COLUMNS = TECH.features.flatMap(specOutputColumns);
+
+/** A deterministic, wandering price: a function of (symbol, ts) only. */
+function price(symbol: string, ts: number): number {
+  const k = ts / MIN;
+  const s = symbol === 'AAPL' ? 1 : 2.3;
+  return 100 * s + 3 * Math.sin(k / 37 + s) + 1.5 * Math.sin(k / 5.3) + 0.4 * Math.sin(k * 1.7 + s * 3);
+}
+
+function curatedRow(symbol: string, ts: number, p: (s: string, t: number) => number, kind: 'ok' | 'ffill' | 'null' = 'ok'): CuratedBarRow {
+  const c = p(symbol, ts);
+  const o = p(symbol, ts - MIN);
+  const masked = kind !== 'ok';
+  // ok: an observed bar; ffill: a flat candle at the previous close with no volume; null: all missing.
+  const bar =
+    kind === 'null'
+      ? { open: null, high: null, low: null, close: null, volume: null, wap: null, trade_count: null }
+      : kind === 'ffill'
+        ? { open: o, high: o, low: o, close: o, volume: 0, wap: o, trade_count: 0 }
+        : { open: o, high: Math.max(o, c) + 0.2, low: Math.min(o, c) - 0.2, close: c, volume: 1000 + ((ts / MIN) % 17) * 10, wap: (o + c) / 2, trade_count: 10 };
+  return {
+    symbol,
+    ts,
+    ...bar,
+    is_imputed: masked,
+    imputation: kind === 'ok' ? null : kind === 'ffill' ? 'ffill' : 'max_gap_exceeded',
+    open_imputed: masked,
+    high_imputed: masked,
+    low_imputed: masked,
+    close_imputed: masked,
+    volume_imputed: masked,
+    wap_imputed: masked,
+    trade_count_imputed: masked,
+  };
+}
+
+/**
+ * Writes full XNYS sessions of curated 1-min bars. MSFT has an imputed bar at 10:00 ET every
+ * day and, on 2024-11-20, a run of 40 NULL bars from 11:00 ET (an over-long gap).
+ */
+async function writeCurated(t: TempLake, p: (s: string, ts: number) => number = price, dates = DATES): Promise<CuratedBarRow[]> {
+  const all: CuratedBarRow[] = [];
+  for (const date of dates) {
+    const session = getCalendar('XNYS').session(date);
+    if (!session) throw new Error(`no session ${date}`);
+    const rows: CuratedBarRow[] = [];
+    for (const symbol of SYMBOLS) {
+      for (let ts = session.open; ts < session.close; ts += MIN) {
+        const minute = (ts - session.open) / MIN;
+        let kind: 'ok' | 'ffill' | 'null' = 'ok';
+        if (symbol === 'MSFT' && minute === 30) kind = 'ffill';
+        if (symbol === 'MSFT' && date === '2024-11-20' && minute >= 90 && minute < 130) kind = 'null';
+        rows.push(curatedRow(symbol, ts, p, kind));
+      }
+    }
+    await t.curated.writeCuratedBars(rows, 'bars_1min', date);
+    all.push(...rows);
+  }
+  return all;
+}
+
+function depsFor(t: TempLake, store: FeatureStore, extra: Partial<FeaturePipelineDeps> = {}): FeaturePipelineDeps {
+  return { lake: t.lake, featureStore: store, logger: silentLogger(), source: resolveSourceDataset('bars_1min'), ...extra };
+}
+
+function byKey(rows: readonly LakeRow[]): Map<string, LakeRow> {
+  return new Map(rows.map((r) => [`${r.symbol as string}|${r.ts as number}`, r]));
+}
+
+/** |a − b| <= 1e-9 · max(1, |b|), with NULLs equal only to NULLs. */
+function close9(a: unknown, b: unknown): boolean {
+  if (a === null || b === null) return a === b;
+  return Math.abs((a as number) - (b as number)) <= 1e-9 * Math.max(1, Math.abs(b as number));
+}
+
+describe('feature pipeline: lookback, masks, PIT stamps', () => {
+  let t: TempLake;
+  let store: FeatureStore;
+  let curated: CuratedBarRow[];
+  beforeAll(async () => {
+    t = await openTempLake();
+    store = new FeatureStore(t.lake, t.calendars, new ManualClock(Date.parse('2024-12-01T00:00:00Z')));
+    curated = await writeCurated(t);
+  });
+  afterAll(async () => t.cleanup());
+
+  it('computing a day alone equals that day in a multi-day run and in a full-history computation', async () => {
+    const multi = await runFeaturePipeline(DATES.slice(1), SYMBOLS, TECH, 'multi', depsFor(t, store));
+    expect(multi.dates).toEqual(DATES.slice(1));
+    // MACD(12,26,9) needs 26 + 9 - 2 = 33 warm-up bars plus ceil(ln 1e-12 / ln(25/27)) = 360 and
+    // ceil(ln 1e-12 / ln(0.8)) = 124 bars for its two EMA seeds to fade: 517 > 390 bars a day,
+    // so one day needs the two sessions before it.
+    expect(multi.lookbackBars).toBe(517);
+    expect(multi.lookbackDates).toEqual(['2024-11-18']);
+
+    const alone = await runFeaturePipeline(['2024-11-22'], SYMBOLS, TECH, 'alone', depsFor(t, store));
+    expect(alone.lookbackDates).toEqual(['2024-11-20', '2024-11-21']);
+    expect(alone.rowsWritten).toBe(2 * 390);
+
+    const a = await store.getFeaturesForTraining('technical', 'alone', '2024-11-22', '2024-11-22');
+    const m = byKey(await store.getFeaturesForTraining('technical', 'multi', '2024-11-22', '2024-11-22'));
+    expect(a).toHaveLength(780);
+    // Full history: each symbol's whole stored series through the pure function.
+    const full = new Map<string, { ts: number[]; cols: Record<string, Float64Array> }>();
+    for (const s of SYMBOLS) {
+      const rows = curated.filter((r) => r.symbol === s).sort((x, y) => x.ts - y.ts);
+      const res = computeFeatureGroup(
+        {
+          ts: rows.map((r) => r.ts),
+          open: rows.map((r) => r.open),
+          high: rows.map((r) => r.high),
+          low: rows.map((r) => r.low),
+          close: rows.map((r) => r.close),
+          volume: rows.map((r) => r.volume),
+          sessionDate: rows.map((r) => t.calendars.sessionDateOf(s, r.ts)),
+        },
+        TECH,
+      );
+      full.set(s, { ts: rows.map((r) => r.ts), cols: res.columns });
+    }
+    let compared = 0;
+    for (const row of a) {
+      const other = m.get(`${row.symbol as string}|${row.ts as number}`);
+      const f = full.get(row.symbol as string);
+      const i = f?.ts.indexOf(row.ts as number) ?? -1;
+      expect(i).toBeGreaterThanOrEqual(0);
+      for (const c of COLUMNS) {
+        const ref = (f?.cols[c] as Float64Array)[i] as number;
+        const refOrNull = Number.isFinite(ref) ? ref : null;
+        if (!close9(row[c], other?.[c]) || !close9(row[c], refOrNull)) {
+          throw new Error(`${row.symbol as string} ${new Date(row.ts as number).toISOString()} ${c}: alone ${String(row[c])}, multi ${String(other?.[c])}, full ${String(refOrNull)}`);
+        }
+        if (row[c] !== null) compared++;
+      }
+    }
+    // Every feature has a value on every bar of the day (no warm-up left on day 5).
+    expect(compared).toBe(780 * COLUMNS.length);
+  });
+
+  it('stamps available_ts = ts + 1 min, carries the gap masks and writes warm-up as NULL', async () => {
+    const first = await store.getFeaturesForTraining('technical', 'multi', '2024-11-19', '2024-11-19', ['MSFT']);
+    expect(first.every((r) => (r.available_ts as number) - (r.ts as number) === MIN)).toBe(true);
+    expect(first.every((r) => r.feature_group === 'technical' && r.version === 'multi')).toBe(true);
+    const imputed = first.filter((r) => r.is_imputed === true);
+    expect(imputed.map((r) => new Date(r.ts as number).toISOString())).toEqual(['2024-11-19T15:00:00.000Z']);
+    expect(imputed[0]).toMatchObject({ imputation: 'ffill', close_imputed: true, volume_imputed: true });
+
+    // 2024-11-18 is the first stored session: computing it starts from nothing.
+    const res = await runFeaturePipeline(['2024-11-18'], ['AAPL'], TECH, 'first', depsFor(t, store));
+    expect(res.lookbackDates).toEqual([]);
+    const rows = await store.getFeaturesForTraining('technical', 'first', '2024-11-18', '2024-11-18');
+    expect(rows.slice(0, 19).every((r) => r.sma_20 === null)).toBe(true);
+    expect(rows[19]?.sma_20).not.toBeNull();
+    expect(rows[0]?.close_lag_1).toBeNull();
+    expect(rows[1]?.close_lag_1).toBeCloseTo(price('AAPL', rows[0]?.ts as number), 12);
+
+    // MSFT's 40 NULL bars on 2024-11-20 make the bars NULL and restart the recursions after them.
+    const gap = await store.getFeaturesForTraining('technical', 'multi', '2024-11-20', '2024-11-20', ['MSFT']);
+    const inGap = gap.slice(90, 130);
+    expect(inGap.every((r) => r.is_imputed === true && r.imputation === 'max_gap_exceeded' && r.ema_12 === null)).toBe(true);
+    expect(gap[130 + 10]?.ema_12).toBeNull(); // warming up again (first value at 11 bars after the gap)
+    expect(gap[130 + 11]?.ema_12).not.toBeNull();
+  });
+
+  it('refuses a changed definition under an existing version, naming the group, before writing', async () => {
+    const changed = featureGroupSchema.parse({ ...TECH, features: [...TECH.features.slice(1), { name: 'sma_20', fn: 'sma', column: 'close', window: 21 }] });
+    const before = store.existingFiles('technical', 'alone', DATES);
+    await expect(runFeaturePipeline(['2024-11-21'], SYMBOLS, changed, 'alone', depsFor(t, store))).rejects.toThrow(VersionConflictError);
+    await expect(runFeaturePipeline(['2024-11-21'], SYMBOLS, changed, 'alone', depsFor(t, store))).rejects.toThrow(/feature group technical/);
+    expect(store.existingFiles('technical', 'alone', DATES)).toEqual(before);
+  });
+
+  it('skips dates without a source partition and fails when none has one', async () => {
+    const res = await runFeaturePipeline(['2024-11-22', '2024-11-23'], ['AAPL'], TECH, 'multi', depsFor(t, store));
+    expect(res.skippedDates).toEqual(['2024-11-23']);
+    await expect(runFeaturePipeline(['2024-11-23'], ['AAPL'], TECH, 'multi', depsFor(t, store))).rejects.toThrow(/no curated bars_1min partition/);
+  });
+
+  it('reads an aligned (resampled) dataset and stamps its bar length', async () => {
+    const spec = alignmentSpecSchema.parse({ name: 'aligned_5min', source: 'bars_1min', frequency: '5min' });
+    for (const d of DATES.slice(3)) await runAlignment(d, SYMBOLS, { lake: t.lake, calendars: t.calendars, logger: silentLogger() }, spec);
+    const group = featureGroupSchema.parse({ name: 'five', version: 'v1', source: 'aligned_5min', features: [{ name: 'sma_3', fn: 'sma', window: 3 }] });
+    const source = resolveSourceDataset('aligned_5min', [{ name: 'aligned_5min', frequency: '5min' }]);
+    const res = await runFeaturePipeline(['2024-11-22'], ['AAPL'], group, 'v1', depsFor(t, store, { source }));
+    expect(res.lookbackDates).toEqual(['2024-11-21']);
+    const rows = await store.getFeaturesForTraining('five', 'v1', '2024-11-22', '2024-11-22');
+    expect(rows).toHaveLength(78);
+    expect(rows.every((r) => (r.available_ts as number) - (r.ts as number) === 5 * MIN)).toBe(true);
+    // sma_3 at 09:40 ET = mean of the 5-min closes of 09:30, 09:35, 09:40 = 1-min closes at 09:34, 09:39, 09:44.
+    const open = Date.parse('2024-11-22T14:30:00Z');
+    const expected = (price('AAPL', open + 4 * MIN) + price('AAPL', open + 9 * MIN) + price('AAPL', open + 14 * MIN)) / 3;
+    expect(rows[2]?.sma_3).toBeCloseTo(expected, 10);
+  });
+});
+
+describe('feature pipeline: no look-ahead end to end', () => {
+  it('perturbing curated bars after t leaves every stored feature at or before t unchanged (property)', async () => {
+    const t = await openTempLake();
+    try {
+      const store = new FeatureStore(t.lake, t.calendars, new ManualClock(0));
+      const dates = DATES.slice(2);
+      await writeCurated(t, price, dates);
+      await runFeaturePipeline(dates, SYMBOLS, TECH, 'v1', depsFor(t, store));
+      const baseline = byKey(await store.getFeaturesForTraining('technical', 'v1', dates[0] as string, dates[2] as string));
+      const allTs = [...new Set([...baseline.values()].map((r) => r.ts as number))].sort((a, b) => a - b);
+
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: allTs.length - 2 }), fc.double({ min: 0.5, max: 3, noNaN: true }), async (k, scale) => {
+          const cut = allTs[k] as number;
+          // Every bar after the cut changes (prices scaled, so highs, lows and returns all move).
+          const perturbed = (s: string, ts: number): number => (ts > cut ? price(s, ts) * scale + 7 : price(s, ts));
+          await writeCurated(t, perturbed, dates);
+          await runFeaturePipeline(dates, SYMBOLS, TECH, 'v1', depsFor(t, store));
+          const after = await store.getFeaturesForTraining('technical', 'v1', dates[0] as string, dates[2] as string);
+          let changedLater = false;
+          for (const row of after) {
+            const before = baseline.get(`${row.symbol as string}|${row.ts as number}`);
+            for (const c of COLUMNS) {
+              if ((row.ts as number) <= cut) {
+                if (row[c] !== before?.[c]) throw new Error(`${c} at ${new Date(row.ts as number).toISOString()} changed (cut ${new Date(cut).toISOString()})`);
+              } else if (row[c] !== before?.[c]) changedLater = true;
+            }
+          }
+          expect(changedLater).toBe(true);
+        }),
+        { numRuns: 4 },
+      );
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe('feature pipeline: event loop', () => {
+  it('keeps the event loop responsive while computing (lag p99 < 100 ms)', async () => {
+    const t = await openTempLake();
+    try {
+      // 2 symbols x 3 days is small; the lag bound is per symbol and per read, not per run.
+      await writeCurated(t, price, DATES.slice(2));
+      const store = new FeatureStore(t.lake, t.calendars, new ManualClock(0));
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { readBatchRows: 2000, stageBatchRows: 1000 }));
+      h.disable();
+      expect(h.percentile(99) / 1e6).toBeLessThan(100);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
