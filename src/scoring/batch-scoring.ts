@@ -26,6 +26,8 @@ export interface BatchScoringConfig {
    * (bar start + bar length) up to the clock's now.
    */
   readonly at?: readonly number[];
+  /** Without `at`: only each symbol's latest bar close so far (live scoring on a schedule). */
+  readonly latestOnly?: boolean;
   /** Bar length of the feature group's source, for the default instants. */
   readonly barMs: number;
   /** A feature row older than this at the instant is stale: no score. */
@@ -159,9 +161,12 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     for (const s of symbols) {
       const session = deps.calendars.calendarFor(s).session(cfg.date);
       if (!session) continue;
-      for (const start of deps.calendars.calendarFor(s).expectedBarStarts(session, cfg.barMs)) {
-        const close = start + cfg.barMs;
-        if (close > now) break;
+      const closes = deps.calendars
+        .calendarFor(s)
+        .expectedBarStarts(session, cfg.barMs)
+        .map((start) => start + cfg.barMs)
+        .filter((close) => close <= now);
+      for (const close of cfg.latestOnly ? closes.slice(-1) : closes) {
         const list = plan.get(close) ?? [];
         list.push(s);
         plan.set(close, list);

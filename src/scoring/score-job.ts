@@ -11,7 +11,8 @@ import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type Ba
  * `score` as a job (`ibpipe run score --config F --date D [--at T] [--model M]`): scores the
  * date with every configured model (or `params.model`). Every model's upstream is checked
  * before any is scored, so a refusal stores nothing. Params: `date` (required), `at` (epoch ms,
- * optional), `model`, `symbols`.
+ * optional), `latest` (true: only the latest bar close so far, for a schedule during the
+ * session), `model`, `symbols`.
  */
 export const scoreJob: JobDefinition = {
   kind: 'score',
@@ -38,6 +39,7 @@ export const scoreJob: JobDefinition = {
         date: params.date as string,
         ...(params.symbols ? { symbols: params.symbols } : {}),
         ...(typeof params.at === 'number' ? { at: [params.at] } : {}),
+        ...(params['latest'] === true ? { latestOnly: true } : {}),
         barMs,
         ttlMs: featureTtlMs(group, barMs),
         runId: id,

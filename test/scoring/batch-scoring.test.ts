@@ -140,6 +140,14 @@ describe('runBatchScoring', () => {
     }
     expect(rows[0]).toMatchObject({ symbol: 'AAPL', ts: OPEN + BAR_MS });
     expect(result.file).toBe(s.t.lake.path('predictions', 'remote-lin', `date=${DATE}`, 'data.parquet'));
+
+    // Live on a schedule: only the latest close so far, merged into the day.
+    await clock.advance(60_000);
+    const latest = await runBatchScoring(cfg(httpModel(srv.url), { latestOnly: true, runId: 'run-live' }), deps(s, clock));
+    expect([latest.instants, latest.counts.scored]).toEqual([1, 2]);
+    const after = await s.predictions.readPredictions('remote-lin', DATE);
+    expect(after).toHaveLength(62);
+    expect(after.filter((r) => r.run_id === 'run-live').map((r) => new Date(r.ts).toISOString())).toEqual(['2024-11-26T15:01:00.000Z', '2024-11-26T15:01:00.000Z']);
   });
 
   it('at an explicit instant uses the row available then (never the bar still forming), and merges into the day', async () => {
