@@ -20,8 +20,19 @@ const CHARTS_JS = `(function () {
     var tz = payload.tz || 'Etc/UTC';
     var data = [payload.x];
     var series = [{}];
-    var scales = { x: { time: true } };
+    var labels = payload.labels;
+    var scales = { x: { time: !labels } };
     var axes = [{}];
+    if (labels) {
+      // Categorical x (session dates): one tick per date, thinned when crowded.
+      var step = Math.max(1, Math.ceil(labels.length / 15));
+      scales.x.range = function () { return [-0.5, labels.length - 0.5]; };
+      axes[0] = {
+        splits: function () { var s = []; for (var k = 0; k < labels.length; k += step) s.push(k); return s; },
+        values: function (u, splits) { return splits.map(function (k) { return labels[k] || ''; }); }
+      };
+      series[0] = { label: 'session', value: function (u, k) { return k == null ? '--' : (labels[k] || ''); } };
+    }
     var seenScale = {};
     payload.series.forEach(function (s, i) {
       data.push(s.values);

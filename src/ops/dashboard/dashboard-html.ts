@@ -1,3 +1,4 @@
+import { MAX_HISTORICAL_REQUESTS_PER_WINDOW } from '../../data-sources/tws/pacing.js';
 import type { JobRunRecord } from '../job-ledger.js';
 import { ratioBucket, type CoverageCell } from './coverage-math.js';
 import type { BackfillRow, CoverageView, DqDateView, DqOverview, GapReportView, JobSummary, LiveView, QuarantineView, SeriesView } from './dashboard-queries.js';
@@ -281,18 +282,21 @@ function dqRecordSummary(ctx: PageContext, r: DqOverview['latest'] & object): Sa
 
 export function dqPage(ctx: PageContext, v: DqOverview): string {
   const rules = v.rules;
+  const failing = rules.filter((r) => (v.failures[r.name] ?? []).some((n) => (n ?? 0) > 0));
   const chart = {
     kind: 'lines',
-    tz: 'Etc/UTC',
-    x: v.dates.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000),
-    series: rules.map((r) => ({ label: r.name, values: v.failures[r.name] ?? [] })),
+    labels: v.dates,
+    x: v.dates.map((_, i) => i),
+    series: failing.map((r) => ({ label: r.name, values: v.failures[r.name] ?? [] })),
   };
   const body = html`<h1>Data quality</h1>
 <p>${formatNumber(v.runs)} transform run(s) recorded in <code>state/dq_results.jsonl</code>.</p>
 <h2>Failures per rule per session date</h2>
 ${v.dates.length === 0
     ? html`<p class="muted">No DQ results yet.</p>`
-    : html`<div class="chart small" data-chart="dq-data"></div>${jsonScript('dq-data', chart)}<noscript><p class="muted">The chart needs JavaScript; the table below has the same numbers.</p></noscript>
+    : html`${failing.length > 0
+        ? html`<div class="chart small" data-chart="dq-data"></div>${jsonScript('dq-data', chart)}<noscript><p class="muted">The chart needs JavaScript; the table below has the same numbers.</p></noscript>`
+        : html`<p class="ok">No rule failed on these dates.</p>`}
 <div class="scroll"><table class="data" id="dq-matrix"><thead><tr><th>Rule</th><th>Action</th>${v.dates.map((d) => html`<th class="num"><a href="${href(ctx, 'dq', { date: d })}">${d.slice(5)}</a></th>`)}</tr></thead><tbody>${rules.map(
         (r) =>
           html`<tr><td>${r.name}</td><td>${r.action}</td>${(v.failures[r.name] ?? []).map((n, i) => {
@@ -305,7 +309,7 @@ ${v.dates.length === 0
       )}</tbody></table></div>`}
 <h2>Latest run</h2>
 ${v.latest ? html`${dqRecordSummary(ctx, v.latest)}${v.latest.failures.length > 0 ? html`<h2>Failures of the latest run${v.latest.failures_total > v.latest.failures.length ? ` (first ${v.latest.failures.length} of ${v.latest.failures_total})` : ''}</h2>${failuresTable(ctx, v.latest.date, v.latest.failures.slice(0, 200))}` : null}` : html`<p class="muted">None.</p>`}`;
-  return layout(ctx, 'dq', 'Data quality', body, { charts: v.dates.length > 0 });
+  return layout(ctx, 'dq', 'Data quality', body, { charts: failing.length > 0 });
 }
 
 export function dqDatePage(ctx: PageContext, v: DqDateView): string {
@@ -379,10 +383,30 @@ ${runs.length === 0
 // ---------------------------------------------------------------------------------------------
 // Series
 
+function finiteRange(values: readonly (number | null)[]): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || !Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
+
+/** A feature in price units (moving averages, bands, VWAP) shares the price axis; RSI or returns get their own. */
+function sharesPriceScale(close: readonly (number | null)[], feature: readonly (number | null)[]): boolean {
+  const p = finiteRange(close);
+  const f = finiteRange(feature);
+  if (!p || !f) return false;
+  const span = Math.max(p[1] - p[0], Math.abs(p[1]) * 0.01);
+  return f[0] >= p[0] - span && f[1] <= p[1] + span;
+}
+
 export function seriesPage(ctx: PageContext, v: SeriesView, symbols: readonly string[]): string {
   const tz = v.timezone;
   const featureKey = v.feature ? `${v.feature.group}:${v.feature.version}:${v.feature.column}` : '';
-  const featureLabel = v.feature ? `${v.feature.column} (${v.feature.group} v${v.feature.version})` : null;
+  const featureLabel = v.feature ? `${v.feature.column} (${v.feature.group} ${v.feature.version})` : null;
   const imputedRows = v.ts.map((t, i) => ({ t, i })).filter(({ i }) => v.imputed[i]);
   const chart = {
     kind: 'series',
@@ -391,7 +415,7 @@ export function seriesPage(ctx: PageContext, v: SeriesView, symbols: readonly st
     series: [
       { label: 'close', values: v.close, scale: 'price', color: '#1f6feb' },
       { label: 'imputed', values: v.close.map((c, i) => (v.imputed[i] ? c : null)), scale: 'price', color: '#d1242f', points: true },
-      ...(v.featureValues && featureLabel ? [{ label: featureLabel, values: v.featureValues, scale: 'feature', color: '#8250df' }] : []),
+      ...(v.featureValues && featureLabel ? [{ label: featureLabel, values: v.featureValues, scale: sharesPriceScale(v.close, v.featureValues) ? 'price' : 'feature', color: '#8250df' }] : []),
     ],
   };
   const body = html`<h1>Series: ${v.symbol} · ${v.date}</h1>
@@ -400,13 +424,13 @@ export function seriesPage(ctx: PageContext, v: SeriesView, symbols: readonly st
 <label>Session<input type="date" name="date" value="${v.date}"></label>
 <label>Feature<select name="feature"><option value="">(none)</option>${v.catalog.map((f) => {
     const key = `${f.group}:${f.version}:${f.column}`;
-    return html`<option value="${key}"${raw(key === featureKey ? ' selected' : '')}>${f.group} v${f.version} · ${f.column}</option>`;
+    return html`<option value="${key}"${raw(key === featureKey ? ' selected' : '')}>${f.group} ${f.version} · ${f.column}</option>`;
   })}</select></label>
 <button type="submit">Show</button>
 <a href="${href(ctx, 'gap', { symbol: v.symbol, date: v.date })}">gap report</a></form>
 ${v.ts.length === 0
     ? html`<p class="muted" id="series-empty">No curated bars for ${v.symbol} on ${v.date}.</p>`
-    : html`<p>${v.ts.length} bars, <span class="bad">${imputedRows.length} imputed</span> (red points)${featureLabel ? html`; overlay <b>${featureLabel}</b> on the right axis` : null}${v.featureMissing ? html` <small>(${v.featureMissing})</small>` : null}; times in ${tz}.</p>
+    : html`<p>${v.ts.length} bars, <span class="bad">${imputedRows.length} imputed</span> (red points)${featureLabel ? html`; overlay <b>${featureLabel}</b>` : null}${v.featureMissing ? html` <small>(${v.featureMissing})</small>` : null}; times in ${tz}.</p>
 <div class="chart" data-chart="series-data"></div>${jsonScript('series-data', chart)}
 <noscript><p class="muted">The chart needs JavaScript; the tables below work without it.</p></noscript>
 <h2>Imputed bars</h2>
@@ -459,10 +483,15 @@ ${v.mode === 'no-daemon'
 ${pacing === null
     ? html`<p class="muted">${v.mode === 'no-daemon' ? 'no daemon' : 'no live market data'}: no pacing state.</p>`
     : html`${kv([
-        ['Historical requests in the last 10 min', pacing.historicalBudget !== undefined ? html`${60 - pacing.historicalBudget} of 60 <progress max="60" value="${60 - pacing.historicalBudget}"></progress>` : '—'],
+        [
+          'Historical requests in the last 10 min',
+          pacing.historicalBudget !== undefined
+            ? html`<span id="pacing-in-use">${MAX_HISTORICAL_REQUESTS_PER_WINDOW - pacing.historicalBudget}</span> of ${MAX_HISTORICAL_REQUESTS_PER_WINDOW} <progress max="${MAX_HISTORICAL_REQUESTS_PER_WINDOW}" value="${MAX_HISTORICAL_REQUESTS_PER_WINDOW - pacing.historicalBudget}"></progress>`
+            : '—',
+        ],
         ['Open requests', formatNumber(pacing.openRequests ?? null)],
         ['Queued', formatNumber(pacing.queued ?? null)],
-        ['Granted / waited', `${formatNumber(pacing.granted ?? null)} / ${formatNumber(pacing.waited ?? null)}`],
+        ['Requests granted / waited (since start)', html`<span id="pacing-granted">${formatNumber(pacing.granted ?? null)}</span> / ${formatNumber(pacing.waited ?? null)}`],
         ['Total wait', formatDuration(pacing.totalWaitMs ?? null)],
       ])}${pacing.waitsByRule && Object.keys(pacing.waitsByRule).length > 0 ? html`<table class="data"><thead><tr><th>Rule</th><th class="num">Waits</th></tr></thead><tbody>${Object.entries(pacing.waitsByRule).map(([k, n]) => html`<tr><td>${k}</td><td class="num">${formatNumber(n)}</td></tr>`)}</tbody></table>` : null}`}
 ${v.health
