@@ -10,6 +10,9 @@ import { twsMarketFactory } from '../../../src/ops/tws-market-service.js';
 import { REPO, spawnTs, waitForExit } from '../../support/child.js';
 import { buildSimLake, GAP_DATE, type SimLake } from './sim-lake.js';
 
+// The browser's global, for the functions evaluated in the page (this project's tsconfig has no DOM lib).
+declare function getComputedStyle(el: unknown, pseudo?: string): { backgroundImage: string; backgroundColor: string; borderRightColor: string };
+
 const ARTIFACTS = join(REPO, 'test-artifacts');
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
