@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { applyEnvOverrides, parseYaml } from '../config/settings.js';
 import { ConfigError } from '../core/errors.js';
@@ -75,7 +75,7 @@ export function registerSimCommand(program: Command): void {
         applyEnvOverrides(doc, process.env);
       }
       const { settings, configured } = opts.config
-        ? simSettingsFromDocument(doc, source)
+        ? simSettingsFromDocument(doc, source, dirname(source))
         : { settings: simSettingsSchema.parse({}), configured: [] };
       const speed = opts.speed ?? settings.speed;
       const now = opts.now ?? settings.now;

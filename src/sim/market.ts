@@ -2,6 +2,7 @@ import { MS_PER_DAY, parseIsoDate } from '../calendar/civil-date.js';
 import type { Session } from '../calendar/trading-calendar.js';
 import { zoneOffsetMs } from '../calendar/zoned-time.js';
 import type { BarSpec } from './ib-request-time.js';
+import { lowerBound, type ReplaySeries } from './replay-source.js';
 import type { SimInstrument } from './sim-instruments.js';
 
 /**
@@ -92,6 +93,13 @@ export class SyntheticMarket {
   readonly #paths = new Map<string, Float64Array>();
   readonly #aggregates = new Map<string, MarketBar>();
   readonly #scratch: MarketBar = { ts: 0, open: 0, high: 0, low: 0, close: 0, volume: 0, wap: 0, count: 0 };
+  readonly #replays = new Map<string, ReplaySeries>();
+
+  /** Serves an instrument from recorded bars instead of the synthetic path. */
+  setReplay(key: string, series: ReplaySeries): void {
+    this.#replays.set(key, series);
+    for (const k of [...this.#aggregates.keys()]) if (k.startsWith(`${key}|`)) this.#aggregates.delete(k);
+  }
 
   /** Spans overlapping [from, to), ascending, limited to the instrument's history. */
   spansBetween(inst: SimInstrument, from: number, to: number, rth: boolean): TradingSpan[] {
@@ -119,6 +127,14 @@ export class SyntheticMarket {
 
   /** First bar start of the instrument's history for a useRTH flag. */
   headTimestamp(inst: SimInstrument, rth: boolean): number | undefined {
+    const replay = this.#replays.get(inst.key);
+    if (replay) {
+      // The first recorded bar inside a served session.
+      for (const t of replay.ts.slice(0, 10_000)) {
+        if (this.spansBetween(inst, t, t + 1, rth).some((s) => s.start <= t && t < s.end)) return t;
+      }
+      return undefined;
+    }
     const first = inst.calendar.nextSession(isoDay(parseIsoDate(inst.headDate) * MS_PER_DAY - MS_PER_DAY));
     const span = this.#span(inst, first, rth);
     return span?.start;
@@ -178,6 +194,11 @@ export class SyntheticMarket {
   baseBar(inst: SimInstrument, t: number, series: PriceSeries, rth: boolean): MarketBar | undefined {
     const span = this.spansBetween(inst, t, t + 1, rth).find((s) => s.start <= t && t < s.end);
     if (!span) return undefined;
+    const replay = this.#replays.get(inst.key);
+    if (replay) {
+      const piece = this.#replayPiece(inst, replay, t, BASE_BAR_MS, Number.MAX_SAFE_INTEGER);
+      return piece ? this.#seriesBar(inst, piece, series) : undefined;
+    }
     const path = this.#path(inst, span);
     const i = Math.round((t - span.pathStart) / BASE_BAR_MS);
     return this.#seriesBar(inst, this.#rawBase(inst, span, path, i), series);
@@ -187,7 +208,7 @@ export class SyntheticMarket {
     const bar = q.bar as Extract<BarSpec, { kind: 'intraday' }>;
     const out: MarketBar[] = [];
     for (const span of this.spansBetween(inst, q.start, end, q.rth)) {
-      if (bar.ms < BASE_BAR_MS) {
+      if (bar.ms < BASE_BAR_MS && !this.#replays.has(inst.key)) {
         out.push(...this.#subBaseBars(inst, span, bar.ms, q.start, end, q.series, q.now));
         continue;
       }
@@ -281,6 +302,8 @@ export class SyntheticMarket {
     now: number,
     label: number,
   ): MarketBar | undefined {
+    const replay = this.#replays.get(inst.key);
+    if (replay) return this.#aggregateReplay(inst, replay, from, to, series, now, label);
     const path = this.#path(inst, span);
     const first = Math.max(0, Math.ceil((Math.max(from, span.pathStart) - span.pathStart) / BASE_BAR_MS));
     const lastExclusive = Math.min(
@@ -314,6 +337,47 @@ export class SyntheticMarket {
     // Quote series are constant shifts of the traded path, so shifting the aggregate equals
     // aggregating shifted base bars.
     return this.#seriesBar(inst, { ts: label, open, high, low, close, volume, wap, count }, series);
+  }
+
+  /** Aggregate of the recorded bars starting in [from, to); a bucket shorter than a recorded bar is a split piece of it. */
+  #aggregateReplay(
+    inst: SimInstrument,
+    r: ReplaySeries,
+    from: number,
+    to: number,
+    series: PriceSeries,
+    now: number,
+    label: number,
+  ): MarketBar | undefined {
+    if (to - from < r.intervalMs) {
+      const piece = this.#replayPiece(inst, r, from, to - from, now);
+      return piece ? this.#seriesBar(inst, { ...piece, ts: label }, series) : undefined;
+    }
+    let acc: MarketBar | undefined;
+    for (let i = lowerBound(r.ts, from); i < r.ts.length && (r.ts[i] as number) < to; i++) {
+      if ((r.ts[i] as number) + r.intervalMs > now) break;
+      const b = replayBar(r, i);
+      acc = acc ? combine(acc, b) : b;
+    }
+    return acc ? this.#seriesBar(inst, { ...finishWap(acc, inst.minTick), ts: label }, series) : undefined;
+  }
+
+  /** The piece of length pieceMs starting at t of the recorded bar containing t (even split). */
+  #replayPiece(
+    inst: SimInstrument,
+    r: ReplaySeries,
+    t: number,
+    pieceMs: number,
+    now: number,
+  ): MarketBar | undefined {
+    const j = lowerBound(r.ts, t + 1) - 1;
+    if (j < 0) return undefined;
+    const start = r.ts[j] as number;
+    if (t >= start + r.intervalMs || t + pieceMs > now) return undefined;
+    const parts = Math.max(1, Math.round(r.intervalMs / pieceMs));
+    const k = Math.min(parts - 1, Math.floor((t - start) / pieceMs));
+    const pieces = splitBar(replayBar(r, j), parts, inst.minTick, hashU(inst.seed, STREAM_SPLIT, j, 0));
+    return { ...(pieces[k] as MarketBar), ts: t };
   }
 
   #seriesBar(inst: SimInstrument, b: MarketBar, series: PriceSeries): MarketBar {
@@ -468,6 +532,19 @@ function bucketOf(span: TradingSpan, ms: number, t: number, zone: string): Bucke
   const aligned = local - (((local % ms) + ms) % ms) - offset;
   const from = Math.max(aligned, span.start);
   return { label: from, from, to: Math.min(aligned + ms, span.end) };
+}
+
+function replayBar(r: ReplaySeries, i: number): MarketBar {
+  return {
+    ts: r.ts[i] as number,
+    open: r.open[i] as number,
+    high: r.high[i] as number,
+    low: r.low[i] as number,
+    close: r.close[i] as number,
+    volume: r.volume[i] as number,
+    wap: r.wap[i] as number,
+    count: r.count[i] as number,
+  };
 }
 
 function combine(acc: MarketBar, b: MarketBar): MarketBar {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../ops/logging-setup.js';
@@ -27,6 +28,7 @@ export interface ConfiguredInstrument {
 export function simSettingsFromDocument(
   doc: Record<string, unknown>,
   source: string,
+  baseDir: string = process.cwd(),
 ): { settings: SimSettings; configured: ConfiguredInstrument[] } {
   // A standalone sim YAML uses only the sim's own keys; anything else means a whole ibpipe config.
   const simKeys = new Set(Object.keys(simSettingsSchema.shape));
@@ -42,7 +44,11 @@ export function simSettingsFromDocument(
   }
   const configured =
     isFullConfig && Array.isArray(doc['instruments']) ? (doc['instruments'] as ConfiguredInstrument[]) : [];
-  return { settings: parsed.data, configured };
+  // Replay files are named relative to the config file.
+  const instruments = parsed.data.instruments.map((i) =>
+    i.replay_file === undefined ? i : { ...i, replay_file: resolve(baseDir, i.replay_file) },
+  );
+  return { settings: { ...parsed.data, instruments }, configured };
 }
 
 /**

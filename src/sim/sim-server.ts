@@ -23,6 +23,7 @@ import {
   type MarketBar,
   type PriceSeries,
 } from './market.js';
+import { loadReplaySeries } from './replay-source.js';
 import { HistoricalPacing, MessageRateLimit, type PacingRule } from './pacing-rules.js';
 import { buildContractData } from './contract-details.js';
 import {
@@ -148,6 +149,9 @@ const FARMS_OK: readonly Frame[] = [
 /** Starts a simulated IB Gateway and resolves once it listens. */
 export async function startSimGateway(options: SimGatewayOptions = {}): Promise<SimGateway> {
   const server = new SimServer(options);
+  for (const inst of server.instruments) {
+    if (inst.replayFile) server.market.setReplay(inst.key, await loadReplaySeries(inst.replayFile, inst.key));
+  }
   await server.listen(options.port ?? 4002, options.host ?? '127.0.0.1');
   return server;
 }
