@@ -7,6 +7,7 @@ import { registerConfigCommands } from './config-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
 import { registerDashboardCommand } from './dashboard-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerFeaturesCommands } from './features-command.js';
 import { registerIngestDbCommand } from './ingest-db-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerSqlCommand(program);
   registerStatusCommand(program);
   registerRunCommand(program);
+  registerFeaturesCommands(program);
   registerTrainCommand(program);
   registerSimCommand(program);
   return program;

@@ -22,6 +22,8 @@ interface RunOptions {
   name?: string;
   model?: string;
   at?: string;
+  group?: string;
+  version?: string;
 }
 
 /** `--symbols A,B` or `--symbols A B`: one list, order kept, duplicates dropped. */
@@ -69,7 +71,9 @@ export function registerRunCommand(program: Command): void {
       .option('--start <date>', 'first session date of a range')
       .option('--end <date>', 'last session date of a range (inclusive)')
       .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
-      .option('--name <name>', 'dataset: the datasets[] entry to build')
+      .option('--name <name>', 'dataset: the datasets[] entry to build; align: the alignments[] entry (default: all)')
+      .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
+      .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
       .option('--model <name>', 'score: the models[] entry to score with (default: all)')
       .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
   ).action(async (job: string, opts: RunOptions) => {
@@ -81,6 +85,8 @@ export function registerRunCommand(program: Command): void {
     const symbols = parseSymbols(opts.symbols);
     const extra: JobParams = {
       ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.group !== undefined ? { group: opts.group } : {}),
+      ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.model !== undefined ? { model: opts.model } : {}),
       ...(opts.at !== undefined ? { at: parseScoringInstant(opts.at) } : {}),
     };

@@ -8,6 +8,7 @@ import { twsConfigSchema } from '../data-sources/tws/tws-config.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config.js';
 import { loggingConfigSchema } from '../ops/logging-config.js';
 import { daemonConfigSchema, httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
+import { alignmentsConfigSchema } from '../pipelines/alignment-config.js';
 import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
 import { modelsConfigSchema, scoringReferenceIssues } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
@@ -26,6 +27,7 @@ export const settingsSchema = z
     instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is required'),
     dq_rules: dqRulesConfigSchema,
     gaps: gapsConfigSchema.default(gapsConfigSchema.parse({})),
+    alignments: alignmentsConfigSchema,
     feature_groups: featureGroupsConfigSchema,
     labels: labelsConfigSchema,
     datasets: datasetsConfigSchema,

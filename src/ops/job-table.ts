@@ -1,4 +1,6 @@
+import { alignJob } from '../pipelines/alignment-job.js';
 import { compactionJob } from '../pipelines/compaction-job.js';
+import { featuresJob } from '../pipelines/feature-job.js';
 import { transformJob } from '../pipelines/transform-job.js';
 import { scoreJob } from '../scoring/score-job.js';
 import { datasetJob } from '../training/dataset-job.js';
@@ -9,6 +11,8 @@ import type { JobKind } from './ops-config.js';
 export const JOB_TABLE: Readonly<Partial<Record<JobKind, JobDefinition>>> = {
   compact: compactionJob,
   transform: transformJob,
+  align: alignJob,
+  features: featuresJob,
   dataset: datasetJob,
   score: scoreJob,
 };

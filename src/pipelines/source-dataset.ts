@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { frequencyMs } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import { sqlKeyList, sqlString } from '../core/sql.js';
-import { Lake } from '../storage/lake.js';
+import type { Lake } from '../storage/lake.js';
 
 /**
  * A per-date bar dataset a job reads: a curated dataset (`curated/<name>/date=D/data.parquet`,
