@@ -77,42 +77,56 @@ export class TwsMarketService implements MarketDataService {
       signal,
       onEvent: (e) => this.#log.info({ live: e }, 'live stream event'),
     });
-    await this.#catchUp(instruments, stored, startedAt).catch((err: unknown) => {
-      if (!signal.aborted) this.#log.error({ err }, 'catch-up failed; the next start retries it');
-    });
+    await this.#catchUp(instruments, stored, startedAt);
     await live;
   }
 
-  /** Backfills from the newest stored bar (or N sessions back) up to the live stream's start. */
+  /**
+   * Backfills what the live stream will not deliver. The open session is fetched first, from its
+   * open to the live stream's start, whatever is already stored: a restart after a crash may
+   * leave a hole anywhere in it, and overlapping bars cost nothing (idempotent batches, dedup in
+   * curated). Completed sessions go through the resumable backfill, from the newest stored
+   * session (or N sessions back on an empty lake); windows the ledger has done are skipped.
+   * Failures are retried with backoff until the service stops.
+   */
   async #catchUp(instruments: readonly Instrument[], stored: ReadonlyMap<string, number | null>, liveFrom: number): Promise<void> {
     const { settings, calendars, clock, rawStore } = this.#app;
     const barSize = settings.tws.historical_bar_size;
     const bar = barSizeMs(barSize);
     const signal = this.#abort.signal;
-    for (const inst of instruments) {
-      if (signal.aborted) return;
-      const cal = calendars.calendarFor(inst.key);
-      const last = stored.get(inst.key) ?? null;
-      const today = cal.sessionDateOf(liveFrom);
-      const firstDate = last !== null ? cal.sessionDateOf(last) : backSessions(cal, today, settings.daemon.catch_up_sessions);
-      if (firstDate <= today) {
-        const summary = await this.#ingestor.ingestHistoricalRange([inst], firstDate, today, { signal });
-        this.#log.info({ instrument: inst.key, from: firstDate, to: today, windows: summary.windows, bars: summary.barsWritten, complete: summary.complete }, 'catch-up of completed sessions');
+    const pending = new Set(instruments.map((i) => i.key));
+    for (let attempt = 1; pending.size > 0 && !signal.aborted; attempt++) {
+      for (const inst of instruments) {
+        if (!pending.has(inst.key) || signal.aborted) continue;
+        try {
+          const cal = calendars.calendarFor(inst.key);
+          const session = cal.sessionAt(liveFrom);
+          if (session) {
+            const to = session.open + Math.floor((liveFrom - session.open) / bar) * bar;
+            const contract = await this.#client.resolveContract(inst, signal);
+            for (const w of to > session.open ? planRange(cal, session.open, to, barSize) : []) {
+              const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });
+              if (res.bars.length === 0) continue;
+              const id = `catchup-${createHash('sha256').update(`${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}`).digest('hex').slice(0, 32)}`;
+              await rawStore.writeTwsBars(res.bars, id, clock.now());
+              this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
+            }
+          }
+          const last = stored.get(inst.key) ?? null;
+          const today = cal.sessionDateOf(liveFrom);
+          const firstDate = last !== null ? cal.sessionDateOf(last) : backSessions(cal, today, settings.daemon.catch_up_sessions);
+          if (firstDate <= today) {
+            const summary = await this.#ingestor.ingestHistoricalRange([inst], firstDate, today, { signal });
+            this.#log.info({ instrument: inst.key, from: firstDate, to: today, windows: summary.windows, bars: summary.barsWritten, complete: summary.complete }, 'catch-up of completed sessions');
+            if (!summary.complete) throw new Error(`backfill of ${inst.key} ${firstDate}..${today} incomplete`);
+          }
+          pending.delete(inst.key);
+        } catch (err) {
+          if (signal.aborted) return;
+          this.#log.warn({ err, instrument: inst.key, attempt }, 'catch-up failed; retrying');
+        }
       }
-      // The open session: bars before the live stream's first answer are fetched here.
-      const session = cal.sessionAt(liveFrom);
-      if (!session) continue;
-      const from = Math.max(session.open, last !== null ? last + bar : session.open);
-      const to = session.open + Math.floor((liveFrom - session.open) / bar) * bar;
-      if (to <= from) continue;
-      const contract = await this.#client.resolveContract(inst, signal);
-      for (const w of planRange(cal, from, to, barSize)) {
-        const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });
-        if (res.bars.length === 0) continue;
-        const id = `catchup-${createHash('sha256').update(`${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}`).digest('hex').slice(0, 32)}`;
-        await rawStore.writeTwsBars(res.bars, id, clock.now());
-        this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
-      }
+      if (pending.size > 0) await clock.sleep(Math.min(60_000, 1_000 * 2 ** attempt), signal).catch(() => undefined);
     }
   }
 

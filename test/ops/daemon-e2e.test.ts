@@ -76,6 +76,15 @@ function startDaemon(): Running {
   return { child, lines, url };
 }
 
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 45_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 /** Real ms until the virtual clock reads `instant`. */
 function realDelayUntil(instant: number): number {
   return Math.max(0, (instant - clock.now()) / SPEED);
@@ -100,6 +109,10 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     const first = startDaemon();
     const url = await first.url;
     await sleepUntil(T0 + 12 * MIN);
+    await waitFor(async () => {
+      const ages = ((await (await fetch(`${url}/healthz`)).json()) as { last_bar_age_s: Record<string, number | null> }).last_bar_age_s;
+      return ages['AAPL'] != null && ages['MSFT'] != null;
+    }, 'live bars in the first daemon');
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
     const h = (await health.json()) as { connected: boolean; last_bar_age_s: Record<string, number | null> };
@@ -114,8 +127,13 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     const ledgerFile = join(dir, 'lake', 'state', 'job_runs.jsonl');
     const deadline = Date.now() + 4_000;
     while (Date.now() < deadline) {
-      const lines = existsSync(ledgerFile) ? readFileSync(ledgerFile, 'utf8').trim().split('\n') : [];
-      const last = lines.length ? (JSON.parse(lines[lines.length - 1] as string) as { status: string }) : null;
+      const lines = existsSync(ledgerFile) ? readFileSync(ledgerFile, 'utf8').split('\n').filter((l) => l.trim() !== '') : [];
+      let last: { status?: string } | null = null;
+      try {
+        last = lines.length ? (JSON.parse(lines[lines.length - 1] as string) as { status: string }) : null;
+      } catch {
+        // a line being written right now
+      }
       if (last?.status === 'running') break;
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -128,6 +146,22 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     const second = startDaemon();
     await second.url;
     await sleepUntil(killedAt + 22 * MIN);
+    // Under load the restart and its catch-up take a while: wait until the day is continuous.
+    await waitFor(async () => {
+      const t = await openTempLake(join(dir, 'lake'));
+      try {
+        const rows = await t.raw.readTwsBars({ start: '2024-12-04', end: '2024-12-04', dedup: true });
+        return ['AAPL', 'MSFT'].every((s) => {
+          const ts = rows.filter((r) => r.symbol === s).map((r) => r.ts);
+          return ts[0] === OPEN && ts.length === ((ts[ts.length - 1] as number) - OPEN) / MIN + 1 && (ts[ts.length - 1] as number) > killedAt + 10 * MIN;
+        });
+      } finally {
+        await t.lake.close();
+      }
+    }, 'a continuous day after the restart').catch((err: unknown) => {
+      for (const l of [...first.lines, ...second.lines]) if ((l['level'] as number) >= 40 || String(l['msg']).startsWith('catch-up')) console.error(JSON.stringify(l).slice(0, 400));
+      throw err;
+    });
 
     // 4. SIGTERM: graceful, exit 0 within 10 s, buffered bars flushed.
     const termAt = Date.now();
@@ -168,5 +202,5 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     } finally {
       await t.lake.close();
     }
-  }, 120_000);
+  }, 180_000);
 });
