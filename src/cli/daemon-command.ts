@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../config/settings.js';
 import { ScaledClock } from '../core/clock.js';
 import { InputError } from '../core/errors.js';
+import { pickSourceEnv } from '../data-sources/ingestor-registry.js';
 import { Daemon } from '../ops/daemon.js';
 import { dashboardRouteTable } from '../ops/dashboard/dashboard-routes.js';
 import { createLogger } from '../ops/logging-setup.js';
@@ -38,7 +39,7 @@ export function registerDaemonCommand(program: Command): void {
       }
       const logger = createLogger({ level: settings.logging.level, format: settings.logging.format });
       const stop = shutdownSignal();
-      const daemon = await Daemon.start({ settings, logger, prefixRoutes: (d) => dashboardRouteTable({ app: d.app, daemon: d }), ...(clock ? { clock } : {}), ...(opts.live ? { market: twsMarketFactory() } : {}) });
+      const daemon = await Daemon.start({ settings, logger, sourceEnv: pickSourceEnv(settings.sources, process.env), prefixRoutes: (d) => dashboardRouteTable({ app: d.app, daemon: d }), ...(clock ? { clock } : {}), ...(opts.live ? { market: twsMarketFactory() } : {}) });
       const sig = await stop;
       logger.info({ signal: sig }, 'shutdown requested');
       await daemon.stop();

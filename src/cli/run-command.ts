@@ -3,6 +3,7 @@ import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { loadSettings } from '../config/settings.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { DataQualityError, InputError } from '../core/errors.js';
+import { pickSourceEnv } from '../data-sources/ingestor-registry.js';
 import { createAppContext } from '../ops/app-context.js';
 import { JobLedger, type JobParams } from '../ops/job-ledger.js';
 import { jobDefinition } from '../ops/job-table.js';
@@ -91,7 +92,7 @@ export function registerRunCommand(program: Command): void {
       ...(opts.at !== undefined ? { at: parseScoringInstant(opts.at) } : {}),
     };
     const logger = createLogger({ level: settings.logging.level, format: settings.logging.format, destination: process.stderr });
-    const app = await createAppContext(settings, { logger });
+    const app = await createAppContext(settings, { logger, sourceEnv: pickSourceEnv(settings.sources, process.env) });
     const rows: Record<string, unknown>[] = [];
     const refused: string[] = [];
     try {

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   settings: Readonly<Settings>;
   clock?: Clock;
   logger: Logger;
+  /** Environment variables the configured sources read (database credentials); picked at the CLI edge. */
+  sourceEnv?: Readonly<Record<string, string | undefined>>;
   /** Live data source; omitted means no live ingestion (jobs only). */
   market?: MarketDataFactory;
   /** Extra HTTP routes (the dashboard). */
@@ -86,7 +88,7 @@ export class Daemon {
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const clock = options.clock ?? new SystemClock();
-    const app = await createAppContext(options.settings, { clock, logger: options.logger });
+    const app = await createAppContext(options.settings, { clock, logger: options.logger, ...(options.sourceEnv ? { sourceEnv: options.sourceEnv } : {}) });
     const daemon = new Daemon(app, options);
     const log = app.logger.child({ component: 'daemon' });
     try {

@@ -1,3 +1,4 @@
+import { ingestDbJob } from '../data-sources/ingest-db-job.js';
 import { alignJob } from '../pipelines/alignment-job.js';
 import { compactionJob } from '../pipelines/compaction-job.js';
 import { featuresJob } from '../pipelines/feature-job.js';
@@ -15,6 +16,7 @@ export const JOB_TABLE: Readonly<Partial<Record<JobKind, JobDefinition>>> = {
   features: featuresJob,
   dataset: datasetJob,
   score: scoreJob,
+  ingest_db: ingestDbJob,
 };
 
 export function jobDefinition(kind: JobKind): JobDefinition | undefined {
