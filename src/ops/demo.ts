@@ -14,6 +14,8 @@ import { executeJob } from './orchestrator-adapter.js';
 import { jobDefinition } from './job-table.js';
 import type { JobKind } from './ops-config.js';
 import { TwsMarketService } from './tws-market-service.js';
+import { trainModelOnDataset } from '../scoring/models/dataset-trainer.js';
+import { dashboardRouteTable } from './dashboard/dashboard-routes.js';
 
 /** The embedded default's config file, shipped with the package. */
 export const DEMO_CONFIG = resolve(import.meta.dirname, '../../config/demo.yaml');
@@ -58,6 +60,10 @@ function demoSettings(options: DemoOptions, simPort: number): Readonly<Settings>
   const base = loadSettings(DEMO_CONFIG).settings;
   const raw = JSON.parse(JSON.stringify(base)) as Record<string, unknown> & { lake: { root: string }; tws: Record<string, unknown>; http: Record<string, unknown> };
   if (options.lake) raw.lake.root = resolve(options.lake);
+  // The demo trains its local models itself, into the lake it runs on.
+  for (const m of (raw['models'] as { kind: string; name: string; path?: string }[] | undefined) ?? []) {
+    if (m.kind === 'local') m.path = resolve(raw.lake.root, 'models', m.name, 'latest.json');
+  }
   raw.tws.port = simPort;
   raw.tws.host = '127.0.0.1';
   // The sim's pacing windows are scaled by the same factor, so the client paces exactly as for a real gateway.
@@ -96,15 +102,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const summary: DemoSummary = { lake: settings.lake.root, simulated: true, sessions, stages, barsPerSymbol, dashboard: null };
     await app.close();
     if (!options.once) {
-      daemon = await Daemon.start({
-        settings,
-        clock,
-        logger: options.logger,
-        market: (a, m) => new TwsMarketService(a, m),
-      });
+      const start = (cfg: Readonly<Settings>): Promise<Daemon> =>
+        Daemon.start({
+          settings: cfg,
+          clock,
+          logger: options.logger,
+          market: (a, m) => new TwsMarketService(a, m),
+          prefixRoutes: (d) => dashboardRouteTable({ app: d.app, daemon: d }),
+        });
+      try {
+        daemon = await start(settings);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        // Port 9464 taken (another ibpipe?): the demo takes any free port instead.
+        daemon = await start(parseSettings({ ...JSON.parse(JSON.stringify(settings)), http: { ...settings.http, port: 0 } }, DEMO_CONFIG));
+      }
       summary.dashboard = daemon.url;
       out(printSummary(summary));
-      out(`\nLive on the simulated clock (${options.speed ?? 60}x): health ${daemon.url ?? '(http disabled)'}/healthz — Ctrl-C to stop.\n`);
+      out(`\nLive on the simulated clock (${options.speed ?? 60}x): dashboard ${daemon.url ?? '(http disabled)'}/dashboard, health /healthz, metrics /metrics — Ctrl-C to stop.\n`);
       await (options.until ?? new Promise(() => undefined));
     } else {
       out(printSummary(summary));
@@ -151,10 +166,10 @@ async function backfill(app: AppContext, n: number, stages: StageResult[], log: 
   return dates;
 }
 
-async function runStage(app: AppContext, stages: StageResult[], kind: JobKind, params: JobParams, label: string = kind): Promise<boolean> {
+async function runStage(app: AppContext, stages: StageResult[], kind: JobKind, params: JobParams, label: string = kind): Promise<unknown> {
   if (!jobDefinition(kind)) {
     stages.push({ stage: label, status: 'skipped', counts: {}, detail: 'not available in this build' });
-    return false;
+    return null;
   }
   const run = await executeJob(app, kind, params, { trigger: 'manual' });
   const err = run.error as { message?: string } | null;
@@ -165,7 +180,7 @@ async function runStage(app: AppContext, stages: StageResult[], kind: JobKind, p
     counts: run.record.counts,
     ...(err ? { detail: err.message ?? String(err) } : {}),
   });
-  return run.record.status === 'ok';
+  return run.record.status === 'ok' ? (run.outcome?.summary ?? {}) : null;
 }
 
 async function pipeline(app: AppContext, sessions: string[], stages: StageResult[]): Promise<void> {
@@ -175,8 +190,22 @@ async function pipeline(app: AppContext, sessions: string[], stages: StageResult
   for (const group of app.settings.feature_groups as readonly { name: string; version: string }[]) {
     await runStage(app, stages, 'features', { start: first, end: last, group: group.name, version: group.version }, `features ${group.name}`);
   }
-  for (const ds of app.settings.datasets as readonly { name: string }[]) {
-    await runStage(app, stages, 'dataset', { name: ds.name }, `dataset ${ds.name}`);
+  const built: { id: string; name: string }[] = [];
+  for (const ds of app.settings.datasets) {
+    const handle = (await runStage(app, stages, 'dataset', { name: ds.name }, `dataset ${ds.name}`)) as { id?: string } | null;
+    if (handle?.id) built.push({ id: handle.id, name: ds.name });
+  }
+  // Local models whose file the demo itself trains (models/<name>/latest.json in the lake).
+  for (const model of app.settings.models) {
+    const ds = built[0];
+    if (model.kind !== 'local' || !ds) continue;
+    try {
+      const res = await trainModelOnDataset(app.lake, { datasetId: ds.id, datasetName: ds.name, modelName: model.name });
+      const test = res.metrics.test ?? res.metrics.all;
+      stages.push({ stage: `train ${model.name}`, status: 'ok', counts: { features: res.features.length, rows: res.metrics.train?.rows ?? res.metrics.all?.rows ?? 0 }, detail: `version ${res.version}${test?.correlation != null ? `, test correlation ${test.correlation.toFixed(3)}` : ''}` });
+    } catch (err) {
+      stages.push({ stage: `train ${model.name}`, status: 'failed', counts: {}, detail: (err as Error).message });
+    }
   }
   await runStage(app, stages, 'score', { date: last }, 'score');
 }
