@@ -38,6 +38,14 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
     return this.#lastFinalTs;
   }
 
+  /**
+   * True when the last final bar was closed by the grace timer rather than by the next bar's
+   * first update: its values are the last ones seen, which a stream that went silent may have cut short.
+   */
+  get lastFinalByGrace(): boolean {
+    return this.#lastFinalByGrace;
+  }
+
   /** The bar still being built, if any. */
   get current(): T | undefined {
     return this.#current;
@@ -87,12 +95,6 @@ export class LiveBarFinalizer<T extends LiveBarValues = LiveBarValues> {
   /** Finalizes the current bar once its grace period after the bar end has passed. */
   onTick(now: number): T[] {
     if (this.#current && now >= this.#current.ts + this.barMs + this.graceMs) return [this.#finalize(true)];
-    return [];
-  }
-
-  /** On shutdown: finalizes the current bar if its interval has ended (no grace). */
-  flushComplete(now: number): T[] {
-    if (this.#current && now >= this.#current.ts + this.barMs) return [this.#finalize(true)];
     return [];
   }
 

@@ -41,6 +41,8 @@ export interface LiveBarStreamOptions {
 export type LiveStreamEvent =
   | { readonly type: 'subscribed'; readonly symbol: string; readonly reqId: number }
   | { readonly type: 'interrupted'; readonly symbol: string; readonly reason: string; readonly gapFrom: number | undefined }
+  /** Data flows again; `gap` is the window to repair (null when the new stream's first bars cover it). */
+  | { readonly type: 'resumed'; readonly symbol: string; readonly gap: { readonly from: number; readonly to: number } | null }
   | { readonly type: 'gap-repaired'; readonly symbol: string; readonly from: number; readonly to: number; readonly bars: number }
   | { readonly type: 'repair-failed'; readonly symbol: string; readonly from: number; readonly to: number; readonly error: string };
 
@@ -59,6 +61,8 @@ export class LiveBarStream {
   #closed = false;
   #suspended = false;
   #gapFrom: number | undefined;
+  /** First bar of the stream that closed the last gap. */
+  #resumedAt: number | undefined;
   readonly #gaps: Array<{ from: number; to: number }> = [];
   #repairing: Promise<void> | undefined;
   #repairTimer: TimerHandle | undefined;
@@ -90,11 +94,15 @@ export class LiveBarStream {
     return [...this.#gaps];
   }
 
-  /** Ends the subscription; passes on the current bar if its interval has already ended. */
+  /**
+   * Ends the subscription. The bar being built is passed on only if its grace period is over,
+   * as it would have been anyway; a bar whose last update may still be in flight is left to the
+   * next start's repair rather than stored cut short.
+   */
   async close(): Promise<void> {
     if (this.#closed) return this.#done;
     this.#closed = true;
-    this.#emitBars(this.#finalizer.flushComplete(this.#client.clock.now()));
+    if (!this.#suspended) this.#emitBars(this.#finalizer.onTick(this.#client.clock.now()));
     this.#endSession?.('closed');
     this.#ac.abort(new Error('stream closed'));
     this.#unsubscribe();
@@ -187,14 +195,21 @@ export class LiveBarStream {
     this.#finalizer.discardCurrent();
     const last = this.#finalizer.lastFinalTs;
     if (last === undefined) return;
-    const from = last + this.#barMs;
+    // A bar closed by the grace timer may have been cut short by the very silence or outage
+    // that interrupted the stream: fetch it again (the raw store keeps the latest ingestion).
+    let from = this.#finalizer.lastFinalByGrace ? last : last + this.#barMs;
+    // Bars before the current stream's first bar belong to an earlier repair.
+    if (this.#resumedAt !== undefined) from = Math.max(from, this.#resumedAt);
     this.#gapFrom = this.#gapFrom === undefined ? from : Math.min(this.#gapFrom, from);
   }
 
   #closeGap(nextTs: number): void {
     const from = this.#gapFrom as number;
     this.#gapFrom = undefined;
-    if (nextTs > from) this.#gaps.push({ from, to: nextTs });
+    this.#resumedAt = nextTs;
+    const gap = nextTs > from ? { from, to: nextTs } : null;
+    if (gap) this.#gaps.push(gap);
+    this.#opts.onEvent?.({ type: 'resumed', symbol: this.symbol, gap });
     this.#startRepair();
   }
 

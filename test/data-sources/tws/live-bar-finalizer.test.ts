@@ -55,13 +55,12 @@ describe('LiveBarFinalizer', () => {
     expect(f.onUpdate(bar(1, 99), T + 126_000)).toEqual([]);
   });
 
-  it('discardCurrent drops a bar whose stream broke; flushComplete passes on an ended bar at shutdown', () => {
+  it('discardCurrent drops a bar whose stream broke', () => {
     const f = new LiveBarFinalizer(M, 30_000);
     f.onUpdate(bar(0, 11), T + 10_000);
     f.discardCurrent();
     expect(f.current).toBeUndefined();
-    f.onUpdate(bar(1, 11), T + M + 10_000);
-    expect(f.flushComplete(T + M + 59_999)).toEqual([]);
-    expect(f.flushComplete(T + 2 * M)).toEqual([bar(1, 11)]);
+    expect(f.onTick(T + 10 * M)).toEqual([]);
+    expect(f.lastFinalTs).toBeUndefined();
   });
 });
