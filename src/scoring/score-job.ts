@@ -4,7 +4,8 @@ import type { JobDefinition } from '../ops/job-definition.js';
 import { JobLedger } from '../ops/job-ledger.js';
 import { FeatureStore } from '../storage/feature-store.js';
 import { PredictionStore } from '../storage/prediction-store.js';
-import { barMsOfDataset, featureTtlMs } from '../training/feature-timing.js';
+import { resolveSourceDataset } from '../pipelines/source-dataset.js';
+import { featureTtlMs } from '../training/feature-timing.js';
 import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult } from './batch-scoring.js';
 
 /**
@@ -33,7 +34,7 @@ export const scoreJob: JobDefinition = {
     const configs: BatchScoringConfig[] = models.map((model) => {
       const group = app.settings.feature_groups.find((g) => g.name === model.feature_group);
       if (!group) throw new ConfigError(`model ${model.name}: no feature group named ${model.feature_group}`, [`models: feature group ${model.feature_group} is not in feature_groups`]);
-      const barMs = barMsOfDataset(group.source);
+      const barMs = resolveSourceDataset(group.source, app.settings.alignments).barMs;
       return {
         model,
         date: params.date as string,

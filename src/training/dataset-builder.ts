@@ -9,7 +9,7 @@ import { InputError, StorageError, UpstreamMissingError, VersionConflictError } 
 import { sqlIdent, sqlString } from '../core/sql.js';
 import { silentLogger, type Logger } from '../ops/logging-setup.js';
 import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
-import type { CuratedStore } from '../storage/curated-store.js';
+import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
 import { fsyncPath, type Lake, type LakeColumn } from '../storage/lake.js';
 import { LABEL_DROP_REASONS, computeLabels, type LabelDropReason, type LabelInputBar, type LabelRow } from './labels.js';
@@ -44,15 +44,12 @@ export interface DatasetBuildConfig {
   readonly label: LabelSpec;
   /** Feature groups in `dataset.feature_groups` order, with their TTL. */
   readonly featureGroups: readonly DatasetFeatureGroup[];
-  /** Curated dataset the labels are computed from, e.g. `bars_1min`. */
-  readonly curatedDataset: string;
-  /** Bar length of that dataset in ms. */
-  readonly barMs: number;
+  /** The bar dataset the labels are computed from (the feature groups' source), with its bar length. */
+  readonly source: SourceDataset;
 }
 
 export interface DatasetBuildDeps {
   readonly lake: Lake;
-  readonly curatedStore: CuratedStore;
   readonly featureStore: FeatureStore;
   readonly calendars: InstrumentCalendars;
   readonly logger?: Logger;
@@ -60,8 +57,8 @@ export interface DatasetBuildDeps {
 
 /** A Parquet file the dataset was built from, with the sha256 of its bytes. */
 export interface DatasetSource {
-  readonly kind: 'curated' | 'features';
-  /** Curated dataset name, or `<group>/v=<version>`. */
+  readonly kind: 'curated' | 'aligned' | 'features';
+  /** Bar dataset name, or `<group>/v=<version>`. */
   readonly dataset: string;
   readonly date: string;
   /** Relative to the lake root, `/`-separated. */
@@ -80,7 +77,8 @@ export interface DatasetManifest {
   /** The dataset entry as configured (defaults applied). */
   readonly config: DatasetSpec;
   readonly label: LabelSpec;
-  readonly curated_dataset: string;
+  /** The bar dataset the labels were computed from. */
+  readonly source: { readonly kind: 'curated' | 'aligned'; readonly name: string };
   readonly bar_ms: number;
   readonly feature_groups: readonly {
     readonly name: string;
@@ -117,7 +115,7 @@ export interface DatasetManifest {
   } | null;
   readonly sources: readonly DatasetSource[];
   /** Session dates on which some symbol's exchange traded but a partition the build needed was absent. */
-  readonly missing_partitions: readonly { readonly kind: 'curated' | 'features'; readonly dataset: string; readonly date: string }[];
+  readonly missing_partitions: readonly { readonly kind: 'curated' | 'aligned' | 'features'; readonly dataset: string; readonly date: string }[];
   readonly data: { readonly file: string; readonly sha256: string; readonly bytes: number };
 }
 
@@ -179,8 +177,9 @@ function emptyDropped(): Record<DatasetDropReason, number> {
  *   build whose id already exists leaves the existing folder as it is.
  */
 export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: DatasetBuildDeps): Promise<DatasetHandle> {
-  const { dataset: spec, label: labelSpec, barMs } = cfg;
-  const { lake, featureStore, curatedStore, calendars } = deps;
+  const { dataset: spec, label: labelSpec, source } = cfg;
+  const barMs = source.barMs;
+  const { lake, featureStore, calendars } = deps;
   const logger = (deps.logger ?? silentLogger()).child({ component: 'dataset-builder', dataset: spec.name });
   if (labelSpec.name !== spec.label) throw new InputError(`dataset ${spec.name} uses label ${spec.label}, but label spec ${labelSpec.name} was given`);
   if (!(Number.isInteger(barMs) && barMs > 0)) throw new InputError(`bar length must be a positive integer of ms, got ${barMs}`);
@@ -250,20 +249,21 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
 
   // Sources, hashed as they are at build time.
   const sources: DatasetSource[] = [];
-  const missing: { kind: 'curated' | 'features'; dataset: string; date: string }[] = [];
+  const missing: { kind: 'curated' | 'aligned' | 'features'; dataset: string; date: string }[] = [];
   const rel = (file: string): string => relative(lake.root, file).split(sep).join('/');
-  const curatedDates = dateLabelsBetween(spec.start, labelEnd);
-  for (const date of curatedDates) {
-    if (curatedStore.hasPartition(cfg.curatedDataset, date)) {
-      const file = curatedStore.partitionFile(cfg.curatedDataset, date);
-      sources.push({ kind: 'curated', dataset: cfg.curatedDataset, date, path: rel(file), sha256: sha256File(file) });
+  const barDates = dateLabelsBetween(spec.start, labelEnd);
+  for (const date of barDates) {
+    const file = sourcePartitionFile(lake, source, date);
+    if (existsSync(file)) {
+      sources.push({ kind: source.kind, dataset: source.name, date, path: rel(file), sha256: sha256File(file) });
     } else if (tradedDates.has(date)) {
-      missing.push({ kind: 'curated', dataset: cfg.curatedDataset, date });
+      missing.push({ kind: source.kind, dataset: source.name, date });
     }
   }
-  if (!sources.some((s) => s.kind === 'curated' && s.date <= spec.end)) {
-    throw new UpstreamMissingError(`dataset ${spec.name}: no curated ${cfg.curatedDataset} partitions between ${spec.start} and ${spec.end}; run \`ibpipe run transform\` first`, {
-      details: { dataset: cfg.curatedDataset, start: spec.start, end: spec.end },
+  if (!sources.some((s) => s.kind === source.kind && s.date <= spec.end)) {
+    const job = source.kind === 'curated' ? 'transform' : 'align';
+    throw new UpstreamMissingError(`dataset ${spec.name}: no ${source.kind} ${source.name} partitions between ${spec.start} and ${spec.end}; run \`ibpipe run ${job}\` first`, {
+      details: { dataset: source.name, kind: source.kind, start: spec.start, end: spec.end },
     });
   }
   for (const g of groups) {
@@ -278,11 +278,11 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     }
   }
 
-  // Labels, per symbol, from the curated closes (anchors in range only).
+  // Labels, per symbol, from the source's closes (anchors in range only).
   const dropped = emptyDropped();
   const labelRows: (LabelRow & { symbol: string })[] = [];
-  const curatedRel = curatedStore.relationSql(cfg.curatedDataset, curatedDates, symbols);
-  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date FROM ${curatedRel} ORDER BY symbol, ts`);
+  const barRel = sourceRelationSql(lake, source, barDates, symbols) as string;
+  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date FROM ${barRel} ORDER BY symbol, ts`);
   const [cSym, cTs, cClose, cImp, cDate] = cc as [string[], number[], (number | null)[], (boolean | null)[], string[]];
   for (let i = 0; i < cSym.length; ) {
     const symbol = cSym[i] as string;
@@ -468,7 +468,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
         name: spec.name,
         config: spec,
         label: labelSpec,
-        curated_dataset: cfg.curatedDataset,
+        source: { kind: source.kind, name: source.name },
         bar_ms: barMs,
         feature_groups: groups.map((g) => ({ name: g.name, version: g.version, definition_hash: g.record.definition_hash, columns: g.columns, ttl_ms: g.ttlMs })),
         time_range: { start: spec.start, end: spec.end, first_anchor: iso(span?.first ?? null), last_anchor: iso(span?.last ?? null), last_label_end: iso(span?.last_end ?? null) },

@@ -5,14 +5,15 @@ import { featureDefinitionHash } from '../pipelines/features/feature-definition-
 import { FeatureStore } from '../storage/feature-store.js';
 import { buildTrainingDataset, type DatasetBuildConfig } from './dataset-builder.js';
 import { datasetSpecSchema } from './training-config.js';
-import { barMsOfDataset, featureTtlMs } from './feature-timing.js';
+import { resolveSourceDataset } from '../pipelines/source-dataset.js';
+import { featureTtlMs } from './feature-timing.js';
 
 /**
  * The build config of `datasets[name]`: its label, its feature groups with their TTL (the same
  * rule as scoring) and, when the configured group is at the pinned version, the definition hash
  * the stored version must have. Labels come from the groups' source dataset.
  */
-export function datasetBuildConfigFrom(settings: Pick<Settings, 'datasets' | 'labels' | 'feature_groups'>, name: string | undefined): DatasetBuildConfig {
+export function datasetBuildConfigFrom(settings: Pick<Settings, 'datasets' | 'labels' | 'feature_groups' | 'alignments'>, name: string | undefined): DatasetBuildConfig {
   let dataset;
   if (name === undefined) {
     if (settings.datasets.length !== 1) {
@@ -37,17 +38,15 @@ export function datasetBuildConfigFrom(settings: Pick<Settings, 'datasets' | 'la
       `datasets: feature groups of ${dataset.name} must share one source`,
     ]);
   }
-  const curatedDataset = sources[0] as string;
-  const barMs = barMsOfDataset(curatedDataset);
+  const source = resolveSourceDataset(sources[0] as string, settings.alignments);
   return {
     dataset,
     label,
-    curatedDataset,
-    barMs,
+    source,
     featureGroups: groups.map(({ ref, group }) => ({
       name: ref.name,
       version: ref.version,
-      ttlMs: featureTtlMs(group, barMs),
+      ttlMs: featureTtlMs(group, source.barMs),
       ...(group.version === ref.version ? { configDefinitionHash: featureDefinitionHash(group) } : {}),
     })),
   };
@@ -82,7 +81,6 @@ export const datasetJob: JobDefinition = {
     const cfg = withRange(datasetBuildConfigFrom(app.settings, name), params.start ?? params.date, params.end ?? params.date);
     const handle = await buildTrainingDataset(cfg, {
       lake: app.lake,
-      curatedStore: app.curatedStore,
       featureStore: new FeatureStore(app.lake, app.calendars, app.clock),
       calendars: app.calendars,
       logger,

@@ -1,19 +1,4 @@
-import { frequencyMs } from '../core/bars.js';
-import { ConfigError } from '../core/errors.js';
 import type { FeatureGroup } from '../pipelines/features/feature-config.js';
-
-/** Bar length of a curated dataset named `bars_<frequency>` (e.g. `bars_1min` → 60 000). */
-export function barMsOfDataset(dataset: string): number {
-  const m = /^bars_(.+)$/.exec(dataset);
-  try {
-    if (m) return frequencyMs(m[1] as string);
-  } catch {
-    // fall through to the error below
-  }
-  throw new ConfigError(`cannot tell the bar length of dataset ${dataset}: expected bars_<frequency>, e.g. bars_1min`, [
-    `feature_groups: source ${dataset} is not a curated bars_<frequency> dataset`,
-  ]);
-}
 
 /**
  * TTL of a feature group without a configured `ttl`, in bars of its source: a row up to five

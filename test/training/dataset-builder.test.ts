@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamMissingError, VersionConflictError } from '../../src/core/errors.js';
 import { sqlString } from '../../src/core/sql.js';
+import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
 import type { FeatureStore } from '../../src/storage/feature-store.js';
 import { buildTrainingDataset, findDataset, type DatasetBuildConfig, type DatasetHandle } from '../../src/training/dataset-builder.js';
 import { datasetSpecSchema, labelSpecSchema, type DatasetSpec } from '../../src/training/training-config.js';
 import { priceAt } from '../support/bar-factory.js';
-import { BAR_MS, CURATED, featureStoreFor, writeCuratedDays, writeFeatureDays } from '../support/feature-lake.js';
+import { BAR_MS, CURATED, TECH_GROUP, featureStoreFor, writeCuratedDays, writeFeatureDays } from '../support/feature-lake.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
 const DAYS = ['2024-11-25', '2024-11-26', '2024-11-27'];
@@ -43,13 +44,12 @@ function config(over: Partial<Record<keyof DatasetSpec, unknown>> = {}, label: R
     dataset,
     label: labelSpecSchema.parse({ name: 'fwd5', kind: 'forward_return', horizon_bars: H, ...label }),
     featureGroups: [{ name: 'tech', version, ttlMs }],
-    curatedDataset: CURATED,
-    barMs: BAR_MS,
+    source: { kind: 'curated', name: CURATED, barMs: BAR_MS },
   };
 }
 
 async function build(t: TempLake, store: FeatureStore, cfg: DatasetBuildConfig): Promise<DatasetHandle> {
-  return buildTrainingDataset(cfg, { lake: t.lake, curatedStore: t.curated, featureStore: store, calendars: t.calendars });
+  return buildTrainingDataset(cfg, { lake: t.lake, featureStore: store, calendars: t.calendars });
 }
 
 type Row = Record<string, unknown> & { symbol: string; ts: number; anchor_ts: number; label_end_ts: number; tech_ts: number; tech_available_ts: number; fwd5: number; ret_1: number | null };
@@ -209,6 +209,8 @@ describe('buildTrainingDataset', () => {
     const store = featureStoreFor(t);
     await expect(build(t, store, config())).rejects.toThrow(UpstreamMissingError);
     await expect(build(t, store, config())).rejects.toThrow(/tech version v1 has never been written/);
+    store.ensureRegistered({ group: 'tech', version: 'v1', definitionHash: featureDefinitionHash(TECH_GROUP), featureColumns: ['ret_1', 'sma_3'] });
+    await expect(build(t, store, config())).rejects.toThrow('dataset fwd: no curated bars_1min partitions between 2024-11-26 and 2024-11-27; run `ibpipe run transform` first');
     const rows = await writeCuratedDays(t, SYMBOLS, DAYS);
     await writeFeatureDays(t, store, rows, ['2024-11-25']);
     await expect(build(t, store, config())).rejects.toThrow(/no partitions between 2024-11-26 and 2024-11-27/);

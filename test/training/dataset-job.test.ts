@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseSettings } from '../../src/config/settings.js';
-import { ConfigError, InputError } from '../../src/core/errors.js';
+import { InputError } from '../../src/core/errors.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
 import { datasetBuildConfigFrom, withRange } from '../../src/training/dataset-job.js';
-import { barMsOfDataset, featureTtlMs } from '../../src/training/feature-timing.js';
+import { featureTtlMs } from '../../src/training/feature-timing.js';
 
 const inst = { key: 'AAPL', sec_type: 'STK', symbol: 'AAPL', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' };
 const tech = { name: 'tech', version: 'v2', source: 'bars_5min', ttl: '90s', features: [{ name: 'sma_5', fn: 'sma', column: 'close', window: 5 }] };
@@ -36,8 +36,7 @@ describe('datasetBuildConfigFrom', () => {
     const s = settings();
     const cfg = datasetBuildConfigFrom(s, 'ret5');
     expect(cfg.label).toEqual({ name: 'fwd5', kind: 'forward_return', horizon_bars: 5, across_sessions: false, imputed_policy: 'drop' });
-    expect(cfg.curatedDataset).toBe('bars_5min');
-    expect(cfg.barMs).toBe(300_000);
+    expect(cfg.source).toEqual({ kind: 'curated', name: 'bars_5min', barMs: 300_000 });
     expect(cfg.featureGroups).toEqual([
       // tech is configured at v2 but the dataset pins v1: the stored v1 is used as registered.
       { name: 'tech', version: 'v1', ttlMs: 90_000 },
@@ -53,7 +52,11 @@ describe('datasetBuildConfigFrom', () => {
     expect(() => datasetBuildConfigFrom(two, undefined)).toThrow(InputError);
     const mixed = settings({ feature_groups: [{ ...tech, source: 'bars_1min' }, slow] });
     expect(() => datasetBuildConfigFrom(mixed, 'ret5')).toThrow(/read different sources \(bars_1min, bars_5min\)/);
-    expect(() => barMsOfDataset('aligned_factors')).toThrow(ConfigError);
+    const aligned = settings({
+      alignments: [{ name: 'aligned_15min', source: 'bars_5min', frequency: '15min' }],
+      feature_groups: [{ ...tech, source: 'aligned_15min' }, { ...slow, source: 'aligned_15min' }],
+    });
+    expect(datasetBuildConfigFrom(aligned, 'ret5').source).toEqual({ kind: 'aligned', name: 'aligned_15min', barMs: 900_000 });
     expect(featureTtlMs(undefined, 60_000)).toBe(300_000);
   });
 
