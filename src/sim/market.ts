@@ -552,7 +552,7 @@ function combine(acc: MarketBar, b: MarketBar): MarketBar {
   acc.low = Math.min(acc.low, b.low);
   acc.close = b.close;
   if (acc.volume >= 0 && b.volume >= 0) {
-    // Carry the volume-weighted sum in wap until finishWap divides it out.
+    // wap stays the volume-weighted mean of the parts; finishWap only rounds it.
     const accSum = acc.volume > 0 ? acc.wap * acc.volume : 0;
     const bSum = b.volume > 0 ? b.wap * b.volume : 0;
     acc.volume += b.volume;

@@ -1,56 +1,19 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { ClientSession, type SessionHost } from './client-session.js';
 import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { silentLogger, type Logger } from '../ops/logging-setup.js';
-import { corruptBar, corruptBars, badKindFor, ScenarioRunner, type FaultControls } from './faults.js';
-import {
-  formatConnectionTime,
-  formatIbDate,
-  formatIbDateTime,
-  INVALID_BAR_SIZE_CAUSE,
-  maxDurationSeconds,
-  nominalSeconds,
-  parseBarSize,
-  parseDuration,
-  parseEndDate,
-  subtractDuration,
-  type BarSpec,
-} from './ib-request-time.js';
-import {
-  BASE_BAR_MS,
-  hashU,
-  PRICE_SERIES,
-  SyntheticMarket,
-  type MarketBar,
-  type PriceSeries,
-} from './market.js';
+import { ScenarioRunner, type FaultControls } from './faults.js';
+import { BASE_BAR_MS, hashU, SyntheticMarket } from './market.js';
+import { HistoricalPacing, type PacingRule } from './pacing-rules.js';
 import { loadReplaySeries } from './replay-source.js';
-import { HistoricalPacing, MessageRateLimit, type PacingRule } from './pacing-rules.js';
-import { buildContractData } from './contract-details.js';
 import {
   BAD_BAR_KINDS,
   type BadBarsConfig,
   type ScenarioStep,
   type SimInstrumentConfig,
 } from './sim-config.js';
-import {
-  BUILTIN_INSTRUMENTS,
-  matchContract,
-  resolveInstruments,
-  type ContractQuery,
-  type SimInstrument,
-} from './sim-instruments.js';
-import {
-  build,
-  CODE,
-  MIN_CLIENT_VERSION,
-  NO_VALID_ID,
-  REQ,
-  SERVER_VERSION,
-  TEXT,
-  type Frame,
-  type WireBar,
-} from './tws-protocol.js';
-import { encodeFrame, FrameDecoder, WireProtocolError } from './wire-codec.js';
+import { BUILTIN_INSTRUMENTS, resolveInstruments, type SimInstrument } from './sim-instruments.js';
+import { build, CODE, NO_VALID_ID, TEXT, type Frame } from './tws-protocol.js';
 
 /** What `startSimGateway` accepts; every field has a gateway-like default. */
 export interface SimGatewayOptions {
@@ -119,32 +82,8 @@ export interface SimGateway extends FaultControls {
   close(): Promise<void>;
 }
 
-type StreamKind = 'keepUpToDate' | 'realTimeBars';
-
-interface LiveStream {
-  readonly kind: StreamKind;
-  readonly reqId: number;
-  readonly inst: SimInstrument;
-  readonly bar: BarSpec;
-  readonly series: PriceSeries;
-  readonly rth: boolean;
-  readonly formatDate: number;
-  /** Silent until this sim instant (Infinity: for good). */
-  silentUntil: number;
-}
-
 /** Live streams catch up missed 5-s boundaries up to this far behind the clock. */
 const MAX_CATCH_UP_MS = 600_000;
-
-const FARMS_OK: readonly Frame[] = [
-  build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('usfarm.nj')),
-  build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('usfuture')),
-  build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('cashfarm')),
-  build.error(NO_VALID_ID, CODE.MARKET_FARM_OK, TEXT.marketFarmOk('usfarm')),
-  build.error(NO_VALID_ID, CODE.HMDS_FARM_OK, TEXT.hmdsFarmOk('ushmds')),
-  build.error(NO_VALID_ID, CODE.HMDS_FARM_OK, TEXT.hmdsFarmOk('cashhmds')),
-  build.error(NO_VALID_ID, CODE.SECDEF_FARM_OK, TEXT.secdefFarmOk('secdefil')),
-];
 
 /** Starts a simulated IB Gateway and resolves once it listens. */
 export async function startSimGateway(options: SimGatewayOptions = {}): Promise<SimGateway> {
@@ -156,7 +95,7 @@ export async function startSimGateway(options: SimGatewayOptions = {}): Promise<
   return server;
 }
 
-class SimServer implements SimGateway {
+class SimServer implements SimGateway, SessionHost {
   readonly clock: Clock;
   readonly instruments: readonly SimInstrument[];
   readonly market = new SyntheticMarket();
@@ -165,6 +104,11 @@ class SimServer implements SimGateway {
   readonly options: SimGatewayOptions;
   readonly accounts: readonly string[];
   readonly timezone: string;
+  readonly pacingTimeScale: number;
+  readonly pacingEnabled: boolean;
+  readonly pacingSmallBarsOnly: boolean;
+  readonly maxMessagesPerSecond: number;
+  readonly nextValidId: number;
   readonly #server: Server;
   readonly #sessions = new Set<ClientSession>();
   readonly #scenario: ScenarioRunner;
@@ -211,7 +155,12 @@ class SimServer implements SimGateway {
       ...(options.instruments ?? []),
     ];
     this.instruments = resolveInstruments(configs, options.extraClosures ?? {});
-    this.pacing = new HistoricalPacing(options.pacingTimeScale ?? 1);
+    this.pacingTimeScale = options.pacingTimeScale ?? 1;
+    this.pacing = new HistoricalPacing(this.pacingTimeScale);
+    this.pacingEnabled = options.pacingEnabled !== false;
+    this.pacingSmallBarsOnly = options.pacingSmallBarsOnly === true;
+    this.maxMessagesPerSecond = options.maxMessagesPerSecond ?? 50;
+    this.nextValidId = options.nextValidId ?? 1;
     this.accounts = options.accounts ?? ['DU1234567'];
     this.timezone = options.timezone ?? 'America/New_York';
     this.#latencyMs = options.faults?.latencyMs ?? 0;
@@ -297,10 +246,9 @@ class SimServer implements SimGateway {
     else this.#stats.realtimeBarsSent += n;
   }
 
-  countMessage(direction: 'in' | 'out', chunks = 0): void {
+  countMessage(direction: 'in' | 'out'): void {
     if (direction === 'in') this.#stats.messagesReceived++;
     else this.#stats.messagesSent++;
-    this.#stats.chunksWritten += chunks;
   }
 
   countChunk(): void {
@@ -567,606 +515,4 @@ class SimServer implements SimGateway {
       }
     }
   }
-}
-
-/** One client connection: handshake, request dispatch, outbound queue. */
-class ClientSession {
-  clientId: number | undefined;
-  readonly streams = new Map<number, LiveStream>();
-  readonly #decoder = new FrameDecoder();
-  readonly #rate: MessageRateLimit;
-  #state: 'greeting' | 'awaiting-start' | 'ready' | 'closing' = 'greeting';
-  #outQueue: Promise<void> = Promise.resolve();
-  #queued = 0;
-  readonly #log: Logger;
-
-  constructor(
-    private readonly gw: SimServer,
-    private readonly socket: Socket,
-  ) {
-    this.#rate = new MessageRateLimit(gw.options.maxMessagesPerSecond ?? 50, gw.options.pacingTimeScale ?? 1);
-    this.#log = gw.logger.child({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
-    socket.on('data', (chunk) => this.#onData(chunk));
-    socket.on('close', () => this.#onClose());
-    socket.on('error', (err) => this.#log.debug({ err }, 'client socket error'));
-  }
-
-  #isClosing(): boolean {
-    return this.#state === 'closing';
-  }
-
-  destroy(): void {
-    this.#state = 'closing';
-    this.socket.destroy();
-  }
-
-  /** Queues a frame; order is kept even when latency or chunking is on. */
-  send(frame: Frame): void {
-    if (this.socket.destroyed) return;
-    const buf = encodeFrame(frame);
-    const delay = this.gw.responseDelay();
-    const chunk = this.gw.maxChunkBytes;
-    if (delay === 0 && chunk === null && this.#queued === 0) {
-      this.socket.write(buf);
-      this.gw.countMessage('out', 1);
-      return;
-    }
-    const due = this.gw.clock.now() + delay;
-    this.#queued++;
-    this.#outQueue = this.#outQueue
-      .then(async () => {
-        const wait = due - this.gw.clock.now();
-        if (wait > 0) await this.gw.clock.sleep(wait);
-        if (this.socket.destroyed) return;
-        if (chunk === null) {
-          this.socket.write(buf);
-          this.gw.countMessage('out', 1);
-          return;
-        }
-        this.gw.countMessage('out', 0);
-        for (let o = 0; o < buf.length; o += chunk) {
-          if (this.socket.destroyed) return;
-          this.socket.write(buf.subarray(o, o + chunk));
-          this.gw.countChunk();
-          // Yield so each piece leaves as its own TCP segment (Nagle is off).
-          await new Promise<void>((r) => setImmediate(r));
-        }
-      })
-      .catch((err: unknown) => this.#log.debug({ err }, 'send failed'))
-      .finally(() => {
-        this.#queued--;
-      });
-  }
-
-  sendError(id: number, code: number, text: string): void {
-    this.send(build.error(id, code, text));
-    this.gw.countError(code);
-    const level =
-      code === CODE.HMDS_ERROR || code === CODE.MAX_RATE_EXCEEDED || code === CODE.CLIENT_ID_IN_USE
-        ? 'warn'
-        : 'info';
-    this.#log[level](
-      { event: 'error_sent', client_id: this.clientId, req_id: id, code, text },
-      `sent error ${code}`,
-    );
-  }
-
-  sendUpdate(st: LiveStream, bar: MarketBar): void {
-    let out = bar;
-    let bad = 0;
-    const cfg = this.gw.badBars;
-    if (cfg) {
-      const kind = badKindFor(bar.ts, cfg);
-      if (kind && kind !== 'out_of_order' && kind !== 'duplicate_ts') {
-        out = corruptBar(bar, kind);
-        bad = 1;
-      }
-    }
-    this.send(build.historicalDataUpdate(st.reqId, toWire(out, st.bar, st.formatDate, st.inst)));
-    this.gw.countBars('update', 1, bad);
-  }
-
-  sendRealtimeBar(st: LiveStream, bar: MarketBar): void {
-    let out = bar;
-    let bad = 0;
-    const cfg = this.gw.badBars;
-    if (cfg) {
-      const kind = badKindFor(bar.ts, cfg);
-      if (kind && kind !== 'out_of_order' && kind !== 'duplicate_ts') {
-        out = corruptBar(bar, kind);
-        bad = 1;
-      }
-    }
-    this.send(build.realTimeBar(st.reqId, Math.floor(out.ts / 1000), out));
-    this.gw.countBars('realtime', 1, bad);
-  }
-
-  #onClose(): void {
-    this.#state = 'closing';
-    this.streams.clear();
-    this.gw.remove(this);
-    this.#log.info({ event: 'disconnected', client_id: this.clientId }, 'client disconnected');
-  }
-
-  #onData(chunk: Buffer): void {
-    if (this.#state === 'closing') return;
-    let frames;
-    try {
-      frames = this.#decoder.push(chunk);
-    } catch (err) {
-      if (err instanceof WireProtocolError) {
-        this.#log.warn({ event: 'protocol_error', err }, 'client broke the framing; closing');
-        this.destroy();
-        return;
-      }
-      throw err;
-    }
-    for (const f of frames) {
-      if (this.#isClosing()) return;
-      if (f.kind === 'handshake') {
-        this.#onHandshake(f.minVersion, f.maxVersion);
-        continue;
-      }
-      this.gw.countMessage('in');
-      const over = this.#rate.record(this.gw.clock.now());
-      if (over !== undefined) {
-        this.gw.countRateLimit();
-        this.sendError(
-          NO_VALID_ID,
-          CODE.MAX_RATE_EXCEEDED,
-          TEXT.maxRate(over, this.gw.options.maxMessagesPerSecond ?? 50),
-        );
-        this.#state = 'closing';
-        // Let the error leave before the socket goes (a gateway closes right after it).
-        this.#outQueue.finally(() => this.socket.end());
-        return;
-      }
-      try {
-        this.#dispatch(f.fields);
-      } catch (err) {
-        this.#log.error({ err, fields: f.fields.slice(0, 3) }, 'request handling failed');
-      }
-    }
-  }
-
-  #onHandshake(min: number, max: number): void {
-    if (max < MIN_CLIENT_VERSION || min > SERVER_VERSION || max < SERVER_VERSION) {
-      this.#log.warn(
-        { event: 'unsupported_client', min, max },
-        'client version range not supported; closing',
-      );
-      this.destroy();
-      return;
-    }
-    this.#state = 'awaiting-start';
-    this.send(build.serverVersion(formatConnectionTime(this.gw.clock.now(), this.gw.timezone)));
-  }
-
-  #dispatch(f: string[]): void {
-    const id = Number(f[0]);
-    if (this.#state === 'awaiting-start') {
-      if (id === REQ.START_API) this.#startApi(f);
-      return;
-    }
-    if (this.#state !== 'ready') return;
-    switch (id) {
-      case REQ.REQ_CURRENT_TIME:
-        this.gw.count('currentTime');
-        this.gw.served();
-        this.send(build.currentTime(Math.floor(this.gw.clock.now() / 1000)));
-        return;
-      case REQ.REQ_IDS:
-        this.gw.count('ids');
-        this.gw.served();
-        this.send(build.nextValidId(this.gw.options.nextValidId ?? 1));
-        return;
-      case REQ.REQ_MANAGED_ACCTS:
-        this.gw.count('managedAccounts');
-        this.gw.served();
-        this.send(build.managedAccounts(this.gw.accounts));
-        return;
-      case REQ.REQ_MARKET_DATA_TYPE:
-        return;
-      case REQ.REQ_CONTRACT_DATA:
-        this.#contractDetails(f);
-        return;
-      case REQ.REQ_HEAD_TIMESTAMP:
-        this.#headTimestamp(f);
-        return;
-      case REQ.CANCEL_HEAD_TIMESTAMP:
-        return;
-      case REQ.REQ_HISTORICAL_DATA:
-        void this.#historical(f).catch((err: unknown) =>
-          this.#log.error({ err }, 'historical request failed'),
-        );
-        return;
-      case REQ.CANCEL_HISTORICAL_DATA:
-        this.#cancel(Number(f[2]), 'keepUpToDate');
-        return;
-      case REQ.REQ_REAL_TIME_BARS:
-        this.#realTimeBars(f);
-        return;
-      case REQ.CANCEL_REAL_TIME_BARS:
-        this.#cancel(Number(f[2]), 'realTimeBars');
-        return;
-      case REQ.REQ_MKT_DATA:
-        this.gw.count('mktData');
-        this.sendError(Number(f[2]), 354, 'Requested market data is not subscribed.');
-        return;
-      case REQ.CANCEL_MKT_DATA:
-        return;
-      default:
-        this.#log.info({ event: 'unsupported_request', msg_id: id }, 'request type not simulated; ignored');
-    }
-  }
-
-  #startApi(f: string[]): void {
-    const clientId = Number(f[2] || 0);
-    if (this.gw.clientIdInUse(clientId, this)) {
-      this.gw.countClientIdRejection();
-      this.sendError(NO_VALID_ID, CODE.CLIENT_ID_IN_USE, TEXT.clientIdInUse);
-      this.#state = 'closing';
-      this.#outQueue.finally(() => this.socket.end());
-      return;
-    }
-    this.clientId = clientId;
-    this.#state = 'ready';
-    this.#log.info({ event: 'connected', client_id: clientId }, 'client connected');
-    this.send(build.managedAccounts(this.gw.accounts));
-    this.send(build.nextValidId(this.gw.options.nextValidId ?? 1));
-    for (const frame of FARMS_OK) this.send(frame);
-    if (this.gw.marketFarmDown)
-      this.send(build.error(NO_VALID_ID, CODE.MARKET_FARM_BROKEN, TEXT.marketFarmBroken('usfarm')));
-    if (this.gw.hmdsDown)
-      this.send(build.error(NO_VALID_ID, CODE.HMDS_FARM_BROKEN, TEXT.hmdsFarmBroken('ushmds')));
-  }
-
-  #resolve(reqId: number, q: ContractQuery): SimInstrument | undefined {
-    const found = matchContract(this.gw.instruments, q);
-    if (found.length === 1) return found[0];
-    this.sendError(
-      reqId,
-      CODE.NO_SECURITY_DEFINITION,
-      found.length === 0 ? TEXT.noSecurityDefinition : TEXT.ambiguous(q.symbol),
-    );
-    return undefined;
-  }
-
-  #contractDetails(f: string[]): void {
-    this.gw.count('contractDetails');
-    const reqId = Number(f[2]);
-    const q = contractQuery(f, 3);
-    this.#log.info(
-      { event: 'request', type: 'contractDetails', client_id: this.clientId, req_id: reqId, contract: q },
-      'contract details',
-    );
-    const found = matchContract(this.gw.instruments, q);
-    if (found.length === 0) {
-      this.sendError(reqId, CODE.NO_SECURITY_DEFINITION, TEXT.noSecurityDefinition);
-      return;
-    }
-    for (const inst of found)
-      this.send(build.contractData(reqId, buildContractData(inst, q.exchange, this.gw.clock.now())));
-    this.send(build.contractDataEnd(reqId));
-    this.gw.served();
-  }
-
-  #headTimestamp(f: string[]): void {
-    this.gw.count('headTimestamp');
-    const reqId = Number(f[1]);
-    const q = contractQuery(f, 2);
-    const rth = truthy(f[15]);
-    const series = (f[16] ?? '').toUpperCase();
-    const formatDate = Number(f[17] || 1);
-    this.#log.info(
-      {
-        event: 'request',
-        type: 'headTimestamp',
-        client_id: this.clientId,
-        req_id: reqId,
-        symbol: q.symbol,
-        rth,
-        what_to_show: series,
-      },
-      'head timestamp',
-    );
-    const inst = this.#resolve(reqId, q);
-    if (!inst) return;
-    const head = seriesAvailable(inst, series) ? this.gw.market.headTimestamp(inst, rth) : undefined;
-    if (head === undefined) {
-      this.sendError(reqId, CODE.HMDS_ERROR, TEXT.noData(inst.symbol, q.exchange || inst.exchange, series));
-      return;
-    }
-    this.send(
-      build.headTimestamp(
-        reqId,
-        formatDate === 2 ? String(Math.floor(head / 1000)) : formatIbDateTime(head, inst.timeZoneId),
-      ),
-    );
-    this.gw.served();
-  }
-
-  async #historical(f: string[]): Promise<void> {
-    this.gw.count('historicalData');
-    const reqId = Number(f[1]);
-    const q = contractQuery(f, 2);
-    const endText = f[15] ?? '';
-    const barText = f[16] ?? '';
-    const durationText = f[17] ?? '';
-    const rth = truthy(f[18]);
-    const series = (f[19] ?? '').toUpperCase();
-    const formatDate = Number(f[20] || 1);
-    let i = 21;
-    if (q.secType.toUpperCase() === 'BAG') i += 1 + 4 * Number(f[21] || 0);
-    const keepUpToDate = truthy(f[i]);
-    const now = this.gw.clock.now();
-    this.#log.info(
-      {
-        event: 'request',
-        type: 'historicalData',
-        client_id: this.clientId,
-        req_id: reqId,
-        symbol: q.symbol,
-        con_id: q.conId,
-        end: endText,
-        duration: durationText,
-        bar_size: barText,
-        what_to_show: series,
-        use_rth: rth,
-        format_date: formatDate,
-        keep_up_to_date: keepUpToDate,
-      },
-      'historical data',
-    );
-
-    // Validation, in the gateway's order: end date, duration, bar size, series, format, live rules.
-    const endDate = parseEndDate(endText, this.gw.timezone, now);
-    if (!endDate) return this.sendError(reqId, CODE.INVALID_END_DATE, TEXT.invalidEndDate);
-    const dur = parseDuration(durationText);
-    if (!dur.ok) return this.sendError(reqId, CODE.VALIDATION, TEXT.validation(dur.cause));
-    const bar = parseBarSize(barText);
-    if (!bar) return this.sendError(reqId, CODE.VALIDATION, TEXT.validation(INVALID_BAR_SIZE_CAUSE));
-    if (!KNOWN_SERIES.has(series))
-      return this.sendError(
-        reqId,
-        CODE.VALIDATION,
-        TEXT.validation(`What to show value of ${series} rejected.`),
-      );
-    if (![1, 2, 3].includes(formatDate))
-      return this.sendError(
-        reqId,
-        CODE.VALIDATION,
-        TEXT.validation(`Date formatting selection of ${formatDate} rejected.`),
-      );
-    if (keepUpToDate) {
-      if (endDate.kind !== 'now')
-        return this.sendError(
-          reqId,
-          CODE.VALIDATION,
-          TEXT.validation('End date not supported with live updates'),
-        );
-      if (!['TRADES', 'MIDPOINT', 'BID', 'ASK'].includes(series)) {
-        return this.sendError(
-          reqId,
-          CODE.VALIDATION,
-          TEXT.validation('Source price not supported with live updates'),
-        );
-      }
-      if (bar.kind === 'intraday' && bar.ms < BASE_BAR_MS)
-        return this.sendError(reqId, CODE.VALIDATION, TEXT.validation(INVALID_BAR_SIZE_CAUSE));
-    }
-    const inst = this.#resolve(reqId, q);
-    if (!inst) return;
-    if (endDate.kind === 'instant' && endDate.zoneless)
-      this.sendError(reqId, CODE.IMPLIED_ZONE_WARNING, TEXT.impliedZone);
-
-    if (
-      this.gw.options.pacingEnabled !== false &&
-      (!this.gw.options.pacingSmallBarsOnly || (bar.kind === 'intraday' && bar.ms <= 30_000))
-    ) {
-      const identityKey = [
-        inst.conId,
-        endText,
-        barText,
-        durationText,
-        rth,
-        series,
-        formatDate,
-        keepUpToDate,
-      ].join('|');
-      const rule = this.gw.pacing.admit(
-        {
-          identityKey,
-          contractKey: `${inst.conId}|${q.exchange}|${series}`,
-          weight: series === 'BID_ASK' ? 2 : 1,
-        },
-        now,
-      );
-      if (rule) {
-        this.gw.countPacing(rule);
-        this.#log.warn(
-          { event: 'pacing_violation', rule, client_id: this.clientId, req_id: reqId, symbol: inst.key },
-          `pacing violation: ${rule}`,
-        );
-        return this.sendError(reqId, CODE.HMDS_ERROR, TEXT.pacingViolation);
-      }
-    }
-    if (nominalSeconds(dur.duration) > maxDurationSeconds(bar))
-      return this.sendError(reqId, CODE.HMDS_ERROR, TEXT.timeLengthExceedMax);
-
-    await this.gw.hmdsReady();
-    if (this.socket.destroyed) return;
-    const answeredAt = this.gw.clock.now();
-    const end = endDate.kind === 'now' ? answeredAt : endDate.instant;
-    const start =
-      dur.duration.unit === 'D'
-        ? (this.gw.market.lastSpans(inst, end, dur.duration.count, rth)[0]?.start ?? end)
-        : subtractDuration(end, dur.duration, inst.timeZoneId);
-    let bars = seriesAvailable(inst, series)
-      ? this.gw.market.bars(inst, { start, end, bar, series: series as PriceSeries, rth, now: answeredAt })
-      : [];
-    if (bars.length === 0 && !keepUpToDate) {
-      return this.sendError(
-        reqId,
-        CODE.HMDS_ERROR,
-        TEXT.noData(inst.symbol, q.exchange || inst.exchange, series),
-      );
-    }
-    let bad = 0;
-    const cfg = this.gw.badBars;
-    if (cfg) {
-      const before = bars;
-      bars = corruptBars(bars, cfg);
-      bad = bars.length - before.length + bars.filter((b, k) => b !== before[k]).length;
-    }
-    const zone = formatDate === 3 ? 'UTC' : inst.timeZoneId;
-    const headerStart = formatIbDateTime(subtractDuration(end, dur.duration, inst.timeZoneId), zone);
-    const headerEnd = formatIbDateTime(end, zone);
-    this.send(
-      build.historicalData(
-        reqId,
-        headerStart,
-        headerEnd,
-        bars.map((b) => toWire(b, bar, formatDate, inst)),
-      ),
-    );
-    this.gw.countBars('historical', bars.length, Math.max(0, bad));
-    this.gw.served();
-    if (keepUpToDate) {
-      this.streams.set(reqId, {
-        kind: 'keepUpToDate',
-        reqId,
-        inst,
-        bar,
-        series: series as PriceSeries,
-        rth,
-        formatDate,
-        silentUntil: 0,
-      });
-    }
-  }
-
-  #realTimeBars(f: string[]): void {
-    this.gw.count('realTimeBars');
-    const reqId = Number(f[2]);
-    const q = contractQuery(f, 3);
-    const series = (f[16] ?? '').toUpperCase();
-    const rth = truthy(f[17]);
-    this.#log.info(
-      {
-        event: 'request',
-        type: 'realTimeBars',
-        client_id: this.clientId,
-        req_id: reqId,
-        symbol: q.symbol,
-        what_to_show: series,
-        use_rth: rth,
-      },
-      'real-time bars',
-    );
-    if (!['TRADES', 'MIDPOINT', 'BID', 'ASK'].includes(series)) {
-      return this.sendError(
-        reqId,
-        CODE.INVALID_REALTIME_QUERY,
-        TEXT.invalidRealtimeQuery(`What to show value of ${series} rejected.`),
-      );
-    }
-    const inst = this.#resolve(reqId, q);
-    if (!inst) return;
-    this.streams.set(reqId, {
-      kind: 'realTimeBars',
-      reqId,
-      inst,
-      bar: { kind: 'intraday', ms: BASE_BAR_MS, name: '5 secs' },
-      series: seriesAvailable(inst, series) ? (series as PriceSeries) : 'MIDPOINT',
-      rth,
-      formatDate: 2,
-      silentUntil: 0,
-    });
-    this.gw.served();
-  }
-
-  #cancel(reqId: number, kind: StreamKind): void {
-    this.gw.count(kind === 'keepUpToDate' ? 'cancelHistoricalData' : 'cancelRealTimeBars');
-    const st = this.streams.get(reqId);
-    this.#log.info(
-      {
-        event: 'request',
-        type: `cancel_${kind}`,
-        client_id: this.clientId,
-        req_id: reqId,
-        active: st !== undefined,
-      },
-      'cancel',
-    );
-    if (st && st.kind === kind) {
-      this.streams.delete(reqId);
-      return;
-    }
-    // A finished or unknown historical query: the gateway says so; real-time cancels are silent.
-    if (kind === 'keepUpToDate')
-      this.sendError(reqId, CODE.NO_QUERY_FOR_TICKER, TEXT.noQueryForTicker(reqId));
-  }
-}
-
-const KNOWN_SERIES = new Set([
-  'TRADES',
-  'MIDPOINT',
-  'BID',
-  'ASK',
-  'BID_ASK',
-  'ADJUSTED_LAST',
-  'HISTORICAL_VOLATILITY',
-  'OPTION_IMPLIED_VOLATILITY',
-  'FEE_RATE',
-  'REBATE_RATE',
-  'SCHEDULE',
-  'AGGTRADES',
-]);
-
-/** Whether the market synthesises this series for the instrument (FX has no TRADES). */
-function seriesAvailable(inst: SimInstrument, series: string): boolean {
-  if (!(PRICE_SERIES as readonly string[]).includes(series)) return false;
-  return inst.hasTrades || (series !== 'TRADES' && series !== 'ADJUSTED_LAST');
-}
-
-function truthy(v: string | undefined): boolean {
-  return v === '1' || v === 'true';
-}
-
-/**
- * Reads the 12-field contract block: conId, symbol, secType, lastTradeDateOrContractMonth,
- * strike, right, multiplier, exchange, primaryExch, currency, localSymbol, tradingClass.
- */
-function contractQuery(f: string[], at: number): ContractQuery {
-  const s = (k: number): string => f[at + k] ?? '';
-  return {
-    conId: Number(s(0) || 0),
-    symbol: s(1),
-    secType: s(2),
-    lastTradeDateOrContractMonth: s(3),
-    multiplier: s(6),
-    exchange: s(7),
-    primaryExch: s(8),
-    currency: s(9),
-    localSymbol: s(10),
-    tradingClass: s(11),
-  };
-}
-
-function toWire(b: MarketBar, bar: BarSpec, formatDate: number, inst: SimInstrument): WireBar {
-  let date: string;
-  if (bar.kind !== 'intraday') date = formatIbDate(b.day ?? Math.floor(b.ts / 86_400_000));
-  else if (formatDate === 2) date = String(Math.floor(b.ts / 1000));
-  else date = formatIbDateTime(b.ts, formatDate === 3 ? 'UTC' : inst.timeZoneId);
-  return {
-    date,
-    open: b.open,
-    high: b.high,
-    low: b.low,
-    close: b.close,
-    volume: b.volume,
-    wap: b.wap,
-    count: b.count,
-  };
 }
