@@ -109,9 +109,15 @@ export class FeatureStore {
   /** Last row per symbol of fully-available partitions, keyed by file; validated by inode, size and mtime. */
   readonly #summaries = new Map<string, { version: string; bySymbol: ReadonlyMap<string, Candidate> }>();
   /** The partitions of the current sessions as typed arrays, same keys and validation. */
-  readonly #columnCache = new Map<string, { version: string; loading: Promise<PartitionColumns> }>();
+  readonly #columnCache = new Map<string, ColumnCacheEntry>();
+  readonly #cacheColumns: boolean;
 
-  constructor(lake: Lake, calendars: InstrumentCalendars, clock: Clock) {
+  /**
+   * `cacheColumns: false` answers every lookup of the current session straight from the Parquet
+   * file (DuckDB, row groups pruned by symbol) instead of from an in-memory copy.
+   */
+  constructor(lake: Lake, calendars: InstrumentCalendars, clock: Clock, options: { cacheColumns?: boolean } = {}) {
+    this.#cacheColumns = options.cacheColumns ?? true;
     this.#lake = lake;
     this.#calendars = calendars;
     this.#clock = clock;
@@ -312,11 +318,16 @@ export class FeatureStore {
     };
     for (const { date, file } of this.existingFiles(group, version, [...live, ...earlier])) {
       if (live.has(date)) {
-        // The session of asOf: only part of it may be available, so search each symbol's rows.
-        const part = await this.#columns(file, record.columns);
-        for (const s of symbols) {
-          const c = part.lookup(s, asOf);
-          if (c) consider(s, c);
+        // The session of asOf: only part of it may be available, so search each symbol's rows,
+        // in memory once the partition is cached, else in the file (while it is being cached).
+        const part = this.#cacheColumns ? this.#columnsIfReady(file, record.columns) : undefined;
+        if (part) {
+          for (const s of symbols) {
+            const c = part.lookup(s, asOf);
+            if (c) consider(s, c);
+          }
+        } else {
+          for (const c of await this.#pointRows(file, symbols, asOf, record.columns)) consider(c.symbol, c);
         }
       } else {
         // An earlier session: fully available at asOf, so its last row per symbol is the answer.
@@ -395,24 +406,48 @@ export class FeatureStore {
   }
 
   /**
-   * A partition held in memory as typed arrays (one per column) plus each symbol's row range,
-   * cached per file version: an inference lookup is then a binary search per symbol. Loaded one
-   * column per query so the conversion never holds the event loop for long.
+   * Loads a partition into the in-memory cache now (e.g. right after a features run, so the
+   * next lookups do not pay for it). Resolves when it is cached.
    */
-  #columns(file: string, columns: readonly string[]): Promise<PartitionColumns> {
+  async preloadPartition(group: string, version: string, date: string): Promise<void> {
+    const record = this.registeredVersion(group, version);
+    const file = this.partitionFile(group, version, date);
+    if (!record || !existsSync(file)) return;
+    this.#columnsIfReady(file, record.columns);
+    await this.#columnCache.get(`${file}|${record.columns.join(',')}`)?.pending;
+  }
+
+  /**
+   * A partition held in memory as typed arrays (one per column) plus each symbol's row range,
+   * cached per file version: an inference lookup is then a binary search per symbol. Returns
+   * the cached copy if it is loaded and current; otherwise starts loading it in the background
+   * (one column per query, so no conversion holds the event loop for long) and returns
+   * undefined. A copy whose file changed while it loaded is thrown away.
+   */
+  #columnsIfReady(file: string, columns: readonly string[]): PartitionColumns | undefined {
     const version = fileVersion(file);
     const key = `${file}|${columns.join(',')}`;
     const cached = this.#columnCache.get(key);
     if (cached && cached.version === version) {
       this.#columnCache.delete(key);
       this.#columnCache.set(key, cached);
-      return cached.loading;
+      return cached.ready ?? undefined;
     }
-    const loading = this.#loadColumns(file, columns);
-    this.#columnCache.set(key, { version, loading });
-    loading.catch(() => this.#columnCache.delete(key));
+    const entry: ColumnCacheEntry = { version, ready: null, pending: null };
+    const current = (): boolean => this.#columnCache.get(key) === entry;
+    entry.pending = this.#loadColumns(file, columns).then(
+      (part) => {
+        if (!current()) return;
+        if (fileVersionOrNull(file) === version) entry.ready = part;
+        else this.#columnCache.delete(key);
+      },
+      () => {
+        if (current()) this.#columnCache.delete(key);
+      },
+    );
+    this.#columnCache.set(key, entry);
     evict(this.#columnCache, COLUMN_CACHE_FILES);
-    return loading;
+    return undefined;
   }
 
   async #loadColumns(file: string, columns: readonly string[]): Promise<PartitionColumns> {
@@ -448,8 +483,15 @@ export class FeatureStore {
   }
 }
 
+interface ColumnCacheEntry {
+  readonly version: string;
+  ready: PartitionColumns | null;
+  pending: Promise<void> | null;
+}
+
 /** A matched feature row, whatever it was read from. */
 interface Candidate {
+  readonly symbol: string;
   readonly ts: number;
   readonly available: number;
   readonly isImputed: boolean | null;
@@ -463,6 +505,7 @@ function rowCandidate(r: LakeRow, columns: readonly string[]): Candidate {
     vals.set(c, typeof v === 'number' && Number.isFinite(v) ? v : null);
   }
   return {
+    symbol: r.symbol as string,
     ts: r.ts as number,
     available: r.available_ts as number,
     isImputed: typeof r.is_imputed === 'boolean' ? r.is_imputed : null,
@@ -490,6 +533,7 @@ class PartitionColumns {
     const imp = this.imputed[i] as number;
     const values = this.values;
     return {
+      symbol,
       ts: this.ts[i] as number,
       available: this.available[i] as number,
       isImputed: imp === imp ? imp !== 0 : null,
@@ -504,6 +548,14 @@ class PartitionColumns {
 function fileVersion(file: string): string {
   const st = statSync(file);
   return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+function fileVersionOrNull(file: string): string | null {
+  try {
+    return fileVersion(file);
+  } catch {
+    return null;
+  }
 }
 
 function evict<K, V>(map: Map<K, V>, max: number): void {

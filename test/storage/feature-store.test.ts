@@ -172,14 +172,21 @@ describe('FeatureStore point-in-time inference', () => {
     await other.writeFeatures(base({ date: '2024-11-27' }), w.data, w.n);
     const [now] = await store.getFeaturesForInference('technical', 'v1', wed('09:32', '05'), ['AAPL'], 300_000);
     expect(now).toMatchObject({ status: 'ok', ts: wed('09:31'), features: { f: 571, g: -571 } });
-    // The partition is now cached; rewrite it with one more bar and the lookup must see it.
+    // Cache the partition in memory, then rewrite it with one more bar: the lookup must see it.
+    await store.preloadPartition('technical', 'v1', '2024-11-27');
+    const [cachedNow] = await store.getFeaturesForInference('technical', 'v1', wed('09:32', '05'), ['AAPL'], 300_000);
+    expect(cachedNow).toEqual(now);
     const w2 = rows('AAPL', '2024-11-27', ['09:30', '09:31', '09:32']);
     await other.writeFeatures(base({ date: '2024-11-27' }), w2.data, w2.n);
     const [later] = await store.getFeaturesForInference('technical', 'v1', wed('09:33', '05'), ['AAPL'], 300_000);
     expect(later).toMatchObject({ status: 'ok', ts: wed('09:32'), features: { f: 572, g: -572 } });
   });
 
-  it('agrees with a brute-force scan at every second around the written bars', async () => {
+  it('agrees with a brute-force scan every 15 s around the written bars, cached or read from the file', async () => {
+    const fromFile = new FeatureStore(t.lake, t.calendars, new ManualClock(0), { cacheColumns: false });
+    const inMemory = new FeatureStore(t.lake, t.calendars, new ManualClock(0));
+    await inMemory.preloadPartition('technical', 'v1', '2024-11-26');
+    await inMemory.preloadPartition('technical', 'v1', '2024-11-27');
     const written = [
       ...['09:58', '09:59', '10:00', '10:01'].map((hm) => ({ symbol: 'AAPL', ts: et('2024-11-26', hm) })),
       ...['09:59', '10:00'].map((hm) => ({ symbol: 'MSFT', ts: et('2024-11-26', hm) })),
@@ -189,8 +196,10 @@ describe('FeatureStore point-in-time inference', () => {
     for (let x = et('2024-11-26', '09:58'); x <= et('2024-11-26', '10:04'); x += 15_000) probes.push(x);
     for (let x = et('2024-11-27', '09:29'); x <= et('2024-11-27', '09:35'); x += 15_000) probes.push(x);
     for (const asOf of probes) {
-      const res = await store.getFeaturesForInference('technical', 'v1', asOf, ['AAPL', 'MSFT'], 10 * 24 * 3600_000);
-      for (const r of res) {
+      const a = await fromFile.getFeaturesForInference('technical', 'v1', asOf, ['AAPL', 'MSFT'], 10 * 24 * 3600_000);
+      const b = await inMemory.getFeaturesForInference('technical', 'v1', asOf, ['AAPL', 'MSFT'], 10 * 24 * 3600_000);
+      expect(b).toEqual(a);
+      for (const r of a) {
         const avail = written.filter((w) => w.symbol === r.symbol && w.ts + MIN <= asOf).map((w) => w.ts);
         expect(r.ts, `${r.symbol} at ${new Date(asOf).toISOString()}`).toBe(avail.length ? Math.max(...avail) : null);
       }
