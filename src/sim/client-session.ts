@@ -184,33 +184,23 @@ export class ClientSession {
   }
 
   sendUpdate(st: LiveStream, bar: MarketBar): void {
-    let out = bar;
-    let bad = 0;
-    const cfg = this.gw.badBars;
-    if (cfg) {
-      const kind = badKindFor(bar.ts, cfg);
-      if (kind && kind !== 'out_of_order' && kind !== 'duplicate_ts') {
-        out = corruptBar(bar, kind);
-        bad = 1;
-      }
-    }
+    const { out, bad } = this.#maybeCorrupt(bar);
     this.send(build.historicalDataUpdate(st.reqId, toWire(out, st.bar, st.formatDate, st.inst)));
     this.gw.countBars('update', 1, bad);
   }
 
   sendRealtimeBar(st: LiveStream, bar: MarketBar): void {
-    let out = bar;
-    let bad = 0;
-    const cfg = this.gw.badBars;
-    if (cfg) {
-      const kind = badKindFor(bar.ts, cfg);
-      if (kind && kind !== 'out_of_order' && kind !== 'duplicate_ts') {
-        out = corruptBar(bar, kind);
-        bad = 1;
-      }
-    }
+    const { out, bad } = this.#maybeCorrupt(bar);
     this.send(build.realTimeBar(st.reqId, Math.floor(out.ts / 1000), out));
     this.gw.countBars('realtime', 1, bad);
+  }
+
+  /** A live bar with the configured defect, if it is picked (single-bar defects only). */
+  #maybeCorrupt(bar: MarketBar): { out: MarketBar; bad: number } {
+    const cfg = this.gw.badBars;
+    const kind = cfg ? badKindFor(bar.ts, cfg) : undefined;
+    if (!kind || kind === 'out_of_order' || kind === 'duplicate_ts') return { out: bar, bad: 0 };
+    return { out: corruptBar(bar, kind), bad: 1 };
   }
 
   #onClose(): void {

@@ -64,6 +64,7 @@ export interface SimStats {
   errorsSent: Record<string, number>;
   messagesReceived: number;
   messagesSent: number;
+  /** TCP writes made while responses are split into chunks (the chunking fault). */
   chunksWritten: number;
   rateLimitDisconnects: number;
   clientIdRejections: number;
