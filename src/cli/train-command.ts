@@ -31,7 +31,7 @@ export function registerTrainCommand(program: Command): void {
       .requiredOption('--dataset <id>', 'dataset id (printed by `ibpipe run dataset`)')
       .option('--name <model>', 'model name (default: <dataset name>-<kind>)')
       .option('--kind <kind>', 'linear | logistic (default: logistic for a direction label, else linear)')
-      .option('--ridge <lambda>', 'L2 penalty on standardised coefficients (default 0)')
+      .option('--ridge <lambda>', 'L2 penalty on standardised coefficients (default 0.01; 0 = plain least squares)')
       .option('--features <cols>', 'comma-separated feature columns (default: all of the dataset)'),
   ).action(async (opts: TrainOptions) => {
     const format = resolveFormat(opts.format);

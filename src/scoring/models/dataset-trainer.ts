@@ -11,6 +11,14 @@ import type { FeatureRow } from './model.js';
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/**
+ * Ridge penalty when none is given. Feature groups routinely hold exact or near duplicates (a
+ * Bollinger mid band is the SMA of the same window; lags of close move with the averages), which
+ * make plain least squares singular; a small penalty on the standardised coefficients keeps the
+ * fit defined and stable at a negligible cost in bias. Pass 0 for plain OLS / MLE.
+ */
+export const DEFAULT_RIDGE = 0.01;
+
 export interface DatasetTrainingOptions {
   readonly datasetId: string;
   /** Dataset name, to skip the search over `datasets/`. */
@@ -19,6 +27,7 @@ export interface DatasetTrainingOptions {
   readonly modelName?: string;
   /** Default: logistic for a `direction` label (class > 0 is 1), linear otherwise. */
   readonly kind?: 'linear' | 'logistic';
+  /** L2 penalty on the standardised coefficients; default {@link DEFAULT_RIDGE}. */
   readonly ridge?: number;
   /** Feature columns to use; default every feature column of the dataset. */
   readonly features?: readonly string[];
@@ -85,7 +94,7 @@ export async function trainModelOnDataset(lake: Lake, options: DatasetTrainingOp
     id: name,
     version: '0',
     kind,
-    ...(options.ridge !== undefined ? { ridge: options.ridge } : {}),
+    ridge: options.ridge ?? DEFAULT_RIDGE,
     featureNames: features,
     labelColumn: m.label_column,
     metadata: {

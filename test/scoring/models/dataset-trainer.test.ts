@@ -26,7 +26,7 @@ async function writeDataset(kind: 'forward_return' | 'direction' = 'forward_retu
   mkdirSync(dir, { recursive: true });
   const y = kind === 'direction' ? 'CASE WHEN 1 + 2 * a - 3 * b > 0 THEN 1.0 WHEN 1 + 2 * a - 3 * b < 0 THEN -1.0 ELSE 0.0 END' : '1 + 2 * a - 3 * b';
   await t.lake.run(
-    `COPY (SELECT 'AAPL' AS symbol, i AS ts, CASE WHEN i = 0 THEN NULL ELSE a END AS a, b, c, ${y} AS y,
+    `COPY (SELECT 'AAPL' AS symbol, i AS ts, CASE WHEN i = 0 THEN NULL ELSE a END AS a, a AS a_copy, b, c, ${y} AS y,
        CASE WHEN i < 200 THEN 'train' WHEN i < 250 THEN 'validation' ELSE 'test' END AS split
      FROM (SELECT i, CAST(i % 17 AS DOUBLE) AS a, CAST((i * 7) % 23 AS DOUBLE) AS b, CAST(i % 5 AS DOUBLE) AS c FROM range(300) r(i)))
      TO ${sqlString(join(dir, 'data.parquet'))} (FORMAT parquet)`,
@@ -38,10 +38,10 @@ async function writeDataset(kind: 'forward_return' | 'direction' = 'forward_retu
     name: 'hand',
     label: { name: 'y', kind, horizon_bars: 1, across_sessions: false, imputed_policy: 'drop' },
     feature_groups: [
-      { name: 'g', version: 'v1', definition_hash: 'a'.repeat(64), columns: ['a', 'b'], ttl_ms: 300_000 },
+      { name: 'g', version: 'v1', definition_hash: 'a'.repeat(64), columns: ['a', 'b', 'a_copy'], ttl_ms: 300_000 },
       { name: 'other', version: 'v3', definition_hash: 'b'.repeat(64), columns: ['c'], ttl_ms: 300_000 },
     ],
-    feature_columns: ['a', 'b', 'c'],
+    feature_columns: ['a', 'b', 'a_copy', 'c'],
     label_column: 'y',
     split: { spec: { train: 0.67, validation: 0.17, test: 0.16, embargo_bars: 0 }, validation_start: null, test_start: null },
   };
@@ -51,7 +51,7 @@ async function writeDataset(kind: 'forward_return' | 'direction' = 'forward_retu
 describe('trainModelOnDataset', () => {
   it('fits on the train split only, evaluates every split, and writes a content-versioned file plus latest.json', async () => {
     await writeDataset();
-    const r = await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'b'] });
+    const r = await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'b'], ridge: 0 });
     expect(r).toMatchObject({ model: 'hand-linear', kind: 'linear', label: 'y', featureGroup: { name: 'g', version: 'v1' }, dataset: { id: ID, name: 'hand' } });
     expect(r.metrics.train).toMatchObject({ rows: 199, skipped: 1 });
     // The relation is exact, so out-of-sample predictions are exact too.
@@ -69,8 +69,14 @@ describe('trainModelOnDataset', () => {
     expect(model.document.metadata).toMatchObject({ dataset_id: ID, feature_group: { name: 'g', version: 'v1' } });
 
     // Same dataset and options: same version; other options: another version.
-    expect((await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'b'] })).version).toBe(r.version);
+    expect((await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'b'], ridge: 0 })).version).toBe(r.version);
     expect((await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'b'], ridge: 0.1 })).version).not.toBe(r.version);
+    // Duplicate columns make plain least squares singular; the default ridge keeps the fit defined.
+    await expect(trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'a_copy'], ridge: 0 })).rejects.toThrow(/collinear/);
+    const dup = await trainModelOnDataset(t.lake, { datasetId: ID, features: ['a', 'a_copy'] });
+    const doc = loadLinearModel(dup.path).document;
+    expect(doc.coefficients[0]).toBeCloseTo(doc.coefficients[1]!, 12);
+    expect(doc.metadata).toMatchObject({ training: { ridge: 0.01 } });
   });
 
   it('defaults to logistic for a direction label and refuses features a single group cannot serve', async () => {
