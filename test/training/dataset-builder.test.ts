@@ -186,6 +186,20 @@ describe('buildTrainingDataset', () => {
     expect(keep.id).not.toBe(h.id);
   });
 
+  it('reads the next session for labels across sessions, and hashes what it read', async () => {
+    const { t, store } = await lakeWithData();
+    const h = await build(t, store, config({ start: '2024-11-26', end: '2024-11-26' }, { across_sessions: true }));
+    const rows = await readRows(t, h);
+    expect(rows).toHaveLength(2 * 390);
+    const last = rows.find((r) => r.symbol === 'MSFT' && r.ts === Date.parse('2024-11-26T20:59:00Z'))!;
+    // Its 5 bars ahead are 11-27's first five: 14:30 … 14:34.
+    const fifth = Date.parse('2024-11-27T14:34:00Z');
+    expect(last.label_end_ts).toBe(fifth + BAR_MS);
+    expect(last.fwd5).toBeCloseTo(priceAt('MSFT', fifth) / priceAt('MSFT', last.ts) - 1, 12);
+    expect(h.manifest.sources.filter((s) => s.kind === 'curated').map((s) => s.date)).toEqual(['2024-11-26', '2024-11-27']);
+    expect(h.manifest.dropped.end_of_series + h.manifest.dropped.session_end).toBe(0);
+  });
+
   it('splits by time with purge and embargo and records the counts', async () => {
     const { t, store } = await lakeWithData();
     const h = await build(t, store, config({ split: { validation_start: '2024-11-27', embargo_bars: 10 } }));
