@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { InstrumentCalendars } from '../../../src/calendar/instrument-calendars.js';
+import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
+import { TwsClient } from '../../../src/data-sources/tws/tws-client.js';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord, backfillBatchId, TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { planBackfill } from '../../../src/data-sources/tws/backfill-planner.js';
 import { parseBarSize } from '../../../src/sim/ib-request-time.js';
 import { SyntheticMarket } from '../../../src/sim/market.js';
+import { RawStore } from '../../../src/storage/raw-store.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
 import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig } from './tws-rig.js';
 
@@ -65,5 +70,66 @@ describe('TWS backfill against the simulated gateway', () => {
     expect(windows).toHaveLength(8);
     expect(windows.every((w) => w.status === 'ok' && w.attempts === 1 && w.batch_id?.startsWith('bf-'))).toBe(true);
     expect(windows.map((w) => w.bars).sort()).toEqual([210, 210, 390, 390, 390, 390, 390, 390]);
+  });
+});
+
+describe('pacing violations IB still reports', () => {
+  it('two processes sharing one account: a 162 pacing violation backs off and retries that window only; both backfills complete', async () => {
+    rig = await startRig({ timeScale: 0.005, tws: { pacing_safety_margin_ms: 20 } });
+    const nvda = instrumentConfigSchema.parse({ key: 'NVDA', sec_type: 'STK', symbol: 'NVDA', exchange: 'SMART', primary_exchange: 'NASDAQ', currency: 'USD', calendar: 'XNYS' });
+    const jpm = instrumentConfigSchema.parse({ key: 'JPM', sec_type: 'STK', symbol: 'JPM', exchange: 'SMART', primary_exchange: 'NYSE', currency: 'USD', calendar: 'XNYS' });
+    // The other process: its own client (own pacer, own client id) on the same gateway, same lake.
+    const otherCalendars = new InstrumentCalendars([nvda, jpm]);
+    const otherClient = TwsClient.fromConfig({ ...rig.config, client_id: 12 }, { clock: rig.clock });
+    const other = new TwsIngestor({
+      client: otherClient,
+      rawStore: new RawStore(rig.lake, otherCalendars),
+      stateDir: rig.lake.path('state', 'other'),
+      calendarFor: (k) => otherCalendars.calendarFor(k),
+      clock: rig.clock,
+      config: rig.config,
+    });
+    await rig.client.connect();
+    await otherClient.connect();
+    try {
+      // 2 x 2 instruments x 20 sessions = 80 requests: each process stays under 60, together they do not.
+      const [a, b] = await Promise.all([
+        rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-10-01', '2024-10-28'),
+        other.ingestHistoricalRange([nvda, jpm], '2024-10-01', '2024-10-28'),
+      ]);
+      const stats = rig.sim.stats();
+      expect(stats.pacingViolations).toBeGreaterThan(0);
+      expect(a).toMatchObject({ windows: 40, complete: true, batchesWritten: 40 });
+      expect(b).toMatchObject({ windows: 40, complete: true, batchesWritten: 40 });
+      // Every rejected request was retried once more, alone: requests = windows + violations.
+      expect(stats.requestsByType['historicalData']).toBe(80 + stats.pacingViolations);
+      const ledgers = [rig.lake.path('state', BACKFILL_LEDGER), rig.lake.path('state', 'other', BACKFILL_LEDGER)];
+      const windows = ledgers.flatMap((f) => new JsonlLedger<BackfillLedgerRecord>(f).readAll()).filter((r) => r.type === 'window');
+      expect(windows).toHaveLength(80);
+      expect(windows.every((w) => w.status === 'ok')).toBe(true);
+      expect(windows.reduce((n, w) => n + w.attempts, 0)).toBe(80 + stats.pacingViolations);
+    } finally {
+      await otherClient.disconnect();
+    }
+  });
+});
+
+describe('crash between storing a page and recording it', () => {
+  it('a page whose batch is already committed is recorded from the raw store, not requested again', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    await rig.client.connect();
+    const contract = await rig.client.resolveContract(AAPL);
+    // Store the newest window's page the way a run that died before its ledger line would have.
+    const [newest] = planBackfill({ calendar: rig.calendars.calendarFor('AAPL'), startDate: '2024-11-25', endDate: '2024-11-29', barSize: '1 min' });
+    if (!newest) throw new Error('empty plan');
+    const page = await rig.client.requestHistoricalBars(contract, newest.start, newest.end, '1 min', 'TRADES', true, { symbol: 'AAPL' });
+    await rig.rawStore.writeTwsBars(page.bars, backfillBatchId('AAPL', contract.conId, newest, 'TRADES', true), rig.clock.now());
+    const before = rig.sim.stats().requestsByType['historicalData'] ?? 0;
+
+    const summary = await rig.ingestor.ingestHistoricalRange([AAPL], '2024-11-25', '2024-11-29');
+    expect(summary).toMatchObject({ windows: 4, complete: true, batchesWritten: 3 });
+    expect((rig.sim.stats().requestsByType['historicalData'] ?? 0) - before).toBe(3);
+    const rows = await rig.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-25', end: '2024-11-29' });
+    expect(rows.map((r) => r.ts)).toEqual(THANKSGIVING_WEEK);
   });
 });

@@ -79,6 +79,12 @@ describe('live bars against the simulated gateway (fast clock)', () => {
     const summary = await live;
     expect(summary.flushFailures).toBe(0);
     expect(r.sim.stats().pacingViolations).toBe(0);
+    // No zone-less end date ever went out: keepUpToDate asks with "" (now), repairs with the UTC dash form.
+    const requests = r.simLog.historicalRequests();
+    expect(requests.filter((q) => q.keepUpToDate).every((q) => q.end === '')).toBe(true);
+    expect(requests.filter((q) => !q.keepUpToDate).every((q) => /^\d{8}-\d{2}:\d{2}:\d{2}$/.test(q.end))).toBe(true);
+    expect(requests.some((q) => !q.keepUpToDate)).toBe(true);
+    expect(r.sim.stats().errorsSent['2174']).toBeUndefined();
 
     const market = new SyntheticMarket();
     for (const inst of [AAPL, MSFT]) {

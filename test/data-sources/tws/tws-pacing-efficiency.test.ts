@@ -38,6 +38,7 @@ describe('pacing efficiency', () => {
     const n = requests.length;
     expect(n).toBe(2 * sessions);
     expect(n).toBeGreaterThan(MAX_HISTORICAL_REQUESTS_PER_WINDOW);
+    expect(requests.every((q) => /^\d{8}-\d{2}:\d{2}:\d{2}$/.test(q.end))).toBe(true);
 
     const windowMs = HISTORICAL_WINDOW_MS * scale;
     const minimumMs = Math.floor((n - 1) / MAX_HISTORICAL_REQUESTS_PER_WINDOW) * windowMs;
