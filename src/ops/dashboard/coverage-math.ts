@@ -137,16 +137,19 @@ export function coverageCell(input: {
   curatedPartition: boolean;
   quarantined: number;
 }): CoverageCell {
-  const { symbol, date, session } = input;
-  const agg = input.curated ?? { rows: 0, observed: 0, imputed: 0, unfilled: 0 };
-  const base = { symbol, date, observed: agg.observed, imputed: agg.imputed, unfilled: agg.unfilled, quarantined: input.quarantined };
-  if (!session) return { ...base, state: 'closed', expected: 0, ratio: null, short: false, session: null };
+  // Called once per cell of a 500 x 60 heatmap: one object, no spreads.
+  const { symbol, date, session, curated } = input;
+  const observed = curated?.observed ?? 0;
+  const imputed = curated?.imputed ?? 0;
+  const unfilled = curated?.unfilled ?? 0;
+  const quarantined = input.quarantined;
+  if (!session) return { symbol, date, state: 'closed', expected: 0, observed, imputed, unfilled, quarantined, ratio: null, short: false, session: null };
   const short = input.regularLengthMs > 0 && session.close - session.open < input.regularLengthMs;
   const expected = expectedBarsAt(session, input.freqMs, input.now);
-  if (expected === 0) return { ...base, state: 'future', expected, ratio: null, short, session };
-  const ratio = coverageRatio(agg.observed, expected) as number;
+  if (expected === 0) return { symbol, date, state: 'future', expected, observed, imputed, unfilled, quarantined, ratio: null, short, session };
+  const ratio = observed >= expected ? 1 : observed / expected;
   const state: CellState = !input.curatedPartition ? 'untransformed' : ratio >= 1 ? 'complete' : 'gap';
-  return { ...base, state, expected, ratio, short, session };
+  return { symbol, date, state, expected, observed, imputed, unfilled, quarantined, ratio, short, session };
 }
 
 /** A run of consecutive expected bars that were not observed. */

@@ -3,7 +3,7 @@ import type { JobRunRecord } from '../job-ledger.js';
 import { ratioBucket, type CoverageCell } from './coverage-math.js';
 import type { BackfillRow, CoverageView, DqDateView, DqOverview, GapReportView, JobSummary, LiveView, QuarantineView, SeriesView } from './dashboard-queries.js';
 import { formatClock, formatDuration, formatInstant, formatNumber, formatPercent } from './display-format.js';
-import { html, jsonScript, raw, type HtmlValue, type SafeHtml } from './safe-html.js';
+import { escapeHtml, html, jsonScript, raw, type HtmlValue, type SafeHtml } from './safe-html.js';
 
 /**
  * Server-rendered pages. Every table is plain HTML (readable with JavaScript off); charts are
@@ -38,12 +38,12 @@ table.heatmap{border-collapse:separate;border-spacing:2px;font-size:10px}
 table.heatmap th{font-weight:500;white-space:nowrap;text-align:left;font-size:11px}
 table.heatmap thead th.d{writing-mode:vertical-rl;transform:rotate(180deg);height:4.2em;padding:0 0 2px;text-align:left;color:var(--muted)}
 table.heatmap thead th.d.wk{color:var(--fg)}
-td.cell{width:18px;height:18px;padding:0;position:relative;text-align:center;border-radius:2px}
-td.cell a{display:block;width:100%;height:100%;line-height:18px;color:#fff;text-decoration:none;font-size:9px}
-td.b5{background:#2da44e}td.b4{background:#8fd19e}td.b4 a{color:#1d2430}td.b3{background:#f2cc60}td.b3 a{color:#1d2430}td.b2{background:#f0883e}td.b1{background:#d1242f}td.b0{background:#82071e}
-td.untransformed{background:#6e7781}td.future{background:#fff;outline:1px dashed var(--line)}
-td.closed{background:repeating-linear-gradient(45deg,#e6e9ef 0 3px,#c4c9d2 3px 5px)}td.closed a{color:transparent}
-td.short::after{content:"";position:absolute;top:0;right:0;border-style:solid;border-width:0 7px 7px 0;border-color:transparent #1d2430 transparent transparent;pointer-events:none}
+#heatmap td{width:18px;height:18px;padding:0;text-align:center;border-radius:2px}#heatmap td.short{position:relative}
+#heatmap td a{display:block;width:100%;height:100%;line-height:18px;color:#fff;text-decoration:none;font-size:9px}
+#heatmap td.ok{background:#2da44e}td.b4{background:#8fd19e}#heatmap td.b4 a{color:#1d2430}td.b3{background:#f2cc60}#heatmap td.b3 a{color:#1d2430}td.b2{background:#f0883e}td.b1{background:#d1242f}td.b0{background:#82071e}
+#heatmap td.untr{background:#6e7781}#heatmap td.future{background:#fff;outline:1px dashed var(--line)}
+#heatmap td.closed{background:repeating-linear-gradient(45deg,#e6e9ef 0 3px,#c4c9d2 3px 5px)}
+#heatmap td.short::after{content:"";position:absolute;top:0;right:0;border-style:solid;border-width:0 7px 7px 0;border-color:transparent #1d2430 transparent transparent;pointer-events:none}
 .legend{display:flex;flex-wrap:wrap;gap:.9rem;align-items:center;font-size:.85rem;margin:.4rem 0 .8rem}.legend span.sw{display:inline-block;width:14px;height:14px;vertical-align:middle;margin-right:.3rem;position:relative;border-radius:2px}
 .chart{min-height:320px;margin:.5rem 0 1rem;max-width:1100px}.chart.small{min-height:240px}
 .kv{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;margin:.3rem 0 1rem}.kv dt{color:var(--muted)}.kv dd{margin:0}
@@ -68,6 +68,7 @@ function layout(ctx: PageContext, page: PageName | null, title: string, body: Sa
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 ${opts.refreshS ? raw(`<meta http-equiv="refresh" content="${Math.trunc(opts.refreshS)}">`) : null}
+<base href="${ctx.base}/">
 <title>${title} · ibpipe</title>
 <style>${raw(STYLE)}</style>
 ${opts.charts ? html`<link rel="stylesheet" href="${ctx.base}/assets/uPlot.min.css">` : null}
@@ -111,18 +112,23 @@ function cellTitle(c: CoverageCell): string {
   }
 }
 
-function cellLabel(c: CoverageCell): string {
-  if (c.state === 'gap') return String(Math.floor((c.ratio ?? 0) * 100));
-  if (c.state === 'untransformed') return '–';
-  return '';
-}
+/** CSS class of a cell's state (short, because a full heatmap has tens of thousands of cells). */
+const STATE_CLASS: Record<CoverageCell['state'], string> = { complete: 'ok', gap: 'gap', closed: 'closed', future: 'future', untransformed: 'untr' };
 
-function cellHtml(ctx: PageContext, c: CoverageCell): SafeHtml {
-  const cls = ['cell', c.state];
-  if (c.state === 'gap' || c.state === 'complete') cls.push(`b${ratioBucket(c.ratio ?? 0)}`);
-  if (c.short) cls.push('short');
-  const title = cellTitle(c);
-  return html`<td class="${cls.join(' ')}" data-symbol="${c.symbol}" data-date="${c.date}" data-state="${c.state}" data-ratio="${c.ratio === null ? '' : c.ratio.toFixed(4)}"><a href="${href(ctx, 'gap', { symbol: c.symbol, date: c.date })}" title="${title}" aria-label="${title}">${cellLabel(c)}</a></td>`;
+/**
+ * One heatmap cell, built as a plain string: this is the page's hot loop. Complete cells carry
+ * no title (the colour says it all), so a 500 x 60 heatmap stays near 50 bytes a cell. Symbols
+ * and dates are validated keys, escaped anyway.
+ */
+function cellHtml(c: CoverageCell): string {
+  let cls = STATE_CLASS[c.state];
+  if (c.state === 'gap') cls += ` b${ratioBucket(c.ratio ?? 0)}`;
+  if (c.short) cls += ' short';
+  const link = `gap/${escapeHtml(c.symbol)}/${c.date}`;
+  if (c.state === 'complete' && !c.short) return `<td class="${cls}"><a href="${link}"></a></td>`;
+  const label = c.state === 'gap' ? String(Math.floor((c.ratio ?? 0) * 100)) : c.state === 'untransformed' ? '–' : '';
+  const ratio = c.state === 'gap' ? ` data-ratio="${(c.ratio ?? 0).toFixed(4)}"` : '';
+  return `<td class="${cls}"${ratio} title="${escapeHtml(cellTitle(c))}"><a href="${link}">${label}</a></td>`;
 }
 
 function rowScore(cells: readonly CoverageCell[]): number {
@@ -170,7 +176,7 @@ export function coveragePage(ctx: PageContext, v: CoverageView, o: HeatmapOption
 <div class="scroll"><table class="heatmap" id="heatmap">
 <thead><tr><th scope="col">Instrument</th>${v.dates.map((d) => html`<th scope="col" class="d${weekday(d) === 'Mon' ? ' wk' : ''}" title="${weekday(d)} ${d}">${d.slice(5)}</th>`)}</tr></thead>
 <tbody>${shown.map(
-    (r) => html`<tr><th scope="row"><a href="${href(ctx, 'series', { symbol: r.symbol, date: v.end })}">${r.symbol}</a> <small>${r.calendar}</small></th>${r.cells.map((c) => cellHtml(ctx, c))}</tr>`,
+    (r) => html`<tr><th scope="row"><a href="${href(ctx, 'series', { symbol: r.symbol, date: v.end })}">${r.symbol}</a> <small>${r.calendar}</small></th>${raw(r.cells.map(cellHtml).join(''))}</tr>`,
   )}</tbody></table></div>
 <p>Page ${page} of ${pages} (${rows.length} instruments${filter ? ' matching' : ''})
 ${page > 1 ? html` · <a href="${href(ctx, '', { ...keep, page: page - 1 })}">previous</a>` : null}

@@ -12,6 +12,11 @@ export interface DashboardDeps {
   readonly daemon?: DashboardDaemon | null;
   /** Mount point; default `/dashboard`. */
   readonly base?: string;
+  /**
+   * Aggregate the default coverage window in the background right away, so the first visitor
+   * does not pay for reading the curated partitions (default true).
+   */
+  readonly warmUp?: boolean;
 }
 
 type Response = Awaited<ReturnType<RouteHandler>>;
@@ -47,6 +52,10 @@ export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHa
   const queries = new DashboardQueries(deps.app, deps.daemon ?? null);
   const settings = deps.app.settings;
   const barMs = frequencyMs(settings.gaps.frequency);
+  if (deps.warmUp !== false) {
+    // Best effort: a failure here shows up again, with its message, when the page is asked for.
+    void queries.coverage().catch(() => undefined);
+  }
 
   const context = (): PageContext => {
     const daemon = deps.daemon ?? null;
@@ -94,16 +103,33 @@ export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHa
     live: async () => page(livePage(context(), await queries.live(), barMs)),
   };
 
+  const dispatch = async (rest: string, url: URL): Promise<Response> => {
+    // Heatmap cells link to `gap/<symbol>/<date>` (short: a full heatmap has tens of thousands of links).
+    const cell = /^gap\/([^/]+)\/([^/]+)$/.exec(rest);
+    if (cell) {
+      let symbol: string;
+      let date: string;
+      try {
+        symbol = decodeURIComponent(cell[1] as string);
+        date = decodeURIComponent(cell[2] as string);
+      } catch {
+        throw new InputError('malformed gap report path');
+      }
+      return page(gapPage(context(), await queries.gapReport(symbol, date)));
+    }
+    const handler = pages[rest];
+    if (!handler) return page(errorPage(context(), 404, `no dashboard page ${JSON.stringify(rest)}`), 404);
+    return handler(url);
+  };
+
   const dashboard: RouteHandler = async (_req, url) => {
     const rest = url.pathname.slice(base.length).replace(/^\/+/, '').replace(/\/+$/, '');
     if (rest.startsWith('assets/')) {
       const asset = dashboardAsset(rest.slice('assets/'.length));
       return asset ? { status: 200, ...asset } : { status: 404, type: 'text/plain', body: 'not found\n' };
     }
-    const handler = pages[rest];
-    if (!handler) return page(errorPage(context(), 404, `no dashboard page ${JSON.stringify(rest)}`), 404);
     try {
-      return await handler(url);
+      return await dispatch(rest, url);
     } catch (err) {
       // Bad parameters are the visitor's mistake: say which, with the page's usual frame.
       if (err instanceof InputError) return page(errorPage(context(), 400, err.message), 400);

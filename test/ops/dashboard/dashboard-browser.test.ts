@@ -31,7 +31,8 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, timeout
 }
 
 async function cellStates(page: Page): Promise<string[]> {
-  return page.$$eval('#heatmap td.cell', (tds) => tds.map((td) => `${td.getAttribute('data-symbol')} ${td.getAttribute('data-date')} ${td.getAttribute('data-state')}${td.classList.contains('short') ? ' short' : ''}`));
+  // Each cell links to gap/<symbol>/<date>; its class names its state.
+  return page.$$eval('#heatmap tbody td', (tds) => tds.map((td) => `${(td.querySelector('a')?.getAttribute('href') ?? '').split('/').slice(1).join(' ')} ${td.className}`));
 }
 
 beforeAll(async () => {
@@ -70,35 +71,35 @@ describe('operator dashboard in Chromium, served by a daemon on the sim', () => 
     expect(states).toHaveLength(2 * 6);
     expect(states.sort()).toEqual(
       [
-        'AAPL 2024-11-25 complete',
-        'AAPL 2024-11-26 gap',
-        'AAPL 2024-11-27 complete',
+        'AAPL 2024-11-25 ok',
+        'AAPL 2024-11-26 gap b3', // 97 %: the >= 95 % colour
+        'AAPL 2024-11-27 ok',
         'AAPL 2024-11-28 closed',
-        'AAPL 2024-11-29 complete short',
-        'AAPL 2024-12-02 untransformed',
-        'MSFT 2024-11-25 complete',
-        'MSFT 2024-11-26 complete',
-        'MSFT 2024-11-27 complete',
+        'AAPL 2024-11-29 ok short',
+        'AAPL 2024-12-02 untr',
+        'MSFT 2024-11-25 ok',
+        'MSFT 2024-11-26 ok',
+        'MSFT 2024-11-27 ok',
         'MSFT 2024-11-28 closed',
-        'MSFT 2024-11-29 complete short',
-        'MSFT 2024-12-02 untransformed',
+        'MSFT 2024-11-29 ok short',
+        'MSFT 2024-12-02 untr',
       ].sort(),
     );
-    const gap = page.locator(`#heatmap td.cell.gap[data-symbol="AAPL"][data-date="${GAP_DATE}"]`);
+    const gap = page.locator(`#heatmap td.gap:has(a[href="gap/AAPL/${GAP_DATE}"])`);
     // 10 deleted bars + 1 quarantined bar of 390: (390 - 11) / 390.
     expect(Number(await gap.getAttribute('data-ratio'))).toBeCloseTo(379 / 390, 4);
     // Closed and early-close cells look different from gaps: hatched background, corner marker.
-    const closedBg = await page.locator('#heatmap td.cell.closed').first().evaluate((el) => getComputedStyle(el).backgroundImage);
+    const closedBg = await page.locator('#heatmap td.closed').first().evaluate((el) => getComputedStyle(el).backgroundImage);
     expect(closedBg).toContain('repeating-linear-gradient');
-    const marker = await page.locator('#heatmap td.cell.short').first().evaluate((el) => getComputedStyle(el, '::after').borderRightColor);
+    const marker = await page.locator('#heatmap td.short').first().evaluate((el) => getComputedStyle(el, '::after').borderRightColor);
     expect(marker).not.toBe('rgba(0, 0, 0, 0)');
     const gapBg = await gap.evaluate((el) => getComputedStyle(el).backgroundColor);
-    const fullBg = await page.locator('#heatmap td.cell.complete').first().evaluate((el) => getComputedStyle(el).backgroundColor);
+    const fullBg = await page.locator('#heatmap td.ok').first().evaluate((el) => getComputedStyle(el).backgroundColor);
     expect(gapBg).not.toBe(fullBg);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-heatmap.png'), fullPage: true });
 
     await gap.locator('a').click();
-    await page.waitForURL(/\/dashboard\/gap\?/);
+    await page.waitForURL(`${base}/dashboard/gap/AAPL/${GAP_DATE}`);
     expect(await page.locator('h1').textContent()).toContain(`AAPL · ${GAP_DATE}`);
     // The two missing runs, by hand: 10:00–10:09 New York (deleted) and 11:00 (quarantined).
     const runs = await page.$$eval('#missing-runs tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent?.trim())));
@@ -179,7 +180,7 @@ describe('operator dashboard in Chromium, served by a daemon on the sim', () => 
     const cdp = await browser.newCDPSession(page);
     await cdp.send('Emulation.setScriptExecutionDisabled', { value: true });
     await page.goto(`${base}/dashboard`);
-    expect(await page.locator('#heatmap td.cell').count()).toBe(12);
+    expect(await page.locator('#heatmap tbody td').count()).toBe(12);
     await page.goto(`${base}/dashboard/dq`);
     expect(await page.locator('#dq-matrix tbody tr').count()).toBeGreaterThan(0);
     expect(await page.locator('.chart canvas').count()).toBe(0); // charts need scripts; tables do not
@@ -212,8 +213,8 @@ describe('operator dashboard in Chromium, served by a daemon on the sim', () => 
       const live = await (await fetch(`${url}/live`)).text();
       expect(live).toContain('no daemon');
       const heatmap = await (await fetch(url)).text();
-      expect(heatmap.match(/<td class="cell /g)).toHaveLength(12);
-      expect(heatmap).toContain('data-symbol="AAPL" data-date="2024-11-26" data-state="gap"');
+      expect(heatmap.match(/<a href="gap\//g)).toHaveLength(12);
+      expect(heatmap).toMatch(/<td class="gap b3" data-ratio="0.9718" title="AAPL 2024-11-26: 379\/390 observed[^"]*"><a href="gap\/AAPL\/2024-11-26">97<\/a><\/td>/);
       const jobs = await (await fetch(`${url}/jobs`)).text();
       expect(jobs).toContain('(from the schedule; no daemon)');
       const bad = await fetch(`${url}/gap?symbol=..&date=2024-11-26`);
