@@ -170,7 +170,10 @@ export class FeatureStore {
       registered_at: new Date(this.#clock.now()).toISOString(),
     };
     this.#registry.append(record);
-    return record;
+    // Two writers registering the same new version at once: the first line in the ledger wins.
+    const winner = this.registeredVersion(w.group, w.version);
+    if (winner && winner.definition_hash !== w.definitionHash) return this.ensureRegistered(w);
+    return winner ?? record;
   }
 
   /** Writes one date partition from columnar JS data (see {@link writeFeaturesFromRelation}). */
