@@ -191,8 +191,8 @@ export class TwsIngestor {
   readonly ledger: JsonlLedger<BackfillLedgerRecord>;
   readonly #d: TwsIngestorDeps;
   readonly #log: Logger;
-  /** Runs made by this instance: their requests are already in the pacer. */
-  readonly #ownRuns = new Set<string>();
+  /** The previous process's requests are counted once, before this instance's first run. */
+  #preloaded = false;
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
@@ -213,7 +213,7 @@ export class TwsIngestor {
     const barSize = config.historical_bar_size;
     const history = this.#latestByWindow();
     const heads = this.#heads();
-    this.#preloadPacer(runId);
+    this.#preloadPacer();
 
     const perInstrument: WindowTask[][] = [];
     let skipped = 0;
@@ -414,14 +414,16 @@ export class TwsIngestor {
    * within the 10-minute window, plus up to `backfill_concurrency` that were in flight when it
    * died (counted as sent now, the latest they can have been sent).
    */
-  #preloadPacer(runId: string): void {
+  #preloadPacer(): void {
     const { client, clock, config } = this.#d;
-    this.#ownRuns.add(runId);
+    // Once per instance: every later request went through this same pacer.
+    if (this.#preloaded) return;
+    this.#preloaded = true;
     const windowMs = client.pacer.historical.windowMs;
     const now = clock.now();
     const recent = this.ledger
       .readAll()
-      .filter((r): r is BackfillWindowRecord => r.type === 'window' && !this.#ownRuns.has(r.run_id) && r.recorded_at + windowMs > now);
+      .filter((r): r is BackfillWindowRecord => r.type === 'window' && r.recorded_at + windowMs > now);
     if (recent.length === 0) return;
     const inFlight = Array.from({ length: config.backfill_concurrency }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
     client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);

@@ -1,0 +1,100 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SystemClock } from '../../../src/core/clock.js';
+import { backoffDelay } from '../../../src/data-sources/tws/backoff.js';
+import { IbConnectivityError, IbInvalidRequestError } from '../../../src/data-sources/tws/ib-errors.js';
+import { type ConnectivityEvent, TwsClient } from '../../../src/data-sources/tws/tws-client.js';
+import { AAPL, type Rig, startRig } from './tws-rig.js';
+
+let rig: Rig | undefined;
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const addr = srv.address();
+  await new Promise<void>((r) => srv.close(() => r()));
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
+describe('backoffDelay', () => {
+  it('grows exponentially up to the cap, with the jitter share drawn at random', () => {
+    const p = { initialMs: 100, maxMs: 1_000, factor: 2, jitter: 0.5 };
+    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, p, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
+    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, p, () => 1))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+  });
+});
+
+describe('TwsClient', () => {
+  it('gives up connecting after the configured attempts with a connectivity error (nothing listens)', async () => {
+    const port = await freePort();
+    const client = new TwsClient({
+      host: '127.0.0.1',
+      port,
+      clientId: 5,
+      clock: new SystemClock(),
+      connectAttempts: 3,
+      reconnectBackoff: { initialMs: 10, maxMs: 20, factor: 2, jitter: 0 },
+    });
+    const started = Date.now();
+    await expect(client.connect()).rejects.toBeInstanceOf(IbConnectivityError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(10 + 20); // two backoff waits
+    expect(client.isConnected()).toBe(false);
+  });
+
+  it('resolves contracts, head timestamps and bars; reconnects after a drop with the same client id', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    const events: ConnectivityEvent[] = [];
+    rig.client.onConnectivity((e) => events.push(e));
+    await rig.client.connect();
+    expect(rig.client.isConnected()).toBe(true);
+    expect(rig.sim.clients().map((c) => c.clientId)).toEqual([11]);
+
+    const c = await rig.client.resolveContract(AAPL);
+    expect(c).toMatchObject({ conId: 265598, symbol: 'AAPL', secType: 'STK', exchange: 'SMART', primaryExchange: 'NASDAQ', currency: 'USD', timeZone: 'US/Eastern' });
+    expect(c.tradingHours).not.toBe('');
+    expect(c.liquidHours).not.toBe('');
+    await expect(rig.client.resolveContract({ ...AAPL, symbol: 'NOSUCH' })).rejects.toBeInstanceOf(IbInvalidRequestError);
+
+    // The sim's AAPL history starts 2000-01-03; regular hours open 09:30 New York = 14:30 UTC.
+    expect(await rig.client.headTimestamp(c, 'TRADES', true)).toBe(Date.UTC(2000, 0, 3, 14, 30));
+
+    // A window inside a session: bars whose start lies in [start, end), UTC bar starts.
+    const start = Date.UTC(2024, 10, 26, 15, 0);
+    const res = await rig.client.requestHistoricalBars(c, start, start + 10 * 60_000, '1 min', 'TRADES', true, { symbol: 'AAPL' });
+    expect(res.bars.map((b) => b.ts)).toEqual(Array.from({ length: 10 }, (_, i) => start + i * 60_000));
+    expect(res).toMatchObject({ endDateTime: '20241126-15:10:00', durationStr: '600 S', noData: false, attempts: 1, dropped: 0 });
+    expect(res.bars[0]).toMatchObject({ source: 'TWS', symbol: 'AAPL', conId: 265598, barSize: '1 min', whatToShow: 'TRADES', requestId: res.requestId });
+
+    // A closed day: IB's "no data" is an empty, successful answer.
+    const sunday = Date.UTC(2024, 10, 24, 15, 0);
+    const none = await rig.client.requestHistoricalBars(c, sunday, sunday + 3_600_000, '1 min', 'TRADES', true);
+    expect(none).toMatchObject({ bars: [], noData: true });
+
+    rig.sim.dropConnections();
+    await new Promise((r) => setTimeout(r, 20));
+    await rig.client.waitUntilConnected();
+    expect(events.map((e) => e.type)).toEqual(['connected', 'disconnected', 'reconnected']);
+    expect(rig.sim.clients().map((x) => x.clientId)).toEqual([11]);
+    expect(rig.sim.stats().clientIdRejections).toBe(0);
+    // Requests work again on the new socket.
+    const again = await rig.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
+    expect(again.bars).toHaveLength(1);
+  });
+
+  it('a request in flight when the socket drops fails with a retryable connectivity error', async () => {
+    rig = await startRig({ timeScale: 0.01, sim: { faults: { latencyMs: 200 } } });
+    await rig.client.connect();
+    const c = await rig.client.resolveContract(AAPL);
+    const start = Date.UTC(2024, 10, 26, 15, 0);
+    const pending = rig.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
+    await new Promise((r) => setTimeout(r, 50));
+    rig.sim.dropConnections();
+    const err = await pending.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IbConnectivityError);
+    expect((err as IbConnectivityError).retryable).toBe(true);
+  });
+});
