@@ -1,0 +1,243 @@
+// Benchmark: the technical feature group (issue 7's example) computed over every symbol and
+// written to the FeatureStore, against DuckDB window functions (SMA, Bollinger std, volatility,
+// lags) over the same rows written to the same layout; plus rows/s per feature family.
+// Run: npx tsx bench/features.ts [--size quick|full]
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '../src/core/clock.js';
+import { sqlString } from '../src/core/sql.js';
+import { computeFeatureGroup, type ComputableFeatureGroup } from '../src/pipelines/features/compute-feature-group.js';
+import { featureGroupSchema, specOutputColumns, type FeatureGroup, type FeatureSpec } from '../src/pipelines/features/feature-config.js';
+import { featureDefinitionHash } from '../src/pipelines/features/feature-definition-hash.js';
+import { FeatureStore } from '../src/storage/feature-store.js';
+import type { Lake } from '../src/storage/lake.js';
+import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
+import { benchCalendars, benchSessions, benchSymbols, MINUTE, symbolSeries, type SymbolSeries } from './support/synthetic-market.js';
+import { openBenchLake } from './support/temp-lake.js';
+
+const REPS = 3;
+
+/** The group of issue 7 (8 specs, 16 output columns). */
+export const TECHNICAL: FeatureGroup = featureGroupSchema.parse({
+  name: 'technical',
+  version: 'v1',
+  source: 'bars_1min',
+  features: [
+    { name: 'sma_20', fn: 'sma', column: 'close', window: 20 },
+    { name: 'ema_12', fn: 'ema', column: 'close', window: 12 },
+    { name: 'rsi_14', fn: 'rsi', column: 'close', window: 14 },
+    { name: 'macd', fn: 'macd', column: 'close', fast: 12, slow: 26, signal: 9 },
+    { name: 'bb_20', fn: 'bollinger', column: 'close', window: 20, k: 2 },
+    { name: 'atr_14', fn: 'atr', window: 14 },
+    { name: 'vol_20', fn: 'rolling_volatility', column: 'close', window: 20 },
+    { name: 'close_lag', fn: 'lag', column: 'close', periods: [1, 5, 10] },
+  ],
+});
+
+const W20 = 'w20 AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 19 PRECEDING AND CURRENT ROW)';
+const PART = 'p AS (PARTITION BY symbol ORDER BY ts)';
+
+/** DuckDB window-function forms of the families that have one (recursive ones — EMA, RSI, MACD, ATR — have none). */
+const SQL_FAMILIES: Partial<Record<FeatureSpec['fn'], { select: string; from?: string }>> = {
+  sma: { select: `CASE WHEN count(close) OVER w20 = 20 THEN avg(close) OVER w20 END AS sma_20` },
+  bollinger: {
+    select: `CASE WHEN count(close) OVER w20 = 20 THEN avg(close) OVER w20 - 2 * stddev_pop(close) OVER w20 END AS bb_20_lower,
+             CASE WHEN count(close) OVER w20 = 20 THEN avg(close) OVER w20 END AS bb_20_mid,
+             CASE WHEN count(close) OVER w20 = 20 THEN avg(close) OVER w20 + 2 * stddev_pop(close) OVER w20 END AS bb_20_upper`,
+  },
+  rolling_volatility: {
+    select: `CASE WHEN count(lr) OVER w20 = 20 THEN stddev_samp(lr) OVER w20 END AS vol_20`,
+    from: `(SELECT *, ln(close / lag(close) OVER p) AS lr FROM {t} WINDOW ${PART})`,
+  },
+  lag: { select: `lag(close, 1) OVER p AS close_lag_1, lag(close, 5) OVER p AS close_lag_5, lag(close, 10) OVER p AS close_lag_10` },
+};
+
+/** Every window-expressible column of the group in one statement (the bound's work). */
+function boundSelect(table: string): string {
+  const selects = Object.values(SQL_FAMILIES).map((f) => f.select).join(',\n');
+  const from = SQL_FAMILIES.rolling_volatility?.from?.replace('{t}', table) ?? table;
+  return `SELECT symbol, ts, date, ${selects} FROM ${from} WINDOW ${W20}, ${PART}`;
+}
+
+interface Universe {
+  symbols: string[];
+  series: SymbolSeries[];
+  dates: string[];
+  rows: number;
+  rowsPerDate: number;
+}
+
+/** The ibpipe path: computeFeatureGroup per symbol, then one FeatureStore write per session date. */
+async function runIbpipe(u: Universe, store: FeatureStore, rss: RssSampler): Promise<{ compute: number; total: number }> {
+  const columns = TECHNICAL.features.flatMap((s) => specOutputColumns(s));
+  const hash = featureDefinitionHash(TECHNICAL);
+  const perDate = u.dates.map(() => ({
+    symbol: new Array<string>(u.rowsPerDate),
+    ts: new Float64Array(u.rowsPerDate),
+    available_ts: new Float64Array(u.rowsPerDate),
+    is_imputed: new Array<boolean>(u.rowsPerDate).fill(false),
+    ...Object.fromEntries(columns.map((c) => [c, new Float64Array(u.rowsPerDate)])),
+  })) as Record<string, unknown[] | Float64Array>[];
+  const t0 = performance.now();
+  const barsPerDate = u.rowsPerDate / u.symbols.length;
+  u.series.forEach((s, k) => {
+    const out = computeFeatureGroup(s, TECHNICAL).columns;
+    // Scatter the symbol's rows into each date's columns (files are sorted by symbol, ts).
+    for (let i = 0; i < s.ts.length; i++) {
+      const d = Math.floor(i / barsPerDate);
+      const j = k * barsPerDate + (i % barsPerDate);
+      const cols = perDate[d] as Record<string, unknown[] | Float64Array>;
+      (cols.symbol as string[])[j] = u.symbols[k] as string;
+      (cols.ts as Float64Array)[j] = s.ts[i] as number;
+      (cols.available_ts as Float64Array)[j] = (s.ts[i] as number) + MINUTE;
+      for (const c of columns) (cols[c] as Float64Array)[j] = (out[c] as Float64Array)[i] as number;
+    }
+  });
+  const compute = (performance.now() - t0) / 1000;
+  rss.sample();
+  for (let d = 0; d < u.dates.length; d++) {
+    await store.writeFeatures(
+      { group: TECHNICAL.name, version: TECHNICAL.version, definitionHash: hash, definition: TECHNICAL, date: u.dates[d] as string, symbols: u.symbols, featureColumns: columns },
+      perDate[d] as Record<string, unknown[] | Float64Array>,
+      u.rowsPerDate,
+    );
+    rss.sample();
+  }
+  return { compute, total: (performance.now() - t0) / 1000 };
+}
+
+/** Loads the same rows into an in-memory DuckDB table (not timed). */
+async function stageSeries(lake: Lake, u: Universe): Promise<string> {
+  const symbol = new Array<string>(u.rows);
+  const ts = new Float64Array(u.rows);
+  const date = new Array<string>(u.rows);
+  const cols = { open: new Float64Array(u.rows), high: new Float64Array(u.rows), low: new Float64Array(u.rows), close: new Float64Array(u.rows), volume: new Float64Array(u.rows) };
+  let j = 0;
+  u.series.forEach((s, k) => {
+    for (let i = 0; i < s.ts.length; i++, j++) {
+      symbol[j] = u.symbols[k] as string;
+      ts[j] = s.ts[i] as number;
+      date[j] = s.sessionDate[i] as string;
+      for (const c of ['open', 'high', 'low', 'close', 'volume'] as const) cols[c][j] = s[c][i] as number;
+    }
+  });
+  return lake.stage(
+    [
+      { name: 'symbol', type: 'VARCHAR' },
+      { name: 'ts', type: 'TIMESTAMPTZ' },
+      { name: 'date', type: 'VARCHAR' },
+      ...(['open', 'high', 'low', 'close', 'volume'] as const).map((name) => ({ name, type: 'DOUBLE' as const })),
+    ],
+    { symbol, ts, date, ...cols },
+    u.rows,
+  );
+}
+
+async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+benchMain(async ({ size }) => {
+  const nSymbols = size === 'full' ? 500 : 100;
+  const nSessions = size === 'full' ? 20 : 5;
+  const symbols = benchSymbols(nSymbols);
+  const sessions = benchSessions(nSessions);
+  const series = symbols.map((_, i) => symbolSeries(i, sessions));
+  const rowsPerDate = nSymbols * ((sessions[0] as { open: number; close: number }).close - (sessions[0] as { open: number }).open) / MINUTE;
+  const u: Universe = { symbols, series, dates: sessions.map((s) => s.date), rows: series.reduce((n, s) => n + s.ts.length, 0), rowsPerDate };
+  if (u.rows !== rowsPerDate * nSessions) throw new Error('sessions must all have the same length');
+  progress(`features: ${nSymbols} symbols x ${nSessions} sessions = ${u.rows} rows`);
+
+  const bl = await openBenchLake();
+  try {
+    const { lake } = bl;
+    const store = new FeatureStore(lake, benchCalendars(symbols), new ManualClock(Date.parse('2024-06-01T00:00:00Z')));
+    const results: BenchResult[] = [];
+
+    // The group end to end.
+    const totals: number[] = [];
+    const computes: number[] = [];
+    const rss = new RssSampler().start();
+    for (let r = 0; r < REPS; r++) {
+      rmSync(lake.path('features'), { recursive: true, force: true });
+      const t = await runIbpipe(u, store, rss);
+      totals.push(t.total);
+      computes.push(t.compute);
+      progress(`features rep ${r + 1}: ${t.total.toFixed(2)} s (compute ${t.compute.toFixed(2)} s, write ${(t.total - t.compute).toFixed(2)} s)`);
+    }
+    const peak = rss.stop();
+
+    const table = await stageSeries(lake, u);
+    const boundDir = join(bl.dir, 'bound');
+    const bounds: number[] = [];
+    for (let r = 0; r < REPS; r++) {
+      rmSync(boundDir, { recursive: true, force: true });
+      mkdirSync(boundDir, { recursive: true });
+      bounds.push(
+        await timed(() =>
+          lake.run(`COPY (${boundSelect(table)} ORDER BY symbol, ts) TO ${sqlString(boundDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date))`),
+        ),
+      );
+      progress(`features bound rep ${r + 1}: ${bounds.at(-1)?.toFixed(2)} s`);
+    }
+    const t = median(totals);
+    const tb = median(bounds);
+    const ratio = tb / t;
+    results.push({
+      name: 'features/technical-group',
+      rows: u.rows,
+      rows_per_s: round(u.rows / t),
+      bound_rows_per_s: round(u.rows / tb),
+      ratio: round(ratio),
+      peak_rss_mb: round(peak) ?? 0,
+      target: 'within 3x of bound',
+      met: ratio >= 1 / 3,
+      notes:
+        `${nSymbols} symbols x ${nSessions} sessions; ibpipe: computeFeatureGroup per symbol (16 columns) + one FeatureStore.writeFeatures per date ` +
+        `(runFeaturePipeline not in the tree yet: the curated read is not timed); compute ${round(median(computes))} s of ${round(t)} s; ` +
+        `bound: one DuckDB COPY of the 8 window-expressible columns (SMA, Bollinger, volatility, lags) from an in-memory table, PARTITION_BY date`,
+      reps: REPS,
+      seconds: round(t),
+      bound_seconds: round(tb),
+      metrics: { compute_seconds: round(median(computes)), write_seconds: round(t - median(computes)) },
+    });
+
+    // Per feature family: compute only, ibpipe vs the DuckDB window form where there is one.
+    for (const spec of TECHNICAL.features) {
+      const group: ComputableFeatureGroup = { name: TECHNICAL.name, features: [spec] };
+      const times: number[] = [];
+      for (let r = 0; r < REPS; r++) times.push(await timed(() => u.series.forEach((s) => computeFeatureGroup(s, group))));
+      const sql = SQL_FAMILIES[spec.fn];
+      const sqlTimes: number[] = [];
+      if (sql) {
+        const from = sql.from?.replace('{t}', table) ?? table;
+        for (let r = 0; r < REPS; r++) {
+          sqlTimes.push(await timed(() => lake.run(`CREATE OR REPLACE TEMP TABLE bench_family AS SELECT symbol, ts, ${sql.select} FROM ${from} WINDOW ${W20}, ${PART}`)));
+        }
+      }
+      const tf = median(times);
+      const tfb = sqlTimes.length ? median(sqlTimes) : null;
+      const r = tfb === null ? null : tfb / tf;
+      progress(`features/${spec.fn}: ${tf.toFixed(3)} s${tfb === null ? '' : `, DuckDB ${tfb.toFixed(3)} s`}`);
+      results.push({
+        name: `features/family:${spec.fn}`,
+        rows: u.rows,
+        rows_per_s: round(u.rows / tf),
+        bound_rows_per_s: tfb === null ? null : round(u.rows / tfb),
+        ratio: round(r),
+        peak_rss_mb: round(peak) ?? 0,
+        target: tfb === null ? '— (breakdown)' : 'within 3x of bound',
+        met: r === null ? null : r >= 1 / 3,
+        notes: `${spec.name} → ${specOutputColumns(spec).join(', ')}; compute only` + (tfb === null ? '; recursive, no DuckDB window form' : '; bound: DuckDB window functions into a temp table'),
+        reps: REPS,
+        seconds: round(tf),
+        bound_seconds: round(tfb),
+      });
+    }
+    return results;
+  } finally {
+    await bl.dispose();
+  }
+});
