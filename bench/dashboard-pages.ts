@@ -1,6 +1,7 @@
 // Benchmark: dashboard page times on a synthetic lake (full: 500 symbols x 60 XNYS sessions of
 // 1-min bars; quick: 100 x 20). Target: every page < 1 s, cold (empty caches, no warm-up) and warm.
-// Run: npx tsx bench/dashboard-pages.ts [--size quick|full]   (BENCH_KEEP_LAKE=1 keeps the lake)
+// Run: npx tsx bench/dashboard-pages.ts [--size quick|full]
+// (BENCH_KEEP_LAKE=1 keeps the lake it builds; BENCH_LAKE=<dir> measures a lake kept earlier, same size.)
 //
 // The lake is written straight with DuckDB SQL in the production layout (curated, raw compacted
 // files with their ledger lines, quarantine, features + registry, predictions, dq_results, job
@@ -202,11 +203,14 @@ benchMain(async ({ size }) => {
   const symbols = symbolsOf(nSymbols);
   const sessions = getCalendar('XNYS').sessionsInRange('2024-09-01', '2024-12-31').slice(-nSessions);
   const last = sessions.at(-1) as Session;
-  const root = mkdtempSync(join(tmpdir(), 'ibpipe-bench-dash-'));
-  mkdirSync(join(root, 'state'), { recursive: true });
-  const t0 = performance.now();
-  await buildLake(root, symbols, sessions);
-  progress(`lake built: ${nSymbols} symbols x ${nSessions} sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s at ${root}`);
+  const reuse = process.env.BENCH_LAKE;
+  const root = reuse ?? mkdtempSync(join(tmpdir(), 'ibpipe-bench-dash-'));
+  if (!reuse) {
+    mkdirSync(join(root, 'state'), { recursive: true });
+    const t0 = performance.now();
+    await buildLake(root, symbols, sessions);
+    progress(`lake built: ${nSymbols} symbols x ${nSessions} sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s at ${root}`);
+  }
 
   const settings = parseSettings({
     lake: { root },
@@ -295,7 +299,7 @@ benchMain(async ({ size }) => {
   } finally {
     await server.close();
     await app.close();
-    if (process.env.BENCH_KEEP_LAKE !== '1') rmSync(root, { recursive: true, force: true });
+    if (!reuse && process.env.BENCH_KEEP_LAKE !== '1') rmSync(root, { recursive: true, force: true });
   }
   return results;
 });
