@@ -192,7 +192,7 @@ async function pipeline(app: AppContext, sessions: string[], stages: StageResult
   }
   const built: { id: string; name: string }[] = [];
   for (const ds of app.settings.datasets) {
-    const handle = (await runStage(app, stages, 'dataset', { name: ds.name }, `dataset ${ds.name}`)) as { id?: string } | null;
+    const handle = (await runStage(app, stages, 'dataset', { name: ds.name, start: first, end: last }, `dataset ${ds.name}`)) as { id?: string } | null;
     if (handle?.id) built.push({ id: handle.id, name: ds.name });
   }
   // Local models whose file the demo itself trains (models/<name>/latest.json in the lake).
