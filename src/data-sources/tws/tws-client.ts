@@ -198,7 +198,7 @@ export class TwsClient {
     this.#wanted = true;
     if (this.#ready) return;
     await this.#connectWithRetry(this.#opts.connectAttempts ?? 5, signal);
-    this.#emit({ type: 'connected' });
+    this.#announce({ type: 'connected' });
   }
 
   async disconnect(): Promise<void> {
@@ -585,9 +585,6 @@ export class TwsClient {
         this.#api = api;
         this.#ready = true;
         this.#log.info({ host, port, clientId }, 'connected to gateway');
-        const waiters = this.#connectedWaiters;
-        this.#connectedWaiters = [];
-        for (const w of waiters) w();
         resolve();
       });
       api.on('disconnected', () => {
@@ -667,7 +664,7 @@ export class TwsClient {
     this.#stopReconnect = ac;
     try {
       await this.#connectWithRetry(Number.POSITIVE_INFINITY, ac.signal);
-      this.#emit({ type: 'reconnected' });
+      this.#announce({ type: 'reconnected' });
     } catch (err) {
       if (this.#wanted) this.#log.error({ err }, 'reconnect gave up');
     } finally {
@@ -685,6 +682,14 @@ export class TwsClient {
     } catch {
       // already closed
     }
+  }
+
+  /** Listeners hear of a (re)connection before anyone waiting in waitUntilConnected resumes. */
+  #announce(e: ConnectivityEvent): void {
+    this.#emit(e);
+    const waiters = this.#connectedWaiters;
+    this.#connectedWaiters = [];
+    for (const w of waiters) w();
   }
 
   #emit(e: ConnectivityEvent): void {

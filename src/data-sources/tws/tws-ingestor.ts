@@ -16,7 +16,7 @@ import type { ResolvedContract, TwsClient } from './tws-client.js';
 
 export type BackfillStatus = 'ok' | 'no-data' | 'pacing' | 'error' | 'timeout';
 
-/** One line of state/tws_backfill.jsonl: the outcome of one window in one run. */
+/** One line of the backfill ledger (state/backfill_windows.jsonl): the outcome of one window in one run. */
 export interface BackfillWindowRecord {
   readonly type: 'window';
   readonly instrument: string;
@@ -55,7 +55,8 @@ export interface BackfillHeadRecord {
 
 export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
 
-export const BACKFILL_LEDGER = 'tws_backfill.jsonl';
+/** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
+export const BACKFILL_LEDGER = 'backfill_windows.jsonl';
 const DONE: ReadonlySet<BackfillStatus> = new Set(['ok', 'no-data']);
 
 export interface BackfillProgress {
@@ -159,6 +160,11 @@ class BoundedWriter {
     await this.#chain;
     if (this.#error !== undefined) throw this.#error;
   }
+}
+
+/** Answered pages that may wait for the writer before the workers stop asking for more. */
+function writeQueueCapacity(config: TwsConfig): number {
+  return config.backfill_concurrency * 2;
 }
 
 const RETRY_BACKOFF: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000, factor: 2, jitter: 0.5 };
@@ -292,7 +298,7 @@ export class TwsIngestor {
     // Pages are stored by one writer while the workers go on asking: IB's pacing budget is the
     // scarce resource, so it is never left idle waiting for the disk. The queue is bounded so a
     // slow lake holds the workers back instead of filling memory.
-    const writer = new BoundedWriter(config.backfill_concurrency * 4);
+    const writer = new BoundedWriter(writeQueueCapacity(config));
     let firstFetchAt: number | undefined;
     let lastAnswerAt: number | undefined;
     const worker = async (): Promise<void> => {
@@ -411,8 +417,10 @@ export class TwsIngestor {
 
   /**
    * After a restart, IB still counts the previous process's requests: those the ledger shows
-   * within the 10-minute window, plus up to `backfill_concurrency` that were in flight when it
-   * died (counted as sent now, the latest they can have been sent).
+   * within the 10-minute window, plus every request it may have made without a ledger line yet:
+   * up to `backfill_concurrency` in flight and a full write queue of answered pages, all counted
+   * as sent now (the latest they can have been sent); the exact number died with it. Only costs
+   * budget in the first window after a restart.
    */
   #preloadPacer(): void {
     const { client, clock, config } = this.#d;
@@ -425,7 +433,7 @@ export class TwsIngestor {
       .readAll()
       .filter((r): r is BackfillWindowRecord => r.type === 'window' && r.recorded_at + windowMs > now);
     if (recent.length === 0) return;
-    const inFlight = Array.from({ length: config.backfill_concurrency }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
+    const inFlight = Array.from({ length: config.backfill_concurrency + writeQueueCapacity(config) }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
     client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);
     this.#log.info({ event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length }, 'counting the previous run against the pacing window');
   }
