@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseIsoDate } from '../calendar/civil-date.js';
 import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
 import type { Instrument } from '../core/instruments.js';
@@ -7,8 +8,6 @@ import { type BackfillProgress, TwsIngestor } from '../data-sources/tws/tws-inge
 import { createAppContext } from '../ops/app-context.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
-
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function drawProgress(p: BackfillProgress): void {
   const width = 30;
@@ -33,8 +32,9 @@ export function registerBackfillCommand(program: Command): void {
       .requiredOption('--end <date>', 'last session date, YYYY-MM-DD'),
   ).action(async (opts: { config: string; symbols: string; start: string; end: string; format?: string }) => {
     const format = resolveFormat(opts.format);
-    if (!DATE.test(opts.start)) throw new InputError(`--start: expected YYYY-MM-DD, got ${JSON.stringify(opts.start)}`);
-    if (!DATE.test(opts.end)) throw new InputError(`--end: expected YYYY-MM-DD, got ${JSON.stringify(opts.end)}`);
+    parseIsoDate(opts.start, '--start');
+    parseIsoDate(opts.end, '--end');
+    if (opts.end < opts.start) throw new InputError(`--end ${opts.end} is before --start ${opts.start}`);
     const { settings } = loadSettings(opts.config, process.env);
     const keys = opts.symbols.split(',').map((s) => s.trim()).filter(Boolean);
     if (keys.length === 0) throw new InputError('--symbols: at least one instrument key is required');

@@ -1,3 +1,4 @@
+import { parseIsoDate } from '../../calendar/civil-date.js';
 import type { Session, TradingCalendar } from '../../calendar/trading-calendar.js';
 import { type BarSize, barSizeMs } from '../../core/bars.js';
 import { InputError } from '../../core/errors.js';
@@ -50,8 +51,6 @@ export interface BackfillPlanInput {
   readonly now?: number | undefined;
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
 /**
  * Plans a backfill: the sessions in [startDate, endDate] walked backwards from the newest,
  * closed days skipped (the calendar never lists them), each split into requests IB serves,
@@ -59,8 +58,8 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
  */
 export function planBackfill(input: BackfillPlanInput): BackfillWindow[] {
   const { calendar, startDate, endDate, barSize } = input;
-  if (!DATE.test(startDate)) throw new InputError(`start: expected YYYY-MM-DD, got ${JSON.stringify(startDate)}`);
-  if (!DATE.test(endDate)) throw new InputError(`end: expected YYYY-MM-DD, got ${JSON.stringify(endDate)}`);
+  parseIsoDate(startDate, 'start');
+  parseIsoDate(endDate, 'end');
   if (endDate < startDate) throw new InputError(`end ${endDate} is before start ${startDate}`);
   let sessions = calendar.sessionsInRange(startDate, endDate);
   if (input.now !== undefined) {
