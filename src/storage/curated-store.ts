@@ -70,7 +70,8 @@ export class CuratedStore {
     const staged = await this.#lake.stage(CURATED_COLUMNS, data, rows.length);
     try {
       const keep = existsSync(file)
-        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE symbol NOT IN (${replace.length ? sqlKeyList(replace) : 'NULL'})`
+        ? // A subquery, not a literal NOT IN list: DuckDB evaluates a long literal list per row (0.65 s vs 5 ms at 500 keys).
+          `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE symbol NOT IN (SELECT unnest([${replace.length ? sqlKeyList(replace) : ''}]::VARCHAR[]))`
         : '';
       await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts`);
     } finally {

@@ -7,7 +7,9 @@ import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
 const STATE_VIEWS: Record<string, string> = {
   job_runs: 'job_runs.jsonl',
   dq_results: 'dq_results.jsonl',
-  backfill_ledger: 'backfill_windows.jsonl',
+  backfill_ledger: 'tws_backfill.jsonl',
+  source_watermarks: 'source_watermarks.jsonl',
+  feature_registry: 'feature_registry.jsonl',
   raw_batches: 'raw_batches.jsonl',
 };
 
@@ -20,7 +22,7 @@ function dateDirs(dir: string): string[] {
 
 /**
  * Creates the read-only views `ibpipe sql` and the dashboard query: raw_bars (committed batches
- * only), curated_bars, one per curated dataset (`curated_<dataset>`), `features_<group>`,
+ * only), curated_bars, one per curated dataset (`curated_<dataset>`), `aligned_<name>`, `features_<group>`,
  * predictions and the state ledgers. Each view names the exact files it reads.
  */
 export async function createLakeViews(lake: Lake, rawStore: RawStore): Promise<string[]> {
@@ -40,6 +42,18 @@ export async function createLakeViews(lake: Lake, rawStore: RawStore): Promise<s
     const name = ds === 'bars_1min' ? 'curated_bars' : `curated_${ds}`;
     await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }])}`);
     views.push(name);
+  }
+
+  const alignedRoot = lake.path('aligned');
+  if (existsSync(alignedRoot)) {
+    for (const name of readdirSync(alignedRoot).filter((d) => /^[a-z][a-z0-9_]*$/.test(d)).sort()) {
+      const files = dateDirs(lake.path('aligned', name))
+        .map((d) => lake.path('aligned', name, d, 'data.parquet'))
+        .filter((f) => existsSync(f));
+      if (files.length === 0) continue;
+      await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(`aligned_${name}`)} AS SELECT * FROM ${Lake.parquetRelation(files, [])}`);
+      views.push(`aligned_${name}`);
+    }
   }
 
   const featRoot = lake.path('features');
