@@ -1,5 +1,6 @@
 import { parseIsoDate } from '../../calendar/civil-date.js';
 import type { Session, TradingCalendar } from '../../calendar/trading-calendar.js';
+import { localToInstant } from '../../calendar/zoned-time.js';
 import { type BarSize, barSizeMs } from '../../core/bars.js';
 import { InputError } from '../../core/errors.js';
 import { formatIbUtc } from './ib-datetime.js';
@@ -138,10 +139,12 @@ function planDaily(calendar: TradingCalendar, sessions: Session[], head: number 
     let j = i;
     while (j > 0 && last.close - (kept[j - 1] as Session).open <= MAX_REQUEST_SECONDS['1 day'] * 1000) j--;
     const first = kept[j] as Session;
-    const days = Math.ceil((last.close - first.open) / 86_400_000);
+    // IB labels a daily bar with its date only, read as local midnight: the window must reach back to it.
+    const start = Math.min(first.open, localToInstant(calendar.timezone, parseIsoDate(first.date), 0));
+    const days = Math.ceil((last.close - start) / 86_400_000);
     out.push({
       sessionDate: last.date,
-      start: first.open,
+      start,
       end: last.close,
       endDateTime: formatIbUtc(last.close),
       durationStr: `${days} D`,

@@ -632,7 +632,8 @@ export class TwsClient {
     if (err instanceof IbConnectivityError) {
       const text = String(err.details['text'] ?? err.message);
       this.#log.warn({ code: err.ibCode, state: err.state, text }, 'gateway connectivity notice');
-      if (err.ibCode === 504 || err.ibCode === 502) return; // client-side echo of a socket problem
+      // Client-side codes (502/504/505/507/509, 326) describe our socket, which 'disconnected' covers.
+      if (err.ibCode < 1000) return;
       this.#emit({ type: 'ib-link', state: err.state, code: err.ibCode, text });
       return;
     }

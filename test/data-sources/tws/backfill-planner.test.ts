@@ -70,9 +70,17 @@ describe('planBackfill', () => {
     ]);
   });
 
+  it('daily bars: one request for the range, reaching back to the first date\'s local midnight (how IB labels day bars)', () => {
+    const plan = planBackfill({ calendar: XNYS, startDate: '2024-11-25', endDate: '2024-11-29', barSize: '1 day' });
+    expect(plan).toEqual([
+      expect.objectContaining({ start: utc(2024, 11, 25, 5), end: utc(2024, 11, 29, 18), endDateTime: '20241129-18:00:00', durationStr: '5 D', expectedBars: 4 }),
+    ]);
+  });
+
   it('rejects bad dates', () => {
     expect(() => planBackfill({ calendar: XNYS, startDate: '2024-11-29', endDate: '2024-11-25', barSize: '1 min' })).toThrow(/before start/);
     expect(() => planBackfill({ calendar: XNYS, startDate: '20241125', endDate: '2024-11-25', barSize: '1 min' })).toThrow(/YYYY-MM-DD/);
+    expect(() => planBackfill({ calendar: XNYS, startDate: '2024-02-30', endDate: '2024-03-01', barSize: '1 min' })).toThrow(/calendar date/);
   });
 });
 
