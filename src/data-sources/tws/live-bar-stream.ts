@@ -149,6 +149,9 @@ export class LiveBarStream {
       resolveEnd(reason);
     };
     this.#endSession = end;
+    // A new subscription starts from a clean slate: a 1100 whose 1101/1102 never came (the
+    // socket dropped instead) must not keep the timers off for good.
+    this.#suspended = false;
     const durationStr = this.#opts.initialDurationStr ?? `${Math.max(60, Math.round((2 * this.#barMs) / 1000))} S`;
     this.#lastDataAt = this.#client.clock.now();
     const handle = await this.#client.openKeepUpToDate(

@@ -145,6 +145,7 @@ export class TwsClient {
   #ready = false;
   #wanted = false;
   #reconnecting: Promise<void> | undefined;
+  #connecting: Promise<void> | undefined;
   #nextReqId = 1_000;
   readonly #pending = new Map<number, Pending>();
   readonly #listeners = new Set<(e: ConnectivityEvent) => void>();
@@ -197,8 +198,14 @@ export class TwsClient {
   async connect(signal?: AbortSignal): Promise<void> {
     this.#wanted = true;
     if (this.#ready) return;
-    await this.#connectWithRetry(this.#opts.connectAttempts ?? 5, signal);
-    this.#announce({ type: 'connected' });
+    // A reconnect already under way owns the socket: a second one would collide on the client id.
+    if (this.#reconnecting) return this.waitUntilConnected(signal);
+    this.#connecting ??= this.#connectWithRetry(this.#opts.connectAttempts ?? 5, signal)
+      .then(() => this.#announce({ type: 'connected' }))
+      .finally(() => {
+        this.#connecting = undefined;
+      });
+    return this.#connecting;
   }
 
   async disconnect(): Promise<void> {
