@@ -146,13 +146,13 @@ export async function startPostgres(): Promise<StartResult> {
 }
 
 /**
- * For test files: start a server, or skip with the reason — unless IBPIPE_REQUIRE_POSTGRES=1
+ * For test files: start a server, or skip with the reason — unless CI_REQUIRE_POSTGRES=1
  * (set by .ci/run), where a server that cannot start is a failure, never a silent skip.
  */
 export async function startPostgresOrSkip(): Promise<PostgresServer | null> {
   const r = await startPostgres();
   if (r.ok) return r.server;
-  if (process.env.IBPIPE_REQUIRE_POSTGRES === '1') throw new Error(`IBPIPE_REQUIRE_POSTGRES=1 but ${r.reason}`);
+  if (process.env.CI_REQUIRE_POSTGRES === '1') throw new Error(`CI_REQUIRE_POSTGRES=1 but ${r.reason}`);
   console.warn(`SKIPPING PostgreSQL tests: ${r.reason}`);
   return null;
 }
