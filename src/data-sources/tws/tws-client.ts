@@ -65,6 +65,11 @@ export interface TwsClientOptions {
   readonly maxPacingRetries?: number;
   readonly apiFactory?: IbApiFactory;
   readonly random?: () => number;
+  /**
+   * How IB should write bar times: 2 = epoch seconds (default: no zone to interpret), 1 =
+   * `yyyymmdd hh:mm:ss <zone>` in the instrument's zone. Both parse to the same UTC instants.
+   */
+  readonly formatDate?: 1 | 2;
 }
 
 export interface HistoricalBarsOptions {
@@ -117,7 +122,6 @@ interface Pending {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-const FORMAT_DATE_EPOCH = 2;
 const PACING_BACKOFF: BackoffPolicy = { initialMs: 15_000, maxMs: 600_000, factor: 2, jitter: 0.25 };
 
 function finite(v: unknown): number | null {
@@ -141,6 +145,7 @@ export class TwsClient {
   readonly #log: Logger;
   readonly #factory: IbApiFactory;
   readonly #random: () => number;
+  readonly #formatDate: 1 | 2;
   #api: IbApiPort | undefined;
   #ready = false;
   #wanted = false;
@@ -162,6 +167,7 @@ export class TwsClient {
       new HistoricalPacer(options.clock, { timeScale: options.pacingTimeScale ?? 1, safetyMarginMs: options.pacingSafetyMarginMs ?? 0 });
     this.#factory = options.apiFactory ?? createIbApi;
     this.#random = options.random ?? Math.random;
+    this.#formatDate = options.formatDate ?? 2;
   }
 
   /** A client configured from the `tws:` slice. */
@@ -297,7 +303,7 @@ export class TwsClient {
         what: `head timestamp ${contract.symbol}`,
         signal,
         paced: true,
-        send: (api, reqId) => api.reqHeadTimestamp(reqId, toRequestContract(contract), whatToShow, useRth, FORMAT_DATE_EPOCH),
+        send: (api, reqId) => api.reqHeadTimestamp(reqId, toRequestContract(contract), whatToShow, useRth, this.#formatDate),
         cancel: (api, reqId) => api.cancelHeadTimestamp(reqId),
         handlers: (done) => ({ onHeadTimestamp: (v) => done(v) }),
       });
@@ -346,7 +352,7 @@ export class TwsClient {
           signal: options.signal,
           paced: true,
           send: (api, reqId) =>
-            api.reqHistoricalData(reqId, toRequestContract(contract), endDateTime, durationStr, barSize, whatToShow, useRth ? 1 : 0, FORMAT_DATE_EPOCH, false),
+            api.reqHistoricalData(reqId, toRequestContract(contract), endDateTime, durationStr, barSize, whatToShow, useRth ? 1 : 0, this.#formatDate, false),
           cancel: (api, reqId) => api.cancelHistoricalData(reqId),
           handlers: (done) => {
             const bars: RawBar[] = [];
@@ -458,7 +464,7 @@ export class TwsClient {
       },
       onDisconnect: () => end(notConnected('socket dropped')),
     });
-    api.reqHistoricalData(reqId, toRequestContract(contract), '', durationStr, barSize, whatToShow, useRth ? 1 : 0, FORMAT_DATE_EPOCH, true);
+    api.reqHistoricalData(reqId, toRequestContract(contract), '', durationStr, barSize, whatToShow, useRth ? 1 : 0, this.#formatDate, true);
     return {
       reqId,
       cancel: () => {

@@ -85,6 +85,28 @@ describe('TwsClient', () => {
     expect(again.bars).toHaveLength(1);
   });
 
+  it('bar times in formatDate 1 (zoned text) and 2 (epoch seconds) give the same UTC bars', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    const text = new TwsClient({ host: '127.0.0.1', port: rig.sim.port, clientId: 31, clock: rig.clock, pacingTimeScale: 0.01, formatDate: 1 });
+    await Promise.all([rig.client.connect(), text.connect()]);
+    try {
+      const start = Date.UTC(2024, 6, 1, 13, 30); // summer: 09:30 EDT
+      const [a, b] = await Promise.all([
+        rig.client.requestHistoricalBars(await rig.client.resolveContract(AAPL), start, start + 30 * 60_000, '1 min', 'TRADES', true),
+        text.requestHistoricalBars(await text.resolveContract(AAPL), start, start + 30 * 60_000, '1 min', 'TRADES', true),
+      ]);
+      expect(a.bars).toHaveLength(30);
+      expect(b.bars.map((x) => [x.ts, x.close])).toEqual(a.bars.map((x) => [x.ts, x.close]));
+      expect(a.bars[0]?.ts).toBe(start);
+      const formats = rig.simLog.lines.filter((l) => l['type'] === 'historicalData').map((l) => l['format_date']);
+      expect(formats.sort()).toEqual([1, 2]);
+      const head = await text.headTimestamp(await text.resolveContract(AAPL), 'TRADES', true);
+      expect(head).toBe(Date.UTC(2000, 0, 3, 14, 30));
+    } finally {
+      await text.disconnect();
+    }
+  });
+
   it('a request in flight when the socket drops fails with a retryable connectivity error', async () => {
     rig = await startRig({ timeScale: 0.01, sim: { faults: { latencyMs: 200 } } });
     await rig.client.connect();
