@@ -85,7 +85,8 @@ function issuesOf(error: z.ZodError): string[] {
  * Applies IBPIPE_A__B=value overrides onto a raw config object. Values are parsed as YAML
  * scalars, so `IBPIPE_TWS__PORT=4001` is a number.
  */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): void {
+export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Map<string, string> {
+  const applied = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__').filter(Boolean);
@@ -97,7 +98,9 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Re
       node = node[seg] as Record<string, unknown>;
     }
     node[path[path.length - 1] as string] = parseDocument(value).toJS();
+    applied.set(path.join('.'), name);
   }
+  return applied;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -151,8 +154,19 @@ export function loadSettings(file: string, env: Readonly<Record<string, string |
     throw new ConfigError(`${path}: cannot read config file`, [`${path}: cannot read (${(err as Error).message})`], { cause: err });
   }
   const raw = parseYaml(text, path);
-  applyEnvOverrides(raw, env);
-  return { settings: parseSettings(raw, path, dirname(path)), file: path };
+  const fromEnv = applyEnvOverrides(raw, env);
+  try {
+    return { settings: parseSettings(raw, path, dirname(path)), file: path };
+  } catch (err) {
+    if (!(err instanceof ConfigError) || fromEnv.size === 0) throw err;
+    // Say which problems an environment variable caused: the file alone would look fine.
+    const issues = err.issues.map((issue) => {
+      const at = issue.slice(0, issue.indexOf(':')).replace(/\[(\d+)\]/g, '.$1');
+      const source = [...fromEnv.entries()].find(([p]) => at === p || at.startsWith(`${p}.`));
+      return source ? `${issue} (set by environment variable ${source[1]})` : issue;
+    });
+    throw new ConfigError(`${path}: ${issues.length} problem(s)\n${issues.join('\n')}`, issues, { cause: err });
+  }
 }
 
 /** JSON Schema of the config file, for editors. */

@@ -26,3 +26,27 @@ describe('settings', () => {
     expect(s.tws.port).toBe(4002);
   });
 });
+
+describe('environment overrides', () => {
+  it('applies IBPIPE_A__B values as YAML scalars and names the variable in errors', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadSettings } = await import('../../src/config/settings.js');
+    const dir = mkdtempSync(join(tmpdir(), 'ibpipe-cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'lake: { root: ./lake }\ninstruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }\n');
+    const ok = loadSettings(file, { IBPIPE_TWS__PORT: '4001', IBPIPE_LAKE__ROOT: '/srv/lake', OTHER: 'x' }).settings;
+    expect(ok.tws.port).toBe(4001);
+    expect(ok.lake.root).toBe('/srv/lake');
+    try {
+      loadSettings(file, { IBPIPE_TWS__PORT: 'many', IBPIPE_REQUIRE_X: '1' });
+      expect.unreachable();
+    } catch (err) {
+      const issues = (err as ConfigError).issues;
+      expect(issues.find((i) => i.startsWith('tws.port:'))).toMatch(/\(set by environment variable IBPIPE_TWS__PORT\)$/);
+      expect(issues).toContain('require_x: unknown key (set by environment variable IBPIPE_REQUIRE_X)');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
