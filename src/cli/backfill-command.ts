@@ -84,7 +84,9 @@ export function registerBackfillCommand(program: Command): void {
         elapsed_ms: summary.elapsedMs,
       };
       process.stdout.write(`${formatRows([row], format)}\n`);
-      for (const f of summary.failed) process.stderr.write(`window ${f.instrument} ${f.sessionDate}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
+      for (const f of summary.failed) {
+        process.stderr.write(`${f.sessionDate ? `window ${f.instrument} ${f.sessionDate}` : `instrument ${f.instrument}`}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
+      }
       if (!summary.complete) process.exitCode = 1;
     } finally {
       process.off('SIGINT', onSignal);

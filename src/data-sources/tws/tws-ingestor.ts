@@ -222,15 +222,27 @@ export class TwsIngestor {
     this.#preloadPacer();
 
     const perInstrument: WindowTask[][] = [];
+    const failed: Array<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }> = [];
     let skipped = 0;
     let planned = 0;
     for (const inst of instruments) {
-      const contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
-      const headKey = `${inst.key}|${inst.what_to_show}|${inst.use_rth ? 1 : 0}`;
-      let head = heads.get(headKey);
-      if (head === undefined) {
-        head = await this.#withReconnect(() => client.headTimestamp(contract, inst.what_to_show, inst.use_rth, signal), signal);
-        this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
+      let contract: ResolvedContract;
+      let head: number | null | undefined;
+      try {
+        contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
+        const headKey = `${inst.key}|${inst.what_to_show}|${inst.use_rth ? 1 : 0}`;
+        head = heads.get(headKey);
+        if (head === undefined) {
+          const contractNow = contract;
+          head = await this.#withReconnect(() => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
+          this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
+        }
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err;
+        // One unknown or unreachable contract must not hold back the others.
+        this.#log.error({ err, instrument: inst.key }, 'cannot plan the backfill of this instrument');
+        failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
+        continue;
       }
       const windows = planBackfill({
         calendar: this.#d.calendarFor(inst.key),
@@ -261,7 +273,6 @@ export class TwsIngestor {
     for (let i = 0; perInstrument.some((t) => i < t.length); i++) for (const t of perInstrument) if (i < t.length) queue.push(t[i] as WindowTask);
 
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
-    const failed: Array<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }> = [];
     let barsWritten = 0;
     let batchesWritten = 0;
     let done = 0;

@@ -114,6 +114,17 @@ describe('pacing violations IB still reports', () => {
   });
 });
 
+describe('an instrument IB does not know', () => {
+  it('fails alone: the others are backfilled and the run reports itself incomplete', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    await rig.client.connect();
+    const bogus = instrumentConfigSchema.parse({ key: 'BOGUS', sec_type: 'STK', symbol: 'BOGUS', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' });
+    const summary = await rig.ingestor.ingestHistoricalRange([bogus, AAPL], '2024-11-25', '2024-11-29');
+    expect(summary).toMatchObject({ windows: 4, complete: false, batchesWritten: 4 });
+    expect(summary.failed).toEqual([expect.objectContaining({ instrument: 'BOGUS', status: 'error' })]);
+  });
+});
+
 describe('crash between storing a page and recording it', () => {
   it('a page whose batch is already committed is recorded from the raw store, not requested again', async () => {
     rig = await startRig({ timeScale: 0.01 });
