@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { sqlIdent, sqlString } from '../core/sql.js';
+import { BACKFILL_LEDGER } from '../data-sources/tws/tws-ingestor.js';
 import { CURATED_COLUMNS } from './curated-store.js';
 import { Lake } from './lake.js';
 import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
@@ -7,7 +8,7 @@ import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
 const STATE_VIEWS: Record<string, string> = {
   job_runs: 'job_runs.jsonl',
   dq_results: 'dq_results.jsonl',
-  backfill_ledger: 'tws_backfill.jsonl',
+  backfill_ledger: BACKFILL_LEDGER,
   source_watermarks: 'source_watermarks.jsonl',
   feature_registry: 'feature_registry.jsonl',
   raw_batches: 'raw_batches.jsonl',

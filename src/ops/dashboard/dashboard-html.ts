@@ -1,4 +1,5 @@
 import { MAX_HISTORICAL_REQUESTS_PER_WINDOW } from '../../data-sources/tws/pacing.js';
+import { BACKFILL_LEDGER } from '../../data-sources/tws/tws-ingestor.js';
 import type { JobRunRecord } from '../job-ledger.js';
 import { ratioBucket, type CoverageCell } from './coverage-math.js';
 import type { BackfillRow, CoverageView, DqDateView, DqOverview, GapReportView, JobSummary, LiveView, QuarantineView, SeriesView } from './dashboard-queries.js';
@@ -365,7 +366,7 @@ export function jobsPage(ctx: PageContext, jobs: readonly JobSummary[], runs: re
     (j) =>
       html`<tr data-job="${j.name}"><td>${j.name}${j.configured ? null : html` <small>(not configured)</small>`}${j.enabled || !j.configured ? null : html` <small>(disabled)</small>`}</td><td>${j.kind}</td><td>${j.schedule ? html`<code>${j.schedule}</code>` : '—'} <small>${j.timezone ?? ''}</small></td><td>${j.last ? formatInstant(j.last.started_at, tz) : '—'}</td><td class="${statusClass(j.running ? 'running' : j.last?.status)}">${j.running ? 'running' : (j.last?.status ?? '—')}${j.last?.error ? html`<br><small>${j.last.error.code}: ${j.last.error.message.slice(0, 160)}</small>` : null}</td><td class="num">${formatDuration(j.last?.duration_ms)}</td><td>${j.lastOk ? formatInstant(j.lastOk.started_at, tz) : '—'}</td><td class="num">${formatDuration(j.meanDurationMs)}</td><td class="num">${j.okRuns} / ${j.failedRuns}</td><td class="next-run">${j.next !== null ? formatInstant(j.next, tz) : '—'}${j.nextSource === 'schedule' && !hasDaemon ? html` <small>(from the schedule; no daemon)</small>` : null}</td></tr>`,
   )}</tbody></table>
-<h2>Backfill (state/tws_backfill.jsonl)</h2>
+<h2>Backfill (state/${BACKFILL_LEDGER})</h2>
 ${backfill.length === 0
     ? html`<p class="muted">No backfill recorded.</p>`
     : html`<table class="data" id="backfill"><thead><tr><th>Instrument</th><th>Progress</th><th class="num">Windows</th><th class="num">ok</th><th class="num">no data</th><th class="num">pacing</th><th class="num">timeout</th><th class="num">error</th><th class="num">Bars</th><th>Sessions covered</th><th>Head timestamp</th><th>Last recorded</th><th>Last problem</th></tr></thead><tbody>${backfill.map((b) => {
