@@ -141,7 +141,7 @@ async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
 
 benchMain(async ({ size }) => {
   const nSymbols = size === 'full' ? 500 : 100;
-  const nSessions = size === 'full' ? 20 : 5;
+  const nSessions = size === 'full' ? 20 : 4;
   const symbols = benchSymbols(nSymbols);
   const sessions = benchSessions(nSessions);
   const series = symbols.map((_, i) => symbolSeries(i, sessions));

@@ -19,7 +19,7 @@ benchMain(async ({ size }) => {
   const nSymbols = 500;
   // A lookup reads the as-of session's partition and the one before it, so the number of older
   // sessions only matters for listing; quick stores fewer to save set-up time.
-  const nSessions = size === 'full' ? 20 : 3;
+  const nSessions = size === 'full' ? 20 : 2;
   const lookups = size === 'full' ? 300 : 100;
   const symbols = benchSymbols(nSymbols);
   const sessions = benchSessions(nSessions);
