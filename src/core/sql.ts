@@ -42,3 +42,12 @@ export function safeJoin(root: string, ...segments: string[]): string {
   }
   return full;
 }
+
+/**
+ * `column NOT IN (…keys)` as a subquery over a list literal: DuckDB evaluates a long literal
+ * NOT IN list per row (0.65 s vs 5 ms for 500 keys on 195k rows). Keys are validated.
+ */
+export function sqlNotInKeys(column: string, keys: readonly string[]): string {
+  if (keys.length === 0) return 'true';
+  return `${sqlIdent(column)} NOT IN (SELECT unnest([${sqlKeyList(keys)}]::VARCHAR[]))`;
+}

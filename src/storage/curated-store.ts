@@ -3,7 +3,7 @@ import { CURATED_MASK_COLUMNS, type CuratedBarRow } from '../core/bars.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
-import { sqlKeyList, sqlString } from '../core/sql.js';
+import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake, type LakeColumn } from './lake.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -70,8 +70,7 @@ export class CuratedStore {
     const staged = await this.#lake.stage(CURATED_COLUMNS, data, rows.length);
     try {
       const keep = existsSync(file)
-        ? // A subquery, not a literal NOT IN list: DuckDB evaluates a long literal list per row (0.65 s vs 5 ms at 500 keys).
-          `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE symbol NOT IN (SELECT unnest([${replace.length ? sqlKeyList(replace) : ''}]::VARCHAR[]))`
+        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE ${sqlNotInKeys('symbol', replace)}`
         : '';
       await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts`);
     } finally {

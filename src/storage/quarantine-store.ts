@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
-import { sqlKeyList, sqlString } from '../core/sql.js';
+import { sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake, type LakeColumn } from './lake.js';
+import { RAW_FILE_COLUMNS } from './raw-store.js';
 
 /** A rejected record: the raw row as read, plus why and by which rule it was set aside. */
 export interface QuarantineRow {
@@ -31,22 +32,9 @@ export interface QuarantineRow {
   other_rules: string | null;
 }
 
+/** A quarantined row is a raw row plus why it was rejected. */
 export const QUARANTINE_COLUMNS: readonly LakeColumn[] = [
-  { name: 'source', type: 'VARCHAR' },
-  { name: 'symbol', type: 'VARCHAR' },
-  { name: 'con_id', type: 'BIGINT' },
-  { name: 'what_to_show', type: 'VARCHAR' },
-  { name: 'ts', type: 'TIMESTAMPTZ' },
-  { name: 'open', type: 'DOUBLE' },
-  { name: 'high', type: 'DOUBLE' },
-  { name: 'low', type: 'DOUBLE' },
-  { name: 'close', type: 'DOUBLE' },
-  { name: 'volume', type: 'DOUBLE' },
-  { name: 'wap', type: 'DOUBLE' },
-  { name: 'trade_count', type: 'BIGINT' },
-  { name: 'batch_id', type: 'VARCHAR' },
-  { name: 'ingestion_ts', type: 'TIMESTAMPTZ' },
-  { name: 'request_id', type: 'VARCHAR' },
+  ...RAW_FILE_COLUMNS,
   { name: 'stage', type: 'VARCHAR' },
   { name: 'rule', type: 'VARCHAR' },
   { name: 'reason', type: 'VARCHAR' },
@@ -97,7 +85,7 @@ export class QuarantineStore {
     const staged = await this.#lake.stage(QUARANTINE_COLUMNS, data, rows.length);
     try {
       const keep = exists
-        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE symbol NOT IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})`
+        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE ${sqlNotInKeys('symbol', symbols)}`
         : '';
       await this.#lake.writeParquetAtomic(
         file,
