@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnTs, waitForExit, waitForLine } from '../support/child.js';
+import { runCli, spawnTs, waitForExit, waitForLine } from '../support/child.js';
 import { makeBars } from '../support/bar-factory.js';
 import { openTempLake } from '../support/temp-lake.js';
 
@@ -38,6 +38,12 @@ describe('crash atomicity (SIGKILL of a real child process)', () => {
       // Each earlier iteration's batch is either fully there or absent; never a partial batch, never doubled.
       expect(rows % BIG_ROWS).toBe(0);
       expect(distinct).toBe(rows);
+      if (delay === 400) {
+        // ibpipe sql (another process) sees exactly what readTwsBars sees
+        writeFileSync(join(dir, 'cfg.yaml'), `lake: { root: ${dir} }\ninstruments:\n${['AAPL', 'MSFT', 'SPY'].map((k) => `  - { key: ${k}, sec_type: STK, symbol: ${k}, exchange: SMART, currency: USD, calendar: XNYS }`).join('\n')}\n`);
+        const sql = await runCli(['sql', '--config', join(dir, 'cfg.yaml'), '--format', 'json', 'SELECT count(*) AS n FROM raw_bars']);
+        expect(JSON.parse(sql.stdout)).toEqual([{ n: rows }]);
+      }
       seen.add(rows);
       // re-running the same batch id completes it exactly once
       const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'write', `big-${delay}`]);
