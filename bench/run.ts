@@ -2,10 +2,11 @@
 // benchmark, each in its own process (so peak RSS is that benchmark's), and prints a table, or
 // with --json one JSON object per benchmark per line on stdout (progress goes to stderr).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatTable, parseBenchArgs, RESULT_MARKER, type BenchResult } from './support/bench-harness.js';
+import { formatMarkdown, formatTable, parseBenchArgs, RESULT_MARKER, type BenchResult } from './support/bench-harness.js';
 
 /** One file per hot path, in pipeline order. */
 export const BENCHMARKS = ['raw-write', 'transform', 'features', 'inference-lookup', 'backfill-sim', 'daemon-steady-state'] as const;
@@ -16,7 +17,9 @@ function usage(): string {
   return `usage: npm run bench -- [--size quick|full] [--json] [--only ${BENCHMARKS.join(',')}]
   --size quick   small data, whole run under 2 minutes on 2 cores (default)
   --size full    the sizes of issue 10 (500 symbols, 20 sessions, …)
-  --json         one JSON object per benchmark on stdout (use npm run -s to drop npm's banner)`;
+  --json         one JSON object per benchmark on stdout (use npm run -s to drop npm's banner)
+  --markdown     the table as Markdown (as in the README)
+  --from FILE    print the table (or --markdown) of a saved --json run instead of running`;
 }
 
 function runOne(name: string, size: string): Promise<{ results: BenchResult[]; code: number | null; seconds: number }> {
@@ -48,7 +51,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const { size } = parseBenchArgs(argv);
+  const from = argv.includes('--from') ? argv[argv.indexOf('--from') + 1] : undefined;
+  if (from !== undefined) {
+    const saved = readFileSync(from, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim().startsWith('{'))
+      .map((l) => JSON.parse(l) as BenchResult);
+    process.stdout.write(`${argv.includes('--markdown') ? formatMarkdown(saved) : formatTable(saved)}\n`);
+    return 0;
+  }
   const json = argv.includes('--json');
+  const markdown = argv.includes('--markdown');
   const onlyArg = argv.find((a) => a.startsWith('--only'));
   const onlyValue = onlyArg?.includes('=') ? onlyArg.slice('--only='.length) : onlyArg ? argv[argv.indexOf(onlyArg) + 1] : undefined;
   const only = onlyValue ? onlyValue.split(',').filter(Boolean) : [...BENCHMARKS];
@@ -79,7 +92,8 @@ async function main(): Promise<number> {
     }
   }
   process.stderr.write(`\nall benchmarks: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  if (!json) process.stdout.write(`\nibpipe bench --size ${size} — ${machine} — ${date}\n\n${formatTable(all)}\n`);
+  if (markdown) process.stdout.write(`${formatMarkdown(all)}\n`);
+  else if (!json) process.stdout.write(`\nibpipe bench --size ${size} — ${machine} — ${date}\n\n${formatTable(all)}\n`);
   return failed > 0 ? 1 : 0;
 }
 

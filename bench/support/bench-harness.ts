@@ -145,6 +145,20 @@ export function formatTable(results: readonly BenchResult[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), '', ...notes].join('\n');
 }
 
+/** The results as a Markdown table (the README's Performance section). */
+export function formatMarkdown(results: readonly BenchResult[]): string {
+  const n = (x: number | null): string => (x === null || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: x < 10 ? 2 : 0 }));
+  const lines = [
+    '| benchmark | rows | rows/s | bound rows/s | ratio | peak RSS MB | target | met |',
+    '|---|---:|---:|---:|---:|---:|---|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${n(r.rows)} | ${n(r.rows_per_s)} | ${n(r.bound_rows_per_s)} | ${r.ratio === null ? '—' : r.ratio.toFixed(3)} | ${n(r.peak_rss_mb)} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
 /**
  * Entry point of a benchmark file: parses the arguments, runs, prints. Exits non-zero only when
  * the benchmark itself fails (a missed target is a result, not an error).
