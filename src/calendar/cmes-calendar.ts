@@ -1,14 +1,18 @@
 import { dayFromYmd, parseIsoDate, weekdayOf, type DayNumber } from './civil-date.js';
-import type { CalendarRules, SpecialDays } from './rule-based-calendar.js';
+import type { CalendarRules, DailyBreak, SpecialDays } from './rule-based-calendar.js';
 import { MONDAY, THURSDAY, nearestWorkday, sundayToMonday, usHolidays as us } from './us-holidays.js';
 
 /**
- * CME Globex equity futures, as exchange_calendars models them (its CMES calendar): a session
- * labelled D opens at 17:00 America/Chicago on the day before D (Sunday evening for Monday) and
- * closes at 17:00 on D; the daily 16:00–17:00 maintenance halt is not modelled, so the sessions
- * of one week are back to back. Closed on New Year's Day, Good Friday and Christmas; the other
- * US holidays (and the days around Thanksgiving and Christmas) trade a short 12:00 session.
- * Checked session by session against exchange_calendars' CMES table 1990-2027.
+ * CME Globex equity futures. Session bounds are exchange_calendars' (its CMES calendar): a
+ * session labelled D opens at 17:00 America/Chicago on the day before D (Sunday evening for
+ * Monday) and closes at 17:00 on D, so the sessions of one week are back to back. Closed on New
+ * Year's Day, Good Friday and Christmas; the other US holidays (and the days around
+ * Thanksgiving and Christmas) trade a short 12:00 session. Checked session by session against
+ * exchange_calendars' CMES table 1990-2027.
+ *
+ * Unlike that table, Globex's daily maintenance halt 16:00–17:00 Chicago is modelled, as a
+ * session break: nothing trades and IB sends no bar in it, so a regular session has 23 h of
+ * bars (1,380 one-minute bars). A 12:00 early close ends before the halt and has no break.
  */
 
 /**
@@ -25,6 +29,7 @@ export const CMES_ADHOC_CLOSURES: readonly string[] = [
 ];
 
 const NOON = 12 * 60;
+const HALT: DailyBreak = { startMinute: 16 * 60, endMinute: 17 * 60 };
 
 function closedDays(year: number): DayNumber[] {
   return [
@@ -61,6 +66,7 @@ export const cmesRules: CalendarRules = {
   openMinute: 17 * 60,
   closeMinute: 17 * 60,
   sessionWeekdays: [1, 2, 3, 4, 5],
+  dailyBreaks: [HALT],
   specialDays(year: number): SpecialDays {
     return {
       closed: new Set([...closedDays(year), ...adhocClosed]),

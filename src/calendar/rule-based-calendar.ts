@@ -1,6 +1,7 @@
 import { InputError } from '../core/errors.js';
 import { MS_PER_DAY, formatIsoDate, parseIsoDate, weekdayOf, yearOf, type DayNumber } from './civil-date.js';
-import type { Session, TradingCalendar } from './trading-calendar.js';
+import type { Session, SessionBreak, TradingCalendar } from './trading-calendar.js';
+import { inBreak } from './trading-intervals.js';
 import { assertTimeZone, instantToLocal, localToInstant } from './zoned-time.js';
 
 /** Holidays and early closes whose session date falls in one year. */
@@ -28,8 +29,20 @@ export interface CalendarRules {
   readonly closeMinute: number;
   /** Weekdays (0 = Sunday) whose dates label a session unless closed. */
   readonly sessionWeekdays: readonly number[];
+  /**
+   * Daily pauses in trading, as local wall-clock minutes on the session's own date (start
+   * inclusive, end exclusive), e.g. CME Globex's 16:00–17:00 maintenance halt. Each is clipped
+   * to its session and dropped when it falls outside it (a 12:00 early close has no 16:00
+   * halt). Omitted by exchanges that trade their whole session.
+   */
+  readonly dailyBreaks?: readonly DailyBreak[];
   /** Holidays and early closes with a session date in the year. Called once per cached year. */
   specialDays(year: number): SpecialDays;
+}
+
+export interface DailyBreak {
+  readonly startMinute: number;
+  readonly endMinute: number;
 }
 
 interface YearTable {
@@ -84,7 +97,8 @@ export class RuleBasedCalendar implements TradingCalendar {
   }
 
   isOpen(instant: number): boolean {
-    return this.sessionAt(instant) !== undefined;
+    const s = this.sessionAt(instant);
+    return s !== undefined && !inBreak(s, instant);
   }
 
   sessionAt(instant: number): Session | undefined {
@@ -111,7 +125,7 @@ export class RuleBasedCalendar implements TradingCalendar {
       throw new InputError(`bar frequency must be a positive whole number of ms, got ${frequencyMs}`);
     }
     const out: number[] = [];
-    for (let t = session.open; t < session.close; t += frequencyMs) out.push(t);
+    for (let t = session.open; t < session.close; t += frequencyMs) if (!inBreak(session, t)) out.push(t);
     return out;
   }
 
@@ -156,15 +170,30 @@ export class RuleBasedCalendar implements TradingCalendar {
     const last = Math.floor(Date.UTC(year, 11, 31) / MS_PER_DAY);
     for (let day = first; day <= last; day++) {
       if (!this.weekdays.has(weekdayOf(day)) || closed.has(day) || this.extraClosures.has(day)) continue;
+      const open = localToInstant(tz, day + openDayOffset, openMinute * 60_000);
+      const close = localToInstant(tz, day, (earlyCloses.get(day) ?? closeMinute) * 60_000);
+      const breaks = this.breaksOf(day, open, close);
       const s: Session = Object.freeze({
         date: formatIsoDate(day),
-        open: localToInstant(tz, day + openDayOffset, openMinute * 60_000),
-        close: localToInstant(tz, day, (earlyCloses.get(day) ?? closeMinute) * 60_000),
+        open,
+        close,
+        // Only present when there is one, so break-free sessions keep their three fields.
+        ...(breaks.length > 0 ? { breaks: Object.freeze(breaks) } : {}),
       });
       sessions.push(s);
       days.push(day);
       byDay.set(day, s);
     }
     return { sessions: Object.freeze(sessions), days, byDay };
+  }
+
+  private breaksOf(day: DayNumber, open: number, close: number): SessionBreak[] {
+    const out: SessionBreak[] = [];
+    for (const b of this.rules.dailyBreaks ?? []) {
+      const start = Math.max(open, localToInstant(this.timezone, day, b.startMinute * 60_000));
+      const end = Math.min(close, localToInstant(this.timezone, day, b.endMinute * 60_000));
+      if (end > start) out.push(Object.freeze({ start, end }));
+    }
+    return out.sort((a, b) => a.start - b.start);
   }
 }

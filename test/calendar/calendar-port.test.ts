@@ -29,21 +29,30 @@ function wallDate(zone: string, instant: number, hours = 0): string {
   return new Date(wall).toISOString().slice(0, 10);
 }
 
+/** Local wall-clock hour (0-23) of an instant. */
+function wallHour(zone: string, instant: number): number {
+  const hour = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', hour: '2-digit' })
+    .formatToParts(instant)
+    .find((p) => p.type === 'hour')?.value;
+  return Number(hour);
+}
+
 describe('TradingCalendar port', () => {
   it('sessionDateOf is total and follows the day boundary: local midnight (XNYS), 17:00 local (CMES, FX)', () => {
+    // The last column is the local hour of a daily halt inside sessions (CME Globex 16:00-17:00).
     const cases = [
-      ['XNYS', 'America/New_York', 0],
-      ['CMES', 'America/Chicago', 7],
-      ['FX', 'America/New_York', 7],
+      ['XNYS', 'America/New_York', 0, null],
+      ['CMES', 'America/Chicago', 7, 16],
+      ['FX', 'America/New_York', 7, null],
     ] as const;
-    for (const [code, zone, shift] of cases) {
+    for (const [code, zone, shift, haltHour] of cases) {
       const cal = getCalendar(code);
       fc.assert(
         fc.property(instants, (t) => {
           const date = cal.sessionDateOf(t);
           expect(date).toBe(wallDate(zone, t, shift));
           const s = cal.sessionAt(t);
-          expect(cal.isOpen(t)).toBe(s !== undefined);
+          expect(cal.isOpen(t)).toBe(s !== undefined && wallHour(zone, t) !== haltHour);
           if (s) {
             expect(s.date).toBe(date);
             expect(s.open <= t && t < s.close).toBe(true);
