@@ -1,4 +1,5 @@
 import { formatIsoDate } from '../calendar/civil-date.js';
+import { tradingIntervals } from '../calendar/trading-intervals.js';
 import { instantToLocal } from '../calendar/zoned-time.js';
 import { formatIbDate } from './ib-request-time.js';
 import type { SimInstrument } from './sim-instruments.js';
@@ -10,7 +11,8 @@ const HOURS_DAYS = 7;
 /**
  * CONTRACT_DATA fields for an instrument, shaped like a real gateway's (reference §2.4: TSLA
  * capture): trading and liquid hours for the coming week in IB's `yyyymmdd:hhmm-yyyymmdd:hhmm`
- * form in the contract's zone, CLOSED on non-trading days.
+ * form in the contract's zone, one entry per traded interval (a session's breaks, such as
+ * Globex's 16:00–17:00 halt, are left out), CLOSED on non-trading days.
  */
 export function buildContractData(
   inst: SimInstrument,
@@ -75,8 +77,13 @@ function hoursStrings(inst: SimInstrument, now: number): { tradingHours: string;
     }
     const pre = inst.preMarketMinutes * 60_000;
     const post = inst.postMarketMinutes * 60_000;
-    trading.push(`${stamp(s.open - pre, zone)}-${stamp(s.close + post, zone)}`);
-    liquid.push(`${stamp(s.open, zone)}-${stamp(s.close, zone)}`);
+    const intervals = tradingIntervals(s);
+    intervals.forEach((iv, k) => {
+      const from = k === 0 ? iv.start - pre : iv.start;
+      const to = k === intervals.length - 1 ? iv.end + post : iv.end;
+      trading.push(`${stamp(from, zone)}-${stamp(to, zone)}`);
+      liquid.push(`${stamp(iv.start, zone)}-${stamp(iv.end, zone)}`);
+    });
   }
   return { tradingHours: trading.join(';'), liquidHours: liquid.join(';') };
 }

@@ -1,5 +1,6 @@
 import { MS_PER_DAY, parseIsoDate } from '../calendar/civil-date.js';
-import type { Session } from '../calendar/trading-calendar.js';
+import type { Session, SessionBreak } from '../calendar/trading-calendar.js';
+import { inBreak } from '../calendar/trading-intervals.js';
 import { zoneOffsetMs } from '../calendar/zoned-time.js';
 import type { BarSpec } from './ib-request-time.js';
 import { lowerBound, type ReplaySeries } from './replay-source.js';
@@ -15,7 +16,9 @@ import type { SimInstrument } from './sim-instruments.js';
  * whatever its page boundaries, bar size or arrival time — sees the same numbers: 1-min bars
  * are exact aggregates of their twelve 5-s bars, daily bars of their session, and a live bar's
  * last update equals the historical bar. Bars exist only inside trading sessions (extended
- * hours for stocks when useRTH=0), from the instrument's head date up to its expiry.
+ * hours for stocks when useRTH=0), from the instrument's head date up to its expiry, and never
+ * in a session break (CME Globex's daily 16:00–17:00 Chicago halt): the price path runs on
+ * through a break, but its base bars are not traded, so no bar of any size is built from them.
  */
 
 export const BASE_BAR_MS = 5_000;
@@ -57,6 +60,8 @@ export interface TradingSpan {
   readonly pathEnd: number;
   readonly rthStart: number;
   readonly rthEnd: number;
+  /** The session's breaks: no base bar starting in one is traded. */
+  readonly breaks: readonly SessionBreak[];
 }
 
 export interface BarQuery {
@@ -131,7 +136,7 @@ export class SyntheticMarket {
     if (replay) {
       // The first recorded bar inside a served session.
       for (const t of replay.ts.slice(0, 10_000)) {
-        if (this.spansBetween(inst, t, t + 1, rth).some((s) => s.start <= t && t < s.end)) return t;
+        if (this.#servingSpan(inst, t, rth)) return t;
       }
       return undefined;
     }
@@ -170,7 +175,7 @@ export class SyntheticMarket {
     rth: boolean,
     now: number,
   ): MarketBar | undefined {
-    const span = this.spansBetween(inst, t, t + 1, rth).find((s) => s.start <= t && t < s.end);
+    const span = this.#servingSpan(inst, t, rth);
     if (!span) return undefined;
     if (bar.kind === 'intraday') {
       const b = bucketOf(span, bar.ms, t, inst.timeZoneId);
@@ -190,9 +195,9 @@ export class SyntheticMarket {
     return bars[bars.length - 1];
   }
 
-  /** The 5-second bar starting at t (real-time bars), if t is inside a served session. */
+  /** The 5-second bar starting at t (real-time bars), if t is inside a served session and not in a break. */
   baseBar(inst: SimInstrument, t: number, series: PriceSeries, rth: boolean): MarketBar | undefined {
-    const span = this.spansBetween(inst, t, t + 1, rth).find((s) => s.start <= t && t < s.end);
+    const span = this.#servingSpan(inst, t, rth);
     if (!span) return undefined;
     const replay = this.#replays.get(inst.key);
     if (replay) {
@@ -202,6 +207,11 @@ export class SyntheticMarket {
     const path = this.#path(inst, span);
     const i = Math.round((t - span.pathStart) / BASE_BAR_MS);
     return this.#seriesBar(inst, this.#rawBase(inst, span, path, i), series);
+  }
+
+  /** The served span trading at t: none outside the sessions or in a break. */
+  #servingSpan(inst: SimInstrument, t: number, rth: boolean): TradingSpan | undefined {
+    return this.spansBetween(inst, t, t + 1, rth).find((s) => s.start <= t && t < s.end && !inBreak(s, t));
   }
 
   #intradayBars(inst: SimInstrument, q: BarQuery, end: number): MarketBar[] {
@@ -260,6 +270,7 @@ export class SyntheticMarket {
     const parts = BASE_BAR_MS / ms;
     const from = Math.max(span.start, Math.ceil(start / BASE_BAR_MS) * BASE_BAR_MS - BASE_BAR_MS);
     for (let t = from; t < Math.min(end, span.end); t += BASE_BAR_MS) {
+      if (inBreak(span, t)) continue;
       const i = Math.round((t - span.pathStart) / BASE_BAR_MS);
       const base = this.#seriesBar(inst, this.#rawBase(inst, span, path, i), series);
       const subs = splitBar(base, parts, inst.minTick, hashU(inst.seed, STREAM_SPLIT, span.day, i));
@@ -303,7 +314,7 @@ export class SyntheticMarket {
     label: number,
   ): MarketBar | undefined {
     const replay = this.#replays.get(inst.key);
-    if (replay) return this.#aggregateReplay(inst, replay, from, to, series, now, label);
+    if (replay) return this.#aggregateReplay(inst, span, replay, from, to, series, now, label);
     const path = this.#path(inst, span);
     const first = Math.max(0, Math.ceil((Math.max(from, span.pathStart) - span.pathStart) / BASE_BAR_MS));
     const lastExclusive = Math.min(
@@ -320,8 +331,10 @@ export class SyntheticMarket {
     let volume = 0;
     let count = 0;
     let wapSum = 0;
+    const hasBreaks = span.breaks.length > 0;
     for (let i = first; i < lastExclusive; i++) {
       if (span.pathStart + (i + 1) * BASE_BAR_MS > now) break;
+      if (hasBreaks && inBreak(span, span.pathStart + i * BASE_BAR_MS)) continue;
       this.#fillBase(inst, span, path, i, b);
       if (n === 0) open = b.open;
       if (b.high > high) high = b.high;
@@ -339,9 +352,13 @@ export class SyntheticMarket {
     return this.#seriesBar(inst, { ts: label, open, high, low, close, volume, wap, count }, series);
   }
 
-  /** Aggregate of the recorded bars starting in [from, to); a bucket shorter than a recorded bar is a split piece of it. */
+  /**
+   * Aggregate of the recorded bars starting in [from, to) outside the span's breaks; a bucket
+   * shorter than a recorded bar is a split piece of it.
+   */
   #aggregateReplay(
     inst: SimInstrument,
+    span: TradingSpan,
     r: ReplaySeries,
     from: number,
     to: number,
@@ -350,12 +367,14 @@ export class SyntheticMarket {
     label: number,
   ): MarketBar | undefined {
     if (to - from < r.intervalMs) {
+      if (inBreak(span, from)) return undefined;
       const piece = this.#replayPiece(inst, r, from, to - from, now);
       return piece ? this.#seriesBar(inst, { ...piece, ts: label }, series) : undefined;
     }
     let acc: MarketBar | undefined;
     for (let i = lowerBound(r.ts, from); i < r.ts.length && (r.ts[i] as number) < to; i++) {
       if ((r.ts[i] as number) + r.intervalMs > now) break;
+      if (inBreak(span, r.ts[i] as number)) continue;
       const b = replayBar(r, i);
       acc = acc ? combine(acc, b) : b;
     }
@@ -460,6 +479,7 @@ export class SyntheticMarket {
       pathEnd,
       rthStart: s.open,
       rthEnd: s.close,
+      breaks: s.breaks ?? [],
     };
   }
 

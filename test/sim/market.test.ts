@@ -159,7 +159,8 @@ describe('synthetic market', () => {
 
   it('follows the CME and FX calendars, history start and futures expiry', () => {
     const es = inst('ES-202503');
-    // CMES session of 2024-11-27 runs 17:00 Chicago on the 26th to 17:00 on the 27th.
+    // CMES session of 2024-11-27 runs 17:00 Chicago on the 26th to 17:00 on the 27th; nothing
+    // trades in the 16:00-17:00 CST halt (22:00-23:00 UTC), so 23 hourly bars.
     const esDay = m.bars(es, {
       start: Date.UTC(2024, 10, 26, 23),
       end: Date.UTC(2024, 10, 27, 23),
@@ -168,7 +169,7 @@ describe('synthetic market', () => {
       rth: false,
       now: LATER,
     });
-    expect(esDay).toHaveLength(24);
+    expect(esDay.map((b) => b.ts)).toEqual(Array.from({ length: 23 }, (_, h) => Date.UTC(2024, 10, 26, 23 + h)));
     expect(
       m.bars(es, {
         start: Date.UTC(2025, 2, 22),
@@ -194,6 +195,54 @@ describe('synthetic market', () => {
     expect(weekend).toHaveLength(2);
     expect(m.headTimestamp(aapl, true)).toBe(Date.UTC(2000, 0, 3, 14, 30));
     expect(q(Date.UTC(1999, 11, 1), Date.UTC(2000, 0, 1), '1 day')).toEqual([]);
+  });
+
+  describe('CME Globex daily halt (16:00-17:00 Chicago)', () => {
+    const es = inst('ES-202503');
+    const esq = (start: number, end: number, size = '1 min', now = LATER): MarketBar[] =>
+      m.bars(es, { start, end, bar: bar(size), series: 'TRADES', rth: false, now });
+
+    it('winter: the 2024-11-27 session has 1380 one-minute bars, 23:00Z on the 26th to 21:59Z, none in [22:00Z, 23:00Z)', () => {
+      const bars = esq(Date.UTC(2024, 10, 26, 23), Date.UTC(2024, 10, 27, 23));
+      expect(bars.map((b) => b.ts)).toEqual(Array.from({ length: 1380 }, (_, i) => Date.UTC(2024, 10, 26, 23) + i * MIN));
+      expect(esq(Date.UTC(2024, 10, 27, 22), Date.UTC(2024, 10, 27, 23))).toEqual([]);
+      expect(esq(Date.UTC(2024, 10, 27, 22), Date.UTC(2024, 10, 27, 23), '5 secs')).toEqual([]);
+      expect(esq(Date.UTC(2024, 10, 27, 22), Date.UTC(2024, 10, 27, 23), '1 secs')).toEqual([]);
+      // The next session opens at 17:00 CST as usual.
+      expect(esq(Date.UTC(2024, 10, 27, 22), Date.UTC(2024, 10, 27, 23, 1))[0]?.ts).toBe(Date.UTC(2024, 10, 27, 23));
+    });
+
+    it('summer: the 2024-07-16 session trades 22:00Z on the 15th to 20:59Z, none in [21:00Z, 22:00Z)', () => {
+      const bars = esq(Date.UTC(2024, 6, 15, 22), Date.UTC(2024, 6, 16, 22));
+      expect(bars.map((b) => b.ts)).toEqual(Array.from({ length: 1380 }, (_, i) => Date.UTC(2024, 6, 15, 22) + i * MIN));
+      expect(esq(Date.UTC(2024, 6, 16, 21), Date.UTC(2024, 6, 16, 22), '30 secs')).toEqual([]);
+    });
+
+    it('a 12:00 early close (2024-11-29) is not cut: 1140 bars up to 11:59 CST', () => {
+      const bars = esq(Date.UTC(2024, 10, 28, 23), Date.UTC(2024, 10, 29, 23));
+      expect(bars).toHaveLength(19 * 60);
+      expect(bars.at(-1)?.ts).toBe(Date.UTC(2024, 10, 29, 17, 59));
+    });
+
+    it('live answers stop in the halt: no real-time 5-s bar and no keepUpToDate bar for any instant in it', () => {
+      for (let t = Date.UTC(2024, 10, 27, 22); t < Date.UTC(2024, 10, 27, 23); t += 5_000) {
+        expect(m.baseBar(es, t, 'TRADES', false)).toBeUndefined();
+        expect(m.barContaining(es, bar('1 min'), t, 'TRADES', false, t + 5_000)).toBeUndefined();
+        expect(m.barContaining(es, bar('1 day'), t, 'TRADES', false, t + 5_000)).toBeUndefined();
+      }
+      expect(m.baseBar(es, Date.UTC(2024, 10, 27, 21, 59, 55), 'TRADES', false)).toBeDefined();
+      expect(m.baseBar(es, Date.UTC(2024, 10, 27, 23), 'TRADES', false)).toBeDefined();
+    });
+
+    it('the daily bar aggregates the traded minutes only; an hourly bar covering the halt is absent', () => {
+      // A daily bar starts at its session's open, 17:00 CST the evening before.
+      const day = esq(Date.UTC(2024, 10, 26, 23), Date.UTC(2024, 10, 27, 23), '1 day');
+      expect(day).toHaveLength(1);
+      const minutes = esq(Date.UTC(2024, 10, 26, 23), Date.UTC(2024, 10, 27, 23));
+      expect(day[0]).toMatchObject(aggregate(minutes));
+      const hours = esq(Date.UTC(2024, 10, 27, 20), Date.UTC(2024, 10, 27, 23), '1 hour');
+      expect(hours.map((b) => b.ts)).toEqual([Date.UTC(2024, 10, 27, 20), Date.UTC(2024, 10, 27, 21)]);
+    });
   });
 
   it('computes a year of daily bars quickly (cached paths and aggregates)', () => {
