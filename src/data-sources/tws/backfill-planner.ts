@@ -1,5 +1,6 @@
 import { parseIsoDate } from '../../calendar/civil-date.js';
 import type { Session, TradingCalendar } from '../../calendar/trading-calendar.js';
+import { tradingIntervals } from '../../calendar/trading-intervals.js';
 import { localToInstant } from '../../calendar/zoned-time.js';
 import { type BarSize, barSizeMs } from '../../core/bars.js';
 import { InputError } from '../../core/errors.js';
@@ -55,7 +56,9 @@ export interface BackfillPlanInput {
 /**
  * Plans a backfill: the sessions in [startDate, endDate] walked backwards from the newest,
  * closed days skipped (the calendar never lists them), each split into requests IB serves,
- * bounded below by the head timestamp. Newest window first.
+ * bounded below by the head timestamp. Newest window first. A session break (CME Globex's
+ * 16:00–17:00 halt) is never requested: IB has no bar there and answers a window inside it
+ * with "no data", so windows cover the session's trading intervals only.
  */
 export function planBackfill(input: BackfillPlanInput): BackfillWindow[] {
   const { calendar, startDate, endDate, barSize } = input;
@@ -112,18 +115,21 @@ function sessionWindows(
   const expected = calendar.expectedBarStarts(session, bar);
   const stepMs = MAX_REQUEST_SECONDS[barSize] * 1000;
   const out: BackfillWindow[] = [];
-  for (let end = to; end > lower; ) {
-    const start = Math.max(lower, end - stepMs);
-    out.push({
-      sessionDate: session.date,
-      start,
-      end,
-      endDateTime: formatIbUtc(end),
-      durationStr: `${Math.ceil((end - start) / 1000)} S`,
-      barSize,
-      expectedBars: expected.filter((t) => t >= start && t < end).length,
-    });
-    end = start;
+  for (const iv of tradingIntervals(session).reverse()) {
+    const bottom = Math.max(lower, iv.start);
+    for (let end = Math.min(to, iv.end); end > bottom; ) {
+      const start = Math.max(bottom, end - stepMs);
+      out.push({
+        sessionDate: session.date,
+        start,
+        end,
+        endDateTime: formatIbUtc(end),
+        durationStr: `${Math.ceil((end - start) / 1000)} S`,
+        barSize,
+        expectedBars: expected.filter((t) => t >= start && t < end).length,
+      });
+      end = start;
+    }
   }
   return out;
 }

@@ -62,12 +62,26 @@ describe('planBackfill', () => {
     ]);
   });
 
-  it('CME Globex: a 24-hour session that opens the evening before is one request', () => {
+  it('CME Globex: a session that opens the evening before is one request, ending at the 16:00 CT halt', () => {
     const plan = planBackfill({ calendar: getCalendar('CMES'), startDate: '2024-11-26', endDate: '2024-11-26', barSize: '1 min' });
-    // reference/calendars/cmes.csv: session 2024-11-26 runs 2024-11-25T23:00Z to 2024-11-26T23:00Z (17:00-17:00 CT).
+    // reference/calendars/cmes.csv: session 2024-11-26 runs 2024-11-25T23:00Z to 2024-11-26T23:00Z (17:00-17:00 CST);
+    // Globex halts 16:00-17:00 CST (22:00-23:00Z), so 23 h = 82800 s = 1380 one-minute bars are asked for.
     expect(plan).toEqual([
-      expect.objectContaining({ sessionDate: '2024-11-26', start: utc(2024, 11, 25, 23), end: utc(2024, 11, 26, 23), endDateTime: '20241126-23:00:00', durationStr: '86400 S', expectedBars: 1440 }),
+      expect.objectContaining({ sessionDate: '2024-11-26', start: utc(2024, 11, 25, 23), end: utc(2024, 11, 26, 22), endDateTime: '20241126-22:00:00', durationStr: '82800 S', expectedBars: 1380 }),
     ]);
+    // Summer (CDT): 17:00 CDT = 22:00Z, halt 21:00-22:00Z.
+    const summer = planBackfill({ calendar: getCalendar('CMES'), startDate: '2024-07-16', endDate: '2024-07-16', barSize: '1 min' });
+    expect(summer.map((w) => [w.start, w.end, w.durationStr, w.expectedBars])).toEqual([[utc(2024, 7, 15, 22), utc(2024, 7, 16, 21), '82800 S', 1380]]);
+    // A 12:00 CST early close ends before the halt: 19 h from 17:00 the evening before.
+    const friday = planBackfill({ calendar: getCalendar('CMES'), startDate: '2024-11-29', endDate: '2024-11-29', barSize: '1 min' });
+    expect(friday.map((w) => [w.endDateTime, w.durationStr, w.expectedBars])).toEqual([['20241129-18:00:00', '68400 S', 1140]]);
+  });
+
+  it('CME Globex 5-second bars: 23 one-hour requests, none for the halt hour', () => {
+    const plan = planBackfill({ calendar: getCalendar('CMES'), startDate: '2024-11-26', endDate: '2024-11-26', barSize: '5 secs' });
+    expect(plan).toHaveLength(23);
+    expect(plan.map((w) => w.end)).toEqual(Array.from({ length: 23 }, (_, k) => utc(2024, 11, 26, 22) - k * 3_600_000));
+    expect(plan.every((w) => w.durationStr === '3600 S' && w.expectedBars === 720)).toBe(true);
   });
 
   it('daily bars: one request for the range, reaching back to the first date\'s local midnight (how IB labels day bars)', () => {
@@ -91,6 +105,17 @@ describe('planRange (live gap repair)', () => {
       ['2024-11-29', utc(2024, 11, 29, 14, 30), utc(2024, 11, 29, 14, 41), '660 S', 11],
       ['2024-11-27', utc(2024, 11, 27, 20, 30), utc(2024, 11, 27, 21), '1800 S', 30],
     ]);
+  });
+
+  it('CME Globex: a gap across the halt asks for both sides of it and nothing inside it', () => {
+    const cmes = getCalendar('CMES');
+    // 2024-11-26 15:30 CST to 17:30 CST: the last 30 minutes of the 26th, the first 30 of the 27th.
+    const plan = planRange(cmes, utc(2024, 11, 26, 21, 30), utc(2024, 11, 26, 23, 30), '1 min');
+    expect(plan.map((w) => [w.sessionDate, w.start, w.end, w.expectedBars])).toEqual([
+      ['2024-11-27', utc(2024, 11, 26, 23), utc(2024, 11, 26, 23, 30), 30],
+      ['2024-11-26', utc(2024, 11, 26, 21, 30), utc(2024, 11, 26, 22), 30],
+    ]);
+    expect(planRange(cmes, utc(2024, 11, 26, 22, 5), utc(2024, 11, 26, 22, 55), '1 min')).toEqual([]);
   });
 
   it('every window is contiguous, inside a session, and its end date is UTC with no zone-less form', () => {
