@@ -1,4 +1,5 @@
 import type { Session } from '../../calendar/trading-calendar.js';
+import { tradingLengthMs } from '../../calendar/trading-intervals.js';
 import { addDays, parseDateLabel } from '../../core/dates.js';
 
 /**
@@ -40,7 +41,7 @@ export interface CoverageCell {
   readonly quarantined: number;
   /** observed / expected, capped at 1; null when nothing is expected (closed, future). */
   readonly ratio: number | null;
-  /** Session shorter than the calendar's regular one (early close or late open). */
+  /** Session trading shorter than the calendar's regular one (early close or late open). */
   readonly short: boolean;
   readonly session: Session | null;
 }
@@ -79,13 +80,16 @@ export function weekdaysBack(end: string, count: number): string {
 }
 
 /**
- * The regular session length of a calendar: the most common length among `sessions` (the
- * longest on a tie). Early closes are rare, so the mode is the regular length even in a
- * holiday-heavy window.
+ * The regular session length of a calendar: the most common trading length (open to close
+ * less breaks, so 23 h for CME Globex) among `sessions` (the longest on a tie). Early closes
+ * are rare, so the mode is the regular length even in a holiday-heavy window.
  */
 export function regularSessionLength(sessions: readonly Session[]): number {
   const counts = new Map<number, number>();
-  for (const s of sessions) counts.set(s.close - s.open, (counts.get(s.close - s.open) ?? 0) + 1);
+  for (const s of sessions) {
+    const len = tradingLengthMs(s);
+    counts.set(len, (counts.get(len) ?? 0) + 1);
+  }
   let best = 0;
   let bestCount = 0;
   for (const [len, n] of counts) {
@@ -98,13 +102,21 @@ export function regularSessionLength(sessions: readonly Session[]): number {
 }
 
 /**
- * Bars of a session complete at `now`: grid starts `open + k·freq < close` with
- * `start + freq <= now` (what `expectedBarStarts(...).filter(t + freq <= now)` counts, without
- * building the array for every cell of the heatmap).
+ * Bars of a session complete at `now`: grid starts `open + k·freq < close` outside the
+ * session's breaks with `start + freq <= now` (what `expectedBarStarts(...).filter(t + freq <=
+ * now)` counts, without building the array for every cell of the heatmap).
  */
 export function expectedBarsAt(session: Session, freqMs: number, now: number): number {
   const total = Math.ceil((session.close - session.open) / freqMs);
-  return Math.max(0, Math.min(total, Math.floor((now - session.open) / freqMs)));
+  const done = Math.max(0, Math.min(total, Math.floor((now - session.open) / freqMs)));
+  let n = done;
+  for (const b of session.breaks ?? []) {
+    // Grid indices k with open + k·freq in [b.start, b.end), among the first `done`.
+    const first = Math.max(0, Math.ceil((b.start - session.open) / freqMs));
+    const end = Math.min(done, Math.ceil((b.end - session.open) / freqMs));
+    if (end > first) n -= end - first;
+  }
+  return n;
 }
 
 /** observed / expected capped at 1; null when nothing is expected. */
@@ -144,7 +156,7 @@ export function coverageCell(input: {
   const unfilled = curated?.unfilled ?? 0;
   const quarantined = input.quarantined;
   if (!session) return { symbol, date, state: 'closed', expected: 0, observed, imputed, unfilled, quarantined, ratio: null, short: false, session: null };
-  const short = input.regularLengthMs > 0 && session.close - session.open < input.regularLengthMs;
+  const short = input.regularLengthMs > 0 && tradingLengthMs(session) < input.regularLengthMs;
   const expected = expectedBarsAt(session, input.freqMs, input.now);
   if (expected === 0) return { symbol, date, state: 'future', expected, observed, imputed, unfilled, quarantined, ratio: null, short, session };
   const ratio = observed >= expected ? 1 : observed / expected;

@@ -61,6 +61,28 @@ describe('session lengths and expected bars', () => {
     // A session that is not a whole number of bars: starts 0, 60 s, 120 s before a 150 s close.
     expect(expectedBarsAt({ date: 'x', open: 0, close: 150_000 }, MIN, 10 * MIN)).toBe(3);
   });
+
+  it('CME Globex: 23 h regular sessions, no bar expected in the 16:00-17:00 CT halt', () => {
+    const CMES = getCalendar('CMES');
+    // Nov 28 and 29 2024 close at 12:00 CST; a regular day trades 17:00-16:00 CST.
+    expect(regularSessionLength(CMES.sessionsInRange('2024-11-20', '2024-12-31'))).toBe(23 * 3_600_000);
+    const s = CMES.session('2024-11-26'); // 2024-11-25T23:00Z - 2024-11-26T23:00Z, halt from 22:00Z
+    if (!s) throw new Error('no session');
+    expect(expectedBarsAt(s, MIN, Date.parse('2024-11-26T21:30:00Z'))).toBe(22.5 * 60);
+    expect(expectedBarsAt(s, MIN, Date.parse('2024-11-26T22:00:00Z'))).toBe(1380);
+    expect(expectedBarsAt(s, MIN, Date.parse('2024-11-26T22:30:00Z'))).toBe(1380);
+    expect(expectedBarsAt(s, MIN, s.close + 1)).toBe(1380);
+    expect(expectedBarsAt(s, 5 * MIN, s.close)).toBe(276);
+    // A break that does not start on the bar grid: starts 0..4 min, break [90 s, 150 s) drops the 2-min start.
+    expect(expectedBarsAt({ date: 'x', open: 0, close: 5 * MIN, breaks: [{ start: 90_000, end: 150_000 }] }, MIN, 10 * MIN)).toBe(4);
+    for (let now = s.close - 3 * 3_600_000; now <= s.close + 2 * MIN; now += 29_989) {
+      expect(expectedBarsAt(s, MIN, now)).toBe(CMES.expectedBarStarts(s, MIN).filter((t) => t + MIN <= now).length);
+    }
+    const regular = regularSessionLength(CMES.sessionsInRange('2024-11-20', '2024-12-31'));
+    const cell = (date: string): boolean =>
+      coverageCell({ symbol: 'ES-202503', date, session: CMES.session(date), regularLengthMs: regular, freqMs: MIN, now: Date.parse('2024-12-31T00:00:00Z'), curated: { rows: 1380, observed: 1380, imputed: 0, unfilled: 0 }, curatedPartition: true, quarantined: 0 }).short;
+    expect([cell('2024-11-26'), cell('2024-11-29')]).toEqual([false, true]);
+  });
 });
 
 describe('cells', () => {
