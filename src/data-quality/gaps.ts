@@ -1,4 +1,5 @@
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
+import { inBreak } from '../calendar/trading-intervals.js';
 import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedBarRow, type CuratedValueColumn } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import type { GapsConfig, ImputationStrategy } from './dq-config.js';
@@ -330,6 +331,7 @@ export function fillGaps(rows: readonly ObservedBar[], opts: FillGapsOptions): G
       const inRange = session !== undefined && session.date >= opts.startDate && session.date <= opts.endDate;
       if (inRange && asOf !== undefined && ts + freq > asOf) incomplete.push(index);
       else if (!inRange) offGrid.push({ index, reason: `${iso(ts)} is outside the ${cal.name} sessions ${opts.startDate}..${opts.endDate}` });
+      else if (inBreak(session, ts)) offGrid.push({ index, reason: `${iso(ts)} falls in a trading break of ${cal.name} session ${session.date}` });
       else offGrid.push({ index, reason: `${iso(ts)} is not on the ${opts.config.frequency} grid of session ${session.date}` });
     }
   }

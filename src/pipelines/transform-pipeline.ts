@@ -1,4 +1,5 @@
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
+import { tradedUntil } from '../calendar/trading-intervals.js';
 import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize, type RawBarRow } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, DataQualityError } from '../core/errors.js';
@@ -235,7 +236,8 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     }
     open.push(s);
     expected.set(s, [{ date, starts: cal.expectedBarStarts(session, freq).filter((t) => t + freq <= now) }]);
-    asOfByEntity.set(s, Math.min(now, session.close));
+    // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
+    asOfByEntity.set(s, tradedUntil(session, Math.min(now, session.close)));
   }
 
   const raw = open.length > 0 ? await deps.rawStore.readTwsBars({ symbols: open, start: date, end: date, barSize: deps.barSize }) : [];

@@ -183,9 +183,10 @@ describe('fillGaps', () => {
   });
 
   it('never fills across the night: a session starting with missing bars stays NULL under ffill', () => {
-    // CMES 2024-03-11 opens Sun 2024-03-10 22:00Z (17:00 CDT) and closes 2024-03-11 22:00Z (reference cmes.csv).
-    const fri = handGrid('2024-03-07T23:00:00Z', '2024-03-08T23:00:00Z');
-    const mon = handGrid('2024-03-10T22:00:00Z', '2024-03-11T22:00:00Z');
+    // CMES 2024-03-11 opens Sun 2024-03-10 22:00Z (17:00 CDT) and closes 2024-03-11 22:00Z (reference cmes.csv);
+    // Globex halts 16:00-17:00 Chicago, so the last bar starts 15:59: 22:59Z on Friday (CST), 20:59Z on Monday (CDT).
+    const fri = handGrid('2024-03-07T23:00:00Z', '2024-03-08T22:00:00Z');
+    const mon = handGrid('2024-03-10T22:00:00Z', '2024-03-11T21:00:00Z');
     const rows = [...fri.map((t) => bar('ES', t, 5100)), ...mon.slice(3).map((t) => bar('ES', t, 5200))];
     const base = { config: cfg(), calendarFor: () => cmes, symbols: ['ES'], startDate: '2024-03-08', endDate: '2024-03-11' };
     const res = fillGaps(rows, base);
@@ -197,7 +198,7 @@ describe('fillGaps', () => {
       expect(r.volume).toBe(0);
       expect(r.imputation).toBe('zero');
     }
-    expect(res.reports[1]).toMatchObject({ date: '2024-03-11', expected: 1440, missing: 3, imputed: 0, unfilled: 3 });
+    expect(res.reports[1]).toMatchObject({ date: '2024-03-11', expected: 1380, missing: 3, imputed: 0, unfilled: 3 });
 
     // Opting in seeds the leading gap from the previous session's last close.
     const seeded = fillGaps(rows, { ...base, leading: 'previous_session' });
@@ -206,6 +207,33 @@ describe('fillGaps', () => {
     // ...and the first session from the seeds passed in.
     const first = fillGaps(rows.slice(2), { ...base, leading: 'previous_session', seeds: new Map([['ES', { close: 5000, wap: 4999 }]]) });
     expect(at(first.rows, fri[0] as number)).toMatchObject({ close: 5000, open: 5000, wap: 4999, volume: 0 });
+  });
+
+  it('fills no bar in the CME Globex halt (16:00-17:00 Chicago), winter and summer', () => {
+    // Winter: sessions 2024-11-26 and -27 trade 23:00Z-22:00Z (CST); the halt is 22:00-23:00Z.
+    const tue = handGrid('2024-11-25T23:00:00Z', '2024-11-26T22:00:00Z');
+    const wed = handGrid('2024-11-26T23:00:00Z', '2024-11-27T22:00:00Z');
+    expect([tue.length, wed.length]).toEqual([1380, 1380]);
+    // Every bar observed except 15:58 and 15:59 CST of Tuesday (a 2-bar gap just before the halt).
+    const missing = new Set([utc('2024-11-26T21:58:00Z'), utc('2024-11-26T21:59:00Z')]);
+    const rows = [...tue, ...wed].filter((t) => !missing.has(t)).map((t) => bar('ES', t, 6000));
+    const winter = fillGaps(rows, { config: cfg(), calendarFor: () => cmes, symbols: ['ES'], startDate: '2024-11-26', endDate: '2024-11-27' });
+    expect(winter.rows.map((r) => r.ts)).toEqual([...tue, ...wed]);
+    expect(winter.rows.filter((r) => r.ts >= utc('2024-11-26T22:00:00Z') && r.ts < utc('2024-11-26T23:00:00Z'))).toEqual([]);
+    expect(winter.reports.map((r) => [r.date, r.expected, r.missing, r.imputed])).toEqual([
+      ['2024-11-26', 1380, 2, 2],
+      ['2024-11-27', 1380, 0, 0],
+    ]);
+    expect(winter.rows.filter((r) => r.is_imputed).map((r) => r.ts)).toEqual([...missing]);
+
+    // Summer: session 2024-07-16 trades 2024-07-15T22:00Z-2024-07-16T21:00Z (CDT); nothing observed at all.
+    const summer = fillGaps([], { config: cfg({ max_gap_bars: 100_000 }), calendarFor: () => cmes, symbols: ['ES'], startDate: '2024-07-16', endDate: '2024-07-16' });
+    expect(summer.rows.map((r) => r.ts)).toEqual(handGrid('2024-07-15T22:00:00Z', '2024-07-16T21:00:00Z'));
+    expect(summer.reports[0]).toMatchObject({ expected: 1380, missing: 1380 });
+
+    // A bar a source sends inside the halt is off the grid, said to be in the break.
+    const stray = fillGaps([bar('ES', utc('2024-11-26T22:30:00Z'), 6000)], { config: cfg(), calendarFor: () => cmes, symbols: ['ES'], startDate: '2024-11-26', endDate: '2024-11-26' });
+    expect(stray.offGrid).toEqual([{ index: 0, reason: '2024-11-26T22:30:00.000Z falls in a trading break of CMES session 2024-11-26' }]);
   });
 
   it('fills only complete bars when run intraday at asOf', () => {

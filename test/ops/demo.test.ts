@@ -14,6 +14,8 @@ describe('ibpipe demo --once (what `npm start -- --once` runs)', () => {
     expect(r.stdout).toContain('SIMULATED DATA');
     // XNYS sessions 2024-11-29 (early close 13:00: 210 bars), 12-02 and 12-03 (390 each).
     for (const s of ['AAPL', 'MSFT', 'SPY', 'NVDA', 'JPM']) expect(r.stdout).toMatch(new RegExp(`\\n  ${s}\\s+990\\n`));
+    // ES on CME Globex: 17:00 CT the evening before to the 16:00 CT halt = 1380 bars, 1140 on the 12:00 close of 11-29.
+    expect(r.stdout).toMatch(/\n {2}ES-202503\s+3900\n/);
     // FX trades 24h on weekdays: 3 x 1440 one-minute bars.
     expect(r.stdout).toMatch(/\n {2}EURUSD\s+4320\n/);
     const stages = r.stdout.split('stages:\n')[1]?.trim().split('\n') ?? [];

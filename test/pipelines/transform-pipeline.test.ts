@@ -14,11 +14,12 @@ import { openTempLake, type TempLake } from '../support/temp-lake.js';
 const MIN = 60_000;
 const DATE = '2024-03-12';
 const utc = (s: string): number => Date.parse(s);
-// XNYS 2024-03-12 (EDT): 13:30Z-20:00Z. CMES 2024-03-12: 2024-03-11T22:00Z-2024-03-12T22:00Z (reference cmes.csv).
+// XNYS 2024-03-12 (EDT): 13:30Z-20:00Z. CMES 2024-03-12: 2024-03-11T22:00Z-2024-03-12T22:00Z (reference cmes.csv),
+// trading until the 16:00 CDT maintenance halt (21:00Z): 23 h = 1380 bars.
 const XNYS_OPEN = utc('2024-03-12T13:30:00Z');
 const XNYS_CLOSE = utc('2024-03-12T20:00:00Z');
 const CME_OPEN = utc('2024-03-11T22:00:00Z');
-const CME_CLOSE = utc('2024-03-12T22:00:00Z');
+const CME_HALT = utc('2024-03-12T21:00:00Z');
 
 const RULES = {
   tws_bars: [
@@ -69,7 +70,7 @@ async function writeFixture(): Promise<void> {
   await t.raw.writeTwsBars([...aapl, ...extra, ...makeBars('MSFT', XNYS_OPEN, XNYS_CLOSE)], 'page-1', utc('2024-03-12T21:00:00Z'));
   // A later batch revises one bar (the latest ingestion wins) and repairs nothing else.
   await t.raw.writeTwsBars([makeBar('AAPL', REVISED, { close: 777, high: 800 })], 'repair-1', utc('2024-03-12T22:00:00Z'));
-  await t.raw.writeTwsBars(makeBars('ES-202503', CME_OPEN, CME_CLOSE), 'es-1', utc('2024-03-12T23:00:00Z'));
+  await t.raw.writeTwsBars(makeBars('ES-202503', CME_OPEN, CME_HALT), 'es-1', utc('2024-03-12T23:00:00Z'));
 }
 
 beforeEach(async () => {
@@ -102,7 +103,7 @@ describe('runTransformTwsBars', () => {
     // Every grid bar once, nothing outside the sessions; EURUSD has no raw data: an empty grid left NULL.
     expect(bySymbol('AAPL').map((r) => r.ts)).toEqual(Array.from({ length: 390 }, (_, i) => XNYS_OPEN + i * MIN));
     expect(bySymbol('MSFT')).toHaveLength(390);
-    expect(bySymbol('ES-202503').map((r) => r.ts)).toEqual(Array.from({ length: 1440 }, (_, i) => CME_OPEN + i * MIN));
+    expect(bySymbol('ES-202503').map((r) => r.ts)).toEqual(Array.from({ length: 1380 }, (_, i) => CME_OPEN + i * MIN));
     expect(bySymbol('EURUSD').every((r) => r.close === null && r.imputation === 'max_gap_exceeded')).toBe(true);
 
     // Imputed AAPL bars: the quarantined ones and the one never received; flat at the previous close.
@@ -120,7 +121,7 @@ describe('runTransformTwsBars', () => {
     expect(bySymbol('MSFT').every((r) => !r.is_imputed && r.close === priceAt('MSFT', r.ts) + 0.25)).toBe(true);
 
     expect(summary.counts).toMatchObject({
-      raw_rows: 390 - 1 + 2 + 1 + 390 + 1440, // AAPL (one never sent, two extra), the revision, MSFT, ES
+      raw_rows: 390 - 1 + 2 + 1 + 390 + 1380, // AAPL (one never sent, two extra), the revision, MSFT, ES
       superseded: 1,
       invalid: 3,
       dq_quarantined: 2,
@@ -128,7 +129,7 @@ describe('runTransformTwsBars', () => {
       quarantined: 7,
       incomplete: 0,
       imputed: 6,
-      curated_rows: 390 + 390 + 1440 + 1440, // EURUSD: 24 h of FX session, all NULL
+      curated_rows: 390 + 390 + 1380 + 1440, // ES: 23 h; EURUSD: 24 h of FX session, all NULL
     });
 
     const [record] = ledger.readAll();
@@ -175,6 +176,14 @@ describe('runTransformTwsBars', () => {
     // Bars from 14:00 on are not complete yet: MSFT 360; AAPL 360 minus the one never sent, the
     // 3 invalid and 2 DQ-quarantined ones, plus the misaligned 14:30:30 bar = 355.
     expect(summary.counts.incomplete).toBe(360 + 355);
+  });
+
+  it('judges staleness where trading stopped: a full ES session is fresh at 16:00 CDT, before the 17:00 close', async () => {
+    const rules = { tws_bars: [{ type: 'staleness', max_age: '15min', severity: 'warn', action: 'log' }] };
+    await runTransformTwsBars(DATE, ['ES-202503', 'MSFT'], deps(rules));
+    const [record] = ledger.readAll();
+    // ES's last bar (15:59 CDT) is available at the halt (21:00Z); MSFT's 15:59 EDT bar at its 20:00Z close.
+    expect(record?.failures.filter((f) => f.rule === 'staleness')).toEqual([]);
   });
 
   it('skips symbols whose exchange is closed that date', async () => {
