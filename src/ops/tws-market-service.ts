@@ -73,12 +73,26 @@ export class TwsMarketService implements MarketDataService {
     await this.#client.connect(signal);
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
-    const live = this.#ingestor.runLiveStream(instruments, {
-      signal,
-      onEvent: (e) => this.#log.info({ live: e }, 'live stream event'),
-    });
-    await this.#catchUp(instruments, stored, startedAt);
-    await live;
+    await Promise.all([this.#live(instruments), this.#catchUp(instruments, stored, startedAt)]);
+  }
+
+  /**
+   * The live stream, restarted with backoff if it fails as a whole (e.g. a contract-details
+   * timeout while subscribing): a failure here must neither crash the process nor end live
+   * ingestion. Individual streams heal themselves inside runLiveStream.
+   */
+  async #live(instruments: readonly Instrument[]): Promise<void> {
+    const signal = this.#abort.signal;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#log.info({ live: e }, 'live stream event') });
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#log.error({ err, attempt }, 'live stream failed; restarting');
+        await this.#app.clock.sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined);
+      }
+    }
   }
 
   /**

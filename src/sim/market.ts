@@ -90,12 +90,14 @@ const STREAM_VOLUME = 6;
 const STREAM_SPLIT = 7;
 
 /** Paths kept in memory (one per instrument-session, ~90 KB each for a stock). */
-const PATH_CACHE_SIZE = 96;
+// Per instrument and session day; sized by the universe below so 500 instruments do not thrash it.
+const PATH_CACHE_MIN = 96;
 const AGG_CACHE_SIZE = 20_000;
 
 export class SyntheticMarket {
   readonly #anchors = new Map<number, Float64Array>();
   readonly #paths = new Map<string, Float64Array>();
+  readonly #instrumentsSeen = new Set<string>();
   readonly #aggregates = new Map<string, MarketBar>();
   readonly #scratch: MarketBar = { ts: 0, open: 0, high: 0, low: 0, close: 0, volume: 0, wap: 0, count: 0 };
   readonly #replays = new Map<string, ReplaySeries>();
@@ -510,7 +512,9 @@ export class SyntheticMarket {
       const f = i / steps;
       path[i] = Math.exp(a0 + (w[i] as number) - f * wEnd + f * (a1 - a0));
     }
-    if (this.#paths.size >= PATH_CACHE_SIZE) this.#paths.delete(this.#paths.keys().next().value as string);
+    this.#instrumentsSeen.add(inst.key);
+    // Two session days per instrument stay cached (today's live stream plus a backfill page).
+    if (this.#paths.size >= Math.max(PATH_CACHE_MIN, 2 * this.#instrumentsSeen.size)) this.#paths.delete(this.#paths.keys().next().value as string);
     this.#paths.set(key, path);
     return path;
   }

@@ -171,7 +171,7 @@ export class Lake {
   }
 
   /**
-   * Loads columnar JS data into a new temporary table through the DataChunk appender
+   * Loads columnar JS data into a new temporary relation through the DataChunk appender
    * (never row-by-row INSERTs) and returns its name. Drop it with dropTable when done.
    */
   stage(columns: readonly LakeColumn[], data: ColumnData, rowCount: number): Promise<string> {
@@ -204,8 +204,8 @@ export class Lake {
         }
         appender.flushSync();
         appender.closeSync();
-        await this.#conn.run(`CREATE TEMP TABLE ${name} AS SELECT ${columns.map(finalExpr).join(', ')} FROM ${raw}`);
-        await this.#conn.run(`DROP TABLE ${raw}`);
+        // A view does the type conversions when read: no second copy of the rows.
+        await this.#conn.run(`CREATE TEMP VIEW ${name} AS SELECT ${columns.map(finalExpr).join(', ')} FROM ${raw}`);
         return name;
       } catch (err) {
         await this.#conn.run(`DROP TABLE IF EXISTS ${raw}`).catch(() => undefined);
@@ -215,8 +215,14 @@ export class Lake {
     });
   }
 
-  dropTable(name: string): Promise<void> {
-    return this.run(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);
+  /** Drops a relation made by stage() (its view and the rows behind it). */
+  async dropTable(name: string): Promise<void> {
+    if (/^ibp_stage_\d+$/.test(name)) {
+      await this.run(`DROP VIEW IF EXISTS ${name}`);
+      await this.run(`DROP TABLE IF EXISTS ${name.replace('ibp_stage_', 'ibp_stage_raw_')}`);
+      return;
+    }
+    await this.run(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);
   }
 
   /**

@@ -488,7 +488,14 @@ export class TwsIngestor {
     const flush = (): Promise<void> => {
       flushing = flushing.then(async () => {
         if (buffer.length === 0) return;
-        const bars = buffer.splice(0, buffer.length);
+        // A correction of a bar still in the buffer replaces it: only the latest version is written.
+        const latest = new Map<string, BarEvent>();
+        for (const bar of buffer.splice(0, buffer.length)) {
+          const key = `${bar.symbol}|${bar.ts}`;
+          latest.delete(key);
+          latest.set(key, bar);
+        }
+        const bars = [...latest.values()];
         const batchId = liveBatchId(bars);
         try {
           const res = await rawStore.writeTwsBars(bars, batchId, clock.now());
