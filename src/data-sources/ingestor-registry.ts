@@ -1,4 +1,7 @@
+import { InstrumentCalendars } from '../calendar/instrument-calendars.js';
+import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import type { BarSize } from '../core/bars.js';
+import { ConfigError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { InstrumentConfig } from '../config/instrument-config.js';
 import type { Logger } from '../ops/logging-setup.js';
@@ -9,6 +12,9 @@ import { FileIngestor } from './file-ingestor.js';
 import type { Ingestor } from './ingestor.js';
 import { PG_ENV_NAMES, pgTargetFromEnv } from './pg-connection.js';
 import type { SourceConfig, SourceType } from './sources-config.js';
+import { TwsClient } from './tws/tws-client.js';
+import type { TwsConfig } from './tws/tws-config.js';
+import { TwsIngestor } from './tws/tws-ingestor.js';
 import { WatermarkStore } from './watermark-store.js';
 
 /** What a source's factory may use; built once per command or job. */
@@ -25,6 +31,10 @@ export interface IngestorContext {
    * source sees credentials. Nothing below src/cli reads process.env.
    */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The `tws:` settings; needed by `tws` sources only. */
+  readonly tws?: TwsConfig | undefined;
+  /** Trading calendar of an instrument key (default: each instrument's calendar without extra closures). */
+  readonly calendarFor?: ((symbol: string) => TradingCalendar) | undefined;
 }
 
 type Factory<T extends SourceType> = (config: Extract<SourceConfig, { type: T }>, ctx: IngestorContext) => Ingestor;
@@ -51,6 +61,23 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       clock: ctx.clock,
       logger: ctx.logger.child({ component: 'db-ingestor' }),
     }),
+  tws: (config, ctx) => {
+    if (ctx.tws === undefined) throw new ConfigError(`source ${config.name}: the tws settings were not passed to the ingestor registry`);
+    const calendars = ctx.calendarFor === undefined ? new InstrumentCalendars(ctx.instruments) : undefined;
+    return new TwsIngestor({
+      name: config.name,
+      // A client of its own, connected for the length of each plan / run.
+      client: TwsClient.fromConfig(ctx.tws, { clock: ctx.clock, logger: ctx.logger }),
+      ownsClient: true,
+      rawStore: ctx.rawStore,
+      stateDir: ctx.lake.path('state'),
+      calendarFor: ctx.calendarFor ?? ((s) => (calendars as InstrumentCalendars).calendarFor(s)),
+      clock: ctx.clock,
+      config: ctx.tws,
+      logger: ctx.logger,
+      instruments: ctx.instruments,
+    });
+  },
 };
 
 /** Builds the ingestor for one `sources:` entry. */

@@ -91,7 +91,16 @@ export const postgresSourceConfigSchema = z
   });
 export type PostgresSourceConfig = z.infer<typeof postgresSourceConfigSchema>;
 
-export const sourceConfigSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, postgresSourceConfigSchema]);
+/** IB history through the gateway in `tws:` (bar size, pacing), for the configured instruments. */
+export const twsSourceConfigSchema = z
+  .object({
+    type: z.literal('tws'),
+    name: sourceName,
+  })
+  .strict();
+export type TwsSourceConfig = z.infer<typeof twsSourceConfigSchema>;
+
+export const sourceConfigSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, postgresSourceConfigSchema, twsSourceConfigSchema]);
 export type SourceConfig = z.infer<typeof sourceConfigSchema>;
 export type SourceType = SourceConfig['type'];
 

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
-import { IbpipeError, TimeoutError } from '../../core/errors.js';
+import { IbpipeError, InputError, TimeoutError } from '../../core/errors.js';
 import type { Instrument } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../ops/logging-setup.js';
 import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';
+import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
@@ -113,6 +114,12 @@ export interface TwsIngestorDeps {
   readonly clock: Clock;
   readonly config: TwsConfig;
   readonly logger?: Logger;
+  /** What `plan` / `run` serve (the configured instruments); `ingestHistoricalRange` takes its own. */
+  readonly instruments?: readonly Instrument[];
+  /** Config name of this source (default `tws`). */
+  readonly name?: string;
+  /** The ingestor connects the client at the start of `plan` / `run` and disconnects it at their end. */
+  readonly ownsClient?: boolean;
 }
 
 interface WindowTask {
@@ -122,6 +129,8 @@ interface WindowTask {
   readonly key: string;
   readonly priorAttempts: number;
 }
+
+type BackfillFailure = { instrument: string; sessionDate: string; status: BackfillStatus; error?: string };
 
 type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
 
@@ -181,6 +190,17 @@ function windowKey(instrument: string, barSize: string, whatToShow: string, useR
   return [instrument, barSize, whatToShow, useRth ? 1 : 0, start, end].join('|');
 }
 
+/** Newest sessions first overall, and no contract asked for twice in a row while others wait. */
+function roundRobin(perInstrument: readonly WindowTask[][]): WindowTask[] {
+  const queue: WindowTask[] = [];
+  for (let i = 0; perInstrument.some((t) => i < t.length); i++) for (const t of perInstrument) if (i < t.length) queue.push(t[i] as WindowTask);
+  return queue;
+}
+
+function windowLabel(t: WindowTask): string {
+  return `${t.inst.key} ${t.window.sessionDate} ${t.window.endDateTime} ${t.window.durationStr}`;
+}
+
 function statusOf(err: unknown): BackfillStatus {
   if (err instanceof IbPacingError) return 'pacing';
   if (err instanceof TimeoutError) return 'timeout';
@@ -193,7 +213,9 @@ function statusOf(err: unknown): BackfillStatus {
  * re-run never duplicates data; each window's outcome is one ledger line, so a re-run never
  * re-requests a finished window.
  */
-export class TwsIngestor {
+export class TwsIngestor implements Ingestor {
+  readonly name: string;
+  readonly source = 'TWS';
   readonly ledger: JsonlLedger<BackfillLedgerRecord>;
   readonly #d: TwsIngestorDeps;
   readonly #log: Logger;
@@ -202,6 +224,7 @@ export class TwsIngestor {
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
+    this.name = deps.name ?? 'tws';
     this.#log = (deps.logger ?? silentLogger()).child({ component: 'tws-ingestor' });
     this.ledger = new JsonlLedger<BackfillLedgerRecord>(`${deps.stateDir}/${BACKFILL_LEDGER}`);
   }
@@ -212,65 +235,28 @@ export class TwsIngestor {
    * in pacing / error / timeout (the next run retries exactly those).
    */
   async ingestHistoricalRange(instruments: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
-    const { client, clock, config } = this.#d;
+    const { clock, config } = this.#d;
     const signal = options.signal;
     const began = clock.now();
-    const runId = `run-${began}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+    const runId = this.#newRunId();
     const barSize = config.historical_bar_size;
     const history = this.#latestByWindow();
     const heads = this.#heads();
     this.#preloadPacer();
 
-    const perInstrument: WindowTask[][] = [];
-    const failed: Array<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }> = [];
-    let skipped = 0;
-    let planned = 0;
-    for (const inst of instruments) {
-      let contract: ResolvedContract;
-      let head: number | null | undefined;
-      try {
-        contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
-        const headKey = `${inst.key}|${inst.what_to_show}|${inst.use_rth ? 1 : 0}`;
-        head = heads.get(headKey);
-        if (head === undefined) {
-          const contractNow = contract;
-          head = await this.#withReconnect(() => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
-          this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
-        }
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason ?? err;
-        // One unknown or unreachable contract must not hold back the others.
-        this.#log.error({ err, instrument: inst.key }, 'cannot plan the backfill of this instrument');
-        failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
-        continue;
-      }
-      const windows = planBackfill({
-        calendar: this.#d.calendarFor(inst.key),
-        startDate: start,
-        endDate: end,
-        barSize,
-        headTimestamp: head,
-        now: clock.now(),
-      });
-      planned += windows.length;
-      const tasks: WindowTask[] = [];
-      for (const w of windows) {
-        const key = windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
-        const prev = history.get(key);
-        if (prev && DONE.has(prev.status)) {
-          skipped++;
-          continue;
-        }
-        tasks.push({ inst, contract, window: w, key, priorAttempts: prev?.attempts ?? 0 });
-      }
-      perInstrument.push(tasks);
-      this.#log.info({ event: 'backfill_plan', instrument: inst.key, con_id: contract.conId, head_ts: head, windows: windows.length, to_request: tasks.length, start, end, bar_size: barSize });
-    }
+    const { perInstrument, failed, skipped, planned } = await this.#planTasks(
+      instruments,
+      (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
+      { start, end },
+      history,
+      heads,
+      true,
+      signal,
+    );
 
     // Round-robin across instruments: newest sessions first overall, and no contract is asked
     // for twice in a row, so the per-contract rule never binds before the 10-minute one.
-    const queue: WindowTask[] = [];
-    for (let i = 0; perInstrument.some((t) => i < t.length); i++) for (const t of perInstrument) if (i < t.length) queue.push(t[i] as WindowTask);
+    const queue = roundRobin(perInstrument);
 
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
@@ -343,6 +329,183 @@ export class TwsIngestor {
     };
     this.#log.info({ event: 'backfill_done', ...summary, failed: failed.length });
     return summary;
+  }
+
+  /**
+   * Resolves each instrument's contract and head timestamp (from the ledger when known) and
+   * plans its windows, minus those the ledger shows done. An instrument that cannot be planned
+   * is logged and listed in `failed`; the others go on.
+   */
+  async #planTasks(
+    instruments: readonly Instrument[],
+    windowsFor: (inst: Instrument, head: number | null) => BackfillWindow[],
+    logRange: Readonly<Record<string, unknown>>,
+    history: ReadonlyMap<string, BackfillWindowRecord>,
+    heads: ReadonlyMap<string, number | null>,
+    recordHeads: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<{ perInstrument: WindowTask[][]; failed: BackfillFailure[]; skipped: number; planned: number }> {
+    const { client, clock, config } = this.#d;
+    const barSize = config.historical_bar_size;
+    const perInstrument: WindowTask[][] = [];
+    const failed: BackfillFailure[] = [];
+    let skipped = 0;
+    let planned = 0;
+    for (const inst of instruments) {
+      let contract: ResolvedContract;
+      let head: number | null | undefined;
+      try {
+        contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
+        const headKey = `${inst.key}|${inst.what_to_show}|${inst.use_rth ? 1 : 0}`;
+        head = heads.get(headKey);
+        if (head === undefined) {
+          const contractNow = contract;
+          head = await this.#withReconnect(() => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
+          if (recordHeads) {
+            this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
+          }
+        }
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err;
+        // One unknown or unreachable contract must not hold back the others.
+        this.#log.error({ err, instrument: inst.key }, 'cannot plan the backfill of this instrument');
+        failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
+      const windows = windowsFor(inst, head);
+      planned += windows.length;
+      const tasks: WindowTask[] = [];
+      for (const w of windows) {
+        const key = windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
+        const prev = history.get(key);
+        if (prev && DONE.has(prev.status)) {
+          skipped++;
+          continue;
+        }
+        tasks.push({ inst, contract, window: w, key, priorAttempts: prev?.attempts ?? 0 });
+      }
+      perInstrument.push(tasks);
+      this.#log.info({ event: 'backfill_plan', instrument: inst.key, con_id: contract.conId, head_ts: head, windows: windows.length, to_request: tasks.length, ...logRange, bar_size: barSize });
+    }
+    return { perInstrument, failed, skipped, planned };
+  }
+
+  /** Instruments a request names (default: every instrument this ingestor was given), in config order. */
+  #requested(request: IngestRequest): Instrument[] {
+    const all = this.#d.instruments ?? [];
+    if (request.symbols === undefined) return [...all];
+    const unknown = request.symbols.filter((s) => !all.some((i) => i.key === s));
+    if (unknown.length > 0) throw new InputError(`${this.name}: not a configured instrument: ${unknown.join(', ')}`);
+    return all.filter((i) => request.symbols?.includes(i.key));
+  }
+
+  /**
+   * The windows of a request: every closed session overlapping [start, end) (session dates by
+   * the instrument's calendar), whole, so a window and its batch id do not depend on where the
+   * request's edges fall. `end` defaults to now; `start` is required (IB history goes back years).
+   */
+  #requestWindows(request: IngestRequest): (inst: Instrument, head: number | null) => BackfillWindow[] {
+    const { clock, config } = this.#d;
+    const now = clock.now();
+    if (request.start === undefined) throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
+    const start = request.start;
+    const end = request.end ?? now;
+    if (!(end > start)) throw new InputError(`${this.name}: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`);
+    return (inst, head) => {
+      const calendar = this.#d.calendarFor(inst.key);
+      const startDate = calendar.sessionDateOf(start);
+      const endDate = calendar.sessionDateOf(end - 1);
+      return planBackfill({ calendar, startDate, endDate, barSize: config.historical_bar_size, headTimestamp: head, now }).filter((w) => w.end > start && w.start < end);
+    };
+  }
+
+  async #connectOwned(signal?: AbortSignal): Promise<void> {
+    if (this.#d.ownsClient) await this.#d.client.connect(signal);
+  }
+
+  async #disconnectOwned(): Promise<void> {
+    if (this.#d.ownsClient) await this.#d.client.disconnect();
+  }
+
+  /** One work item per window `run` would request (windows the ledger shows done are left out). */
+  async plan(request: IngestRequest): Promise<IngestWorkItem[]> {
+    const windowsFor = this.#requestWindows(request);
+    const instruments = this.#requested(request);
+    await this.#connectOwned(request.signal);
+    try {
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.#latestByWindow(), this.#heads(), false, request.signal);
+      return roundRobin(perInstrument).map((t) => ({
+        label: windowLabel(t),
+        symbols: [t.inst.key],
+        start: t.window.start,
+        end: t.window.end,
+        rows: t.window.expectedBars,
+      }));
+    } finally {
+      await this.#disconnectOwned();
+    }
+  }
+
+  /**
+   * One batch per window, requested one at a time in plan order; the window's ledger line is
+   * written when its batch is acknowledged. A window IB answers with no data, or that fails
+   * past its retries, is recorded in the ledger and yields nothing (the next run retries the
+   * failures only).
+   */
+  async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
+    const { clock } = this.#d;
+    const signal = request.signal;
+    const windowsFor = this.#requestWindows(request);
+    const instruments = this.#requested(request);
+    const runId = this.#newRunId();
+    await this.#connectOwned(signal);
+    try {
+      const history = this.#latestByWindow();
+      const heads = this.#heads();
+      this.#preloadPacer();
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal);
+      for (const task of roundRobin(perInstrument)) {
+        signal?.throwIfAborted();
+        const outcome = await this.#fetchWindow(task, runId, signal);
+        if ('record' in outcome) {
+          this.ledger.append(outcome.record);
+          this.#logWindow(outcome.record);
+          continue;
+        }
+        const { base, bars, batchId, attempts } = outcome;
+        yield {
+          batchId,
+          events: bars,
+          label: windowLabel(task),
+          acknowledge: () => {
+            const rec: BackfillWindowRecord = { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
+            this.ledger.append(rec);
+            this.#logWindow(rec);
+          },
+        };
+      }
+    } finally {
+      await this.#disconnectOwned();
+    }
+  }
+
+  #logWindow(rec: BackfillWindowRecord): void {
+    const level = DONE.has(rec.status) ? 'info' : 'warn';
+    this.#log[level]({
+      event: 'backfill_window',
+      instrument: rec.instrument,
+      session_date: rec.session_date,
+      status: rec.status,
+      bars: rec.bars,
+      expected_bars: rec.expected_bars,
+      batch_id: rec.batch_id,
+      attempts: rec.attempts,
+      ...(rec.error ? { error: rec.error } : {}),
+    });
+  }
+
+  #newRunId(): string {
+    return `run-${this.#d.clock.now()}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   }
 
   /** Requests one window, retrying transient failures; a finished record or the bars to store. */
