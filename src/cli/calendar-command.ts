@@ -49,11 +49,15 @@ export function registerCalendarCommands(program: Command): void {
       opts.start,
       opts.end,
     );
+    // Trading breaks inside a session (CME's daily 16:00-17:00 Chicago halt) are listed in JSON and
+    // the table; the CSV keeps its `session,open,close` contract.
     const rows = sessions.map((s) => ({
       session: s.date,
       open: isoInstant(s.open),
       close: isoInstant(s.close),
+      ...(s.breaks?.length ? { breaks: s.breaks.map((b) => `${isoInstant(b.start)}/${isoInstant(b.end)}`).join(' ') } : {}),
     }));
-    process.stdout.write(`${formatRows(rows, format, ['session', 'open', 'close'])}\n`);
+    const hasBreaks = format === 'table' && rows.some((r) => 'breaks' in r);
+    process.stdout.write(`${formatRows(rows, format, hasBreaks ? ['session', 'open', 'close', 'breaks'] : ['session', 'open', 'close'])}\n`);
   });
 }

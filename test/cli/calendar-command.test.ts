@@ -66,7 +66,7 @@ describe('ibpipe calendar sessions (child process)', () => {
     expect(cmes.code).toBe(0);
     // 17:00 Chicago on Sunday 2024-03-10 is CDT (UTC-5): 22:00Z.
     expect(JSON.parse(cmes.stdout)).toEqual([
-      { session: '2024-03-11', open: '2024-03-10T22:00:00Z', close: '2024-03-11T22:00:00Z' },
+      { session: '2024-03-11', open: '2024-03-10T22:00:00Z', close: '2024-03-11T22:00:00Z', breaks: '2024-03-11T21:00:00Z/2024-03-11T22:00:00Z' },
     ]);
     const fx = await ibpipe([
       'calendar',
@@ -143,5 +143,17 @@ describe('ibpipe calendar sessions (child process)', () => {
     ]);
     expect(badDate.code).toBe(2);
     expect(badDate.stderr).toContain('2024-02-30');
+  });
+
+  it('lists the CME daily halt (16:00-17:00 Chicago) in JSON, keeping the CSV at three columns', async () => {
+    const args = ['calendar', 'sessions', '--calendar', 'CMES', '--start', '2024-07-16', '--end', '2024-07-16'];
+    const json = await ibpipe([...args, '--format', 'json']);
+    expect(json.code).toBe(0);
+    // July: Chicago is UTC-5, so the halt is 21:00Z-22:00Z and the session closes 22:00Z.
+    expect(JSON.parse(json.stdout)).toEqual([
+      { session: '2024-07-16', open: '2024-07-15T22:00:00Z', close: '2024-07-16T22:00:00Z', breaks: '2024-07-16T21:00:00Z/2024-07-16T22:00:00Z' },
+    ]);
+    const csv = await ibpipe([...args, '--format', 'csv']);
+    expect(csv.stdout.trim().split('\n')).toEqual(['session,open,close', '2024-07-16,2024-07-15T22:00:00Z,2024-07-16T22:00:00Z']);
   });
 });
