@@ -5,6 +5,7 @@ import { atr } from '../src/pipelines/features/atr.js';
 import { bollinger } from '../src/pipelines/features/bollinger.js';
 import { computeFeatureGroup } from '../src/pipelines/features/compute-feature-group.js';
 import { featureGroupSchema } from '../src/pipelines/features/feature-config.js';
+import { TECHNICAL } from './support/technical-group.js';
 import { macd } from '../src/pipelines/features/macd.js';
 import { ema, sma } from '../src/pipelines/features/moving-averages.js';
 import { lag } from '../src/pipelines/features/returns.js';
@@ -48,20 +49,7 @@ time('atr(14)', () => atr(high, low, close, 14));
 time('lag(5)', () => lag(close, 5));
 
 const group = featureGroupSchema.parse({
-  name: 'technical',
-  version: 'v1',
-  source: 'bars_1min',
-  features: [
-    { name: 'sma_20', fn: 'sma', column: 'close', window: 20 },
-    { name: 'ema_12', fn: 'ema', column: 'close', window: 12 },
-    { name: 'rsi_14', fn: 'rsi', column: 'close', window: 14 },
-    { name: 'macd', fn: 'macd', column: 'close', fast: 12, slow: 26, signal: 9 },
-    { name: 'bb_20', fn: 'bollinger', column: 'close', window: 20, k: 2 },
-    { name: 'atr_14', fn: 'atr', window: 14 },
-    { name: 'vol_20', fn: 'rolling_volatility', column: 'close', window: 20 },
-    { name: 'close_lag', fn: 'lag', column: 'close', periods: [1, 5, 10] },
-    { name: 'vwap', fn: 'vwap' },
-    { name: 'z_20', fn: 'zscore', column: 'close', window: 20 },
-  ],
+  ...TECHNICAL,
+  features: [...TECHNICAL.features, { name: 'vwap', fn: 'vwap' }, { name: 'z_20', fn: 'zscore', column: 'close', window: 20 }],
 });
 time('group: 10 specs, 16 columns', () => computeFeatureGroup({ ts, open: close, high, low, close, volume, sessionDate }, group));

@@ -10,7 +10,7 @@ import type { CuratedBarRow } from '../src/core/bars.js';
 import { ManualClock } from '../src/core/clock.js';
 import { silentLogger } from '../src/ops/logging-setup.js';
 import { runFeaturePipeline } from '../src/pipelines/feature-pipeline.js';
-import { featureGroupSchema } from '../src/pipelines/features/feature-config.js';
+import { TECHNICAL } from './support/technical-group.js';
 import { resolveSourceDataset } from '../src/pipelines/source-dataset.js';
 import { CuratedStore } from '../src/storage/curated-store.js';
 import { FeatureStore } from '../src/storage/feature-store.js';
@@ -18,21 +18,7 @@ import { Lake } from '../src/storage/lake.js';
 
 const SYMBOLS = Number(process.env.BENCH_SYMBOLS ?? 500);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 3);
-const group = featureGroupSchema.parse({
-  name: 'technical',
-  version: 'v1',
-  source: 'bars_1min',
-  features: [
-    { name: 'sma_20', fn: 'sma', column: 'close', window: 20 },
-    { name: 'ema_12', fn: 'ema', column: 'close', window: 12 },
-    { name: 'rsi_14', fn: 'rsi', column: 'close', window: 14 },
-    { name: 'macd', fn: 'macd', column: 'close', fast: 12, slow: 26, signal: 9 },
-    { name: 'bb_20', fn: 'bollinger', column: 'close', window: 20, k: 2 },
-    { name: 'atr_14', fn: 'atr', window: 14 },
-    { name: 'vol_20', fn: 'rolling_volatility', column: 'close', window: 20 },
-    { name: 'close_lag', fn: 'lag', column: 'close', periods: [1, 5, 10] },
-  ],
-});
+const group = TECHNICAL;
 
 const dir = mkdtempSync(join(tmpdir(), 'ibpipe-bench-'));
 const lake = await Lake.open({ root: dir });

@@ -11,7 +11,8 @@ import { CURATED_MASK_COLUMNS } from '../src/core/bars.js';
 import { silentLogger } from '../src/ops/logging-setup.js';
 import { runFeaturePipeline } from '../src/pipelines/feature-pipeline.js';
 import { computeFeatureGroup, type ComputableFeatureGroup } from '../src/pipelines/features/compute-feature-group.js';
-import { featureGroupSchema, specOutputColumns, type FeatureGroup, type FeatureSpec } from '../src/pipelines/features/feature-config.js';
+import { specOutputColumns, type FeatureSpec } from '../src/pipelines/features/feature-config.js';
+import { TECHNICAL } from './support/technical-group.js';
 import { resolveSourceDataset } from '../src/pipelines/source-dataset.js';
 import { CuratedStore } from '../src/storage/curated-store.js';
 import { FeatureStore } from '../src/storage/feature-store.js';
@@ -22,22 +23,6 @@ import { openBenchLake } from './support/temp-lake.js';
 
 const REPS = 3;
 
-/** The group of issue 7 (8 specs, 16 output columns). */
-export const TECHNICAL: FeatureGroup = featureGroupSchema.parse({
-  name: 'technical',
-  version: 'v1',
-  source: 'bars_1min',
-  features: [
-    { name: 'sma_20', fn: 'sma', column: 'close', window: 20 },
-    { name: 'ema_12', fn: 'ema', column: 'close', window: 12 },
-    { name: 'rsi_14', fn: 'rsi', column: 'close', window: 14 },
-    { name: 'macd', fn: 'macd', column: 'close', fast: 12, slow: 26, signal: 9 },
-    { name: 'bb_20', fn: 'bollinger', column: 'close', window: 20, k: 2 },
-    { name: 'atr_14', fn: 'atr', window: 14 },
-    { name: 'vol_20', fn: 'rolling_volatility', column: 'close', window: 20 },
-    { name: 'close_lag', fn: 'lag', column: 'close', periods: [1, 5, 10] },
-  ],
-});
 
 const W20 = 'w20 AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 19 PRECEDING AND CURRENT ROW)';
 const PART = 'p AS (PARTITION BY symbol ORDER BY ts)';

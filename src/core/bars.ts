@@ -1,6 +1,3 @@
-import { z } from 'zod';
-import { INSTRUMENT_KEY_MESSAGE, INSTRUMENT_KEY_PATTERN } from './instruments.js';
-
 /** Bar sizes ibpipe knows, as IB spells them, with their length in ms. */
 export const BAR_SIZES = {
   '5 secs': 5_000,
@@ -55,26 +52,6 @@ export interface BarEvent {
   tradeCount: number | null;
   requestId: string | null;
 }
-
-/** Schema a bar must pass before anything is written to the raw store. */
-export const barEventSchema = z
-  .object({
-    source: z.string().min(1).max(16),
-    symbol: z.string().regex(INSTRUMENT_KEY_PATTERN, INSTRUMENT_KEY_MESSAGE),
-    conId: z.number().int().nullable(),
-    barSize: z.enum(Object.keys(BAR_SIZES) as [BarSize, ...BarSize[]]),
-    whatToShow: z.string().min(1),
-    ts: z.number().int().refine((v) => v > 0, 'must be a positive epoch-ms instant'),
-    open: z.number(),
-    high: z.number(),
-    low: z.number(),
-    close: z.number(),
-    volume: z.number(),
-    wap: z.number().nullable(),
-    tradeCount: z.number().int().nullable(),
-    requestId: z.string().nullable(),
-  })
-  .strict();
 
 /** A raw row as stored in raw/tws_bars (DESIGN §6 columns); instants are epoch ms. */
 export interface RawBarRow {

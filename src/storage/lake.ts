@@ -83,6 +83,8 @@ export class Lake {
   readonly #instance: DuckDBInstance;
   readonly #conn: DuckDBConnection;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Staged view name → the temporary table holding its rows. */
+  readonly #staged = new Map<string, string>();
   #closed = false;
 
   private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection) {
@@ -206,6 +208,7 @@ export class Lake {
         appender.closeSync();
         // A view does the type conversions when read: no second copy of the rows.
         await this.#conn.run(`CREATE TEMP VIEW ${name} AS SELECT ${columns.map(finalExpr).join(', ')} FROM ${raw}`);
+        this.#staged.set(name, raw);
         return name;
       } catch (err) {
         await this.#conn.run(`DROP TABLE IF EXISTS ${raw}`).catch(() => undefined);
@@ -217,9 +220,11 @@ export class Lake {
 
   /** Drops a relation made by stage() (its view and the rows behind it). */
   async dropTable(name: string): Promise<void> {
-    if (/^ibp_stage_\d+$/.test(name)) {
+    const raw = this.#staged.get(name);
+    if (raw !== undefined) {
+      this.#staged.delete(name);
       await this.run(`DROP VIEW IF EXISTS ${name}`);
-      await this.run(`DROP TABLE IF EXISTS ${name.replace('ibp_stage_', 'ibp_stage_raw_')}`);
+      await this.run(`DROP TABLE IF EXISTS ${raw}`);
       return;
     }
     await this.run(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);

@@ -95,7 +95,7 @@ export interface CompactResult {
   path: string | null;
 }
 
-function validateEvent(e: BarEvent, i: number): string | null {
+function validateEvent(e: BarEvent): string | null {
   if (typeof e.symbol !== 'string' || !isValidInstrumentKey(e.symbol)) return `symbol ${JSON.stringify(e.symbol)} is not a valid instrument key`;
   if (typeof e.source !== 'string' || e.source.length === 0) return 'source is empty';
   if (!(e.barSize in BAR_SIZES)) return `bar size ${JSON.stringify(e.barSize)} is unknown`;
@@ -106,7 +106,6 @@ function validateEvent(e: BarEvent, i: number): string | null {
   if (e.wap !== null && typeof e.wap !== 'number') return 'wap is not a number';
   if (e.tradeCount !== null && !Number.isInteger(e.tradeCount)) return 'tradeCount is not an integer';
   if (e.conId !== null && !Number.isInteger(e.conId)) return 'conId is not an integer';
-  void i;
   return null;
 }
 
@@ -147,7 +146,7 @@ export class RawStore {
     const barSize = events[0]?.barSize ?? '1 min';
     for (let i = 0; i < n; i++) {
       const e = events[i] as BarEvent;
-      const problem = validateEvent(e, i);
+      const problem = validateEvent(e);
       if (problem) throw new InputError(`batch ${batchId}: row ${i}: ${problem}`, { details: { batchId, row: i } });
       if (e.barSize !== barSize) throw new InputError(`batch ${batchId}: row ${i}: bar size ${e.barSize} differs from ${barSize}`);
       dateOf[i] = this.#dates.sessionDateOf(e.symbol, e.ts);

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -11,7 +11,8 @@ import { dirname } from 'node:path';
  */
 export class JsonlLedger<T extends object> {
   readonly file: string;
-  #cache: { size: number; mtimeMs: number; records: T[] } | null = null;
+  #offset = 0;
+  #records: T[] = [];
 
   constructor(file: string) {
     this.file = file;
@@ -36,22 +37,45 @@ export class JsonlLedger<T extends object> {
     }
   }
 
-  /** Every complete record, in append order. Cached until the file changes. */
+  /**
+   * Every complete record, in append order (do not mutate the array). Reads only the bytes
+   * appended since the last call: ledgers grow by a line per batch or run, and the raw write
+   * path consults its ledger on every batch, so re-parsing the whole file would grow without bound.
+   */
   readAll(): T[] {
-    if (!existsSync(this.file)) return [];
-    const st = statSync(this.file);
-    if (this.#cache && this.#cache.size === st.size && this.#cache.mtimeMs === st.mtimeMs) return this.#cache.records;
-    const records: T[] = [];
-    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+    if (!existsSync(this.file)) {
+      this.#offset = 0;
+      this.#records = [];
+      return this.#records;
+    }
+    const size = statSync(this.file).size;
+    if (size < this.#offset) {
+      // Replaced or truncated by hand: start over.
+      this.#offset = 0;
+      this.#records = [];
+    }
+    if (size === this.#offset) return this.#records;
+    const fd = openSync(this.file, 'r');
+    let chunk: Buffer;
+    try {
+      chunk = Buffer.alloc(size - this.#offset);
+      readSync(fd, chunk, 0, chunk.length, this.#offset);
+    } finally {
+      closeSync(fd);
+    }
+    // Consume complete lines only; a torn last line stays unread until a newline follows it.
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) return this.#records;
+    for (const line of chunk.subarray(0, end).toString('utf8').split('\n')) {
       if (line.trim() === '') continue;
       try {
-        records.push(JSON.parse(line) as T);
+        this.#records.push(JSON.parse(line) as T);
       } catch {
         // torn line from a crash mid-append: the writer never acknowledged it
       }
     }
-    this.#cache = { size: st.size, mtimeMs: st.mtimeMs, records };
-    return records;
+    this.#offset += end + 1;
+    return this.#records;
   }
 
   #endsWithNewline(): boolean {
