@@ -54,7 +54,7 @@ describe('FeatureStore writes', () => {
   it('writes one sorted file per date with the documented columns, NaN as NULL, and merges other symbols', async () => {
     const a = rows('AAPL', '2024-11-26', ['09:58', '09:59', '10:00', '10:01'], ['09:59']);
     (a.data.g as number[])[2] = NaN;
-    expect(await store.writeFeatures(base(), a.data, a.n)).toBe(4);
+    expect(await store.writeFeatures(base(), a.data, a.n)).toEqual({ rows: 4, revisions: 0 });
     // MSFT given out of order: the file must still come out sorted by (symbol, ts).
     const m = rows('MSFT', '2024-11-26', ['10:00', '09:59']);
     await store.writeFeatures(base({ symbols: ['MSFT'] }), m.data, m.n);

@@ -40,7 +40,7 @@ describe('computeLabels', () => {
     expect(rows[2]!.label_end_ts).toBe(A0 + 5 * MIN);
     expect(rows.every((r) => !r.label_imputed && r.session_date === '2024-01-02')).toBe(true);
     // Bars 3 and 4 would need session B; bars 5 and 6 run out of data.
-    expect(dropped).toEqual({ end_of_series: 2, session_end: 2, grid_gap: 0, imputed: 0, missing_value: 0, invalid_price: 0 });
+    expect(dropped).toEqual({ end_of_series: 2, session_end: 2, grid_gap: 0, imputed: 0, unavailable: 0, missing_value: 0, invalid_price: 0 });
   });
 
   it('crosses sessions when allowed', () => {
