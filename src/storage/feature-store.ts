@@ -321,6 +321,20 @@ export class FeatureStore {
     return `(SELECT * EXCLUDE (date, v), CAST(date AS VARCHAR) AS date FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) ${where})`;
   }
 
+  /**
+   * Per symbol, the start of its newest row in the date's partition (symbols without rows are
+   * absent): how far the features of a session have been computed, e.g. intraday.
+   */
+  async newestRowStarts(group: string, version: string, date: string, symbols: readonly string[]): Promise<Map<string, number>> {
+    for (const s of symbols) assertInstrumentKey(s);
+    const file = this.partitionFile(group, version, date);
+    if (!existsSync(file) || symbols.length === 0) return new Map();
+    const rows = await this.#lake.query<{ symbol: string; ts: number }>(
+      `SELECT symbol, max(ts) AS ts FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keySetSql(symbols)} GROUP BY symbol`,
+    );
+    return new Map(rows.map((r) => [r.symbol, r.ts]));
+  }
+
   /** Rows of the session dates [start, end] (inclusive), sorted by (symbol, ts); instants as epoch ms. */
   async getFeaturesForTraining(group: string, version: string, start: string, end: string, symbols?: readonly string[]): Promise<LakeRow[]> {
     return this.#lake.query(`SELECT * FROM ${this.trainingRelationSql(group, version, start, end, symbols)} ORDER BY symbol, ts`);
