@@ -194,7 +194,8 @@ export class LiveChainTrigger {
       return;
     }
     this.#dirty = false;
-    for (const [date, symbols] of byDate) this.#fire(date, symbols, holds);
+    // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
+    for (const [date, symbols] of byDate) if (!symbols.every((s) => holds.has(s))) this.#fire(date, symbols, holds);
   }
 
   #fire(date: string, symbols: readonly string[], holds: ReadonlyMap<string, number>): void {
