@@ -28,20 +28,11 @@ export function isFinalRun(session: Pick<Session, 'close'>, now: number, finalGr
 
 /**
  * The cutoff of one instrument's session. `newestRawTs`: the newest `ts` among its committed raw
- * rows of the session (undefined when none). `holdBefore`: an optional bar start the live stream
- * has not vouched for yet (a gap waiting for repair begins there); the cutoff stays before it.
+ * rows of the session (undefined when none).
  */
-export function instrumentCutoff(
-  session: Pick<Session, 'close'>,
-  now: number,
-  finalGraceMs: number,
-  newestRawTs: number | undefined,
-  holdBefore?: number,
-): InstrumentCutoff {
+export function instrumentCutoff(session: Pick<Session, 'close'>, now: number, finalGraceMs: number, newestRawTs: number | undefined): InstrumentCutoff {
   if (isFinalRun(session, now, finalGraceMs)) return { final: true, lastBarStart: null };
-  let last = newestRawTs ?? null;
-  if (last !== null && holdBefore !== undefined && holdBefore <= last) last = holdBefore - 1;
-  return { final: false, lastBarStart: last };
+  return { final: false, lastBarStart: newestRawTs ?? null };
 }
 
 /** Whether a grid bar starting at `ts` (length `barMs`) is curated under `cutoff` at `now`. */
@@ -53,17 +44,15 @@ export function withinCutoff(cutoff: InstrumentCutoff, ts: number, barMs: number
 /**
  * The cutoff of every instrument of one session date, the one place a transform decides how far
  * each instrument is curated: `sessions` holds each instrument's session that date,
- * `newestRawTs` the newest committed raw bar start per instrument (any version, valid or not),
- * `holdBefore` the live stream's pending-repair starts (optional).
+ * `newestRawTs` the newest committed raw bar start per instrument (any version, valid or not).
  */
 export function instrumentCutoffs(
   sessions: ReadonlyMap<string, Pick<Session, 'close'>>,
   now: number,
   finalGraceMs: number,
   newestRawTs: ReadonlyMap<string, number>,
-  holdBefore?: ReadonlyMap<string, number>,
 ): Map<string, InstrumentCutoff> {
   const out = new Map<string, InstrumentCutoff>();
-  for (const [symbol, session] of sessions) out.set(symbol, instrumentCutoff(session, now, finalGraceMs, newestRawTs.get(symbol), holdBefore?.get(symbol)));
+  for (const [symbol, session] of sessions) out.set(symbol, instrumentCutoff(session, now, finalGraceMs, newestRawTs.get(symbol)));
   return out;
 }

@@ -20,9 +20,8 @@ export interface LiveChainTriggerDeps {
   readonly maxWaitMs: number;
   readonly logger: Logger;
   /**
-   * Runs the chain (the jobs with `on_live_bars`) for one session date: `symbols` when only some
-   * instruments trade that date, `hold` (symbol → bar start) for instruments whose stored bars are
-   * incomplete from that bar on (transform-job.ts holdBeforeParam).
+   * Runs the chain (the jobs with `on_live_bars`) for one session date; `symbols` when it is not
+   * for every instrument (some trade another date, or are held).
    */
   fire(params: JobParams & { date: string }): void;
 }
@@ -51,8 +50,9 @@ const REPAIR_COMMITS = 2;
  * close plus the final grace (the final transform). An instrument behind by more than the bar
  * in flight (no data, a dead feed) is not waited for. Instruments whose stored bars are known
  * to be incomplete — the open session being caught up at start-up, an interrupted stream, a gap
- * waiting for repair — are passed as holds, so the transform cuts them before the hole instead
- * of imputing bars that are on their way; a hold's release triggers the chain again.
+ * waiting for repair — are held: left out of the run (their published rows stay as they are)
+ * instead of curated with bars that are on their way imputed; a hold's release triggers the
+ * chain again. The session's final run includes every instrument.
  */
 export class LiveChainTrigger {
   readonly #d: LiveChainTriggerDeps;
@@ -194,17 +194,15 @@ export class LiveChainTrigger {
       return;
     }
     this.#dirty = false;
-    // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
-    for (const [date, symbols] of byDate) if (!symbols.every((s) => holds.has(s))) this.#fire(date, symbols, holds);
+    for (const [date, symbols] of byDate) {
+      const ready = symbols.filter((s) => !holds.has(s));
+      // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
+      if (ready.length > 0) this.#fire(date, ready);
+    }
   }
 
-  #fire(date: string, symbols: readonly string[], holds: ReadonlyMap<string, number>): void {
-    const hold = Object.fromEntries(symbols.filter((s) => holds.has(s)).map((s) => [s, holds.get(s) as number]));
-    const params: JobParams & { date: string } = {
-      date,
-      ...(symbols.length < this.#symbols.size ? { symbols: [...symbols].sort() } : {}),
-      ...(Object.keys(hold).length > 0 ? { hold } : {}),
-    };
+  #fire(date: string, symbols: readonly string[]): void {
+    const params: JobParams & { date: string } = { date, ...(symbols.length < this.#symbols.size ? { symbols: [...symbols].sort() } : {}) };
     this.#d.logger.debug({ params }, 'live chain: firing');
     this.#d.fire(params);
   }
@@ -236,7 +234,7 @@ export class LiveChainTrigger {
       }
       for (const [date, symbols] of byDate) {
         this.#d.logger.info({ date, symbols: symbols.length }, 'live chain: session over, final run');
-        this.#fire(date, symbols, new Map());
+        this.#fire(date, symbols);
       }
       this.#armFinal();
     }, next - now);

@@ -25,24 +25,8 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
 }
 
 /**
- * `params.hold` of a transform run: symbol → epoch-ms bar start where a live gap waiting for
- * repair begins (the daemon's live chain sets it; the run curates those symbols up to before it).
- */
-export function holdBeforeParam(value: unknown): Map<string, number> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new InputError('transform: params.hold must map symbols to epoch-ms bar starts');
-  const out = new Map<string, number>();
-  for (const [symbol, ts] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof ts !== 'number' || !Number.isFinite(ts)) throw new InputError(`transform: params.hold.${symbol} must be an epoch-ms bar start`);
-    out.set(symbol, ts);
-  }
-  return out;
-}
-
-/**
- * `transform` as a job: raw → curated for `params.date` (and `params.symbols`, default all;
- * `params.hold`, see holdBeforeParam). Pass a DqMetricsExporter (on the daemon's registry) to
- * export each run's DQ metrics.
+ * `transform` as a job: raw → curated for `params.date` (and `params.symbols`, default all).
+ * Pass a DqMetricsExporter (on the daemon's registry) to export each run's DQ metrics.
  */
 export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}): JobDefinition {
   return {
@@ -52,8 +36,7 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
     async run({ app, logger, metrics }, params) {
       if (!params.date) throw new InputError('transform needs a session date (--date)');
       const exporter = options.metrics ?? metrics?.dq;
-      const holdBefore = holdBeforeParam(params['hold']);
-      const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter), holdBefore ? { holdBefore } : {});
+      const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter));
       return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
     },
   };

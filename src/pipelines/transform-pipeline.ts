@@ -212,15 +212,6 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
   return `bars_${gaps.frequency}`;
 }
 
-/** Options of one transform run. */
-export interface TransformOptions {
-  /**
-   * Per symbol, a bar start the live stream has not vouched for yet (a gap waiting for repair
-   * begins there): an intraday run curates that symbol only up to the bar before it.
-   */
-  readonly holdBefore?: ReadonlyMap<string, number>;
-}
-
 /**
  * Raw → curated for one session date (DESIGN §4: the trading-session date of each symbol's
  * calendar). Reads the date's raw partition, keeps the latest version of each bar, normalises
@@ -234,7 +225,7 @@ export interface TransformOptions {
  * recorded in state. Re-running with the same raw data writes identical files: nothing in them
  * depends on the run time.
  */
-export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps, options: TransformOptions = {}): Promise<TransformSummary> {
+export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
   const freq = frequencyMs(deps.gaps.frequency);
   if (freq !== barSizeMs(deps.barSize)) {
     throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
@@ -266,7 +257,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   // How far each symbol is curated, and what the calendar expects from it up to there.
   const newestRaw = new Map<string, number>();
   for (const r of deduped) if (Number.isFinite(r.ts) && r.ts > (newestRaw.get(r.symbol) ?? -Infinity)) newestRaw.set(r.symbol, r.ts);
-  const cutoffs = instrumentCutoffs(sessions, now, frequencyMs(deps.gaps.final_grace), newestRaw, options.holdBefore);
+  const cutoffs = instrumentCutoffs(sessions, now, frequencyMs(deps.gaps.final_grace), newestRaw);
   const expected = new Map<string, ExpectedSession[]>();
   const asOfByEntity = new Map<string, number>();
   let notArrived = 0;

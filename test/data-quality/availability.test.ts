@@ -87,11 +87,11 @@ describe('intraday cutoff', () => {
     expect(cut).toEqual({ final: false, lastBarStart: at(150) });
     expect(withinCutoff(cut, at(150), MIN, at(200))).toBe(true);
     expect(withinCutoff(cut, at(151), MIN, at(200))).toBe(false);
-    // No raw rows yet: nothing curated; a hold keeps the cut before the gap waiting for repair.
+    // No raw rows yet: nothing curated.
     expect(instrumentCutoff(session, at(200), 10 * MIN, undefined)).toEqual({ final: false, lastBarStart: null });
-    expect(instrumentCutoff(session, at(200), 10 * MIN, at(150), at(120)).lastBarStart).toBe(at(120) - 1);
-    // The final run ignores holds and raw: every bar complete at the clock.
-    const final = instrumentCutoff(session, CLOSE + 11 * MIN, 10 * MIN, at(150), at(120));
+    expect(withinCutoff(instrumentCutoff(session, at(200), 10 * MIN, undefined), at(0), MIN, at(200))).toBe(false);
+    // The final run does not look at raw: every bar complete at the clock.
+    const final = instrumentCutoff(session, CLOSE + 11 * MIN, 10 * MIN, at(150));
     expect(final.final).toBe(true);
     expect(withinCutoff(final, at(389), MIN, CLOSE + 11 * MIN)).toBe(true);
     // Bars must be complete by the clock even below the cut.

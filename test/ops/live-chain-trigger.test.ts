@@ -62,7 +62,7 @@ describe('LiveChainTrigger', () => {
     trigger.stop();
   });
 
-  it('passes holds while the open session is caught up or a gap waits for repair, and fires again when they lift', async () => {
+  it('leaves out instruments held while the open session is caught up or a gap waits for repair, and fires again when they lift', async () => {
     const { clock, fired, trigger, commit } = rig();
     trigger.onEvent({ type: 'catch-up', symbol: 'AAPL', from: at('09:30') });
     trigger.onEvent({ type: 'catch-up', symbol: 'MSFT', from: at('09:30') });
@@ -74,8 +74,8 @@ describe('LiveChainTrigger', () => {
     trigger.onEvent({ type: 'caught-up', symbol: 'AAPL' });
     trigger.onEvent({ type: 'caught-up', symbol: 'MSFT' });
     expect(fired.map((f) => f.params)).toEqual([
-      { date: '2024-12-04', hold: { MSFT: at('09:30'), SPY: at('09:30') } },
-      { date: '2024-12-04', hold: { SPY: at('09:30') } },
+      { date: '2024-12-04', symbols: ['AAPL'] },
+      { date: '2024-12-04', symbols: ['AAPL', 'MSFT'] },
     ]);
     trigger.onEvent({ type: 'caught-up', symbol: 'SPY' });
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
@@ -86,13 +86,14 @@ describe('LiveChainTrigger', () => {
     trigger.onEvent({ type: 'interrupted', symbol: 'AAPL', reason: 'disconnected', gapFrom: at('10:01') });
     trigger.onEvent({ type: 'resumed', symbol: 'AAPL', gap: { from: at('10:01'), to: at('10:05') } });
     commit('10:04');
-    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04', hold: { AAPL: at('10:01') } });
+    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04', symbols: ['MSFT', 'SPY'] });
+    expect(trigger.holds()).toEqual(new Map([['AAPL', at('10:01')]]));
     trigger.onEvent({ type: 'gap-repaired', symbol: 'AAPL', from: at('10:01'), to: at('10:05'), bars: 4 });
     // The repaired bars are committed by the second live flush after the event at the latest.
     const n = fired.length;
     commit('10:04', ['AAPL'], 'catchup-1');
     commit('10:04', ['AAPL']);
-    expect(fired.at(-1)?.params.hold).toEqual({ AAPL: at('10:01') });
+    expect(fired.at(-1)?.params.symbols).toEqual(['MSFT', 'SPY']);
     commit('10:04', ['MSFT']);
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
     expect(fired.length).toBeGreaterThan(n);

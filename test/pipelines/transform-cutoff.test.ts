@@ -66,20 +66,11 @@ describe('transform: the intraday cutoff is at the data', () => {
     expect(record?.failures.filter((f) => f.rule === 'bar_count').map((f) => [f.symbol, f.reason])).toEqual([['AAPL', `${DATE}: 40 of 41 expected bars (1 missing, tolerance 0)`]]);
   });
 
-  it('holds an instrument before a gap the live stream is still repairing', async () => {
-    const summary = await runTransformTwsBars(DATE, ['AAPL', 'MSFT'], deps(at(45)), { holdBefore: new Map([['AAPL', at(20)]]) });
-    const rows = await t.curated.readCuratedBars('bars_1min', ['AAPL'], DATE, DATE);
-    expect(rows.map((r) => r.ts)).toEqual(Array.from({ length: 20 }, (_, i) => at(i)));
-    expect(rows.some((r) => r.is_imputed)).toBe(false);
-    // AAPL's bars 21..40 are left for a later run.
-    expect(summary.counts.incomplete).toBe(20);
-  });
-
   it('curates the whole grid once the session is over plus the final grace', async () => {
     const before = await runTransformTwsBars(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN - 1));
     expect(before.final).toBe(false);
     expect((await t.curated.readCuratedBars('bars_1min', ['AAPL'], DATE, DATE)).length).toBe(41);
-    const final = await runTransformTwsBars(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN), { holdBefore: new Map([['AAPL', at(5)]]) });
+    const final = await runTransformTwsBars(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN));
     expect(final.final).toBe(true);
     const rows = await t.curated.readCuratedBars('bars_1min', undefined, DATE, DATE);
     expect(rows.filter((r) => r.symbol === 'AAPL')).toHaveLength(390);
