@@ -125,9 +125,10 @@ benchMain(async ({ size }) => {
       for (const [s, ts] of info.lastTs) if (!committed.has(`${s}|${ts}`)) committed.set(`${s}|${ts}`, now);
     });
     const rss = new RssSampler().start(100);
-    // Warm-up: the morning caught up, the first chain over the whole morning done.
-    const firstClose = Math.ceil((clock.now() + 1) / MIN) * MIN;
-    await waitFor('the first live scores', 600_000, () => symbols.every((s) => [...Array(5).keys()].some((k) => stored.has(`${s}|${firstClose + k * MIN}`))));
+    // Warm-up: the morning caught up (instruments are held until then), every instrument scored once.
+    const scoredSymbols = (): number => new Set([...stored.keys()].map((k) => k.split('|')[0])).size;
+    const ticker = setInterval(() => progress(`live-latency: warming up, ${scoredSymbols()}/${nSymbols} instruments scored (virtual ${new Date(clock.now()).toISOString()})`), 30_000);
+    await waitFor('the first live scores', 900_000, () => scoredSymbols() === nSymbols).finally(() => clearInterval(ticker));
     const warm = (performance.now() - t0) / 1000;
     progress(`live-latency: first live scores after ${warm.toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`);
     const from = Math.ceil((clock.now() + 1) / MIN) * MIN;
