@@ -94,7 +94,8 @@ benchMain(async ({ size }) => {
     const logger = createLogger({ level: 'info', format: 'json', destination: sink });
     await bl.lake.close();
 
-    // The previous session, backfilled and curated: the features' lookback.
+    // The previous session backfilled and curated (the features' lookback), then this morning
+    // backfilled right before the daemon starts, as a daemon restarted mid-session finds its lake.
     const t0 = performance.now();
     const app = await createAppContext(settings, { clock, logger });
     const client = TwsClient.fromConfig(settings.tws, { clock, logger });
@@ -102,13 +103,14 @@ benchMain(async ({ size }) => {
     try {
       const ingestor = new TwsIngestor({ client, rawStore: app.rawStore, stateDir: app.lake.path('state'), calendarFor: (s) => app.calendars.calendarFor(s), clock, config: settings.tws, logger });
       await ingestor.ingestHistoricalRange(configInstruments(symbols), prev.date, prev.date);
+      const transformed = await executeJob(app, 'transform', { date: prev.date });
+      if (transformed.record.status !== 'ok') throw new Error(`transform of ${prev.date} failed`);
+      await ingestor.ingestHistoricalRange(configInstruments(symbols), today.date, today.date);
     } finally {
       await client.disconnect();
     }
-    const transformed = await executeJob(app, 'transform', { date: prev.date });
-    if (transformed.record.status !== 'ok') throw new Error(`transform of ${prev.date} failed`);
     await app.close();
-    progress(`live-latency: ${prev.date} backfilled and curated in ${((performance.now() - t0) / 1000).toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`);
+    progress(`live-latency: ${prev.date} backfilled and curated, ${today.date} backfilled in ${((performance.now() - t0) / 1000).toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`);
 
     // Every stored prediction, stamped when its write returned; every instrument's first commit of each bar.
     const stored = new Map<string, number>();
@@ -125,7 +127,7 @@ benchMain(async ({ size }) => {
       for (const [s, ts] of info.lastTs) if (!committed.has(`${s}|${ts}`)) committed.set(`${s}|${ts}`, now);
     });
     const rss = new RssSampler().start(100);
-    // Warm-up: the morning caught up (instruments are held until then), every instrument scored once.
+    // Warm-up: every instrument scored once (an instrument whose morning has a hole is held until caught up).
     const scoredSymbols = (): number => new Set([...stored.keys()].map((k) => k.split('|')[0])).size;
     const ticker = setInterval(() => progress(`live-latency: warming up, ${scoredSymbols()}/${nSymbols} instruments scored (virtual ${new Date(clock.now()).toISOString()})`), 30_000);
     await waitFor('the first live scores', 900_000, () => scoredSymbols() === nSymbols).finally(() => clearInterval(ticker));
