@@ -39,8 +39,9 @@ describe('LiveChainTrigger', () => {
     await clock.advance(3_000);
     commit('09:59', ['SPY']);
     expect(fired).toEqual([{ at: '15:00:08', params: { date: '2024-12-04' } }]);
-    // Nothing new: nothing fired; the next interval fires when its bars are in.
+    // Nothing new: nothing fired. A correction of an older bar waits for the next interval's run.
     await clock.advance(40_000);
+    commit('09:59', ['AAPL']);
     expect(fired).toHaveLength(1);
     await clock.advance(20_000); // 10:01:08: the 10:00 bar is due
     commit('10:00');
