@@ -48,8 +48,9 @@ const REPAIR_COMMITS = 2;
  * latest interval have been committed to the raw store for every live instrument (or
  * `maxWaitMs` after the bar's close for one still on its way), and once more at each session's
  * close plus the final grace (the final transform). An instrument behind by more than the bar
- * in flight (no data, a dead feed) is not waited for. It runs once per interval: bars committed
- * after that run (a correction, a laggard) are curated by the next interval's run, so a burst of
+ * in flight (no data, a dead feed) is not waited for. It runs once per interval, plus once more
+ * when the instruments it went without (their bar was late) are all in: other bars committed
+ * after that run (a correction) are curated by the next interval's run, so a burst of
  * corrections never turns into back-to-back runs. Instruments whose stored bars are known
  * to be incomplete — the open session being caught up at start-up, an interrupted stream, a gap
  * waiting for repair — are held: left out of the run (their published rows stay as they are)
@@ -68,6 +69,8 @@ export class LiveChainTrigger {
   #firedInterval = Number.NEGATIVE_INFINITY;
   /** A hold was lifted since the last run: the instrument can be curated further now. */
   #released = false;
+  /** Instruments whose bar was still on its way when this interval's run went without them. */
+  #late = new Set<string>();
   #started = false;
   #waitTimer: TimerHandle | undefined;
   #waitUntil = Number.POSITIVE_INFINITY;
@@ -178,6 +181,7 @@ export class LiveChainTrigger {
     const byDate = new Map<string, string[]>();
     let waitUntil = Number.POSITIVE_INFINITY;
     let interval = Number.NEGATIVE_INFINITY;
+    const late: string[] = [];
     for (const s of this.#symbols) {
       const cal = this.#d.calendars.calendarFor(s);
       const session = currentSession(cal, now, this.#d.finalGraceMs);
@@ -193,6 +197,7 @@ export class LiveChainTrigger {
       if (committed >= due || committed < due - barMs) continue;
       const deadline = due + barMs + maxWaitMs;
       if (now < deadline) waitUntil = Math.min(waitUntil, deadline);
+      else late.push(s);
     }
     if (waitUntil < Number.POSITIVE_INFINITY) {
       if (waitUntil !== this.#waitUntil) {
@@ -206,15 +211,23 @@ export class LiveChainTrigger {
       return;
     }
     this.#dirty = false;
-    // Already run for this interval: what came since waits for the next one (or a lifted hold).
-    if (interval <= this.#firedInterval && !this.#released) return;
-    this.#firedInterval = Math.max(this.#firedInterval, interval);
-    this.#released = false;
+    // Once per interval; again for the same interval only when a hold lifted or the instruments
+    // it went without are all in now. Anything else waits for the next interval.
+    const fresh = interval > this.#firedInterval;
+    const lateIn = this.#late.size > 0 && late.every((s) => !this.#late.has(s));
+    if (!fresh && !this.#released && !lateIn) return;
+    let fired = false;
     for (const [date, symbols] of byDate) {
       const ready = symbols.filter((s) => !holds.has(s));
       // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
-      if (ready.length > 0) this.#fire(date, ready);
+      if (ready.length === 0) continue;
+      this.#fire(date, ready);
+      fired = true;
     }
+    if (!fired) return;
+    this.#firedInterval = Math.max(this.#firedInterval, interval);
+    this.#late = new Set(late);
+    this.#released = false;
   }
 
   #fire(date: string, symbols: readonly string[]): void {

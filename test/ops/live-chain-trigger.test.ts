@@ -49,7 +49,7 @@ describe('LiveChainTrigger', () => {
     trigger.stop();
   });
 
-  it('waits at most max_wait after the bar close for the bar in flight, and never for an instrument further behind', async () => {
+  it('waits at most max_wait after the bar close for the bar in flight, never for an instrument further behind, and reruns once the late one is in', async () => {
     const { clock, fired, trigger, commit } = rig({ maxWaitMs: 15_000 });
     // SPY has had nothing since 09:50: it is not waited for.
     trigger.start(new Map([['AAPL', at('09:58')], ['MSFT', at('09:58')], ['SPY', at('09:50')]]));
@@ -60,6 +60,11 @@ describe('LiveChainTrigger', () => {
     expect(fired).toEqual([]);
     await clock.advance(1_000);
     expect(fired.map((f) => f.at)).toEqual(['15:00:15']);
+    // When it comes after all, the interval runs once more; a correction after that does not.
+    await clock.advance(5_000);
+    commit('09:59', ['MSFT']);
+    commit('09:58', ['AAPL']);
+    expect(fired.map((f) => f.at)).toEqual(['15:00:15', '15:00:20']);
     trigger.stop();
   });
 
@@ -98,6 +103,23 @@ describe('LiveChainTrigger', () => {
     commit('10:04', ['MSFT']);
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
     expect(fired.length).toBeGreaterThan(n);
+    trigger.stop();
+  });
+
+  it('after a catch-up that ended before the live bar came, runs again once the live bar is in', async () => {
+    const { clock, fired, trigger, commit } = rig(); // 10:00:05
+    for (const s of SYMBOLS) trigger.onEvent({ type: 'catch-up', symbol: s, from: at('09:30') });
+    trigger.start(new Map());
+    // The catch-up brings bars up to 09:58; the 09:59 bar comes with the live stream's first flush, at 10:00:20.
+    for (const s of SYMBOLS) {
+      commit('09:58', [s], 'catchup-1');
+      trigger.onEvent({ type: 'caught-up', symbol: s });
+    }
+    expect(fired).toEqual([]);
+    await clock.advance(10_000); // no 09:59 bar by 10:00:15: run without it
+    await clock.advance(5_000);
+    commit('09:59');
+    expect(fired.map((f) => f.at)).toEqual(['15:00:15', '15:00:20']);
     trigger.stop();
   });
 
