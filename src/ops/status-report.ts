@@ -41,7 +41,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
   const coverage: CoverageRow[] = [];
   if (dates.length > 0) {
     const counts = await app.lake.query<{ symbol: string; date: string; n: number }>(
-      `SELECT symbol, date, count(DISTINCT ts) AS n FROM ${app.rawStore.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize })} GROUP BY symbol, date`,
+      `SELECT symbol, date, count(DISTINCT ts) AS n FROM ${app.rawStore.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize, presentOnly: true })} GROUP BY symbol, date`,
     );
     const stored = new Map(counts.map((c) => [`${c.symbol}|${c.date}`, c.n]));
     for (const inst of app.settings.instruments) {

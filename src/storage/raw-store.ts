@@ -118,6 +118,11 @@ export interface ReadRawQuery {
   barSize?: BarSize;
   /** One row per (source, symbol, ts): the latest ingestion wins. */
   dedup?: boolean;
+  /**
+   * Leave out committed files that are missing on disk instead of failing on them: for
+   * diagnostics (`ibpipe status`) only; jobs must fail rather than read a silently partial lake.
+   */
+  presentOnly?: boolean;
 }
 
 export interface CompactResult {
@@ -331,7 +336,8 @@ export class RawStore {
     if (!DATE.test(q.start) || !DATE.test(q.end)) throw new InputError(`dates must be YYYY-MM-DD, got ${q.start}..${q.end}`);
     const files = [...this.visibleFiles(q.barSize ?? '1 min').entries()]
       .filter(([d]) => d >= q.start && d <= q.end)
-      .flatMap(([, fs]) => fs);
+      .flatMap(([, fs]) => fs)
+      .filter((f) => !q.presentOnly || existsSync(f));
     const base = Lake.parquetRelation(files, [
       ...RAW_FILE_COLUMNS,
       { name: 'bar_size', type: 'VARCHAR' },
