@@ -180,8 +180,10 @@ benchMain(async ({ size }) => {
       bound_rows_per_s: round(rows / tb),
       ratio: round(ratio),
       peak_rss_mb: round(peak) ?? 0,
-      target: '>= 0.5 of bound',
-      met: ratio >= 0.5,
+      // A live flush is one minute of every symbol, written as it comes: its figure is the cost
+      // per flush (ms_per_batch), not a throughput the day's rows at once could reach.
+      target: v.name === 'live-flushes' ? '— (per-flush cost)' : '>= 0.5 of bound',
+      met: v.name === 'live-flushes' ? null : ratio >= 0.5,
       notes:
         `${v.description}; bound: one COPY ... PARTITION_BY (bar_size, date) of the rows from an in-memory table, sorted by (symbol, ts)` +
         (perBatchRate !== null ? `; DuckDB alone with one COPY per batch: ${Math.round(perBatchRate).toLocaleString('en-US')} rows/s` : ''),

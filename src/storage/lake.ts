@@ -277,6 +277,8 @@ export class Lake {
             vector.flush();
           }
           appender.appendDataChunk(chunk);
+          // Appending is synchronous: let sockets and timers run between chunks of a large group.
+          if (start + CHUNK_ROWS < rowCount) await new Promise<void>((r) => setImmediate(r));
         }
         appender.flushSync();
         appender.closeSync();
