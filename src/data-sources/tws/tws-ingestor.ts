@@ -410,6 +410,7 @@ export class TwsIngestor implements Ingestor {
     const failed: BackfillFailure[] = [];
     let skipped = 0;
     let planned = 0;
+    const plannedInstruments: { inst: Instrument; contract: ResolvedContract; head: number | null; windows: BackfillWindow[] }[] = [];
     for (const inst of instruments) {
       let contract: ResolvedContract;
       let head: number | null | undefined;
@@ -432,17 +433,22 @@ export class TwsIngestor implements Ingestor {
         failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
         continue;
       }
-      const windows = windowsFor(inst, head);
-      planned += windows.length;
-      const keyOf = (w: BackfillWindow): string => windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
-      const doneRecords = windows.flatMap((w) => {
-        const prev = history.get(keyOf(w));
+      plannedInstruments.push({ inst, contract, head, windows: windowsFor(inst, head) });
+    }
+    // Windows the ledger calls done are checked against raw in one pass over its ledger.
+    const keyOf = (inst: Instrument, w: BackfillWindow): string => windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
+    const doneRecords = plannedInstruments.flatMap(({ inst, windows }) =>
+      windows.flatMap((w) => {
+        const prev = history.get(keyOf(inst, w));
         return prev && DONE.has(prev.status) ? [prev] : [];
-      });
-      const unbacked = new Set(this.#checkAgainstRaw(doneRecords, recordHeads).map((u) => u.record));
+      }),
+    );
+    const unbacked = new Set(this.#checkAgainstRaw(doneRecords, recordHeads).map((u) => u.record));
+    for (const { inst, contract, head, windows } of plannedInstruments) {
+      planned += windows.length;
       const tasks: WindowTask[] = [];
       for (const w of windows) {
-        const key = keyOf(w);
+        const key = keyOf(inst, w);
         const prev = history.get(key);
         if (prev && DONE.has(prev.status) && !unbacked.has(prev)) {
           skipped++;
