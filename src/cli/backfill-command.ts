@@ -28,6 +28,7 @@ function summaryRow(summary: BackfillSummary | null, stopped: { code: string; pa
     error: summary?.byStatus.error ?? 0,
     bars_written: summary?.barsWritten ?? 0,
     batches_written: summary?.batchesWritten ?? 0,
+    commits: summary?.commits ?? 0,
     complete: (summary?.complete ?? false) && stopped === null,
     elapsed_ms: summary?.elapsedMs ?? 0,
     ...(stopped ? { stopped_by: stopped.code, stopped_at: stopped.path } : {}),

@@ -138,7 +138,8 @@ const mountable = ((): boolean => {
 })();
 const permissionsBite = canDropRootOverride();
 
-describe('backfill on a lake that refuses writes: one clear line, the JSON summary, exit 1, nothing partial', () => {
+// Each case starts the CLI as a child process (two for the disk-full case): a busy machine gets a wider bound.
+describe('backfill on a lake that refuses writes: one clear line, the JSON summary, exit 1, nothing partial', { timeout: 150_000 }, () => {
   it.runIf(mountable)('disk full (a real 64 KiB tmpfs): stops at the refused write; after space is freed the same command completes the data', async () => {
     const dir = tempDir();
     const lakeRoot = join(dir, 'lake');
