@@ -265,7 +265,8 @@ export class TwsIngestor implements Ingestor {
     let lastAnswerAt: number | undefined;
     let stopped: StorageWriteError | undefined;
     let plan: PlannedTasks = { perInstrument: [], failed: [], skipped: 0, planned: 0 };
-    let committer: RawBatchWriter | undefined;
+    // Pages go to a group committer (see below); made up front so the summary can count its commits.
+    const committer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
     const summarize = (): BackfillSummary => {
       const summary: BackfillSummary = {
         runId,
@@ -274,7 +275,7 @@ export class TwsIngestor implements Ingestor {
         byStatus,
         barsWritten,
         batchesWritten,
-        commits: committer?.commits ?? 0,
+        commits: committer.commits,
         complete: plan.failed.length === 0 && stopped === undefined,
         failed: plan.failed,
         elapsedMs: clock.now() - began,
@@ -344,8 +345,6 @@ export class TwsIngestor implements Ingestor {
     // only once its group is committed. The committer holds back the workers when a full group is
     // already waiting, so a slow lake cannot fill memory. A refused write (disk full, permission)
     // stops the run: nothing later could be stored either.
-    const writer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
-    committer = writer;
     const settling: Promise<void>[] = [];
     let firstError: { err: unknown } | undefined;
     const fail = (err: unknown): void => {
@@ -366,7 +365,7 @@ export class TwsIngestor implements Ingestor {
           // Fetched after the lake refused a write: the page cannot be kept; the next run asks again.
           if (stopped !== undefined) break;
           const { base, bars, batchId, attempts } = outcome;
-          const ticket = await writer.submit({ batchId, events: bars });
+          const ticket = await committer.submit({ batchId, events: bars });
           settling.push(
             ticket.committed.then(
               () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
@@ -388,7 +387,7 @@ export class TwsIngestor implements Ingestor {
       await Promise.all(Array.from({ length: workers }, () => worker()));
     } finally {
       // Pages already fetched are committed even when the run is interrupted: IB's budget paid for them.
-      await writer.flush();
+      await committer.flush();
       await Promise.all(settling);
     }
     if (signal?.aborted && stopped === undefined) throw signal.reason ?? new Error('backfill aborted');
