@@ -154,6 +154,14 @@ export class LiveChainTrigger {
         else if (g) g.commitsLeft = REPAIR_COMMITS;
         break;
       }
+      case 'repair-failed': {
+        // Attempts spent: the bars stay missing (a later retry may still bring them, counted as
+        // revisions). Holding on would freeze the instrument until the close; curate it with the
+        // gap imputed instead — a real gap now, as /healthz shows.
+        const g = 'final' in e && e.final === true ? h.pending.find((p) => p.from === e.from && p.to === e.to && p.commitsLeft === undefined) : undefined;
+        if (g) h.pending.splice(h.pending.indexOf(g), 1);
+        break;
+      }
       default:
         break;
     }

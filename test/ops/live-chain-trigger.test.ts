@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InstrumentCalendars } from '../../src/calendar/instrument-calendars.js';
 import { ManualClock } from '../../src/core/clock.js';
+import type { MarketDataEvent } from '../../src/ops/daemon.js';
 import type { JobParams } from '../../src/ops/job-ledger.js';
 import { LiveChainTrigger } from '../../src/ops/live-chain-trigger.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
@@ -103,6 +104,27 @@ describe('LiveChainTrigger', () => {
     commit('10:04', ['MSFT']);
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
     expect(fired.length).toBeGreaterThan(n);
+    trigger.stop();
+  });
+
+  it('keeps holding a gap while its repair is retried, and lets it go once the repair has failed for good', async () => {
+    const { clock, fired, trigger, commit } = rig();
+    trigger.start(new Map(SYMBOLS.map((s) => [s, at('09:59')])));
+    await clock.advance(5 * MIN); // 10:05:05
+    trigger.onEvent({ type: 'interrupted', symbol: 'MSFT', reason: 'no data for 2 bars', gapFrom: at('10:01') });
+    trigger.onEvent({ type: 'resumed', symbol: 'MSFT', gap: { from: at('10:01'), to: at('10:04') } });
+    commit('10:04');
+    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04', symbols: ['AAPL', 'SPY'] });
+    const failed = (final: boolean): MarketDataEvent =>
+      ({ type: 'repair-failed', symbol: 'MSFT', from: at('10:01'), to: at('10:04'), error: 'timeout', attempts: final ? 4 : 1, final }) as MarketDataEvent;
+    trigger.onEvent(failed(false));
+    expect(trigger.holds()).toEqual(new Map([['MSFT', at('10:01')]]));
+    const n = fired.length;
+    trigger.onEvent(failed(true));
+    // The bars stay missing: a real gap now, curated (imputed) rather than frozen until the close.
+    expect(trigger.holds()).toEqual(new Map());
+    expect(fired).toHaveLength(n + 1);
+    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
     trigger.stop();
   });
 
