@@ -15,6 +15,26 @@ export default tseslint.config(
     },
   },
   {
+    // Every command file is imported on every start (`ibpipe --help` included), so each stays cheap:
+    // commander, types, sibling CLI files and the dependency-free core at the top; the command's
+    // implementation modules are imported inside its action (`await import('../…')`).
+    files: ['src/cli/*-command.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!commander$|node:|\\./|\\.\\./core/|\\.\\./ops/job-kinds\\.js$)',
+              allowTypeImports: true,
+              message: 'A command file imports its implementation inside the action: `const { x } = await import(...)` (keeps start-up lazy; see src/cli/program.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/core/clock.ts', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -1,0 +1,52 @@
+// Child process for test/cli/lazy-commands.test.ts: runs `ibpipe <command> --help` for every
+// command of the real command tree, then `config check` and `sql "SELECT 1"`, all in this one
+// process, and prints (as JSON) the modules each phase added to the ones loaded before it.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { register } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [workDir, configFile, configToCheck] = process.argv.slice(2) as [string, string, string];
+const logFile = join(workDir, 'modules.log');
+writeFileSync(logFile, '');
+register(pathToFileURL(join(import.meta.dirname, 'module-log-hooks.mjs')), { data: { file: logFile } });
+
+const seen = new Set<string>();
+/** Modules resolved since the previous call. */
+function newModules(): string[] {
+  const added = [...new Set(readFileSync(logFile, 'utf8').split('\n').filter(Boolean))].filter((u) => !seen.has(u));
+  for (const u of added) seen.add(u);
+  return added;
+}
+
+const realWrite = process.stdout.write.bind(process.stdout);
+async function runCapturing(run: () => Promise<number>): Promise<{ code: number; out: string }> {
+  let out = '';
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    return { code: await run(), out };
+  } finally {
+    process.stdout.write = realWrite;
+  }
+}
+
+newModules(); // this file's own imports
+const { buildProgram, main } = await import('../../src/cli/program.js');
+type Cmd = ReturnType<typeof buildProgram>;
+const paths: string[][] = [];
+const walk = (cmd: Cmd, path: string[]): void => {
+  paths.push(path);
+  for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
+};
+walk(buildProgram(), []);
+const helps: { path: string[]; code: number; out: string }[] = [];
+for (const path of paths) helps.push({ path, ...(await runCapturing(() => main([...path, '--help']))) });
+const help = newModules();
+const check = await runCapturing(() => main(['config', 'check', configToCheck]));
+const configCheck = newModules();
+const sql = await runCapturing(() => main(['sql', '--config', configFile, '--format', 'json', 'SELECT 1 AS one']));
+const sqlModules = newModules();
+realWrite(`${JSON.stringify({ helps, help, check, configCheck, sql, sqlModules })}\n`);
