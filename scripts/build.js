@@ -1,4 +1,4 @@
-// `npm run build`: compiles src/ to dist/ (tsconfig.build.json) and stamps the build with the
+// `npm run build [-- --out-dir DIR]`: compiles src/ to dist/ (tsconfig.build.json) and stamps the build with the
 // snapshot of the sources it was made from, which is how bin/ibpipe.js knows the build is current.
 // The old build goes first and the stamp comes last, so a half-written build never looks current.
 import { spawnSync } from 'node:child_process';
@@ -9,19 +9,12 @@ import process from 'node:process';
 import { STAMP_FILE, sourceSnapshot } from '../bin/dist-freshness.js';
 
 const root = resolve(import.meta.dirname, '..');
-const usage = 'usage: node scripts/build.js [--out-dir DIR] [--no-check]';
-let outDir = join(root, 'dist');
-// --no-check: the same JavaScript without the type check (tests and benchmarks; `npm run typecheck` checks).
-let check = true;
 const args = process.argv.slice(2);
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--no-check') check = false;
-  else if (args[i] === '--out-dir' && args[i + 1]) outDir = resolve(args[++i]);
-  else {
-    process.stderr.write(`${usage}\n`);
-    process.exit(2);
-  }
+if (!(args.length === 0 || (args.length === 2 && args[0] === '--out-dir'))) {
+  process.stderr.write('usage: node scripts/build.js [--out-dir DIR]\n');
+  process.exit(2);
 }
+const outDir = args.length === 2 ? resolve(args[1]) : join(root, 'dist');
 
 // Only ever delete a previous build (or an empty folder), never a folder given by mistake.
 if (existsSync(outDir)) {
@@ -37,8 +30,7 @@ if (existsSync(outDir)) {
 // Taken before compiling: a source edited during the compile leaves the stamp stale, not wrong.
 const snapshot = sourceSnapshot(root);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const tscArgs = [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir, ...(check ? [] : ['--noCheck'])];
-const r = spawnSync(process.execPath, tscArgs, { stdio: 'inherit' });
+const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { stdio: 'inherit' });
 if (r.status !== 0) {
   process.stderr.write(`build: tsc failed (exit ${r.status ?? r.signal}); ${outDir} has no stamp and will not run\n`);
   process.exit(1);

@@ -72,7 +72,7 @@ export function registerRunCommand(program: Command): void {
       .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
   ).action(async (job: string, opts: RunOptions) => {
     const { loadSettings } = await import('../config/settings.js');
-    const { pickSourceEnv } = await import('../data-sources/ingestor-registry.js');
+    const { pickSourceEnv } = await import('../data-sources/source-env.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { JobLedger } = await import('../ops/job-ledger.js');
     const { jobDefinition } = await import('../ops/job-table.js');

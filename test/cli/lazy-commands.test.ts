@@ -11,6 +11,8 @@ interface ProbeResult {
   configCheck: string[];
   sql: { code: number; out: string };
   sqlModules: string[];
+  run: { code: number; out: string };
+  runModules: string[];
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ibpipe-lazy-'));
@@ -32,9 +34,9 @@ function names(urls: readonly string[]): string[] {
 const HEAVY = /^(pkg:@duckdb\/|pkg:@stoqey\/ib$|pkg:pg$|pkg:prom-client$|src\/storage\/lake\.ts$|src\/data-sources\/tws\/tws-client\.ts$|src\/sim\/sim-server\.ts$|src\/ops\/dashboard\/)/;
 
 describe('lazy commands: the CLI parses first and loads only what the command runs', () => {
-  it('--help of every command loads no DuckDB, IB client, database driver, config schema, simulator or dashboard; commands load their own modules', async () => {
+  it('--help of every command loads no DuckDB, IB client, database driver, config schema, simulator or dashboard; each command loads only what it runs', async () => {
     const cfg = join(dir, 'ibpipe.yaml');
-    writeFileSync(cfg, 'lake: { root: ./lake }\ninstruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }\n');
+    writeFileSync(cfg, 'lake: { root: ./lake }\nlogging: { level: error }\ninstruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }\n');
     const child = spawnTs('test/support/cli-module-probe.ts', [dir, cfg, 'config/demo.yaml']);
     let stdout = '';
     let stderr = '';
@@ -72,5 +74,12 @@ describe('lazy commands: the CLI parses first and loads only what the command ru
     expect(sql).toContain('pkg:@duckdb/node-api');
     expect(sql).toContain('src/storage/lake.ts');
     expect(sql.filter((m) => HEAVY.test(m) && !['pkg:@duckdb/node-api', 'src/storage/lake.ts'].includes(m))).toEqual([]);
+
+    // run transform (what an orchestrator starts per job and date): the job, not the drivers of other jobs.
+    expect(r.run.code).toBe(0);
+    expect(JSON.parse(r.run.out)).toMatchObject([{ date: '2024-03-05', job: 'transform', status: 'ok' }]);
+    const run = names(r.runModules);
+    expect(run).toContain('src/pipelines/transform-job.ts');
+    expect(run.filter((m) => ['pkg:@stoqey/ib', 'pkg:pg'].includes(m) || /^src\/(sim\/|ops\/dashboard\/|data-sources\/tws\/tws-client\.ts$)/.test(m))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Child process for test/cli/lazy-commands.test.ts: runs `ibpipe <command> --help` for every
-// command of the real command tree, then `config check` and `sql "SELECT 1"`, all in this one
-// process, and prints (as JSON) the modules each phase added to the ones loaded before it.
+// command of the real command tree, then `config check`, `sql "SELECT 1"` and `run transform`,
+// all in this one process, and prints (as JSON) the modules each phase added to those before it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { join } from 'node:path';
@@ -49,4 +49,6 @@ const check = await runCapturing(() => main(['config', 'check', configToCheck]))
 const configCheck = newModules();
 const sql = await runCapturing(() => main(['sql', '--config', configFile, '--format', 'json', 'SELECT 1 AS one']));
 const sqlModules = newModules();
-realWrite(`${JSON.stringify({ helps, help, check, configCheck, sql, sqlModules })}\n`);
+const run = await runCapturing(() => main(['run', 'transform', '--config', configFile, '--date', '2024-03-05', '--format', 'json']));
+const runModules = newModules();
+realWrite(`${JSON.stringify({ helps, help, check, configCheck, sql, sqlModules, run, runModules })}\n`);
