@@ -1,6 +1,9 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api';
+import { StorageError } from '../core/errors.js';
+import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
   DOUBLE,
@@ -12,12 +15,7 @@ import {
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   VARCHAR,
-  type DuckDBConnection,
-  type DuckDBType,
-  type DuckDBValue,
-} from '@duckdb/node-api';
-import { StorageError } from '../core/errors.js';
-import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+} from './duckdb-api.js';
 import type { LakeConfig } from './lake-config.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
 

@@ -2,7 +2,7 @@
 // command of the real command tree, then `config check`, `sql "SELECT 1"` and `run transform`,
 // all in this one process, and prints (as JSON) the modules each phase added to those before it.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -11,10 +11,12 @@ const logFile = join(workDir, 'modules.log');
 writeFileSync(logFile, '');
 register(pathToFileURL(join(import.meta.dirname, 'module-log-hooks.mjs')), { data: { file: logFile } });
 
+const requireCache = createRequire(import.meta.url).cache;
 const seen = new Set<string>();
-/** Modules resolved since the previous call. */
+/** Modules loaded since the previous call: resolved by an import, or loaded by require(). */
 function newModules(): string[] {
-  const added = [...new Set(readFileSync(logFile, 'utf8').split('\n').filter(Boolean))].filter((u) => !seen.has(u));
+  const loaded = [...readFileSync(logFile, 'utf8').split('\n').filter(Boolean), ...Object.keys(requireCache).map((f) => pathToFileURL(f).href)];
+  const added = [...new Set(loaded)].filter((u) => !seen.has(u));
   for (const u of added) seen.add(u);
   return added;
 }
