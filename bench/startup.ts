@@ -1,10 +1,12 @@
 // Benchmark: wall time to start, run and exit `ibpipe --help`, `ibpipe config check`,
 // `ibpipe sql "SELECT 1"` over a lake and `ibpipe run transform` on a day without data, from the
 // built entry point (bin/ibpipe.js running dist/, as deployed) and from a checkout (bin/ibpipe.js
-// running src/ through tsx), each against "today": the same code with every command's modules
-// imported before the arguments are parsed (what the CLI did before it was lazy), same run.
+// running src/ through tsx), each against "today", measured in the same run: the CLI as it was
+// before issue 21 (commit TODAY_REV, taken from git: `node dist/cli/main.js` built, its
+// bin/ibpipe.js from a checkout) or, where git cannot produce it, the current code with every
+// command's modules imported before the arguments are parsed.
 // Run: npx tsx bench/startup.ts [--size quick|full]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, resolve } from 'node:path';
@@ -14,6 +16,9 @@ import { benchMain, median, progress, round, type BenchResult } from './support/
 import { benchCalendars, benchSessions, benchSymbols, MINUTE, sessionBars } from './support/synthetic-market.js';
 
 const REPO = resolve(import.meta.dirname, '..');
+
+/** The last commit before the CLI became lazy and production ran dist/ (issue 21). */
+const TODAY_REV = '4140e50d11810d8f3481f92bae5be4a9d15b4a7c';
 
 type Entry = 'built' | 'checkout';
 type Mode = 'lazy' | 'today';
@@ -25,10 +30,10 @@ interface Timing {
 }
 
 /** Runs one command to completion; wall time from spawn to exit. */
-function timeRun(cwd: string, script: string, args: readonly string[], nodeArgs: readonly string[] = []): Promise<Timing> {
+function timeRun(cwd: string, script: string, args: readonly string[], nodeArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<Timing> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', fail);
@@ -67,19 +72,42 @@ function eagerEntry(tree: string, entry: Entry): string {
   return file;
 }
 
-/** A folder laid out like a deployment (bin/ + dist/, no src/) or a checkout (bin/ + src/, no dist/). */
+/**
+ * A folder laid out like an install made by the README's steps (bin/, src/ and a current dist/,
+ * so the entry point's freshness check runs in full) or like a checkout (bin/ + src/, no dist/).
+ */
 async function makeTree(root: string, entry: Entry): Promise<string> {
   const tree = join(root, entry);
   mkdirSync(tree);
   cpSync(join(REPO, 'bin'), join(tree, 'bin'), { recursive: true });
   cpSync(join(REPO, 'package.json'), join(tree, 'package.json'));
-  for (const link of ['node_modules', 'config', ...(entry === 'checkout' ? ['src', 'tsconfig.json'] : [])]) symlinkSync(join(REPO, link), join(tree, link));
+  for (const link of ['node_modules', 'config', 'src', 'tsconfig.json', 'tsconfig.build.json']) symlinkSync(join(REPO, link), join(tree, link));
   if (entry === 'built') {
     const r = await timeRun(REPO, join(REPO, 'scripts', 'build.js'), ['--out-dir', join(tree, 'dist')]);
     if (r.code !== 0) throw new Error(`npm run build failed: ${r.stderr}`);
     progress(`built dist/ in ${r.seconds.toFixed(1)} s`);
   }
   return tree;
+}
+
+/**
+ * "Today" from git: TODAY_REV's tree with the current node_modules, built with its own build
+ * (plain tsc). Entry points: `dist/cli/main.js` (built) and `bin/ibpipe.js` (tsx; it never ran dist/).
+ */
+async function todayFromGit(root: string): Promise<{ built: string; checkout: string; tree: string } | null> {
+  const tree = join(root, 'today');
+  try {
+    mkdirSync(tree);
+    const tar = execFileSync('git', ['-C', REPO, 'archive', TODAY_REV, 'src', 'bin', 'config', 'package.json', 'tsconfig.json', 'tsconfig.build.json'], { maxBuffer: 256 * 2 ** 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    execFileSync('tar', ['-x', '-C', tree], { input: tar });
+  } catch {
+    return null;
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(tree, 'node_modules'));
+  const r = await timeRun(tree, join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), ['-p', 'tsconfig.build.json']);
+  if (r.code !== 0) throw new Error(`build of ${TODAY_REV} failed: ${r.stderr}`);
+  progress(`today (${TODAY_REV.slice(0, 7)}): built in ${r.seconds.toFixed(1)} s`);
+  return { built: join(tree, 'dist', 'cli', 'main.js'), checkout: join(tree, 'bin', 'ibpipe.js'), tree };
 }
 
 const COMMANDS: readonly { name: string; args: (cfg: string, emptyDay: string) => string[]; target?: number }[] = [
@@ -115,11 +143,27 @@ benchMain(async ({ size }) => {
     );
 
     const trees = { built: await makeTree(root, 'built'), checkout: await makeTree(root, 'checkout') };
-    const scripts = {
-      built: { lazy: join(trees.built, 'bin', 'ibpipe.js'), today: eagerEntry(trees.built, 'built') },
-      checkout: { lazy: join(trees.checkout, 'bin', 'ibpipe.js'), today: eagerEntry(trees.checkout, 'checkout') },
+    const git = await todayFromGit(root);
+    const baseline = git ? `today = ${TODAY_REV.slice(0, 7)}, before issue 21` : 'today = this code loading every command eagerly (no git history)';
+    const run: Record<Entry, Record<Mode, { cwd: string; script: string }>> = {
+      built: {
+        lazy: { cwd: trees.built, script: join(trees.built, 'bin', 'ibpipe.js') },
+        today: git ? { cwd: git.tree, script: git.built } : { cwd: trees.built, script: eagerEntry(trees.built, 'built') },
+      },
+      checkout: {
+        lazy: { cwd: trees.checkout, script: join(trees.checkout, 'bin', 'ibpipe.js') },
+        today: git ? { cwd: git.tree, script: git.checkout } : { cwd: trees.checkout, script: eagerEntry(trees.checkout, 'checkout') },
+      },
     };
-    const transform = await timeRun(trees.built, scripts.built.lazy, ['run', 'transform', '--config', cfg, '--start', sessions[0]!.date, '--end', sessions[nSessions - 1]!.date]);
+    // The entry point must pick what each tree stands for (an edit to src/ during the run would not).
+    const checkPicks = async (): Promise<void> => {
+      for (const [entry, expected] of [['built', 'running dist/'], ['checkout', 'running src/']] as const) {
+        const r = await timeRun(run[entry].lazy.cwd, run[entry].lazy.script, ['--help'], [], { NODE_DEBUG: 'ibpipe' });
+        if (!r.stderr.includes(expected)) throw new Error(`${entry}: expected the entry point to report "${expected}", got: ${r.stderr}`);
+      }
+    };
+    await checkPicks();
+    const transform = await timeRun(trees.built, run.built.lazy.script, ['run', 'transform', '--config', cfg, '--start', sessions[0]!.date, '--end', sessions[nSessions - 1]!.date]);
     if (transform.code !== 0) throw new Error(`transform of the bench lake failed: ${transform.stderr}`);
     progress(`lake: ${nSymbols} symbols x ${nSessions} sessions raw + curated (transform ${transform.seconds.toFixed(1)} s)`);
 
@@ -132,7 +176,7 @@ benchMain(async ({ size }) => {
       for (const cmd of COMMANDS) {
         for (let v = 0; v < variants.length; v++) {
           const { entry, mode } = variants[(v + rep) % variants.length]!;
-          const r = await timeRun(trees[entry], scripts[entry][mode], cmd.args(cfg, emptyDay));
+          const r = await timeRun(run[entry][mode].cwd, run[entry][mode].script, cmd.args(cfg, emptyDay));
           if (r.code !== 0) throw new Error(`${key(cmd.name, entry, mode)} exited ${String(r.code)}: ${r.stderr}`);
           if (rep > 0) times.set(key(cmd.name, entry, mode), [...(times.get(key(cmd.name, entry, mode)) ?? []), r.seconds]);
         }
@@ -140,11 +184,13 @@ benchMain(async ({ size }) => {
       progress(rep === 0 ? 'warm-up done' : `rep ${rep}/${reps}`);
     }
 
+    await checkPicks();
+
     // Peak RSS: one more run per variant with a preload that reports the process's high-water mark.
     const rssProbe = join(root, 'rss-probe.mjs');
     writeFileSync(rssProbe, "process.on('exit', () => process.stderr.write(`@@maxrss ${process.resourceUsage().maxRSS}\\n`));\n");
     const rssMb = async (cmd: (typeof COMMANDS)[number], entry: Entry, mode: Mode): Promise<number> => {
-      const r = await timeRun(trees[entry], scripts[entry][mode], cmd.args(cfg, emptyDay), ['--import', rssProbe]);
+      const r = await timeRun(run[entry][mode].cwd, run[entry][mode].script, cmd.args(cfg, emptyDay), ['--import', rssProbe]);
       return Number(/@@maxrss (\d+)/.exec(r.stderr)?.[1] ?? NaN) / 1024;
     };
 
@@ -165,7 +211,7 @@ benchMain(async ({ size }) => {
           peak_rss_mb: round(rss) ?? 0,
           target: `${absolute !== undefined ? `< ${absolute} s, ` : ''}not slower than today`,
           met: now <= today && (absolute === undefined || now < absolute),
-          notes: `${now.toFixed(2)} s (today ${today.toFixed(2)} s; peak RSS ${Math.round(rss)} MB, today ${Math.round(rssToday)} MB), median of ${reps}`,
+          notes: `${now.toFixed(2)} s (today ${today.toFixed(2)} s; peak RSS ${Math.round(rss)} MB, today ${Math.round(rssToday)} MB), median of ${reps}; ${baseline}`,
           reps,
           seconds: round(now),
           bound_seconds: round(today),
