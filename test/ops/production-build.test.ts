@@ -129,13 +129,13 @@ describe('npm run build and bin/ibpipe.js (real build, real processes)', () => {
     expect(sql.code, sql.stderr).toBe(0);
     expect(JSON.parse(sql.stdout)).toEqual([{ answer: 42 }]);
 
-    // Every package the built code imports is a production dependency (or a Node built-in).
+    // Every package the built code imports or requires is a production dependency (or a Node built-in).
     const imported = new Set<string>();
     const scan = (dir: string): void => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
         if (e.isDirectory()) scan(join(dir, e.name));
         else if (e.name.endsWith('.js')) {
-          for (const m of readFileSync(join(dir, e.name), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)['"]([^'"./][^'"]*)['"]/gm)) {
+          for (const m of readFileSync(join(dir, e.name), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+|\brequire(?:\.resolve)?\s*\(\s*|\)\(\s*)['"]([^'"./][^'"]*)['"]/gm)) {
             const spec = m[1]!;
             imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
           }
