@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnTs, waitForExit } from '../support/child.js';
+import { REPO, spawnTs, waitForExit } from '../support/child.js';
 
 interface ProbeResult {
   helps: { path: string[]; code: number; out: string }[];
@@ -81,5 +82,15 @@ describe('lazy commands: the CLI parses first and loads only what the command ru
     const run = names(r.runModules);
     expect(run).toContain('src/pipelines/transform-job.ts');
     expect(run.filter((m) => ['pkg:@stoqey/ib', 'pkg:pg'].includes(m) || /^src\/(sim\/|ops\/dashboard\/|data-sources\/tws\/tws-client\.ts$)/.test(m))).toEqual([]);
+  });
+
+  it('still reads .env from the working directory before a command runs (config overrides; --help does not load dotenv, above)', () => {
+    const cwd = join(dir, 'with-dotenv');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, '.env'), 'IBPIPE_TWS__PORT=99999\n');
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/ibpipe.js'), 'config', 'check', join(REPO, 'config/demo.yaml')], { cwd, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('tws.port');
+    expect(r.stderr).toContain('IBPIPE_TWS__PORT');
   });
 });
