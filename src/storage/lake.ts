@@ -1,12 +1,12 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
   DOUBLE,
+  type DuckDBConnection,
   DuckDBDataChunk,
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -14,6 +14,8 @@ import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
+  type DuckDBType,
+  type DuckDBValue,
   VARCHAR,
 } from './duckdb-api.js';
 import type { LakeConfig } from './lake-config.js';
