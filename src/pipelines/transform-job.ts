@@ -39,7 +39,7 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
       if (!params.date) throw new InputError('transform needs a session date (--date)');
       const exporter = options.metrics ?? metrics?.dq;
       const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter));
-      return { counts: { ...summary.counts }, summary };
+      return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
     },
   };
 }
