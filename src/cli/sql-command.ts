@@ -4,12 +4,16 @@ import { createAppContext } from '../ops/app-context.js';
 import { createLakeViews } from '../storage/lake-views.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
-/** `ibpipe sql --config F "SELECT …"`: ad-hoc queries over the lake's views (safe while the daemon writes). */
+/**
+ * `ibpipe sql --config F "SELECT …"`: one read-only query over the lake's views and files under
+ * the lake root (safe while the daemon writes); anything that would write, attach, load or set
+ * is refused with exit 2, as is a statement DuckDB cannot run.
+ */
 export function registerSqlCommand(program: Command): void {
   addFormatOption(
     program
       .command('sql')
-      .description('query the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
+      .description('read-only query over the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
       .requiredOption('--config <file>', 'YAML config file')
       .argument('<query>', 'SQL to run'),
   ).action(async (query: string, opts: { config: string; format?: string }) => {
@@ -18,7 +22,10 @@ export function registerSqlCommand(program: Command): void {
     const ctx = await createAppContext(settings);
     try {
       await createLakeViews(ctx.lake, ctx.rawStore);
-      const rows = await ctx.lake.query(query);
+      // Locked before the user's statement is even parsed: whatever slips past the statement
+      // check still cannot touch a file outside the lake, load an extension or change a setting.
+      await ctx.lake.confineToLake();
+      const rows = await ctx.lake.queryReadOnly(query);
       process.stdout.write(`${formatRows(rows, format)}\n`);
     } finally {
       await ctx.close();

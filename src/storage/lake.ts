@@ -13,12 +13,14 @@ import {
   DuckDBTimestampValue,
   VARCHAR,
   type DuckDBConnection,
+  type DuckDBResultReader,
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { StorageError } from '../core/errors.js';
+import { InputError, StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import type { LakeConfig } from './lake-config.js';
+import { isReadOnlyStatement, readOnlyRefusal } from './read-only-sql.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
@@ -142,19 +144,72 @@ export class Lake {
   query<T extends LakeRow = LakeRow>(sql: string): Promise<T[]> {
     return this.#serial(async () => {
       try {
-        const reader = await this.#conn.runAndReadAll(sql);
-        const names = reader.columnNames();
-        const cols = reader.getColumns();
-        const n = reader.currentRowCount;
-        const out: T[] = new Array(n);
-        for (let i = 0; i < n; i++) {
-          const row: LakeRow = {};
-          for (let c = 0; c < names.length; c++) row[names[c] as string] = toPlain((cols[c] as DuckDBValue[])[i] as DuckDBValue);
-          out[i] = row as T;
-        }
-        return out;
+        return rowObjects<T>(await this.#conn.runAndReadAll(sql));
       } catch (err) {
         throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /**
+   * Confines this handle to the lake for good: files only under the root (DuckDB's
+   * `allowed_directories` with external access off, which also stops network access and
+   * extension loading), then the configuration is locked so no statement can undo it. Views
+   * made before keep working; nothing outside the root can be read or written after.
+   */
+  confineToLake(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#conn.run(`SET allowed_directories = [${sqlString(`${this.root.replace(/\/+$/, '')}/`)}]`);
+      await this.#conn.run(`SET enable_external_access = false`);
+      await this.#conn.run(`SET lock_configuration = true`);
+    });
+  }
+
+  /**
+   * Runs one statement a user typed, only if it reads: DuckDB's parser must see exactly one
+   * SELECT before anything is bound (binding some statements already acts), the prepared
+   * statement's type is checked again, and the very statement checked is the one executed.
+   * A refusal or any SQL error is an InputError (bad input, exit 2); a refusal is one line.
+   */
+  queryReadOnly<T extends LakeRow = LakeRow>(sql: string): Promise<T[]> {
+    return this.#serial(async () => {
+      const sqlError = (err: unknown): InputError => {
+        const msg = (err as Error).message.replace(/^Failed to extract statements: /, '');
+        const outside = /^Permission Error: Cannot access (?:file|directory) "([^"]*)"/.exec(msg);
+        return new InputError(outside ? `refused: ${outside[1]} is outside the lake root ${this.root}; ibpipe sql reads only files under it` : `SQL error: ${msg}`, {
+          cause: err,
+        });
+      };
+      if (sql.trim() === '') throw new InputError('refused: no SQL statement given');
+      let count: number;
+      try {
+        count = (await this.#conn.extractStatements(sql)).count;
+      } catch (err) {
+        throw sqlError(err);
+      }
+      if (count !== 1) throw new InputError(`refused: ${count} statements given; ibpipe sql runs one query at a time`);
+      // Parse only: json_serialize_sql serializes SELECT statements and nothing else.
+      const parsed = (await this.#conn.runAndReadAll(`SELECT json_serialize_sql(${sqlString(sql)})`)).getRows()[0]?.[0];
+      const verdict = JSON.parse(String(parsed)) as { error?: boolean; error_type?: string; error_message?: string };
+      if (verdict.error) {
+        if (verdict.error_type === 'not implemented') throw new InputError(`refused: ${readOnlyRefusal(sql)}`);
+        throw sqlError(new Error(`${verdict.error_type ?? 'SQL'} error: ${verdict.error_message ?? 'cannot parse'}`));
+      }
+      const extracted = await this.#conn.extractStatements(sql);
+      let prepared;
+      try {
+        prepared = await extracted.prepare(0);
+      } catch (err) {
+        throw sqlError(err);
+      }
+      try {
+        if (!isReadOnlyStatement(prepared.statementType)) throw new InputError(`refused: ${readOnlyRefusal(sql)}`);
+        const reader = await prepared.runAndReadAll().catch((err: unknown) => {
+          throw sqlError(err);
+        });
+        return rowObjects<T>(reader);
+      } finally {
+        prepared.destroySync();
       }
     });
   }
@@ -307,6 +362,19 @@ export class Lake {
     this.#conn.closeSync();
     this.#instance.closeSync();
   }
+}
+
+/** A result as plain row objects (small results only: summaries, ad-hoc queries). */
+function rowObjects<T extends LakeRow>(reader: DuckDBResultReader): T[] {
+  const names = reader.columnNames();
+  const cols = reader.getColumns();
+  const out: T[] = new Array(reader.currentRowCount);
+  for (let i = 0; i < out.length; i++) {
+    const row: LakeRow = {};
+    for (let c = 0; c < names.length; c++) row[names[c] as string] = toPlain((cols[c] as DuckDBValue[])[i] as DuckDBValue);
+    out[i] = row as T;
+  }
+  return out;
 }
 
 /** fsync a file or folder so a rename after it is durable. */

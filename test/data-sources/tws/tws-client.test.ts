@@ -85,6 +85,27 @@ describe('TwsClient', () => {
     expect(again.bars).toHaveLength(1);
   });
 
+  it('a second process with the same client id gets IB\'s 326 naming the id and what to do, not a bare socket close', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    await rig.client.connect();
+    const twin = new TwsClient({ host: '127.0.0.1', port: rig.sim.port, clientId: 11, clock: rig.clock, connectAttempts: 1 });
+    const err = await twin.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await twin.disconnect();
+    expect(err).toBeInstanceOf(IbConnectivityError);
+    expect((err as IbConnectivityError).ibCode).toBe(326);
+    const message = (err as Error).message;
+    expect(message).toContain('client id 11 is already in use');
+    expect(message).toContain('set a different tws.client_id in the config or stop the other process');
+    expect(message).not.toContain('socket closed');
+    expect(rig.sim.stats().clientIdRejections).toBe(1);
+    // The first client is untouched.
+    expect(rig.client.isConnected()).toBe(true);
+    expect(rig.sim.clients().map((c) => c.clientId)).toEqual([11]);
+  });
+
   it('bar times in formatDate 1 (zoned text) and 2 (epoch seconds) give the same UTC bars', async () => {
     rig = await startRig({ timeScale: 0.01 });
     const text = new TwsClient({ host: '127.0.0.1', port: rig.sim.port, clientId: 31, clock: rig.clock, pacingTimeScale: 0.01, formatDate: 1 });
