@@ -17,6 +17,9 @@ export class DaemonMetrics {
   readonly eventLoopLag = new Gauge({ name: 'ibpipe_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last interval', registers: [this.registry] });
   readonly connected = new Gauge({ name: 'ibpipe_tws_connected', help: '1 when the TWS connection is up', registers: [this.registry] });
   readonly lastBarAge = new Gauge({ name: 'ibpipe_last_bar_age_seconds', help: 'Age of the newest stored bar per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly liveOpenGaps = new Gauge({ name: 'ibpipe_live_open_gaps', help: 'Live gaps not yet repaired (open, pending, repairing or failed) per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly liveGapMissingBars = new Gauge({ name: 'ibpipe_live_gap_missing_bars', help: 'Bars the calendar expects in the unrepaired live gaps per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly liveGapRepairs = new Counter({ name: 'ibpipe_live_gap_repairs_total', help: 'Live gap repairs by outcome (repaired, or failed after its attempts)', labelNames: ['symbol', 'outcome'], registers: [this.registry] });
 
   /** DQ rule failures, null rates and gap-fill counts, exported by every transform run. */
   readonly dq = new DqMetricsExporter(this.registry);

@@ -5,7 +5,8 @@ import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
-import type { MarketDataFactory, MarketDataService } from './daemon.js';
+import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
+import type { LiveGapReport, MarketDataFactory, MarketDataService } from './daemon.js';
 import type { Logger } from './logging-setup.js';
 import type { DaemonMetrics } from './metrics.js';
 
@@ -85,7 +86,7 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#log.info({ live: e }, 'live stream event') });
+        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#onLiveEvent(e) });
         return;
       } catch (err) {
         if (signal.aborted) return;
@@ -142,6 +143,30 @@ export class TwsMarketService implements MarketDataService {
       }
       if (pending.size > 0) await clock.sleep(Math.min(60_000, 1_000 * 2 ** attempt), signal).catch(() => undefined);
     }
+  }
+
+  #onLiveEvent(e: LiveStreamEvent): void {
+    this.#log.info({ live: e }, 'live stream event');
+    if (e.type === 'gap-repaired') this.#metrics.liveGapRepairs.labels(e.symbol, 'repaired').inc();
+    else if (e.type === 'repair-failed' && e.final) this.#metrics.liveGapRepairs.labels(e.symbol, 'failed').inc();
+  }
+
+  liveGaps(): Record<string, LiveGapReport[]> {
+    const iso = (t: number): string => new Date(t).toISOString();
+    const out: Record<string, LiveGapReport[]> = {};
+    for (const [symbol, gaps] of Object.entries(this.#ingestor.liveGaps())) {
+      out[symbol] = gaps.map((g) => ({
+        from: iso(g.from),
+        to: g.to === null ? null : iso(g.to),
+        state: g.state,
+        missing_bars: g.missingBars,
+        reason: g.reason,
+        since: iso(g.since),
+        attempts: g.attempts,
+        ...(g.error === undefined ? {} : { error: g.error }),
+      }));
+    }
+    return out;
   }
 
   async stop(): Promise<void> {

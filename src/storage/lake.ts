@@ -90,6 +90,7 @@ export class Lake {
   /** Staged view name → the temporary table holding its rows. */
   readonly #staged = new Map<string, string>();
   #closed = false;
+  #pending = 0;
 
   private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection) {
     this.root = root;
@@ -124,9 +125,17 @@ export class Lake {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageError('lake is closed'));
-    const next = this.#queue.then(fn, fn);
+    this.#pending++;
+    const next = this.#queue.then(fn, fn).finally(() => {
+      this.#pending--;
+    });
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** True while a statement is queued or running on this handle. */
+  get busy(): boolean {
+    return this.#pending > 0;
   }
 
   /** Runs a statement; DuckDB errors become StorageError with the SQL in details. */

@@ -6,6 +6,7 @@ import { InstrumentCalendars } from '../../../src/calendar/instrument-calendars.
 import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
 import { SystemClock, type Clock } from '../../../src/core/clock.js';
 import type { Instrument } from '../../../src/core/instruments.js';
+import type { IbApiFactory } from '../../../src/data-sources/tws/ib-api-port.js';
 import { twsConfigSchema, type TwsConfig } from '../../../src/data-sources/tws/tws-config.js';
 import { TwsClient } from '../../../src/data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
@@ -59,6 +60,8 @@ export async function startRig(opts: {
   timeScale?: number;
   sim?: Partial<SimGatewayOptions>;
   tws?: Record<string, unknown>;
+  /** Wraps the client's connections (e.g. to count their frames). */
+  apiFactory?: IbApiFactory;
 }): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'ibpipe-'));
   const clock = opts.clock ?? new SystemClock();
@@ -76,7 +79,7 @@ export async function startRig(opts: {
   const calendars = new InstrumentCalendars(instruments);
   const rawStore = new RawStore(lake, calendars);
   const config = twsConfigSchema.parse({ host: '127.0.0.1', port: sim.port, client_id: 11, pacing_time_scale: timeScale, ...opts.tws });
-  const client = TwsClient.fromConfig(config, { clock });
+  const client = TwsClient.fromConfig(config, { clock, ...(opts.apiFactory ? { apiFactory: opts.apiFactory } : {}) });
   const ingestor = new TwsIngestor({
     client,
     rawStore,
