@@ -446,7 +446,7 @@ export class LiveBarStream {
    * market open the stream is resubscribed; a gap still open when the session has ended is
    * closed at its last expected bar and repaired.
    */
-  #armSilence(): void {
+  #armSilence(minDelayMs = 0): void {
     const clock = this.#client.clock;
     clock.clearTimeout(this.#silenceTimer);
     this.#silenceTimer = undefined;
@@ -456,7 +456,7 @@ export class LiveBarStream {
     this.#silenceTimer = clock.setTimeout(() => {
       this.#silenceTimer = undefined;
       if (!this.#suspended) this.#onSilence(clock.now());
-    }, Math.max(0, due - clock.now()));
+    }, Math.max(minDelayMs, due - clock.now()));
   }
 
   #onSilence(now: number): void {
@@ -486,7 +486,8 @@ export class LiveBarStream {
       // A closed market is silent by nature: start counting again from now.
       this.#lastDataAt = now;
     }
-    this.#armSilence();
+    // Quiet, but no bar due yet (the market has just opened): look again a little later.
+    this.#armSilence(this.#quietMs);
   }
 
   #clearTimers(): void {
