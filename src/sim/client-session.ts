@@ -436,6 +436,7 @@ export class ClientSession {
         type: 'historicalData',
         client_id: this.clientId,
         req_id: reqId,
+        sim_time: now,
         symbol: q.symbol,
         con_id: q.conId,
         end: endText,

@@ -42,7 +42,7 @@ beforeAll(async () => {
     daemon: { catch_up_sessions: 0 },
     http: { host: '127.0.0.1', port: 0 },
   });
-  const wire = new CountingApiFactory();
+  const wire = new CountingApiFactory(7);
   daemon = await Daemon.start({
     settings,
     clock,

@@ -16,6 +16,12 @@ interface WireRecord {
  */
 export class CountingApiFactory {
   readonly records: WireRecord[] = [];
+  /** The client id the counted client connects with (the sim reports its sessions by it). */
+  readonly clientId: number;
+
+  constructor(clientId: number) {
+    this.clientId = clientId;
+  }
 
   readonly factory: IbApiFactory = (host, port) => {
     const api = createIbApi(host, port);
@@ -76,13 +82,14 @@ const pause = (): Promise<void> => new Promise<void>((r) => setTimeout(r, 1));
 export class SimDriver {
   readonly #clock: ManualClock;
   readonly #sim: SimGateway;
-  readonly #wire: CountingApiFactory;
+  readonly #wires: readonly CountingApiFactory[];
   readonly #idle: () => boolean;
 
-  constructor(clock: ManualClock, sim: SimGateway, wire: CountingApiFactory, options: { idle?: () => boolean } = {}) {
+  /** `wires`: every client of the sim (the sim may serve no other); `idle`: false while other work is under way (the lake). */
+  constructor(clock: ManualClock, sim: SimGateway, wires: CountingApiFactory | readonly CountingApiFactory[], options: { idle?: () => boolean } = {}) {
     this.#clock = clock;
     this.#sim = sim;
-    this.#wire = wire;
+    this.#wires = Array.isArray(wires) ? wires : [wires as CountingApiFactory];
     this.#idle = options.idle ?? (() => true);
   }
 
@@ -90,12 +97,23 @@ export class SimDriver {
   #quiet(): string | null {
     if (!this.#idle()) return null;
     const conns = this.#sim.connections();
-    const live = this.#wire.live();
-    if (live === undefined) return conns.length === 0 ? 'none' : null;
-    if (live.state === 'connecting' || conns.length !== 1) return null;
-    const c = conns[0] as { framesIn: number; framesOut: number };
-    if (c.framesIn !== live.sent || c.framesOut !== live.received) return null;
-    return `${this.#wire.records.length}:${live.sent}:${live.received}`;
+    // A socket before START_API is a handshake in flight.
+    if (conns.some((c) => c.clientId === undefined)) return null;
+    const parts: string[] = [];
+    for (const wire of this.#wires) {
+      const live = wire.live();
+      const mine = conns.filter((c) => c.clientId === wire.clientId);
+      if (live === undefined) {
+        if (mine.length > 0) return null;
+        parts.push('none');
+        continue;
+      }
+      if (live.state === 'connecting' || mine.length !== 1) return null;
+      const c = mine[0] as { framesIn: number; framesOut: number };
+      if (c.framesIn !== live.sent || c.framesOut !== live.received) return null;
+      parts.push(`${wire.records.length}:${live.sent}:${live.received}`);
+    }
+    return parts.join('|');
   }
 
   /**
@@ -110,7 +128,7 @@ export class SimDriver {
       if (now !== null && now === last) return;
       last = now;
       // Not a timing assumption: only a deadlock gets here (the test's own timeout is shorter).
-      if (polls > 1_000_000) throw new Error(`the wire never settled: sim ${JSON.stringify(this.#sim.connections())}, client ${JSON.stringify(this.#wire.records.at(-1))}`);
+      if (polls > 1_000_000) throw new Error(`the wire never settled: sim ${JSON.stringify(this.#sim.connections())}, clients ${JSON.stringify(this.#wires.map((w) => w.records.at(-1)))}`);
     }
   }
 
@@ -129,6 +147,17 @@ export class SimDriver {
 
   async advance(ms: number): Promise<void> {
     await this.advanceTo(this.#clock.now() + ms);
+  }
+
+  /** Advances the clock as `promise` needs it until it settles; its value (or rejection). */
+  async run<T>(promise: Promise<T>, what = 'the operation', maxMs = 24 * 3_600_000): Promise<T> {
+    let settled = false;
+    const watched = promise.finally(() => {
+      settled = true;
+    });
+    watched.catch(() => undefined);
+    await this.until(what, () => settled, maxMs);
+    return watched;
   }
 
   /** Advances timer by timer until `pred` holds; fails once `maxMs` of clock time has passed. */

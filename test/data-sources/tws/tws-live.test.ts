@@ -4,8 +4,8 @@ import { ManualClock } from '../../../src/core/clock.js';
 import type { LiveStreamEvent } from '../../../src/data-sources/tws/live-bar-stream.js';
 import { parseBarSize } from '../../../src/sim/ib-request-time.js';
 import { SyntheticMarket } from '../../../src/sim/market.js';
-import { CountingApiFactory, SimDriver } from '../../support/sim-driver.js';
-import { AAPL, MSFT, type Rig, startRig } from './tws-rig.js';
+import type { SimDriver } from '../../support/sim-driver.js';
+import { AAPL, MSFT, type Rig, startManualRig, type startRig } from './tws-rig.js';
 
 const M = 60_000;
 const T0 = Date.UTC(2024, 10, 26, 15, 0, 0); // Tuesday 10:00 New York: the market is open
@@ -19,12 +19,7 @@ afterEach(async () => {
 
 /** A rig on a manual clock whose time moves only when nothing is in flight (see SimDriver). */
 async function manualRig(start: number, instruments?: Parameters<typeof startRig>[0]['instruments']): Promise<{ r: Rig; clock: ManualClock; driver: SimDriver }> {
-  const clock = new ManualClock(start);
-  const wire = new CountingApiFactory();
-  const r = await startRig({
-    clock,
-    timeScale: 1,
-    apiFactory: wire.factory,
+  const r = await startManualRig(start, {
     ...(instruments ? { instruments } : {}),
     tws: {
       connect_timeout_ms: 20 * M,
@@ -34,7 +29,7 @@ async function manualRig(start: number, instruments?: Parameters<typeof startRig
     },
   });
   rig = r;
-  return { r, clock, driver: new SimDriver(clock, r.sim, wire, { idle: () => !r.lake.busy }) };
+  return { r, clock: r.clock, driver: r.driver };
 }
 
 describe('live bars against the simulated gateway (manual clock)', () => {
@@ -46,9 +41,7 @@ describe('live bars against the simulated gateway (manual clock)', () => {
     const recovered = (mark: number) => (): boolean =>
       ['AAPL', 'MSFT'].every((s) => events.slice(mark).some((e) => e.type === 'resumed' && e.symbol === s)) && Object.keys(r.ingestor.liveGaps()).length === 0;
 
-    const connecting = r.client.connect();
-    await driver.settle();
-    await connecting;
+    await driver.run(r.client.connect());
     const ac = new AbortController();
     const live = r.ingestor.runLiveStream([AAPL, MSFT], { signal: ac.signal, onEvent: (e) => events.push(e) });
 
@@ -131,9 +124,7 @@ describe('live bars against the simulated gateway (manual clock)', () => {
     const start = Date.UTC(2024, 10, 26, 20, 50);
     const { r, driver } = await manualRig(start, [ES, AAPL]);
     const events: LiveStreamEvent[] = [];
-    const connecting = r.client.connect();
-    await driver.settle();
-    await connecting;
+    await driver.run(r.client.connect());
     const ac = new AbortController();
     const live = r.ingestor.runLiveStream([ES, AAPL], { signal: ac.signal, onEvent: (e) => events.push(e) });
     await driver.advanceTo(Date.UTC(2024, 10, 26, 23, 10));
