@@ -93,17 +93,15 @@ describe('TradingCalendar port', () => {
     expect(Object.isFrozen(r[0])).toBe(true);
   });
 
-  it('35 years of sessions are fast, and fast again from the cache', () => {
+  it('35 years of sessions are built once per year and served again from the cache', () => {
     const cal = getCalendar('CMES', { extraClosures: ['2099-01-05'] }); // a fresh instance: nothing cached yet
-    let t0 = performance.now();
     const all = cal.sessionsInRange('1990-01-01', '2024-12-31');
-    const cold = performance.now() - t0;
-    t0 = performance.now();
-    cal.sessionsInRange('1990-01-01', '2024-12-31');
-    const warm = performance.now() - t0;
+    const again = cal.sessionsInRange('1990-01-01', '2024-12-31');
     expect(all.length).toBeGreaterThan(8700);
-    expect(cold).toBeLessThan(2000);
-    expect(warm).toBeLessThan(50);
+    // The same frozen session objects: the second range was read from the year tables, not rebuilt.
+    // (How fast either is belongs to a benchmark, not to a test that a busy machine would fail.)
+    expect(again).toHaveLength(all.length);
+    expect(again.every((s, i) => s === all[i])).toBe(true);
   });
 
   it('rejects malformed input with InputError', () => {

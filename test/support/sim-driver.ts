@@ -93,12 +93,15 @@ export class SimDriver {
     this.#idle = options.idle ?? (() => true);
   }
 
-  /** A fingerprint of the wire state, or null while something is in flight. */
+  /**
+   * A fingerprint of the wire state, or null while something is in flight: a TCP connect or
+   * handshake not yet written, or a frame one side wrote that the other has not read. (A frame
+   * the sim holds back for a latency fault is not in flight: it waits for the clock.)
+   */
   #quiet(): string | null {
     if (!this.#idle()) return null;
     const conns = this.#sim.connections();
-    // A socket before START_API is a handshake in flight.
-    if (conns.some((c) => c.clientId === undefined)) return null;
+    const unclaimed = conns.filter((c) => c.clientId === undefined);
     const parts: string[] = [];
     for (const wire of this.#wires) {
       const live = wire.live();
@@ -108,11 +111,14 @@ export class SimDriver {
         parts.push('none');
         continue;
       }
-      if (live.state === 'connecting' || mine.length !== 1) return null;
-      const c = mine[0] as { framesIn: number; framesOut: number };
-      if (c.framesIn !== live.sent || c.framesOut !== live.received) return null;
+      if (live.sent === 0) return null;
+      // Before START_API the sim does not know the client id: pair the one unclaimed socket.
+      const session = mine.length === 1 ? mine[0] : mine.length === 0 && unclaimed.length === 1 ? unclaimed.shift() : undefined;
+      if (session === undefined || session.framesIn !== live.sent || session.framesOut !== live.received) return null;
       parts.push(`${wire.records.length}:${live.sent}:${live.received}`);
     }
+    // A socket no client accounts for is a connection in flight (or one being torn down).
+    if (unclaimed.length > 0) return null;
     return parts.join('|');
   }
 

@@ -4,7 +4,7 @@ import { SystemClock } from '../../../src/core/clock.js';
 import { backoffDelay } from '../../../src/data-sources/tws/backoff.js';
 import { IbConnectivityError, IbInvalidRequestError } from '../../../src/data-sources/tws/ib-errors.js';
 import { type ConnectivityEvent, TwsClient } from '../../../src/data-sources/tws/tws-client.js';
-import { AAPL, type Rig, startRig } from './tws-rig.js';
+import { AAPL, type Rig, startManualRig, startRig } from './tws-rig.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -129,13 +129,17 @@ describe('TwsClient', () => {
   });
 
   it('a request in flight when the socket drops fails with a retryable connectivity error', async () => {
-    rig = await startRig({ timeScale: 0.01, sim: { faults: { latencyMs: 200 } } });
-    await rig.client.connect();
-    const c = await rig.client.resolveContract(AAPL);
+    // The sim answers after a latency on a manual clock that is not moved: the answer never leaves.
+    const m = await startManualRig(Date.UTC(2024, 11, 2, 12), { sim: { faults: { latencyMs: 200 } } });
+    rig = m;
+    await m.driver.run(m.client.connect());
+    const c = await m.driver.run(m.client.resolveContract(AAPL));
     const start = Date.UTC(2024, 10, 26, 15, 0);
-    const pending = rig.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
-    await new Promise((r) => setTimeout(r, 50));
-    rig.sim.dropConnections();
+    const pending = m.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
+    // In flight: the gateway has the request (and holds its answer).
+    await m.driver.settle();
+    expect(m.simLog.historicalRequests()).toHaveLength(1);
+    m.sim.dropConnections();
     const err = await pending.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IbConnectivityError);
     expect((err as IbConnectivityError).retryable).toBe(true);
