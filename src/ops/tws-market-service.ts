@@ -71,7 +71,19 @@ export class TwsMarketService implements MarketDataService {
 
   async #run(stored: ReadonlyMap<string, number | null>): Promise<void> {
     const signal = this.#abort.signal;
-    await this.#client.connect(signal);
+    // The gateway may be down or restarting when the daemon starts: keep trying until stopped
+    // (each connect() already retries a few times with backoff).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.connect(signal);
+        break;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#log.error({ err, attempt }, 'cannot connect to the gateway; retrying');
+        await this.#app.clock.sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined);
+        if (signal.aborted) return;
+      }
+    }
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
     await Promise.all([this.#live(instruments), this.#catchUp(instruments, stored, startedAt)]);

