@@ -23,6 +23,22 @@ export class CountingApiFactory {
     this.clientId = clientId;
   }
 
+  /** Counts the frames of an IBApi the test made itself (call before it connects). */
+  watch(api: { on(event: string, listener: (...args: never[]) => void): unknown }): void {
+    const rec: WireRecord = { state: 'connecting', sent: 0, received: 0 };
+    this.records.push(rec);
+    api.on('sent', () => {
+      rec.sent++;
+    });
+    api.on('received', () => {
+      rec.received++;
+      if (rec.state === 'connecting') rec.state = 'open';
+    });
+    api.on('disconnected', () => {
+      rec.state = 'closed';
+    });
+  }
+
   readonly factory: IbApiFactory = (host, port) => {
     const api = createIbApi(host, port);
     const rec: WireRecord = { state: 'connecting', sent: 0, received: 0 };
