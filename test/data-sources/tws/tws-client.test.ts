@@ -75,7 +75,8 @@ describe('TwsClient', () => {
     expect(none).toMatchObject({ bars: [], noData: true });
 
     rig.sim.dropConnections();
-    await new Promise((r) => setTimeout(r, 20));
+    // Once the client has seen the drop, wait for its own reconnect.
+    while (!events.some((e) => e.type === 'disconnected')) await new Promise((r) => setTimeout(r, 5));
     await rig.client.waitUntilConnected();
     expect(events.map((e) => e.type)).toEqual(['connected', 'disconnected', 'reconnected']);
     expect(rig.sim.clients().map((x) => x.clientId)).toEqual([11]);
