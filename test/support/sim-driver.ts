@@ -9,6 +9,22 @@ interface WireRecord {
   received: number;
 }
 
+type Listenable = { on(event: string, listener: (...args: never[]) => void): unknown };
+
+/** Counts a connection's frames through the library's own events. */
+function count(api: Listenable, rec: WireRecord): void {
+  api.on('sent', () => {
+    rec.sent++;
+  });
+  api.on('received', () => {
+    rec.received++;
+    if (rec.state === 'connecting') rec.state = 'open';
+  });
+  api.on('disconnected', () => {
+    rec.state = 'closed';
+  });
+}
+
 /**
  * The real @stoqey/ib client, counting the frames of each connection through the library's own
  * `sent` / `received` events. Nothing about the client changes; the counts only let a test see
@@ -24,37 +40,17 @@ export class CountingApiFactory {
   }
 
   /** Counts the frames of an IBApi the test made itself (call before it connects). */
-  watch(api: { on(event: string, listener: (...args: never[]) => void): unknown }): void {
+  watch(api: Listenable): void {
     const rec: WireRecord = { state: 'connecting', sent: 0, received: 0 };
     this.records.push(rec);
-    api.on('sent', () => {
-      rec.sent++;
-    });
-    api.on('received', () => {
-      rec.received++;
-      if (rec.state === 'connecting') rec.state = 'open';
-    });
-    api.on('disconnected', () => {
-      rec.state = 'closed';
-    });
+    count(api, rec);
   }
 
   readonly factory: IbApiFactory = (host, port) => {
     const api = createIbApi(host, port);
     const rec: WireRecord = { state: 'connecting', sent: 0, received: 0 };
     this.records.push(rec);
-    const watch = (): void => {
-      api.on('sent', () => {
-        rec.sent++;
-      });
-      api.on('received', () => {
-        rec.received++;
-        if (rec.state === 'connecting') rec.state = 'open';
-      });
-      api.on('disconnected', () => {
-        rec.state = 'closed';
-      });
-    };
+    const watch = (): void => count(api, rec);
     watch();
     const wrapped: IbApiPort = {
       connect: (clientId) => api.connect(clientId),
