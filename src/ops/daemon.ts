@@ -21,6 +21,8 @@ export interface MarketDataService {
   lastBarTimes(): Record<string, number | null>;
   /** Pacing budget in use, for /healthz and the dashboard. */
   pacing?(): Record<string, unknown>;
+  /** Start of the last final bar received live per instrument, flushed to the store or still buffered. */
+  liveBarTimes?(): Record<string, number | null>;
   /** Live gaps not yet repaired, per instrument (instruments without any left out). */
   liveGaps?(): Record<string, LiveGapReport[]>;
 }
@@ -57,6 +59,8 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   connected: boolean | null;
   last_bar_age_s: Record<string, number | null>;
+  /** Start of the last final bar received live per instrument (stored, or buffered until the next flush); empty without a live stream. */
+  last_live_bar: Record<string, string | null>;
   /** Unrepaired live gaps per instrument; any makes the status degraded. */
   live_gaps: Record<string, LiveGapReport[]>;
   jobs: { job: string; last_status: string | null; last_started_at: string | null; next_run: string | null }[];
@@ -200,6 +204,7 @@ export class Daemon {
       status: connected === false || stale || gapped ? 'degraded' : 'ok',
       connected,
       last_bar_age_s: ages,
+      last_live_bar: Object.fromEntries(Object.entries(this.market?.liveBarTimes?.() ?? {}).map(([s, t]) => [s, t === null ? null : new Date(t).toISOString()])),
       live_gaps: gaps,
       jobs,
       event_loop_p99_ms: Math.round(this.#lastLagP99 * 10) / 10,

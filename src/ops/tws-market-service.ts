@@ -98,7 +98,10 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#onLiveEvent(e) });
+        const summary = await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#onLiveEvent(e) });
+        // What was flushed at shutdown: the next start's catch-up begins after these bars.
+        const lastFinal = Object.fromEntries(Object.entries(summary.lastFinalTs).map(([k, t]) => [k, t === null ? null : new Date(t).toISOString()]));
+        this.#log.info({ event: 'live_stopped', bars_written: summary.barsWritten, flush_failures: summary.flushFailures, last_final: lastFinal }, 'live stream stopped');
         return;
       } catch (err) {
         if (signal.aborted) return;
@@ -186,6 +189,10 @@ export class TwsMarketService implements MarketDataService {
     await this.#running;
     this.#unsubscribe?.();
     await this.#client.disconnect();
+  }
+
+  liveBarTimes(): Record<string, number | null> {
+    return this.#ingestor.liveLastFinal();
   }
 
   isConnected(): boolean {

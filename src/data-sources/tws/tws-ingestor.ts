@@ -131,6 +131,8 @@ export interface LiveRunSummary {
   readonly barsWritten: number;
   readonly batchesWritten: number;
   readonly flushFailures: number;
+  /** Per instrument, the start of the last final bar its stream passed on (all of them flushed unless flushFailures). */
+  readonly lastFinalTs: Readonly<Record<string, number | null>>;
 }
 
 export interface TwsIngestorDeps {
@@ -281,6 +283,11 @@ export class TwsIngestor implements Ingestor {
       if (gaps.length > 0) out[s.symbol] = gaps;
     }
     return out;
+  }
+
+  /** Start of the last final bar each live stream passed on (stored, or buffered until the next flush). */
+  liveLastFinal(): Record<string, number | null> {
+    return Object.fromEntries(this.#liveStreams.map((s) => [s.symbol, s.lastFinalTs ?? null]));
   }
 
   /** Records how a repair ended, so `ibpipe status` (another process) can list what stays missing. */
@@ -851,7 +858,8 @@ export class TwsIngestor implements Ingestor {
       await flush();
       clock.clearTimeout(timer);
     }
-    return { barsWritten, batchesWritten, flushFailures };
+    const lastFinalTs = Object.fromEntries(streams.map((s) => [s.symbol, s.lastFinalTs ?? null]));
+    return { barsWritten, batchesWritten, flushFailures, lastFinalTs };
   }
 }
 
