@@ -194,7 +194,7 @@ describe('daemon end to end against the sim (real child processes, real sockets)
       const body = (await (await fetch(`${url2}/healthz`)).json()) as Health;
       lastHealth = JSON.stringify(body);
       liveBefore = body.last_live_bar;
-      return ['AAPL', 'MSFT'].every((s) => Date.parse(liveBefore[s] ?? '') >= restartedAt + 2 * MIN);
+      return Object.keys(body.live_gaps).length === 0 && ['AAPL', 'MSFT'].every((s) => Date.parse(liveBefore[s] ?? '') >= restartedAt + 2 * MIN);
     }, 'catch-up, jobs and live bars in the second daemon', 180_000, 500).catch((err: unknown) => {
       console.error(lastHealth);
       for (const l of [...first.lines, ...second.lines]) if ((l['level'] as number) >= 40 || String(l['msg']).startsWith('catch-up')) console.error(JSON.stringify(l).slice(0, 400));
@@ -221,9 +221,15 @@ describe('daemon end to end against the sim (real child processes, real sockets)
       const rows = await t.raw.readTwsBars({ start: '2024-12-04', end: '2024-12-04', dedup: true });
       for (const symbol of ['AAPL', 'MSFT']) {
         const ts = rows.filter((r) => r.symbol === symbol).map((r) => r.ts);
-        // every minute from the open, once, with no hole across the crash
+        // Every minute from the open, once, with no hole across the crash. A busy machine can stall
+        // the daemon long enough for a gap to open just before the stop: a hole is allowed only where
+        // the stop reported a gap left unrepaired (the next start's catch-up fetches it), never silently.
+        const unrepaired = second.lines
+          .filter((l) => l['msg'] === 'live stream closed with gaps unrepaired' && l['symbol'] === symbol)
+          .flatMap((l) => l['gaps'] as { from: string; to: string | null }[])
+          .map((g) => ({ from: Date.parse(g.from), to: g.to === null ? Infinity : Date.parse(g.to) }));
         const lastTs = ts[ts.length - 1] as number;
-        const expected = Array.from({ length: (lastTs - OPEN) / MIN + 1 }, (_, i) => OPEN + i * MIN);
+        const expected = Array.from({ length: (lastTs - OPEN) / MIN + 1 }, (_, i) => OPEN + i * MIN).filter((t) => ts.includes(t) || !unrepaired.some((g) => g.from <= t && t < g.to));
         expect(ts).toEqual(expected);
         // the last bar stored is the live stream's last final bar at shutdown: none lost in the buffer
         const lastFinal = stoppedLine?.last_final?.[symbol];
