@@ -1,9 +1,12 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { InputError, StorageError } from '../core/errors.js';
+import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
   DOUBLE,
+  type DuckDBConnection,
   DuckDBDataChunk,
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -11,14 +14,11 @@ import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
-  VARCHAR,
-  type DuckDBConnection,
   type DuckDBResultReader,
   type DuckDBType,
   type DuckDBValue,
-} from '@duckdb/node-api';
-import { InputError, StorageError } from '../core/errors.js';
-import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+  VARCHAR,
+} from './duckdb-api.js';
 import type { LakeConfig } from './lake-config.js';
 import { isReadOnlyStatement, readOnlyRefusal } from './read-only-sql.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';

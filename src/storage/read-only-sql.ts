@@ -1,4 +1,4 @@
-import { StatementType } from '@duckdb/node-api';
+import { StatementType } from './duckdb-api.js';
 
 /**
  * What `ibpipe sql` lets a user run: one statement that only reads. DuckDB parses SHOW,
