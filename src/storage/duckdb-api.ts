@@ -21,7 +21,9 @@ export const {
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   DuckDBTypeId,
+  StatementType,
 } = duckdb;
 export type DuckDBInstance = DuckDB.DuckDBInstance;
+export type StatementType = DuckDB.StatementType;
 // Every type of the package too, so one import line serves a module (values must be listed above).
 export type * from '@duckdb/node-api';

@@ -36,6 +36,17 @@ lake: { rooot: /tmp }
     expect(lines).toHaveLength(3);
   });
 
+  it('a YAML alias bomb exits 2 with a clear message instead of expanding', async () => {
+    const f = join(dir, 'bomb.yaml');
+    // Nine levels of nine aliases: 9^9 (387 million) strings once expanded.
+    const levels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const lines = levels.map((name, i) => (i === 0 ? `${name}: &${name} ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` : `${name}: &${name} [${Array(9).fill(`*${levels[i - 1]}`).join(',')}]`));
+    writeFileSync(f, `${lines.join('\n')}\n${CONFIG}`);
+    const r = await runCli(['config', 'check', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`${f}: YAML aliases expand more than 100 times (an alias bomb?); write the values out or use fewer anchors`);
+  });
+
   it('config check accepts the shipped configs', async () => {
     for (const f of ['config/demo.yaml', 'config/production.example.yaml']) {
       const r = await runCli(['config', 'check', f]);

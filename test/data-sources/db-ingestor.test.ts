@@ -209,18 +209,29 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
   it('a backend terminated in the middle of a page query: retried after a backoff taken on the Clock, no loss, no duplicates', async () => {
     const bars = makeBars(['AAPL', 'MSFT', 'SPY'], ['2024-01-02', '2024-01-03'], 50);
     const table = await createBarsTable(bars);
-    // Each page query takes 200 ms on the server, so a kill 50 ms after a commit lands inside the next one.
-    const slow = { table: undefined, query: `SELECT b.* FROM ${table} b, pg_sleep(0.2)` };
+    // Each page query takes half a second on the server; after the first commit the backend is
+    // terminated as soon as pg_stat_activity shows it running the next page's query.
+    const slow = { table: undefined, query: `SELECT b.* FROM ${table} b, pg_sleep(0.5)` };
     const clock = new ManualClock();
+    let done = false;
+    const killWhileActive = async (): Promise<number> => {
+      while (!done) {
+        const res = await pg!.sql(
+          `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ibpipe:warehouse' AND state = 'active' AND query LIKE '%pg_sleep%') x`,
+        );
+        if ((res.rows[0].n as number) > 0) return res.rows[0].n as number;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return 0;
+    };
     let kill: Promise<number> | null = null;
     const sink: BatchSink = {
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
-        kill ??= new Promise((res) => setTimeout(() => res(terminateIngestor()), 50));
+        kill ??= killWhileActive();
         return r;
       },
     };
-    let done = false;
     const run = drain(ingestor(table, clock, slow), sink, clock).finally(() => (done = true));
     let backoffs = 0;
     while (!done) {
