@@ -192,6 +192,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const table = await createBarsTable(bars);
     let terminated = 0;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
         if (terminated === 0) terminated = await terminateIngestor();
@@ -214,6 +215,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const clock = new ManualClock();
     let kill: Promise<number> | null = null;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
         kill ??= new Promise((res) => setTimeout(() => res(terminateIngestor()), 50));
@@ -242,6 +244,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const table = await createBarsTable(bars);
     let restarted: Promise<void> | null = null;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
         if (!restarted) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { InputError } from '../../src/core/errors.js';
-import { FileIngestor, parseBarTimestamp } from '../../src/data-sources/file-ingestor.js';
+import { FileIngestor } from '../../src/data-sources/file-ingestor.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
 let t: TempLake;
@@ -34,15 +34,6 @@ function goodRows(n: number): string[] {
 }
 
 describe('FileIngestor', () => {
-  it('parses ISO instants with offsets and epoch seconds/milliseconds; refuses zone-less times', () => {
-    expect(parseBarTimestamp('2024-11-26T09:30:00-05:00')).toBe(Date.parse('2024-11-26T14:30:00Z'));
-    expect(parseBarTimestamp('2024-11-26 14:30:00Z')).toBe(Date.parse('2024-11-26T14:30:00Z'));
-    expect(parseBarTimestamp('1732631400')).toBe(1732631400_000);
-    expect(parseBarTimestamp('1732631400000')).toBe(1732631400_000);
-    expect(parseBarTimestamp('2024-11-26T14:30:00')).toBeNull();
-    expect(parseBarTimestamp('yesterday')).toBeNull();
-  });
-
   it('ingests a CSV once: the second ingest of the same bytes adds nothing', async () => {
     const f = join(t.dir, 'bars.csv');
     writeFileSync(f, [HEADER, ...goodRows(30)].join('\n'));
