@@ -3,6 +3,7 @@ import { InputError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../ops/logging-setup.js';
 import type { RelationBatch, WriteBatchResult } from '../storage/raw-store.js';
+import { parseInstantText } from './bar-value-rules.js';
 
 /** What to ingest: every field narrows; an empty request means "everything new". */
 export interface IngestRequest {
@@ -159,8 +160,10 @@ export function parseWindowEdge(value: string, edge: 'start' | 'end'): number {
     const ms = Date.parse(`${v}T00:00:00Z`);
     if (!Number.isNaN(ms) && new Date(ms).toISOString().startsWith(v)) return edge === 'end' ? ms + 86_400_000 : ms;
   } else if (INSTANT.test(v)) {
-    const ms = Date.parse(v.replace(' ', 'T'));
-    if (!Number.isNaN(ms)) return ms;
+    // Date.parse would roll 2024-02-30 over into March; the strict rules refuse it.
+    const r = parseInstantText(v);
+    if (r.ok) return r.value;
+    throw new InputError(`${JSON.stringify(value)}: ${r.problem}`);
   }
   throw new InputError(`${JSON.stringify(value)}: expected YYYY-MM-DD or an ISO-8601 instant with Z or an offset`);
 }

@@ -18,6 +18,8 @@ export interface SessionDateResolver {
    * hours of instants to dates per calendar instead of asking per row.
    */
   calendarFor(symbol: string): { sessionDateOf(instant: number): string };
+  /** Every symbol it knows (the configured instruments). */
+  symbols(): readonly string[];
 }
 
 export const RAW_DATASET = 'tws_bars';
@@ -62,6 +64,32 @@ export interface RelationBatch {
 export const RAW_RELATION_COLUMNS = ['symbol', 'con_id', 'what_to_show', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count', 'request_id'] as const;
 
 const HOUR_MS = 3_600_000;
+/** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
+const DIRECT_DATES = 8;
+
+/** Per-symbol summary row of writeRelation's scan (by_hour) or per-symbol attribute row (not by_hour). */
+interface SummaryRow extends Record<string, unknown> {
+  by_hour: boolean;
+  cal: number | null;
+  hour: number | null;
+  symbol: string | null;
+  what_to_show: string | null;
+  con_id: number | null;
+  request_id: string | null;
+  n: number;
+  unknown: number;
+  bad: number;
+  last: number | null;
+}
+
+/** A SQL list literal of numbers and strings (NULL for null / undefined). */
+function sqlList(xs: readonly unknown[], type: string): string {
+  return `[${xs.map((x) => (x === null || x === undefined ? 'NULL' : typeof x === 'number' ? String(x) : sqlString(String(x)))).join(', ')}]::${type}[]`;
+}
+
+function tsLiteral(ms: number): string {
+  return `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
+}
 
 export interface WriteBatchResult {
   batchId: string;
@@ -101,33 +129,28 @@ function checkBatchId(batchId: string): void {
   if (!BATCH_ID.test(batchId)) throw new InputError(`batch id ${JSON.stringify(batchId)} must match ${BATCH_ID.source}`);
 }
 
+/** The session date(s) of one UTC hour of one calendar: `first` before `split`, `last` from it (split = hour end when one date). */
+interface HourDates {
+  readonly cal: number;
+  readonly hour: number;
+  readonly split: number;
+  readonly first: string;
+  readonly last: string;
+}
+
 /**
- * Session dates of the (calendar, UTC hour) pairs present in a batch, as instant ranges per
- * calendar: every supported calendar changes date on a whole hour, but an hour that straddles a
- * boundary is split exactly (binary search to the millisecond), so the mapping never guesses.
+ * Session dates of the (calendar, UTC hour) pairs present in a batch. Every supported calendar
+ * changes date on a whole hour, but an hour that straddles a boundary is split exactly (binary
+ * search to the millisecond), so the mapping never guesses.
  */
-function dateRanges(
-  hours: readonly { cal: number; hour: number }[],
-  calendars: readonly { sessionDateOf(instant: number): string }[],
-): Map<string, { cal: number; from: number; to: number }[]> {
-  const out = new Map<string, { cal: number; from: number; to: number }[]>();
-  const add = (date: string, cal: number, from: number, to: number): void => {
-    let list = out.get(date);
-    if (!list) out.set(date, (list = []));
-    const last = list[list.length - 1];
-    if (last && last.cal === cal && last.to === from) last.to = to;
-    else list.push({ cal, from, to });
-  };
-  for (const { cal, hour } of hours) {
+function hourDates(hours: readonly { cal: number; hour: number }[], calendars: readonly { sessionDateOf(instant: number): string }[]): HourDates[] {
+  return hours.map(({ cal, hour }) => {
     const c = calendars[cal] as { sessionDateOf(instant: number): string };
     const from = hour * HOUR_MS;
     const to = from + HOUR_MS;
     const first = c.sessionDateOf(from);
     const last = c.sessionDateOf(to - 1);
-    if (first === last) {
-      add(first, cal, from, to);
-      continue;
-    }
+    if (first === last) return { cal, hour, split: to, first, last };
     let lo = from;
     let hi = to - 1;
     while (hi - lo > 1) {
@@ -135,8 +158,24 @@ function dateRanges(
       if (c.sessionDateOf(mid) === first) lo = mid;
       else hi = mid;
     }
-    add(first, cal, from, hi);
-    add(last, cal, hi, to);
+    return { cal, hour, split: hi, first, last };
+  });
+}
+
+/** Instant ranges per session date (ascending) and calendar, merging adjacent hours. */
+function dateRanges(hours: readonly HourDates[]): Map<string, { cal: number; from: number; to: number }[]> {
+  const out = new Map<string, { cal: number; from: number; to: number }[]>();
+  const add = (date: string, cal: number, from: number, to: number): void => {
+    if (from >= to) return;
+    let list = out.get(date);
+    if (!list) out.set(date, (list = []));
+    const prev = list.find((g) => g.cal === cal && g.to === from);
+    if (prev) prev.to = to;
+    else list.push({ cal, from, to });
+  };
+  for (const h of hours) {
+    add(h.first, h.cal, h.hour * HOUR_MS, h.split);
+    add(h.last, h.cal, h.split, (h.hour + 1) * HOUR_MS);
   }
   return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -250,11 +289,14 @@ export class RawStore {
 
   /**
    * Appends one batch given as SQL: `relation` (a table, view or parenthesised query in the
-   * lake's DuckDB) yields RAW_RELATION_COLUMNS. No row crosses into JS: the relation is read
-   * once into a temporary table, checked (configured, well-formed symbols; no NULL `ts`, `open`,
-   * `high`, `low`, `close`, `volume`; finite prices), mapped to session dates per calendar and
-   * whole hour, and written as one file per date sorted by (symbol, ts), then committed like
-   * writeTwsBars: files renamed into place first, the ledger line last. A committed id is a no-op.
+   * lake's DuckDB, e.g. over a Parquet file) yields RAW_RELATION_COLUMNS. No row crosses into JS.
+   * One scan checks the rows (configured symbols; no NULL `ts`, `what_to_show` or price; finite
+   * prices) and finds the (calendar, UTC hour) pairs present, which map to session dates; then
+   * one file per date is written sorted by (symbol, ts) and the batch is committed like
+   * writeTwsBars: files renamed into place first, the ledger line last. A committed id is a
+   * no-op. With a few dates each file is written straight from the relation (a date-sorted
+   * Parquet source is pruned by its row-group statistics); with more, the relation is read once
+   * into a temporary table first.
    */
   async writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
     const { batchId, source, barSize, ingestionTs } = batch;
@@ -263,86 +305,125 @@ export class RawStore {
     if (source.length === 0) throw new InputError(`batch ${batchId}: source is empty`);
     const token = BAR_SIZE_TOKENS[barSize];
     const lake = this.#lake;
-    const rows = await lake.createTempTable(
-      `SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(con_id AS BIGINT) AS con_id, CAST(what_to_show AS VARCHAR) AS what_to_show,
-              CAST(ts AS TIMESTAMPTZ) AS ts, CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
-              CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, CAST(wap AS DOUBLE) AS wap,
-              CAST(trade_count AS BIGINT) AS trade_count, CAST(request_id AS VARCHAR) AS request_id,
-              epoch_ms(CAST(ts AS TIMESTAMPTZ)) AS ts_ms
-       FROM ${relation}`,
+    const known = this.#symbolRelation();
+    const rel = `(SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(con_id AS BIGINT) AS con_id, CAST(what_to_show AS VARCHAR) AS what_to_show,
+                         CAST(ts AS TIMESTAMPTZ) AS ts, CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
+                         CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, CAST(wap AS DOUBLE) AS wap,
+                         CAST(trade_count AS BIGINT) AS trade_count, CAST(request_id AS VARCHAR) AS request_id
+                  FROM ${relation})`;
+    const incomplete = `r.ts IS NULL OR r.ts <= TIMESTAMPTZ '1970-01-01 00:00:00+00' OR r.what_to_show IS NULL
+      OR NOT isfinite(r.open) OR NOT isfinite(r.high) OR NOT isfinite(r.low) OR NOT isfinite(r.close) OR NOT isfinite(r.volume)
+      OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
+    // One scan: the (calendar, hour) pairs present (for dates), and each symbol's attributes.
+    const summary = await lake.query<SummaryRow>(
+      `SELECT GROUPING(r.symbol) = 1 AS by_hour, s.cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.symbol, r.what_to_show, r.con_id, r.request_id,
+              count(*) AS n, count(*) FILTER (WHERE s.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last
+       FROM ${rel} r LEFT JOIN ${known.sql} s ON s.symbol = r.symbol
+       GROUP BY GROUPING SETS ((s.cal, epoch_ms(r.ts) // ${HOUR_MS}), (r.symbol, r.what_to_show, r.con_id, r.request_id))`,
     );
-    let symbolTable: string | null = null;
-    try {
-      const perSymbol = await lake.query<{ symbol: string | null; n: number; last_ts: number | null; incomplete: number }>(
-        `SELECT symbol, count(*) AS n, max(ts_ms) AS last_ts,
-                count(*) FILTER (WHERE ts_ms IS NULL OR ts_ms <= 0 OR what_to_show IS NULL
-                  OR NOT isfinite(open) OR NOT isfinite(high) OR NOT isfinite(low) OR NOT isfinite(close) OR NOT isfinite(volume)
-                  OR open IS NULL OR high IS NULL OR low IS NULL OR close IS NULL OR volume IS NULL) AS incomplete
-         FROM ${rows} GROUP BY symbol ORDER BY symbol`,
+    const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
+    if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
+    const total = hours.reduce((n, h) => n + h.n, 0);
+    const perHour = hourDates(hours as { cal: number; hour: number }[], known.calendars);
+    const ranges = dateRanges(perHour);
+    // The symbols present, numbered in byte order (what ORDER BY symbol gives). When each has one
+    // what_to_show / con_id / request_id (the usual case) they ride on that number instead of
+    // through the sort: sorting narrow rows is what keeps the write near one COPY.
+    const combos = summary.filter((h) => !h.by_hour);
+    const present = [...new Set(combos.map((c) => c.symbol as string))].sort();
+    const attrs = new Map(combos.map((c) => [c.symbol as string, c]));
+    const uniform = combos.length === present.length;
+    const calOf = new Map(known.symbols.map((sym, i) => [sym, known.cal[i] as number]));
+    const syms = `(SELECT unnest(${sqlList(present, 'VARCHAR')}) AS symbol, unnest(range(${present.length}))::INTEGER AS k, unnest(${sqlList(present.map((p) => calOf.get(p)), 'INTEGER')}) AS cal)`;
+    const carried = uniform ? '' : ', r.what_to_show, r.con_id, r.request_id';
+    const attr = (field: 'what_to_show' | 'con_id' | 'request_id', type: string): string =>
+      uniform ? `(${sqlList(present.map((p) => attrs.get(p)?.[field] ?? null), type)})[x.k + 1]` : `x.${field}`;
+    const output = (inner: string): string =>
+      `SELECT ${sqlString(source)} AS source, (${sqlList(present, 'VARCHAR')})[x.k + 1] AS symbol, ${attr('con_id', 'BIGINT')} AS con_id,
+              ${attr('what_to_show', 'VARCHAR')} AS what_to_show, x.ts, x.open, x.high, x.low, x.close, x.volume, x.wap, x.trade_count,
+              ${sqlString(batchId)} AS batch_id, CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts,
+              ${attr('request_id', 'VARCHAR')} AS request_id
+       FROM (${inner}) x`;
+    const narrow = `s.k, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${carried}`;
+    // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
+    const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;
+    const files: BatchRecord['files'] = [];
+    if (ranges.size <= DIRECT_DATES) {
+      for (const [date, rs] of ranges) {
+        const where = rs.map((g) => `(${oneCalendar ? '' : `s.cal = ${g.cal} AND `}r.ts >= ${tsLiteral(g.from)} AND r.ts < ${tsLiteral(g.to)})`).join(' OR ');
+        files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT ${narrow} FROM ${rel} r JOIN ${syms} s ON s.symbol = r.symbol WHERE ${where} ORDER BY s.k, r.ts`)));
+      }
+    } else {
+      // Many dates: read the relation once into a temporary table of narrow rows, each numbered
+      // with its date through the (calendar, hour) map, then write each date from it.
+      const dates = [...ranges.keys()];
+      const no = new Map(dates.map((d, i) => [d, i]));
+      const mapSql = `(SELECT unnest(${sqlList(perHour.map((h) => h.cal), 'INTEGER')}) AS cal, unnest(${sqlList(perHour.map((h) => h.hour), 'BIGINT')}) AS hour,
+                              unnest(${sqlList(perHour.map((h) => h.split), 'BIGINT')}) AS split, unnest(${sqlList(perHour.map((h) => no.get(h.first)), 'INTEGER')}) AS no_first,
+                              unnest(${sqlList(perHour.map((h) => no.get(h.last)), 'INTEGER')}) AS no_last)`;
+      const staged = await lake.createTempTable(
+        `SELECT t.* EXCLUDE (cal, ms), CASE WHEN t.ms < m.split THEN m.no_first ELSE m.no_last END AS date_no
+         FROM (SELECT ${narrow}, s.cal, epoch_ms(r.ts) AS ms FROM ${rel} r JOIN ${syms} s ON s.symbol = r.symbol) t
+         JOIN ${mapSql} m ON m.cal = t.cal AND m.hour = t.ms // ${HOUR_MS}`,
       );
-      const symbols: string[] = [];
-      const calendarNo = new Map<object, number>();
-      const calendars: { sessionDateOf(instant: number): string }[] = [];
-      const calOf: number[] = [];
-      let total = 0;
-      for (const r of perSymbol) {
-        if (r.symbol === null || !isValidInstrumentKey(r.symbol)) {
-          throw new InputError(`batch ${batchId}: symbol ${JSON.stringify(r.symbol)} is not a valid instrument key`, { details: { batchId } });
+      try {
+        for (const [i, date] of dates.entries()) {
+          files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM ${staged} WHERE date_no = ${i} ORDER BY k, ts`)));
         }
-        if (r.incomplete > 0) {
-          throw new InputError(`batch ${batchId}: ${r.incomplete} row(s) of ${r.symbol} lack ts, what_to_show or a finite open/high/low/close/volume`, { details: { batchId, symbol: r.symbol } });
-        }
-        const cal = this.#dates.calendarFor(r.symbol);
-        let no = calendarNo.get(cal);
-        if (no === undefined) {
-          calendarNo.set(cal, (no = calendars.length));
-          calendars.push(cal);
-        }
-        symbols.push(r.symbol);
-        calOf.push(no);
-        total += r.n;
+      } finally {
+        await lake.dropTable(staged);
       }
-      const files: BatchRecord['files'] = [];
-      if (symbols.length > 0) {
-        // Symbols in byte order (what ORDER BY symbol gives), numbered: files sort by (k, ts).
-        symbolTable = await lake.stage(
-          [
-            { name: 'symbol', type: 'VARCHAR' },
-            { name: 'k', type: 'INTEGER' },
-            { name: 'cal', type: 'INTEGER' },
-          ],
-          { symbol: symbols, k: symbols.map((_, i) => i), cal: calOf },
-          symbols.length,
-        );
-        const hours = await lake.query<{ cal: number; hour: number }>(
-          `SELECT s.cal, r.ts_ms // ${HOUR_MS} AS hour FROM ${rows} r JOIN ${symbolTable} s USING (symbol) GROUP BY ALL ORDER BY 1, 2`,
-        );
-        for (const [date, ranges] of dateRanges(hours, calendars)) {
-          const where = ranges.map((g) => `(s.cal = ${g.cal} AND r.ts_ms >= ${g.from} AND r.ts_ms < ${g.to})`).join(' OR ');
-          files.push(
-            await this.#writeDateFile(
-              token,
-              date,
-              batchId,
-              `SELECT ${sqlString(source)} AS source, r.symbol, r.con_id, r.what_to_show, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap,
-                      r.trade_count, ${sqlString(batchId)} AS batch_id, CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts, r.request_id
-               FROM ${rows} r JOIN ${symbolTable} s USING (symbol) WHERE ${where} ORDER BY s.k, r.ts`,
-            ),
-          );
-        }
-      }
-      const written = files.reduce((n, f) => n + f.rows, 0);
-      if (written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
-      this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: total, ingestion_ts: ingestionTs, files }, () => {
-        const lastTs = new Map<string, number>();
-        for (const r of perSymbol) if (r.symbol !== null && r.last_ts !== null) lastTs.set(r.symbol, r.last_ts);
-        return lastTs;
-      });
-      return { batchId, written: true, rows: total, dates: files.map((f) => f.date) };
-    } finally {
-      if (symbolTable !== null) await lake.dropTable(symbolTable);
-      await lake.dropTable(rows);
     }
+    const written = files.reduce((n, f) => n + f.rows, 0);
+    if (written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
+    this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: total, ingestion_ts: ingestionTs, files }, () => {
+      const last = new Map<string, number>();
+      for (const c of combos) if (c.last !== null && (last.get(c.symbol as string) ?? -Infinity) < c.last) last.set(c.symbol as string, c.last);
+      return last;
+    });
+    return { batchId, written: true, rows: total, dates: files.map((f) => f.date) };
+  }
+
+  /**
+   * The configured symbols as an inline relation (symbol, k = rank in byte order, cal = calendar
+   * number), with the calendars by number. No session state: nothing to drop afterwards.
+   */
+  #symbolRelation(): { sql: string; symbols: string[]; cal: number[]; calendars: { sessionDateOf(instant: number): string }[] } {
+    const symbols = [...this.#dates.symbols()].sort();
+    const calendars: { sessionDateOf(instant: number): string }[] = [];
+    const numbers = new Map<object, number>();
+    const cal = symbols.map((sym) => {
+      const c = this.#dates.calendarFor(sym);
+      let no = numbers.get(c);
+      if (no === undefined) {
+        numbers.set(c, (no = calendars.length));
+        calendars.push(c);
+      }
+      return no;
+    });
+    if (symbols.length === 0) return { sql: '(SELECT NULL::VARCHAR AS symbol, NULL::INTEGER AS k, NULL::INTEGER AS cal WHERE false)', symbols, cal, calendars };
+    return {
+      sql: `(SELECT unnest([${sqlKeyList(symbols)}]::VARCHAR[]) AS symbol, unnest(range(${symbols.length}))::INTEGER AS k, unnest([${cal.join(', ')}]::INTEGER[]) AS cal)`,
+      symbols,
+      cal,
+      calendars,
+    };
+  }
+
+  /** Names the first offending row of a relation that failed writeRelation's checks. */
+  async #refuseRows(batchId: string, rel: string, syms: string, incomplete: string): Promise<never> {
+    const rows = await this.#lake.query<{ symbol: string | null; unknown: boolean; n: number }>(
+      `SELECT r.symbol, s.k IS NULL AS unknown, count(*) OVER () AS n FROM ${rel} r LEFT JOIN ${syms} s ON s.symbol = r.symbol
+       WHERE s.k IS NULL OR ${incomplete} LIMIT 1`,
+    );
+    const r = rows[0];
+    if (r?.unknown) {
+      const problem = r.symbol === null || !isValidInstrumentKey(r.symbol) ? 'is not a valid instrument key' : 'is not a configured instrument (unknown symbol)';
+      throw new InputError(`batch ${batchId}: symbol ${JSON.stringify(r.symbol)} ${problem}`, { details: { batchId, symbol: r.symbol } });
+    }
+    throw new InputError(`batch ${batchId}: ${r?.n ?? 'some'} row(s) (first of ${JSON.stringify(r?.symbol)}) lack ts, what_to_show or a finite open/high/low/close/volume`, {
+      details: { batchId, symbol: r?.symbol },
+    });
   }
 
   /** Writes one session date's file of a batch (atomically) and returns its ledger entry. */
