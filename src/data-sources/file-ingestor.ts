@@ -399,28 +399,30 @@ export class FileIngestor implements Ingestor {
 
   /** Structural CSV errors DuckDB set aside (field counts, quotes, encoding, line length): the first one, located. */
   async #failOnRejects(file: string, rejects: string, fields: number): Promise<void> {
-    const errs = await this.#deps.lake.query<{ byte: number; line_byte: number; kind: string; message: string; text: string | null; len: number | null; n: number }>(
+    const errs = await this.#deps.lake.query<{ byte: number; line_byte: number; kind: string; message: string; text: string | null; len: number | null; lines: number }>(
       `SELECT byte_position AS byte, line_byte_position AS line_byte, error_type AS kind, left(error_message, 200) AS message,
-              left(csv_line, 60) AS text, length(csv_line) AS len, count(*) OVER () AS n
+              left(csv_line, 60) AS text, length(csv_line) AS len, (SELECT count(DISTINCT line_byte_position) FROM ${rejects}_errors) AS lines
        FROM ${rejects}_errors ORDER BY line_byte_position, byte_position LIMIT 1`,
     );
     const e = errs[0];
     if (!e) return;
-    // Reject positions are 1-based byte offsets; the line's start locates the error for any kind.
-    const at = positionOfByte(file, Math.max(0, (e.kind === 'LINE SIZE OVER MAXIMUM' ? e.line_byte : e.byte) - 1));
+    const fmt = (n: string | number): string => Number(n).toLocaleString('en-US');
+    // Reject positions are 1-based byte offsets; a line too long is located at its start.
+    const tooLong = /Maximum line size of (\d+) bytes exceeded\. Actual Size:(\d+) bytes/.exec(e.message);
+    const at = positionOfByte(file, Math.max(0, (tooLong ? e.line_byte : e.byte) - 1));
     const counts = /Expected Number of Columns: (\d+) Found: (\d+)/.exec(e.message);
-    const what =
-      e.kind === 'TOO MANY COLUMNS' || e.kind === 'MISSING COLUMNS'
+    const what = tooLong
+      ? `line is ${fmt(tooLong[2] as string)} bytes long, over the ${fmt(tooLong[1] as string)}-byte limit of a CSV line`
+      : e.kind === 'TOO MANY COLUMNS' || e.kind === 'MISSING COLUMNS'
         ? `expected ${fields} fields (as in the header), found ${counts?.[2] ?? (e.kind === 'TOO MANY COLUMNS' ? 'more' : 'fewer')}`
         : e.kind === 'UNQUOTED VALUE'
           ? 'unterminated or misplaced quote'
           : e.kind === 'INVALID ENCODING'
             ? 'not UTF-8 text'
-            : e.kind === 'LINE SIZE OVER MAXIMUM'
-              ? `line is too long for a bar row (${e.message.replace(/^Maximum line size of (\d+) bytes exceeded.*$/, 'over $1 bytes')})`
-              : e.message;
-    const shown = e.text === null ? '' : `: ${shownValue(e.text, e.len ?? e.text.length)}`;
-    const more = e.n > 1 ? ` (${(e.n - 1).toLocaleString('en-US')} more malformed line(s))` : '';
+            : e.message;
+    // DuckDB keeps only the start of a long line: show a prefix, and no length it cannot know.
+    const shown = e.text === null ? '' : `: ${tooLong ? `${JSON.stringify(e.text)}…` : shownValue(e.text, e.len ?? e.text.length)}`;
+    const more = e.lines > 1 ? ` (${fmt(e.lines - 1)} more malformed line(s))` : '';
     throw new InputError(`${file}:${at.line}:${at.column}: ${what}${shown}${more}`, { details: { file, line: at.line, column: at.column } });
   }
 
