@@ -1,7 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
+import { RawStore } from '../../src/storage/raw-store.js';
 import { makeBar, makeBars } from '../support/bar-factory.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
@@ -96,5 +97,104 @@ describe('RawStore', () => {
     expect(inFile).toEqual(sorted);
     // batches stay idempotent after compaction
     expect((await t.raw.writeTwsBars(a, 'p1', 9)).written).toBe(false);
+  });
+});
+
+describe('RawStore.writeRelation', () => {
+  const rel = (rows: string): string =>
+    `(SELECT * FROM (VALUES ${rows}) v(symbol, con_id, what_to_show, ts, open, high, low, close, volume, wap, trade_count, request_id))`;
+  const row = (symbol: string, iso: string, close: number, extra = "'TRADES'"): string =>
+    `('${symbol}', 7, ${extra}, TIMESTAMPTZ '${iso}', 1.0, 2.0, 0.5, ${close}, 10.0, NULL, NULL, 'f.csv')`;
+
+  it('writes a batch from SQL with the same files-then-ledger commit; a committed id is a no-op', async () => {
+    const seen: { batchId: string; rows: number; last: number | undefined }[] = [];
+    t.raw.onCommit((info) => seen.push({ batchId: info.batchId, rows: info.rows, last: info.lastTs.get('AAPL') }));
+    const batch = { batchId: 'rel-1', source: 'FILE', barSize: '1 min' as const, ingestionTs: utc('2024-11-27T00:00:00Z') };
+    const sql = rel([row('MSFT', '2024-11-26T14:31:00Z', 3), row('AAPL', '2024-11-26T14:31:00Z', 2), row('AAPL', '2024-11-26T14:30:00Z', 1)].join(', '));
+    const res = await t.raw.writeRelation(sql, batch);
+    expect(res).toEqual({ batchId: 'rel-1', written: true, rows: 3, dates: ['2024-11-26'] });
+    expect(t.raw.hasBatch('rel-1')).toBe(true);
+    expect(seen).toEqual([{ batchId: 'rel-1', rows: 3, last: utc('2024-11-26T14:31:00Z') }]);
+    const file = join(t.dir, 'raw/tws_bars/bar_size=1min/date=2024-11-26/batch-rel-1.parquet');
+    const inFile = await t.lake.query(`SELECT * FROM read_parquet('${file}')`);
+    expect(inFile.map((r) => [r.source, r.symbol, r.ts, r.close, r.con_id, r.what_to_show, r.batch_id, r.ingestion_ts, r.request_id])).toEqual([
+      ['FILE', 'AAPL', utc('2024-11-26T14:30:00Z'), 1, 7, 'TRADES', 'rel-1', utc('2024-11-27T00:00:00Z'), 'f.csv'],
+      ['FILE', 'AAPL', utc('2024-11-26T14:31:00Z'), 2, 7, 'TRADES', 'rel-1', utc('2024-11-27T00:00:00Z'), 'f.csv'],
+      ['FILE', 'MSFT', utc('2024-11-26T14:31:00Z'), 3, 7, 'TRADES', 'rel-1', utc('2024-11-27T00:00:00Z'), 'f.csv'],
+    ]);
+    expect(await t.raw.writeRelation(rel(row('SPY', '2024-11-26T14:30:00Z', 9)), batch)).toMatchObject({ written: false, rows: 0 });
+    expect(await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' })).toHaveLength(3);
+  });
+
+  it('keeps per-row attributes when a symbol has several (what_to_show differs by row)', async () => {
+    const sql = rel([row('AAPL', '2024-11-26T14:31:00Z', 2, "'MIDPOINT'"), row('AAPL', '2024-11-26T14:30:00Z', 1)].join(', '));
+    await t.raw.writeRelation(sql, { batchId: 'mixed', source: 'FILE', barSize: '1 min', ingestionTs: 1 });
+    const rows = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
+    expect(rows.map((r) => [r.ts, r.what_to_show])).toEqual([
+      [utc('2024-11-26T14:30:00Z'), 'TRADES'],
+      [utc('2024-11-26T14:31:00Z'), 'MIDPOINT'],
+    ]);
+  });
+
+  it('refuses unknown symbols and rows without a price before writing anything', async () => {
+    const batch = { batchId: 'bad', source: 'FILE', barSize: '1 min' as const, ingestionTs: 1 };
+    await expect(t.raw.writeRelation(rel([row('AAPL', '2024-11-26T14:30:00Z', 1), row('ZZZ', '2024-11-26T14:30:00Z', 1)].join(', ')), batch)).rejects.toThrow(
+      /symbol "ZZZ" is not a configured instrument/,
+    );
+    await expect(t.raw.writeRelation(rel([row('AAPL', '2024-11-26T14:30:00Z', 1), row('../x', '2024-11-26T14:30:00Z', 1)].join(', ')), batch)).rejects.toThrow(
+      /symbol "..\/x" is not a valid instrument key/,
+    );
+    await expect(t.raw.writeRelation(rel([row('AAPL', '2024-11-26T14:30:00Z', 1), row('MSFT', '2024-11-26T14:30:00Z', 'NULL' as unknown as number)].join(', ')), batch)).rejects.toThrow(
+      /1 row\(s\) \(first of "MSFT"\) lack ts, what_to_show or a finite/,
+    );
+    await expect(t.raw.writeRelation(rel(row('AAPL', '2024-11-26T14:30:00Z', "'NaN'" as unknown as number)), batch)).rejects.toBeInstanceOf(InputError);
+    expect(existsSync(join(t.dir, 'raw'))).toBe(false);
+    expect(t.raw.hasBatch('bad')).toBe(false);
+  });
+
+  it('splits an hour that straddles a session-date boundary to the millisecond', async () => {
+    // No exchange calendar changes date inside an hour, so a stand-in calendar does: at 17:30:00Z.
+    const boundary = utc('2024-11-26T17:30:00Z');
+    const half = { sessionDateOf: (ms: number): string => (ms < boundary ? '2024-11-26' : '2024-11-27') };
+    const store = new RawStore(t.lake, { sessionDateOf: (_s, ms) => half.sessionDateOf(ms), calendarFor: () => half, symbols: () => ['AAPL'] });
+    const sql = rel([row('AAPL', '2024-11-26T17:29:59.999Z', 1), row('AAPL', '2024-11-26T17:30:00Z', 2), row('AAPL', '2024-11-26T17:00:00Z', 0)].join(', '));
+    const res = await store.writeRelation(sql, { batchId: 'split', source: 'FILE', barSize: '1 min', ingestionTs: 1 });
+    expect(res.dates).toEqual(['2024-11-26', '2024-11-27']);
+    const closes = async (d: string): Promise<unknown[]> =>
+      (await t.lake.query(`SELECT close FROM read_parquet('${join(t.dir, `raw/tws_bars/bar_size=1min/date=${d}/batch-split.parquet`)}')`)).map((r) => r.close);
+    expect(await closes('2024-11-26')).toEqual([0, 1]);
+    expect(await closes('2024-11-27')).toEqual([2]);
+  });
+});
+
+describe('RawStore batch index', () => {
+  it('answers hasBatch and visibleFiles from the ledger lines appended since the last look, including another writer’s', async () => {
+    const other = new RawStore(t.lake, t.calendars); // a second store on the same lake, as another process has
+    const day = '2024-11-26';
+    await t.raw.writeTwsBars(makeBars('AAPL', utc('2024-11-26T14:30:00Z'), utc('2024-11-26T14:35:00Z')), 'mine', 1);
+    expect(other.hasBatch('mine')).toBe(true);
+    await other.writeTwsBars(makeBars('MSFT', utc('2024-11-26T14:30:00Z'), utc('2024-11-26T14:35:00Z')), 'theirs', 2);
+    expect(t.raw.hasBatch('theirs')).toBe(true);
+    expect(t.raw.hasBatch('nobody')).toBe(false);
+    const files = (s: RawStore): string[] => (s.visibleFiles('1 min', [day]).get(day) ?? []).map((f) => f.slice(t.dir.length + 1));
+    expect(files(t.raw)).toEqual([`raw/tws_bars/bar_size=1min/date=${day}/batch-mine.parquet`, `raw/tws_bars/bar_size=1min/date=${day}/batch-theirs.parquet`]);
+    // the other writer compacts: this store sees one compacted file and no superseded ones
+    const compacted = await other.compactRaw(day);
+    expect(files(t.raw)).toEqual([compacted.path?.slice(t.dir.length + 1)]);
+    expect(t.raw.listDates()).toEqual([day]);
+    // a ledger restored from an older copy (shorter): the index starts over from the file
+    const ledger = join(t.dir, 'state', 'raw_batches.jsonl');
+    const first = readFileSync(ledger, 'utf8').split('\n')[0] as string;
+    writeFileSync(ledger, `${first}\n`);
+    expect(t.raw.hasBatch('mine')).toBe(true);
+    expect(t.raw.hasBatch('theirs')).toBe(false);
+    expect(files(t.raw)).toEqual([`raw/tws_bars/bar_size=1min/date=${day}/batch-mine.parquet`]);
+    // replaced by a different file of the same size or longer: detected by its inode, not its length
+    const other2 = new RawStore(t.lake, t.calendars);
+    expect(other2.hasBatch('mine')).toBe(true);
+    writeFileSync(`${ledger}.restored`, `${first.replace('"mine"', '"mime"')}\n`);
+    renameSync(`${ledger}.restored`, ledger);
+    expect(other2.hasBatch('mine')).toBe(false);
+    expect(other2.hasBatch('mime')).toBe(true);
   });
 });
