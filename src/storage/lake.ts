@@ -1,5 +1,4 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   BOOLEAN,
@@ -18,6 +17,7 @@ import {
 import { StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import type { LakeConfig } from './lake-config.js';
+import { removeStaleTempFiles, tempName, type StaleTempSweep } from './temp-files.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
 export type LakeColumnType = 'VARCHAR' | 'DOUBLE' | 'BIGINT' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ' | 'DATE';
@@ -249,7 +249,7 @@ export class Lake {
   async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<number> {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(dir, tempName(basename(file)));
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
       const res = await this.query<{ Count: number }>(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
@@ -261,6 +261,15 @@ export class Lake {
       rmSync(tmp, { force: true });
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
     }
+  }
+
+  /**
+   * Removes temporary files and folders that writers killed mid-write left behind anywhere in
+   * the lake, keeping those of writers still running (temp-files.ts says how a writer is
+   * recognised). `now` is epoch ms from the Clock.
+   */
+  removeStaleTempFiles(now: number): StaleTempSweep {
+    return removeStaleTempFiles(this.root, now, ['.tmp']);
   }
 
   /** SQL relation over Parquet files (Hive partition columns added), or an empty relation with `emptySchema`. */
