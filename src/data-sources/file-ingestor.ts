@@ -187,11 +187,13 @@ export class FileIngestor implements Ingestor {
   /** Writes a checked file as one batch (a no-op when its id is already committed). */
   async writeFile(checked: CheckedFile, request: IngestRequest = {}, batchId = checked.batchId): Promise<FileIngestResult> {
     this.assertUnchanged(checked);
-    const result = await this.#deps.rawStore.writeRelation(this.relationOf(checked, request).sql, {
+    const rel = this.relationOf(checked, request);
+    const result = await this.#deps.rawStore.writeRelation(rel.sql, {
       batchId,
       source: this.source,
       barSize: this.#deps.barSize,
       ingestionTs: this.#deps.clock.now(),
+      costly: rel.costly,
     });
     return { ...result, file: checked.file };
   }
@@ -209,7 +211,8 @@ export class FileIngestor implements Ingestor {
 
   /** The rows of a checked file (narrowed by the request) as a relation for RawStore.writeRelation. */
   relationOf(checked: CheckedFile, request: IngestRequest = {}): RelationRows {
-    return { sql: this.#writeRelation(checked, this.#instrumentsSql(), request), source: this.source, barSize: this.#deps.barSize };
+    // CSV text is parsed by SQL on every read; a Parquet file's typed columns are cheap to read again.
+    return { sql: this.#writeRelation(checked, this.#instrumentsSql(), request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv' };
   }
 
   async ingestFile(path: string): Promise<FileIngestResult> {
@@ -335,17 +338,19 @@ export class FileIngestor implements Ingestor {
         return { value: msToTimestamptz(parsed.value), problem: parsed.problem };
       }
       case 'trade_count':
-        return text ? decimalFromTextSql(x, required, true) : decimalFromNumberSql(x, required, true);
+        return text ? decimalFromTextSql(q, x, required, true) : decimalFromNumberSql(x, required, true);
       default:
-        return text ? decimalFromTextSql(x, required) : decimalFromNumberSql(x, required);
+        return text ? decimalFromTextSql(q, x, required) : decimalFromNumberSql(x, required);
     }
   }
 
   /** The file as a relation in DuckDB: the source cells (trimmed text, NULL when empty) joined to the instruments. */
   #source(c: CheckedFile, instruments: string, rejects: string | null, withRowNumber: boolean): string {
+    // Only the symbol is trimmed here (it is a join key); the value rules allow blanks around text.
     const cell = (col: FileColumn): string => {
       const id = sqlIdent(col.source);
-      return classify(col.type) === 'text' ? `NULLIF(trim(${id}), '')` : id;
+      if (classify(col.type) !== 'text') return id;
+      return col.field === 'symbol' ? `NULLIF(trim(${id}), '')` : id;
     };
     const cells = c.columns.map((col) => `${cell(col)} AS ${sqlIdent(`f_${col.field}`)}`).join(', ');
     let from: string;

@@ -23,6 +23,8 @@ export interface RelationRows {
   /** `source` of every row (FILE, DB …). */
   readonly source: string;
   readonly barSize: BarSize;
+  /** Costly to read (parses text): the raw store reads it once into a temporary table. */
+  readonly costly?: boolean | undefined;
 }
 
 /** One unit of work a run would do, for dry runs and logs. */
@@ -95,8 +97,8 @@ export interface BatchSink {
 /** Commits one batch to a sink, whichever form its rows take. */
 export function writeBatch(sink: BatchSink, batch: IngestBatch, ingestionTs: number): Promise<WriteBatchResult> {
   if (batch.relation === undefined) return sink.writeTwsBars(batch.events, batch.batchId, ingestionTs);
-  const { sql, source, barSize } = batch.relation;
-  return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs });
+  const { sql, source, barSize, costly } = batch.relation;
+  return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs, costly });
 }
 
 export interface BatchOutcome extends WriteBatchResult {

@@ -54,6 +54,11 @@ export interface RelationBatch {
   readonly source: string;
   readonly barSize: BarSize;
   readonly ingestionTs: number;
+  /**
+   * The relation is costly to read (it parses text, e.g. a CSV file): it is then read once into a
+   * temporary table first, instead of once per pass.
+   */
+  readonly costly?: boolean | undefined;
 }
 
 /**
@@ -299,10 +304,20 @@ export class RawStore {
    * into a temporary table first.
    */
   async writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
+    checkBatchId(batch.batchId);
+    if (this.hasBatch(batch.batchId)) return { batchId: batch.batchId, written: false, rows: 0, dates: [] };
+    if (batch.source.length === 0) throw new InputError(`batch ${batch.batchId}: source is empty`);
+    if (!batch.costly) return this.#writeRelation(relation, batch);
+    const once = await this.#lake.createTempTable(`SELECT * FROM ${relation}`);
+    try {
+      return await this.#writeRelation(once, batch);
+    } finally {
+      await this.#lake.dropTable(once);
+    }
+  }
+
+  async #writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
     const { batchId, source, barSize, ingestionTs } = batch;
-    checkBatchId(batchId);
-    if (this.hasBatch(batchId)) return { batchId, written: false, rows: 0, dates: [] };
-    if (source.length === 0) throw new InputError(`batch ${batchId}: source is empty`);
     const token = BAR_SIZE_TOKENS[barSize];
     const lake = this.#lake;
     const known = this.#symbolRelation();
