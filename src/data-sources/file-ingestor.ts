@@ -28,6 +28,8 @@ type Field = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 const FIELDS: readonly Field[] = [...REQUIRED, ...OPTIONAL];
 const KNOWN = new Set<string>(FIELDS);
 const UNKNOWN_SYMBOL = 'is not a configured instrument';
+/** Names DuckDB's CSV reject tables uniquely within the process (checks may overlap on one lake). */
+let rejectTables = 0;
 
 /** What the file ingestor needs to know about a configured instrument. */
 export interface FileInstrument {
@@ -129,7 +131,6 @@ export class FileIngestor implements Ingestor {
   readonly name: string;
   readonly source = 'FILE';
   readonly #deps: FileIngestorDeps;
-  #seq = 0;
 
   constructor(deps: FileIngestorDeps) {
     this.#deps = deps;
@@ -152,34 +153,31 @@ export class FileIngestor implements Ingestor {
     const format = ext === '.csv' ? 'csv' : 'parquet';
     const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
     const checked = { file, batchId: `file-${digest.slice(0, 32)}`, format, rows: 0, stamp, columns } as const;
-    const instruments = this.#instrumentsSql();
-    {
-      const rejects = format === 'csv' ? `ibp_rejects_${++this.#seq}` : null;
+    const rejects = format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
+    try {
+      const rel = this.#parsed(checked, this.#instrumentsSql(), rejects);
+      const anyProblem = `coalesce(${FIELDS.filter((f) => rel.parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
+      let summary: { n: number; kept: number; bad: number };
       try {
-        const rel = this.#parsed(checked, instruments, rejects);
-        const keep = this.#keepSql(request);
-        const anyProblem = `coalesce(${FIELDS.filter((f) => rel.parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
-        let summary: { n: number; kept: number; bad: number };
-        try {
-          const res = await this.#deps.lake.query<{ n: number; kept: number; bad: number }>(
-            `SELECT count(*) AS n, count(*) FILTER (WHERE ${keep}) AS kept, count(*) FILTER (WHERE ${anyProblem}) AS bad FROM ${rel.sql}`,
-          );
-          summary = res[0] as { n: number; kept: number; bad: number };
-        } catch (err) {
-          if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length);
-          if (isInputReadError(err)) {
-            throw new InputError(`${file}: cannot read as ${format === 'csv' ? 'CSV' : 'Parquet'} (${engineMessage(err)})`, { cause: err, details: { file } });
-          }
-          throw err;
+        const res = await this.#deps.lake.query<{ n: number; kept: number; bad: number }>(
+          `SELECT count(*) AS n, count(*) FILTER (WHERE ${this.#keepSql(request)}) AS kept, count(*) FILTER (WHERE ${anyProblem}) AS bad FROM ${rel.sql}`,
+        );
+        summary = res[0] as { n: number; kept: number; bad: number };
+      } catch (err) {
+        // A CSV error DuckDB set aside explains the failure better; its table may not exist, though.
+        if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length).catch((e: unknown) => (e instanceof InputError ? Promise.reject(e) : undefined));
+        if (isInputReadError(err)) {
+          throw new InputError(`${file}: cannot read as ${format === 'csv' ? 'CSV' : 'Parquet'} (${engineMessage(err)})`, { cause: err, details: { file } });
         }
-        if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length);
-        if (summary.bad > 0) await this.#failOnFirstProblem(checked, rel.sql, anyProblem, summary.bad);
-        return { ...checked, rows: summary.n, kept: summary.kept };
-      } finally {
-        if (rejects !== null) {
-          await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
-          await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_scans`);
-        }
+        throw err;
+      }
+      if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length);
+      if (summary.bad > 0) await this.#failOnFirstProblem(checked, rel.sql, anyProblem, summary.bad);
+      return { ...checked, rows: summary.n, kept: summary.kept };
+    } finally {
+      if (rejects !== null) {
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_scans`);
       }
     }
   }
