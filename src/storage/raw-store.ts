@@ -72,19 +72,35 @@ const HOUR_MS = 3_600_000;
 /** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
 const DIRECT_DATES = 8;
 
-/** Per-symbol summary row of writeRelation's scan (by_hour) or per-symbol attribute row (not by_hour). */
+/** A row of writeRelation's scan: per (calendar, UTC hour) when by_hour, else per symbol with its attributes' spread. */
 interface SummaryRow extends Record<string, unknown> {
   by_hour: boolean;
   cal: number | null;
   hour: number | null;
   symbol: string | null;
-  what_to_show: string | null;
-  con_id: number | null;
-  request_id: string | null;
   n: number;
   unknown: number;
   bad: number;
   last: number | null;
+  wts_min: string | null;
+  wts_max: string | null;
+  con_min: number | null;
+  con_max: number | null;
+  con_n: number;
+  req_min: string | null;
+  req_max: string | null;
+  req_n: number;
+}
+
+/** The enum type of a set of strings (NULLs aside): Parquet writes an enum column from its dictionary, no per-row hashing. */
+function sqlEnum(values: readonly (string | null)[]): string {
+  const distinct = [...new Set(values.filter((v): v is string => v !== null))].sort();
+  return `ENUM(${distinct.map(sqlString).join(', ')})`;
+}
+
+/** A constant string column as a one-value enum: DuckDB's Parquet writer spends far less on it than on VARCHAR. */
+function sqlEnumConstant(value: string): string {
+  return `${sqlString(value)}::ENUM(${sqlString(value)})`;
 }
 
 /** A SQL list literal of numbers and strings (NULL for null / undefined). */
@@ -331,10 +347,12 @@ export class RawStore {
       OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
     // One scan: the (calendar, hour) pairs present (for dates), and each symbol's attributes.
     const summary = await lake.query<SummaryRow>(
-      `SELECT GROUPING(r.symbol) = 1 AS by_hour, s.cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.symbol, r.what_to_show, r.con_id, r.request_id,
-              count(*) AS n, count(*) FILTER (WHERE s.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last
+      `SELECT GROUPING(r.symbol) = 1 AS by_hour, s.cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.symbol,
+              count(*) AS n, count(*) FILTER (WHERE s.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
+              min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
+              min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n
        FROM ${rel} r LEFT JOIN ${known.sql} s ON s.symbol = r.symbol
-       GROUP BY GROUPING SETS ((s.cal, epoch_ms(r.ts) // ${HOUR_MS}), (r.symbol, r.what_to_show, r.con_id, r.request_id))`,
+       GROUP BY GROUPING SETS ((s.cal, epoch_ms(r.ts) // ${HOUR_MS}), (r.symbol))`,
     );
     const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
     if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
@@ -343,21 +361,23 @@ export class RawStore {
     const ranges = dateRanges(perHour);
     // The symbols present, numbered in byte order (what ORDER BY symbol gives). When each has one
     // what_to_show / con_id / request_id (the usual case) they ride on that number instead of
-    // through the sort: sorting narrow rows is what keeps the write near one COPY.
-    const combos = summary.filter((h) => !h.by_hour);
-    const present = [...new Set(combos.map((c) => c.symbol as string))].sort();
-    const attrs = new Map(combos.map((c) => [c.symbol as string, c]));
-    const uniform = combos.length === present.length;
+    // through the sort, and are written as enums: narrow rows to sort and cheap strings to write
+    // are what keep the write near one COPY.
+    const bySymbol = summary.filter((h) => !h.by_hour).sort((a, b) => ((a.symbol as string) < (b.symbol as string) ? -1 : 1));
+    const present = bySymbol.map((r) => r.symbol as string);
+    const uniform = bySymbol.every((r) => r.wts_min === r.wts_max && r.con_min === r.con_max && (r.con_n === 0 || r.con_n === r.n) && r.req_min === r.req_max && (r.req_n === 0 || r.req_n === r.n));
     const calOf = new Map(known.symbols.map((sym, i) => [sym, known.cal[i] as number]));
     const syms = `(SELECT unnest(${sqlList(present, 'VARCHAR')}) AS symbol, unnest(range(${present.length}))::INTEGER AS k, unnest(${sqlList(present.map((p) => calOf.get(p)), 'INTEGER')}) AS cal)`;
     const carried = uniform ? '' : ', r.what_to_show, r.con_id, r.request_id';
-    const attr = (field: 'what_to_show' | 'con_id' | 'request_id', type: string): string =>
-      uniform ? `(${sqlList(present.map((p) => attrs.get(p)?.[field] ?? null), type)})[x.k + 1]` : `x.${field}`;
+    const perSymbol = (values: readonly (string | null)[]): string =>
+      values.every((v) => v === null) ? 'NULL::VARCHAR' : `(${sqlList(values, 'VARCHAR')}::${sqlEnum(values)}[])[x.k + 1]`;
+    const wts = uniform ? perSymbol(bySymbol.map((r) => r.wts_min)) : 'x.what_to_show';
+    const conId = uniform ? `(${sqlList(bySymbol.map((r) => r.con_min), 'BIGINT')})[x.k + 1]` : 'x.con_id';
+    const requestId = uniform ? perSymbol(bySymbol.map((r) => r.req_min)) : 'x.request_id';
     const output = (inner: string): string =>
-      `SELECT ${sqlString(source)} AS source, (${sqlList(present, 'VARCHAR')})[x.k + 1] AS symbol, ${attr('con_id', 'BIGINT')} AS con_id,
-              ${attr('what_to_show', 'VARCHAR')} AS what_to_show, x.ts, x.open, x.high, x.low, x.close, x.volume, x.wap, x.trade_count,
-              ${sqlString(batchId)} AS batch_id, CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts,
-              ${attr('request_id', 'VARCHAR')} AS request_id
+      `SELECT ${sqlEnumConstant(source)} AS source, (${sqlList(present, 'VARCHAR')})[x.k + 1] AS symbol, ${conId} AS con_id, ${wts} AS what_to_show,
+              x.ts, x.open, x.high, x.low, x.close, x.volume, x.wap, x.trade_count, ${sqlEnumConstant(batchId)} AS batch_id,
+              CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts, ${requestId} AS request_id
        FROM (${inner}) x`;
     const narrow = `s.k, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${carried}`;
     // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
@@ -393,7 +413,7 @@ export class RawStore {
     if (written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
     this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: total, ingestion_ts: ingestionTs, files }, () => {
       const last = new Map<string, number>();
-      for (const c of combos) if (c.last !== null && (last.get(c.symbol as string) ?? -Infinity) < c.last) last.set(c.symbol as string, c.last);
+      for (const r of bySymbol) if (r.last !== null) last.set(r.symbol as string, r.last);
       return last;
     });
     return { batchId, written: true, rows: total, dates: files.map((f) => f.date) };
