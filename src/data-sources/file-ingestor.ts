@@ -155,7 +155,7 @@ export class FileIngestor implements Ingestor {
     const checked = { file, batchId: `file-${digest.slice(0, 32)}`, format, rows: 0, stamp, columns } as const;
     const rejects = format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
     try {
-      const rel = this.#parsed(checked, this.#instrumentsSql(), rejects);
+      const rel = this.#parsed(checked, rejects);
       const anyProblem = `coalesce(${FIELDS.filter((f) => rel.parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
       let summary: { n: number; kept: number; bad: number };
       try {
@@ -210,7 +210,7 @@ export class FileIngestor implements Ingestor {
   /** The rows of a checked file (narrowed by the request) as a relation for RawStore.writeRelation. */
   relationOf(checked: CheckedFile, request: IngestRequest = {}): RelationRows {
     // CSV text is parsed by SQL on every read; a Parquet file's typed columns are cheap to read again.
-    return { sql: this.#writeRelation(checked, this.#instrumentsSql(), request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv' };
+    return { sql: this.#writeRelation(checked, request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv' };
   }
 
   async ingestFile(path: string): Promise<FileIngestResult> {
@@ -265,14 +265,22 @@ export class FileIngestor implements Ingestor {
     }
   }
 
-  /** The configured instruments as a relation (key, what_to_show, con_id), inline: no session state to clean up. */
-  #instrumentsSql(): string {
-    const list = this.#deps.instruments;
-    if (list.length === 0) return '(SELECT NULL::VARCHAR AS key, NULL::VARCHAR AS what_to_show, NULL::BIGINT AS con_id WHERE false)';
+  /**
+   * `from` with each row's instrument (by its trimmed `f_symbol`): key (NULL for an unknown
+   * symbol), what_to_show and con_id, looked up through an enum code. A projection, not a join:
+   * the file's row order survives (the raw store writes rows that come in (symbol, ts) order
+   * without sorting them), and no session state needs cleaning up.
+   */
+  #instrumentColumns(from: string): string {
+    const seen = new Set<string>();
+    const list = this.#deps.instruments.filter((i) => !seen.has(i.key) && seen.add(i.key));
+    if (list.length === 0) return `(SELECT *, NULL::VARCHAR AS _inst_key, NULL::VARCHAR AS _inst_wts, NULL::BIGINT AS _inst_con_id FROM ${from})`;
     const keys = list.map((i) => sqlString(i.key)).join(', ');
     const wts = list.map((i) => sqlString(i.what_to_show)).join(', ');
     const ids = list.map((i) => (i.con_id === undefined || i.con_id === null ? 'NULL' : String(Math.trunc(i.con_id)))).join(', ');
-    return `(SELECT unnest([${keys}]::VARCHAR[]) AS key, unnest([${wts}]::VARCHAR[]) AS what_to_show, unnest([${ids}]::BIGINT[]) AS con_id)`;
+    return `(SELECT * EXCLUDE (_inst_no), CASE WHEN _inst_no IS NOT NULL THEN f_symbol END AS _inst_key, ([${wts}]::VARCHAR[])[_inst_no + 1] AS _inst_wts,
+                    ([${ids}]::BIGINT[])[_inst_no + 1] AS _inst_con_id
+             FROM (SELECT *, enum_code(TRY_CAST(f_symbol AS ENUM(${keys}))) AS _inst_no FROM ${from}))`;
   }
 
   #checkHeader(file: string, names: readonly string[], where: (name: string) => string): void {
@@ -342,8 +350,8 @@ export class FileIngestor implements Ingestor {
     }
   }
 
-  /** The file as a relation in DuckDB: the source cells (trimmed text, NULL when empty) joined to the instruments. */
-  #source(c: CheckedFile, instruments: string, rejects: string | null, withRowNumber: boolean): string {
+  /** The file as a relation in DuckDB: the source cells (NULL when empty) with the instrument of each row's symbol. */
+  #source(c: CheckedFile, rejects: string | null, withRowNumber: boolean): string {
     // Only the symbol is trimmed here (it is a join key); the value rules allow blanks around text.
     const cell = (col: FileColumn): string => {
       const id = sqlIdent(col.source);
@@ -363,11 +371,11 @@ export class FileIngestor implements Ingestor {
       rn = 'file_row_number + 1';
     }
     const src = `(SELECT ${withRowNumber ? `${rn} AS rn, ` : ''}${cells} FROM ${from})`;
-    return `(SELECT src.*, i.key AS _inst_key, i.what_to_show AS _inst_wts, i.con_id AS _inst_con_id FROM ${src} src LEFT JOIN ${instruments} i ON i.key = src.f_symbol)`;
+    return this.#instrumentColumns(src);
   }
 
   /** The checking relation: rn, then v_<field> and p_<field> (NULL or the refusal) per mapped field. */
-  #parsed(c: CheckedFile, instruments: string, rejects: string | null): { sql: string; parsed: Set<Field> } {
+  #parsed(c: CheckedFile, rejects: string | null): { sql: string; parsed: Set<Field> } {
     const q = new LayeredSelect();
     const out: string[] = ['rn'];
     const parsed = new Set<Field>();
@@ -376,15 +384,15 @@ export class FileIngestor implements Ingestor {
       out.push(`${f.value} AS v_${col.field}`, `${f.problem} AS p_${col.field}`, `${sqlIdent(`f_${col.field}`)} AS r_${col.field}`);
       parsed.add(col.field);
     }
-    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, instruments, rejects, true))})`, parsed };
+    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, rejects, true))})`, parsed };
   }
 
   /** The rows to write, as RAW_RELATION_COLUMNS. */
-  #writeRelation(c: CheckedFile, instruments: string, request: IngestRequest): string {
+  #writeRelation(c: CheckedFile, request: IngestRequest): string {
     const q = new LayeredSelect();
     const v = new Map<Field, string>();
     for (const col of c.columns) v.set(col.field, this.#fieldSql(q, col, sqlIdent(`f_${col.field}`)).value);
-    const rel = `(SELECT _inst_key, _inst_wts, _inst_con_id, ${[...v].map(([f, e]) => `${e} AS v_${f}`).join(', ')} FROM ${q.wrap(this.#source(c, instruments, null, false))})`;
+    const rel = `(SELECT _inst_key, _inst_wts, _inst_con_id, ${[...v].map(([f, e]) => `${e} AS v_${f}`).join(', ')} FROM ${q.wrap(this.#source(c, null, false))})`;
     return `(SELECT _inst_key AS symbol, _inst_con_id AS con_id, _inst_wts AS what_to_show, v_ts AS ts, v_open AS open, v_high AS high, v_low AS low,
                     v_close AS close, v_volume AS volume, ${v.has('wap') ? 'v_wap' : 'NULL'} AS wap, ${v.has('trade_count') ? 'v_trade_count' : 'NULL'} AS trade_count,
                     ${sqlString(basename(c.file))} AS request_id

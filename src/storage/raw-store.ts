@@ -77,7 +77,7 @@ interface SummaryRow extends Record<string, unknown> {
   by_hour: boolean;
   cal: number | null;
   hour: number | null;
-  symbol: string | null;
+  k: number | null;
   n: number;
   unknown: number;
   bad: number;
@@ -90,6 +90,7 @@ interface SummaryRow extends Record<string, unknown> {
   req_min: string | null;
   req_max: string | null;
   req_n: number;
+  descents: number;
 }
 
 /** The enum type of a set of strings (NULLs aside): Parquet writes an enum column from its dictionary, no per-row hashing. */
@@ -181,6 +182,26 @@ function hourDates(hours: readonly { cal: number; hour: number }[], calendars: r
     }
     return { cal, hour, split: hi, first, last };
   });
+}
+
+/** Longest (calendars x hours) list a many-dates write indexes into; beyond it, one file per date straight from the relation. */
+const MAX_HOUR_LIST = 400_000;
+
+/**
+ * The date number of every (calendar, hour) present, as one SQL list indexed by
+ * calendar * span + (hour - firstHour): a per-row lookup without a join (a join may reorder
+ * rows). Null when an hour straddles a date boundary or the hours span too long a time.
+ */
+function hourListMap(hours: readonly HourDates[], dates: readonly string[]): { list: string; span: number; firstHour: number } | null {
+  if (hours.length === 0 || hours.some((h) => h.first !== h.last)) return null;
+  const firstHour = Math.min(...hours.map((h) => h.hour));
+  const span = Math.max(...hours.map((h) => h.hour)) - firstHour + 1;
+  const calendars = Math.max(...hours.map((h) => h.cal)) + 1;
+  if (span * calendars > MAX_HOUR_LIST) return null;
+  const no = new Map(dates.map((d, i) => [d, i]));
+  const cells: (number | null)[] = new Array(span * calendars).fill(null);
+  for (const h of hours) cells[h.cal * span + (h.hour - firstHour)] = no.get(h.first) ?? null;
+  return { list: sqlList(cells, 'INTEGER'), span, firstHour };
 }
 
 /** Instant ranges per session date (ascending) and calendar, merging adjacent hours. */
@@ -345,65 +366,77 @@ export class RawStore {
     const incomplete = `r.ts IS NULL OR r.ts <= TIMESTAMPTZ '1970-01-01 00:00:00+00' OR r.what_to_show IS NULL
       OR NOT isfinite(r.open) OR NOT isfinite(r.high) OR NOT isfinite(r.low) OR NOT isfinite(r.close) OR NOT isfinite(r.volume)
       OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
-    // One scan: the (calendar, hour) pairs present (for dates), and each symbol's attributes.
+    // Each row's symbol by number (an enum code over the configured symbols in byte order, NULL
+    // for an unknown one): a projection, not a join, so the input order survives; its calendar
+    // by that number.
+    const k = known.symbols.length === 0 ? 'NULL::INTEGER' : `CAST(enum_code(TRY_CAST(r.symbol AS ${sqlEnum(known.symbols)})) AS INTEGER)`;
+    const calList = sqlList(known.cal, 'INTEGER');
+    const numbered = `(SELECT r.*, ${k} AS k, lag(r.symbol) OVER () AS prev_symbol, lag(r.ts) OVER () AS prev_ts FROM ${rel} r)`;
+    // One scan: the (calendar, hour) pairs present (for dates), each symbol's attributes, and
+    // whether the rows already come in (symbol, ts) order (a streaming lag over the input order).
     const summary = await lake.query<SummaryRow>(
-      `SELECT GROUPING(r.symbol) = 1 AS by_hour, s.cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.symbol,
-              count(*) AS n, count(*) FILTER (WHERE s.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
+      `SELECT GROUPING(r.k) = 1 AS by_hour, (${calList})[r.k + 1] AS cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.k,
+              count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
               min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
-              min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n
-       FROM ${rel} r LEFT JOIN ${known.sql} s ON s.symbol = r.symbol
-       GROUP BY GROUPING SETS ((s.cal, epoch_ms(r.ts) // ${HOUR_MS}), (r.symbol))`,
+              min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
+              count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents
+       FROM ${numbered} r
+       GROUP BY GROUPING SETS (((${calList})[r.k + 1], epoch_ms(r.ts) // ${HOUR_MS}), (r.k))`,
     );
     const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
     if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
     const total = hours.reduce((n, h) => n + h.n, 0);
     const perHour = hourDates(hours as { cal: number; hour: number }[], known.calendars);
     const ranges = dateRanges(perHour);
-    // The symbols present, numbered in byte order (what ORDER BY symbol gives). When each has one
-    // what_to_show / con_id / request_id (the usual case) they ride on that number instead of
-    // through the sort, and are written as enums: narrow rows to sort and cheap strings to write
-    // are what keep the write near one COPY.
-    const bySymbol = summary.filter((h) => !h.by_hour).sort((a, b) => ((a.symbol as string) < (b.symbol as string) ? -1 : 1));
-    const present = bySymbol.map((r) => r.symbol as string);
-    const uniform = bySymbol.every((r) => r.wts_min === r.wts_max && r.con_min === r.con_max && (r.con_n === 0 || r.con_n === r.n) && r.req_min === r.req_max && (r.req_n === 0 || r.req_n === r.n));
-    const calOf = new Map(known.symbols.map((sym, i) => [sym, known.cal[i] as number]));
-    const syms = `(SELECT unnest(${sqlList(present, 'VARCHAR')}) AS symbol, unnest(range(${present.length}))::INTEGER AS k, unnest(${sqlList(present.map((p) => calOf.get(p)), 'INTEGER')}) AS cal)`;
-    const carried = uniform ? '' : ', r.what_to_show, r.con_id, r.request_id';
-    const perSymbol = (values: readonly (string | null)[]): string =>
-      values.every((v) => v === null) ? 'NULL::VARCHAR' : `(${sqlList(values, 'VARCHAR')}::${sqlEnum(values)}[])[x.k + 1]`;
-    const wts = uniform ? perSymbol(bySymbol.map((r) => r.wts_min)) : 'x.what_to_show';
-    const conId = uniform ? `(${sqlList(bySymbol.map((r) => r.con_min), 'BIGINT')})[x.k + 1]` : 'x.con_id';
-    const requestId = uniform ? perSymbol(bySymbol.map((r) => r.req_min)) : 'x.request_id';
+    const dates = [...ranges.keys()];
+    // When each symbol has one what_to_show / con_id / request_id (the usual case) they ride on
+    // its number, written as enums or constants: cheap strings to write, narrow rows to sort.
+    const bySymbol = new Map(summary.filter((h) => !h.by_hour && h.k !== null).map((h) => [h.k as number, h]));
+    const uniform = [...bySymbol.values()].every(
+      (r) => r.wts_min === r.wts_max && r.con_min === r.con_max && (r.con_n === 0 || r.con_n === r.n) && r.req_min === r.req_max && (r.req_n === 0 || r.req_n === r.n),
+    );
+    const attrOf = <F extends 'wts_min' | 'con_min' | 'req_min'>(field: F): SummaryRow[F][] => known.symbols.map((_, i) => bySymbol.get(i)?.[field] ?? null);
+    const perSymbol = (values: readonly (string | null)[]): string => {
+      const used = [...bySymbol.keys()].map((i) => values[i] ?? null);
+      const first = used[0] ?? null;
+      if (used.every((v) => v === first)) return first === null ? 'NULL::VARCHAR' : sqlEnumConstant(first);
+      return `(${sqlList(values, 'VARCHAR')}::${sqlEnum(values)}[])[x.k + 1]`;
+    };
+    const conIds = attrOf('con_min');
+    const usedConIds = [...bySymbol.keys()].map((i) => conIds[i] ?? null);
+    const wts = uniform ? perSymbol(attrOf('wts_min')) : 'x.what_to_show';
+    const conId = !uniform ? 'x.con_id' : usedConIds.every((v) => v === usedConIds[0]) ? `${usedConIds[0] ?? 'NULL'}::BIGINT` : `(${sqlList(conIds, 'BIGINT')})[x.k + 1]`;
+    const requestId = uniform ? perSymbol(attrOf('req_min')) : 'x.request_id';
     const output = (inner: string): string =>
-      `SELECT ${sqlEnumConstant(source)} AS source, (${sqlList(present, 'VARCHAR')})[x.k + 1] AS symbol, ${conId} AS con_id, ${wts} AS what_to_show,
+      `SELECT ${sqlEnumConstant(source)} AS source, x.symbol, ${conId} AS con_id, ${wts} AS what_to_show,
               x.ts, x.open, x.high, x.low, x.close, x.volume, x.wap, x.trade_count, ${sqlEnumConstant(batchId)} AS batch_id,
               CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts, ${requestId} AS request_id
        FROM (${inner}) x`;
-    const narrow = `s.k, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${carried}`;
+    const narrow = `${k} AS k, r.symbol, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${uniform ? '' : ', r.what_to_show, r.con_id, r.request_id'}`;
+    // Rows already in (symbol, ts) order (a file exported per symbol) keep it through filters and
+    // projections: no sort, which is most of the cost of writing them.
+    const ordered = hours.reduce((n, h) => n + h.descents, 0) === 0;
+    const order = ordered ? '' : ' ORDER BY k, ts';
     // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
     const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;
     const files: BatchRecord['files'] = [];
-    if (ranges.size <= DIRECT_DATES) {
+    const dateMap = dates.length > DIRECT_DATES ? hourListMap(perHour, dates) : null;
+    if (dateMap === null) {
       for (const [date, rs] of ranges) {
-        const where = rs.map((g) => `(${oneCalendar ? '' : `s.cal = ${g.cal} AND `}r.ts >= ${tsLiteral(g.from)} AND r.ts < ${tsLiteral(g.to)})`).join(' OR ');
-        files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT ${narrow} FROM ${rel} r JOIN ${syms} s ON s.symbol = r.symbol WHERE ${where} ORDER BY s.k, r.ts`)));
+        const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${tsLiteral(g.from)} AND r.ts < ${tsLiteral(g.to)})`).join(' OR ');
+        files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM (SELECT ${narrow} FROM ${rel} r WHERE ${where})${order}`)));
       }
     } else {
       // Many dates: read the relation once into a temporary table of narrow rows, each numbered
-      // with its date through the (calendar, hour) map, then write each date from it.
-      const dates = [...ranges.keys()];
-      const no = new Map(dates.map((d, i) => [d, i]));
-      const mapSql = `(SELECT unnest(${sqlList(perHour.map((h) => h.cal), 'INTEGER')}) AS cal, unnest(${sqlList(perHour.map((h) => h.hour), 'BIGINT')}) AS hour,
-                              unnest(${sqlList(perHour.map((h) => h.split), 'BIGINT')}) AS split, unnest(${sqlList(perHour.map((h) => no.get(h.first)), 'INTEGER')}) AS no_first,
-                              unnest(${sqlList(perHour.map((h) => no.get(h.last)), 'INTEGER')}) AS no_last)`;
+      // with its date through a list indexed by (calendar, hour) (insertion order is kept), then
+      // write each date from it.
+      const hourNo = `(epoch_ms(r.ts) // ${HOUR_MS} - ${dateMap.firstHour})`;
       const staged = await lake.createTempTable(
-        `SELECT t.* EXCLUDE (cal, ms), CASE WHEN t.ms < m.split THEN m.no_first ELSE m.no_last END AS date_no
-         FROM (SELECT ${narrow}, s.cal, epoch_ms(r.ts) AS ms FROM ${rel} r JOIN ${syms} s ON s.symbol = r.symbol) t
-         JOIN ${mapSql} m ON m.cal = t.cal AND m.hour = t.ms // ${HOUR_MS}`,
+        `SELECT ${narrow}, (${dateMap.list})[(${calList})[${k} + 1] * ${dateMap.span} + ${hourNo} + 1] AS date_no FROM ${rel} r`,
       );
       try {
         for (const [i, date] of dates.entries()) {
-          files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM ${staged} WHERE date_no = ${i} ORDER BY k, ts`)));
+          files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM ${staged} WHERE date_no = ${i}${order}`)));
         }
       } finally {
         await lake.dropTable(staged);
@@ -413,7 +446,7 @@ export class RawStore {
     if (written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
     this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: total, ingestion_ts: ingestionTs, files }, () => {
       const last = new Map<string, number>();
-      for (const r of bySymbol) if (r.last !== null) last.set(r.symbol as string, r.last);
+      for (const [i, r] of bySymbol) if (r.last !== null) last.set(known.symbols[i] as string, r.last);
       return last;
     });
     return { batchId, written: true, rows: total, dates: files.map((f) => f.date) };

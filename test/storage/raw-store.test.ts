@@ -198,3 +198,39 @@ describe('RawStore batch index', () => {
     expect(other2.hasBatch('mime')).toBe(true);
   });
 });
+
+describe('RawStore.writeRelation keeps files sorted by (symbol, ts)', () => {
+  // Rows of `days` sessions for three symbols, in (symbol, ts) order except for one swapped
+  // pair when `swap`: input order is kept only when it is already sorted.
+  const relation = (days: string[], swap: boolean): { sql: string; expected: [string, number][] } => {
+    const rows: [string, number][] = [];
+    for (const s of ['AAPL', 'MSFT', 'SPY']) for (const d of days) for (let m = 0; m < 3; m++) rows.push([s, utc(`${d}T15:0${m}:00Z`)]);
+    const input = [...rows];
+    if (swap) [input[4], input[5]] = [input[5] as [string, number], input[4] as [string, number]];
+    const values = input.map(([s, ts], i) => `('${s}', NULL, 'TRADES', TIMESTAMPTZ '${new Date(ts).toISOString()}', 1.0, 2.0, 0.5, ${i}, 10.0, NULL, NULL, 'f.csv')`);
+    return { sql: `(SELECT * FROM (VALUES ${values.join(', ')}) v(symbol, con_id, what_to_show, ts, open, high, low, close, volume, wap, trade_count, request_id))`, expected: rows };
+  };
+  const fileRows = async (batchId: string): Promise<[string, number][]> => {
+    const out: [string, number][] = [];
+    for (const [, files] of t.raw.visibleFiles()) {
+      for (const f of files.filter((p) => p.includes(batchId))) {
+        out.push(...(await t.lake.query<{ symbol: string; ts: number }>(`SELECT symbol, ts FROM read_parquet('${f}')`)).map((r): [string, number] => [r.symbol, r.ts]));
+      }
+    }
+    return out;
+  };
+  const byDate = (rows: [string, number][]): [string, number][] => [...rows].sort((a, b) => new Date(a[1]).toISOString().slice(0, 10).localeCompare(new Date(b[1]).toISOString().slice(0, 10)) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  const few = ['2024-11-25', '2024-11-26'];
+  const many = ['2024-11-04', '2024-11-05', '2024-11-06', '2024-11-07', '2024-11-08', '2024-11-11', '2024-11-12', '2024-11-13', '2024-11-14', '2024-11-15'];
+
+  for (const [name, days] of [['a few dates', few], ['many dates', many]] as const) {
+    for (const swap of [false, true]) {
+      it(`${name}, input ${swap ? 'with one pair out of order' : 'already in order'}`, async () => {
+        const { sql, expected } = relation([...days], swap);
+        const id = `order-${days.length}-${swap}`;
+        await t.raw.writeRelation(sql, { batchId: id, source: 'FILE', barSize: '1 min', ingestionTs: 1 });
+        expect(await fileRows(id)).toEqual(byDate(expected));
+      });
+    }
+  }
+});
