@@ -70,7 +70,7 @@ export const RAW_RELATION_COLUMNS = ['symbol', 'con_id', 'what_to_show', 'ts', '
 
 const HOUR_MS = 3_600_000;
 /** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
-const DIRECT_DATES = 8;
+const DIRECT_DATES = 16;
 
 /** A row of writeRelation's scan: per (calendar, UTC hour) when by_hour, else per symbol with its attributes' spread. */
 interface SummaryRow extends Record<string, unknown> {
@@ -374,14 +374,23 @@ export class RawStore {
     const numbered = `(SELECT r.*, ${k} AS k, lag(r.symbol) OVER () AS prev_symbol, lag(r.ts) OVER () AS prev_ts FROM ${rel} r)`;
     // One scan: the (calendar, hour) pairs present (for dates), each symbol's attributes, and
     // whether the rows already come in (symbol, ts) order (a streaming lag over the input order).
+    // Aggregated per (symbol, hour) first (a few rows per symbol and session), then rolled up per
+    // (calendar, hour) and per symbol: each row updates one set of aggregates, not two.
     const summary = await lake.query<SummaryRow>(
-      `SELECT GROUPING(r.k) = 1 AS by_hour, (${calList})[r.k + 1] AS cal, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r.k,
-              count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown, count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
-              min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
-              min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
-              count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents
-       FROM ${numbered} r
-       GROUP BY GROUPING SETS (((${calList})[r.k + 1], epoch_ms(r.ts) // ${HOUR_MS}), (r.k))`,
+      `WITH fine AS MATERIALIZED (
+         SELECT r.k, epoch_ms(r.ts) // ${HOUR_MS} AS hour, count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown,
+                count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
+                min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
+                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
+                count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents
+         FROM ${numbered} r GROUP BY ALL)
+       SELECT true AS by_hour, (${calList})[k + 1] AS cal, hour, NULL::INTEGER AS k, sum(n) AS n, sum(unknown) AS unknown, sum(bad) AS bad, max(last) AS last,
+              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n, sum(descents) AS descents
+       FROM fine GROUP BY ALL
+       UNION ALL
+       SELECT false, NULL, NULL, k, sum(n), sum(unknown), sum(bad), max(last), min(wts_min), max(wts_max), min(con_min), max(con_max), sum(con_n),
+              min(req_min), max(req_max), sum(req_n), sum(descents)
+       FROM fine GROUP BY k`,
     );
     const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
     if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
