@@ -4,7 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import type { BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { InputError, IbpipeError, StorageError } from '../core/errors.js';
-import { sqlIdent, sqlString } from '../core/sql.js';
+import { sqlEnum, sqlIdent, sqlList, sqlString } from '../core/sql.js';
 import type { Lake } from '../storage/lake.js';
 import type { RawStore, WriteBatchResult } from '../storage/raw-store.js';
 import { PROBLEMS, shownValue } from './bar-value-rules.js';
@@ -273,14 +273,15 @@ export class FileIngestor implements Ingestor {
    */
   #instrumentColumns(from: string): string {
     const seen = new Set<string>();
-    const list = this.#deps.instruments.filter((i) => !seen.has(i.key) && seen.add(i.key));
+    // In key order: an enum's codes follow its (sorted) values, and the lists are indexed by code.
+    const list = this.#deps.instruments.filter((i) => !seen.has(i.key) && seen.add(i.key)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (list.length === 0) return `(SELECT *, NULL::VARCHAR AS _inst_key, NULL::VARCHAR AS _inst_wts, NULL::BIGINT AS _inst_con_id FROM ${from})`;
-    const keys = list.map((i) => sqlString(i.key)).join(', ');
-    const wts = list.map((i) => sqlString(i.what_to_show)).join(', ');
-    const ids = list.map((i) => (i.con_id === undefined || i.con_id === null ? 'NULL' : String(Math.trunc(i.con_id)))).join(', ');
-    return `(SELECT * EXCLUDE (_inst_no), CASE WHEN _inst_no IS NOT NULL THEN f_symbol END AS _inst_key, ([${wts}]::VARCHAR[])[_inst_no + 1] AS _inst_wts,
-                    ([${ids}]::BIGINT[])[_inst_no + 1] AS _inst_con_id
-             FROM (SELECT *, enum_code(TRY_CAST(f_symbol AS ENUM(${keys}))) AS _inst_no FROM ${from}))`;
+    const keys = list.map((i) => i.key);
+    const wts = sqlList(list.map((i) => i.what_to_show), 'VARCHAR');
+    const ids = sqlList(list.map((i) => (i.con_id === undefined || i.con_id === null ? null : Math.trunc(i.con_id))), 'BIGINT');
+    return `(SELECT * EXCLUDE (_inst_no), CASE WHEN _inst_no IS NOT NULL THEN f_symbol END AS _inst_key, (${wts})[_inst_no + 1] AS _inst_wts,
+                    (${ids})[_inst_no + 1] AS _inst_con_id
+             FROM (SELECT *, enum_code(TRY_CAST(f_symbol AS ${sqlEnum(keys)})) AS _inst_no FROM ${from}))`;
   }
 
   #checkHeader(file: string, names: readonly string[], where: (name: string) => string): void {

@@ -4,7 +4,8 @@ import { join, relative } from 'node:path';
 import { BAR_SIZE_TOKENS, BAR_SIZES, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
-import { sqlKeyList, sqlString } from '../core/sql.js';
+import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
+import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
 import { Lake, type LakeColumn } from './lake.js';
 import { RawBatchIndex, type BatchRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
@@ -68,7 +69,6 @@ export interface RelationBatch {
  */
 export const RAW_RELATION_COLUMNS = ['symbol', 'con_id', 'what_to_show', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count', 'request_id'] as const;
 
-const HOUR_MS = 3_600_000;
 /** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
 const DIRECT_DATES = 16;
 
@@ -91,26 +91,6 @@ interface SummaryRow extends Record<string, unknown> {
   req_max: string | null;
   req_n: number;
   descents: number;
-}
-
-/** The enum type of a set of strings (NULLs aside): Parquet writes an enum column from its dictionary, no per-row hashing. */
-function sqlEnum(values: readonly (string | null)[]): string {
-  const distinct = [...new Set(values.filter((v): v is string => v !== null))].sort();
-  return `ENUM(${distinct.map(sqlString).join(', ')})`;
-}
-
-/** A constant string column as a one-value enum: DuckDB's Parquet writer spends far less on it than on VARCHAR. */
-function sqlEnumConstant(value: string): string {
-  return `${sqlString(value)}::ENUM(${sqlString(value)})`;
-}
-
-/** A SQL list literal of numbers and strings (NULL for null / undefined). */
-function sqlList(xs: readonly unknown[], type: string): string {
-  return `[${xs.map((x) => (x === null || x === undefined ? 'NULL' : typeof x === 'number' ? String(x) : sqlString(String(x)))).join(', ')}]::${type}[]`;
-}
-
-function tsLiteral(ms: number): string {
-  return `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
 }
 
 export interface WriteBatchResult {
@@ -149,77 +129,6 @@ export interface CompactResult {
 
 function checkBatchId(batchId: string): void {
   if (!BATCH_ID.test(batchId)) throw new InputError(`batch id ${JSON.stringify(batchId)} must match ${BATCH_ID.source}`);
-}
-
-/** The session date(s) of one UTC hour of one calendar: `first` before `split`, `last` from it (split = hour end when one date). */
-interface HourDates {
-  readonly cal: number;
-  readonly hour: number;
-  readonly split: number;
-  readonly first: string;
-  readonly last: string;
-}
-
-/**
- * Session dates of the (calendar, UTC hour) pairs present in a batch. Every supported calendar
- * changes date on a whole hour, but an hour that straddles a boundary is split exactly (binary
- * search to the millisecond), so the mapping never guesses.
- */
-function hourDates(hours: readonly { cal: number; hour: number }[], calendars: readonly { sessionDateOf(instant: number): string }[]): HourDates[] {
-  return hours.map(({ cal, hour }) => {
-    const c = calendars[cal] as { sessionDateOf(instant: number): string };
-    const from = hour * HOUR_MS;
-    const to = from + HOUR_MS;
-    const first = c.sessionDateOf(from);
-    const last = c.sessionDateOf(to - 1);
-    if (first === last) return { cal, hour, split: to, first, last };
-    let lo = from;
-    let hi = to - 1;
-    while (hi - lo > 1) {
-      const mid = lo + Math.floor((hi - lo) / 2);
-      if (c.sessionDateOf(mid) === first) lo = mid;
-      else hi = mid;
-    }
-    return { cal, hour, split: hi, first, last };
-  });
-}
-
-/** Longest (calendars x hours) list a many-dates write indexes into; beyond it, one file per date straight from the relation. */
-const MAX_HOUR_LIST = 400_000;
-
-/**
- * The date number of every (calendar, hour) present, as one SQL list indexed by
- * calendar * span + (hour - firstHour): a per-row lookup without a join (a join may reorder
- * rows). Null when an hour straddles a date boundary or the hours span too long a time.
- */
-function hourListMap(hours: readonly HourDates[], dates: readonly string[]): { list: string; span: number; firstHour: number } | null {
-  if (hours.length === 0 || hours.some((h) => h.first !== h.last)) return null;
-  const firstHour = Math.min(...hours.map((h) => h.hour));
-  const span = Math.max(...hours.map((h) => h.hour)) - firstHour + 1;
-  const calendars = Math.max(...hours.map((h) => h.cal)) + 1;
-  if (span * calendars > MAX_HOUR_LIST) return null;
-  const no = new Map(dates.map((d, i) => [d, i]));
-  const cells: (number | null)[] = new Array(span * calendars).fill(null);
-  for (const h of hours) cells[h.cal * span + (h.hour - firstHour)] = no.get(h.first) ?? null;
-  return { list: sqlList(cells, 'INTEGER'), span, firstHour };
-}
-
-/** Instant ranges per session date (ascending) and calendar, merging adjacent hours. */
-function dateRanges(hours: readonly HourDates[]): Map<string, { cal: number; from: number; to: number }[]> {
-  const out = new Map<string, { cal: number; from: number; to: number }[]>();
-  const add = (date: string, cal: number, from: number, to: number): void => {
-    if (from >= to) return;
-    let list = out.get(date);
-    if (!list) out.set(date, (list = []));
-    const prev = list.find((g) => g.cal === cal && g.to === from);
-    if (prev) prev.to = to;
-    else list.push({ cal, from, to });
-  };
-  for (const h of hours) {
-    add(h.first, h.cal, h.hour * HOUR_MS, h.split);
-    add(h.last, h.cal, h.split, (h.hour + 1) * HOUR_MS);
-  }
-  return new Map([...out.entries()].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function validateEvent(e: BarEvent): string | null {
@@ -432,7 +341,7 @@ export class RawStore {
     const dateMap = dates.length > DIRECT_DATES ? hourListMap(perHour, dates) : null;
     if (dateMap === null) {
       for (const [date, rs] of ranges) {
-        const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${tsLiteral(g.from)} AND r.ts < ${tsLiteral(g.to)})`).join(' OR ');
+        const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${sqlTimestamptz(g.from)} AND r.ts < ${sqlTimestamptz(g.to)})`).join(' OR ');
         files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM (SELECT ${narrow} FROM ${rel} r WHERE ${where})${order}`)));
       }
     } else {
