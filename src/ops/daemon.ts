@@ -93,7 +93,7 @@ export class Daemon {
     const log = app.logger.child({ component: 'daemon' });
     try {
       // Temporary files left by a writer killed mid-write; those of writers still running stay.
-      const sweep = app.lake.removeStaleTempFiles(clock.now());
+      const sweep = app.rawStore.removeStaleFiles(clock.now());
       if (sweep.removed.length > 0) log.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
       if (daemon.market) await daemon.market.start();
       await daemon.scheduler.start();

@@ -9,7 +9,7 @@ export const compactionJob: JobDefinition = {
   async run({ app }, params) {
     if (!params.date) throw new InputError('compact needs --date');
     // Leftovers of writers killed mid-write (a SIGKILL, a power cut) go first, whatever their partition.
-    const sweep = app.lake.removeStaleTempFiles(app.clock.now());
+    const sweep = app.rawStore.removeStaleFiles(app.clock.now());
     if (sweep.removed.length > 0) app.logger.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
     const res = await app.rawStore.compactRaw(params.date, app.settings.tws.historical_bar_size);
     return {

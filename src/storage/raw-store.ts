@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BAR_SIZE_TOKENS, BAR_SIZES, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
 import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
 import { Lake, type LakeColumn } from './lake.js';
-import { RawBatchIndex, type BatchRecord, type RawLedgerRecord } from './raw-batch-index.js';
+import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from './raw-bar-columns.js';
+import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
+import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
+import { ensureDir } from './write-faults.js';
 
 /** Maps an instrument key and an instant to its partition (trading session) date. */
 export interface SessionDateResolver {
@@ -26,6 +29,8 @@ export interface SessionDateResolver {
 export const RAW_DATASET = 'tws_bars';
 const BATCH_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** Raw files a writer renames into place before its ledger line: `batch-<id>.parquet`, `compacted-<hash>.parquet`. */
+const RAW_FILE_NAME = /^((?:batch-[A-Za-z0-9._-]+)|(?:compacted-[0-9a-f]+))\.parquet$/;
 
 /** Columns of a raw batch file; `bar_size` and `date` live in the Hive path, not in the file. */
 export const RAW_FILE_COLUMNS: readonly LakeColumn[] = [
@@ -109,6 +114,24 @@ export interface BatchCommitInfo {
   lastTs: ReadonlyMap<string, number>;
 }
 
+/** A group commit: one ledger line for several batches; `parts` in the order given. */
+export interface GroupWriteResult {
+  /** Id of the ledger line and of the files; null when every part was already committed. */
+  groupId: string | null;
+  rows: number;
+  dates: string[];
+  parts: WriteBatchResult[];
+}
+
+/**
+ * Whether a batch's rows are in the lake: `committed` false when no ledger line names it;
+ * `missing` lists the session dates whose committed file is gone (deleted, or marked lost).
+ */
+export interface BatchPresence {
+  committed: boolean;
+  missing: { date: string; path: string }[];
+}
+
 export interface ReadRawQuery {
   symbols?: readonly string[];
   /** First session date, inclusive (YYYY-MM-DD). */
@@ -118,6 +141,11 @@ export interface ReadRawQuery {
   barSize?: BarSize;
   /** One row per (source, symbol, ts): the latest ingestion wins. */
   dedup?: boolean;
+  /**
+   * Leave out committed files that are missing on disk instead of failing on them: for
+   * diagnostics (`ibpipe status`) only; jobs must fail rather than read a silently partial lake.
+   */
+  presentOnly?: boolean;
 }
 
 export interface CompactResult {
@@ -129,20 +157,6 @@ export interface CompactResult {
 
 function checkBatchId(batchId: string): void {
   if (!BATCH_ID.test(batchId)) throw new InputError(`batch id ${JSON.stringify(batchId)} must match ${BATCH_ID.source}`);
-}
-
-function validateEvent(e: BarEvent): string | null {
-  if (typeof e.symbol !== 'string' || !isValidInstrumentKey(e.symbol)) return `symbol ${JSON.stringify(e.symbol)} is not a valid instrument key`;
-  if (typeof e.source !== 'string' || e.source.length === 0) return 'source is empty';
-  if (!(e.barSize in BAR_SIZES)) return `bar size ${JSON.stringify(e.barSize)} is unknown`;
-  if (!Number.isSafeInteger(e.ts) || e.ts <= 0) return `ts ${String(e.ts)} is not an epoch-ms instant`;
-  for (const k of ['open', 'high', 'low', 'close', 'volume'] as const) {
-    if (typeof e[k] !== 'number') return `${k} is not a number`;
-  }
-  if (e.wap !== null && typeof e.wap !== 'number') return 'wap is not a number';
-  if (e.tradeCount !== null && !Number.isInteger(e.tradeCount)) return 'tradeCount is not an integer';
-  if (e.conId !== null && !Number.isInteger(e.conId)) return 'conId is not an integer';
-  return null;
 }
 
 /**
@@ -176,66 +190,119 @@ export class RawStore {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Whether a batch id is committed (by this process or another one sharing the lake). */
+  /** True when the batch is committed and every file holding its rows is present. */
   hasBatch(batchId: string): boolean {
-    return this.#index.refresh().hasBatch(batchId);
+    const p = this.batchPresence([batchId]).get(batchId);
+    return p !== undefined && p.committed && p.missing.length === 0;
+  }
+
+  /**
+   * Checks batches against the ledger index and the disk: committed or not, and which committed
+   * files (followed through compactions) are missing or were marked lost. One existence check per
+   * file of the batches asked about; no scan of the ledger.
+   */
+  batchPresence(batchIds: readonly string[]): Map<string, BatchPresence> {
+    const index = this.#index.refresh();
+    const out = new Map<string, BatchPresence>();
+    for (const id of new Set(batchIds)) {
+      const where = index.locate(id);
+      if (where === null) {
+        out.set(id, { committed: false, missing: [] });
+        continue;
+      }
+      const missing: BatchPresence['missing'] = [];
+      for (const { date, path, visible } of where) {
+        const abs = join(this.#lake.root, path);
+        if (!visible || !existsSync(abs)) missing.push({ date, path: abs });
+      }
+      out.set(id, { committed: true, missing });
+    }
+    return out;
+  }
+
+  /**
+   * Records committed files as lost (found missing on disk): readers stop listing them, and the
+   * batches they held count as not present, so their source can write them again.
+   */
+  markLost(paths: readonly string[], reason: string, detectedAt: number): void {
+    const records: LostRecord[] = [];
+    for (const abs of new Set(paths)) {
+      const rel = relative(this.#lake.root, abs);
+      const m = /(?:^|\/)bar_size=([^/]+)\//.exec(rel);
+      if (!m || rel.startsWith('..')) throw new InputError(`not a raw file of this lake: ${abs}`);
+      records.push({ type: 'lost', bar_size: m[1] as string, path: rel, reason, detected_at: detectedAt });
+    }
+    this.#ledger.appendMany(records);
   }
 
   /** Appends one batch. Every row is checked before anything is written. */
   async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult> {
-    checkBatchId(batchId);
-    if (this.hasBatch(batchId)) return { batchId, written: false, rows: 0, dates: [] };
-    const n = events.length;
-    const dateOf: string[] = new Array(n);
-    const barSize = events[0]?.barSize ?? '1 min';
-    for (let i = 0; i < n; i++) {
-      const e = events[i] as BarEvent;
-      const problem = validateEvent(e);
-      if (problem) throw new InputError(`batch ${batchId}: row ${i}: ${problem}`, { details: { batchId, row: i } });
-      if (e.barSize !== barSize) throw new InputError(`batch ${batchId}: row ${i}: bar size ${e.barSize} differs from ${barSize}`);
-      dateOf[i] = this.#dates.sessionDateOf(e.symbol, e.ts);
+    const res = await this.writeBatchGroup([{ batchId, events }], ingestionTs);
+    return res.parts[0] as WriteBatchResult;
+  }
+
+  /**
+   * Commits several batches at once (group commit): one file per session date for all of them,
+   * renamed into place, then one ledger line naming every part, so a crash leaves all of them or
+   * none. Parts already committed are skipped; a part whose files were lost is written again for
+   * the lost dates only. Every row is checked before anything is written.
+   */
+  async writeBatchGroup(parts: readonly RawBatchPart[], ingestionTs: number): Promise<GroupWriteResult> {
+    const ids = new Set<string>();
+    for (const p of parts) {
+      if (!BATCH_ID.test(p.batchId)) throw new InputError(`batch id ${JSON.stringify(p.batchId)} must match ${BATCH_ID.source}`);
+      if (ids.has(p.batchId)) throw new InputError(`batch id ${p.batchId} appears twice in one group`);
+      ids.add(p.batchId);
     }
-    const token = BAR_SIZE_TOKENS[barSize];
-    const col = <K extends keyof BarEvent>(k: K): unknown[] => events.map((e) => e[k]);
-    const staged = await this.#lake.stage(
-      [...RAW_FILE_COLUMNS, { name: 'date_key', type: 'VARCHAR' }],
-      {
-        source: col('source'),
-        symbol: col('symbol'),
-        con_id: col('conId'),
-        what_to_show: col('whatToShow'),
-        ts: col('ts'),
-        open: col('open'),
-        high: col('high'),
-        low: col('low'),
-        close: col('close'),
-        volume: col('volume'),
-        wap: col('wap'),
-        trade_count: col('tradeCount'),
-        batch_id: new Array<string>(n).fill(batchId),
-        ingestion_ts: new Array<number>(n).fill(ingestionTs),
-        request_id: col('requestId'),
-        date_key: dateOf,
-      },
-      n,
-    );
+    const presence = this.batchPresence([...ids]);
+    const results = new Map<string, WriteBatchResult>(parts.map((p) => [p.batchId, { batchId: p.batchId, written: false, rows: 0, dates: [] }]));
+    const toWrite: RawBatchPart[] = [];
+    for (const p of parts) {
+      const st = presence.get(p.batchId);
+      if (!st?.committed) toWrite.push(p);
+      else if (st.missing.length > 0) toWrite.push({ ...p, onlyDates: new Set(st.missing.map((m) => m.date)) });
+    }
+    const done = (groupId: string | null, rows: number, dates: string[]): GroupWriteResult => ({ groupId, rows, dates, parts: parts.map((p) => results.get(p.batchId) as WriteBatchResult) });
+    if (toWrite.length === 0) return done(null, 0, []);
+
+    const enc = encodeRawBars(toWrite, this.#dates);
+    const token = BAR_SIZE_TOKENS[enc.barSize];
+    const single = toWrite.length === 1 ? toWrite[0] : undefined;
+    const groupId =
+      single && !single.onlyDates
+        ? single.batchId
+        : `g-${createHash('sha256').update(toWrite.map((p) => `${p.batchId}:${p.onlyDates ? [...p.onlyDates].sort().join(',') : '*'}`).join('|')).digest('hex').slice(0, 32)}`;
+    const source = toWrite.find((p) => p.events.length > 0)?.events[0]?.source ?? '';
+    const staged = await this.#lake.stageFloat64(NUMERIC_COLUMNS, enc.columns, enc.rowCount);
+    const written: string[] = [];
+    const endWrite = this.#beginWrite(token, `batch-${groupId}`);
     try {
-      const counts = new Map<string, number>();
-      for (const d of dateOf) counts.set(d, (counts.get(d) ?? 0) + 1);
       const files: BatchRecord['files'] = [];
-      for (const date of [...counts.keys()].sort()) {
-        files.push(await this.#writeDateFile(token, date, batchId, `SELECT ${RAW_SELECT} FROM ${staged} WHERE date_key = ${sqlString(date)} ORDER BY symbol, ts`));
+      const byDate = enc.dates.map((d, no) => ({ ...d, no })).sort((a, b) => (a.date < b.date ? -1 : 1));
+      for (const { date, rows, no } of byDate) {
+        const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${groupId}.parquet`);
+        await this.#lake.writeParquetAtomic(file, rawFileSelect(enc, staged, no, ingestionTs));
+        written.push(file);
+        files.push({ date, path: relative(this.#lake.root, file), rows });
       }
-      const source = events[0]?.source ?? '';
-      this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: n, ingestion_ts: ingestionTs, files }, () => {
-        const lastTs = new Map<string, number>();
-        for (const e of events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
-        return lastTs;
-      });
-      return { batchId, written: true, rows: n, dates: files.map((f) => f.date) };
+      const record: BatchRecord = { type: 'batch', batch_id: groupId, bar_size: token, source, rows: enc.rowCount, ingestion_ts: ingestionTs, files };
+      if (groupId !== single?.batchId) record.parts = enc.parts.map((p) => ({ batch_id: p.batchId, rows: p.rows, dates: [...p.dates].sort() }));
+      this.#ledger.append(record);
+    } catch (err) {
+      // Not committed: take the renamed files away again, so no reader or glob finds them.
+      for (const f of written) rmSync(f, { force: true });
+      throw err;
     } finally {
+      endWrite();
       await this.#lake.dropTable(staged);
     }
+    for (const p of enc.parts) results.set(p.batchId, { batchId: p.batchId, written: true, rows: p.rows, dates: [...p.dates].sort() });
+    if (this.#listeners.size > 0) {
+      const lastTs = new Map<string, number>();
+      for (const p of toWrite) for (const e of p.events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
+      for (const l of this.#listeners) l({ batchId: groupId, source, rows: enc.rowCount, lastTs });
+    }
+    return done(groupId, enc.rowCount, enc.dates.map((d) => d.date).sort());
   }
 
   /**
@@ -245,24 +312,27 @@ export class RawStore {
    * prices) and finds the (calendar, UTC hour) pairs present, which map to session dates; then
    * one file per date is written sorted by (symbol, ts) and the batch is committed like
    * writeTwsBars: files renamed into place first, the ledger line last. A committed id is a
-   * no-op. With a few dates each file is written straight from the relation (a date-sorted
+   * no-op, unless files of it were lost: then only the lost dates are written again (as
+   * writeBatchGroup does). With a few dates each file is written straight from the relation (a date-sorted
    * Parquet source is pruned by its row-group statistics); with more, the relation is read once
    * into a temporary table first.
    */
   async writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
     checkBatchId(batch.batchId);
-    if (this.hasBatch(batch.batchId)) return { batchId: batch.batchId, written: false, rows: 0, dates: [] };
+    const presence = this.batchPresence([batch.batchId]).get(batch.batchId);
+    if (presence?.committed && presence.missing.length === 0) return { batchId: batch.batchId, written: false, rows: 0, dates: [] };
+    const onlyDates = presence?.committed ? new Set(presence.missing.map((m) => m.date)) : null;
     if (batch.source.length === 0) throw new InputError(`batch ${batch.batchId}: source is empty`);
-    if (!batch.costly) return this.#writeRelation(relation, batch);
+    if (!batch.costly) return this.#writeRelation(relation, batch, onlyDates);
     const once = await this.#lake.createTempTable(`SELECT * FROM ${relation}`);
     try {
-      return await this.#writeRelation(once, batch);
+      return await this.#writeRelation(once, batch, onlyDates);
     } finally {
       await this.#lake.dropTable(once);
     }
   }
 
-  async #writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
+  async #writeRelation(relation: string, batch: RelationBatch, onlyDates: ReadonlySet<string> | null): Promise<WriteBatchResult> {
     const { batchId, source, barSize, ingestionTs } = batch;
     const token = BAR_SIZE_TOKENS[barSize];
     const lake = this.#lake;
@@ -337,37 +407,53 @@ export class RawStore {
     const order = ordered ? '' : ' ORDER BY k, ts';
     // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
     const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;
+    // A re-write of lost dates is a record of its own (its files named after it), with the batch as its one part.
+    const fileId = onlyDates ? `g-${createHash('sha256').update(`${batchId}:${[...onlyDates].sort().join(',')}`).digest('hex').slice(0, 32)}` : batchId;
+    const wanted = (date: string): boolean => onlyDates === null || onlyDates.has(date);
     const files: BatchRecord['files'] = [];
-    const dateMap = dates.length > DIRECT_DATES ? hourListMap(perHour, dates) : null;
-    if (dateMap === null) {
-      for (const [date, rs] of ranges) {
-        const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${sqlTimestamptz(g.from)} AND r.ts < ${sqlTimestamptz(g.to)})`).join(' OR ');
-        files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM (SELECT ${narrow} FROM ${rel} r WHERE ${where})${order}`)));
-      }
-    } else {
-      // Many dates: read the relation once into a temporary table of narrow rows, each numbered
-      // with its date through a list indexed by (calendar, hour) (insertion order is kept), then
-      // write each date from it.
-      const hourNo = `(epoch_ms(r.ts) // ${HOUR_MS} - ${dateMap.firstHour})`;
-      const staged = await lake.createTempTable(
-        `SELECT ${narrow}, (${dateMap.list})[(${calList})[${k} + 1] * ${dateMap.span} + ${hourNo} + 1] AS date_no FROM ${rel} r`,
-      );
-      try {
-        for (const [i, date] of dates.entries()) {
-          files.push(await this.#writeDateFile(token, date, batchId, output(`SELECT * FROM ${staged} WHERE date_no = ${i}${order}`)));
+    const endWrite = this.#beginWrite(token, `batch-${fileId}`);
+    try {
+      const dateMap = dates.length > DIRECT_DATES ? hourListMap(perHour, dates) : null;
+      if (dateMap === null) {
+        for (const [date, rs] of ranges) {
+          if (!wanted(date)) continue;
+          const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${sqlTimestamptz(g.from)} AND r.ts < ${sqlTimestamptz(g.to)})`).join(' OR ');
+          files.push(await this.#writeDateFile(token, date, fileId, output(`SELECT * FROM (SELECT ${narrow} FROM ${rel} r WHERE ${where})${order}`)));
         }
-      } finally {
-        await lake.dropTable(staged);
+      } else {
+        // Many dates: read the relation once into a temporary table of narrow rows, each numbered
+        // with its date through a list indexed by (calendar, hour) (insertion order is kept), then
+        // write each date from it.
+        const hourNo = `(epoch_ms(r.ts) // ${HOUR_MS} - ${dateMap.firstHour})`;
+        const staged = await lake.createTempTable(
+          `SELECT ${narrow}, (${dateMap.list})[(${calList})[${k} + 1] * ${dateMap.span} + ${hourNo} + 1] AS date_no FROM ${rel} r`,
+        );
+        try {
+          for (const [i, date] of dates.entries()) {
+            if (!wanted(date)) continue;
+            files.push(await this.#writeDateFile(token, date, fileId, output(`SELECT * FROM ${staged} WHERE date_no = ${i}${order}`)));
+          }
+        } finally {
+          await lake.dropTable(staged);
+        }
       }
+      const written = files.reduce((n, f) => n + f.rows, 0);
+      if (onlyDates === null && written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
+      const record: BatchRecord = { type: 'batch', batch_id: fileId, bar_size: token, source, rows: written, ingestion_ts: ingestionTs, files };
+      if (onlyDates) record.parts = [{ batch_id: batchId, rows: written, dates: files.map((f) => f.date) }];
+      this.#commit(record, () => {
+        const last = new Map<string, number>();
+        for (const [i, r] of bySymbol) if (r.last !== null) last.set(known.symbols[i] as string, r.last);
+        return last;
+      });
+      return { batchId, written: true, rows: written, dates: files.map((f) => f.date) };
+    } catch (err) {
+      // Not committed: take the renamed files away again, so no reader or glob finds them.
+      for (const f of files) rmSync(join(this.#lake.root, f.path), { force: true });
+      throw err;
+    } finally {
+      endWrite();
     }
-    const written = files.reduce((n, f) => n + f.rows, 0);
-    if (written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
-    this.#commit({ type: 'batch', batch_id: batchId, bar_size: token, source, rows: total, ingestion_ts: ingestionTs, files }, () => {
-      const last = new Map<string, number>();
-      for (const [i, r] of bySymbol) if (r.last !== null) last.set(known.symbols[i] as string, r.last);
-      return last;
-    });
-    return { batchId, written: true, rows: total, dates: files.map((f) => f.date) };
   }
 
   /**
@@ -412,6 +498,85 @@ export class RawStore {
     });
   }
 
+  /**
+   * Marks a write of `batch-…` / `compacted-…` files (`stem`) in progress until the returned
+   * function is called (after the ledger line): a hidden marker named after this process in the
+   * bar size's folder. A file renamed into place whose ledger line never came (the writer killed
+   * in between) is invisible to readers; the marker left by the dead writer is what lets
+   * removeStaleFiles delete it without touching a running writer's files.
+   */
+  #beginWrite(token: string, stem: string): () => void {
+    const dir = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`);
+    ensureDir(dir, `write ${stem}`);
+    const marker = join(dir, tempName(`${PENDING}${stem}`));
+    writeFileSync(marker, '');
+    return () => rmSync(marker, { force: true });
+  }
+
+  /**
+   * Removes what writers killed mid-write left in the lake: raw files renamed into place whose
+   * ledger line never came (their writer's pending marker is there and the writer is gone), then
+   * stale hidden temporary files anywhere (Lake.removeStaleTempFiles). A running writer's files
+   * are kept; a raw file no ledger line names and no marker claims (e.g. a restored ledger) is
+   * left alone, since it may be the only copy of its rows. `now` is epoch ms from the Clock.
+   */
+  removeStaleFiles(now: number): StaleTempSweep {
+    const removed: string[] = [];
+    let kept = 0;
+    const base = this.#lake.path('raw', RAW_DATASET);
+    const list = (dir: string): string[] => {
+      try {
+        return readdirSync(dir);
+      } catch {
+        return [];
+      }
+    };
+    for (const barDir of list(base).filter((n) => n.startsWith('bar_size='))) {
+      const barPath = join(base, barDir);
+      // Order matters against a concurrent writer (marker, renames, ledger line, marker gone):
+      // candidate files first, then the markers, then the ledger.
+      const candidates: { rel: string; stem: string }[] = [];
+      for (const dateDir of list(barPath).filter((n) => n.startsWith('date='))) {
+        for (const f of list(join(barPath, dateDir))) {
+          const m = RAW_FILE_NAME.exec(f);
+          if (m) candidates.push({ rel: relative(this.#lake.root, join(barPath, dateDir, f)), stem: m[1] as string });
+        }
+      }
+      const live = new Set<string>();
+      const stale: { marker: string; stem: string }[] = [];
+      for (const name of list(barPath)) {
+        const subject = tempSubject(name);
+        if (subject === null || !subject.startsWith(PENDING)) continue;
+        const stem = subject.slice(PENDING.length);
+        const w = writerOf(name);
+        let state = w === null ? 'unknown' : writerState(w);
+        if (state === 'unknown') {
+          try {
+            state = now - statSync(join(barPath, name)).mtimeMs > FOREIGN_TEMP_MAX_AGE_MS ? 'gone' : 'running';
+          } catch {
+            state = 'running';
+          }
+        }
+        if (state === 'gone') stale.push({ marker: name, stem });
+        else live.add(stem);
+      }
+      const dead = new Set(stale.map((x) => x.stem).filter((stem) => !live.has(stem)));
+      const index = this.#index.refresh();
+      for (const c of candidates) {
+        if (!dead.has(c.stem) || index.isKnownPath(c.rel)) continue;
+        rmSync(join(this.#lake.root, c.rel), { force: true });
+        removed.push(c.rel);
+      }
+      for (const x of stale) {
+        rmSync(join(barPath, x.marker), { force: true });
+        removed.push(relative(this.#lake.root, join(barPath, x.marker)));
+      }
+      kept += live.size;
+    }
+    const temps = this.#lake.removeStaleTempFiles(now);
+    return { removed: [...removed, ...temps.removed], kept: kept + temps.kept };
+  }
+
   /** Writes one session date's file of a batch (atomically) and returns its ledger entry. */
   async #writeDateFile(token: string, date: string, batchId: string, selectSql: string): Promise<BatchRecord['files'][number]> {
     const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${batchId}.parquet`);
@@ -449,7 +614,8 @@ export class RawStore {
     if (!DATE.test(q.start) || !DATE.test(q.end)) throw new InputError(`dates must be YYYY-MM-DD, got ${q.start}..${q.end}`);
     const files = [...this.visibleFiles(q.barSize ?? '1 min').entries()]
       .filter(([d]) => d >= q.start && d <= q.end)
-      .flatMap(([, fs]) => fs);
+      .flatMap(([, fs]) => fs)
+      .filter((f) => !q.presentOnly || existsSync(f));
     const base = Lake.parquetRelation(files, [
       ...RAW_FILE_COLUMNS,
       { name: 'bar_size', type: 'VARCHAR' },
@@ -499,20 +665,27 @@ export class RawStore {
     const hash = createHash('sha256').update(rels.join('\n')).digest('hex').slice(0, 16);
     const target = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `compacted-${hash}.parquet`);
     const src = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
-    await this.#lake.writeParquetAtomic(target, `SELECT ${RAW_SELECT} FROM ${src} ORDER BY symbol, ts, ingestion_ts, batch_id`);
-    const check = await this.#lake.query<{ before: number; after: number; diff: number }>(
-      `SELECT (SELECT count(*) FROM ${src}) AS before,
-              (SELECT count(*) FROM read_parquet(${sqlString(target)})) AS after,
-              (SELECT count(*) FROM (SELECT ${RAW_SELECT} FROM ${src} EXCEPT ALL SELECT ${RAW_SELECT} FROM read_parquet(${sqlString(target)}))) AS diff`,
-    );
-    const c = check[0];
-    if (!c || c.before !== c.after || c.diff !== 0) {
-      rmSync(target, { force: true });
-      throw new StorageError(`compaction of ${date} is not lossless; originals kept`, { details: { ...c } });
+    let rows: number;
+    const endWrite = this.#beginWrite(token, `compacted-${hash}`);
+    try {
+      await this.#lake.writeParquetAtomic(target, `SELECT ${RAW_SELECT} FROM ${src} ORDER BY symbol, ts, ingestion_ts, batch_id`);
+      const check = await this.#lake.query<{ before: number; after: number; diff: number }>(
+        `SELECT (SELECT count(*) FROM ${src}) AS before,
+                (SELECT count(*) FROM read_parquet(${sqlString(target)})) AS after,
+                (SELECT count(*) FROM (SELECT ${RAW_SELECT} FROM ${src} EXCEPT ALL SELECT ${RAW_SELECT} FROM read_parquet(${sqlString(target)}))) AS diff`,
+      );
+      const c = check[0];
+      if (!c || c.before !== c.after || c.diff !== 0) {
+        rmSync(target, { force: true });
+        throw new StorageError(`compaction of ${date} is not lossless; originals kept`, { details: { ...c } });
+      }
+      this.#ledger.append({ type: 'compaction', bar_size: token, date, path: relative(this.#lake.root, target), rows: c.after, replaces: rels });
+      rows = c.after;
+    } finally {
+      endWrite();
     }
-    this.#ledger.append({ type: 'compaction', bar_size: token, date, path: relative(this.#lake.root, target), rows: c.after, replaces: rels });
     this.#removeSuperseded(date, barSize);
-    return { date, filesBefore: files.length, rows: c.after, path: target };
+    return { date, filesBefore: files.length, rows, path: target };
   }
 
   /** Deletes files that a committed compaction replaced (idempotent; finishes an interrupted compaction). */

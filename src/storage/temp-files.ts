@@ -69,6 +69,19 @@ export function writerOf(name: string): WriterId | null {
   return m ? { pid: Number(m[1]), start: m[2] as string, host: m[3] as string } : null;
 }
 
+/** What a temporary name stands for (the part after the writer), or null for a name in another form. */
+export function tempSubject(name: string): string | null {
+  const m = OWNED.exec(name);
+  return m ? name.slice(m[0].length) : null;
+}
+
+/**
+ * Temporary names whose subject starts with this are markers of a write in progress that
+ * another module sweeps itself (RawStore.removeStaleFiles: it must delete the dead writer's
+ * renamed files first); the generic sweep leaves them.
+ */
+export const PENDING_MARKER = 'pending-';
+
 /** Whether the writer may still be running ('unknown' when this host cannot tell). */
 export function writerState(w: WriterId): 'running' | 'gone' | 'unknown' {
   if (w.host !== SELF.host) return 'unknown';
@@ -110,6 +123,7 @@ export function removeStaleTempFiles(root: string, now: number, skip: readonly s
       const path = join(dir, e.name);
       const relPath = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.name.startsWith(TEMP_PREFIX)) {
+        if (tempSubject(e.name)?.startsWith(PENDING_MARKER)) continue;
         const w = writerOf(e.name);
         const state = w === null ? 'unknown' : writerState(w);
         let stale = state === 'gone';
