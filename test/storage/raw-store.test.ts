@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
@@ -126,6 +126,21 @@ describe('RawStore.writeRelation', () => {
     expect(await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' })).toHaveLength(3);
   });
 
+  it('a committed batch whose file of one date was lost is written again for that date only', async () => {
+    const batch = { batchId: 'rel-lost', source: 'FILE', barSize: '1 min' as const, ingestionTs: 5 };
+    const sql = rel([row('AAPL', '2024-11-25T14:30:00Z', 1), row('AAPL', '2024-11-26T14:30:00Z', 2), row('AAPL', '2024-11-26T14:31:00Z', 3)].join(', '));
+    await t.raw.writeRelation(sql, batch);
+    const lost = join(t.dir, 'raw/tws_bars/bar_size=1min/date=2024-11-26/batch-rel-lost.parquet');
+    rmSync(lost);
+    t.raw.markLost([lost], 'test', 6);
+    expect(t.raw.hasBatch('rel-lost')).toBe(false);
+    expect(await t.raw.writeRelation(sql, batch)).toEqual({ batchId: 'rel-lost', written: true, rows: 2, dates: ['2024-11-26'] });
+    expect(t.raw.hasBatch('rel-lost')).toBe(true);
+    const rows = await t.raw.readTwsBars({ start: '2024-11-25', end: '2024-11-26' });
+    expect(rows.map((r) => [r.close, r.batch_id])).toEqual([[1, 'rel-lost'], [2, 'rel-lost'], [3, 'rel-lost']]);
+    expect((await t.raw.writeRelation(sql, batch)).written).toBe(false);
+  });
+
   it('keeps per-row attributes when a symbol has several (what_to_show differs by row)', async () => {
     const sql = rel([row('AAPL', '2024-11-26T14:31:00Z', 2, "'MIDPOINT'"), row('AAPL', '2024-11-26T14:30:00Z', 1)].join(', '));
     await t.raw.writeRelation(sql, { batchId: 'mixed', source: 'FILE', barSize: '1 min', ingestionTs: 1 });
@@ -186,16 +201,60 @@ describe('RawStore batch index', () => {
     const ledger = join(t.dir, 'state', 'raw_batches.jsonl');
     const first = readFileSync(ledger, 'utf8').split('\n')[0] as string;
     writeFileSync(ledger, `${first}\n`);
-    expect(t.raw.hasBatch('mine')).toBe(true);
-    expect(t.raw.hasBatch('theirs')).toBe(false);
+    const committed = (s: RawStore, id: string): boolean | undefined => s.batchPresence([id]).get(id)?.committed;
+    // 'mine' is committed again, but its file went with the compaction: not present, so hasBatch is false.
+    expect(committed(t.raw, 'mine')).toBe(true);
+    expect(t.raw.batchPresence(['mine']).get('mine')?.missing.map((m) => m.date)).toEqual([day]);
+    expect(t.raw.hasBatch('mine')).toBe(false);
+    expect(committed(t.raw, 'theirs')).toBe(false);
     expect(files(t.raw)).toEqual([`raw/tws_bars/bar_size=1min/date=${day}/batch-mine.parquet`]);
     // replaced by a different file of the same size or longer: detected by its inode, not its length
     const other2 = new RawStore(t.lake, t.calendars);
-    expect(other2.hasBatch('mine')).toBe(true);
+    expect(committed(other2, 'mine')).toBe(true);
     writeFileSync(`${ledger}.restored`, `${first.replace('"mine"', '"mime"')}\n`);
     renameSync(`${ledger}.restored`, ledger);
-    expect(other2.hasBatch('mine')).toBe(false);
-    expect(other2.hasBatch('mime')).toBe(true);
+    expect(committed(other2, 'mine')).toBe(false);
+    expect(committed(other2, 'mime')).toBe(true);
+  });
+
+  it('knows group-committed parts, follows them through a compaction, and hides lost files, for every store on the lake', async () => {
+    const other = new RawStore(t.lake, t.calendars);
+    const bars = (sym: string, day: string): ReturnType<typeof makeBars> => makeBars(sym, utc(`${day}T14:30:00Z`), utc(`${day}T14:35:00Z`));
+    const g = await t.raw.writeBatchGroup(
+      [
+        { batchId: 'p1', events: bars('AAPL', '2024-11-25') },
+        { batchId: 'p2', events: [...bars('MSFT', '2024-11-25'), ...bars('MSFT', '2024-11-26')] },
+      ],
+      1,
+    );
+    expect(g.groupId).toMatch(/^g-[0-9a-f]{32}$/);
+    // Parts are batches; the group's own id is not one.
+    expect(['p1', 'p2', g.groupId ?? ''].map((id) => other.hasBatch(id))).toEqual([true, true, false]);
+    const file25 = join(t.dir, `raw/tws_bars/bar_size=1min/date=2024-11-25/batch-${g.groupId}.parquet`);
+    const file26 = join(t.dir, `raw/tws_bars/bar_size=1min/date=2024-11-26/batch-${g.groupId}.parquet`);
+    // Compaction of the 25th: p1 and p2 now live (partly) in the compacted file.
+    await t.raw.writeTwsBars(bars('SPY', '2024-11-25'), 'p3', 2);
+    const c = await other.compactRaw('2024-11-25');
+    expect(t.raw.batchPresence(['p1', 'p2']).get('p2')).toEqual({ committed: true, missing: [] });
+    // The 26th's file is lost: p2 is committed but incomplete, p1 untouched; readers stop listing it.
+    rmSync(file26);
+    t.raw.markLost([file26], 'test', 3);
+    expect(other.batchPresence(['p1', 'p2'])).toEqual(
+      new Map([
+        ['p1', { committed: true, missing: [] }],
+        ['p2', { committed: true, missing: [{ date: '2024-11-26', path: file26 }] }],
+      ]),
+    );
+    expect([...other.visibleFiles().entries()]).toEqual([['2024-11-25', [c.path]]]);
+    expect(existsSync(file25)).toBe(false);
+    // Writing the group again re-writes only p2's lost date, as a record of its own.
+    const again = await other.writeBatchGroup([{ batchId: 'p1', events: bars('AAPL', '2024-11-25') }, { batchId: 'p2', events: [...bars('MSFT', '2024-11-25'), ...bars('MSFT', '2024-11-26')] }], 4);
+    expect(again.parts.map((p) => [p.batchId, p.written, p.rows, p.dates])).toEqual([
+      ['p1', false, 0, []],
+      ['p2', true, 5, ['2024-11-26']],
+    ]);
+    expect(t.raw.hasBatch('p2')).toBe(true);
+    expect((await t.raw.readTwsBars({ start: '2024-11-25', end: '2024-11-26' })).length).toBe(20);
   });
 });
 

@@ -9,6 +9,7 @@ import { Daemon } from '../../src/ops/daemon.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { compactionJob } from '../../src/pipelines/compaction-job.js';
 import { currentWriter, FOREIGN_TEMP_MAX_AGE_MS } from '../../src/storage/temp-files.js';
+import { makeBars } from '../support/bar-factory.js';
 import { spawnTs, waitForExit, waitForLine } from '../support/child.js';
 
 const dirs: string[] = [];
@@ -96,5 +97,79 @@ describe('stale .tmp-* files', () => {
     const daemon = await Daemon.start({ settings, clock: new ManualClock(NOW), logger: silentLogger() });
     await daemon.stop();
     expect(temps(dir, PARTITION)).toEqual([]);
+  });
+
+  it('a group commit killed between its renames and its ledger line: invisible, kept while its writer runs, then removed by compact and by start-up; an unclaimed file stays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ibpipe-stale-'));
+    dirs.push(dir);
+    const settings = parseSettings({
+      lake: { root: dir },
+      instruments: ['AAPL', 'MSFT'].map((k) => ({ key: k, sec_type: 'STK', symbol: k, exchange: 'SMART', currency: 'USD', calendar: 'XNYS' })),
+      http: { enabled: false },
+    });
+    const BAR = 'raw/tws_bars/bar_size=1min';
+    const batchFiles = (): string[] =>
+      ['2024-11-25', '2024-11-26'].flatMap((d) => {
+        const p = `${BAR}/date=${d}`;
+        return existsSync(join(dir, p)) ? readdirSync(join(dir, p)).filter((n) => n.startsWith('batch-')).map((n) => `${p}/${n}`) : [];
+      }).sort();
+    // A committed batch, and a file no ledger line names and no writer claims (as after restoring
+    // an older state/): both must survive every sweep.
+    const app0 = await createAppContext(settings, { clock: new ManualClock(NOW) });
+    await app0.rawStore.writeTwsBars(makeBars('AAPL', Date.parse('2024-11-26T15:00:00Z'), Date.parse('2024-11-26T15:05:00Z')), 'kept', 1);
+    await app0.close();
+    writeFileSync(join(dir, BAR, 'date=2024-11-26', 'batch-restored.parquet'), 'x');
+    const survivors = [`${BAR}/date=2024-11-26/batch-kept.parquet`, `${BAR}/date=2024-11-26/batch-restored.parquet`];
+
+    const child = spawnTs('test/support/crash-writer.ts', [dir, 'stall-before-ledger', 'pg']);
+    let marker = '';
+    try {
+      await waitForLine(child, 'renamed', 60_000);
+      const orphans = batchFiles().filter((f) => !survivors.includes(f));
+      expect(orphans).toHaveLength(2);
+      for (const f of orphans) expect(f).toMatch(/\/batch-g-[0-9a-f]{32}\.parquet$/);
+      [marker = ''] = temps(dir, BAR);
+      expect(marker).toMatch(new RegExp(`^\\.tmp-${child.pid}-\\d+-[0-9a-f]{8}-[0-9a-f]{8}-pending-batch-g-[0-9a-f]{32}$`));
+      const app = await createAppContext(settings, { clock: new ManualClock(NOW) });
+      try {
+        // Invisible: not committed, no date, no row.
+        expect(app.rawStore.hasBatch('pg-a')).toBe(false);
+        expect(app.rawStore.listDates()).toEqual(['2024-11-26']);
+        expect((await app.rawStore.readTwsBars({ start: '2024-11-25', end: '2024-11-26' })).length).toBe(5);
+        // Its writer still runs: a sweep keeps its files and its marker.
+        expect(app.rawStore.removeStaleFiles(NOW).removed).toEqual([]);
+        expect(batchFiles()).toEqual([...orphans, ...survivors].sort());
+      } finally {
+        await app.close();
+      }
+      child.kill('SIGKILL');
+      await waitForExit(child);
+
+      // `compact` (of another date) removes the dead writer's files and marker, nothing else.
+      const app2 = await createAppContext(settings, { clock: new ManualClock(NOW) });
+      try {
+        const out = await compactionJob.run({ app: app2, signal: new AbortController().signal, logger: silentLogger() }, { date: '2024-11-27' });
+        expect(out.counts.stale_temp_removed).toBe(3);
+        expect(batchFiles()).toEqual(survivors);
+        expect(temps(dir, BAR)).toEqual([]);
+        expect((await app2.rawStore.readTwsBars({ start: '2024-11-25', end: '2024-11-26' })).length).toBe(5);
+        // The same group written again commits whole.
+        const again = await app2.rawStore.writeBatchGroup([{ batchId: 'pg-a', events: makeBars('AAPL', Date.parse('2024-11-25T14:30:00Z'), Date.parse('2024-11-25T14:40:00Z')) }], 2);
+        expect(again.parts[0]?.written).toBe(true);
+      } finally {
+        await app2.close();
+      }
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+
+    // Daemon start-up does the same (a leftover named after the killed writer, made by hand).
+    const stem = 'batch-g-0123456789abcdef0123456789abcdef';
+    writeFileSync(join(dir, BAR, 'date=2024-11-26', `${stem}.parquet`), 'x');
+    writeFileSync(join(dir, BAR, marker.replace(/pending-batch-g-[0-9a-f]{32}$/, `pending-${stem}`)), '');
+    const daemon = await Daemon.start({ settings, clock: new ManualClock(NOW), logger: silentLogger() });
+    await daemon.stop();
+    expect(batchFiles()).toEqual([`${BAR}/date=2024-11-25/batch-pg-a.parquet`, ...survivors].sort());
+    expect(temps(dir, BAR)).toEqual([]);
   });
 });
