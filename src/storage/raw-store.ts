@@ -11,7 +11,7 @@ import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from
 import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
 import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
-import { ensureDir } from './write-faults.js';
+import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Maps an instrument key and an instant to its partition (trading session) date. */
 export interface SessionDateResolver {
@@ -509,7 +509,11 @@ export class RawStore {
     const dir = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`);
     ensureDir(dir, `write ${stem}`);
     const marker = join(dir, tempName(`${PENDING}${stem}`));
-    writeFileSync(marker, '');
+    try {
+      writeFileSync(marker, '');
+    } catch (err) {
+      throw classifyWriteFault(err, `write ${stem}`, dir) ?? err;
+    }
     return () => rmSync(marker, { force: true });
   }
 
