@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
-import { FileIngestor } from '../data-sources/file-ingestor.js';
-import { createAppContext } from '../ops/app-context.js';
 import { InputError } from '../core/errors.js';
-import { checkTimeZone } from '../data-sources/bar-value-rules.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
-function checkZoneOption(zone: string): string {
+async function checkZoneOption(zone: string): Promise<string> {
+  const { checkTimeZone } = await import('../data-sources/bar-value-rules.js');
   try {
     checkTimeZone(zone);
   } catch {
@@ -25,9 +22,12 @@ export function registerIngestFileCommand(program: Command): void {
       .option('--ts-timezone <zone>', 'IANA zone of zone-less ts values (e.g. America/New_York); without it they are refused')
       .argument('<files...>', 'CSV or Parquet files; each file is one idempotent batch'),
   ).action(async (files: string[], opts: { config: string; format?: string; tsTimezone?: string }) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { FileIngestor } = await import('../data-sources/file-ingestor.js');
+    const { createAppContext } = await import('../ops/app-context.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
-    const tsTimezone = opts.tsTimezone === undefined ? undefined : checkZoneOption(opts.tsTimezone);
+    const tsTimezone = opts.tsTimezone === undefined ? undefined : await checkZoneOption(opts.tsTimezone);
     const ctx = await createAppContext(settings);
     try {
       const ingestor = new FileIngestor({
