@@ -154,6 +154,9 @@ export class Daemon {
     const daemon = new Daemon(app, options);
     const log = app.logger.child({ component: 'daemon' });
     try {
+      // Temporary files left by a writer killed mid-write; those of writers still running stay.
+      const sweep = app.rawStore.removeStaleFiles(clock.now());
+      if (sweep.removed.length > 0) log.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
       const stored = daemon.liveChain ? await app.rawStore.latestBarTimes(app.settings.tws.historical_bar_size) : null;
       if (daemon.market) await daemon.market.start();
       await daemon.scheduler.start();

@@ -1,5 +1,4 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
@@ -20,6 +19,7 @@ import {
   VARCHAR,
 } from './duckdb-api.js';
 import type { LakeConfig } from './lake-config.js';
+import { removeStaleTempFiles, tempName, type StaleTempSweep } from './temp-files.js';
 import { readQueryTable, type QueryTable } from './query-table.js';
 import { isReadOnlyStatement, readOnlyRefusal } from './read-only-sql.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
@@ -285,7 +285,17 @@ export class Lake {
     });
   }
 
-  /** Drops a relation made by stage() (its view and the rows behind it). */
+  /**
+   * Materialises a query into a new temporary table (in memory, spilling to the lake's `.tmp/`
+   * beyond memory_limit) and returns its name. Drop it with dropTable when done.
+   */
+  async createTempTable(selectSql: string): Promise<string> {
+    const name = `ibp_temp_${++tempCounter}`;
+    await this.run(`CREATE TEMP TABLE ${name} AS ${selectSql}`);
+    return name;
+  }
+
+  /** Drops a relation made by stage() (its view and the rows behind it) or by createTempTable(). */
   async dropTable(name: string): Promise<void> {
     const raw = this.#staged.get(name);
     if (raw !== undefined) {
@@ -301,23 +311,34 @@ export class Lake {
    * Writes the result of selectSql to `file` atomically: COPY to a hidden temporary file in the
    * same folder, fsync, rename over the target, fsync the folder. Readers see the old file or
    * the new one, never a partial one. `rowGroupSize` trades file size for row-group pruning.
+   * Returns the number of rows written.
    */
-  async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<void> {
+  async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<number> {
     const dir = dirname(file);
     ensureDir(dir, `write ${basename(file)}`);
-    const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(dir, tempName(basename(file)));
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
-      await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
+      const res = await this.query<{ Count: number }>(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
       fsyncPath(tmp);
       renameSync(tmp, file);
       fsyncPath(dir);
+      return res[0]?.Count ?? 0;
     } catch (err) {
       rmSync(tmp, { force: true });
       const fault = classifyWriteFault(err, `write ${basename(file)}`, dir);
       if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
     }
+  }
+
+  /**
+   * Removes temporary files and folders that writers killed mid-write left behind anywhere in
+   * the lake, keeping those of writers still running (temp-files.ts says how a writer is
+   * recognised). `now` is epoch ms from the Clock.
+   */
+  removeStaleTempFiles(now: number): StaleTempSweep {
+    return removeStaleTempFiles(this.root, now, ['.tmp']);
   }
 
   /**

@@ -12,6 +12,7 @@ import { canonicalJson } from '../pipelines/features/feature-definition-hash.js'
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
 import { fsyncPath, type Lake, type LakeColumn } from '../storage/lake.js';
+import { tempName } from '../storage/temp-files.js';
 import { LABEL_DROP_REASONS, computeLabels, type LabelDropReason, type LabelInputBar, type LabelRow } from './labels.js';
 import { SPLIT_NAMES, assignTimeSplits, type SplitName } from './time-split.js';
 import type { DatasetSpec, LabelSpec } from './training-config.js';
@@ -456,7 +457,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     // Write into a hidden folder, hash, name the folder by the id.
     const parent = lake.path('datasets', spec.name);
     mkdirSync(parent, { recursive: true });
-    const tmpDir = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
+    const tmpDir = join(parent, tempName('dataset'));
     mkdirSync(tmpDir);
     try {
       const dataFile = join(tmpDir, DATASET_DATA_FILE);

@@ -71,7 +71,7 @@ lake: { rooot: /tmp }
     writeFileSync(good, 'symbol,ts,open,high,low,close,volume\nAAPL,1732631400,1,2,0.5,1.5,10\nMSFT,1732631400,3,4,2,3.5,20\n');
     const r1 = await runCli(['ingest-file', '--config', cfg, good, bad]);
     expect(r1.code).toBe(2);
-    expect(r1.stderr).toContain(`${bad}:3: column low`);
+    expect(r1.stderr).toContain(`${bad}:3:21: column low: "x" is not a decimal number`);
     const r2 = await runCli(['sql', '--config', cfg, '--format', 'json', 'SELECT count(*) AS n FROM raw_bars']);
     expect(r2.code).toBe(0);
     expect(JSON.parse(r2.stdout)).toEqual([{ n: 0 }]);

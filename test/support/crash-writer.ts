@@ -65,6 +65,26 @@ if (mode === 'write') {
   }
   await writer.flush();
   await Promise.all(settled);
+} else if (mode === 'stall-before-ledger') {
+  // A group commit frozen at its commit point: every file renamed into place, the raw ledger line
+  // not yet written. Prints "renamed" and blocks synchronously, so the parent kills it exactly there.
+  const appendMany = JsonlLedger.prototype.appendMany;
+  JsonlLedger.prototype.appendMany = function (this: JsonlLedger<object>, records: readonly object[]): void {
+    if (this.file.endsWith('raw_batches.jsonl')) {
+      process.stdout.write('renamed\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    }
+    appendMany.call(this, records);
+  };
+  process.stdout.write('start\n');
+  // Two pages on two sessions: one group, two files (batch-g-….parquet in each date).
+  await t.raw.writeBatchGroup(
+    [
+      { batchId: `${arg}-a`, events: makeBars('AAPL', Date.parse('2024-11-25T14:30:00Z'), Date.parse('2024-11-25T14:40:00Z')) },
+      { batchId: `${arg}-b`, events: makeBars('MSFT', Date.parse('2024-11-26T14:30:00Z'), Date.parse('2024-11-26T14:40:00Z')) },
+    ],
+    1_000,
+  );
 }
 process.stdout.write('done\n');
 await t.lake.close();
