@@ -51,3 +51,9 @@ export function sqlNotInKeys(column: string, keys: readonly string[]): string {
   if (keys.length === 0) return 'true';
   return `${sqlIdent(column)} NOT IN (SELECT unnest([${sqlKeyList(keys)}]::VARCHAR[]))`;
 }
+
+/** A finite number as a DOUBLE literal that reads back as the same double. */
+export function sqlNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new InputError(`expected a finite number for SQL, got ${String(value)}`);
+  return `CAST('${String(value)}' AS DOUBLE)`;
+}

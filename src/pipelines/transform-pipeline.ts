@@ -70,7 +70,7 @@ export interface DqResultRecord {
   failures: DqFailureRecord[];
 }
 
-const MAX_LEDGER_FAILURES = 500;
+export const MAX_LEDGER_FAILURES = 500;
 
 export interface TransformCounts {
   /** Raw rows read for the date, every version. */

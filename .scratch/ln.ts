@@ -1,0 +1,10 @@
+import { Lake } from '../src/storage/lake.js';
+const lake = await Lake.open({ root: '/tmp/i17/lake-ln' });
+const xs: number[] = [];
+for (let i = 0; i < 200000; i++) xs.push(i % 2 ? Math.exp((Math.random() - 0.5) * 0.02) : (Math.floor(Math.random() * 1000) + 1) / (Math.floor(Math.random() * 1000) + 1));
+const st = await lake.stage([{ name: 'i', type: 'BIGINT' }, { name: 'x', type: 'DOUBLE' }], { i: xs.map((_, i) => i), x: xs }, xs.length);
+const { columns } = await lake.queryColumns(`SELECT ln(x) FROM ${st} ORDER BY i`);
+let diff = 0;
+xs.forEach((x, i) => { if (Math.log(x) !== (columns[0] as number[])[i]) diff++; });
+console.log('ln differs', diff, 'of', xs.length);
+await lake.close();
