@@ -6,6 +6,7 @@ import { DataQualityError, InputError } from '../core/errors.js';
 import { pickSourceEnv } from '../data-sources/ingestor-registry.js';
 import { createAppContext } from '../ops/app-context.js';
 import { JobLedger, type JobParams } from '../ops/job-ledger.js';
+import type { JobSeries } from '../ops/job-definition.js';
 import { jobDefinition } from '../ops/job-table.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { JOB_KINDS } from '../ops/ops-config.js';
@@ -95,6 +96,7 @@ export function registerRunCommand(program: Command): void {
     const app = await createAppContext(settings, { logger, sourceEnv: pickSourceEnv(settings.sources, process.env) });
     const rows: Record<string, unknown>[] = [];
     const refused: string[] = [];
+    let series: JobSeries | undefined;
     try {
       for (const s of symbols ?? []) app.calendars.calendarFor(s);
       const universe = symbols ?? app.calendars.symbols();
@@ -102,8 +104,10 @@ export function registerRunCommand(program: Command): void {
         ? planRunDates(opts, universe.map((s) => app.calendars.calendarFor(s))).map((date) => ({ date, ...(symbols ? { symbols } : {}), ...extra }))
         : [{ ...(opts.date ? { date: opts.date } : { start: opts.start, end: opts.end }), ...(symbols ? { symbols } : {}), ...extra }];
       const ledger = new JobLedger(app.lake, app.clock);
+      // A range of a job that can compute several dates per pass (transform) runs as a series.
+      series = def.perDate && def.series && paramsList.length > 1 ? def.series(app, paramsList) : undefined;
       for (const params of paramsList) {
-        const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });
+        const run = await executeJob(app, kind, params, { ledger, trigger: 'manual', ...(series ? { series } : {}) });
         const label = params.date ?? `${params.start ?? ''}..${params.end ?? ''}`;
         if (run.error === null) {
           rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.outcome?.display, ...run.record.counts, ...(format === 'json' ? { summary: run.outcome?.summary } : {}) });
@@ -119,6 +123,7 @@ export function registerRunCommand(program: Command): void {
         throw run.error;
       }
     } finally {
+      await series?.close().catch(() => undefined);
       await app.close();
     }
     process.stdout.write(`${formatRows(rows, format, format === 'json' ? undefined : columnsOf(rows))}\n`);

@@ -229,13 +229,13 @@ export class TransformPass {
    * Publishes one date of the pass: quarantine and curated partitions (unless a `fail` rule
    * failed), the DQ ledger line and metrics, logs. Throws DataQualityError when refused.
    */
-  async publish(date: string): Promise<TransformSummary> {
+  async publish(date: string, log: Logger = this.#deps.logger): Promise<TransformSummary> {
     if (this.#disposed) throw new Error('transform pass already disposed');
     const r = this.#results.get(date);
     if (!r) throw new RangeError(`date ${date} is not part of this transform pass`);
     const deps = this.#deps;
     const dataset = curatedDatasetFor(deps.gaps);
-    const logger = deps.logger.child({ component: 'transform', date, dataset });
+    const logger = log.child({ component: 'transform', date, dataset });
     const plan = this.#plan;
 
     const outcomes = plan.rules.map((rule) => ({ rule, failures: r.ruleFailures.get(rule.index) ?? 0 }));
@@ -449,14 +449,14 @@ export class TransformRange {
     this.#maxGridRows = options.maxGridRows ?? DEFAULT_MAX_GRID_ROWS;
   }
 
-  /** Publishes `date` (one of the range), computing the pass it belongs to first when needed. */
-  async run(date: string): Promise<TransformSummary> {
+  /** Publishes `date` (one of the range), computing the pass it belongs to first when needed; logs go to `logger`. */
+  async run(date: string, logger?: Logger): Promise<TransformSummary> {
     if (!this.#pass?.has(date)) {
       await this.#pass?.dispose();
       this.#pass = null;
       this.#pass = await TransformPass.compute(this.#passFrom(date), this.#symbols, this.#deps);
     }
-    return this.#pass.publish(date);
+    return this.#pass.publish(date, logger);
   }
 
   /** The dates of the pass that starts at `date`: the following dates while their grids fit. */
