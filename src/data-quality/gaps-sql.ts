@@ -6,17 +6,27 @@ import { resolveImputation } from './gaps.js';
 /**
  * The GapEngine of gaps.ts compiled to SQL (pure: config → SQL text), with the same
  * conventions: only missing slots are imputed; `ffill` of a price takes the previous close,
- * of wap / volume / trade_count that column's previous value; `linear` interpolates between the
- * nearest observed values of the column in the same session (slot indexes, not times, as the
- * JS engine does, so a break does not stretch the line); a leading gap has no earlier value
- * and stays NULL; a run longer than `max_gap_bars` stays NULL everywhere (`max_gap_exceeded`).
+ * of wap / volume / trade_count that column's previous value (the last non-NULL one); `linear`
+ * interpolates between the nearest non-NULL values of the column before and after the gap in the
+ * same session (by slot index, not time, as the JS engine does, so a break does not stretch the
+ * line); a leading gap has no earlier value and stays NULL; a run longer than `max_gap_bars`
+ * stays NULL everywhere (`max_gap_exceeded`).
  *
- * Input: one row per grid slot, `date, symbol, ts` (epoch ms), `slot` (0-based index in the
- * session's grid), `obs` (an observed bar is there) and the observed values (NULL when missing).
- * Output adds the imputed values, `is_imputed`, `imputation`, `complete` (every column with a
- * strategy other than `none` got a value), `run_len` (length of the missing run a slot is in)
- * and `prev_obs` (last observed slot before it, -1 when none: it identifies the run).
+ * Set-based, and only the missing slots are worked on: a run of missing slots is an island of
+ * consecutive slot numbers, its neighbours are the observed bars at `s0 - 1` and `s1 + 1` (equi-
+ * joins), and a neighbour whose value is NULL is looked past only for the runs that need it.
+ * Observed bars pass through untouched, so no window ever runs over the whole grid.
+ *
+ * Inputs ({@link GapSqlInputs}): `observed (date, symbol, slot, ts, <values>)`, the bars on the
+ * grid, one per slot; `missing (date, symbol, slot, ts)`, the grid slots without one; `extent
+ * (date, symbol, n_slots)`, one row per grid judged. `slot` is the 0-based index in the
+ * session's grid, `ts` epoch ms.
  */
+export interface GapSqlInputs {
+  readonly observed: string;
+  readonly missing: string;
+  readonly extent: string;
+}
 
 const PRICE = new Set<CuratedValueColumn>(['open', 'high', 'low', 'close']);
 
@@ -24,86 +34,126 @@ function strategyName(s: ImputationStrategy): string {
   return typeof s === 'string' ? s : 'constant';
 }
 
-const PRE = 'ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW';
-const FOL = 'ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING';
-const PART = 'PARTITION BY date, symbol ORDER BY slot';
+type Config = Pick<GapsConfig, 'imputation' | 'max_gap_bars'>;
 
-/** The imputed grid: `SELECT` over `slots` (see the module comment). */
-export function gapFillSql(config: Pick<GapsConfig, 'imputation' | 'max_gap_bars'>, slots: string): string {
-  const strategies = resolveImputation(config.imputation);
-  const windows: string[] = [
-    `coalesce(max(CASE WHEN obs THEN slot END) OVER (${PART} ${PRE}), -1) AS prev_obs`,
-    `coalesce(min(CASE WHEN obs THEN slot END) OVER (${PART} ${FOL}), count(*) OVER (PARTITION BY date, symbol)) AS next_obs`,
-  ];
-  const ffillSources = new Set<CuratedValueColumn>();
-  const linear = new Set<CuratedValueColumn>();
+/** Columns whose last non-NULL value before a run is read (ffill sources, linear), and first after it (linear). */
+function needs(config: Config): { before: CuratedValueColumn[]; after: CuratedValueColumn[] } {
+  const s = resolveImputation(config.imputation);
+  const before = new Set<CuratedValueColumn>();
+  const after = new Set<CuratedValueColumn>();
   for (const c of CURATED_MASK_COLUMNS) {
-    const s = strategies[c];
-    if (s === 'ffill') ffillSources.add(PRICE.has(c) ? 'close' : c);
-    if (s === 'linear') linear.add(c);
+    if (s[c] === 'ffill') before.add(PRICE.has(c) ? 'close' : c);
+    if (s[c] === 'linear') {
+      before.add(c);
+      after.add(c);
+    }
   }
-  for (const c of ffillSources) windows.push(`last_value(${sqlIdent(c)} IGNORE NULLS) OVER (${PART} ${PRE}) AS ${sqlIdent(`ff_${c}`)}`);
-  for (const c of linear) {
-    const id = sqlIdent(c);
-    windows.push(
-      `last_value(${id} IGNORE NULLS) OVER (${PART} ${PRE}) AS ${sqlIdent(`la_${c}`)}`,
-      `max(CASE WHEN ${id} IS NOT NULL THEN slot END) OVER (${PART} ${PRE}) AS ${sqlIdent(`lp_${c}`)}`,
-      `first_value(${id} IGNORE NULLS) OVER (${PART} ${FOL}) AS ${sqlIdent(`lb_${c}`)}`,
-      `min(CASE WHEN ${id} IS NOT NULL THEN slot END) OVER (${PART} ${FOL}) AS ${sqlIdent(`lq_${c}`)}`,
-    );
-  }
+  return { before: [...before], after: [...after] };
+}
 
+const id = (name: string): string => sqlIdent(name);
+
+/** Missing slots with the id (`grp`) of the run they belong to: `date, symbol, slot, ts, grp`. */
+export function gapSlotsSql(inputs: GapSqlInputs): string {
+  return `SELECT date, symbol, slot, ts, slot - row_number() OVER (PARTITION BY date, symbol ORDER BY slot) AS grp FROM ${inputs.missing}`;
+}
+
+/**
+ * One row per run of missing slots, over {@link gapSlotsSql}'s output: `date, symbol, grp, s0, s1,
+ * len, start_ts` and, per column the strategies read, the last non-NULL value before the run and
+ * its slot (`pv_<c>`, `ps_<c>`) and the first after it (`nv_<c>`, `ns_<c>`), NULL when none.
+ */
+export function gapRunsSql(config: Config, inputs: GapSqlInputs, slots: string): string {
+  const { before, after } = needs(config);
+  const near = [...new Set([...before, ...after])];
+  const fallbacks: string[] = [];
+  const joins: string[] = [];
+  const columns: string[] = [];
+  const side = (c: CuratedValueColumn, dir: 'before' | 'after'): void => {
+    const [v, s, n, agg, cmp, nb, edge] =
+      dir === 'before' ? ['pv', 'ps', 'fp', 'max', '<', 'p', 's0 - 1'] : ['nv', 'ns', 'fn', 'min', '>', 'x', 's1 + 1'];
+    const fb = `${n}_${c}`;
+    const neighbour = id(`${nb}_${c}`);
+    // Past a NULL neighbour: the nearest non-NULL value in the session, for those runs only.
+    fallbacks.push(`${fb} AS (
+      SELECT r.date, r.symbol, r.grp, ${dir === 'before' ? 'arg_max' : 'arg_min'}(o.${id(c)}, o.slot) AS v, ${agg}(o.slot) AS s
+      FROM (SELECT * FROM nb WHERE ${neighbour} IS NULL) r
+      JOIN ${inputs.observed} o ON o.date = r.date AND o.symbol = r.symbol AND o.slot ${cmp} ${dir === 'before' ? 'r.s0' : 'r.s1'} AND o.${id(c)} IS NOT NULL
+      GROUP BY r.date, r.symbol, r.grp)`);
+    joins.push(`LEFT JOIN ${fb} ON ${fb}.date = nb.date AND ${fb}.symbol = nb.symbol AND ${fb}.grp = nb.grp`);
+    columns.push(
+      `CASE WHEN ${neighbour} IS NOT NULL THEN ${neighbour} ELSE ${fb}.v END AS ${id(`${v}_${c}`)}`,
+      `CASE WHEN ${neighbour} IS NOT NULL THEN ${edge} ELSE ${fb}.s END AS ${id(`${s}_${c}`)}`,
+    );
+  };
+  for (const c of before) side(c, 'before');
+  for (const c of after) side(c, 'after');
+  return `WITH runs AS (
+      SELECT date, symbol, grp, min(slot) AS s0, max(slot) AS s1, count(*) AS len, min(ts) AS start_ts FROM ${slots} GROUP BY date, symbol, grp
+    ), nb AS (
+      SELECT runs.*${near.map((c) => `, p.${id(c)} AS ${id(`p_${c}`)}, x.${id(c)} AS ${id(`x_${c}`)}`).join('')}
+      FROM runs
+      ${near.length > 0 ? `LEFT JOIN ${inputs.observed} p ON p.date = runs.date AND p.symbol = runs.symbol AND p.slot = runs.s0 - 1
+      LEFT JOIN ${inputs.observed} x ON x.date = runs.date AND x.symbol = runs.symbol AND x.slot = runs.s1 + 1` : ''}
+    )${fallbacks.map((f) => `, ${f}`).join('')}
+    SELECT nb.date, nb.symbol, nb.grp, nb.s0, nb.s1, nb.len, nb.start_ts${columns.map((c) => `, ${c}`).join('')}
+    FROM nb ${joins.join(' ')}`;
+}
+
+/**
+ * The imputed rows, over the missing slots and their runs: `date, symbol, slot, ts, run_len`,
+ * the curated values, `imputation` and `complete` (every column with a strategy other than
+ * `none` got a value).
+ */
+export function gapImputedSql(config: Config, slots: string, runs: string): string {
+  const strategies = resolveImputation(config.imputation);
+  const tooLong = `r.len > ${config.max_gap_bars}`;
   const imputedValue = (c: CuratedValueColumn): string => {
     const s = strategies[c];
     if (s === 'zero') return 'CAST(0 AS DOUBLE)';
     if (typeof s === 'object') return sqlNumber(s.constant);
-    if (s === 'ffill') return sqlIdent(`ff_${PRICE.has(c) ? 'close' : c}`);
+    if (s === 'ffill') return `r.${id(`pv_${PRICE.has(c) ? 'close' : c}`)}`;
     if (s === 'none') return 'CAST(NULL AS DOUBLE)';
-    const [a, p, b, q] = ['la', 'lp', 'lb', 'lq'].map((k) => sqlIdent(`${k}_${c}`)) as [string, string, string, string];
-    const v = `${a} + ((${b} - ${a}) * CAST(slot - ${p} AS DOUBLE)) / CAST(${q} - ${p} AS DOUBLE)`;
+    const [a, p, b, q] = ['pv', 'ps', 'nv', 'ns'].map((k) => `r.${id(`${k}_${c}`)}`) as [string, string, string, string];
+    const v = `${a} + ((${b} - ${a}) * CAST(g.slot - ${p} AS DOUBLE)) / CAST(${q} - ${p} AS DOUBLE)`;
     // Math.round: halves go up.
     const rounded = c === 'trade_count' ? `CASE WHEN (${v}) - floor(${v}) >= 0.5 THEN ceil(${v}) ELSE floor(${v}) END` : v;
     return `CASE WHEN ${p} IS NOT NULL AND ${q} IS NOT NULL THEN ${rounded} END`;
   };
-  const tooLong = `(next_obs - prev_obs - 1) > ${config.max_gap_bars}`;
   const values = CURATED_MASK_COLUMNS.map((c) => {
-    const v = `CASE WHEN obs THEN CAST(${sqlIdent(c)} AS DOUBLE) WHEN ${tooLong} THEN NULL ELSE CAST(${imputedValue(c)} AS DOUBLE) END`;
-    return `${c === 'trade_count' ? `CAST(${v} AS BIGINT)` : v} AS ${sqlIdent(c)}`;
+    const v = `CASE WHEN ${tooLong} THEN NULL ELSE CAST(${imputedValue(c)} AS DOUBLE) END`;
+    return `${c === 'trade_count' ? `CAST(${v} AS BIGINT)` : v} AS ${id(c)}`;
   });
-
   // The imputation text: strategy names of the columns that got a value, first appearance first.
   const names = CURATED_MASK_COLUMNS.map((c) => strategyName(strategies[c]));
   const applied = CURATED_MASK_COLUMNS.map((c, j) => {
-    const earlier = CURATED_MASK_COLUMNS.filter((_, i) => i < j && names[i] === names[j]).map((e) => `${sqlIdent(e)} IS NULL`);
-    return `CASE WHEN ${[`${sqlIdent(c)} IS NOT NULL`, ...earlier].join(' AND ')} THEN ${sqlString(names[j] as string)} END`;
+    const earlier = CURATED_MASK_COLUMNS.filter((_, i) => i < j && names[i] === names[j]).map((e) => `${id(e)} IS NULL`);
+    return `CASE WHEN ${[`${id(c)} IS NOT NULL`, ...earlier].join(' AND ')} THEN ${sqlString(names[j] as string)} END`;
   });
-  const needed = CURATED_MASK_COLUMNS.filter((c) => strategies[c] !== 'none').map((c) => `${sqlIdent(c)} IS NOT NULL`);
-
-  return `SELECT date, symbol, ts, slot, obs, prev_obs, run_len, ${CURATED_MASK_COLUMNS.map(sqlIdent).join(', ')},
-      NOT obs AS is_imputed,
-      CASE WHEN obs THEN NULL WHEN run_len > ${config.max_gap_bars} THEN 'max_gap_exceeded'
-           ELSE coalesce(nullif(concat_ws('+', ${applied.join(', ')}), ''), 'none') END AS imputation,
+  const needed = CURATED_MASK_COLUMNS.filter((c) => strategies[c] !== 'none').map((c) => `${id(c)} IS NOT NULL`);
+  return `SELECT date, symbol, slot, ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
+      CASE WHEN run_len > ${config.max_gap_bars} THEN 'max_gap_exceeded' ELSE coalesce(nullif(concat_ws('+', ${applied.join(', ')}), ''), 'none') END AS imputation,
       ${needed.length > 0 ? needed.join(' AND ') : 'true'} AS complete
     FROM (
-      SELECT date, symbol, ts, slot, obs, prev_obs, next_obs - prev_obs - 1 AS run_len, ${values.join(', ')}
-      FROM (SELECT *, ${windows.join(',\n        ')} FROM ${slots}))`;
+      SELECT g.date, g.symbol, g.slot, g.ts, r.len AS run_len, ${values.join(', ')}
+      FROM ${slots} g JOIN ${runs} r ON r.date = g.date AND r.symbol = g.symbol AND r.grp = g.grp)`;
 }
 
 /**
- * One gap report per (date, symbol) with slots, over the output of {@link gapFillSql}:
- * expected, observed, missing, imputed, unfilled, gaps, longest_gap and over_limit (a list of
- * `{start, bars}` per run longer than `max_gap_bars`, in time order).
+ * One gap report per (date, symbol) grid with slots: expected, observed, missing, imputed,
+ * unfilled, gaps, longest_gap and over_limit (a list of `{start, bars}` per run longer than
+ * `max_gap_bars`, in time order).
  */
-export function gapReportsSql(filled: string, maxGapBars: number): string {
-  const runStart = 'NOT obs AND slot = prev_obs + 1';
-  return `SELECT date, symbol,
-      count(*) AS expected,
-      count(*) FILTER (WHERE obs) AS observed,
-      count(*) FILTER (WHERE NOT obs) AS missing,
-      count(*) FILTER (WHERE NOT obs AND complete) AS imputed,
-      count(*) FILTER (WHERE NOT obs AND NOT complete) AS unfilled,
-      count(*) FILTER (WHERE ${runStart}) AS gaps,
-      coalesce(max(run_len) FILTER (WHERE NOT obs), 0) AS longest_gap,
-      coalesce(list({'start': ts, 'bars': run_len} ORDER BY slot) FILTER (WHERE ${runStart} AND run_len > ${maxGapBars}), []) AS over_limit
-    FROM ${filled} GROUP BY date, symbol`;
+export function gapReportsSql(config: Config, inputs: GapSqlInputs, runs: string, imputed: string): string {
+  return `SELECT e.date, e.symbol, e.n_slots AS expected, coalesce(o.n, 0) AS observed, e.n_slots - coalesce(o.n, 0) AS missing,
+      coalesce(i.imputed, 0) AS imputed, coalesce(i.unfilled, 0) AS unfilled, coalesce(r.gaps, 0) AS gaps, coalesce(r.longest, 0) AS longest_gap,
+      coalesce(r.over_limit, []) AS over_limit
+    FROM ${inputs.extent} e
+    LEFT JOIN (SELECT date, symbol, count(*) AS n FROM ${inputs.observed} GROUP BY ALL) o ON o.date = e.date AND o.symbol = e.symbol
+    LEFT JOIN (SELECT date, symbol, count(*) AS gaps, max(len) AS longest,
+                      list({'start': start_ts, 'bars': len} ORDER BY s0) FILTER (WHERE len > ${config.max_gap_bars}) AS over_limit
+               FROM ${runs} GROUP BY ALL) r ON r.date = e.date AND r.symbol = e.symbol
+    LEFT JOIN (SELECT date, symbol, count(*) FILTER (WHERE complete) AS imputed, count(*) FILTER (WHERE NOT complete) AS unfilled
+               FROM ${imputed} GROUP BY ALL) i ON i.date = e.date AND i.symbol = e.symbol
+    WHERE e.n_slots > 0`;
 }

@@ -43,6 +43,27 @@ type RuleOf<T extends DqRule['type']> = Extract<DqRule, { type: T }>;
 export type RowDqRule = Exclude<DqRule, { type: 'bar_count' | 'staleness' }>;
 export type EntityDqRule = Extract<DqRule, { type: 'bar_count' | 'staleness' }>;
 
+/** The columns of the rows a rule reads (whether the rows have them or not). */
+export function ruleColumnsRead(rule: DqRule): string[] {
+  switch (rule.type) {
+    case 'range':
+    case 'enum':
+    case 'outlier':
+      return [rule.field];
+    case 'not_null':
+      return [...rule.fields];
+    case 'monotonic_time':
+      return [rule.entity, rule.time];
+    case 'unique':
+      return [...rule.keys];
+    case 'ohlc_consistency':
+      return ['open', 'high', 'low', 'close'];
+    case 'bar_count':
+    case 'staleness':
+      return [];
+  }
+}
+
 export function isEntityRule(rule: DqRule): rule is EntityDqRule {
   return rule.type === 'bar_count' || rule.type === 'staleness';
 }
@@ -160,38 +181,52 @@ function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
 }
 
 /**
- * Outliers as checkOutliers judges them, bit for bit: returns through Math.log's algorithm; a
- * cheap pass (running sums) finds the rows whose verdict could be in doubt — |z| within 1e-4 of
- * the threshold or above it, or a window flat to 1e-8 — and only those are judged again with the
- * JS arithmetic (left-to-right sums over the `window` previous returns, mean, then squares).
- * Every failing row goes through the exact pass, so its reason is the JS text too.
+ * Outliers as checkOutliers judges them, bit for bit. A cheap pass (DuckDB's ln, running sums)
+ * finds the rows whose verdict could be in doubt — |z| within 1e-4 of the threshold or above it,
+ * or a window flat to 1e-8 — and only those are judged again with the JS arithmetic: returns
+ * through Math.log's own algorithm, left-to-right sums over the `window` previous returns, the
+ * mean, then the squares. Every failing row goes through that exact pass, so its reason is the
+ * JS text too.
  */
-function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
+/** Precomputed columns of an outlier rule's input (see {@link outlierValueSql}): the value, the previous usable value, the usable row's index. */
+export interface OutlierInput {
+  readonly x: string;
+  readonly px: string;
+  readonly rn: string;
+}
+
+/** An outlier rule's value as the JS check uses it (a positive finite number, else NULL: skipped), or null when the field never is one. */
+export function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
   const c = col(rule.field);
-  if (c.num === null) return null;
+  return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
+}
+
+function outlierSql(rule: RuleOf<'outlier'>, rows: string, input?: OutlierInput): string | null {
+  const value = outlierValueSql(rule);
+  if (value === null) return null;
   const w = rule.window;
   const th = sqlNumber(rule.threshold);
   const part = 'PARTITION BY date, symbol';
-  return `WITH u AS MATERIALIZED (
-      SELECT date, symbol, ts, row_number() OVER p - 1 AS rn, ${JS_SQL.log}(x / lag(x) OVER p) AS r
-      FROM (SELECT ${FAIL_COLUMNS}, ${c.num} AS x FROM ${rows}) WHERE isfinite(x) AND x > 0
-      WINDOW p AS (${part} ORDER BY ts)
-    ), sums AS (
-      SELECT *, sum(coalesce(r, 0)) OVER p AS c1, sum(coalesce(r * r, 0)) OVER p AS c2
-      FROM u WINDOW p AS (${part} ORDER BY rn ROWS UNBOUNDED PRECEDING)
-    ), approx AS (
-      SELECT date, symbol, ts, rn, r, (lag(c1, 1) OVER p - lag(c1, ${w + 1}) OVER p) / ${w} AS m, lag(c2, 1) OVER p - lag(c2, ${w + 1}) OVER p AS s2
-      FROM sums WINDOW p AS (${part} ORDER BY rn)
+  const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
+  const u = input
+    ? `SELECT ${FAIL_COLUMNS}, ${input.x} AS x, ${input.px} AS px, ${input.rn} AS rn FROM ${rows} WHERE ${input.x} IS NOT NULL`
+    : `SELECT ${FAIL_COLUMNS}, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
+      FROM (SELECT ${FAIL_COLUMNS}, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
+      WINDOW p AS (${part} ORDER BY ts)`;
+  return `WITH u AS MATERIALIZED (${u}), approx AS (
+      SELECT ${FAIL_COLUMNS}, rn, x, px, ln(x / px) AS r,
+             sum(ln(x / px)) OVER p / ${w} AS m, sum(ln(x / px) * ln(x / px)) OVER p AS s2
+      FROM u WINDOW p AS (${part} ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
     ), doubtful AS (
-      SELECT date, symbol, ts, rn, r FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
+      SELECT ${FAIL_COLUMNS}, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
       WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)
     ), exact AS (
       SELECT *, (r - mean) / sd AS z FROM (
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
-            SELECT k.date, k.symbol, k.ts, k.r, list(u.r ORDER BY u.rn) AS l
+            SELECT k.date, k.symbol, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
             FROM doubtful k JOIN u ON u.date = k.date AND u.symbol = k.symbol AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
-            GROUP BY k.date, k.symbol, k.ts, k.r)))
+            GROUP BY k.date, k.symbol, k.ts, k.x, k.px)))
     )
     SELECT ${FAIL_COLUMNS},
       ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(r) || ' is ' || ${JS_SQL.fixed1}(z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
@@ -200,9 +235,10 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
 
 /**
  * The failures of a row-judged rule as `SELECT date, symbol, ts, reason` over `rows`, or null
- * when the rule cannot fail on them (e.g. a range over a column the rows do not have).
+ * when the rule cannot fail on them (e.g. a range over a column the rows do not have). An
+ * outlier rule reads `outlierInput` from the rows when given (computed where a window runs anyway).
  */
-export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null {
+export function rowRuleFailuresSql(rule: RowDqRule, rows: string, outlierInput?: OutlierInput): string | null {
   switch (rule.type) {
     case 'range':
       return rangeSql(rule, rows);
@@ -217,7 +253,7 @@ export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null
     case 'unique':
       return uniqueSql(rule, rows);
     case 'outlier':
-      return outlierSql(rule, rows);
+      return outlierSql(rule, rows, outlierInput);
   }
 }
 

@@ -1,9 +1,9 @@
 import { CURATED_MASK_COLUMNS } from '../core/bars.js';
 import { sqlIdent, sqlString } from '../core/sql.js';
 import { ruleName, type DqAction, type DqRule, type DqSeverity, type GapsConfig } from '../data-quality/dq-config.js';
-import { gapFillSql, gapReportsSql } from '../data-quality/gaps-sql.js';
+import { gapImputedSql, gapReportsSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
 import { JS_SQL } from '../data-quality/js-compat-sql.js';
-import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql } from '../data-quality/rules-sql.js';
+import { entityRuleFailuresSql, isEntityRule, outlierValueSql, rowRuleFailuresSql, ruleColumnsRead, type OutlierInput } from '../data-quality/rules-sql.js';
 
 /**
  * The set-based transform as SQL text compiled from the config (pure: no I/O). The I/O wrapper
@@ -81,10 +81,15 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const freq = cfg.barMs;
   const t = (name: string): string => `${prefix}_${name}`;
   const grid = t('grid');
+  const sess = t('sess');
   const rows = t('rows');
   const fail = t('fail');
   const quar = t('quar');
-  const fill = t('fill');
+  const qwide = t('qwide');
+  const obs = t('obs');
+  const gslots = t('gslots');
+  const runs = t('runs');
+  const imputed = t('imputed');
   const stats = t('stats');
 
   const rules: PlannedRule[] = VALIDITY_RULE_NAMES.map((name, index) => ({ index, name, type: 'validity', severity: 'error', action: 'quarantine', perBar: true }));
@@ -97,67 +102,92 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   rules.push({ index: maxGapIdx, name: 'max_gap_bars', type: 'gap', severity: cfg.gaps.over_limit.severity, action: cfg.gaps.over_limit.action, perBar: false });
   const dqRule = (i: number): PlannedRule => rules[VALIDITY_RULE_NAMES.length + i] as PlannedRule;
 
+  // The calendar grid: each calendar's bar starts of each session (breaks left out), with their
+  // slot index; then the sessions with their breaks as a list and the slots complete at now.
   const gridSql = `CREATE TEMP TABLE ${grid} AS
     SELECT cal, date, ts, row_number() OVER (PARTITION BY cal, date ORDER BY ts) - 1 AS slot
     FROM (SELECT s.cal, s.date, unnest(range(s.open_ms, s.close_ms, ${freq})) AS ts FROM ${inputs.sessions} s) g
     WHERE NOT EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = g.cal AND b.date = g.date AND g.ts >= b.start_ms AND g.ts < b.end_ms)`;
-
-  // The first validity check a row fails, as {i: index, f: field, v: value, s: suffix}: one
-  // number to format per row (formatting is costly to bind, once per call site).
-  const prices = ['open', 'high', 'low', 'close'];
-  const check = (i: number, field: string, value: string, suffix: string): string =>
-    `{'i': ${i}, 'f': ${sqlString(field)}, 'v': CAST(${value} AS DOUBLE), 's': ${sqlString(suffix)}}`;
-  const validity = `CASE
-      WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN ${check(0, 'ts', 'ts', ' is not a valid epoch-ms instant')}
-      ${prices.map((c) => `WHEN ${c} IS NULL OR NOT isfinite(${c}) THEN ${check(1, c, c, ' is not a finite number')}`).join('\n      ')}
-      ${prices.map((c) => `WHEN NOT (${c} > 0) THEN ${check(2, c, c, ' is not positive')}`).join('\n      ')}
-      WHEN volume IS NULL OR NOT isfinite(volume) THEN ${check(3, 'volume', 'volume', ' is not a finite number')}
-      WHEN volume < 0 THEN ${check(3, 'volume', 'volume', ' is negative')} END`;
-  const inSession = '(ts >= open_ms AND ts < close_ms)';
-  const inBreak = `EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = x.cal AND b.date = x.date AND x.ts >= b.start_ms AND x.ts < b.end_ms)`;
-  const iso = (c: string): string => `${JS_SQL.iso}(${c})`;
-  const rowsSql = `CREATE TEMP TABLE ${rows} AS
-    WITH raw AS (
-      SELECT r.*, y.cal FROM ${inputs.raw} r
+  const sessSql = `CREATE TEMP TABLE ${sess} AS
+    SELECT s.*, coalesce(b.breaks, []) AS breaks,
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.date = s.date AND g.ts <= s.cut_ms) AS n_cut
+    FROM ${inputs.sessions} s
+    LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
+      ON b.cal = s.cal AND b.date = s.date`;
+  // The raw rows of the run's instruments on their session dates.
+  const rawRows = `(SELECT r.*, y.cal FROM ${inputs.raw} r
       JOIN ${inputs.symbols} y ON y.symbol = r.symbol
-      JOIN ${inputs.sessions} s ON s.cal = y.cal AND s.date = r.date
-    ), latest AS (
-      SELECT * EXCLUDE (rn) FROM (
-        SELECT *, count(*) OVER (PARTITION BY date, symbol, ts) AS versions,
-               row_number() OVER (PARTITION BY date, symbol, ts ORDER BY ingestion_ts DESC, batch_id DESC, source, request_id, close, open, high, low, volume) AS rn
-        FROM raw)
-      WHERE rn = 1
-    ), norm AS (
-      SELECT date, cal, source, symbol, con_id, what_to_show, bar_size, coalesce(epoch_ms(ts), 0) AS ts,
-             open, high, low, close, volume,
+      JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
+
+  const prices = ['open', 'high', 'low', 'close'];
+  const validityIdx = `CASE
+      WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN 0
+      WHEN ${prices.map((c) => `${c} IS NULL OR NOT isfinite(${c})`).join(' OR ')} THEN 1
+      WHEN ${prices.map((c) => `NOT (${c} > 0)`).join(' OR ')} THEN 2
+      WHEN volume IS NULL OR NOT isfinite(volume) OR volume < 0 THEN 3 END`;
+  // Why a row is invalid, for invalid rows only: field, value (one number to format: a
+  // formatting call is costly to bind) and what is wrong, in the order the checks are tried.
+  const firstBad = (pick: (c: string, kind: 'finite' | 'positive' | 'volume_finite' | 'volume_negative' | 'ts') => string): string => `CASE
+      WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN ${pick('ts', 'ts')}
+      ${prices.map((c) => `WHEN ${c} IS NULL OR NOT isfinite(${c}) THEN ${pick(c, 'finite')}`).join('\n      ')}
+      ${prices.map((c) => `WHEN NOT (${c} > 0) THEN ${pick(c, 'positive')}`).join('\n      ')}
+      WHEN volume IS NULL OR NOT isfinite(volume) THEN ${pick('volume', 'volume_finite')}
+      ELSE ${pick('volume', 'volume_negative')} END`;
+  const suffix = { ts: ' is not a valid epoch-ms instant', finite: ' is not a finite number', positive: ' is not positive', volume_finite: ' is not a finite number', volume_negative: ' is negative' };
+  const vreason = `${firstBad((c) => sqlString(c))} || ' ' || ${JS_SQL.num}(${firstBad((c) => `CAST(${c} AS DOUBLE)`)}) || ${firstBad((_, k) => sqlString(suffix[k]))}`;
+  const iso = (c: string): string => `${JS_SQL.iso}(${c})`;
+
+  // One row per (date, symbol, ts): the latest ingestion wins, then the greatest batch id. Hash
+  // based: only keys that have several versions go through a window. Only the columns the
+  // transform and its rules read are kept; quarantined rows get the others back from the raw
+  // files (a quarantine row keeps every column).
+  const wide = ['source', 'con_id', 'what_to_show', 'bar_size', 'request_id', 'batch_id', 'ingestion_ts'];
+  const extra = wide.filter((c) => cfg.rules.some((r) => ruleColumnsRead(r).includes(c)));
+  const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
+  // Outlier rules read the previous usable value through a window computed here, over the rows
+  // a sort is needed for anyway.
+  const outliers = cfg.rules.flatMap((r, i) => (r.type === 'outlier' && outlierValueSql(r) !== null ? [{ i, value: outlierValueSql(r) as string }] : []));
+  const outlierInput = (i: number): OutlierInput => ({ x: `ox_${i}`, px: `opx_${i}`, rn: `orn_${i}` });
+  const rowsSql = `CREATE TEMP TABLE ${rows} AS
+    WITH r AS MATERIALIZED (
+      SELECT date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
-             batch_id, epoch_ms(ingestion_ts) AS ingestion_ts, request_id, versions
-      FROM latest
+             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion
+      FROM ${rawRows}
+    ), dup AS (
+      SELECT date, symbol, ts FROM r GROUP BY date, symbol, ts HAVING count(*) > 1
+    ), latest AS (
+      SELECT * FROM r ANTI JOIN dup ON dup.date = r.date AND dup.symbol = r.symbol AND dup.ts = r.ts
+      UNION ALL
+      SELECT * FROM (SELECT r.* FROM r SEMI JOIN dup ON dup.date = r.date AND dup.symbol = r.symbol AND dup.ts = r.ts)
+      QUALIFY row_number() OVER (PARTITION BY date, symbol, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
     ), x AS (
-      SELECT norm.*, s.cal_name, s.open_ms, s.close_ms, s.cut_ms, s.now_ms, g.slot,
-             g.slot IS NOT NULL AND norm.ts <= s.cut_ms AS on_grid
-      FROM norm JOIN ${inputs.sessions} s ON s.cal = norm.cal AND s.date = norm.date
-      LEFT JOIN ${grid} g ON g.cal = norm.cal AND g.date = norm.date AND g.ts = norm.ts
-    ), c AS (
-      SELECT x.*, ${validity} AS vp,
-             NOT on_grid AND ${inSession} AND ts + ${freq} > now_ms AS incomplete,
-             CASE WHEN NOT ${inSession} THEN ' is outside the ' || cal_name || ' sessions ' || date || '..' || date
-                  WHEN ${inBreak} THEN ' falls in a trading break of ' || cal_name || ' session ' || date
-                  ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || date END AS grid_suffix
-      FROM x
+      SELECT l.*, g.slot,
+             g.slot IS NOT NULL AND l.ts <= s.cut_ms AS on_grid,
+             NOT (g.slot IS NOT NULL AND l.ts <= s.cut_ms) AND l.ts >= s.open_ms AND l.ts < s.close_ms AND l.ts + ${freq} > s.now_ms AS incomplete
+      FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
+      JOIN ${sess} s ON s.cal = l.cal AND s.date = l.date
+      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.date = l.date AND g.ts = l.ts
     )
-    SELECT c.* EXCLUDE (cal_name, open_ms, close_ms, cut_ms, now_ms, vp, grid_suffix),
-           CAST(vp.i AS INTEGER) AS vrule_idx,
-           CASE WHEN vp.i IS NOT NULL THEN vp.f || ' ' || ${JS_SQL.num}(vp.v) || vp.s END AS vreason,
-           CASE WHEN NOT on_grid AND NOT incomplete THEN ${iso('ts')} || grid_suffix END AS grid_reason
-    FROM c`;
+    ${
+      outliers.length === 0
+        ? 'SELECT * FROM x'
+        : `SELECT *, ${outliers
+            .map(({ i }) => {
+              const o = outlierInput(i);
+              return `lag(${o.x} IGNORE NULLS) OVER w AS ${o.px}, count(${o.x}) OVER (w ROWS UNBOUNDED PRECEDING) - 1 AS ${o.rn}`;
+            })
+            .join(', ')}
+    FROM (SELECT *, ${outliers.map(({ i, value }) => `CASE WHEN vrule_idx IS NULL THEN ${value} END AS ${outlierInput(i).x}`).join(', ')} FROM x)
+    WINDOW w AS (PARTITION BY date, symbol ORDER BY ts)`
+    }`;
 
   const valid = `(SELECT * FROM ${rows} WHERE vrule_idx IS NULL)`;
-  const failParts = [`SELECT vrule_idx AS rule_idx, date, symbol, ts, vreason AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
+  const failParts = [`SELECT vrule_idx AS rule_idx, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
-    const sql = rowRuleFailuresSql(r, valid);
+    const sql = rowRuleFailuresSql(r, valid, outliers.some((o) => o.i === i) ? outlierInput(i) : undefined);
     if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
@@ -168,9 +198,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const qRules = rules.filter((r) => r.type !== 'validity' && r.type !== 'grid' && r.type !== 'gap' && r.action === 'quarantine');
   const quarSql = `CREATE TEMP TABLE ${quar} AS
     SELECT date, symbol, ts, 'validity' AS stage,
-           CASE vrule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
-           vreason AS reason, CAST(NULL AS VARCHAR) AS other_rules
-    FROM ${rows} WHERE vrule_idx IS NOT NULL
+           CASE rule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
+           reason, CAST(NULL AS VARCHAR) AS other_rules
+    FROM ${fail} WHERE rule_idx < ${VALIDITY_RULE_NAMES.length}
     ${qRules.length > 0
       ? `UNION ALL
     SELECT date, symbol, ts, 'dq', arg_min(name, rule_idx), arg_min(reason, rule_idx), nullif(array_to_string(list(name ORDER BY rule_idx)[2:], ','), '')
@@ -181,20 +211,36 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
   const offGridSql = `INSERT INTO ${quar}
-    SELECT date, symbol, ts, 'grid', 'off_grid', grid_reason, NULL FROM ${kept} k WHERE grid_reason IS NOT NULL`;
+    SELECT k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
+        WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
+        WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
+        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
+    FROM ${kept} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
+    WHERE NOT k.on_grid AND NOT k.incomplete`;
 
+  // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
+  const qwideSql = `CREATE TEMP TABLE ${qwide} AS
+    SELECT r.date, r.symbol, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
+    FROM ${rawRows} r SEMI JOIN ${quar} q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = coalesce(epoch_ms(r.ts), 0)
+    QUALIFY row_number() OVER (PARTITION BY r.date, r.symbol, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
+
+  // The grid: observed bars (kept rows on it), the slots without one, the extent of each grid.
   const values = CURATED_MASK_COLUMNS.map(sqlIdent);
-  const slots = `(SELECT y.symbol, s.date, g.ts, g.slot, k.ts IS NOT NULL AS obs, ${values.map((c) => `k.${c}`).join(', ')}
+  const obsSql = `CREATE TEMP TABLE ${obs} AS SELECT date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid`;
+  const extent = `(SELECT s.date, y.symbol, s.n_cut AS n_slots FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal)`;
+  const missing = `(SELECT s.date, y.symbol, g.slot, g.ts
       FROM ${inputs.symbols} y
-      JOIN ${inputs.sessions} s ON s.cal = y.cal
+      JOIN ${sess} s ON s.cal = y.cal
       JOIN ${grid} g ON g.cal = s.cal AND g.date = s.date AND g.ts <= s.cut_ms
-      LEFT JOIN (SELECT * FROM ${kept} WHERE on_grid) k ON k.symbol = y.symbol AND k.date = s.date AND k.ts = g.ts)`;
-  const fillSql = `CREATE TEMP TABLE ${fill} AS ${gapFillSql(cfg.gaps, slots)}`;
+      ANTI JOIN ${obs} o ON o.date = s.date AND o.symbol = y.symbol AND o.slot = g.slot)`;
+  const gaps: GapSqlInputs = { observed: obs, missing, extent };
+  const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
+  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, gslots)}`;
+  const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs)}`;
 
   const statsSql = `CREATE TEMP TABLE ${stats} AS
-    SELECT y.symbol, s.date, coalesce(e.expected, 0) AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
-    FROM ${inputs.symbols} y JOIN ${inputs.sessions} s ON s.cal = y.cal
-    LEFT JOIN (SELECT date, symbol, count(*) AS expected FROM ${fill} GROUP BY ALL) e ON e.symbol = y.symbol AND e.date = s.date
+    SELECT y.symbol, s.date, s.n_cut AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+    FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
     LEFT JOIN (SELECT date, symbol, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY ALL) v
       ON v.symbol = y.symbol AND v.date = s.date`;
 
@@ -203,34 +249,35 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     if (isEntityRule(r)) laterFails.push(`SELECT ${dqRule(i).index}, date, symbol, CAST(NULL AS BIGINT), reason FROM (${entityRuleFailuresSql(r, stats, freq)})`);
   });
   laterFails.push(`SELECT ${offGridIdx}, date, symbol, ts, reason FROM ${quar} WHERE stage = 'grid'`);
-  laterFails.push(`SELECT ${maxGapIdx}, date, symbol, ts,
-      date || ': ' || CAST(run_len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
-    FROM ${fill} WHERE NOT obs AND slot = prev_obs + 1 AND run_len > ${cfg.gaps.max_gap_bars}`);
+  laterFails.push(`SELECT ${maxGapIdx}, date, symbol, start_ts,
+      date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
+    FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
   const laterFailSql = `INSERT INTO ${fail} ${laterFails.join('\nUNION ALL ')}`;
 
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
 
-  const curatedColumns = [
-    'symbol',
-    'CAST(epoch_ms(ts) AS TIMESTAMPTZ) AS ts',
-    ...values,
-    'is_imputed',
-    'imputation',
-    ...CURATED_MASK_COLUMNS.map((c) => `NOT obs AS ${sqlIdent(`${c}_imputed`)}`),
-  ];
+  const curatedColumns = (imputedRows: boolean): string =>
+    [
+      'symbol',
+      'CAST(epoch_ms(ts) AS TIMESTAMPTZ) AS ts',
+      ...values,
+      `${imputedRows} AS is_imputed`,
+      imputedRows ? 'imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
+      ...CURATED_MASK_COLUMNS.map((c) => `${imputedRows} AS ${sqlIdent(`${c}_imputed`)}`),
+    ].join(', ');
   const finite = (c: string): string => `CASE WHEN isfinite(r.${c}) THEN r.${c} END AS ${c}`;
   const quarantineColumns = [
-    'r.source',
+    'w.source',
     'r.symbol',
-    'r.con_id',
-    'r.what_to_show',
+    'w.con_id',
+    'w.what_to_show',
     'CAST(epoch_ms(r.ts) AS TIMESTAMPTZ) AS ts',
     ...['open', 'high', 'low', 'close', 'volume', 'wap'].map(finite),
     'r.trade_count',
-    'r.batch_id',
-    'CAST(epoch_ms(r.ingestion_ts) AS TIMESTAMPTZ) AS ingestion_ts',
-    'r.request_id',
+    'w.batch_id',
+    'CAST(epoch_ms(w.ingestion_ts) AS TIMESTAMPTZ) AS ingestion_ts',
+    'w.request_id',
     'q.stage',
     'q.rule',
     'q.reason',
@@ -239,25 +286,29 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, rowsSql, failSql, quarSql, offGridSql, fillSql, statsSql, laterFailSql],
-    drop: [grid, rows, fail, quar, fill, stats].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    countsQuery: `SELECT r.date, sum(versions) AS raw_rows, count(*) AS deduped,
+    compute: [gridSql, sessSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, runsSql, imputedSql, statsSql, laterFailSql],
+    drop: [grid, sess, rows, fail, quar, qwide, obs, gslots, runs, imputed, stats].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    countsQuery: `SELECT r.date, any_value(n.raw_rows) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
         count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete AND q.ts IS NULL) AS incomplete,
         ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
       FROM ${rows} r LEFT JOIN (SELECT date, symbol, ts FROM ${quar} WHERE stage = 'dq') q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = r.ts
+      JOIN (SELECT date, count(*) AS raw_rows FROM ${rawRows} GROUP BY date) n ON n.date = r.date
       GROUP BY r.date ORDER BY r.date`,
     quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
     ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
-    reportsQuery: `${gapReportsSql(fill, cfg.gaps.max_gap_bars)} ORDER BY date, symbol`,
+    reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,
     failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
         SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
         FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
       ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
-    curatedSelect: (date) => `SELECT ${curatedColumns.join(', ')} FROM ${fill} WHERE date = ${sqlString(date)}`,
+    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obs} WHERE date = ${sqlString(date)}
+      UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE date = ${sqlString(date)}`,
     quarantineSelect: (date) => `SELECT ${quarantineColumns.join(', ')}
-      FROM ${quar} q JOIN ${rows} r ON r.date = q.date AND r.symbol = q.symbol AND r.ts = q.ts WHERE q.date = ${sqlString(date)}`,
+      FROM ${quar} q JOIN ${rows} r ON r.date = q.date AND r.symbol = q.symbol AND r.ts = q.ts
+      LEFT JOIN ${qwide} w ON w.date = q.date AND w.symbol = q.symbol AND w.ts = q.ts
+      WHERE q.date = ${sqlString(date)}`,
   };
 }
