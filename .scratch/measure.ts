@@ -63,3 +63,28 @@ for (let r = 0; r < Number(reps); r++) { const c0 = process.cpuUsage(); await ru
 console.log([...mins].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v.toFixed(0)}`).join(' '));
 console.log(`total min ${totalMin.toFixed(0)} ms cpu; bound min ${bmin.toFixed(0)}; ratio ${(bmin / totalMin).toFixed(2)}`);
 await lake.close();
+// second phase: split compute vs publish
+{
+  const { TransformPass } = await import('../src/pipelines/transform-sql.js');
+  const lake2 = await Lake.open({ root: dir, threads: Number(threads ?? 1) });
+  const d2 = { ...deps, lake: lake2, rawStore: new RawStore(lake2, calendars), curatedStore: new CuratedStore(lake2), quarantineStore: new QuarantineStore(lake2) };
+  const st = lake2.stage.bind(lake2);
+  let stageCpu = 0;
+  lake2.stage = (async (...a: Parameters<typeof lake2.stage>) => { const c0 = process.cpuUsage(); const r = await st(...a); const c = process.cpuUsage(c0); stageCpu += (c.user + c.system) / 1000; return r; }) as typeof lake2.stage;
+  let best = [Infinity, Infinity, Infinity, Infinity];
+  for (let r = 0; r < Number(reps); r++) {
+    rmSync(lake2.path('curated'), { recursive: true, force: true }); rmSync(lake2.path('quarantine'), { recursive: true, force: true });
+    stageCpu = 0;
+    const c0 = process.cpuUsage();
+    const pass = await TransformPass.compute([session!.date], undefined, d2);
+    const c1 = process.cpuUsage(c0);
+    await pass.publish(session!.date);
+    const c2 = process.cpuUsage(c0);
+    await pass.dispose();
+    const c3 = process.cpuUsage(c0);
+    const v = [(c1.user + c1.system) / 1000, (c2.user + c2.system - c1.user - c1.system) / 1000, (c3.user + c3.system - c2.user - c2.system) / 1000, stageCpu];
+    best = best.map((b, i) => Math.min(b, v[i] as number));
+  }
+  console.log(`compute ${best[0]!.toFixed(0)} publish ${best[1]!.toFixed(0)} dispose ${best[2]!.toFixed(0)} (stage ${best[3]!.toFixed(0)})`);
+  await lake2.close();
+}

@@ -10,7 +10,7 @@ import { RawStore } from '../src/storage/raw-store.js';
 import { JsonlLedger } from '../src/storage/state-store.js';
 import { benchCalendars, benchSessions, benchSymbols } from '../bench/support/synthetic-market.js';
 const [dir, n, filter] = process.argv.slice(2) as [string, string, string];
-const lake = await Lake.open({ root: dir });
+const lake = await Lake.open({ root: dir, threads: 1 });
 const symbols = benchSymbols(Number(n));
 const calendars = benchCalendars(symbols);
 const [session] = benchSessions(1);

@@ -17,10 +17,11 @@ import { resolveImputation } from './gaps.js';
  * joins), and a neighbour whose value is NULL is looked past only for the runs that need it.
  * Observed bars pass through untouched, so no window ever runs over the whole grid.
  *
- * Inputs ({@link GapSqlInputs}): `observed (date, symbol, slot, ts, <values>)`, the bars on the
- * grid, one per slot; `missing (date, symbol, slot, ts)`, the grid slots without one; `extent
- * (date, symbol, n_slots)`, one row per grid judged. `slot` is the 0-based index in the
- * session's grid, `ts` epoch ms.
+ * Inputs ({@link GapSqlInputs}): `observed (gid, date, symbol, slot, ts, <values>)`, the bars on
+ * the grid, one per slot; `missing (gid, date, symbol, slot, ts)`, the grid slots without one;
+ * `extent (gid, date, symbol, n_slots)`, one row per grid judged. `gid` is a number identifying a
+ * (date, symbol) grid (joins and groups on one integer are cheap), `slot` the 0-based index in
+ * the session's grid, `ts` epoch ms.
  */
 export interface GapSqlInputs {
   readonly observed: string;
@@ -55,17 +56,35 @@ const id = (name: string): string => sqlIdent(name);
 
 /** Missing slots with the id (`grp`) of the run they belong to: `date, symbol, slot, ts, grp`. */
 export function gapSlotsSql(inputs: GapSqlInputs): string {
-  return `SELECT date, symbol, slot, ts, slot - row_number() OVER (PARTITION BY date, symbol ORDER BY slot) AS grp FROM ${inputs.missing}`;
+  return `SELECT gid, date, symbol, slot, ts, slot - row_number() OVER (PARTITION BY gid ORDER BY slot) AS grp FROM ${inputs.missing}`;
 }
 
 /**
  * One row per run of missing slots, over {@link gapSlotsSql}'s output: `date, symbol, grp, s0, s1,
- * len, start_ts` and, per column the strategies read, the last non-NULL value before the run and
- * its slot (`pv_<c>`, `ps_<c>`) and the first after it (`nv_<c>`, `ns_<c>`), NULL when none.
+ * len, start_ts` and the values of the observed neighbours (`p_<c>` at `s0 - 1`, `x_<c>` at
+ * `s1 + 1`) of the columns the strategies read. Materialize it before {@link gapRunsSql}, which
+ * looks past NULL neighbours for the few runs that have one.
  */
-export function gapRunsSql(config: Config, inputs: GapSqlInputs, slots: string): string {
+export function gapRunNeighboursSql(config: Config, inputs: GapSqlInputs, slots: string): string {
   const { before, after } = needs(config);
   const near = [...new Set([...before, ...after])];
+  return `WITH runs AS (
+      SELECT gid, any_value(date) AS date, any_value(symbol) AS symbol, grp, min(slot) AS s0, max(slot) AS s1, count(*) AS len, min(ts) AS start_ts
+      FROM ${slots} GROUP BY gid, grp
+    )
+    SELECT runs.*${near.map((c) => `, p.${id(c)} AS ${id(`p_${c}`)}, x.${id(c)} AS ${id(`x_${c}`)}`).join('')}
+    FROM runs
+    ${near.length > 0 ? `LEFT JOIN ${inputs.observed} p ON p.gid = runs.gid AND p.slot = runs.s0 - 1
+    LEFT JOIN ${inputs.observed} x ON x.gid = runs.gid AND x.slot = runs.s1 + 1` : ''}`;
+}
+
+/**
+ * The runs with, per column the strategies read, the last non-NULL value before the run and its
+ * slot (`pv_<c>`, `ps_<c>`) and the first after it (`nv_<c>`, `ns_<c>`), NULL when none; over
+ * {@link gapRunNeighboursSql}'s (materialized) output.
+ */
+export function gapRunsSql(config: Config, inputs: GapSqlInputs, neighbours: string): string {
+  const { before, after } = needs(config);
   const fallbacks: string[] = [];
   const joins: string[] = [];
   const columns: string[] = [];
@@ -76,11 +95,11 @@ export function gapRunsSql(config: Config, inputs: GapSqlInputs, slots: string):
     const neighbour = id(`${nb}_${c}`);
     // Past a NULL neighbour: the nearest non-NULL value in the session, for those runs only.
     fallbacks.push(`${fb} AS (
-      SELECT r.date, r.symbol, r.grp, ${dir === 'before' ? 'arg_max' : 'arg_min'}(o.${id(c)}, o.slot) AS v, ${agg}(o.slot) AS s
-      FROM (SELECT * FROM nb WHERE ${neighbour} IS NULL) r
-      JOIN ${inputs.observed} o ON o.date = r.date AND o.symbol = r.symbol AND o.slot ${cmp} ${dir === 'before' ? 'r.s0' : 'r.s1'} AND o.${id(c)} IS NOT NULL
-      GROUP BY r.date, r.symbol, r.grp)`);
-    joins.push(`LEFT JOIN ${fb} ON ${fb}.date = nb.date AND ${fb}.symbol = nb.symbol AND ${fb}.grp = nb.grp`);
+      SELECT r.gid, r.grp, ${dir === 'before' ? 'arg_max' : 'arg_min'}(o.${id(c)}, o.slot) AS v, ${agg}(o.slot) AS s
+      FROM (SELECT * FROM ${neighbours} WHERE ${neighbour} IS NULL) r
+      JOIN ${inputs.observed} o ON o.gid = r.gid AND o.slot ${cmp} ${dir === 'before' ? 'r.s0' : 'r.s1'} AND o.${id(c)} IS NOT NULL
+      GROUP BY r.gid, r.grp)`);
+    joins.push(`LEFT JOIN ${fb} ON ${fb}.gid = nb.gid AND ${fb}.grp = nb.grp`);
     columns.push(
       `CASE WHEN ${neighbour} IS NOT NULL THEN ${neighbour} ELSE ${fb}.v END AS ${id(`${v}_${c}`)}`,
       `CASE WHEN ${neighbour} IS NOT NULL THEN ${edge} ELSE ${fb}.s END AS ${id(`${s}_${c}`)}`,
@@ -88,16 +107,9 @@ export function gapRunsSql(config: Config, inputs: GapSqlInputs, slots: string):
   };
   for (const c of before) side(c, 'before');
   for (const c of after) side(c, 'after');
-  return `WITH runs AS (
-      SELECT date, symbol, grp, min(slot) AS s0, max(slot) AS s1, count(*) AS len, min(ts) AS start_ts FROM ${slots} GROUP BY date, symbol, grp
-    ), nb AS (
-      SELECT runs.*${near.map((c) => `, p.${id(c)} AS ${id(`p_${c}`)}, x.${id(c)} AS ${id(`x_${c}`)}`).join('')}
-      FROM runs
-      ${near.length > 0 ? `LEFT JOIN ${inputs.observed} p ON p.date = runs.date AND p.symbol = runs.symbol AND p.slot = runs.s0 - 1
-      LEFT JOIN ${inputs.observed} x ON x.date = runs.date AND x.symbol = runs.symbol AND x.slot = runs.s1 + 1` : ''}
-    )${fallbacks.map((f) => `, ${f}`).join('')}
-    SELECT nb.date, nb.symbol, nb.grp, nb.s0, nb.s1, nb.len, nb.start_ts${columns.map((c) => `, ${c}`).join('')}
-    FROM nb ${joins.join(' ')}`;
+  return `${fallbacks.length > 0 ? `WITH ${fallbacks.join(', ')}` : ''}
+    SELECT nb.gid, nb.date, nb.symbol, nb.grp, nb.s0, nb.s1, nb.len, nb.start_ts${columns.map((c) => `, ${c}`).join('')}
+    FROM ${neighbours} nb ${joins.join(' ')}`;
 }
 
 /**
@@ -131,12 +143,12 @@ export function gapImputedSql(config: Config, slots: string, runs: string): stri
     return `CASE WHEN ${[`${id(c)} IS NOT NULL`, ...earlier].join(' AND ')} THEN ${sqlString(names[j] as string)} END`;
   });
   const needed = CURATED_MASK_COLUMNS.filter((c) => strategies[c] !== 'none').map((c) => `${id(c)} IS NOT NULL`);
-  return `SELECT date, symbol, slot, ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
+  return `SELECT gid, date, symbol, slot, ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
       CASE WHEN run_len > ${config.max_gap_bars} THEN 'max_gap_exceeded' ELSE coalesce(nullif(concat_ws('+', ${applied.join(', ')}), ''), 'none') END AS imputation,
       ${needed.length > 0 ? needed.join(' AND ') : 'true'} AS complete
     FROM (
-      SELECT g.date, g.symbol, g.slot, g.ts, r.len AS run_len, ${values.join(', ')}
-      FROM ${slots} g JOIN ${runs} r ON r.date = g.date AND r.symbol = g.symbol AND r.grp = g.grp)`;
+      SELECT g.gid, g.date, g.symbol, g.slot, g.ts, r.len AS run_len, ${values.join(', ')}
+      FROM ${slots} g JOIN ${runs} r ON r.gid = g.gid AND r.grp = g.grp)`;
 }
 
 /**
@@ -149,11 +161,11 @@ export function gapReportsSql(config: Config, inputs: GapSqlInputs, runs: string
       coalesce(i.imputed, 0) AS imputed, coalesce(i.unfilled, 0) AS unfilled, coalesce(r.gaps, 0) AS gaps, coalesce(r.longest, 0) AS longest_gap,
       coalesce(r.over_limit, []) AS over_limit
     FROM ${inputs.extent} e
-    LEFT JOIN (SELECT date, symbol, count(*) AS n FROM ${inputs.observed} GROUP BY ALL) o ON o.date = e.date AND o.symbol = e.symbol
-    LEFT JOIN (SELECT date, symbol, count(*) AS gaps, max(len) AS longest,
+    LEFT JOIN (SELECT gid, count(*) AS n FROM ${inputs.observed} GROUP BY gid) o ON o.gid = e.gid
+    LEFT JOIN (SELECT gid, count(*) AS gaps, max(len) AS longest,
                       list({'start': start_ts, 'bars': len} ORDER BY s0) FILTER (WHERE len > ${config.max_gap_bars}) AS over_limit
-               FROM ${runs} GROUP BY ALL) r ON r.date = e.date AND r.symbol = e.symbol
-    LEFT JOIN (SELECT date, symbol, count(*) FILTER (WHERE complete) AS imputed, count(*) FILTER (WHERE NOT complete) AS unfilled
-               FROM ${imputed} GROUP BY ALL) i ON i.date = e.date AND i.symbol = e.symbol
+               FROM ${runs} GROUP BY gid) r ON r.gid = e.gid
+    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE complete) AS imputed, count(*) FILTER (WHERE NOT complete) AS unfilled
+               FROM ${imputed} GROUP BY gid) i ON i.gid = e.gid
     WHERE e.n_slots > 0`;
 }

@@ -7,13 +7,13 @@ import { JS_SQL } from './js-compat-sql.js';
  * The DQ rules of rules.ts compiled to SQL: pure functions from a rule to the text of a
  * SELECT that lists its failures, with the same judgements and reasons as the JS checks.
  *
- * Row-judged rules read a relation of rows with at least `date` (session date), `symbol` and
- * `ts` (bar start, epoch ms BIGINT) plus the raw columns by name (see {@link RULE_COLUMNS});
- * input order is `(symbol, ts)` within a date, as the JS transform hands rows to the checks.
- * They return `(date, symbol, ts, reason)`. A column a rule names that the rows do not have
+ * Row-judged rules read a relation of rows with at least `gid` (a number identifying the
+ * (date, symbol) pair), `date` (session date), `symbol` and `ts` (bar start, epoch ms BIGINT) plus
+ * the raw columns by name (see {@link RULE_COLUMNS}); input order is `(symbol, ts)` within a date,
+ * as the JS transform hands rows to the checks. They return `(gid, date, symbol, ts, reason)`. A column a rule names that the rows do not have
  * reads as missing, as `row[field]` is `undefined` in JS. Entity rules (`bar_count`,
  * `staleness`) read one row per (date, symbol) of {@link EntityStatsColumns} and return
- * `(date, symbol, reason)`. Every date is judged on its own, as one JS run per date.
+ * `(gid, date, symbol, reason)`. Every date is judged on its own, as one JS run per date.
  */
 
 /** How a column of the rows reads in JS: a number (DOUBLE or BIGINT in SQL) or a string. */
@@ -97,7 +97,7 @@ function showValue(v: string | number): string {
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
-const FAIL_COLUMNS = 'date, symbol, ts';
+const FAIL_COLUMNS = 'gid, date, symbol, ts';
 
 function rangeSql(rule: RuleOf<'range'>, rows: string): string | null {
   const c = col(rule.field);
@@ -206,7 +206,7 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string, input?: OutlierInput)
   if (value === null) return null;
   const w = rule.window;
   const th = sqlNumber(rule.threshold);
-  const part = 'PARTITION BY date, symbol';
+  const part = 'PARTITION BY gid';
   const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
   const u = input
     ? `SELECT ${FAIL_COLUMNS}, ${input.x} AS x, ${input.px} AS px, ${input.rn} AS rn FROM ${rows} WHERE ${input.x} IS NOT NULL`
@@ -224,9 +224,9 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string, input?: OutlierInput)
       SELECT *, (r - mean) / sd AS z FROM (
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
-            SELECT k.date, k.symbol, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
-            FROM doubtful k JOIN u ON u.date = k.date AND u.symbol = k.symbol AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
-            GROUP BY k.date, k.symbol, k.ts, k.x, k.px)))
+            SELECT k.gid, k.date, k.symbol, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
+            FROM doubtful k JOIN u ON u.gid = k.gid AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
+            GROUP BY k.gid, k.date, k.symbol, k.ts, k.x, k.px)))
     )
     SELECT ${FAIL_COLUMNS},
       ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(r) || ' is ' || ${JS_SQL.fixed1}(z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
@@ -234,7 +234,7 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string, input?: OutlierInput)
 }
 
 /**
- * The failures of a row-judged rule as `SELECT date, symbol, ts, reason` over `rows`, or null
+ * The failures of a row-judged rule as `SELECT gid, date, symbol, ts, reason` over `rows`, or null
  * when the rule cannot fail on them (e.g. a range over a column the rows do not have). An
  * outlier rule reads `outlierInput` from the rows when given (computed where a window runs anyway).
  */
@@ -264,6 +264,7 @@ export function rowRuleFailuresSql(rule: RowDqRule, rows: string, outlierInput?:
  * is judged at.
  */
 export interface EntityStatsColumns {
+  readonly gid: number;
   readonly date: string;
   readonly symbol: string;
   readonly expected: number;
@@ -272,16 +273,16 @@ export interface EntityStatsColumns {
   readonly as_of: number;
 }
 
-/** The failures of `bar_count` / `staleness` as `SELECT date, symbol, reason` over `stats`; `barMs` is the bar length. */
+/** The failures of `bar_count` / `staleness` as `SELECT gid, date, symbol, reason` over `stats`; `barMs` is the bar length. */
 export function entityRuleFailuresSql(rule: EntityDqRule, stats: string, barMs: number): string {
   if (rule.type === 'bar_count') {
     const allowed = 'fraction' in rule.tolerance ? `CAST(floor(${sqlNumber(rule.tolerance.fraction)} * expected) AS BIGINT)` : String(rule.tolerance.bars);
-    return `SELECT date, symbol,
+    return `SELECT gid, date, symbol,
         date || ': ' || CAST(observed AS VARCHAR) || ' of ' || CAST(expected AS VARCHAR) || ' expected bars (' || CAST(expected - observed AS VARCHAR) || ' missing, tolerance ' || CAST(allowed AS VARCHAR) || ')' AS reason
       FROM (SELECT *, ${allowed} AS allowed FROM ${stats}) WHERE expected - observed > allowed`;
   }
   const maxAge = frequencyMs(rule.max_age);
-  return `SELECT date, symbol,
+  return `SELECT gid, date, symbol,
       CASE WHEN last_ts IS NULL THEN 'no bars at all as of ' || as_of_text
            ELSE 'last bar ' || ${JS_SQL.iso}(last_ts) || ' is ' || CAST(CAST(floor(CAST(as_of - (last_ts + ${barMs}) AS DOUBLE) / 1000 + 0.5) AS BIGINT) AS VARCHAR) || ' s old at ' || as_of_text || ${sqlString(` (max ${rule.max_age})`)} END AS reason
     FROM (SELECT *, ${JS_SQL.iso}(as_of) AS as_of_text FROM ${stats}

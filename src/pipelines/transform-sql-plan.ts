@@ -1,9 +1,9 @@
 import { CURATED_MASK_COLUMNS } from '../core/bars.js';
 import { sqlIdent, sqlString } from '../core/sql.js';
 import { ruleName, type DqAction, type DqRule, type DqSeverity, type GapsConfig } from '../data-quality/dq-config.js';
-import { gapImputedSql, gapReportsSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
+import { gapImputedSql, gapReportsSql, gapRunNeighboursSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
 import { JS_SQL } from '../data-quality/js-compat-sql.js';
-import { entityRuleFailuresSql, isEntityRule, outlierValueSql, rowRuleFailuresSql, ruleColumnsRead, type OutlierInput } from '../data-quality/rules-sql.js';
+import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
 
 /**
  * The set-based transform as SQL text compiled from the config (pure: no I/O). The I/O wrapper
@@ -12,12 +12,14 @@ import { entityRuleFailuresSql, isEntityRule, outlierValueSql, rowRuleFailuresSq
  * quarantine partition from {@link TransformSqlPlan.curatedSelect} / `quarantineSelect`.
  *
  * Staged inputs (names in {@link TransformSqlInputs}):
- * - `symbols (symbol VARCHAR, cal BIGINT)`: the instruments of the run and their calendar;
- * - `sessions (cal BIGINT, cal_name VARCHAR, date VARCHAR, open_ms, close_ms, cut_ms, as_of_ms,
- *   now_ms BIGINT)`: each calendar's session of each date; bars start at most at `cut_ms`
- *   (complete at the run's now); staleness is judged at `as_of_ms`;
+ * - `symbols (symbol VARCHAR, cal BIGINT, sid BIGINT)`: the instruments of the run, their
+ *   calendar and a small distinct number (< 2^20);
+ * - `sessions (cal BIGINT, cal_name VARCHAR, date VARCHAR, day BIGINT, open_ms, close_ms, cut_ms,
+ *   as_of_ms, now_ms BIGINT)`: each calendar's session of each date (`day` numbers the dates);
+ *   bars start at most at `cut_ms` (complete at the run's now); staleness is judged at `as_of_ms`;
  * - `breaks (cal BIGINT, date VARCHAR, start_ms, end_ms BIGINT)`: pauses inside sessions.
- * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files.
+ * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files; a
+ * (date, symbol) pair is keyed by one number, `gid = day * 2^20 + sid`, for cheap joins and sorts.
  * Every date is judged on its own, exactly as one JS run per date (see transform-pipeline.ts).
  */
 
@@ -74,6 +76,8 @@ export interface TransformSqlPlan {
 }
 
 const MAX_SAFE = '9007199254740991';
+/** gid = day * GID_SPAN + sid. */
+const GID_SPAN = 1_048_576;
 
 /** Compiles the transform of the dates of the staged sessions; temporary tables are named `<prefix>_…`. */
 export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformSqlInputs, prefix: string): TransformSqlPlan {
@@ -83,11 +87,13 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const grid = t('grid');
   const sess = t('sess');
   const rows = t('rows');
+  const dups = t('dups');
   const fail = t('fail');
   const quar = t('quar');
   const qwide = t('qwide');
   const obs = t('obs');
   const gslots = t('gslots');
+  const neighbours = t('neighbours');
   const runs = t('runs');
   const imputed = t('imputed');
   const stats = t('stats');
@@ -105,17 +111,17 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // The calendar grid: each calendar's bar starts of each session (breaks left out), with their
   // slot index; then the sessions with their breaks as a list and the slots complete at now.
   const gridSql = `CREATE TEMP TABLE ${grid} AS
-    SELECT cal, date, ts, row_number() OVER (PARTITION BY cal, date ORDER BY ts) - 1 AS slot
-    FROM (SELECT s.cal, s.date, unnest(range(s.open_ms, s.close_ms, ${freq})) AS ts FROM ${inputs.sessions} s) g
+    SELECT cal, day, ts, row_number() OVER (PARTITION BY cal, day ORDER BY ts) - 1 AS slot
+    FROM (SELECT s.cal, s.day, s.date, unnest(range(s.open_ms, s.close_ms, ${freq})) AS ts FROM ${inputs.sessions} s) g
     WHERE NOT EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = g.cal AND b.date = g.date AND g.ts >= b.start_ms AND g.ts < b.end_ms)`;
   const sessSql = `CREATE TEMP TABLE ${sess} AS
     SELECT s.*, coalesce(b.breaks, []) AS breaks,
-           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.date = s.date AND g.ts <= s.cut_ms) AS n_cut
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms) AS n_cut
     FROM ${inputs.sessions} s
     LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
       ON b.cal = s.cal AND b.date = s.date`;
   // The raw rows of the run's instruments on their session dates.
-  const rawRows = `(SELECT r.*, y.cal FROM ${inputs.raw} r
+  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid FROM ${inputs.raw} r
       JOIN ${inputs.symbols} y ON y.symbol = r.symbol
       JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
 
@@ -144,74 +150,59 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const wide = ['source', 'con_id', 'what_to_show', 'bar_size', 'request_id', 'batch_id', 'ingestion_ts'];
   const extra = wide.filter((c) => cfg.rules.some((r) => ruleColumnsRead(r).includes(c)));
   const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
-  // Outlier rules read the previous usable value through a window computed here, over the rows
-  // a sort is needed for anyway.
-  const outliers = cfg.rules.flatMap((r, i) => (r.type === 'outlier' && outlierValueSql(r) !== null ? [{ i, value: outlierValueSql(r) as string }] : []));
-  const outlierInput = (i: number): OutlierInput => ({ x: `ox_${i}`, px: `opx_${i}`, rn: `orn_${i}` });
+  const dupsSql = `CREATE TEMP TABLE ${dups} AS
+    SELECT gid, any_value(date) AS date, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
   const rowsSql = `CREATE TEMP TABLE ${rows} AS
     WITH r AS MATERIALIZED (
-      SELECT date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
+      SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
              ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion
       FROM ${rawRows}
-    ), dup AS (
-      SELECT date, symbol, ts FROM r GROUP BY date, symbol, ts HAVING count(*) > 1
     ), latest AS (
-      SELECT * FROM r ANTI JOIN dup ON dup.date = r.date AND dup.symbol = r.symbol AND dup.ts = r.ts
+      SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
       UNION ALL
-      SELECT * FROM (SELECT r.* FROM r SEMI JOIN dup ON dup.date = r.date AND dup.symbol = r.symbol AND dup.ts = r.ts)
-      QUALIFY row_number() OVER (PARTITION BY date, symbol, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
+      SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
+      QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
     ), x AS (
       SELECT l.*, g.slot,
              g.slot IS NOT NULL AND l.ts <= s.cut_ms AS on_grid,
              NOT (g.slot IS NOT NULL AND l.ts <= s.cut_ms) AND l.ts >= s.open_ms AND l.ts < s.close_ms AND l.ts + ${freq} > s.now_ms AS incomplete
       FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
       JOIN ${sess} s ON s.cal = l.cal AND s.date = l.date
-      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.date = l.date AND g.ts = l.ts
+      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = s.day AND g.ts = l.ts
     )
-    ${
-      outliers.length === 0
-        ? 'SELECT * FROM x'
-        : `SELECT *, ${outliers
-            .map(({ i }) => {
-              const o = outlierInput(i);
-              return `lag(${o.x} IGNORE NULLS) OVER w AS ${o.px}, count(${o.x}) OVER (w ROWS UNBOUNDED PRECEDING) - 1 AS ${o.rn}`;
-            })
-            .join(', ')}
-    FROM (SELECT *, ${outliers.map(({ i, value }) => `CASE WHEN vrule_idx IS NULL THEN ${value} END AS ${outlierInput(i).x}`).join(', ')} FROM x)
-    WINDOW w AS (PARTITION BY date, symbol ORDER BY ts)`
-    }`;
+    SELECT * FROM x`;
 
   const valid = `(SELECT * FROM ${rows} WHERE vrule_idx IS NULL)`;
-  const failParts = [`SELECT vrule_idx AS rule_idx, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
+  const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
-    const sql = rowRuleFailuresSql(r, valid, outliers.some((o) => o.i === i) ? outlierInput(i) : undefined);
-    if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, date, symbol, ts, reason FROM (${sql})`);
+    const sql = rowRuleFailuresSql(r, valid);
+    if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
-    SELECT CAST(rule_idx AS INTEGER) AS rule_idx, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
+    SELECT CAST(rule_idx AS INTEGER) AS rule_idx, gid, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
 
   // Quarantine: invalid rows, then rows failing a quarantine rule (the first in config order
   // names it, the others are listed), then kept rows off the grid.
   const qRules = rules.filter((r) => r.type !== 'validity' && r.type !== 'grid' && r.type !== 'gap' && r.action === 'quarantine');
   const quarSql = `CREATE TEMP TABLE ${quar} AS
-    SELECT date, symbol, ts, 'validity' AS stage,
+    SELECT gid, date, symbol, ts, 'validity' AS stage,
            CASE rule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
            reason, CAST(NULL AS VARCHAR) AS other_rules
     FROM ${fail} WHERE rule_idx < ${VALIDITY_RULE_NAMES.length}
     ${qRules.length > 0
       ? `UNION ALL
-    SELECT date, symbol, ts, 'dq', arg_min(name, rule_idx), arg_min(reason, rule_idx), nullif(array_to_string(list(name ORDER BY rule_idx)[2:], ','), '')
+    SELECT gid, any_value(date), any_value(symbol), ts, 'dq', arg_min(name, rule_idx), arg_min(reason, rule_idx), nullif(array_to_string(list(name ORDER BY rule_idx)[2:], ','), '')
     FROM (SELECT *, CASE rule_idx ${qRules.map((r) => `WHEN ${r.index} THEN ${sqlString(r.name)}`).join(' ')} END AS name
           FROM ${fail} WHERE rule_idx IN (${qRules.map((r) => r.index).join(', ')}))
-    GROUP BY date, symbol, ts`
+    GROUP BY gid, ts`
       : ''}`;
 
-  const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
+  const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
   const offGridSql = `INSERT INTO ${quar}
-    SELECT k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
+    SELECT k.gid, k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
         WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
         WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
         ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
@@ -220,36 +211,37 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
   const qwideSql = `CREATE TEMP TABLE ${qwide} AS
-    SELECT r.date, r.symbol, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
-    FROM ${rawRows} r SEMI JOIN ${quar} q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = coalesce(epoch_ms(r.ts), 0)
-    QUALIFY row_number() OVER (PARTITION BY r.date, r.symbol, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
+    SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
+    FROM ${rawRows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = coalesce(epoch_ms(r.ts), 0)
+    QUALIFY row_number() OVER (PARTITION BY r.gid, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
 
   // The grid: observed bars (kept rows on it), the slots without one, the extent of each grid.
   const values = CURATED_MASK_COLUMNS.map(sqlIdent);
-  const obsSql = `CREATE TEMP TABLE ${obs} AS SELECT date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid`;
-  const extent = `(SELECT s.date, y.symbol, s.n_cut AS n_slots FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal)`;
-  const missing = `(SELECT s.date, y.symbol, g.slot, g.ts
+  const obsSql = `CREATE TEMP TABLE ${obs} AS SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid`;
+  const gridGid = `s.day * ${GID_SPAN} + y.sid`;
+  const extent = `(SELECT ${gridGid} AS gid, s.date, y.symbol, s.n_cut AS n_slots FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal)`;
+  const missing = `(SELECT ${gridGid} AS gid, s.date, y.symbol, g.slot, g.ts
       FROM ${inputs.symbols} y
       JOIN ${sess} s ON s.cal = y.cal
-      JOIN ${grid} g ON g.cal = s.cal AND g.date = s.date AND g.ts <= s.cut_ms
-      ANTI JOIN ${obs} o ON o.date = s.date AND o.symbol = y.symbol AND o.slot = g.slot)`;
+      JOIN ${grid} g ON g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms
+      ANTI JOIN ${obs} o ON o.gid = ${gridGid} AND o.slot = g.slot)`;
   const gaps: GapSqlInputs = { observed: obs, missing, extent };
   const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
-  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, gslots)}`;
+  const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
+  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours)}`;
   const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs)}`;
 
   const statsSql = `CREATE TEMP TABLE ${stats} AS
-    SELECT y.symbol, s.date, s.n_cut AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+    SELECT ${gridGid} AS gid, y.symbol, s.date, s.n_cut AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
     FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
-    LEFT JOIN (SELECT date, symbol, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY ALL) v
-      ON v.symbol = y.symbol AND v.date = s.date`;
+    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = ${gridGid}`;
 
   const laterFails: string[] = [];
   cfg.rules.forEach((r, i) => {
-    if (isEntityRule(r)) laterFails.push(`SELECT ${dqRule(i).index}, date, symbol, CAST(NULL AS BIGINT), reason FROM (${entityRuleFailuresSql(r, stats, freq)})`);
+    if (isEntityRule(r)) laterFails.push(`SELECT ${dqRule(i).index}, gid, date, symbol, CAST(NULL AS BIGINT), reason FROM (${entityRuleFailuresSql(r, stats, freq)})`);
   });
-  laterFails.push(`SELECT ${offGridIdx}, date, symbol, ts, reason FROM ${quar} WHERE stage = 'grid'`);
-  laterFails.push(`SELECT ${maxGapIdx}, date, symbol, start_ts,
+  laterFails.push(`SELECT ${offGridIdx}, gid, date, symbol, ts, reason FROM ${quar} WHERE stage = 'grid'`);
+  laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
       date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
     FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
   const laterFailSql = `INSERT INTO ${fail} ${laterFails.join('\nUNION ALL ')}`;
@@ -286,15 +278,15 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, runsSql, imputedSql, statsSql, laterFailSql],
-    drop: [grid, sess, rows, fail, quar, qwide, obs, gslots, runs, imputed, stats].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    countsQuery: `SELECT r.date, any_value(n.raw_rows) AS raw_rows, count(*) AS deduped,
+    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql],
+    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gslots, neighbours, runs, imputed, stats].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
         count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete AND q.ts IS NULL) AS incomplete,
         ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
-      FROM ${rows} r LEFT JOIN (SELECT date, symbol, ts FROM ${quar} WHERE stage = 'dq') q ON q.date = r.date AND q.symbol = r.symbol AND q.ts = r.ts
-      JOIN (SELECT date, count(*) AS raw_rows FROM ${rawRows} GROUP BY date) n ON n.date = r.date
+      FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
+      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
       GROUP BY r.date ORDER BY r.date`,
     quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
     ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
@@ -307,8 +299,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obs} WHERE date = ${sqlString(date)}
       UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE date = ${sqlString(date)}`,
     quarantineSelect: (date) => `SELECT ${quarantineColumns.join(', ')}
-      FROM ${quar} q JOIN ${rows} r ON r.date = q.date AND r.symbol = q.symbol AND r.ts = q.ts
-      LEFT JOIN ${qwide} w ON w.date = q.date AND w.symbol = q.symbol AND w.ts = q.ts
+      FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
+      LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts
       WHERE q.date = ${sqlString(date)}`,
   };
 }

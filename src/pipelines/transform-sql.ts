@@ -141,10 +141,10 @@ export class TransformPass {
       if (id === undefined) calIds.set(cal, (id = calIds.size));
       return id;
     });
-    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[] };
+    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[] };
     const breaks = { cal: [] as number[], date: [] as string[], start_ms: [] as number[], end_ms: [] as number[] };
     const results = new Map<string, DateResult>();
-    for (const date of dates) {
+    for (const [day, date] of dates.entries()) {
       const openCals = new Set<number>();
       for (const [cal, id] of calIds) {
         const session = cal.session(date);
@@ -153,6 +153,7 @@ export class TransformPass {
         sessions.cal.push(id);
         sessions.cal_name.push(cal.name);
         sessions.date.push(date);
+        sessions.day.push(day);
         sessions.open_ms.push(session.open);
         sessions.close_ms.push(session.close);
         sessions.cut_ms.push(now - freq);
@@ -185,7 +186,13 @@ export class TransformPass {
       { rules: deps.dqRules[TRANSFORM_SOURCE_DATASET] ?? [], gaps: deps.gaps, barMs: freq },
       {
         raw: deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize }),
-        symbols: await stage(lake, staged, [{ name: 'symbol', type: 'VARCHAR' }, { name: 'cal', type: 'BIGINT' }], { symbol: requested, cal: symbolCal }, requested.length),
+        symbols: await stage(
+          lake,
+          staged,
+          [{ name: 'symbol', type: 'VARCHAR' }, { name: 'cal', type: 'BIGINT' }, { name: 'sid', type: 'BIGINT' }],
+          { symbol: requested, cal: symbolCal, sid: requested.map((_, i) => i) },
+          requested.length,
+        ),
         sessions: await stage(
           lake,
           staged,
@@ -193,6 +200,7 @@ export class TransformPass {
             { name: 'cal', type: 'BIGINT' },
             { name: 'cal_name', type: 'VARCHAR' },
             { name: 'date', type: 'VARCHAR' },
+            { name: 'day', type: 'BIGINT' },
             ...(['open_ms', 'close_ms', 'cut_ms', 'as_of_ms', 'now_ms'] as const).map((name) => ({ name, type: 'BIGINT' as const })),
           ],
           sessions,
