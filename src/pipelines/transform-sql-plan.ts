@@ -79,8 +79,11 @@ const MAX_SAFE = '9007199254740991';
 /** gid = day * GID_SPAN + sid. */
 const GID_SPAN = 1_048_576;
 
-/** Compiles the transform of the dates of the staged sessions; temporary tables are named `<prefix>_…`. */
-export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformSqlInputs, prefix: string): TransformSqlPlan {
+/**
+ * Compiles the transform of `dates` (the staged sessions' `day` is the index in this list);
+ * temporary tables are named `<prefix>_…`.
+ */
+export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformSqlInputs, prefix: string, dates: readonly string[]): TransformSqlPlan {
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(prefix)) throw new RangeError(`bad temporary table prefix ${prefix}`);
   const freq = cfg.barMs;
   const t = (name: string): string => `${prefix}_${name}`;
@@ -92,6 +95,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const quar = t('quar');
   const qwide = t('qwide');
   const obs = t('obs');
+  const qout = t('qout');
   const gslots = t('gslots');
   const neighbours = t('neighbours');
   const runs = t('runs');
@@ -249,6 +253,12 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
 
+  // One date's rows of a table keyed by gid: an integer range, cheap to scan for every date of a pass.
+  const dayOf = (date: string): string => {
+    const day = dates.indexOf(date);
+    if (day < 0) throw new RangeError(`date ${date} is not part of this transform pass`);
+    return `gid BETWEEN ${day * GID_SPAN} AND ${(day + 1) * GID_SPAN - 1}`;
+  };
   const curatedColumns = (imputedRows: boolean): string =>
     [
       'symbol',
@@ -276,10 +286,15 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     'q.other_rules',
   ];
 
+  // Every quarantine row of the pass, with all its columns (few rows; read once per date).
+  const qoutSql = `CREATE TEMP TABLE ${qout} AS SELECT ${quarantineColumns.join(', ')}, q.date
+    FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
+    LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts`;
+
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql],
-    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gslots, neighbours, runs, imputed, stats].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
@@ -296,11 +311,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
         FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
       ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
-    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obs} WHERE date = ${sqlString(date)}
-      UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE date = ${sqlString(date)}`,
-    quarantineSelect: (date) => `SELECT ${quarantineColumns.join(', ')}
-      FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
-      LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts
-      WHERE q.date = ${sqlString(date)}`,
+    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obs} WHERE ${dayOf(date)}
+      UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE ${dayOf(date)}`,
+    quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
   };
 }

@@ -215,6 +215,7 @@ export class TransformPass {
         ),
       },
       prefix,
+      dates,
     );
     try {
       for (const m of JS_COMPAT_MACROS) await lake.run(m);
