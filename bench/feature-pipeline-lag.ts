@@ -32,7 +32,7 @@ try {
     for (const [k, symbol] of symbols.entries()) {
       for (let ts = s.open; ts < s.close; ts += 60_000) {
         const c = 100 + k / 10 + Math.sin(ts / 3e6 + k) * 2;
-        rows.push({ symbol, ts, open: c, high: c + 0.1, low: c - 0.1, close: c, volume: 100, wap: c, trade_count: 1, is_imputed: false, imputation: null, open_imputed: false, high_imputed: false, low_imputed: false, close_imputed: false, volume_imputed: false, wap_imputed: false, trade_count_imputed: false });
+        rows.push({ symbol, ts, available_ts: ts + 60_000, open: c, high: c + 0.1, low: c - 0.1, close: c, volume: 100, wap: c, trade_count: 1, is_imputed: false, imputation: null, open_imputed: false, high_imputed: false, low_imputed: false, close_imputed: false, volume_imputed: false, wap_imputed: false, trade_count_imputed: false });
       }
     }
     await curated.writeCuratedBars(rows, 'bars_1min', s.date);

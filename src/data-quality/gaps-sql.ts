@@ -17,16 +17,24 @@ import { resolveImputation } from './gaps.js';
  * joins), and a neighbour whose value is NULL is looked past only for the runs that need it.
  * Observed bars pass through untouched, so no window ever runs over the whole grid.
  *
+ * Every imputed row also gets `available_ts`, when all its values were knowable (availability.ts):
+ * no earlier than `ts + bar`; when the run's length decides whether it is imputed at all, no
+ * earlier than the bar that settles that length (runKnownAt); for a `linear` value, no earlier
+ * than the bar it interpolates towards (linearKnownAt). Observed bars are available at `ts + bar`.
+ *
  * Inputs ({@link GapSqlInputs}): `observed (gid, date, symbol, slot, ts, <values>)`, the bars on
  * the grid, one per slot; `missing (gid, date, symbol, slot, ts)`, the grid slots without one;
- * `extent (gid, date, symbol, n_slots)`, one row per grid judged. `gid` is a number identifying a
- * (date, symbol) grid (joins and groups on one integer are cheap), `slot` the 0-based index in
- * the session's grid, `ts` epoch ms.
+ * `extent (gid, date, symbol, cal, day, n_slots, n_full)`, one row per grid judged: `n_slots` of
+ * its session's `n_full` slots are judged (an intraday run judges a prefix); `grid (cal, day, slot,
+ * ts)`, every session's whole grid. `gid` is a number identifying a (date, symbol) grid (joins
+ * and groups on one integer are cheap), `slot` the 0-based index in the session's grid, `ts`
+ * epoch ms.
  */
 export interface GapSqlInputs {
   readonly observed: string;
   readonly missing: string;
   readonly extent: string;
+  readonly grid: string;
 }
 
 const PRICE = new Set<CuratedValueColumn>(['open', 'high', 'low', 'close']);
@@ -36,6 +44,12 @@ function strategyName(s: ImputationStrategy): string {
 }
 
 type Config = Pick<GapsConfig, 'imputation' | 'max_gap_bars'>;
+
+/** Columns imputed by `linear` (their values settle when the bar after the gap arrives). */
+function linearColumns(config: Config): CuratedValueColumn[] {
+  const s = resolveImputation(config.imputation);
+  return CURATED_MASK_COLUMNS.filter((c) => s[c] === 'linear');
+}
 
 /** Columns whose last non-NULL value before a run is read (ffill sources, linear), and first after it (linear). */
 function needs(config: Config): { before: CuratedValueColumn[]; after: CuratedValueColumn[] } {
@@ -83,7 +97,7 @@ export function gapRunNeighboursSql(config: Config, inputs: GapSqlInputs, slots:
  * slot (`pv_<c>`, `ps_<c>`) and the first after it (`nv_<c>`, `ns_<c>`), NULL when none; over
  * {@link gapRunNeighboursSql}'s (materialized) output.
  */
-export function gapRunsSql(config: Config, inputs: GapSqlInputs, neighbours: string): string {
+export function gapRunsSql(config: Config, inputs: GapSqlInputs, neighbours: string, barMs: number): string {
   const { before, after } = needs(config);
   const fallbacks: string[] = [];
   const joins: string[] = [];
@@ -107,17 +121,36 @@ export function gapRunsSql(config: Config, inputs: GapSqlInputs, neighbours: str
   };
   for (const c of before) side(c, 'before');
   for (const c of after) side(c, 'after');
-  return `${fallbacks.length > 0 ? `WITH ${fallbacks.join(', ')}` : ''}
-    SELECT nb.gid, nb.date, nb.symbol, nb.grp, nb.s0, nb.s1, nb.len, nb.start_ts${columns.map((c) => `, ${c}`).join('')}
-    FROM ${neighbours} nb ${joins.join(' ')}`;
+  // When the run's fate and each linear value were settled (availability.ts: runKnownAt,
+  // linearKnownAt), looked up in the session's whole grid.
+  const m = config.max_gap_bars;
+  const linear = linearColumns(config);
+  const at = (alias: string, slot: string): string =>
+    `LEFT JOIN ${inputs.grid} ${alias} ON ${alias}.cal = e.cal AND ${alias}.day = e.day AND ${alias}.slot = ${slot}`;
+  return `WITH ${fallbacks.map((f) => `${f}, `).join('')}base AS (
+      SELECT nb.gid, nb.date, nb.symbol, nb.grp, nb.s0, nb.s1, nb.len, nb.start_ts${columns.map((c) => `, ${c}`).join('')}
+      FROM ${neighbours} nb ${joins.join(' ')}
+    )
+    SELECT base.*,
+      CASE WHEN base.s0 + ${m} >= e.n_full THEN NULL
+           WHEN base.len > ${m} OR base.s1 + 1 >= e.n_slots THEN g_lim.ts + ${barMs}
+           ELSE g_end.ts + ${barMs} END AS run_known${linear
+             .map((c) => `,
+      CASE WHEN base.${id(`ps_${c}`)} IS NOT NULL THEN ${id(`gq_${c}`)}.ts + ${barMs} END AS ${id(`known_${c}`)}`)
+             .join('')}
+    FROM base JOIN ${inputs.extent} e ON e.gid = base.gid
+    ${at('g_lim', `base.s0 + ${m}`)}
+    ${at('g_end', 'base.s1 + 1')}
+    ${linear.map((c) => at(id(`gq_${c}`), `coalesce(base.${id(`ns_${c}`)}, e.n_full - 1)`)).join('\n    ')}`;
 }
 
 /**
- * The imputed rows, over the missing slots and their runs: `date, symbol, slot, ts, run_len`,
+ * The imputed rows, over the missing slots and their runs: `gid, date, symbol, slot, ts,
+ * available_ts, run_len`,
  * the curated values, `imputation` and `complete` (every column with a strategy other than
  * `none` got a value).
  */
-export function gapImputedSql(config: Config, slots: string, runs: string): string {
+export function gapImputedSql(config: Config, slots: string, runs: string, barMs: number): string {
   const strategies = resolveImputation(config.imputation);
   const tooLong = `r.len > ${config.max_gap_bars}`;
   const imputedValue = (c: CuratedValueColumn): string => {
@@ -143,11 +176,13 @@ export function gapImputedSql(config: Config, slots: string, runs: string): stri
     return `CASE WHEN ${[`${id(c)} IS NOT NULL`, ...earlier].join(' AND ')} THEN ${sqlString(names[j] as string)} END`;
   });
   const needed = CURATED_MASK_COLUMNS.filter((c) => strategies[c] !== 'none').map((c) => `${id(c)} IS NOT NULL`);
-  return `SELECT gid, date, symbol, slot, ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
+  const linear = linearColumns(config);
+  const knownLinear = linear.length > 0 ? `, CASE WHEN NOT (${tooLong}) THEN greatest(${linear.map((c) => `r.${id(`known_${c}`)}`).join(', ')}) END` : '';
+  return `SELECT gid, date, symbol, slot, ts, available_ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
       CASE WHEN run_len > ${config.max_gap_bars} THEN 'max_gap_exceeded' ELSE coalesce(nullif(concat_ws('+', ${applied.join(', ')}), ''), 'none') END AS imputation,
       ${needed.length > 0 ? needed.join(' AND ') : 'true'} AS complete
     FROM (
-      SELECT g.gid, g.date, g.symbol, g.slot, g.ts, r.len AS run_len, ${values.join(', ')}
+      SELECT g.gid, g.date, g.symbol, g.slot, g.ts, greatest(g.ts + ${barMs}, r.run_known${knownLinear}) AS available_ts, r.len AS run_len, ${values.join(', ')}
       FROM ${slots} g JOIN ${runs} r ON r.gid = g.gid AND r.grp = g.grp)`;
 }
 

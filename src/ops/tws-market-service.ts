@@ -5,7 +5,7 @@ import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
-import type { MarketDataFactory, MarketDataService } from './daemon.js';
+import type { MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
 import type { Logger } from './logging-setup.js';
 import type { DaemonMetrics } from './metrics.js';
 
@@ -25,6 +25,7 @@ export class TwsMarketService implements MarketDataService {
   readonly #last = new Map<string, number | null>();
   #running: Promise<void> | null = null;
   #unsubscribe: (() => void) | null = null;
+  readonly #listeners = new Set<(e: MarketDataEvent) => void>();
 
   constructor(app: AppContext, metrics: DaemonMetrics, client?: TwsClient) {
     this.#app = app;
@@ -73,6 +74,11 @@ export class TwsMarketService implements MarketDataService {
     await this.#client.connect(signal);
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
+    // The open session's bars before the live stream are incomplete until caught up.
+    for (const inst of instruments) {
+      const session = this.#app.calendars.calendarFor(inst.key).sessionAt(startedAt);
+      if (session) this.#emit({ type: 'catch-up', symbol: inst.key, from: session.open });
+    }
     await Promise.all([this.#live(instruments), this.#catchUp(instruments, stored, startedAt)]);
   }
 
@@ -85,7 +91,13 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#log.info({ live: e }, 'live stream event') });
+        await this.#ingestor.runLiveStream(instruments, {
+          signal,
+          onEvent: (e) => {
+            this.#log.info({ live: e }, 'live stream event');
+            this.#emit(e);
+          },
+        });
         return;
       } catch (err) {
         if (signal.aborted) return;
@@ -125,6 +137,7 @@ export class TwsMarketService implements MarketDataService {
               await rawStore.writeTwsBars(res.bars, id, clock.now());
               this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
             }
+            this.#emit({ type: 'caught-up', symbol: inst.key });
           }
           const last = stored.get(inst.key) ?? null;
           const today = cal.sessionDateOf(liveFrom);
@@ -161,6 +174,21 @@ export class TwsMarketService implements MarketDataService {
 
   pacing(): Record<string, unknown> {
     return { ...this.#client.pacer.metrics() };
+  }
+
+  onEvent(listener: (e: MarketDataEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(e: MarketDataEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#log.error({ err }, 'market data event listener failed');
+      }
+    }
   }
 }
 

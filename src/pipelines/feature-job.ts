@@ -70,7 +70,7 @@ export const featuresJob: JobDefinition = {
   kind: 'features',
   description: 'feature groups for a session date or a range, in one pass with lookback: curated/aligned bars → feature store',
   perDate: false,
-  async run({ app, logger, signal }, params) {
+  async run({ app, logger, signal, metrics }, params) {
     const groupName = typeof params['group'] === 'string' ? params['group'] : undefined;
     const version = typeof params['version'] === 'string' ? params['version'] : undefined;
     if (groupName === undefined && version !== undefined) throw new InputError('--version needs --group');
@@ -84,7 +84,9 @@ export const featuresJob: JobDefinition = {
     const results: FeaturePipelineResult[] = [];
     for (const { group, version: v } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      results.push(await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal }));
+      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal });
+      metrics?.featureRevisions.labels(group.name, v).inc(result.revisions);
+      results.push(result);
     }
     const sum = (f: (r: FeaturePipelineResult) => number): number => results.reduce((a, r) => a + f(r), 0);
     return {
@@ -94,6 +96,7 @@ export const featuresJob: JobDefinition = {
         lookback_sessions: Math.max(0, ...results.map((r) => r.lookbackDates.length)),
         rows_read: sum((r) => r.rowsRead),
         rows_written: sum((r) => r.rowsWritten),
+        feature_revisions: sum((r) => r.revisions),
       },
       summary: results,
     };

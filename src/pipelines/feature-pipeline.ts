@@ -1,6 +1,7 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { parseDateLabel } from '../core/dates.js';
 import { InputError, UpstreamMissingError } from '../core/errors.js';
+import { runningAvailability } from '../data-quality/availability.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlString } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
@@ -44,6 +45,8 @@ export interface FeaturePipelineResult {
   readonly symbols: number;
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /** Written rows that revised an already-published row (FeatureWriteResult.revisions), all dates. */
+  readonly revisions: number;
 }
 
 const OHLCV = ['open', 'high', 'low', 'close', 'volume'] as const;
@@ -64,8 +67,10 @@ const OHLCV = ['open', 'high', 'low', 'close', 'volume'] as const;
  * after it).
  *
  * Values at bar i depend only on bars up to i (the feature functions' contract); each row is
- * stamped `ts` (bar start) and `available_ts = ts + bar length`, and carries the source's gap
- * masks (`is_imputed`, `imputation`, `<col>_imputed`).
+ * stamped `ts` (bar start) and `available_ts`: the latest availability of the source rows up to
+ * it, lookback included (a source row's `available_ts`, or `ts + bar length` when the source has
+ * none), since a value imputed from later bars (`linear`) is known only when they are. Rows carry
+ * the source's gap masks (`is_imputed`, `imputation`, `<col>_imputed`).
  *
  * The daemon runs this next to live ingestion, so it never holds the event loop for long: the
  * source is read in bounded batches of symbols, computed per symbol with a macrotask
@@ -162,6 +167,7 @@ export async function runFeaturePipeline(
     const select = [
       'symbol',
       'CAST(epoch_ms(ts) AS DOUBLE) AS ts',
+      'CAST(epoch_ms(available_ts) AS DOUBLE) AS available_ts',
       'date',
       'CAST(is_imputed AS BOOLEAN) AS is_imputed',
       hasImputation ? 'CAST(imputation AS VARCHAR) AS imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
@@ -175,6 +181,7 @@ export async function runFeaturePipeline(
       const col = (name: string): unknown[] => columns[names.indexOf(name)] as unknown[];
       const sym = col('symbol') as string[];
       const tsCol = col('ts') as number[];
+      const availableCol = col('available_ts') as (number | null)[];
       const dateCol = col('date') as string[];
       const imputedCol = col('is_imputed');
       const imputationCol = col('imputation');
@@ -186,6 +193,7 @@ export async function runFeaturePipeline(
       const computeSymbol = (start: number, end: number): void => {
         const len = end - start;
         const ts = Float64Array.from(tsCol.slice(start, end));
+        const available = runningAvailability(ts, Float64Array.from(availableCol.slice(start, end), (v) => (typeof v === 'number' ? v : Number.NaN)), source.barMs);
         const sessionDate = dateCol.slice(start, end);
         const numeric = (name: string): Float64Array => {
           const src = inputCols.get(name) as unknown[];
@@ -213,7 +221,7 @@ export async function runFeaturePipeline(
           out.date.push(date);
           out.symbol.push(sym[r]);
           out.ts.push(ts[i]);
-          out.available_ts.push((ts[i] as number) + source.barMs);
+          out.available_ts.push(available[i]);
           out.is_imputed.push(imputedCol[r]);
           out.imputation.push(imputationCol[r]);
           maskCols.forEach((mc, k) => (maskOut[k] as unknown[]).push(mc[r]));
@@ -236,11 +244,14 @@ export async function runFeaturePipeline(
     await flush();
 
     let rowsWritten = 0;
+    let revisions = 0;
     for (const date of present) {
-      rowsWritten += await featureStore.writeFeaturesFromRelation(
+      const written = await featureStore.writeFeaturesFromRelation(
         { group: group.name, version, definitionHash, date, symbols: universe, featureColumns, maskColumns: masks },
         `(SELECT * EXCLUDE (date) FROM ${acc} WHERE date = ${sqlString(date)})`,
       );
+      rowsWritten += written.rows;
+      revisions += written.revisions;
     }
     const result: FeaturePipelineResult = {
       group: group.name,
@@ -253,11 +264,14 @@ export async function runFeaturePipeline(
       symbols: universe.length,
       rowsRead,
       rowsWritten,
+      revisions,
     };
     logger.info(
-      { group: group.name, version, dates: present, lookback_dates: lookbackDates, lookback_bars: lookbackBars, symbols: universe.length, rows_read: rowsRead, rows_written: rowsWritten },
+      { group: group.name, version, dates: present, lookback_dates: lookbackDates, lookback_bars: lookbackBars, symbols: universe.length, rows_read: rowsRead, rows_written: rowsWritten, feature_revisions: revisions },
       'features written',
     );
+    // Live and batch should agree: a published row that changes is skew someone may have acted on.
+    if (revisions > 0) logger.warn({ group: group.name, version, dates: present, feature_revisions: revisions }, 'published feature rows revised');
     return result;
   } finally {
     await lake.dropTable(acc);

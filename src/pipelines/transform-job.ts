@@ -27,7 +27,7 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
 }
 
 function outcomeOf(summary: TransformSummary): JobOutcome {
-  return { counts: { ...summary.counts }, summary };
+  return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
 }
 
 /**

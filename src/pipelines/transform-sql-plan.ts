@@ -61,6 +61,10 @@ export interface TransformSqlPlan {
   readonly drop: readonly string[];
   /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
   readonly countsQuery: string;
+  /** Per date: `final` (every open instrument's final run) and `not_arrived` (grid bars complete at now but after the cutoff). */
+  readonly datesQuery: string;
+  /** Per date and open instrument: `final`, `last_bar_start` (the cutoff of an intraday run; NULL when final or without raw rows). */
+  readonly cutoffsQuery: string;
   /** Per date and quarantine stage: `date, stage, n`. */
   readonly quarantineCountsQuery: string;
   /** Per date and rule: `date, rule_idx, n`. */
@@ -95,6 +99,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const quar = t('quar');
   const qwide = t('qwide');
   const obs = t('obs');
+  const gids = t('gids');
   const qout = t('qout');
   const gslots = t('gslots');
   const neighbours = t('neighbours');
@@ -120,7 +125,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     WHERE NOT EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = g.cal AND b.date = g.date AND g.ts >= b.start_ms AND g.ts < b.end_ms)`;
   const sessSql = `CREATE TEMP TABLE ${sess} AS
     SELECT s.*, coalesce(b.breaks, []) AS breaks,
-           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms) AS n_cut
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms) AS n_cut,
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day) AS n_full
     FROM ${inputs.sessions} s
     LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
       ON b.cal = s.cal AND b.date = s.date`;
@@ -223,22 +229,32 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const values = CURATED_MASK_COLUMNS.map(sqlIdent);
   const obsSql = `CREATE TEMP TABLE ${obs} AS SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid`;
   const gridGid = `s.day * ${GID_SPAN} + y.sid`;
-  const extent = `(SELECT ${gridGid} AS gid, s.date, y.symbol, s.n_cut AS n_slots FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal)`;
-  const missing = `(SELECT ${gridGid} AS gid, s.date, y.symbol, g.slot, g.ts
-      FROM ${inputs.symbols} y
-      JOIN ${sess} s ON s.cal = y.cal
-      JOIN ${grid} g ON g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms
-      ANTI JOIN ${obs} o ON o.gid = ${gridGid} AND o.slot = g.slot)`;
-  const gaps: GapSqlInputs = { observed: obs, missing, extent };
+  // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
+  // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
+  // committed raw bar (any version, valid or not), none without raw rows. Rows never lie past
+  // that bar, so which rows are on the grid (cut at now) does not change.
+  const gidsSql = `CREATE TEMP TABLE ${gids} AS
+    WITH g AS (
+      SELECT ${gridGid} AS gid, y.symbol, s.date, s.cal, s.day, s.final, s.n_cut, s.n_full, w.newest,
+             CASE WHEN s.final THEN s.cut_ms WHEN w.newest IS NULL THEN NULL ELSE least(s.cut_ms, w.newest) END AS cut_g
+      FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
+      LEFT JOIN (SELECT gid, max(ts) AS newest FROM ${rows} GROUP BY gid) w ON w.gid = ${gridGid}
+    )
+    SELECT g.*, coalesce(gr.slot + 1, 0) AS n_slots
+    FROM g ASOF LEFT JOIN ${grid} gr ON gr.cal = g.cal AND gr.day = g.day AND g.cut_g >= gr.ts`;
+  const missing = `(SELECT e.gid, e.date, e.symbol, g.slot, g.ts
+      FROM ${gids} e JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.slot < e.n_slots
+      ANTI JOIN ${obs} o ON o.gid = e.gid AND o.slot = g.slot)`;
+  const gaps: GapSqlInputs = { observed: obs, missing, extent: gids, grid };
   const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
   const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
-  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours)}`;
-  const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs)}`;
+  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
+  const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
 
   const statsSql = `CREATE TEMP TABLE ${stats} AS
-    SELECT ${gridGid} AS gid, y.symbol, s.date, s.n_cut AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
-    FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
-    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = ${gridGid}`;
+    SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+    FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day
+    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = e.gid`;
 
   const laterFails: string[] = [];
   cfg.rules.forEach((r, i) => {
@@ -263,6 +279,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     [
       'symbol',
       'CAST(epoch_ms(ts) AS TIMESTAMPTZ) AS ts',
+      imputedRows ? 'CAST(epoch_ms(available_ts) AS TIMESTAMPTZ) AS available_ts' : `CAST(epoch_ms(ts + ${freq}) AS TIMESTAMPTZ) AS available_ts`,
       ...values,
       `${imputedRows} AS is_imputed`,
       imputedRows ? 'imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
@@ -293,8 +310,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
-    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
@@ -303,6 +320,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
       LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
       GROUP BY r.date ORDER BY r.date`,
+    datesQuery: `SELECT date, bool_and(final) AS final, sum(n_cut - n_slots) AS not_arrived FROM ${gids} GROUP BY date ORDER BY date`,
+    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start FROM ${gids} ORDER BY date, symbol`,
     quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
     ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
     reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,

@@ -1,5 +1,6 @@
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { tradedUntil } from '../calendar/trading-intervals.js';
+import { isFinalRun, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
 import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, DataQualityError } from '../core/errors.js';
@@ -73,6 +74,10 @@ interface DateFailure {
 interface DateResult {
   open: string[];
   closed: string[];
+  /** Every open instrument's run is the session's final one. */
+  final: boolean;
+  notArrived: number;
+  cutoffs: Map<string, InstrumentCutoff>;
   counts: DateCounts;
   quarantined: { validity: number; dq: number; grid: number };
   ruleFailures: Map<number, number>;
@@ -132,6 +137,7 @@ export class TransformPass {
   /** Runs every statement of the pass for `dates` (session dates, any order) and reads back the summaries. */
   static async compute(dates: readonly string[], symbols: readonly string[] | undefined, deps: SqlTransformDeps): Promise<TransformPass> {
     const freq = checkFrequency(deps);
+    const graceMs = frequencyMs(deps.gaps.final_grace);
     const requested = transformUniverse(symbols, deps.calendars);
     const now = deps.clock.now();
     const calIds = new Map<TradingCalendar, number>();
@@ -141,7 +147,7 @@ export class TransformPass {
       if (id === undefined) calIds.set(cal, (id = calIds.size));
       return id;
     });
-    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[] };
+    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[], final: [] as boolean[] };
     const breaks = { cal: [] as number[], date: [] as string[], start_ms: [] as number[], end_ms: [] as number[] };
     const results = new Map<string, DateResult>();
     for (const [day, date] of dates.entries()) {
@@ -160,6 +166,7 @@ export class TransformPass {
         // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
         sessions.as_of_ms.push(tradedUntil(session, Math.min(now, session.close)));
         sessions.now_ms.push(now);
+        sessions.final.push(isFinalRun(session, now, graceMs));
         for (const b of session.breaks ?? []) {
           breaks.cal.push(id);
           breaks.date.push(date);
@@ -170,6 +177,9 @@ export class TransformPass {
       results.set(date, {
         open: requested.filter((_, i) => openCals.has(symbolCal[i] as number)),
         closed: requested.filter((_, i) => !openCals.has(symbolCal[i] as number)),
+        final: true,
+        notArrived: 0,
+        cutoffs: new Map(),
         counts: { raw_rows: 0, deduped: 0, invalid: 0, valid: 0, incomplete: 0, nulls: Object.fromEntries(CURATED_MASK_COLUMNS.map((c) => [c, 0])) },
         quarantined: { validity: 0, dq: 0, grid: 0 },
         ruleFailures: new Map(),
@@ -202,6 +212,7 @@ export class TransformPass {
             { name: 'date', type: 'VARCHAR' },
             { name: 'day', type: 'BIGINT' },
             ...(['open_ms', 'close_ms', 'cut_ms', 'as_of_ms', 'now_ms'] as const).map((name) => ({ name, type: 'BIGINT' as const })),
+            { name: 'final', type: 'BOOLEAN' },
           ],
           sessions,
           sessions.cal.length,
@@ -272,6 +283,7 @@ export class TransformPass {
       off_grid: r.quarantined.grid,
       quarantined,
       incomplete: r.counts.incomplete,
+      not_arrived: r.notArrived,
       expected: gapTotals.expected,
       observed: gapTotals.observed,
       imputed: gapTotals.imputed,
@@ -313,6 +325,7 @@ export class TransformPass {
       date,
       symbols: r.open,
       as_of: this.#now,
+      final: r.final,
       rows: r.counts.valid,
       severity,
       published: publish,
@@ -350,6 +363,8 @@ export class TransformPass {
       symbols: r.open,
       closed: r.closed,
       asOf: this.#now,
+      final: r.final,
+      cutoffs: r.cutoffs,
       counts,
       severity,
       published: publish,
@@ -370,7 +385,7 @@ export class TransformPass {
         details: { date, dataset, failing_rules: failingRules, counts },
       });
     }
-    logger.info({ symbols: r.open.length, closed: r.closed.length, counts, severity, as_of: iso(this.#now) }, 'transform finished');
+    logger.info({ symbols: r.open.length, closed: r.closed.length, counts, severity, as_of: iso(this.#now), final: r.final }, 'transform finished');
     return summary;
   }
 
@@ -404,6 +419,14 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
       incomplete: num(row.incomplete),
       nulls: Object.fromEntries(CURATED_MASK_COLUMNS.map((c) => [c, num(row[`null_${c}`])])),
     };
+  }
+  for (const row of await lake.query(plan.datesQuery)) {
+    const r = at(row.date);
+    r.final = row.final === true;
+    r.notArrived = num(row.not_arrived);
+  }
+  for (const row of await lake.query(plan.cutoffsQuery)) {
+    at(row.date).cutoffs.set(String(row.symbol), { final: row.final === true, lastBarStart: row.last_bar_start === null ? null : num(row.last_bar_start) });
   }
   for (const row of await lake.query(plan.quarantineCountsQuery)) {
     const stage = row.stage as 'validity' | 'dq' | 'grid';

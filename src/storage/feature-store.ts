@@ -65,6 +65,18 @@ export interface FeatureWrite {
   readonly maskColumns?: readonly string[];
 }
 
+/** What one partition write did. */
+export interface FeatureWriteResult {
+  /** Rows written for the replaced symbols. */
+  readonly rows: number;
+  /**
+   * Rows that revise an already-published row: the partition held a row for the same
+   * (symbol, ts) whose feature values, `is_imputed` or `available_ts` differ from the new one
+   * (a late bar, a correction). Zero on the first write of a partition.
+   */
+  readonly revisions: number;
+}
+
 export type InferenceStatus = 'ok' | 'stale' | 'missing';
 
 /** One symbol's answer to "what were the features at as_of". */
@@ -177,7 +189,7 @@ export class FeatureStore {
   }
 
   /** Writes one date partition from columnar JS data (see {@link writeFeaturesFromRelation}). */
-  async writeFeatures(w: FeatureWrite, data: ColumnData, rowCount: number): Promise<number> {
+  async writeFeatures(w: FeatureWrite, data: ColumnData, rowCount: number): Promise<FeatureWriteResult> {
     const masks = w.maskColumns ?? [];
     const cols: LakeColumn[] = [
       { name: 'symbol', type: 'VARCHAR' },
@@ -209,8 +221,9 @@ export class FeatureStore {
    * or subquery with symbol, ts, available_ts, is_imputed, imputation, the mask columns and the
    * feature columns), keeping other symbols' rows. The group version is registered (or checked)
    * first. Atomic: readers see the old file or the new one. NaN and ±Infinity become NULL.
+   * Counts the rows that revise a row the partition already published (FeatureWriteResult).
    */
-  async writeFeaturesFromRelation(w: FeatureWrite, relation: string): Promise<number> {
+  async writeFeaturesFromRelation(w: FeatureWrite, relation: string): Promise<FeatureWriteResult> {
     this.#validate(w);
     const file = this.partitionFile(w.group, w.version, w.date);
     const masks = w.maskColumns ?? [];
@@ -237,12 +250,31 @@ export class FeatureStore {
       ...w.featureColumns.map((f) => `CASE WHEN isfinite(CAST(${sqlIdent(f)} AS DOUBLE)) THEN CAST(${sqlIdent(f)} AS DOUBLE) END AS ${sqlIdent(f)}`),
     ].join(', ');
     const names = [...FEATURE_KEY_COLUMNS.map((c) => c.name), ...masks, ...w.featureColumns].map(sqlIdent).join(', ');
-    const keep = existsSync(file) ? `UNION ALL BY NAME SELECT ${names} FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol NOT IN ${keys}` : '';
+    const exists = existsSync(file);
+    const revisions = exists ? await this.#countRevisions(file, `(SELECT ${select} FROM ${relation})`, keys, w.featureColumns) : 0;
+    const keep = exists ? `UNION ALL BY NAME SELECT ${names} FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol NOT IN ${keys}` : '';
     await this.#lake.writeParquetAtomic(file, `SELECT ${names} FROM (SELECT ${select} FROM ${relation} ${keep}) ORDER BY symbol, ts`, {
       rowGroupSize: FEATURE_ROW_GROUP_SIZE,
     });
     for (const cache of [this.#summaries, this.#columnCache]) for (const k of [...cache.keys()]) if (k.startsWith(`${file}|`)) cache.delete(k);
-    return stats.n;
+    return { rows: stats.n, revisions };
+  }
+
+  /**
+   * Rows of `fresh` (normalised as written) whose (symbol, ts) the partition file already holds
+   * with a different feature value, `is_imputed` or `available_ts` (bit for bit: IS DISTINCT FROM).
+   */
+  async #countRevisions(file: string, fresh: string, keys: string, featureColumns: readonly string[]): Promise<number> {
+    const stored = new Set(
+      (await this.#lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name),
+    );
+    const old = (c: string): string => (stored.has(c) ? `o.${sqlIdent(c)}` : 'NULL');
+    const differs = ['available_ts', 'is_imputed', ...featureColumns].map((c) => `n.${sqlIdent(c)} IS DISTINCT FROM ${old(c)}`).join(' OR ');
+    const [row] = await this.#lake.query<{ n: number }>(
+      `SELECT count(*) AS n FROM ${fresh} AS n JOIN (SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keys}) AS o
+       ON n.symbol = o.symbol AND n.ts = o.ts WHERE ${differs}`,
+    );
+    return row?.n ?? 0;
   }
 
   #validate(w: FeatureWrite): void {
@@ -287,6 +319,20 @@ export class FeatureStore {
     const where = symbols ? `WHERE symbol IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})` : '';
     // The session date comes from the partition path (as curated's relation gives it); `v=` duplicates `version`.
     return `(SELECT * EXCLUDE (date, v), CAST(date AS VARCHAR) AS date FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) ${where})`;
+  }
+
+  /**
+   * Per symbol, the start of its newest row in the date's partition (symbols without rows are
+   * absent): how far the features of a session have been computed, e.g. intraday.
+   */
+  async newestRowStarts(group: string, version: string, date: string, symbols: readonly string[]): Promise<Map<string, number>> {
+    for (const s of symbols) assertInstrumentKey(s);
+    const file = this.partitionFile(group, version, date);
+    if (!existsSync(file) || symbols.length === 0) return new Map();
+    const rows = await this.#lake.query<{ symbol: string; ts: number }>(
+      `SELECT symbol, max(ts) AS ts FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keySetSql(symbols)} GROUP BY symbol`,
+    );
+    return new Map(rows.map((r) => [r.symbol, r.ts]));
   }
 
   /** Rows of the session dates [start, end] (inclusive), sorted by (symbol, ts); instants as epoch ms. */

@@ -159,8 +159,10 @@ function emptyDropped(): Record<DatasetDropReason, number> {
  *   anchor bar was complete) gets, per group, the feature row with the latest
  *   `available_ts <= anchor_ts` (the shared backward as-of policy, exact matches allowed), never
  *   a later one; each row carries `<group>_ts` and `<group>_available_ts` of the row it got. The
- *   label reads only bars after the anchor bar (besides the anchor's own close), so
- *   `available_ts <= anchor_ts < label_end_ts` holds for every row.
+ *   label reads only bars after the anchor bar (besides the anchor's own close), and only values
+ *   available by its window's end (curated `available_ts <= label_end_ts`, else the anchor is
+ *   dropped as `unavailable`), so `available_ts <= anchor_ts < label_end_ts` holds for every row
+ *   and a label whose window ends by T is the same whatever happens to bars at or after T.
  * - Rows are dropped, and counted in `manifest.dropped`, when the label cannot be computed
  *   (labels.ts reasons), a group has no row at the anchor in the partitions read
  *   (`features_missing`: the anchor's session and the sessions before it that can hold a row
@@ -282,13 +284,13 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   const dropped = emptyDropped();
   const labelRows: (LabelRow & { symbol: string })[] = [];
   const barRel = sourceRelationSql(lake, source, barDates, symbols) as string;
-  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date FROM ${barRel} ORDER BY symbol, ts`);
-  const [cSym, cTs, cClose, cImp, cDate] = cc as [string[], number[], (number | null)[], (boolean | null)[], string[]];
+  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date, available_ts FROM ${barRel} ORDER BY symbol, ts`);
+  const [cSym, cTs, cClose, cImp, cDate, cAvail] = cc as [string[], number[], (number | null)[], (boolean | null)[], string[], number[]];
   for (let i = 0; i < cSym.length; ) {
     const symbol = cSym[i] as string;
     const bars: LabelInputBar[] = [];
     for (; i < cSym.length && cSym[i] === symbol; i++) {
-      bars.push({ ts: cTs[i] as number, close: cClose[i] ?? null, is_imputed: cImp[i] === true, session_date: cDate[i] as string });
+      bars.push({ ts: cTs[i] as number, close: cClose[i] ?? null, is_imputed: cImp[i] === true, session_date: cDate[i] as string, available_ts: cAvail[i] as number });
     }
     const all = computeLabels(bars, labelSpec, barMs);
     // Anchors after `end` only exist to be read by earlier labels. Their outcome depends only

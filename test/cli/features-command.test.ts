@@ -38,6 +38,7 @@ function row(symbol: string, ts: number, close: number): CuratedBarRow {
   return {
     symbol,
     ts,
+    available_ts: ts + 60_000,
     open: close,
     high: close,
     low: close,

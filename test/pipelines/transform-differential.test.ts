@@ -77,6 +77,7 @@ const strategyArb = fc.oneof(fc.constantFrom('ffill', 'linear', 'zero', 'none'),
 const imputationArb = fc.oneof(
   fc.constant(undefined),
   fc.record({ close: strategyArb }),
+  fc.record({ close: fc.constantFrom('linear', 'ffill'), wap: fc.constantFrom('linear', 'none'), trade_count: fc.constantFrom('linear', 'zero') }),
   fc.record(
     { open: strategyArb, high: strategyArb, low: strategyArb, close: strategyArb, volume: strategyArb, wap: strategyArb, trade_count: strategyArb },
     { requiredKeys: [] },
@@ -97,8 +98,11 @@ const scenarioArb = fc.record({
   imputation: imputationArb,
   maxGap: fc.integer({ min: 1, max: 6 }),
   overLimit: fc.constantFrom({ severity: 'warn', action: 'log' }, { severity: 'error', action: 'fail' }),
-  /** Run at: after the last session, or a fraction into the last date's sessions (intraday). */
-  intraday: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+  /** Run at: after the last session, or a fraction into the last date's sessions (intraday; past 1: after the close, maybe within the final grace). */
+  intraday: fc.option(fc.double({ min: 0, max: 1.3, noNaN: true }), { nil: undefined }),
+  finalGrace: fc.constantFrom('0s', '10min', '2h'),
+  /** Live-like: on the last date each instrument's bars stop somewhere before this fraction of its session (the cutoff at the data). */
+  arrival: fc.option(fc.double({ min: 0, max: 1.1, noNaN: true }), { nil: undefined }),
   /** Grid rows per SQL pass: small values split the range into several passes. */
   passRows: fc.constantFrom(50, 100_000),
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
@@ -140,8 +144,12 @@ function rawBatches(s: Scenario, calendars: InstrumentCalendars, dates: readonly
       const session = cal.session(date);
       if (!session) continue;
       const grid = cal.expectedBarStarts(session, freq);
+      // Relative to the run's instant: the data stops around (mostly before) the clock.
+      const arrived =
+        s.arrival !== undefined && date === dates.at(-1) ? session.open + (s.intraday ?? 1) * s.arrival * (0.5 + rand() / 2) * (session.close - session.open) : Number.POSITIVE_INFINITY;
       let hole = 0;
       grid.forEach((ts, k) => {
+        if (ts > arrived) return;
         if (hole > 0) {
           hole--;
           return;
@@ -193,7 +201,8 @@ function rawBatches(s: Scenario, calendars: InstrumentCalendars, dates: readonly
           case 'ohlc_close': main.push({ ...bar, close: bar.low - 0.25 }); break;
           case 'misaligned': main.push({ ...bar, ts: ts + 30_000 }); break;
           // Before the open (XNYS pre-market) or in the CME halt / after the close: off the grid, same session date.
-          case 'premarket': main.push({ ...bar, ts: k === 0 ? ts - freq : session.close + (k + 1) * 1000 }); break;
+          // (After the close only where the data is not cut live: such a bar would be the newest.)
+          case 'premarket': main.push(k === 0 ? { ...bar, ts: ts - freq } : Number.isFinite(arrived) ? bar : { ...bar, ts: session.close + (k + 1) * 1000 }); break;
           case 'spike': main.push({ ...bar, close: bar.close * 1.6, high: bar.high * 1.6 }); break;
           case 'bid': main.push({ ...bar, whatToShow: 'BID' }); break;
         }
@@ -272,6 +281,7 @@ async function runCase(s: Scenario): Promise<void> {
     frequency: FREQ[s.barSize],
     max_gap_bars: s.maxGap,
     over_limit: s.overLimit,
+    final_grace: s.finalGrace,
     ...(s.imputation ? { imputation: s.imputation } : {}),
   });
   const dqRules = dqRulesConfigSchema.parse(rulesConfig(s));
