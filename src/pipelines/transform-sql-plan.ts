@@ -40,6 +40,8 @@ export interface TransformSqlConfig {
   readonly gaps: Pick<GapsConfig, 'frequency' | 'imputation' | 'max_gap_bars' | 'over_limit'>;
   /** Grid step and bar length, ms. */
   readonly barMs: number;
+  /** Most grid slots of any staged session (bounds the per-grid bitmaps). */
+  readonly maxSlots: number;
 }
 
 /** A rule as outcomes report it, in outcome order: validity, configured rules, off_grid, max_gap_bars. */
@@ -80,6 +82,15 @@ export interface TransformSqlPlan {
 }
 
 const MAX_SAFE = '9007199254740991';
+
+/**
+ * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
+ * whole ms, and an order of magnitude cheaper than casting a TIMESTAMP (which goes through the
+ * session's time zone).
+ */
+function instant(ms: string): string {
+  return `to_timestamp(CAST(${ms} AS DOUBLE) / 1000)`;
+}
 /** gid = day * GID_SPAN + sid. */
 const GID_SPAN = 1_048_576;
 
@@ -98,7 +109,6 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const fail = t('fail');
   const quar = t('quar');
   const qwide = t('qwide');
-  const obs = t('obs');
   const gids = t('gids');
   const qout = t('qout');
   const gslots = t('gslots');
@@ -227,7 +237,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   // The grid: observed bars (kept rows on it), the slots without one, the extent of each grid.
   const values = CURATED_MASK_COLUMNS.map(sqlIdent);
-  const obsSql = `CREATE TEMP TABLE ${obs} AS SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid`;
+  // Observed bars: the kept rows on the grid. A view, not a table: copying two million rows
+  // costs more than filtering them again for each of the few statements that read them.
+  const obsRel = `(SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid)`;
   const gridGid = `s.day * ${GID_SPAN} + y.sid`;
   // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
   // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
@@ -242,10 +254,13 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     )
     SELECT g.*, coalesce(gr.slot + 1, 0) AS n_slots
     FROM g ASOF LEFT JOIN ${grid} gr ON gr.cal = g.cal AND gr.day = g.day AND g.cut_g >= gr.ts`;
+  // The grid slots without an observed bar: each grid's observed slots as a bitmap (one row per
+  // grid) rather than a hash table of every observed bar.
   const missing = `(SELECT e.gid, e.date, e.symbol, g.slot, g.ts
       FROM ${gids} e JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.slot < e.n_slots
-      ANTI JOIN ${obs} o ON o.gid = e.gid AND o.slot = g.slot)`;
-  const gaps: GapSqlInputs = { observed: obs, missing, extent: gids, grid };
+      LEFT JOIN (SELECT gid, bitstring_agg(slot, 0, ${Math.max(1, cfg.maxSlots - 1)}) AS seen FROM ${obsRel} GROUP BY gid) o ON o.gid = e.gid
+      WHERE o.seen IS NULL OR get_bit(o.seen, CAST(g.slot AS INTEGER)) = 0)`;
+  const gaps: GapSqlInputs = { observed: obsRel, missing, extent: gids, grid };
   const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
   const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
   const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
@@ -278,8 +293,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const curatedColumns = (imputedRows: boolean): string =>
     [
       'symbol',
-      'CAST(epoch_ms(ts) AS TIMESTAMPTZ) AS ts',
-      imputedRows ? 'CAST(epoch_ms(available_ts) AS TIMESTAMPTZ) AS available_ts' : `CAST(epoch_ms(ts + ${freq}) AS TIMESTAMPTZ) AS available_ts`,
+      `${instant('ts')} AS ts`,
+      `${instant(imputedRows ? 'available_ts' : `ts + ${freq}`)} AS available_ts`,
       ...values,
       `${imputedRows} AS is_imputed`,
       imputedRows ? 'imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
@@ -291,11 +306,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     'r.symbol',
     'w.con_id',
     'w.what_to_show',
-    'CAST(epoch_ms(r.ts) AS TIMESTAMPTZ) AS ts',
+    `${instant('r.ts')} AS ts`,
     ...['open', 'high', 'low', 'close', 'volume', 'wap'].map(finite),
     'r.trade_count',
     'w.batch_id',
-    'CAST(epoch_ms(w.ingestion_ts) AS TIMESTAMPTZ) AS ingestion_ts',
+    `${instant('w.ingestion_ts')} AS ingestion_ts`,
     'w.request_id',
     'q.stage',
     'q.rule',
@@ -310,8 +325,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, obsSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
-    drop: [grid, sess, dups, rows, fail, quar, qwide, obs, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
@@ -330,7 +345,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
         FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
       ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
-    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obs} WHERE ${dayOf(date)}
+    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obsRel} WHERE ${dayOf(date)}
       UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE ${dayOf(date)}`,
     quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
   };

@@ -150,6 +150,7 @@ export class TransformPass {
     const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[], final: [] as boolean[] };
     const breaks = { cal: [] as number[], date: [] as string[], start_ms: [] as number[], end_ms: [] as number[] };
     const results = new Map<string, DateResult>();
+    let maxSlots = 1;
     for (const [day, date] of dates.entries()) {
       const openCals = new Set<number>();
       for (const [cal, id] of calIds) {
@@ -161,6 +162,7 @@ export class TransformPass {
         sessions.date.push(date);
         sessions.day.push(day);
         sessions.open_ms.push(session.open);
+        maxSlots = Math.max(maxSlots, Math.ceil((session.close - session.open) / freq));
         sessions.close_ms.push(session.close);
         sessions.cut_ms.push(now - freq);
         // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
@@ -193,7 +195,7 @@ export class TransformPass {
     const prefix = `ibp_tx${++passCounter}`;
     const sorted = [...dates].sort();
     const plan = compileTransformPlan(
-      { rules: deps.dqRules[TRANSFORM_SOURCE_DATASET] ?? [], gaps: deps.gaps, barMs: freq },
+      { rules: deps.dqRules[TRANSFORM_SOURCE_DATASET] ?? [], gaps: deps.gaps, barMs: freq, maxSlots },
       {
         raw: deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize }),
         symbols: await stage(
