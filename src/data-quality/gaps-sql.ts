@@ -82,14 +82,24 @@ export function gapSlotsSql(inputs: GapSqlInputs): string {
 export function gapRunNeighboursSql(config: Config, inputs: GapSqlInputs, slots: string): string {
   const { before, after } = needs(config);
   const near = [...new Set([...before, ...after])];
-  return `WITH runs AS (
-      SELECT gid, any_value(date) AS date, any_value(symbol) AS symbol, grp, min(slot) AS s0, max(slot) AS s1, count(*) AS len, min(ts) AS start_ts
-      FROM ${slots} GROUP BY gid, grp
+  const runs = `SELECT gid, any_value(date) AS date, any_value(symbol) AS symbol, grp, min(slot) AS s0, max(slot) AS s1, count(*) AS len, min(ts) AS start_ts
+      FROM ${slots} GROUP BY gid, grp`;
+  if (near.length === 0) return runs;
+  // Both neighbours in one pass over the observed bars: two lookup keys per run, one join.
+  return `WITH runs AS (${runs}),
+    keys AS (
+      SELECT gid, grp, s0 - 1 AS slot, true AS before FROM runs
+      UNION ALL SELECT gid, grp, s1 + 1 AS slot, false AS before FROM runs
+    ),
+    found AS (
+      SELECT k.gid, k.grp, k.before${near.map((c) => `, o.${id(c)}`).join('')}
+      FROM keys k JOIN ${inputs.observed} o ON o.gid = k.gid AND o.slot = k.slot
     )
-    SELECT runs.*${near.map((c) => `, p.${id(c)} AS ${id(`p_${c}`)}, x.${id(c)} AS ${id(`x_${c}`)}`).join('')}
-    FROM runs
-    ${near.length > 0 ? `LEFT JOIN ${inputs.observed} p ON p.gid = runs.gid AND p.slot = runs.s0 - 1
-    LEFT JOIN ${inputs.observed} x ON x.gid = runs.gid AND x.slot = runs.s1 + 1` : ''}`;
+    SELECT runs.*${near
+      .map((c) => `, any_value(f.${id(c)}) FILTER (WHERE f.before) AS ${id(`p_${c}`)}, any_value(f.${id(c)}) FILTER (WHERE NOT f.before) AS ${id(`x_${c}`)}`)
+      .join('')}
+    FROM runs LEFT JOIN found f ON f.gid = runs.gid AND f.grp = runs.grp
+    GROUP BY ALL`;
 }
 
 /**
