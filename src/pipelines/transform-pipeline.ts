@@ -213,6 +213,8 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
 }
 
 /**
+ * The reference implementation, row by row in JS (the `transform` job runs the set-based SQL of
+ * transform-sql.ts; test/pipelines/transform-differential.test.ts holds the two equal).
  * Raw → curated for one session date (DESIGN §4: the trading-session date of each symbol's
  * calendar). Reads the date's raw partition, keeps the latest version of each bar, normalises
  * IB's -1 sentinels, sets invalid records aside, runs the `dq_rules.tws_bars` rules, fills gaps
