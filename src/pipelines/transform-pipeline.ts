@@ -207,6 +207,17 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** The grid step of a transform, ms; ConfigError unless it is the raw bar size (no resampling). */
+export function transformGridMs(deps: Pick<TransformDeps, 'gaps' | 'barSize'>): number {
+  const freq = frequencyMs(deps.gaps.frequency);
+  if (freq !== barSizeMs(deps.barSize)) {
+    throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
+      `gaps.frequency: must equal tws.historical_bar_size (${BAR_SIZE_TOKENS[deps.barSize]})`,
+    ]);
+  }
+  return freq;
+}
+
 /** The curated dataset a transform writes for a gap frequency, e.g. `bars_1min`. */
 export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
   return `bars_${gaps.frequency}`;
@@ -228,12 +239,7 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
  * depends on the run time.
  */
 export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
-  const freq = frequencyMs(deps.gaps.frequency);
-  if (freq !== barSizeMs(deps.barSize)) {
-    throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
-      `gaps.frequency: must equal tws.historical_bar_size (${BAR_SIZE_TOKENS[deps.barSize]})`,
-    ]);
-  }
+  const freq = transformGridMs(deps);
   const dataset = curatedDatasetFor(deps.gaps);
   const logger = deps.logger.child({ component: 'transform', date, dataset });
   const requested = [...new Set(symbols && symbols.length > 0 ? symbols : deps.calendars.symbols())].sort(compareKeys);

@@ -1,26 +1,24 @@
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { tradedUntil } from '../calendar/trading-intervals.js';
-import { isFinalRun, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
-import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize } from '../core/bars.js';
-import type { Clock } from '../core/clock.js';
-import { ConfigError, DataQualityError } from '../core/errors.js';
-import type { DqRulesConfig, GapsConfig } from '../data-quality/dq-config.js';
+import { CURATED_MASK_COLUMNS, frequencyMs } from '../core/bars.js';
+import { DataQualityError } from '../core/errors.js';
 import type { GapReport } from '../data-quality/gaps.js';
+import { isFinalRun, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
 import { JS_COMPAT_MACROS } from '../data-quality/js-compat-sql.js';
-import type { DqMetricsExporter, DqOverallSeverity, GapTotals } from '../data-quality/metrics.js';
+import type { DqOverallSeverity, GapTotals } from '../data-quality/metrics.js';
 import type { Logger } from '../ops/logging-setup.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { Lake } from '../storage/lake.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { RawStore } from '../storage/raw-store.js';
-import type { JsonlLedger } from '../storage/state-store.js';
 import {
   MAX_LEDGER_FAILURES,
   TRANSFORM_SOURCE_DATASET,
   curatedDatasetFor,
+  transformGridMs,
   type DqFailureRecord,
-  type DqResultRecord,
   type TransformCounts,
+  type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
 import { compileTransformPlan, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
@@ -35,19 +33,12 @@ import { compileTransformPlan, type PlannedRule, type TransformSqlPlan } from '.
  * date whose `fail` rules failed throws DataQualityError and writes nothing.
  */
 
-export interface SqlTransformDeps {
+/** What the JS transform needs, with the stores' relation-level writes and the lake to run SQL on. */
+export interface SqlTransformDeps extends Omit<TransformDeps, 'rawStore' | 'curatedStore' | 'quarantineStore'> {
   readonly lake: Pick<Lake, 'run' | 'query' | 'stage' | 'dropTable'>;
   readonly rawStore: Pick<RawStore, 'relationSql'>;
   readonly curatedStore: Pick<CuratedStore, 'writeCuratedRelation' | 'hasPartition' | 'partitionFile'>;
   readonly quarantineStore: Pick<QuarantineStore, 'replaceFromRelation'>;
-  readonly dqLedger: JsonlLedger<DqResultRecord>;
-  readonly calendars: { calendarFor(symbol: string): TradingCalendar; symbols(): string[] };
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly dqRules: DqRulesConfig;
-  readonly gaps: GapsConfig;
-  readonly barSize: BarSize;
-  readonly metrics?: DqMetricsExporter;
 }
 
 /** Grid rows (symbols x bars) one pass computes at most; a longer range is cut into passes of whole sessions. */
@@ -102,16 +93,6 @@ export function transformUniverse(symbols: readonly string[] | undefined, calend
   return [...new Set(symbols && symbols.length > 0 ? symbols : calendars.symbols())].sort(compareKeys);
 }
 
-function checkFrequency(deps: Pick<SqlTransformDeps, 'gaps' | 'barSize'>): number {
-  const freq = frequencyMs(deps.gaps.frequency);
-  if (freq !== barSizeMs(deps.barSize)) {
-    throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
-      `gaps.frequency: must equal tws.historical_bar_size (${BAR_SIZE_TOKENS[deps.barSize]})`,
-    ]);
-  }
-  return freq;
-}
-
 /**
  * The transform of several session dates computed in one pass (one set of statements over all
  * their raw files), then published date by date in any order. Call dispose() when done.
@@ -136,7 +117,7 @@ export class TransformPass {
 
   /** Runs every statement of the pass for `dates` (session dates, any order) and reads back the summaries. */
   static async compute(dates: readonly string[], symbols: readonly string[] | undefined, deps: SqlTransformDeps): Promise<TransformPass> {
-    const freq = checkFrequency(deps);
+    const freq = transformGridMs(deps);
     const graceMs = frequencyMs(deps.gaps.final_grace);
     const requested = transformUniverse(symbols, deps.calendars);
     const now = deps.clock.now();

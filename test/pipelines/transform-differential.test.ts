@@ -16,6 +16,7 @@ import { Lake } from '../../src/storage/lake.js';
 import { QuarantineStore } from '../../src/storage/quarantine-store.js';
 import { RawStore } from '../../src/storage/raw-store.js';
 import { JsonlLedger } from '../../src/storage/state-store.js';
+import { seededRandom } from '../../bench/support/synthetic-market.js';
 import { TEST_INSTRUMENTS } from '../support/temp-lake.js';
 
 /**
@@ -109,18 +110,6 @@ const scenarioArb = fc.record({
 });
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
-/** Deterministic PRNG (mulberry32) for the bar values of a scenario. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface RawBatch {
   id: string;
   ingestion: number;
@@ -129,7 +118,7 @@ interface RawBatch {
 
 /** The raw batches of a scenario: a main batch, plus revisions, stale copies and ties of some bars. */
 function rawBatches(s: Scenario, calendars: InstrumentCalendars, dates: readonly string[]): RawBatch[] {
-  const rand = rng(s.seed);
+  const rand = seededRandom(s.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const freq = BAR_SIZES[s.barSize];
   const main: BarEvent[] = [];
