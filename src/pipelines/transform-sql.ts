@@ -45,6 +45,8 @@ export interface SqlTransformDeps extends Omit<TransformDeps, 'rawStore' | 'cura
 export const DEFAULT_MAX_GRID_ROWS = 2_000_000;
 
 let passCounter = 0;
+/** Lakes whose connection has the JS-compatible macros (temporary: they live as long as it does). */
+const withMacros = new WeakSet<object>();
 
 interface DateCounts {
   raw_rows: number;
@@ -212,7 +214,10 @@ export class TransformPass {
       dates,
     );
     try {
-      for (const m of JS_COMPAT_MACROS) await lake.run(m);
+      if (!withMacros.has(lake)) {
+        for (const m of JS_COMPAT_MACROS) await lake.run(m);
+        withMacros.add(lake);
+      }
       for (const sql of plan.compute) await lake.run(sql);
       await readResults(lake, plan, results);
     } catch (err) {
