@@ -42,7 +42,7 @@ export interface SqlTransformDeps extends Omit<TransformDeps, 'rawStore' | 'cura
 }
 
 /** Grid rows (symbols x bars) one pass computes at most; a longer range is cut into passes of whole sessions. */
-export const DEFAULT_MAX_GRID_ROWS = 2_000_000;
+export const DEFAULT_MAX_GRID_ROWS = 1_000_000;
 
 let passCounter = 0;
 /** Lakes whose connection has the JS-compatible macros (temporary: they live as long as it does). */
