@@ -188,57 +188,49 @@ function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
  * mean, then the squares. Every failing row goes through that exact pass, so its reason is the
  * JS text too.
  */
-/** Precomputed columns of an outlier rule's input (see {@link outlierValueSql}): the value, the previous usable value, the usable row's index. */
-export interface OutlierInput {
-  readonly x: string;
-  readonly px: string;
-  readonly rn: string;
-}
-
 /** An outlier rule's value as the JS check uses it (a positive finite number, else NULL: skipped), or null when the field never is one. */
-export function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
+function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
   const c = col(rule.field);
   return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
 }
 
-function outlierSql(rule: RuleOf<'outlier'>, rows: string, input?: OutlierInput): string | null {
+function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
   const value = outlierValueSql(rule);
   if (value === null) return null;
   const w = rule.window;
   const th = sqlNumber(rule.threshold);
-  const part = 'PARTITION BY gid';
   const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
-  const u = input
-    ? `SELECT ${FAIL_COLUMNS}, ${input.x} AS x, ${input.px} AS px, ${input.rn} AS rn FROM ${rows} WHERE ${input.x} IS NOT NULL`
-    : `SELECT ${FAIL_COLUMNS}, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
-      FROM (SELECT ${FAIL_COLUMNS}, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
-      WINDOW p AS (${part} ORDER BY ts)`;
-  return `WITH u AS MATERIALIZED (${u}), approx AS (
-      SELECT ${FAIL_COLUMNS}, rn, x, px, ln(x / px) AS r,
+  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end.
+  return `WITH u AS MATERIALIZED (
+      SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
+      FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
+      WINDOW p AS (PARTITION BY gid ORDER BY ts)
+    ), approx AS (
+      SELECT gid, ts, rn, x, px, ln(x / px) AS r,
              sum(ln(x / px)) OVER p / ${w} AS m, sum(ln(x / px) * ln(x / px)) OVER p AS s2
-      FROM u WINDOW p AS (${part} ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
+      FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
     ), doubtful AS (
-      SELECT ${FAIL_COLUMNS}, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
+      SELECT gid, ts, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
       WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)
     ), exact AS (
       SELECT *, (r - mean) / sd AS z FROM (
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
-            SELECT k.gid, k.date, k.symbol, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
+            SELECT k.gid, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
             FROM doubtful k JOIN u ON u.gid = k.gid AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
-            GROUP BY k.gid, k.date, k.symbol, k.ts, k.x, k.px)))
+            GROUP BY k.gid, k.ts, k.x, k.px)))
     )
-    SELECT ${FAIL_COLUMNS},
-      ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(r) || ' is ' || ${JS_SQL.fixed1}(z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
-    FROM exact WHERE sd > 0 AND abs(z) > ${th}`;
+    SELECT o.gid, o.date, o.symbol, o.ts,
+      ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(e.r) || ' is ' || ${JS_SQL.fixed1}(e.z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
+    FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts
+    WHERE e.sd > 0 AND abs(e.z) > ${th}`;
 }
 
 /**
  * The failures of a row-judged rule as `SELECT gid, date, symbol, ts, reason` over `rows`, or null
- * when the rule cannot fail on them (e.g. a range over a column the rows do not have). An
- * outlier rule reads `outlierInput` from the rows when given (computed where a window runs anyway).
+ * when the rule cannot fail on them (e.g. a range over a column the rows do not have).
  */
-export function rowRuleFailuresSql(rule: RowDqRule, rows: string, outlierInput?: OutlierInput): string | null {
+export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null {
   switch (rule.type) {
     case 'range':
       return rangeSql(rule, rows);
@@ -253,7 +245,7 @@ export function rowRuleFailuresSql(rule: RowDqRule, rows: string, outlierInput?:
     case 'unique':
       return uniqueSql(rule, rows);
     case 'outlier':
-      return outlierSql(rule, rows, outlierInput);
+      return outlierSql(rule, rows);
   }
 }
 
