@@ -302,6 +302,6 @@ async function runCase(s: Scenario): Promise<void> {
 
 describe('set-based transform = JS reference (differential, fast-check)', () => {
   it('writes the same curated rows, quarantine rows, counts, reports and DQ ledger lines', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb, runCase), { numRuns: 25, endOnFailure: true });
+    await fc.assert(fc.asyncProperty(scenarioArb, runCase), { numRuns: 35, endOnFailure: true });
   }, 240_000);
 });
