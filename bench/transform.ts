@@ -23,7 +23,7 @@ import { QuarantineStore } from '../src/storage/quarantine-store.js';
 import { RawStore } from '../src/storage/raw-store.js';
 import { JsonlLedger } from '../src/storage/state-store.js';
 import { benchMain, median, progress, RESULT_MARKER, round, RssSampler, type BenchResult, type BenchSize } from './support/bench-harness.js';
-import { benchCalendars, benchSessions, benchSymbols, MINUTE, sessionBars } from './support/synthetic-market.js';
+import { benchCalendars, benchSessions, benchSymbols, FIRST_SESSION, MINUTE, sessionBars } from './support/synthetic-market.js';
 import { openBenchLake } from './support/temp-lake.js';
 
 const MISSING_RATE = 0.01;
@@ -48,15 +48,17 @@ interface Case {
   symbols: number;
   sessions: number;
   reps: number;
+  /** First session; a year-long range starts in January (and meets the early closes). */
+  first: string;
 }
 
 /** A universe, ten times that universe, and a range of sessions (the issue's sizes at --size full). */
 function cases(size: BenchSize): Case[] {
   const [small, big, rangeSymbols, rangeSessions] = size === 'full' ? [500, 5000, 100, 250] : [100, 1000, 20, 20];
   return [
-    { name: `transform/${small}-symbols`, symbols: small, sessions: 1, reps: 3 },
-    { name: `transform/${big}-symbols`, symbols: big, sessions: 1, reps: 3 },
-    { name: `transform/range-${rangeSymbols}x${rangeSessions}`, symbols: rangeSymbols, sessions: rangeSessions, reps: 1 },
+    { name: `transform/${small}-symbols`, symbols: small, sessions: 1, reps: 3, first: FIRST_SESSION },
+    { name: `transform/${big}-symbols`, symbols: big, sessions: 1, reps: 3, first: FIRST_SESSION },
+    { name: `transform/range-${rangeSymbols}x${rangeSessions}`, symbols: rangeSymbols, sessions: rangeSessions, reps: 1, first: '2024-01-02' },
   ];
 }
 
@@ -64,7 +66,7 @@ function cases(size: BenchSize): Case[] {
 async function writeRaw(lake: Lake, c: Case): Promise<void> {
   const symbols = benchSymbols(c.symbols);
   const raw = new RawStore(lake, benchCalendars(symbols));
-  for (const session of benchSessions(c.sessions)) {
+  for (const session of benchSessions(c.sessions, c.first)) {
     for (let from = 0; from < symbols.length; from += WRITE_CHUNK) {
       const events = symbols.slice(from, from + WRITE_CHUNK).flatMap((s, j) => sessionBars(s, from + j, session, { missingRate: MISSING_RATE, badRate: BAD_RATE }));
       await raw.writeTwsBars(events, `bench-${session.date}-${from}`, session.close + 10 * MINUTE);
@@ -75,7 +77,7 @@ async function writeRaw(lake: Lake, c: Case): Promise<void> {
 
 /** One statement from the same raw files: dedup, validity/OHLC filter, grid join, forward fill, sorted Parquet write per date. */
 function boundSql(rawFiles: readonly string[], symbols: readonly string[], c: Case, out: string): string {
-  const sessions = benchSessions(c.sessions)
+  const sessions = benchSessions(c.sessions, c.first)
     .map((s) => `(${sqlString(s.date)}, ${s.open}, ${s.close})`)
     .join(', ');
   return `COPY (
@@ -119,7 +121,7 @@ async function measure(c: Case, dir: string, profile: boolean): Promise<BenchRes
   try {
     const symbols = benchSymbols(c.symbols);
     const calendars = benchCalendars(symbols);
-    const sessions = benchSessions(c.sessions);
+    const sessions = benchSessions(c.sessions, c.first);
     const dates = sessions.map((s) => s.date);
     const raw = new RawStore(lake, calendars);
     if (profile) {
@@ -226,7 +228,7 @@ async function measure(c: Case, dir: string, profile: boolean): Promise<BenchRes
 function runMeasure(c: Case, dir: string): Promise<BenchResult> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', self, '--measure', c.name, '--dir', dir, '--symbols', String(c.symbols), '--sessions', String(c.sessions), '--reps', String(c.reps)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', self, '--measure', c.name, '--dir', dir, '--symbols', String(c.symbols), '--sessions', String(c.sessions), '--reps', String(c.reps), '--first', c.first], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -245,7 +247,7 @@ const argv = process.argv.slice(2);
 const arg = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const measureName = arg('--measure');
 if (measureName !== undefined) {
-  const c: Case = { name: measureName, symbols: Number(arg('--symbols')), sessions: Number(arg('--sessions')), reps: Number(arg('--reps')) };
+  const c: Case = { name: measureName, symbols: Number(arg('--symbols')), sessions: Number(arg('--sessions')), reps: Number(arg('--reps')), first: arg('--first') ?? FIRST_SESSION };
   measure(c, arg('--dir') as string, argv.includes('--profile')).then(
     (r) => {
       process.stdout.write(`${RESULT_MARKER}${JSON.stringify(r)}\n`);

@@ -15,8 +15,9 @@ import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql, ruleColumnsRea
  * - `symbols (symbol VARCHAR, cal BIGINT, sid BIGINT)`: the instruments of the run, their
  *   calendar and a small distinct number (< 2^20);
  * - `sessions (cal BIGINT, cal_name VARCHAR, date VARCHAR, day BIGINT, open_ms, close_ms, cut_ms,
- *   as_of_ms, now_ms BIGINT)`: each calendar's session of each date (`day` numbers the dates);
- *   bars start at most at `cut_ms` (complete at the run's now); staleness is judged at `as_of_ms`;
+ *   as_of_ms, now_ms BIGINT, final BOOLEAN)`: each calendar's session of each date (`day` numbers
+ *   the dates); bars start at most at `cut_ms` (complete at the run's now); staleness is judged at
+ *   `as_of_ms`; `final` when the run is past the close plus `gaps.final_grace` (intraday-cutoff.ts);
  * - `breaks (cal BIGINT, date VARCHAR, start_ms, end_ms BIGINT)`: pauses inside sessions.
  * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files; a
  * (date, symbol) pair is keyed by one number, `gid = day * 2^20 + sid`, for cheap joins and sorts.
