@@ -461,6 +461,7 @@ export class TransformRange {
   readonly #symbols: readonly string[] | undefined;
   readonly #maxGridRows: number;
   #pass: TransformPass | null = null;
+  #passes = 0;
 
   constructor(dates: readonly string[], symbols: readonly string[] | undefined, deps: SqlTransformDeps, options: { maxGridRows?: number } = {}) {
     this.#deps = deps;
@@ -475,8 +476,14 @@ export class TransformRange {
       await this.#pass?.dispose();
       this.#pass = null;
       this.#pass = await TransformPass.compute(this.#passFrom(date), this.#symbols, this.#deps);
+      this.#passes++;
     }
     return this.#pass.publish(date, logger);
+  }
+
+  /** How many passes (sets of statements over the raw files) the range has computed so far. */
+  get passes(): number {
+    return this.#passes;
   }
 
   /** The dates of the pass that starts at `date`: the following dates while their grids fit. */
