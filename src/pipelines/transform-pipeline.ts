@@ -122,6 +122,33 @@ export interface TransformSummary {
   quarantineFile: string | null;
 }
 
+/** The rows a run set aside or left, by stage: the counts that do not come from the gap reports. */
+export type TransformRowCounts = Pick<TransformCounts, 'raw_rows' | 'superseded' | 'invalid' | 'dq_quarantined' | 'off_grid' | 'quarantined' | 'incomplete' | 'not_arrived'>;
+
+/** A run's counts and gap totals from its row counts and gap reports (`curated_rows` 0 until written). */
+export function transformCounts(rows: TransformRowCounts, reports: readonly GapReport[]): { counts: TransformCounts; gapTotals: GapTotals } {
+  const gapTotals: GapTotals = reports.reduce(
+    (t, r) => ({
+      expected: t.expected + r.expected,
+      observed: t.observed + r.observed,
+      imputed: t.imputed + r.imputed,
+      unfilled: t.unfilled + r.unfilled,
+      overLimitGaps: t.overLimitGaps + r.overLimit.length,
+    }),
+    { expected: 0, observed: 0, imputed: 0, unfilled: 0, overLimitGaps: 0 },
+  );
+  const counts: TransformCounts = {
+    ...rows,
+    expected: gapTotals.expected,
+    observed: gapTotals.observed,
+    imputed: gapTotals.imputed,
+    unfilled: gapTotals.unfilled,
+    over_limit_gaps: gapTotals.overLimitGaps,
+    curated_rows: 0,
+  };
+  return { counts, gapTotals };
+}
+
 type Normalised = RawBarRow;
 
 function compareKeys(a: string, b: string): number {
@@ -332,32 +359,19 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   // Failures were re-labelled by bar, so count the quarantined rows from what was set aside.
   const result: ValidationResult = { ...combined, metrics: { ...combined.metrics, quarantinedRows: quarantine.length } };
 
-  const gapTotals: GapTotals = filled.reports.reduce(
-    (t, r) => ({
-      expected: t.expected + r.expected,
-      observed: t.observed + r.observed,
-      imputed: t.imputed + r.imputed,
-      unfilled: t.unfilled + r.unfilled,
-      overLimitGaps: t.overLimitGaps + r.overLimit.length,
-    }),
-    { expected: 0, observed: 0, imputed: 0, unfilled: 0, overLimitGaps: 0 },
+  const { counts, gapTotals } = transformCounts(
+    {
+      raw_rows: raw.length,
+      superseded: raw.length - deduped.length,
+      invalid: invalidCount,
+      dq_quarantined: dq.quarantine.length,
+      off_grid: filled.offGrid.length,
+      quarantined: quarantine.length,
+      incomplete: filled.incomplete.length,
+      not_arrived: notArrived,
+    },
+    filled.reports,
   );
-  const counts: TransformCounts = {
-    raw_rows: raw.length,
-    superseded: raw.length - deduped.length,
-    invalid: invalidCount,
-    dq_quarantined: dq.quarantine.length,
-    off_grid: filled.offGrid.length,
-    quarantined: quarantine.length,
-    incomplete: filled.incomplete.length,
-    not_arrived: notArrived,
-    expected: gapTotals.expected,
-    observed: gapTotals.observed,
-    imputed: gapTotals.imputed,
-    unfilled: gapTotals.unfilled,
-    over_limit_gaps: gapTotals.overLimitGaps,
-    curated_rows: 0,
-  };
 
   for (const o of result.outcomes) {
     if (o.failures.length === 0) continue;

@@ -5,7 +5,7 @@ import { DataQualityError } from '../core/errors.js';
 import type { GapReport } from '../data-quality/gaps.js';
 import { isFinalRun, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
 import { JS_COMPAT_MACROS } from '../data-quality/js-compat-sql.js';
-import type { DqOverallSeverity, GapTotals } from '../data-quality/metrics.js';
+import type { DqOverallSeverity } from '../data-quality/metrics.js';
 import type { Logger } from '../ops/logging-setup.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { Lake } from '../storage/lake.js';
@@ -15,9 +15,9 @@ import {
   MAX_LEDGER_FAILURES,
   TRANSFORM_SOURCE_DATASET,
   curatedDatasetFor,
+  transformCounts,
   transformGridMs,
   type DqFailureRecord,
-  type TransformCounts,
   type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
@@ -258,27 +258,20 @@ export class TransformPass {
     const publish = failingRules.length === 0;
     const firstOf = (rule: PlannedRule): DateFailure[] => r.failures.filter((f) => f.rule_idx === rule.index);
 
-    const gapTotals: GapTotals = r.reports.reduce(
-      (t, x) => ({ expected: t.expected + x.expected, observed: t.observed + x.observed, imputed: t.imputed + x.imputed, unfilled: t.unfilled + x.unfilled, overLimitGaps: t.overLimitGaps + x.overLimit.length }),
-      { expected: 0, observed: 0, imputed: 0, unfilled: 0, overLimitGaps: 0 },
-    );
     const quarantined = r.quarantined.validity + r.quarantined.dq + r.quarantined.grid;
-    const counts: TransformCounts = {
-      raw_rows: r.counts.raw_rows,
-      superseded: r.counts.raw_rows - r.counts.deduped,
-      invalid: r.counts.invalid,
-      dq_quarantined: r.quarantined.dq,
-      off_grid: r.quarantined.grid,
-      quarantined,
-      incomplete: r.counts.incomplete,
-      not_arrived: r.notArrived,
-      expected: gapTotals.expected,
-      observed: gapTotals.observed,
-      imputed: gapTotals.imputed,
-      unfilled: gapTotals.unfilled,
-      over_limit_gaps: gapTotals.overLimitGaps,
-      curated_rows: 0,
-    };
+    const { counts, gapTotals } = transformCounts(
+      {
+        raw_rows: r.counts.raw_rows,
+        superseded: r.counts.raw_rows - r.counts.deduped,
+        invalid: r.counts.invalid,
+        dq_quarantined: r.quarantined.dq,
+        off_grid: r.quarantined.grid,
+        quarantined,
+        incomplete: r.counts.incomplete,
+        not_arrived: r.notArrived,
+      },
+      r.reports,
+    );
 
     for (const o of outcomes) {
       if (o.failures === 0) continue;
