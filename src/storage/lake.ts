@@ -1,9 +1,12 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { StorageError } from '../core/errors.js';
+import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
   DOUBLE,
+  type DuckDBConnection,
   DuckDBDataChunk,
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -11,13 +14,10 @@ import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
-  VARCHAR,
-  type DuckDBConnection,
   type DuckDBType,
   type DuckDBValue,
-} from '@duckdb/node-api';
-import { StorageError } from '../core/errors.js';
-import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+  VARCHAR,
+} from './duckdb-api.js';
 import type { LakeConfig } from './lake-config.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
 
