@@ -41,6 +41,8 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
     kind: 'transform',
     description: 'raw → curated for a session date: dedup, invalid records and DQ rules to quarantine, calendar gap fill',
     perDate: true,
+    // TransformSummary: the run's clock reading and the first bar of each over-limit gap.
+    summaryInstants: ['asOf', 'reports[].overLimit[].start'],
     async run({ app, logger, metrics }, params) {
       if (!params.date) throw new InputError('transform needs a session date (--date)');
       const exporter = options.metrics ?? metrics?.dq;

@@ -20,6 +20,7 @@ export const {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
+  DuckDBTypeId,
 } = duckdb;
 export type DuckDBInstance = DuckDB.DuckDBInstance;
 // Every type of the package too, so one import line serves a module (values must be listed above).
