@@ -48,7 +48,10 @@ const REPAIR_COMMITS = 2;
  * latest interval have been committed to the raw store for every live instrument (or
  * `maxWaitMs` after the bar's close for one still on its way), and once more at each session's
  * close plus the final grace (the final transform). An instrument behind by more than the bar
- * in flight (no data, a dead feed) is not waited for. Instruments whose stored bars are known
+ * in flight (no data, a dead feed) is not waited for. It runs once per interval, plus once more
+ * when the instruments it went without (their bar was late) are all in: other bars committed
+ * after that run (a correction) are curated by the next interval's run, so a burst of
+ * corrections never turns into back-to-back runs. Instruments whose stored bars are known
  * to be incomplete — the open session being caught up at start-up, an interrupted stream, a gap
  * waiting for repair — are held: left out of the run (their published rows stay as they are)
  * instead of curated with bars that are on their way imputed; a hold's release triggers the
@@ -62,6 +65,12 @@ export class LiveChainTrigger {
   readonly #firedFinal = new Set<string>();
   readonly #grids = new Map<string, number[]>();
   #dirty = false;
+  /** Latest due bar start the chain has run for (once per interval). */
+  #firedInterval = Number.NEGATIVE_INFINITY;
+  /** A hold was lifted since the last run: the instrument can be curated further now. */
+  #released = false;
+  /** Instruments whose bar was still on its way when this interval's run went without them. */
+  #late = new Set<string>();
   #started = false;
   #waitTimer: TimerHandle | undefined;
   #waitUntil = Number.POSITIVE_INFINITY;
@@ -111,6 +120,7 @@ export class LiveChainTrigger {
           if (g.commitsLeft === undefined || --g.commitsLeft > 0) continue;
           h.pending.splice(h.pending.indexOf(g), 1);
           released = true;
+          this.#released = true;
           this.#d.logger.info({ symbol: s, from: iso(g.from), to: iso(g.to) }, 'live chain: repaired gap committed; hold released');
         }
       }
@@ -144,6 +154,14 @@ export class LiveChainTrigger {
         else if (g) g.commitsLeft = REPAIR_COMMITS;
         break;
       }
+      case 'repair-failed': {
+        // Attempts spent: the bars stay missing (a later retry may still bring them, counted as
+        // revisions). Holding on would freeze the instrument until the close; curate it with the
+        // gap imputed instead — a real gap now, as /healthz shows.
+        const g = 'final' in e && e.final === true ? h.pending.find((p) => p.from === e.from && p.to === e.to && p.commitsLeft === undefined) : undefined;
+        if (g) h.pending.splice(h.pending.indexOf(g), 1);
+        break;
+      }
       default:
         break;
     }
@@ -151,7 +169,10 @@ export class LiveChainTrigger {
     if (after === before) return;
     this.#d.logger.info({ symbol: e.symbol, event: e.type, hold_before: after === undefined ? null : iso(after) }, after === undefined ? 'live chain: hold released' : 'live chain: holding');
     // A hold lifted (or moved later) lets more of the instrument be curated now.
-    if (after === undefined || (before !== undefined && after > before)) this.#touch();
+    if (after === undefined || (before !== undefined && after > before)) {
+      this.#released = true;
+      this.#touch();
+    }
   }
 
   #touch(): void {
@@ -167,11 +188,14 @@ export class LiveChainTrigger {
     const holds = this.holds();
     const byDate = new Map<string, string[]>();
     let waitUntil = Number.POSITIVE_INFINITY;
+    let interval = Number.NEGATIVE_INFINITY;
+    const late: string[] = [];
     for (const s of this.#symbols) {
       const cal = this.#d.calendars.calendarFor(s);
       const session = currentSession(cal, now, this.#d.finalGraceMs);
       const due = session ? this.#lastDueBar(cal, session, now) : undefined;
       if (!session || due === undefined) continue;
+      interval = Math.max(interval, due);
       const list = byDate.get(session.date) ?? [];
       list.push(s);
       byDate.set(session.date, list);
@@ -181,6 +205,7 @@ export class LiveChainTrigger {
       if (committed >= due || committed < due - barMs) continue;
       const deadline = due + barMs + maxWaitMs;
       if (now < deadline) waitUntil = Math.min(waitUntil, deadline);
+      else late.push(s);
     }
     if (waitUntil < Number.POSITIVE_INFINITY) {
       if (waitUntil !== this.#waitUntil) {
@@ -194,11 +219,23 @@ export class LiveChainTrigger {
       return;
     }
     this.#dirty = false;
+    // Once per interval; again for the same interval only when a hold lifted or the instruments
+    // it went without are all in now. Anything else waits for the next interval.
+    const fresh = interval > this.#firedInterval;
+    const lateIn = this.#late.size > 0 && late.every((s) => !this.#late.has(s));
+    if (!fresh && !this.#released && !lateIn) return;
+    let fired = false;
     for (const [date, symbols] of byDate) {
       const ready = symbols.filter((s) => !holds.has(s));
       // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
-      if (ready.length > 0) this.#fire(date, ready);
+      if (ready.length === 0) continue;
+      this.#fire(date, ready);
+      fired = true;
     }
+    if (!fired) return;
+    this.#firedInterval = Math.max(this.#firedInterval, interval);
+    this.#late = new Set(late);
+    this.#released = false;
   }
 
   #fire(date: string, symbols: readonly string[]): void {

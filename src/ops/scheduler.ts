@@ -31,8 +31,8 @@ interface PendingRun {
 
 /**
  * Cron scheduling on the Clock (so an accelerated clock accelerates the schedule): croner only
- * computes fire times; timers come from the Clock. Runs of one job never overlap (each job has
- * its own queue), dependencies are per session date, retryable failures are retried with
+ * computes fire times; timers come from the Clock. Runs of one job never overlap, nor do those of
+ * jobs chained by `after` (each chain has one queue), dependencies are per session date, retryable failures are retried with
  * exponential backoff, and at start-up interrupted runs are re-run and missed fire times caught up.
  */
 export class Scheduler {
@@ -162,12 +162,30 @@ export class Scheduler {
 
   #enqueue(job: JobConfig, params: JobParams | (() => JobParams), trigger: JobTrigger, attempt: number, scheduledFor: number | null): void {
     if (this.#stopping) return;
-    const prev = this.#queues.get(job.name) ?? Promise.resolve();
+    const key = this.#queueKey(job);
+    const prev = this.#queues.get(key) ?? Promise.resolve();
     const next = prev.then(() => this.#runOne(job, typeof params === 'function' ? params() : params, trigger, attempt, scheduledFor));
     const tracked = next.finally(() => {
-      if (this.#queues.get(job.name) === tracked) this.#queues.delete(job.name);
+      if (this.#queues.get(key) === tracked) this.#queues.delete(key);
     });
-    this.#queues.set(job.name, tracked);
+    this.#queues.set(key, tracked);
+  }
+
+  /**
+   * The queue a job's runs wait in: the first job up its `after` chain. A chain (transform →
+   * features → score) runs one job at a time, so a job never rewrites a partition while the next
+   * one in its chain is reading it (a file replaced under a running DuckDB read can be read half
+   * old, half new).
+   */
+  #queueKey(job: JobConfig): string {
+    let current = job;
+    const seen = new Set<string>([job.name]);
+    for (;;) {
+      const dep = current.after[0] === undefined ? undefined : this.#job(current.after[0]);
+      if (!dep || seen.has(dep.name)) return current.name;
+      seen.add(dep.name);
+      current = dep;
+    }
   }
 
   /** Queues one run for `key` unless one is already waiting, whose params are then replaced. */

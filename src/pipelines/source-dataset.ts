@@ -2,7 +2,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { frequencyMs } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import { sqlKeyList, sqlString } from '../core/sql.js';
-import { Lake } from '../storage/lake.js';
+import { withAvailability } from '../storage/availability-sql.js';
+import type { Lake } from '../storage/lake.js';
 
 /**
  * A per-date bar dataset a job reads: a curated dataset (`curated/<name>/date=D/data.parquet`,
@@ -74,6 +75,6 @@ export function sourceRelationSql(lake: Lake, src: Pick<SourceDataset, 'kind' | 
   if (files.length === 0) return null;
   const where = symbols ? `WHERE symbol IN (SELECT unnest([${symbols.length ? sqlKeyList(symbols) : ''}]::VARCHAR[]))` : '';
   const read = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
-  const rel = src.barMs !== undefined ? Lake.withAvailability(read, src.barMs) : read;
+  const rel = src.barMs !== undefined ? withAvailability(read, src.barMs) : read;
   return `(SELECT * EXCLUDE (date), CAST(date AS VARCHAR) AS date FROM ${rel} ${where})`;
 }

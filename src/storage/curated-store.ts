@@ -5,6 +5,7 @@ import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake, type LakeColumn } from './lake.js';
+import { withAvailability } from './availability-sql.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
@@ -89,7 +90,7 @@ export class CuratedStore {
     const file = this.partitionFile(dataset, date);
     for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
     const keep = existsSync(file)
-      ? `UNION ALL SELECT ${SELECT} FROM ${Lake.withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', symbols)}`
+      ? `UNION ALL SELECT ${SELECT} FROM ${withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', symbols)}`
       : '';
     await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM (${selectSql}) ${keep}) ORDER BY symbol, ts`);
   }
@@ -102,7 +103,7 @@ export class CuratedStore {
   /** SQL relation over the curated rows of the given dates (missing partitions are skipped). */
   relationSql(dataset: string, dates: readonly string[], symbols?: readonly string[]): string {
     const files = this.existingDates(dataset, dates).map((d) => this.partitionFile(dataset, d));
-    const base = files.length > 0 ? Lake.withAvailability(Lake.parquetRelation(files, []), barMsOf(dataset)) : Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }]);
+    const base = files.length > 0 ? withAvailability(Lake.parquetRelation(files, []), barMsOf(dataset)) : Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }]);
     const where = symbols ? `WHERE symbol IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})` : '';
     return `(SELECT ${SELECT}, CAST(date AS VARCHAR) AS date FROM ${base} ${where})`;
   }

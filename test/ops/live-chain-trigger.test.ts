@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InstrumentCalendars } from '../../src/calendar/instrument-calendars.js';
 import { ManualClock } from '../../src/core/clock.js';
+import type { MarketDataEvent } from '../../src/ops/daemon.js';
 import type { JobParams } from '../../src/ops/job-ledger.js';
 import { LiveChainTrigger } from '../../src/ops/live-chain-trigger.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
@@ -39,8 +40,9 @@ describe('LiveChainTrigger', () => {
     await clock.advance(3_000);
     commit('09:59', ['SPY']);
     expect(fired).toEqual([{ at: '15:00:08', params: { date: '2024-12-04' } }]);
-    // Nothing new: nothing fired; the next interval fires when its bars are in.
+    // Nothing new: nothing fired. A correction of an older bar waits for the next interval's run.
     await clock.advance(40_000);
+    commit('09:59', ['AAPL']);
     expect(fired).toHaveLength(1);
     await clock.advance(20_000); // 10:01:08: the 10:00 bar is due
     commit('10:00');
@@ -48,7 +50,7 @@ describe('LiveChainTrigger', () => {
     trigger.stop();
   });
 
-  it('waits at most max_wait after the bar close for the bar in flight, and never for an instrument further behind', async () => {
+  it('waits at most max_wait after the bar close for the bar in flight, never for an instrument further behind, and reruns once the late one is in', async () => {
     const { clock, fired, trigger, commit } = rig({ maxWaitMs: 15_000 });
     // SPY has had nothing since 09:50: it is not waited for.
     trigger.start(new Map([['AAPL', at('09:58')], ['MSFT', at('09:58')], ['SPY', at('09:50')]]));
@@ -59,6 +61,11 @@ describe('LiveChainTrigger', () => {
     expect(fired).toEqual([]);
     await clock.advance(1_000);
     expect(fired.map((f) => f.at)).toEqual(['15:00:15']);
+    // When it comes after all, the interval runs once more; a correction after that does not.
+    await clock.advance(5_000);
+    commit('09:59', ['MSFT']);
+    commit('09:58', ['AAPL']);
+    expect(fired.map((f) => f.at)).toEqual(['15:00:15', '15:00:20']);
     trigger.stop();
   });
 
@@ -97,6 +104,44 @@ describe('LiveChainTrigger', () => {
     commit('10:04', ['MSFT']);
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
     expect(fired.length).toBeGreaterThan(n);
+    trigger.stop();
+  });
+
+  it('keeps holding a gap while its repair is retried, and lets it go once the repair has failed for good', async () => {
+    const { clock, fired, trigger, commit } = rig();
+    trigger.start(new Map(SYMBOLS.map((s) => [s, at('09:59')])));
+    await clock.advance(5 * MIN); // 10:05:05
+    trigger.onEvent({ type: 'interrupted', symbol: 'MSFT', reason: 'no data for 2 bars', gapFrom: at('10:01') });
+    trigger.onEvent({ type: 'resumed', symbol: 'MSFT', gap: { from: at('10:01'), to: at('10:04') } });
+    commit('10:04');
+    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04', symbols: ['AAPL', 'SPY'] });
+    const failed = (final: boolean): MarketDataEvent =>
+      ({ type: 'repair-failed', symbol: 'MSFT', from: at('10:01'), to: at('10:04'), error: 'timeout', attempts: final ? 4 : 1, final }) as MarketDataEvent;
+    trigger.onEvent(failed(false));
+    expect(trigger.holds()).toEqual(new Map([['MSFT', at('10:01')]]));
+    const n = fired.length;
+    trigger.onEvent(failed(true));
+    // The bars stay missing: a real gap now, curated (imputed) rather than frozen until the close.
+    expect(trigger.holds()).toEqual(new Map());
+    expect(fired).toHaveLength(n + 1);
+    expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04' });
+    trigger.stop();
+  });
+
+  it('after a catch-up that ended before the live bar came, runs again once the live bar is in', async () => {
+    const { clock, fired, trigger, commit } = rig(); // 10:00:05
+    for (const s of SYMBOLS) trigger.onEvent({ type: 'catch-up', symbol: s, from: at('09:30') });
+    trigger.start(new Map());
+    // The catch-up brings bars up to 09:58; the 09:59 bar comes with the live stream's first flush, at 10:00:20.
+    for (const s of SYMBOLS) {
+      commit('09:58', [s], 'catchup-1');
+      trigger.onEvent({ type: 'caught-up', symbol: s });
+    }
+    expect(fired).toEqual([]);
+    await clock.advance(10_000); // no 09:59 bar by 10:00:15: run without it
+    await clock.advance(5_000);
+    commit('09:59');
+    expect(fired.map((f) => f.at)).toEqual(['15:00:15', '15:00:20']);
     trigger.stop();
   });
 

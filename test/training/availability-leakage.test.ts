@@ -112,9 +112,9 @@ async function build(method: (typeof METHODS)[number], variant: 'base' | 'change
   const curated = await table(`SELECT * FROM read_parquet(${sqlString(t.curated.partitionFile('bars_1min', DATE))}) ORDER BY symbol, ts`);
   const features = await table(`SELECT * FROM read_parquet(${sqlString(store.partitionFile('tech', 'v1', DATE))}) ORDER BY symbol, ts`);
 
-  // `features latest` every 30 s over the hour before T, and at T.
+  // `features latest` every 30 s over the half hour before T (both gaps start in it), and at T.
   const latest: string[] = [];
-  for (let asOf = T - 60 * MIN; asOf <= T; asOf += 30_000) latest.push(JSON.stringify(await store.getFeaturesForInference('tech', 'v1', asOf, SYMBOLS, 5 * MIN)));
+  for (let asOf = T - 30 * MIN; asOf <= T; asOf += 30_000) latest.push(JSON.stringify(await store.getFeaturesForInference('tech', 'v1', asOf, SYMBOLS, 5 * MIN)));
 
   const handle = await buildTrainingDataset(
     {
