@@ -79,3 +79,9 @@ export function sqlEnumConstant(value: string): string {
 export function sqlTimestamptz(ms: number): string {
   return `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
 }
+
+/** A finite number as a DOUBLE literal that reads back as the same double. */
+export function sqlNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new InputError(`expected a finite number for SQL, got ${String(value)}`);
+  return `CAST('${String(value)}' AS DOUBLE)`;
+}
