@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import {
   BOOLEAN,
   DOUBLE,
@@ -10,6 +11,7 @@ import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
+  DuckDBTypeId,
   VARCHAR,
   type DuckDBConnection,
   type DuckDBType,
@@ -17,6 +19,8 @@ import {
 } from '@duckdb/node-api';
 import { StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+import { DoubleColumns } from './double-columns.js';
+import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
@@ -33,6 +37,8 @@ export type ColumnData = Record<string, ArrayLike<unknown>>;
 export type LakeRow = Record<string, unknown>;
 
 const CHUNK_ROWS = 2048;
+/** Vectors appended between two yields to the event loop (about 10 ms of copying). */
+const APPEND_CHUNKS_PER_YIELD = 32;
 let tempCounter = 0;
 
 function stagingType(t: LakeColumnType): DuckDBType {
@@ -168,6 +174,89 @@ export class Lake {
         return { names, columns };
       } catch (err) {
         throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /**
+   * The columns of a query's result as Float64Arrays, copied vector by vector from DuckDB's
+   * result chunks (no JS value per row); NULL becomes NaN. Every column must be DOUBLE (cast in
+   * the SQL). The result is streamed, so DuckDB never holds it whole, and the event loop runs
+   * between chunks. `sizeHint` (rows expected) saves regrowing the arrays.
+   */
+  readDoubles(sql: string, sizeHint = 0): Promise<DoubleColumns> {
+    return this.#serial(async () => {
+      try {
+        const result = await this.#conn.stream(sql);
+        const names = result.columnNames();
+        names.forEach((name, i) => {
+          if (result.columnTypeId(i) !== DuckDBTypeId.DOUBLE) {
+            throw new StorageError(`readDoubles: column ${name} is ${result.columnType(i).toString()}, expected DOUBLE (cast it in the SQL)`, { details: { sql: sql.slice(0, 500) } });
+          }
+        });
+        let capacity = Math.max(CHUNK_ROWS, Math.trunc(sizeHint));
+        let cols = names.map(() => new Float64Array(capacity));
+        let rows = 0;
+        for (;;) {
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          if (rows + chunk.rowCount > capacity) {
+            capacity = Math.max(capacity * 2, rows + chunk.rowCount);
+            cols = cols.map((c) => {
+              const grown = new Float64Array(capacity);
+              grown.set(c.subarray(0, rows));
+              return grown;
+            });
+          }
+          for (let c = 0; c < cols.length; c++) copyDoubleVector(chunk, c, cols[c] as Float64Array, rows);
+          rows += chunk.rowCount;
+        }
+        const map = new Map<string, Float64Array>();
+        names.forEach((name, i) => map.set(name, capacity === rows ? (cols[i] as Float64Array) : (cols[i] as Float64Array).slice(0, rows)));
+        return new DoubleColumns(rows, names, map);
+      } catch (err) {
+        if (err instanceof StorageError) throw err;
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /** A new temporary table of DOUBLE columns (fill it with appendDoubles; drop it with dropTable). */
+  async createDoubleTable(columns: readonly string[]): Promise<string> {
+    if (columns.length === 0) throw new StorageError('createDoubleTable: no columns');
+    const name = `ibp_doubles_${++tempCounter}`;
+    await this.run(`CREATE TEMP TABLE ${name} (${columns.map((c) => `${sqlIdent(c)} DOUBLE`).join(', ')})`);
+    return name;
+  }
+
+  /**
+   * Appends typed arrays (one per column of `table`, in its column order, all of one length) to
+   * a DOUBLE table through the DataChunk appender, one memcpy per 2,048-row vector; NaN is
+   * stored as NULL. Yields to the event loop between batches of vectors. Returns the rows added.
+   */
+  appendDoubles(table: string, data: readonly Float64Array[]): Promise<number> {
+    return this.#serial(async () => {
+      const n = data[0]?.length ?? 0;
+      if (data.some((d) => d.length !== n)) throw new StorageError(`appendDoubles: columns of different lengths for ${table}`);
+      if (n === 0) return 0;
+      try {
+        const appender = await this.#conn.createAppender(table);
+        try {
+          const types = data.map(() => DOUBLE);
+          for (let start = 0, k = 1; start < n; start += CHUNK_ROWS, k++) {
+            const len = Math.min(CHUNK_ROWS, n - start);
+            const chunk = DuckDBDataChunk.create(types, len);
+            for (let c = 0; c < data.length; c++) fillDoubleVector(chunk, c, data[c] as Float64Array, start, len);
+            appender.appendDataChunk(chunk);
+            if (k % APPEND_CHUNKS_PER_YIELD === 0) await nextMacrotask();
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        return n;
+      } catch (err) {
+        throw new StorageError(`appending to ${table} failed: ${(err as Error).message}`, { cause: err });
       }
     });
   }

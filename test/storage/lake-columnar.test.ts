@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/core/errors.js';
+import { openTempLake, type TempLake } from '../support/temp-lake.js';
+
+let t: TempLake;
+beforeAll(async () => {
+  t = await openTempLake();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+// 5,000 rows span three 2,048-row vectors, so chunk offsets and partial validity bytes are exercised.
+const N = 5000;
+
+describe('lake: DOUBLE columns as typed arrays', () => {
+  it('reads DOUBLE columns across vectors, NULL as NaN, in query order', async () => {
+    const cols = await t.lake.readDoubles(
+      `SELECT CAST(i AS DOUBLE) AS i, CASE WHEN i % 7 = 3 THEN NULL ELSE CAST(i AS DOUBLE) * 0.5 - 1 END AS half, CAST(NULL AS DOUBLE) AS none
+       FROM range(${N}) r(i) ORDER BY i DESC`,
+    );
+    expect(cols.rows).toBe(N);
+    expect(cols.names).toEqual(['i', 'half', 'none']);
+    const i = cols.get('i');
+    const half = cols.get('half');
+    expect(i).toBeInstanceOf(Float64Array);
+    expect(i).toHaveLength(N);
+    let nulls = 0;
+    for (let k = 0; k < N; k++) {
+      const v = N - 1 - k;
+      expect(i[k]).toBe(v);
+      if (v % 7 === 3) {
+        expect(half[k]).toBeNaN();
+        nulls++;
+      } else if (half[k] !== v * 0.5 - 1) {
+        throw new Error(`row ${k}: ${half[k]} != ${v * 0.5 - 1}`);
+      }
+    }
+    expect(nulls).toBe(Math.floor((N - 4) / 7) + 1);
+    expect(cols.get('none').every((x) => Number.isNaN(x))).toBe(true);
+  });
+
+  it('refuses a column that is not DOUBLE, naming it, and returns empty arrays for no rows', async () => {
+    await expect(t.lake.readDoubles(`SELECT 1.5::DOUBLE AS a, 'x' AS s`)).rejects.toThrow(/column s is VARCHAR, expected DOUBLE/);
+    await expect(t.lake.readDoubles(`SELECT 1.5::DOUBLE AS a, 'x' AS s`)).rejects.toBeInstanceOf(StorageError);
+    const empty = await t.lake.readDoubles(`SELECT 1.5::DOUBLE AS a WHERE false`);
+    expect(empty.rows).toBe(0);
+    expect(empty.get('a')).toHaveLength(0);
+    expect(() => empty.get('b')).toThrow(/no column b/);
+  });
+
+  it('appends typed arrays (and subarray views) to a DOUBLE table, NaN stored as NULL', async () => {
+    const table = await t.lake.createDoubleTable(['k', 'v']);
+    try {
+      const k = new Float64Array(N + 10);
+      const v = new Float64Array(N + 10);
+      for (let r = 0; r < N + 10; r++) {
+        k[r] = r;
+        v[r] = r % 11 === 5 ? NaN : r / 3;
+      }
+      // Two appends from views that do not start at the buffer's beginning.
+      expect(await t.lake.appendDoubles(table, [k.subarray(10, 2010), v.subarray(10, 2010)])).toBe(2000);
+      expect(await t.lake.appendDoubles(table, [k.subarray(2010), v.subarray(2010)])).toBe(N - 2000);
+      const [stats] = await t.lake.query<{ n: number; nulls: number; nans: number; bad: number; lo: number; hi: number }>(
+        `SELECT count(*) AS n, count(*) FILTER (WHERE v IS NULL) AS nulls, count(*) FILTER (WHERE isnan(v)) AS nans,
+                count(*) FILTER (WHERE v IS NOT NULL AND v <> k / 3) AS bad, min(k) AS lo, max(k) AS hi FROM ${table}`,
+      );
+      let expectedNulls = 0;
+      for (let r = 10; r < N + 10; r++) if (r % 11 === 5) expectedNulls++;
+      expect(stats).toEqual({ n: N, nulls: expectedNulls, nans: 0, bad: 0, lo: 10, hi: N + 9 });
+      await expect(t.lake.appendDoubles(table, [k, v.subarray(1)])).rejects.toThrow(/different lengths/);
+    } finally {
+      await t.lake.dropTable(table);
+    }
+  });
+});
