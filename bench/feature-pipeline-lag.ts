@@ -42,7 +42,7 @@ try {
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   const t0 = performance.now();
-  const res = await runFeaturePipeline([target], symbols, group, 'v1', { lake, featureStore: store, logger: silentLogger(), source: resolveSourceDataset('bars_1min'), readBatchRows: Number(process.env.READ_ROWS ?? 5000), stageBatchRows: Number(process.env.STAGE_ROWS ?? 1024) });
+  const res = await runFeaturePipeline([target], symbols, group, 'v1', { lake, featureStore: store, logger: silentLogger(), source: resolveSourceDataset('bars_1min'), ...(process.env.BATCH_ROWS ? { batchRows: Number(process.env.BATCH_ROWS) } : {}) });
   const ms = performance.now() - t0;
   h.disable();
   process.stdout.write(

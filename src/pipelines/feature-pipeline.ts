@@ -1,16 +1,25 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { parseDateLabel } from '../core/dates.js';
-import { InputError, UpstreamMissingError } from '../core/errors.js';
+import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
-import { sqlIdent, sqlString } from '../core/sql.js';
+import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
 import type { FeatureStore } from '../storage/feature-store.js';
-import type { Lake, LakeColumn } from '../storage/lake.js';
-import { computeFeatureGroup, groupLookbackBars, type FeatureSeries } from './features/compute-feature-group.js';
+import type { Lake } from '../storage/lake.js';
+import { computeFeatureGroup, groupLookbackBars, type ComputableFeatureGroup, type FeatureSeries } from './features/compute-feature-group.js';
+import { dayHistory, planFeatureBatches, type FeatureBatch } from './features/feature-batches.js';
 import { specOutputColumns, type FeatureGroup } from './features/feature-config.js';
 import { canonicalFeatureDefinition, featureDefinitionHash } from './features/feature-definition-hash.js';
-import { featureFunctionFor } from './features/feature-registry.js';
+import { DEFAULT_LOOKBACK_TOLERANCE, featureFunctionFor } from './features/feature-registry.js';
 import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type SourceDataset } from './source-dataset.js';
+
+/** Default row budget of one read: ~1 M source rows, about 150 MB of typed arrays for the technical group. */
+export const DEFAULT_FEATURE_BATCH_ROWS = 1_000_000;
+
+/** Kernel rows computed between two yields to the event loop (a few ms of work). */
+const ROWS_PER_YIELD = 20_000;
+
+const DAY_MS = 86_400_000;
 
 export interface FeaturePipelineDeps {
   readonly lake: Lake;
@@ -19,12 +28,12 @@ export interface FeaturePipelineDeps {
   /** The dataset the group's `source` names (curated or aligned), resolved by the caller. */
   readonly source: SourceDataset;
   /**
-   * Source rows per DuckDB read (default 5 000). Converting a read into JS is synchronous, so
-   * this bounds how long one read holds the event loop as well as memory.
+   * Source rows one read may hold in memory, lookback included (default
+   * {@link DEFAULT_FEATURE_BATCH_ROWS}; config `lake.feature_batch_rows`). Reads take every
+   * symbol and as many sessions as fit; symbols are split only when one session of the whole
+   * universe with its lookback does not fit.
    */
-  readonly readBatchRows?: number;
-  /** Output rows per staging call into DuckDB (default 1 024); staging is synchronous too. */
-  readonly stageBatchRows?: number;
+  readonly batchRows?: number;
   /** Checked between symbols: an abort stops the run before anything more is written. */
   readonly signal?: AbortSignal;
 }
@@ -44,36 +53,51 @@ export interface FeaturePipelineResult {
   readonly symbols: number;
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /** DuckDB reads the run made (each reads every source file of its dates once). */
+  readonly batches: number;
 }
 
 const OHLCV = ['open', 'high', 'low', 'close', 'volume'] as const;
 
+/** Specs that share a lookback are computed together, on one series. */
+interface LookbackClass {
+  readonly lookback: number;
+  readonly group: ComputableFeatureGroup;
+  readonly columns: readonly string[];
+}
+
 /**
- * Computes a feature group over `symbols` for the session `dates` in one pass and writes one
- * feature partition per date (atomically; other symbols' rows of each date are kept).
+ * Computes a feature group over `symbols` for the session `dates` and writes one feature
+ * partition per date (atomically; other symbols' rows of each date are kept).
  *
- * Lookback — what "enough history" means: each symbol's series starts at least
- * `groupLookbackBars(group)` stored bars (rows, NULL rows included) before its first bar on the
- * first date, or at its first stored bar if it has fewer. That count is the largest window for
- * windowed features (SMA, std, lags: exact), and for recursive ones (EMA, MACD, Wilder RSI and
- * ATR) the warm-up plus the bars after which the seed's weight (1 − α)^k is below 1e-12. So a
- * day computed alone equals the same day inside a longer run (or a run from the first stored
- * session) to ~1e-12 relative, and values never depend on how far back history happens to go.
- * Whole earlier sessions are read, newest first, until every symbol has enough bars; a session
- * in which none of the still-short symbols has a row ends the search (their history starts
- * after it).
+ * History — what every value is computed from: day D of symbol s is computed on the series that
+ * starts `lookbackBars(spec)` stored bars (rows, NULL rows included) before s's first bar of D,
+ * per feature spec, or at s's first stored bar if it has fewer, or right after the latest
+ * earlier session in which s has no row. For windowed features (SMA, std, lags) that is the
+ * window; for recursive ones (EMA, MACD, Wilder RSI and ATR) the warm-up plus the bars after
+ * which the seed's weight (1 − α)^k is below 1e-12. The start depends only on D and the stored
+ * bars, never on the run: a range computed in one pass equals its days computed one at a time
+ * bit for bit, and a full-history computation to ~1e-12 relative. The group's lookback
+ * (`groupLookbackBars`, the largest) decides which earlier sessions are read: whole sessions,
+ * newest first, until every symbol has enough bars; a session in which none of the still-short
+ * symbols has a row ends the search.
  *
- * Values at bar i depend only on bars up to i (the feature functions' contract); each row is
- * stamped `ts` (bar start) and `available_ts = ts + bar length`, and carries the source's gap
- * masks (`is_imputed`, `imputation`, `<col>_imputed`).
+ * Values at bar i depend only on bars up to i (the feature functions' contract). Each row is
+ * stamped `ts` (bar start) and `available_ts` = the running maximum, per symbol in time order
+ * from the start of the day's history, of the source's `available_ts` (`ts + bar length` when
+ * the source has no such column), and carries the source's gap masks (`is_imputed`,
+ * `imputation`, `<col>_imputed`).
  *
- * The daemon runs this next to live ingestion, so it never holds the event loop for long: the
- * source is read in bounded batches of symbols, computed per symbol with a macrotask
- * (`setImmediate`) between symbols, and staged back into DuckDB in bounded chunks (measured,
- * bench/feature-pipeline-lag.ts: 500 symbols x 1 day with 2 days of lookback on a 2-core box
- * under load: lag p99 44 ms with these defaults, 109 ms with 4x larger batches). All of it runs
- * on the main thread: the pure computations take ~1 ms per symbol-day, so a worker thread would
- * mostly add copying, and the DuckDB reads and writes already run off the event loop.
+ * Data path (DESIGN §6): string and boolean columns never leave DuckDB. Each read takes the
+ * numeric inputs of a batch (every symbol and as many sessions as fit `batchRows`, lookback
+ * included; see planFeatureBatches) as Float64Arrays straight from DuckDB's vectors, kernels run
+ * on subarray views, and only DOUBLE outputs go back, through the DataChunk appender; a join on
+ * (symbol, ts) inside DuckDB puts them next to the keys when the partitions are written, once
+ * per group of consecutive dates read together.
+ *
+ * The daemon runs this next to live ingestion: reads and appends yield between vectors, and
+ * the computation yields every ~20,000 kernel rows (a few ms), so timers and sockets keep
+ * running (bench/feature-pipeline-lag.ts measures the lag).
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
@@ -85,7 +109,8 @@ export async function runFeaturePipeline(
   const { lake, featureStore, logger, source } = deps;
   const targets = [...new Set(dates)].sort();
   for (const d of targets) parseDateLabel(d);
-  const universe = [...new Set(symbols)];
+  // Code-unit order, which is DuckDB's VARCHAR order for instrument keys (ASCII).
+  const universe = [...new Set(symbols)].sort();
   for (const s of universe) assertInstrumentKey(s);
   if (targets.length === 0) throw new InputError(`feature group ${group.name}: no dates to compute`);
   if (universe.length === 0) throw new InputError(`feature group ${group.name}: no symbols`);
@@ -122,159 +147,284 @@ export async function runFeaturePipeline(
   featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group)), featureColumns, maskColumns: masks });
 
   const lookbackBars = groupLookbackBars(group);
-  const lookbackDates = await chooseLookback(lake, source, stored.filter((d) => d < (present[0] as string)).reverse(), universe, lookbackBars);
-  const readDates = [...lookbackDates, ...present].sort();
-  const targetSet = new Set(present);
-
-  const relation = sourceRelationSql(lake, source, readDates, universe) as string;
-  const [total] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${relation}`);
-  const rowsPerSymbol = Math.max(1, (total?.n ?? 0) / universe.length);
-  const batchSymbols = Math.max(1, Math.min(universe.length, Math.floor((deps.readBatchRows ?? 5_000) / rowsPerSymbol)));
-
-  const outColumns: LakeColumn[] = [
-    { name: 'date', type: 'VARCHAR' },
-    { name: 'symbol', type: 'VARCHAR' },
-    { name: 'ts', type: 'TIMESTAMPTZ' },
-    { name: 'available_ts', type: 'TIMESTAMPTZ' },
-    { name: 'is_imputed', type: 'BOOLEAN' },
-    { name: 'imputation', type: 'VARCHAR' },
-    ...masks.map((m): LakeColumn => ({ name: m, type: 'BOOLEAN' })),
-    ...featureColumns.map((f): LakeColumn => ({ name: f, type: 'DOUBLE' })),
-  ];
-  const acc = `ibp_features_${++accCounter}`;
-  await lake.run(`CREATE TEMP TABLE ${acc} (${outColumns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ')})`);
-  const stageEvery = deps.stageBatchRows ?? 1024;
-  let buffer = newBuffer(outColumns);
-  let rowsRead = 0;
-  const flush = async (): Promise<void> => {
-    if (buffer.rows === 0) return;
-    const staged = await lake.stage(outColumns, buffer.data, buffer.rows);
-    try {
-      await lake.run(`INSERT INTO ${acc} SELECT * FROM ${staged}`);
-    } finally {
-      await lake.dropTable(staged);
-    }
-    buffer = newBuffer(outColumns);
+  const classes = lookbackClasses(group);
+  const ctx: RunContext = {
+    deps,
+    group,
+    version,
+    definitionHash,
+    featureColumns,
+    masks,
+    inputs,
+    hasAvailable: sourceColumns.includes('available_ts'),
+    hasImputation: sourceColumns.includes('imputation'),
+    universe,
+    universeTable: `ibp_universe_${++tempCounter}`,
+    classes,
+    lookbackBars,
+    budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
+    rowsRead: 0,
+    rowsWritten: 0,
+    batches: 0,
   };
-
+  // Symbol ids: the join key between the keys (in DuckDB) and the outputs (from JS).
+  await lake.run(
+    `CREATE TEMP TABLE ${ctx.universeTable} AS SELECT l[i] AS symbol, CAST(i - 1 AS DOUBLE) AS sid FROM (SELECT [${sqlKeyList(universe)}]::VARCHAR[] AS l), range(1, ${universe.length + 1}) t(i)`,
+  );
+  const lookbackAll = new Set<string>();
   try {
-    const hasImputation = sourceColumns.includes('imputation');
-    const select = [
-      'symbol',
-      'CAST(epoch_ms(ts) AS DOUBLE) AS ts',
-      'date',
-      'CAST(is_imputed AS BOOLEAN) AS is_imputed',
-      hasImputation ? 'CAST(imputation AS VARCHAR) AS imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
-      ...masks.map((m) => `CAST(${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
-      ...inputs.map((c, i) => `CAST(${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`__in${i}`)}`),
-    ].join(', ');
-    for (let b = 0; b < universe.length; b += batchSymbols) {
-      const batch = universe.slice(b, b + batchSymbols);
-      const rel = sourceRelationSql(lake, source, readDates, batch) as string;
-      const { names, columns } = await lake.queryColumns(`SELECT ${select} FROM ${rel} ORDER BY symbol, ts`);
-      const col = (name: string): unknown[] => columns[names.indexOf(name)] as unknown[];
-      const sym = col('symbol') as string[];
-      const tsCol = col('ts') as number[];
-      const dateCol = col('date') as string[];
-      const imputedCol = col('is_imputed');
-      const imputationCol = col('imputation');
-      const maskCols = masks.map((m) => col(m));
-      const inputCols = new Map(inputs.map((c, i) => [c, col(`__in${i}`)]));
-      const n = sym.length;
-      rowsRead += n;
-
-      const computeSymbol = (start: number, end: number): void => {
-        const len = end - start;
-        const ts = Float64Array.from(tsCol.slice(start, end));
-        const sessionDate = dateCol.slice(start, end);
-        const numeric = (name: string): Float64Array => {
-          const src = inputCols.get(name) as unknown[];
-          const out = new Float64Array(len);
-          for (let i = 0; i < len; i++) {
-            const v = src[start + i];
-            out[i] = typeof v === 'number' ? v : NaN;
-          }
-          return out;
-        };
-        const missing = new Float64Array(len).fill(NaN);
-        const pick = (name: string): Float64Array => (inputCols.has(name) ? numeric(name) : missing);
-        const extra: Record<string, Float64Array> = {};
-        for (const c of inputs) if (!(OHLCV as readonly string[]).includes(c)) extra[c] = numeric(c);
-        const series: FeatureSeries = { ts, open: pick('open'), high: pick('high'), low: pick('low'), close: pick('close'), volume: pick('volume'), sessionDate, columns: extra };
-        const computed = computeFeatureGroup(series, group).columns;
-        const values = featureColumns.map((f) => computed[f] as Float64Array);
-        const out = buffer.data;
-        const maskOut = masks.map((m) => out[m] as unknown[]);
-        const featureOut = featureColumns.map((f) => out[f] as unknown[]);
-        for (let i = 0; i < len; i++) {
-          const date = sessionDate[i] as string;
-          if (!targetSet.has(date)) continue;
-          const r = start + i;
-          out.date.push(date);
-          out.symbol.push(sym[r]);
-          out.ts.push(ts[i]);
-          out.available_ts.push((ts[i] as number) + source.barMs);
-          out.is_imputed.push(imputedCol[r]);
-          out.imputation.push(imputationCol[r]);
-          maskCols.forEach((mc, k) => (maskOut[k] as unknown[]).push(mc[r]));
-          values.forEach((v, k) => (featureOut[k] as unknown[]).push(v[i]));
-          buffer.rows++;
-        }
-      };
-
-      for (let start = 0; start < n; ) {
-        deps.signal?.throwIfAborted();
-        let end = start + 1;
-        while (end < n && sym[end] === sym[start]) end++;
-        computeSymbol(start, end);
-        if (buffer.rows >= stageEvery) await flush();
-        start = end;
-        // Let timers, sockets and the live ingestion run between symbols.
-        await nextMacrotask();
-      }
+    // Consecutive stored sessions among the targets are one run: its later days find their
+    // history in its earlier ones. Separate runs each read their own lookback.
+    for (const run of consecutiveRuns(stored, new Set(present))) {
+      const earlier = stored.filter((d) => d < (run[0] as string)).reverse();
+      const lookbackDates = await chooseLookback(lake, source, earlier, universe, lookbackBars);
+      for (const d of lookbackDates) lookbackAll.add(d);
+      await computeRun(ctx, [...lookbackDates, ...run], lookbackDates.length);
     }
-    await flush();
+  } finally {
+    await lake.dropTable(ctx.universeTable);
+  }
 
-    let rowsWritten = 0;
-    for (const date of present) {
-      rowsWritten += await featureStore.writeFeaturesFromRelation(
-        { group: group.name, version, definitionHash, date, symbols: universe, featureColumns, maskColumns: masks },
-        `(SELECT * EXCLUDE (date) FROM ${acc} WHERE date = ${sqlString(date)})`,
-      );
-    }
-    const result: FeaturePipelineResult = {
+  const result: FeaturePipelineResult = {
+    group: group.name,
+    version,
+    definitionHash,
+    dates: present,
+    skippedDates: skipped,
+    lookbackDates: [...lookbackAll].sort(),
+    lookbackBars,
+    symbols: universe.length,
+    rowsRead: ctx.rowsRead,
+    rowsWritten: ctx.rowsWritten,
+    batches: ctx.batches,
+  };
+  logger.info(
+    {
       group: group.name,
       version,
-      definitionHash,
       dates: present,
-      skippedDates: skipped,
-      lookbackDates,
-      lookbackBars,
+      lookback_dates: result.lookbackDates,
+      lookback_bars: lookbackBars,
       symbols: universe.length,
-      rowsRead,
-      rowsWritten,
-    };
-    logger.info(
-      { group: group.name, version, dates: present, lookback_dates: lookbackDates, lookback_bars: lookbackBars, symbols: universe.length, rows_read: rowsRead, rows_written: rowsWritten },
-      'features written',
-    );
-    return result;
-  } finally {
-    await lake.dropTable(acc);
+      rows_read: ctx.rowsRead,
+      rows_written: ctx.rowsWritten,
+      batches: ctx.batches,
+    },
+    'features written',
+  );
+  return result;
+}
+
+let tempCounter = 0;
+
+interface RunContext {
+  readonly deps: FeaturePipelineDeps;
+  readonly group: FeatureGroup;
+  readonly version: string;
+  readonly definitionHash: string;
+  readonly featureColumns: readonly string[];
+  readonly masks: readonly string[];
+  readonly inputs: readonly string[];
+  readonly hasAvailable: boolean;
+  readonly hasImputation: boolean;
+  readonly universe: readonly string[];
+  readonly universeTable: string;
+  readonly classes: readonly LookbackClass[];
+  readonly lookbackBars: number;
+  readonly budget: number;
+  rowsRead: number;
+  rowsWritten: number;
+  batches: number;
+}
+
+/** The group's specs grouped by their own lookback (each computed on the history it needs). */
+function lookbackClasses(group: FeatureGroup): LookbackClass[] {
+  const byLookback = new Map<number, FeatureGroup['features'][number][]>();
+  for (const spec of group.features) {
+    const lb = featureFunctionFor(spec).lookbackBars(spec, DEFAULT_LOOKBACK_TOLERANCE);
+    byLookback.set(lb, [...(byLookback.get(lb) ?? []), spec]);
+  }
+  return [...byLookback.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([lookback, features]) => ({ lookback, group: { name: group.name, features }, columns: features.flatMap(specOutputColumns) }));
+}
+
+/** Runs of targets that are consecutive in the stored sessions. */
+function consecutiveRuns(stored: readonly string[], targets: ReadonlySet<string>): string[][] {
+  const runs: string[][] = [];
+  let current: string[] = [];
+  for (const d of stored) {
+    if (targets.has(d)) current.push(d);
+    else if (current.length) {
+      runs.push(current);
+      current = [];
+    }
+  }
+  if (current.length) runs.push(current);
+  return runs;
+}
+
+/** Computes and writes the targets readDates[firstTarget..] (readDates: consecutive stored sessions). */
+async function computeRun(ctx: RunContext, readDates: readonly string[], firstTarget: number): Promise<void> {
+  const { lake, source } = ctx.deps;
+  const S = ctx.universe.length;
+  const M = readDates.length;
+  const dayIndex = new Map(readDates.map((d, j) => [parseDateLabel(d) / DAY_MS, j]));
+  // Rows per (symbol, date): the plan's input (a scan of the symbol column only).
+  const rel = sourceRelationSql(lake, source, readDates, ctx.universe) as string;
+  const counts = await lake.readDoubles(
+    `SELECT u.sid, CAST(CAST(c.date AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day, CAST(c.n AS DOUBLE) AS n
+     FROM (SELECT symbol, date, count(*) AS n FROM ${rel} GROUP BY ALL) c JOIN ${ctx.universeTable} u USING (symbol)`,
+  );
+  const grid = new Float64Array(S * M);
+  const cSid = counts.get('sid');
+  const cDay = counts.get('day');
+  const cN = counts.get('n');
+  for (let i = 0; i < counts.rows; i++) {
+    const j = dayIndex.get(cDay[i] as number);
+    if (j !== undefined) grid[(cSid[i] as number) * M + j] = cN[i] as number;
+  }
+  const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
+  for (const segment of plan) {
+    const outTable = await lake.createDoubleTable(['__sid', '__ts', '__available', ...ctx.featureColumns]);
+    try {
+      let appended = 0;
+      for (const batch of segment.batches) appended += await computeBatch(ctx, readDates, dayIndex, batch, outTable);
+      const segDates = readDates.slice(segment.targetStart, segment.targetEnd + 1);
+      ctx.rowsWritten += await writeSegment(ctx, segDates, outTable, appended);
+    } finally {
+      await lake.dropTable(outTable);
+    }
   }
 }
 
-let accCounter = 0;
+/** Reads one batch's numeric inputs, computes its target days and appends the outputs to outTable. */
+async function computeBatch(ctx: RunContext, readDates: readonly string[], dayIndex: ReadonlyMap<number, number>, batch: FeatureBatch, outTable: string): Promise<number> {
+  const { lake, source, signal } = ctx.deps;
+  signal?.throwIfAborted();
+  const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
+  const select = [
+    'u.sid AS sid',
+    'CAST(epoch_ms(s.ts) AS DOUBLE) AS ts',
+    `CAST(CAST(CAST(s.date AS VARCHAR) AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day`,
+    ctx.hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
+    ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
+  ].join(', ');
+  const data = await lake.readDoubles(
+    `SELECT ${select} FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) s
+     JOIN ${ctx.universeTable} u ON u.symbol = s.symbol
+     WHERE u.sid >= ${batch.symbolStart} AND u.sid < ${batch.symbolEnd} ORDER BY u.sid, s.ts`,
+    batch.rows,
+  );
+  ctx.batches++;
+  ctx.rowsRead += data.rows;
+  const n = data.rows;
+  const sid = data.get('sid');
+  const ts = data.get('ts');
+  const day = data.get('day');
+  const available = data.get('available');
+  const barMs = source.barMs;
+  for (let i = 0; i < n; i++) if ((available[i] as number) !== (available[i] as number)) available[i] = (ts[i] as number) + barMs;
+  const columns = new Map(ctx.inputs.map((c, i) => [c, data.get(`in${i}`)]));
+  const nanFill = new Float64Array(n).fill(NaN);
+  const col = (name: string, start: number, end: number): Float64Array => (columns.get(name) ?? nanFill).subarray(start, end);
 
-interface Buffer {
-  rows: number;
-  data: Record<string, unknown[]> & { date: unknown[]; symbol: unknown[]; ts: unknown[]; available_ts: unknown[]; is_imputed: unknown[]; imputation: unknown[] };
+  // Output rows: every row of a target date, in read order.
+  const isTarget = (dayValue: number): boolean => {
+    const j = dayIndex.get(dayValue);
+    return j !== undefined && j >= batch.targetStart && j <= batch.targetEnd;
+  };
+  let outRows = 0;
+  for (let i = 0; i < n; i++) if (isTarget(day[i] as number)) outRows++;
+  const outSid = new Float64Array(outRows);
+  const outTs = new Float64Array(outRows);
+  const outAvailable = new Float64Array(outRows);
+  const outFeatures = new Map(ctx.featureColumns.map((c) => [c, new Float64Array(outRows)]));
+
+  let o = 0;
+  let sinceYield = 0;
+  for (let start = 0; start < n; ) {
+    let end = start + 1;
+    while (end < n && sid[end] === sid[start]) end++;
+    // This symbol's sessions: [first row, end row) per date index.
+    const sessions: { j: number; start: number; end: number }[] = [];
+    for (let i = start; i < end; ) {
+      let k = i + 1;
+      while (k < end && day[k] === day[i]) k++;
+      const j = dayIndex.get(day[i] as number);
+      if (j === undefined) throw new StorageError(`feature source ${source.name}: a row's session date is not among the dates read`);
+      sessions.push({ j, start: i, end: k });
+      i = k;
+    }
+    const rowsOn = new Map(sessions.map((x) => [x.j, x.end - x.start]));
+    for (const sess of sessions) {
+      if (sess.j < batch.targetStart || sess.j > batch.targetEnd) continue;
+      signal?.throwIfAborted();
+      const history = dayHistory(sess.j, ctx.lookbackBars, (j) => rowsOn.get(j) ?? 0, batch.dateStart);
+      const len = sess.end - sess.start;
+      // available_ts: running maximum over the day's history and the day.
+      let max = -Infinity;
+      for (let i = sess.start - history.rows; i < sess.start; i++) max = Math.max(max, available[i] as number);
+      for (let i = sess.start; i < sess.end; i++) {
+        max = Math.max(max, available[i] as number);
+        outAvailable[o + (i - sess.start)] = max;
+        outSid[o + (i - sess.start)] = sid[i] as number;
+        outTs[o + (i - sess.start)] = ts[i] as number;
+      }
+      for (const cls of ctx.classes) {
+        const from = sess.start - Math.min(cls.lookback, history.rows);
+        const series: FeatureSeries = {
+          ts: ts.subarray(from, sess.end),
+          open: col('open', from, sess.end),
+          high: col('high', from, sess.end),
+          low: col('low', from, sess.end),
+          close: col('close', from, sess.end),
+          volume: col('volume', from, sess.end),
+          sessionDate: day.subarray(from, sess.end),
+          columns: Object.fromEntries(ctx.inputs.filter((c) => !(OHLCV as readonly string[]).includes(c)).map((c) => [c, col(c, from, sess.end)])),
+        };
+        const computed = computeFeatureGroup(series, cls.group).columns;
+        for (const name of cls.columns) (outFeatures.get(name) as Float64Array).set((computed[name] as Float64Array).subarray(sess.start - from), o);
+        sinceYield += sess.end - from;
+      }
+      o += len;
+      if (sinceYield >= ROWS_PER_YIELD) {
+        sinceYield = 0;
+        // Let timers, sockets and the live ingestion run.
+        await nextMacrotask();
+      }
+    }
+    start = end;
+  }
+  if (o !== outRows) throw new StorageError(`feature batch: computed ${o} rows, expected ${outRows} (internal error)`);
+  return lake.appendDoubles(outTable, [outSid, outTs, outAvailable, ...ctx.featureColumns.map((c) => outFeatures.get(c) as Float64Array)]);
 }
 
-function newBuffer(columns: readonly LakeColumn[]): Buffer {
-  const data: Record<string, unknown[]> = {};
-  for (const c of columns) data[c.name] = [];
-  return { rows: 0, data: data as Buffer['data'] };
+/** Joins the outputs back to the source's keys inside DuckDB and writes the segment's partitions. */
+async function writeSegment(ctx: RunContext, dates: readonly string[], outTable: string, expectedRows: number): Promise<number> {
+  const { lake, source, featureStore } = ctx.deps;
+  const files = dates.map((d) => sourcePartitionFile(lake, source, d));
+  const relation = `(SELECT CAST(k.date AS VARCHAR) AS date, k.symbol, k.ts,
+      CAST(epoch_ms(CAST(o.__available AS BIGINT)) AS TIMESTAMPTZ) AS available_ts,
+      CAST(k.is_imputed AS BOOLEAN) AS is_imputed,
+      ${ctx.hasImputation ? 'CAST(k.imputation AS VARCHAR)' : 'CAST(NULL AS VARCHAR)'} AS imputation,
+      ${[...ctx.masks.map((m) => `CAST(k.${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`), ...ctx.featureColumns.map((f) => `o.${sqlIdent(f)}`)].join(', ')}
+    FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) k
+    JOIN ${ctx.universeTable} u ON u.symbol = k.symbol
+    JOIN ${outTable} o ON o.__sid = u.sid AND o.__ts = CAST(epoch_ms(k.ts) AS DOUBLE))`;
+  return featureStore.writeFeaturesFromRelation(
+    {
+      group: ctx.group.name,
+      version: ctx.version,
+      definitionHash: ctx.definitionHash,
+      dates,
+      symbols: ctx.universe,
+      featureColumns: ctx.featureColumns,
+      maskColumns: ctx.masks,
+      expectedRows,
+    },
+    relation,
+  );
 }
 
 /**

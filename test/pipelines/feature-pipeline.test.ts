@@ -278,7 +278,7 @@ describe('feature pipeline: event loop', () => {
       const store = new FeatureStore(t.lake, t.calendars, new ManualClock(0));
       const h = monitorEventLoopDelay({ resolution: 5 });
       h.enable();
-      await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { readBatchRows: 2000, stageBatchRows: 1000 }));
+      await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { batchRows: 2000 }));
       h.disable();
       expect(h.percentile(99) / 1e6).toBeLessThan(100);
     } finally {
