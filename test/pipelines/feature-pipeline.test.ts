@@ -14,6 +14,7 @@ import { featureGroupSchema, specOutputColumns, type FeatureGroup } from '../../
 import { resolveSourceDataset } from '../../src/pipelines/source-dataset.js';
 import { FeatureStore } from '../../src/storage/feature-store.js';
 import type { LakeRow } from '../../src/storage/lake.js';
+import { sqlString } from '../../src/core/sql.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
 const MIN = 60_000;
@@ -228,6 +229,73 @@ describe('feature pipeline: lookback, masks, PIT stamps', () => {
     const open = Date.parse('2024-11-22T14:30:00Z');
     const expected = (price('AAPL', open + 4 * MIN) + price('AAPL', open + 9 * MIN) + price('AAPL', open + 14 * MIN)) / 3;
     expect(rows[2]?.sma_3).toBeCloseTo(expected, 10);
+  });
+});
+
+describe('feature pipeline: a range equals its days computed one at a time', () => {
+  let t: TempLake;
+  let store: FeatureStore;
+  beforeAll(async () => {
+    t = await openTempLake();
+    store = new FeatureStore(t.lake, t.calendars, new ManualClock(Date.parse('2024-12-01T00:00:00Z')));
+    await writeCurated(t);
+  });
+  afterAll(async () => t.cleanup());
+
+  /** Every stored column of every row, keyed by (symbol, ts); values compared with Object.is. */
+  async function snapshot(version: string, start: string, end: string): Promise<Map<string, LakeRow>> {
+    const rows = await store.getFeaturesForTraining('technical', version, start, end);
+    return new Map(rows.map((r) => [`${r.symbol as string}|${r.ts as number}`, { ...r, version: null }]));
+  }
+
+  it('bit for bit, whatever the batch size (one read, or one symbol-day per read)', async () => {
+    const days = DATES.slice(1);
+    const whole = await runFeaturePipeline(days, SYMBOLS, TECH, 'range', depsFor(t, store));
+    expect(whole.batches).toBe(1);
+    // 1,000 rows fit one symbol's day with its 517 bars of history, never two: 2 symbols x 4 days = 8 reads.
+    const small = await runFeaturePipeline(days, SYMBOLS, TECH, 'range-small', depsFor(t, store, { batchRows: 1000 }));
+    expect(small.batches).toBe(8);
+    for (const d of days) await runFeaturePipeline([d], SYMBOLS, TECH, 'daily', depsFor(t, store));
+
+    const daily = await snapshot('daily', days[0] as string, days[3] as string);
+    expect(daily.size).toBe(4 * 2 * 390);
+    for (const version of ['range', 'range-small']) {
+      const other = await snapshot(version, days[0] as string, days[3] as string);
+      expect(other.size).toBe(daily.size);
+      let values = 0;
+      for (const [key, row] of daily) {
+        const o = other.get(key);
+        for (const [c, v] of Object.entries(row)) {
+          if (!Object.is(v, o?.[c])) throw new Error(`${version} ${key} ${c}: ${String(o?.[c])} vs day by day ${String(v)}`);
+          if (typeof v === 'number') values++;
+        }
+      }
+      expect(values).toBeGreaterThan(daily.size * COLUMNS.length * 0.9);
+    }
+  });
+
+  it('stamps available_ts as the running maximum of the source\'s available_ts (C3)', async () => {
+    // Rewrite MSFT's 2024-11-21 with an available_ts column: bars 100..103 were imputed from bar
+    // 104 (linear), so they became known only when bar 104 completed.
+    const day = '2024-11-21';
+    const file = t.curated.partitionFile('bars_1min', day);
+    const open = Date.parse('2024-11-21T14:30:00Z');
+    const late = open + 105 * MIN;
+    await t.lake.writeParquetAtomic(
+      file,
+      `SELECT *, CASE WHEN symbol = 'MSFT' AND ts >= ${sqlString(new Date(open + 100 * MIN).toISOString())}::TIMESTAMPTZ AND ts < ${sqlString(new Date(open + 104 * MIN).toISOString())}::TIMESTAMPTZ
+                      THEN ${sqlString(new Date(late).toISOString())}::TIMESTAMPTZ ELSE ts + INTERVAL 1 MINUTE END AS available_ts
+       FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts`,
+    );
+    await runFeaturePipeline([day, '2024-11-22'], ['MSFT'], TECH, 'avail', depsFor(t, store));
+    const rows = await store.getFeaturesForTraining('technical', 'avail', day, '2024-11-22', ['MSFT']);
+    expect(rows).toHaveLength(780);
+    rows.forEach((r, i) => {
+      const ts = r.ts as number;
+      // Bars 100..104 are known at bar 104's completion; every other bar at its own.
+      const expected = i >= 100 && i <= 104 ? late : ts + MIN;
+      if (r.available_ts !== expected) throw new Error(`row ${i}: available_ts ${String(r.available_ts)}, expected ${expected}`);
+    });
   });
 });
 

@@ -76,60 +76,56 @@ export function planFeatureBatches(input: BatchPlanInput): FeatureSegment[] {
   const { symbols: S, dates: M, firstTarget, lookback } = input;
   const budget = Math.max(1, input.budgetRows);
   if (S === 0 || firstTarget >= M) return [];
-  // Per symbol and computed day: the first date its history needs, and rows from there to the day.
+  // Per symbol and computed day: the first date its history needs.
   const nTargets = M - firstTarget;
   const from = new Int32Array(S * nTargets);
-  let widest = new Float64Array(S);
   for (let s = 0; s < S; s++) {
-    for (let a = firstTarget; a < M; a++) {
-      const h = dayHistory(a, lookback, (j) => input.rows(s, j));
-      from[s * nTargets + (a - firstTarget)] = h.fromDate;
-      let w = 0;
-      for (let j = h.fromDate; j <= a; j++) w += input.rows(s, j);
-      widest[s] = Math.max(widest[s] as number, w);
-    }
+    for (let a = firstTarget; a < M; a++) from[s * nTargets + (a - firstTarget)] = dayHistory(a, lookback, (j) => input.rows(s, j)).fromDate;
   }
-  // Symbol groups: consecutive symbols whose widest single-day reads fit the budget together.
-  const groups: [number, number][] = [];
-  for (let s = 0, acc = 0, start = 0; s < S; s++) {
-    const w = widest[s] as number;
-    if (s > start && acc + w > budget) {
-      groups.push([start, s]);
-      start = s;
-      acc = 0;
+  // Symbol groups: consecutive symbols that, read together from the earliest history any of
+  // them needs, fit the budget for every computed day on its own.
+  const groups: { start: number; end: number; from: Int32Array; dayRows: Float64Array }[] = [];
+  const newGroup = (start: number): (typeof groups)[number] => ({ start, end: start, from: new Int32Array(nTargets).fill(M), dayRows: new Float64Array(M) });
+  let cur = newGroup(0);
+  const fits = (g: (typeof groups)[number], s: number): boolean => {
+    for (let t = 0; t < nTargets; t++) {
+      const a = firstTarget + t;
+      let n = 0;
+      for (let j = Math.min(g.from[t] as number, from[s * nTargets + t] as number); j <= a; j++) n += (g.dayRows[j] as number) + input.rows(s, j);
+      if (n > budget) return false;
     }
-    acc += w;
-    if (s === S - 1) groups.push([start, S]);
-  }
-  widest = new Float64Array(0);
-
-  const groupFrom = (g: [number, number], a: number): number => {
-    let min = a;
-    for (let s = g[0]; s < g[1]; s++) min = Math.min(min, from[s * nTargets + (a - firstTarget)] as number);
-    return min;
+    return true;
   };
+  for (let s = 0; s < S; s++) {
+    if (cur.end > cur.start && !fits(cur, s)) {
+      groups.push(cur);
+      cur = newGroup(s);
+    }
+    for (let j = 0; j < M; j++) cur.dayRows[j] = (cur.dayRows[j] as number) + input.rows(s, j);
+    for (let t = 0; t < nTargets; t++) cur.from[t] = Math.min(cur.from[t] as number, from[s * nTargets + t] as number);
+    cur.end = s + 1;
+  }
+  groups.push(cur);
+
+  const groupFrom = (k: number, a: number): number => (groups[k] as (typeof groups)[number]).from[a - firstTarget] as number;
   // Per group, prefix sums of its rows by date: rows over [j0, j1] = prefix[j1 + 1] - prefix[j0].
   const prefix = groups.map((g) => {
     const p = new Float64Array(M + 1);
-    for (let j = 0; j < M; j++) {
-      let n = 0;
-      for (let s = g[0]; s < g[1]; s++) n += input.rows(s, j);
-      p[j + 1] = (p[j] as number) + n;
-    }
+    for (let j = 0; j < M; j++) p[j + 1] = (p[j] as number) + (g.dayRows[j] as number);
     return p;
   });
   const groupRows = (k: number, j0: number, j1: number): number => ((prefix[k] as Float64Array)[j1 + 1] as number) - ((prefix[k] as Float64Array)[j0] as number);
 
   const segments: FeatureSegment[] = [];
   for (let a = firstTarget; a < M; ) {
-    const starts = groups.map((g) => groupFrom(g, a));
+    const starts = groups.map((_, k) => groupFrom(k, a));
     let b = a;
     // Extend while every group's read still fits (the history of later days lies inside it).
     while (b + 1 < M && groups.every((_, k) => groupRows(k, starts[k] as number, b + 1) <= budget)) b++;
     segments.push({
       targetStart: a,
       targetEnd: b,
-      batches: groups.map((g, k) => ({ symbolStart: g[0], symbolEnd: g[1], dateStart: starts[k] as number, targetStart: a, targetEnd: b, rows: groupRows(k, starts[k] as number, b) })),
+      batches: groups.map((g, k) => ({ symbolStart: g.start, symbolEnd: g.end, dateStart: starts[k] as number, targetStart: a, targetEnd: b, rows: groupRows(k, starts[k] as number, b) })),
     });
     a = b + 1;
   }
