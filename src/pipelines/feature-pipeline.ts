@@ -1,4 +1,3 @@
-import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { parseDateLabel } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
@@ -6,18 +5,17 @@ import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
 import type { FeatureStore } from '../storage/feature-store.js';
 import type { Lake } from '../storage/lake.js';
-import { computeFeatureGroup, groupLookbackBars, type ComputableFeatureGroup, type FeatureSeries } from './features/compute-feature-group.js';
-import { dayHistory, planFeatureBatches, type FeatureBatch } from './features/feature-batches.js';
+import { groupLookbackBars } from './features/compute-feature-group.js';
+import { BATCH_KEY_OUTPUTS, type FeatureBatchInput } from './features/compute-feature-batch.js';
+import { FeatureBatchRunner, type FeatureComputeMode } from './features/feature-batch-runner.js';
+import { planFeatureBatches, type FeatureBatch } from './features/feature-batches.js';
 import { specOutputColumns, type FeatureGroup } from './features/feature-config.js';
 import { canonicalFeatureDefinition, featureDefinitionHash } from './features/feature-definition-hash.js';
-import { DEFAULT_LOOKBACK_TOLERANCE, featureFunctionFor } from './features/feature-registry.js';
+import { featureFunctionFor } from './features/feature-registry.js';
 import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type SourceDataset } from './source-dataset.js';
 
 /** Default row budget of one read: ~1 M source rows, about 150 MB of typed arrays for the technical group. */
 export const DEFAULT_FEATURE_BATCH_ROWS = 1_000_000;
-
-/** Kernel rows computed between two yields to the event loop (a few ms of work). */
-const ROWS_PER_YIELD = 20_000;
 
 const DAY_MS = 86_400_000;
 
@@ -34,7 +32,9 @@ export interface FeaturePipelineDeps {
    * universe with its lookback does not fit.
    */
   readonly batchRows?: number;
-  /** Checked between symbols: an abort stops the run before anything more is written. */
+  /** Where batches are computed (default `auto`: on a worker thread from WORKER_MIN_ROWS rows). */
+  readonly compute?: FeatureComputeMode;
+  /** Checked between batches: an abort stops the run before anything more is written. */
   readonly signal?: AbortSignal;
 }
 
@@ -55,15 +55,6 @@ export interface FeaturePipelineResult {
   readonly rowsWritten: number;
   /** DuckDB reads the run made (each reads every source file of its dates once). */
   readonly batches: number;
-}
-
-const OHLCV = ['open', 'high', 'low', 'close', 'volume'] as const;
-
-/** Specs that share a lookback are computed together, on one series. */
-interface LookbackClass {
-  readonly lookback: number;
-  readonly group: ComputableFeatureGroup;
-  readonly columns: readonly string[];
 }
 
 /**
@@ -147,7 +138,6 @@ export async function runFeaturePipeline(
   featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group)), featureColumns, maskColumns: masks });
 
   const lookbackBars = groupLookbackBars(group);
-  const classes = lookbackClasses(group);
   const ctx: RunContext = {
     deps,
     group,
@@ -160,7 +150,7 @@ export async function runFeaturePipeline(
     hasImputation: sourceColumns.includes('imputation'),
     universe,
     universeTable: `ibp_universe_${++tempCounter}`,
-    classes,
+    symbolKeys: [],
     lookbackBars,
     budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
     rowsRead: 0,
@@ -173,6 +163,10 @@ export async function runFeaturePipeline(
   );
   const lookbackAll = new Set<string>();
   try {
+    const hashes = await lake.readDoubles(`SELECT CAST(hash(symbol) AS DOUBLE) AS h FROM ${ctx.universeTable} ORDER BY sid`);
+    ctx.symbolKeys.push(...hashes.get('h'));
+    // 53 bits of a 64-bit hash: a collision among a few thousand keys is ~1e-9, but never silent.
+    if (new Set(ctx.symbolKeys).size !== universe.length) throw new StorageError(`feature run: two symbols share a hash; run them separately`, { details: { symbols: universe.length } });
     // Consecutive stored sessions among the targets are one run: its later days find their
     // history in its earlier ones. Separate runs each read their own lookback.
     for (const run of consecutiveRuns(stored, new Set(present))) {
@@ -229,24 +223,13 @@ interface RunContext {
   readonly hasImputation: boolean;
   readonly universe: readonly string[];
   readonly universeTable: string;
-  readonly classes: readonly LookbackClass[];
+  /** CAST(hash(symbol) AS DOUBLE) by symbol id: how numeric reads name a row's symbol. */
+  readonly symbolKeys: number[];
   readonly lookbackBars: number;
   readonly budget: number;
   rowsRead: number;
   rowsWritten: number;
   batches: number;
-}
-
-/** The group's specs grouped by their own lookback (each computed on the history it needs). */
-function lookbackClasses(group: FeatureGroup): LookbackClass[] {
-  const byLookback = new Map<number, FeatureGroup['features'][number][]>();
-  for (const spec of group.features) {
-    const lb = featureFunctionFor(spec).lookbackBars(spec, DEFAULT_LOOKBACK_TOLERANCE);
-    byLookback.set(lb, [...(byLookback.get(lb) ?? []), spec]);
-  }
-  return [...byLookback.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([lookback, features]) => ({ lookback, group: { name: group.name, features }, columns: features.flatMap(specOutputColumns) }));
 }
 
 /** Runs of targets that are consecutive in the stored sessions. */
@@ -264,12 +247,17 @@ function consecutiveRuns(stored: readonly string[], targets: ReadonlySet<string>
   return runs;
 }
 
-/** Computes and writes the targets readDates[firstTarget..] (readDates: consecutive stored sessions). */
+/**
+ * Computes and writes the targets readDates[firstTarget..] (readDates: consecutive stored
+ * sessions). Pipelined: batch k+1 is read while batch k is computed (on the worker thread for
+ * large batches), and a segment's partitions are written while the next batch is computed.
+ */
 async function computeRun(ctx: RunContext, readDates: readonly string[], firstTarget: number): Promise<void> {
-  const { lake, source } = ctx.deps;
+  const { lake, source, signal } = ctx.deps;
   const S = ctx.universe.length;
   const M = readDates.length;
-  const dayIndex = new Map(readDates.map((d, j) => [parseDateLabel(d) / DAY_MS, j]));
+  const days = readDates.map((d) => parseDateLabel(d) / DAY_MS);
+  const dayIndex = new Map(days.map((d, j) => [d, j]));
   // Rows per (symbol, date): the plan's input (a scan of the symbol column only).
   const rel = sourceRelationSql(lake, source, readDates, ctx.universe) as string;
   const counts = await lake.readDoubles(
@@ -285,146 +273,114 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     if (j !== undefined) grid[(cSid[i] as number) * M + j] = cN[i] as number;
   }
   const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
-  for (const segment of plan) {
-    const outTable = await lake.createDoubleTable(['__sid', '__ts', '__available', ...ctx.featureColumns]);
-    try {
-      let appended = 0;
-      for (const batch of segment.batches) appended += await computeBatch(ctx, readDates, dayIndex, batch, outTable);
-      const segDates = readDates.slice(segment.targetStart, segment.targetEnd + 1);
-      ctx.rowsWritten += await writeSegment(ctx, segDates, outTable, appended);
-    } finally {
-      await lake.dropTable(outTable);
+  const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
+  const runner = FeatureBatchRunner.shared();
+  let writing: Promise<number> = Promise.resolve(0);
+  let outputs = new Map<number, Float64Array[][]>();
+  let reading = batches.length ? readBatch(ctx, readDates, (batches[0] as (typeof batches)[number]).batch) : null;
+  try {
+    for (let k = 0; k < batches.length; k++) {
+      const { batch, last } = batches[k] as (typeof batches)[number];
+      signal?.throwIfAborted();
+      const input = await (reading as Promise<FeatureBatchInput>);
+      const computing = runner.compute({ ...input, days, dateStart: batch.dateStart, targetStart: batch.targetStart, targetEnd: batch.targetEnd }, ctx.deps.compute);
+      // Queued before the write of the previous segment, so DuckDB reads while the batch computes.
+      reading = k + 1 < batches.length ? readBatch(ctx, readDates, (batches[k + 1] as (typeof batches)[number]).batch) : null;
+      const computed = await computing;
+      for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
+      if (last) {
+        ctx.rowsWritten += await writing;
+        const done = outputs;
+        outputs = new Map();
+        writing = writeSegment(ctx, readDates, done);
+      }
     }
+    ctx.rowsWritten += await writing;
+  } finally {
+    // On failure, let the queued statements settle before the caller drops its tables.
+    await Promise.allSettled([writing, reading ?? Promise.resolve()]);
   }
 }
 
-/** Reads one batch's numeric inputs, computes its target days and appends the outputs to outTable. */
-async function computeBatch(ctx: RunContext, readDates: readonly string[], dayIndex: ReadonlyMap<number, number>, batch: FeatureBatch, outTable: string): Promise<number> {
-  const { lake, source, signal } = ctx.deps;
-  signal?.throwIfAborted();
+/** Reads one batch's numeric inputs (string and boolean columns stay in DuckDB). */
+async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch): Promise<FeatureBatchInput> {
+  const { lake, source } = ctx.deps;
   const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
   const select = [
-    'u.sid AS sid',
+    `CAST(hash(s.symbol) AS DOUBLE) AS symbol`,
     'CAST(epoch_ms(s.ts) AS DOUBLE) AS ts',
     `CAST(CAST(CAST(s.date AS VARCHAR) AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day`,
     ctx.hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
     ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
   ].join(', ');
-  const data = await lake.readDoubles(
+  // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
+  // order in JS (each file is already sorted by symbol and ts).
+  const read = await lake.readDoubles(
     `SELECT ${select} FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) s
-     JOIN ${ctx.universeTable} u ON u.symbol = s.symbol
-     WHERE u.sid >= ${batch.symbolStart} AND u.sid < ${batch.symbolEnd} ORDER BY u.sid, s.ts`,
+     WHERE s.symbol IN (SELECT symbol FROM ${ctx.universeTable} WHERE sid >= ${batch.symbolStart} AND sid < ${batch.symbolEnd})`,
     batch.rows,
   );
   ctx.batches++;
-  ctx.rowsRead += data.rows;
-  const n = data.rows;
-  const sid = data.get('sid');
-  const ts = data.get('ts');
-  const day = data.get('day');
-  const available = data.get('available');
-  const barMs = source.barMs;
-  for (let i = 0; i < n; i++) if ((available[i] as number) !== (available[i] as number)) available[i] = (ts[i] as number) + barMs;
-  const columns = new Map(ctx.inputs.map((c, i) => [c, data.get(`in${i}`)]));
-  const nanFill = new Float64Array(n).fill(NaN);
-  const col = (name: string, start: number, end: number): Float64Array => (columns.get(name) ?? nanFill).subarray(start, end);
-
-  // Output rows: every row of a target date, in read order.
-  const isTarget = (dayValue: number): boolean => {
-    const j = dayIndex.get(dayValue);
-    return j !== undefined && j >= batch.targetStart && j <= batch.targetEnd;
+  ctx.rowsRead += read.rows;
+  return {
+    group: { name: ctx.group.name, features: ctx.group.features },
+    featureColumns: ctx.featureColumns,
+    lookbackBars: ctx.lookbackBars,
+    barMs: source.barMs,
+    days: [],
+    dateStart: batch.dateStart,
+    targetStart: batch.targetStart,
+    targetEnd: batch.targetEnd,
+    symbolKeys: ctx.symbolKeys,
+    inputNames: ctx.inputs,
+    columns: { symbol: read.get('symbol'), ts: read.get('ts'), day: read.get('day'), available: read.get('available'), inputs: ctx.inputs.map((_, i) => read.get(`in${i}`)) },
   };
-  let outRows = 0;
-  for (let i = 0; i < n; i++) if (isTarget(day[i] as number)) outRows++;
-  const outSid = new Float64Array(outRows);
-  const outTs = new Float64Array(outRows);
-  const outAvailable = new Float64Array(outRows);
-  const outFeatures = new Map(ctx.featureColumns.map((c) => [c, new Float64Array(outRows)]));
-
-  let o = 0;
-  let sinceYield = 0;
-  for (let start = 0; start < n; ) {
-    let end = start + 1;
-    while (end < n && sid[end] === sid[start]) end++;
-    // This symbol's sessions: [first row, end row) per date index.
-    const sessions: { j: number; start: number; end: number }[] = [];
-    for (let i = start; i < end; ) {
-      let k = i + 1;
-      while (k < end && day[k] === day[i]) k++;
-      const j = dayIndex.get(day[i] as number);
-      if (j === undefined) throw new StorageError(`feature source ${source.name}: a row's session date is not among the dates read`);
-      sessions.push({ j, start: i, end: k });
-      i = k;
-    }
-    const rowsOn = new Map(sessions.map((x) => [x.j, x.end - x.start]));
-    for (const sess of sessions) {
-      if (sess.j < batch.targetStart || sess.j > batch.targetEnd) continue;
-      signal?.throwIfAborted();
-      const history = dayHistory(sess.j, ctx.lookbackBars, (j) => rowsOn.get(j) ?? 0, batch.dateStart);
-      const len = sess.end - sess.start;
-      // available_ts: running maximum over the day's history and the day.
-      let max = -Infinity;
-      for (let i = sess.start - history.rows; i < sess.start; i++) max = Math.max(max, available[i] as number);
-      for (let i = sess.start; i < sess.end; i++) {
-        max = Math.max(max, available[i] as number);
-        outAvailable[o + (i - sess.start)] = max;
-        outSid[o + (i - sess.start)] = sid[i] as number;
-        outTs[o + (i - sess.start)] = ts[i] as number;
-      }
-      for (const cls of ctx.classes) {
-        const from = sess.start - Math.min(cls.lookback, history.rows);
-        const series: FeatureSeries = {
-          ts: ts.subarray(from, sess.end),
-          open: col('open', from, sess.end),
-          high: col('high', from, sess.end),
-          low: col('low', from, sess.end),
-          close: col('close', from, sess.end),
-          volume: col('volume', from, sess.end),
-          sessionDate: day.subarray(from, sess.end),
-          columns: Object.fromEntries(ctx.inputs.filter((c) => !(OHLCV as readonly string[]).includes(c)).map((c) => [c, col(c, from, sess.end)])),
-        };
-        const computed = computeFeatureGroup(series, cls.group).columns;
-        for (const name of cls.columns) (outFeatures.get(name) as Float64Array).set((computed[name] as Float64Array).subarray(sess.start - from), o);
-        sinceYield += sess.end - from;
-      }
-      o += len;
-      if (sinceYield >= ROWS_PER_YIELD) {
-        sinceYield = 0;
-        // Let timers, sockets and the live ingestion run.
-        await nextMacrotask();
-      }
-    }
-    start = end;
-  }
-  if (o !== outRows) throw new StorageError(`feature batch: computed ${o} rows, expected ${outRows} (internal error)`);
-  return lake.appendDoubles(outTable, [outSid, outTs, outAvailable, ...ctx.featureColumns.map((c) => outFeatures.get(c) as Float64Array)]);
 }
 
-/** Joins the outputs back to the source's keys inside DuckDB and writes the segment's partitions. */
-async function writeSegment(ctx: RunContext, dates: readonly string[], outTable: string, expectedRows: number): Promise<number> {
+/**
+ * Writes the segment's dates: per date, the source's keys (symbol, ts, masks: they never leave
+ * DuckDB) side by side with the outputs by position, the order both are sorted in, so nothing is
+ * joined or sorted. A guard in the same statement fails it, before anything is published, if
+ * any row's symbol or ts differs between the two (the source partition was rewritten since it
+ * was read).
+ */
+async function writeSegment(ctx: RunContext, readDates: readonly string[], outputs: ReadonlyMap<number, Float64Array[][]>): Promise<number> {
   const { lake, source, featureStore } = ctx.deps;
-  const files = dates.map((d) => sourcePartitionFile(lake, source, d));
-  const relation = `(SELECT CAST(k.date AS VARCHAR) AS date, k.symbol, k.ts,
-      CAST(epoch_ms(CAST(o.__available AS BIGINT)) AS TIMESTAMPTZ) AS available_ts,
-      CAST(k.is_imputed AS BOOLEAN) AS is_imputed,
-      ${ctx.hasImputation ? 'CAST(k.imputation AS VARCHAR)' : 'CAST(NULL AS VARCHAR)'} AS imputation,
-      ${[...ctx.masks.map((m) => `CAST(k.${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`), ...ctx.featureColumns.map((f) => `o.${sqlIdent(f)}`)].join(', ')}
-    FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) k
-    JOIN ${ctx.universeTable} u ON u.symbol = k.symbol
-    JOIN ${outTable} o ON o.__sid = u.sid AND o.__ts = CAST(epoch_ms(k.ts) AS DOUBLE))`;
-  return featureStore.writeFeaturesFromRelation(
-    {
-      group: ctx.group.name,
-      version: ctx.version,
-      definitionHash: ctx.definitionHash,
-      dates,
-      symbols: ctx.universe,
-      featureColumns: ctx.featureColumns,
-      maskColumns: ctx.masks,
-      expectedRows,
+  const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
+  const dates = dateIdx.map((j) => readDates[j] as string);
+  return lake.withDoubles(
+    [...BATCH_KEY_OUTPUTS, ...ctx.featureColumns],
+    dateIdx.map((j) => outputs.get(j) ?? []),
+    async (relations) => {
+      const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
+      const keys = (d: string): string =>
+        `(SELECT * FROM read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false) WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`;
+      return featureStore.writeFeaturesFromRelation(
+        { group: ctx.group.name, version: ctx.version, definitionHash: ctx.definitionHash, dates, symbols: ctx.universe, featureColumns: ctx.featureColumns, maskColumns: ctx.masks },
+        (d) => positionalRelation(ctx, keys(d), byDate.get(d) as string, d),
+        { ordered: true },
+      );
     },
-    relation,
   );
+}
+
+/**
+ * The feature rows of one date: source keys `keys` and computed `outputs` (BATCH_KEY_OUTPUTS
+ * then the features) paired by position; reading it fails on the first row whose symbol or ts
+ * differ between the two.
+ */
+export function positionalRelation(ctx: Pick<RunContext, 'hasImputation' | 'masks' | 'featureColumns'>, keys: string, outputs: string, date: string): string {
+  const guard = `CASE WHEN o.__symbol IS DISTINCT FROM CAST(hash(k.symbol) AS DOUBLE) OR o.__ts IS DISTINCT FROM CAST(epoch_ms(k.ts) AS DOUBLE)
+    THEN error(${sqlString(`features for ${date}: the source partition changed while they were computed (`)} || coalesce(k.symbol, 'a missing row') || ' at ' || coalesce(CAST(k.ts AS VARCHAR), '?') || ${sqlString(' is out of step); run features again')}) ELSE k.symbol END`;
+  return `(SELECT ${[
+    `${guard} AS symbol`,
+    'k.ts',
+    'CAST(epoch_ms(CAST(o.__available AS BIGINT)) AS TIMESTAMPTZ) AS available_ts',
+    'CAST(k.is_imputed AS BOOLEAN) AS is_imputed',
+    `${ctx.hasImputation ? 'CAST(k.imputation AS VARCHAR)' : 'CAST(NULL AS VARCHAR)'} AS imputation`,
+    ...ctx.masks.map((m) => `CAST(k.${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
+    ...ctx.featureColumns.map((f) => `o.${sqlIdent(f)}`),
+  ].join(', ')} FROM ${keys} k POSITIONAL JOIN ${outputs} o)`;
 }
 
 /**

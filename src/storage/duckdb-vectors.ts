@@ -35,8 +35,8 @@ export function copyDoubleVector(chunk: DuckDBDataChunk, col: number, out: Float
 }
 
 /**
- * Fills column `col` of `chunk` (a DOUBLE vector sized for `n` rows) with src[start, start+n);
- * NaN becomes NULL.
+ * Fills column `col` of `chunk` (a DOUBLE vector with room for `n` rows) with
+ * src[start, start+n); NaN becomes NULL.
  */
 export function fillDoubleVector(chunk: DuckDBDataChunk, col: number, src: Float64Array, start: number, n: number): void {
   if (n === 0) return;
@@ -50,6 +50,9 @@ export function fillDoubleVector(chunk: DuckDBDataChunk, col: number, src: Float
       mask[i >> 3] = (mask[i >> 3] as number) & ~(1 << (i & 7));
     }
   }
+  const bytes = Math.ceil(n / 64) * 8;
+  // A vector reused from an earlier chunk may still carry NULL bits: clear them.
+  if (!mask && bindings.vector_get_validity(vector, bytes)) mask = new Uint8Array(bytes).fill(0xff);
   if (mask) {
     bindings.vector_ensure_validity_writable(vector);
     bindings.copy_data_to_vector_validity(vector, 0, mask.buffer as ArrayBuffer, 0, mask.byteLength);

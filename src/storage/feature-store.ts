@@ -69,8 +69,6 @@ export interface FeatureWrite {
 export interface FeaturePartitionsWrite extends Omit<FeatureWrite, 'date'> {
   /** Session dates replaced, YYYY-MM-DD. */
   readonly dates: readonly string[];
-  /** When given, the relation must hold exactly this many rows, or nothing is written. */
-  readonly expectedRows?: number;
 }
 
 export type InferenceStatus = 'ok' | 'stale' | 'missing';
@@ -216,38 +214,44 @@ export class FeatureStore {
 
   /**
    * The one way feature partitions are written. Replaces the rows of `w.symbols` in the date
-   * partitions `w.dates` with the rows of `relation` (a table or subquery with date (VARCHAR
-   * session date), symbol, ts, available_ts, is_imputed, imputation, the mask columns and the
-   * feature columns), keeping other symbols' rows. The group version is registered (or checked)
-   * first, and the relation is checked before anything is written: every row's date and symbol
-   * must be among those replaced, (date, symbol, ts) unique, and the row count `expectedRows`
-   * when given. Each date's file is replaced atomically (readers see the old file or the new
-   * one), sorted by (symbol, ts). NaN and ±Infinity become NULL. Returns the rows written.
+   * partitions `w.dates` with new rows, keeping other symbols' rows, each date's file replaced
+   * atomically (readers see the old file or the new one) and sorted by (symbol, ts). The new rows
+   * come from `relation`: a table or subquery with a `date` (VARCHAR session date) column, or a
+   * function giving each date's rows. Columns: symbol, ts, available_ts, is_imputed, imputation,
+   * the mask columns and the feature columns; NaN and ±Infinity become NULL. The group version
+   * is registered (or checked) first. Returns the rows written (other symbols' not counted).
+   *
+   * Checks before anything is written: every row's date and symbol is among those replaced and
+   * (date, symbol, ts) is unique. With `ordered`, the caller vouches for that and for each
+   * date's rows arriving sorted by (symbol, ts) (the feature pipeline, whose relation checks
+   * itself row by row): no separate check and no sort unless other symbols' rows are merged in.
    *
    * One ordered COPY per date rather than one `COPY … PARTITION_BY (date)`: DuckDB 1.5's
-   * partitioned writer emits row groups out of order (measured: ~22 out-of-order row groups in a
-   * 195,000-row partition even with ORDER BY and one thread), and readers rely on each symbol
+   * partitioned writer emits row groups out of order (measured: ~22 out-of-order row groups in
+   * a 195,000-row partition, even with ORDER BY and one thread), and readers rely on each symbol
    * being one contiguous, sorted run.
    */
-  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string): Promise<number> {
+  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<number> {
     this.#validate(w);
     const masks = w.maskColumns ?? [];
     this.ensureRegistered(w);
     const dates = [...new Set(w.dates)].sort();
     const replace = [...new Set(w.symbols)];
     const keys = keySetSql(replace);
-    const dateSet = `(SELECT unnest([${dates.map(sqlString).join(', ')}]::VARCHAR[]))`;
-    const [stats] = await this.#lake.query<{ n: number; outside: number; foreign: number; dup: number }>(
-      `SELECT count(*) AS n, count(*) FILTER (WHERE symbol IS NULL OR symbol NOT IN ${keys}) AS outside,
-              count(*) FILTER (WHERE date IS NULL OR CAST(date AS VARCHAR) NOT IN ${dateSet}) AS foreign,
-              count(*) - count(DISTINCT (CAST(date AS VARCHAR), symbol, ts)) AS dup FROM ${relation}`,
-    );
-    if (!stats) throw new StorageError('writeFeatures: count query returned nothing');
-    if (stats.outside > 0) throw new InputError(`writeFeatures: ${stats.outside} row(s) for symbols outside the symbols being replaced`);
-    if (stats.foreign > 0) throw new InputError(`writeFeatures: ${stats.foreign} row(s) for dates outside ${dates.join(', ')}`);
-    if (stats.dup > 0) throw new InputError(`writeFeatures: ${stats.dup} duplicate (symbol, ts) row(s) for ${w.group} ${dates.join(', ')}`);
-    if (w.expectedRows !== undefined && stats.n !== w.expectedRows) {
-      throw new StorageError(`writeFeatures: ${stats.n} row(s) to write for ${w.group} ${dates.join(', ')}, expected ${w.expectedRows}; nothing written`);
+    const relationFor = (date: string): string =>
+      typeof relation === 'string' ? `(SELECT * FROM ${relation} WHERE CAST(date AS VARCHAR) = ${sqlString(date)})` : relation(date);
+    if (!options.ordered) {
+      const all = typeof relation === 'string' ? relation : `(${dates.map((d) => `SELECT *, ${sqlString(d)} AS date FROM ${relation(d)}`).join(' UNION ALL ')})`;
+      const dateSet = `(SELECT unnest([${dates.map(sqlString).join(', ')}]::VARCHAR[]))`;
+      const [stats] = await this.#lake.query<{ outside: number; foreign: number; dup: number }>(
+        `SELECT count(*) FILTER (WHERE symbol IS NULL OR symbol NOT IN ${keys}) AS outside,
+                count(*) FILTER (WHERE date IS NULL OR CAST(date AS VARCHAR) NOT IN ${dateSet}) AS foreign,
+                count(*) - count(DISTINCT (CAST(date AS VARCHAR), symbol, ts)) AS dup FROM ${all}`,
+      );
+      if (!stats) throw new StorageError('writeFeatures: count query returned nothing');
+      if (stats.outside > 0) throw new InputError(`writeFeatures: ${stats.outside} row(s) for symbols outside the symbols being replaced`);
+      if (stats.foreign > 0) throw new InputError(`writeFeatures: ${stats.foreign} row(s) for dates outside ${dates.join(', ')}`);
+      if (stats.dup > 0) throw new InputError(`writeFeatures: ${stats.dup} duplicate (symbol, ts) row(s) for ${w.group} ${dates.join(', ')}`);
     }
     const select = [
       'symbol',
@@ -262,17 +266,22 @@ export class FeatureStore {
       ...w.featureColumns.map((f) => `CASE WHEN isfinite(CAST(${sqlIdent(f)} AS DOUBLE)) THEN CAST(${sqlIdent(f)} AS DOUBLE) END AS ${sqlIdent(f)}`),
     ].join(', ');
     const names = [...FEATURE_KEY_COLUMNS.map((c) => c.name), ...masks, ...w.featureColumns].map(sqlIdent).join(', ');
+    let written = 0;
     for (const date of dates) {
       const file = this.partitionFile(w.group, w.version, date);
-      const keep = existsSync(file) ? `UNION ALL BY NAME SELECT ${names} FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol NOT IN ${keys}` : '';
-      await this.#lake.writeParquetAtomic(
-        file,
-        `SELECT ${names} FROM (SELECT ${select} FROM ${relation} WHERE CAST(date AS VARCHAR) = ${sqlString(date)} ${keep}) ORDER BY symbol, ts`,
-        { rowGroupSize: FEATURE_ROW_GROUP_SIZE },
-      );
+      const old = `read_parquet(${sqlString(file)}, hive_partitioning = false)`;
+      const kept = existsSync(file) ? ((await this.#lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${old} WHERE symbol NOT IN ${keys}`))[0]?.n ?? 0) : 0;
+      const fresh = `SELECT ${select} FROM ${relationFor(date)}`;
+      const sql =
+        kept > 0
+          ? `SELECT ${names} FROM (${fresh} UNION ALL BY NAME SELECT ${names} FROM ${old} WHERE symbol NOT IN ${keys}) ORDER BY symbol, ts`
+          : options.ordered
+            ? fresh
+            : `SELECT ${names} FROM (${fresh}) ORDER BY symbol, ts`;
+      written += (await this.#lake.writeParquetAtomic(file, sql, { rowGroupSize: FEATURE_ROW_GROUP_SIZE })) - kept;
       for (const cache of [this.#summaries, this.#columnCache]) for (const k of [...cache.keys()]) if (k.startsWith(`${file}|`)) cache.delete(k);
     }
-    return stats.n;
+    return written;
   }
 
   #validate(w: FeaturePartitionsWrite): void {

@@ -8,7 +8,7 @@ import { VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { alignmentSpecSchema } from '../../src/pipelines/alignment-config.js';
 import { runAlignment } from '../../src/pipelines/alignment-pipeline.js';
-import { runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
+import { positionalRelation, runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
 import { computeFeatureGroup } from '../../src/pipelines/features/compute-feature-group.js';
 import { featureGroupSchema, specOutputColumns, type FeatureGroup } from '../../src/pipelines/features/feature-config.js';
 import { resolveSourceDataset } from '../../src/pipelines/source-dataset.js';
@@ -248,10 +248,11 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
     return new Map(rows.map((r) => [`${r.symbol as string}|${r.ts as number}`, { ...r, version: null }]));
   }
 
-  it('bit for bit, whatever the batch size (one read, or one symbol-day per read)', async () => {
+  it('bit for bit, whatever the batch size (one read, or one symbol-day per read) and on a worker thread', async () => {
     const days = DATES.slice(1);
-    const whole = await runFeaturePipeline(days, SYMBOLS, TECH, 'range', depsFor(t, store));
+    const whole = await runFeaturePipeline(days, SYMBOLS, TECH, 'range', depsFor(t, store, { compute: 'inline' }));
     expect(whole.batches).toBe(1);
+    await runFeaturePipeline(days, SYMBOLS, TECH, 'range-worker', depsFor(t, store, { compute: 'worker' }));
     // 1,000 rows fit one symbol's day with its 517 bars of history, never two: 2 symbols x 4 days = 8 reads.
     const small = await runFeaturePipeline(days, SYMBOLS, TECH, 'range-small', depsFor(t, store, { batchRows: 1000 }));
     expect(small.batches).toBe(8);
@@ -259,7 +260,7 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
 
     const daily = await snapshot('daily', days[0] as string, days[3] as string);
     expect(daily.size).toBe(4 * 2 * 390);
-    for (const version of ['range', 'range-small']) {
+    for (const version of ['range', 'range-worker', 'range-small']) {
       const other = await snapshot(version, days[0] as string, days[3] as string);
       expect(other.size).toBe(daily.size);
       let values = 0;
@@ -296,6 +297,47 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
       const expected = i >= 100 && i <= 104 ? late : ts + MIN;
       if (r.available_ts !== expected) throw new Error(`row ${i}: available_ts ${String(r.available_ts)}, expected ${expected}`);
     });
+  });
+});
+
+describe('feature pipeline: keys and outputs side by side', () => {
+  it('pairs source keys with computed outputs by position and refuses to write when they are out of step', async () => {
+    const t = await openTempLake();
+    try {
+      const file = t.lake.path('keys.parquet');
+      await t.lake.writeParquetAtomic(
+        file,
+        `SELECT s AS symbol, TIMESTAMPTZ '2024-11-22 14:30:00+00' + INTERVAL (m) MINUTE AS ts, m = 1 AS is_imputed, CAST(NULL AS VARCHAR) AS imputation
+         FROM (VALUES ('AAPL'), ('MSFT')) v(s), range(3) r(m) ORDER BY symbol, ts`,
+      );
+      const hashes = await t.lake.readDoubles(`SELECT CAST(hash('AAPL') AS DOUBLE) AS a, CAST(hash('MSFT') AS DOUBLE) AS m`);
+      const [a, m] = [hashes.get('a')[0] as number, hashes.get('m')[0] as number];
+      const t0 = Date.parse('2024-11-22T14:30:00Z');
+      const sym = Float64Array.from([a, a, a, m, m, m]);
+      const ts = Float64Array.from([0, 1, 2, 0, 1, 2].map((m) => t0 + m * MIN));
+      const f = Float64Array.from([1, 2, 3, 4, 5, 6]);
+      const ctx = { hasImputation: true, masks: [], featureColumns: ['f'] };
+      const read = (cols: Float64Array[]): Promise<LakeRow[]> =>
+        t.lake.withDoubles(['__symbol', '__ts', '__available', 'f'], [[cols]], ([o]) =>
+          t.lake.query(`SELECT * FROM ${positionalRelation(ctx, `read_parquet(${sqlString(file)})`, o as string, '2024-11-22')}`),
+        );
+      const rows = await read([sym, ts, ts.map((x) => x + MIN), f]);
+      expect(rows.map((r) => [r.symbol, (r.ts as number) - t0, r.is_imputed, r.f])).toEqual([
+        ['AAPL', 0, false, 1],
+        ['AAPL', MIN, true, 2],
+        ['AAPL', 2 * MIN, false, 3],
+        ['MSFT', 0, false, 4],
+        ['MSFT', MIN, true, 5],
+        ['MSFT', 2 * MIN, false, 6],
+      ]);
+      // Outputs for the symbols in the wrong order: same ts sequence, different symbols.
+      const swapped = Float64Array.from([m, m, m, a, a, a]);
+      await expect(read([swapped, ts, ts, f])).rejects.toThrow(/source partition changed while they were computed \(AAPL at .* is out of step\)/);
+      // One output row short: the last key has no partner.
+      await expect(read([sym.subarray(0, 5), ts.subarray(0, 5), ts.subarray(0, 5), f.subarray(0, 5)])).rejects.toThrow(/MSFT at .* is out of step/);
+    } finally {
+      await t.cleanup();
+    }
   });
 });
 
