@@ -84,7 +84,7 @@ export const featuresJob: JobDefinition = {
     const results: FeaturePipelineResult[] = [];
     for (const { group, version: v } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      results.push(await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal }));
+      results.push(await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows }));
     }
     const sum = (f: (r: FeaturePipelineResult) => number): number => results.reduce((a, r) => a + f(r), 0);
     return {
