@@ -353,11 +353,18 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
     dateIdx.map((j) => outputs.get(j) ?? []),
     async (relations) => {
       const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
-      const keys = (d: string): string =>
-        `(SELECT * FROM read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false) WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`;
+      // The source's rows of the run's symbols; without a filter (a semi-join that doubles the
+      // statement's cost) when the partition holds no other symbol.
+      const keys = new Map<string, string>();
+      for (const [k, d] of dates.entries()) {
+        const file = `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`;
+        const [stored] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${file}`);
+        const computed = (outputs.get(dateIdx[k] as number) ?? []).reduce((n, cols) => n + (cols[0]?.length ?? 0), 0);
+        keys.set(d, stored?.n === computed ? file : `(SELECT * FROM ${file} WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`);
+      }
       return featureStore.writeFeaturesFromRelation(
         { group: ctx.group.name, version: ctx.version, definitionHash: ctx.definitionHash, dates, symbols: ctx.universe, featureColumns: ctx.featureColumns, maskColumns: ctx.masks },
-        (d) => positionalRelation(ctx, keys(d), byDate.get(d) as string, d),
+        (d) => positionalRelation(ctx, keys.get(d) as string, byDate.get(d) as string, d),
         { ordered: true },
       );
     },
