@@ -186,6 +186,9 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     return { ...base, file: null, instants: 0, counts: { rows: 0, scored: 0, stale: 0, missing: 0, incomplete: 0 } };
   }
 
+  // Every instant is in the date's session: read its partition once into typed arrays, so each
+  // lookup below is a binary search in memory rather than a query.
+  await deps.featureStore.preloadPartition(group, version, cfg.date);
   const lookups: InferenceFeatureRow[] = [];
   for (const t of instants) {
     deps.signal?.throwIfAborted();

@@ -464,7 +464,7 @@ export class FeatureStore {
    * A partition held in memory as typed arrays (one per column) plus each symbol's row range,
    * cached per file version: an inference lookup is then a binary search per symbol. Returns
    * the cached copy if it is loaded and current; otherwise starts loading it in the background
-   * (one column per query, so no conversion holds the event loop for long) and returns
+   * (streamed vector by vector, so no copy holds the event loop for long) and returns
    * undefined. A copy whose file changed while it loaded is thrown away.
    */
   #columnsIfReady(file: string, columns: readonly string[]): PartitionColumns | undefined {
@@ -493,6 +493,10 @@ export class FeatureStore {
     return undefined;
   }
 
+  /**
+   * Reads a partition into typed arrays (one DuckDB read, straight from its DOUBLE vectors) plus
+   * each symbol's row range. The file is sorted by (symbol, ts), so each symbol is one run.
+   */
   async #loadColumns(file: string, columns: readonly string[]): Promise<PartitionColumns> {
     const src = `read_parquet(${sqlString(file)}, file_row_number = true, hive_partitioning = false)`;
     const ranges = new Map<string, { start: number; end: number }>();
@@ -501,28 +505,27 @@ export class FeatureStore {
     );
     let rows = 0;
     for (const g of groups) {
-      // Files are written sorted by (symbol, ts): each symbol is one contiguous run.
       if (g.last - g.first + 1 !== g.n) throw new StorageError(`feature file ${file} is not sorted by symbol`);
       ranges.set(g.symbol, { start: g.first, end: g.last + 1 });
       rows += g.n;
     }
-    const column = async (expr: string): Promise<Float64Array> => {
-      const { columns: cols } = await this.#lake.queryColumns(`SELECT ${expr} FROM ${src} ORDER BY file_row_number`);
-      const vals = cols[0] ?? [];
-      const out = new Float64Array(rows);
-      for (let i = 0; i < rows; i++) {
-        const v = vals[i];
-        out[i] = typeof v === 'number' ? v : NaN;
-      }
-      return out;
-    };
-    const ts = await column('CAST(epoch_ms(ts) AS DOUBLE)');
-    const available = await column('CAST(epoch_ms(available_ts) AS DOUBLE)');
-    const imputed = await column('CAST(is_imputed AS DOUBLE)');
     const names = new Set((await this.#lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name));
-    const values = new Map<string, Float64Array>();
-    for (const c of columns) if (names.has(c)) values.set(c, await column(`CAST(${sqlIdent(c)} AS DOUBLE)`));
-    return new PartitionColumns(ranges, ts, available, imputed, values);
+    const present = columns.filter((c) => names.has(c));
+    const select = [
+      'CAST(file_row_number AS DOUBLE) AS __row',
+      'CAST(epoch_ms(ts) AS DOUBLE) AS __ts',
+      'CAST(epoch_ms(available_ts) AS DOUBLE) AS __available',
+      'CAST(is_imputed AS DOUBLE) AS __imputed',
+      ...present.map((c, i) => `CAST(${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`__f${i}`)}`),
+    ].join(', ');
+    // A plain scan keeps the file's order; checked, and sorted by DuckDB only if it did not.
+    let data = await this.#lake.readDoubles(`SELECT ${select} FROM ${src}`, rows);
+    const row = data.get('__row');
+    let inOrder = data.rows === rows;
+    for (let i = 0; inOrder && i < row.length; i++) if (row[i] !== i) inOrder = false;
+    if (!inOrder) data = await this.#lake.readDoubles(`SELECT ${select} FROM ${src} ORDER BY file_row_number`, rows);
+    const values = new Map(present.map((c, i) => [c, data.get(`__f${i}`)]));
+    return new PartitionColumns(ranges, data.get('__ts'), data.get('__available'), data.get('__imputed'), values);
   }
 }
 
