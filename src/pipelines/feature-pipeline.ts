@@ -81,14 +81,17 @@ export interface FeaturePipelineResult {
  *
  * Data path (DESIGN §6): string and boolean columns never leave DuckDB. Each read takes the
  * numeric inputs of a batch (every symbol and as many sessions as fit `batchRows`, lookback
- * included; see planFeatureBatches) as Float64Arrays straight from DuckDB's vectors, kernels run
- * on subarray views, and only DOUBLE outputs go back, through the DataChunk appender; a join on
- * (symbol, ts) inside DuckDB puts them next to the keys when the partitions are written, once
- * per group of consecutive dates read together.
+ * included; see planFeatureBatches) as Float64Arrays straight from DuckDB's vectors (no ORDER BY:
+ * runs are put in order in JS), kernels run on subarray views (computeFeatureBatch), and only
+ * DOUBLE outputs go back: DuckDB scans them from the typed arrays (Lake.withDoubles) and pairs
+ * them by position with the source's keys, both being sorted by (symbol, ts), so each date is
+ * written by one ordered COPY without a join or a sort.
  *
- * The daemon runs this next to live ingestion: reads and appends yield between vectors, and
- * the computation yields every ~20,000 kernel rows (a few ms), so timers and sockets keep
- * running (bench/feature-pipeline-lag.ts measures the lag).
+ * The daemon runs this next to live ingestion. Batches of WORKER_MIN_ROWS rows or more are
+ * computed on a worker thread, pipelined with the next read and the previous write, so the event
+ * loop only serves DuckDB (reads and scans that yield between 2,048-row vectors); smaller ones
+ * are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run bench -- --only
+ * features` reports the event-loop lag of the end-to-end runs.
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
