@@ -293,6 +293,9 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
       for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
       if (last) {
         ctx.rowsWritten += await writing;
+        // A date none of the symbols has rows on is still written: their old rows go.
+        const { targetStart, targetEnd } = plan[batches[k]?.segment as number] as (typeof plan)[number];
+        for (let j = targetStart; j <= targetEnd; j++) if (!outputs.has(j)) outputs.set(j, []);
         const done = outputs;
         outputs = new Map();
         writing = writeSegment(ctx, readDates, done);

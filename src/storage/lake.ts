@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -402,9 +403,10 @@ export class Lake {
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
       const rows = await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
-      fsyncPath(tmp);
+      // On the thread pool: an fsync of a large file on a busy disk would stall the event loop.
+      await fsyncPathAsync(tmp);
       renameSync(tmp, file);
-      fsyncPath(dir);
+      await fsyncPathAsync(dir);
       return rows;
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -427,6 +429,17 @@ export class Lake {
     this.#closed = true;
     this.#conn.closeSync();
     this.#instance.closeSync();
+  }
+}
+
+/** fsyncPath off the event loop (libuv's thread pool). */
+export async function fsyncPathAsync(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { join, relative, sep } from 'node:path';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
@@ -11,7 +12,7 @@ import { silentLogger, type Logger } from '../ops/logging-setup.js';
 import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
-import { fsyncPath, type Lake, type LakeColumn } from '../storage/lake.js';
+import { fsyncPathAsync, type Lake, type LakeColumn } from '../storage/lake.js';
 import { labelsSql } from './label-sql.js';
 import { LABEL_DROP_REASONS, type LabelDropReason } from './labels.js';
 import { SPLIT_NAMES, timeSplitPlan, timeSplitSql, type SplitName } from './time-split.js';
@@ -134,8 +135,11 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function sha256File(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+/** sha256 of a file's bytes, streamed (no whole-file buffer, no long stall of the event loop). */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 /** The dataset id for a manifest (every field but `id`). */
@@ -256,7 +260,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   for (const date of barDates) {
     const file = sourcePartitionFile(lake, source, date);
     if (existsSync(file)) {
-      sources.push({ kind: source.kind, dataset: source.name, date, path: rel(file), sha256: sha256File(file) });
+      sources.push({ kind: source.kind, dataset: source.name, date, path: rel(file), sha256: await sha256File(file) });
     } else if (tradedDates.has(date)) {
       missing.push({ kind: source.kind, dataset: source.name, date });
     }
@@ -269,7 +273,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   }
   for (const g of groups) {
     const existing = featureStore.existingFiles(g.name, g.version, dateLabelsBetween(featureStart, spec.end));
-    for (const p of existing) sources.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date: p.date, path: rel(p.file), sha256: sha256File(p.file) });
+    for (const p of existing) sources.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date: p.date, path: rel(p.file), sha256: await sha256File(p.file) });
     const have = new Set(existing.map((p) => p.date));
     for (const date of anchorDates) if (tradedDates.has(date) && !have.has(date)) missing.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date });
     if (!existing.some((p) => p.date >= spec.start)) {
@@ -434,7 +438,8 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       const dataFile = join(tmpDir, DATASET_DATA_FILE);
       const written = await lake.run(`COPY (SELECT * FROM ${final} ORDER BY symbol, ts) TO ${sqlString(dataFile)} (FORMAT parquet, COMPRESSION zstd)`);
       if (written !== total) throw new StorageError(`dataset ${spec.name}: wrote ${written} rows, counted ${total} (internal error)`);
-      const bytes = readFileSync(dataFile);
+      const dataBytes = statSync(dataFile).size;
+      const dataSha = await sha256File(dataFile);
       sources.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       missing.sort((a, b) => (a.kind + a.dataset + a.date < b.kind + b.dataset + b.date ? -1 : 1));
       const body: Omit<DatasetManifest, 'id'> = {
@@ -455,15 +460,15 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
         split: splitInfo,
         sources,
         missing_partitions: missing,
-        data: { file: DATASET_DATA_FILE, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
+        data: { file: DATASET_DATA_FILE, sha256: dataSha, bytes: dataBytes },
       };
       const id = datasetIdOf(body);
       const { format, format_version, ...rest } = body;
       const manifest: DatasetManifest = { format, format_version, id, ...rest };
       writeFileSync(join(tmpDir, DATASET_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-      fsyncPath(dataFile);
-      fsyncPath(join(tmpDir, DATASET_MANIFEST_FILE));
-      fsyncPath(tmpDir);
+      await fsyncPathAsync(dataFile);
+      await fsyncPathAsync(join(tmpDir, DATASET_MANIFEST_FILE));
+      await fsyncPathAsync(tmpDir);
       const target = lake.path('datasets', spec.name, id);
       if (existsSync(join(target, DATASET_MANIFEST_FILE))) {
         // Same id means the same manifest, including the data hash: the build already exists.
@@ -472,7 +477,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       } else {
         rmSync(target, { recursive: true, force: true });
         renameSync(tmpDir, target);
-        fsyncPath(parent);
+        await fsyncPathAsync(parent);
         logger.info({ dataset_id: id, rows: total, dropped, missing_partitions: missing.length }, 'dataset written');
       }
       return { id, path: target, manifest };

@@ -273,6 +273,15 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
       }
       expect(values).toBeGreaterThan(daily.size * COLUMNS.length * 0.9);
     }
+
+    // One symbol again: its rows are rewritten (the same, bit for bit), the other's kept, the file still sorted.
+    await runFeaturePipeline([days[2] as string], ['AAPL'], TECH, 'daily', depsFor(t, store));
+    expect(await snapshot('daily', days[0] as string, days[3] as string)).toEqual(daily);
+    const file = store.partitionFile('technical', 'daily', days[2] as string);
+    const order = await t.lake.query<{ bad: number }>(
+      `SELECT count(*) FILTER (WHERE bad) AS bad FROM (SELECT (symbol, ts) <= lag((symbol, ts)) OVER (ORDER BY file_row_number) AS bad FROM read_parquet(${sqlString(file)}, file_row_number = true))`,
+    );
+    expect(order).toEqual([{ bad: 0 }]);
   });
 
   it('stamps available_ts as the running maximum of the source\'s available_ts (C3)', async () => {
