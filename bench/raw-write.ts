@@ -1,11 +1,14 @@
-// Benchmark: RawStore.writeTwsBars (the raw write path) against DuckDB writing the same rows
-// from an in-memory table to the same Hive-partitioned Parquet layout in one COPY.
+// Benchmark: the raw write path (backfill pages through the group committer, live flushes and
+// one batch through RawStore.writeTwsBars) against DuckDB writing the same rows from an
+// in-memory table to the same Hive-partitioned Parquet layout in one COPY.
 // Run: npx tsx bench/raw-write.ts [--size quick|full]
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BarEvent } from '../src/core/bars.js';
 import { sqlString } from '../src/core/sql.js';
 import type { Lake } from '../src/storage/lake.js';
+import { SystemClock } from '../src/core/clock.js';
+import { DEFAULT_GROUP_COMMIT, RawBatchWriter } from '../src/storage/raw-batch-writer.js';
 import { RAW_DATASET, RAW_FILE_COLUMNS, RawStore } from '../src/storage/raw-store.js';
 import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
 import { benchCalendars, benchSessions, benchSymbols, sessionBars } from './support/synthetic-market.js';
@@ -18,6 +21,8 @@ interface Variant {
   name: string;
   description: string;
   batches: BarEvent[][];
+  /** Through the group committer with the default policy (as the backfill writes), not one commit per batch. */
+  grouped?: boolean;
 }
 
 /** Loads the rows into an in-memory DuckDB table (not timed): the bound starts from there. */
@@ -78,17 +83,31 @@ async function boundPerBatch(lake: Lake, table: string, root: string, batches: n
   return (performance.now() - t0) / 1000;
 }
 
-async function runIbpipe(variant: Variant, symbols: readonly string[], rss: RssSampler): Promise<number> {
+async function runIbpipe(variant: Variant, symbols: readonly string[], rss: RssSampler): Promise<{ seconds: number; commits: number }> {
   const bl = await openBenchLake();
   try {
     const store = new RawStore(bl.lake, benchCalendars(symbols));
     let k = 0;
     const t0 = performance.now();
-    for (const batch of variant.batches) {
-      await store.writeTwsBars(batch, `${variant.name}-${k++}`, INGESTION_TS);
-      rss.sample();
+    let commits = 0;
+    if (variant.grouped) {
+      const writer = new RawBatchWriter(store, new SystemClock(), DEFAULT_GROUP_COMMIT);
+      const committed: Promise<unknown>[] = [];
+      for (const batch of variant.batches) {
+        committed.push((await writer.submit({ batchId: `${variant.name}-${k++}`, events: batch })).committed);
+        rss.sample();
+      }
+      await writer.flush();
+      await Promise.all(committed);
+      commits = writer.commits;
+    } else {
+      for (const batch of variant.batches) {
+        await store.writeTwsBars(batch, `${variant.name}-${k++}`, INGESTION_TS);
+        rss.sample();
+      }
+      commits = variant.batches.length;
     }
-    return (performance.now() - t0) / 1000;
+    return { seconds: (performance.now() - t0) / 1000, commits };
   } finally {
     await bl.dispose();
   }
@@ -118,7 +137,12 @@ benchMain(async ({ size }) => {
   for (const p of pages) for (const b of p) (minutes.get(b.ts) ?? minutes.set(b.ts, []).get(b.ts))?.push(b);
   const liveBatches = [...minutes.values()].slice(0, size === 'full' ? undefined : 120);
   const variants: Variant[] = [
-    { name: 'backfill-pages', description: `${pages.length} batches of one symbol-session page (${pages[0]?.length ?? 0} rows), as the backfill writes`, batches: pages },
+    {
+      name: 'backfill-pages',
+      description: `${pages.length} pages of one symbol-session (${pages[0]?.length ?? 0} rows) through the group committer (groups of up to ${DEFAULT_GROUP_COMMIT.maxRows.toLocaleString('en-US')} rows), as the backfill writes`,
+      batches: pages,
+      grouped: true,
+    },
     // Quick keeps the first two hours of flushes: the per-batch cost is what this variant shows.
     { name: 'live-flushes', description: `${liveBatches.length} batches of one minute of every symbol (${nSymbols} rows), as live flushes write`, batches: liveBatches },
     { name: 'one-batch', description: `all ${allRows} rows in one batch (the code path without per-batch costs)`, batches: [pages.flat()] },
@@ -128,11 +152,14 @@ benchMain(async ({ size }) => {
   for (const v of variants) {
     const rows = v.batches.reduce((n, b) => n + b.length, 0);
     const times: number[] = [];
+    let commits = 0;
     const bounds: number[] = [];
     const perBatch: number[] = [];
     const rss = new RssSampler().start();
     for (let r = 0; r < REPS; r++) {
-      times.push(await runIbpipe(v, symbols, rss));
+      const run = await runIbpipe(v, symbols, rss);
+      times.push(run.seconds);
+      commits = run.commits;
       progress(`raw-write/${v.name} rep ${r + 1}: ${times.at(-1)?.toFixed(2)} s`);
     }
     const peak = rss.stop();
@@ -153,8 +180,10 @@ benchMain(async ({ size }) => {
       bound_rows_per_s: round(rows / tb),
       ratio: round(ratio),
       peak_rss_mb: round(peak) ?? 0,
-      target: '>= 0.5 of bound',
-      met: ratio >= 0.5,
+      // A live flush is one minute of every symbol, written as it comes: its figure is the cost
+      // per flush (ms_per_batch), not a throughput the day's rows at once could reach.
+      target: v.name === 'live-flushes' ? '— (per-flush cost)' : '>= 0.5 of bound',
+      met: v.name === 'live-flushes' ? null : ratio >= 0.5,
       notes:
         `${v.description}; bound: one COPY ... PARTITION_BY (bar_size, date) of the rows from an in-memory table, sorted by (symbol, ts)` +
         (perBatchRate !== null ? `; DuckDB alone with one COPY per batch: ${Math.round(perBatchRate).toLocaleString('en-US')} rows/s` : ''),
@@ -163,7 +192,9 @@ benchMain(async ({ size }) => {
       bound_seconds: round(tb),
       metrics: {
         batches: v.batches.length,
+        commits,
         ms_per_batch: round((t * 1000) / v.batches.length),
+        ms_per_commit: round((t * 1000) / commits),
         bound_per_batch_rows_per_s: round(perBatchRate),
         ratio_to_per_batch_bound: perBatchRate === null ? null : round(rows / t / perBatchRate),
       },

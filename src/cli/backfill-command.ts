@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { parseIsoDate } from '../calendar/civil-date.js';
 import { loadSettings } from '../config/settings.js';
-import { InputError } from '../core/errors.js';
+import { InputError, StorageWriteError } from '../core/errors.js';
 import type { Instrument } from '../core/instruments.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
-import { type BackfillProgress, TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
-import { createAppContext } from '../ops/app-context.js';
+import { type BackfillProgress, type BackfillSummary, TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { type AppContext, createAppContext } from '../ops/app-context.js';
 import { createLogger } from '../ops/logging-setup.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
@@ -16,10 +16,31 @@ function drawProgress(p: BackfillProgress): void {
   if (p.done === p.total) process.stderr.write('\n');
 }
 
+/** The summary row printed on stdout (also when the run stopped early). */
+function summaryRow(summary: BackfillSummary | null, stopped: { code: string; path: string } | null): Record<string, unknown> {
+  return {
+    windows: summary?.windows ?? 0,
+    skipped: summary?.skipped ?? 0,
+    ok: summary?.byStatus.ok ?? 0,
+    no_data: summary?.byStatus['no-data'] ?? 0,
+    pacing: summary?.byStatus.pacing ?? 0,
+    timeout: summary?.byStatus.timeout ?? 0,
+    error: summary?.byStatus.error ?? 0,
+    bars_written: summary?.barsWritten ?? 0,
+    batches_written: summary?.batchesWritten ?? 0,
+    commits: summary?.commits ?? 0,
+    complete: (summary?.complete ?? false) && stopped === null,
+    elapsed_ms: summary?.elapsedMs ?? 0,
+    ...(stopped ? { stopped_by: stopped.code, stopped_at: stopped.path } : {}),
+  };
+}
+
 /**
  * `ibpipe backfill --config F --symbols A,B --start D --end D`: historical bars from TWS / IB
  * Gateway (or the sim) into the raw store, resumable. Exit 0 only when every window ended ok
- * or no-data; 1 otherwise (re-running retries exactly the failed windows).
+ * or no-data; 1 otherwise (re-running retries exactly the failed windows). When the lake refuses
+ * a write (disk full, permission) the run stops: the summary still goes to stdout, and stderr
+ * gets one line saying what failed, where, and what to do.
  */
 export function registerBackfillCommand(program: Command): void {
   addFormatOption(
@@ -46,7 +67,17 @@ export function registerBackfillCommand(program: Command): void {
     const tty = process.stderr.isTTY === true;
     // JSON progress lines go to stderr (stdout carries the result); on a TTY a progress bar replaces them.
     const logger = createLogger({ level: tty ? 'warn' : settings.logging.level, format: 'json', destination: process.stderr });
-    const ctx = await createAppContext(settings, { logger });
+    let ctx: AppContext;
+    try {
+      ctx = await createAppContext(settings, { logger });
+    } catch (err) {
+      if (!(err instanceof StorageWriteError)) throw err;
+      process.stdout.write(`${formatRows([summaryRow(null, err)], format)}\n`);
+      process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+      process.exitCode = 1;
+      logger.flush();
+      return;
+    }
     const client = TwsClient.fromConfig(settings.tws, { clock: ctx.clock, logger });
     const ac = new AbortController();
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -66,28 +97,26 @@ export function registerBackfillCommand(program: Command): void {
         config: settings.tws,
         logger,
       });
-      const summary = await ingestor.ingestHistoricalRange(instruments, opts.start, opts.end, {
-        signal: ac.signal,
-        ...(tty ? { onProgress: drawProgress } : {}),
-      });
-      const row = {
-        windows: summary.windows,
-        skipped: summary.skipped,
-        ok: summary.byStatus.ok,
-        no_data: summary.byStatus['no-data'],
-        pacing: summary.byStatus.pacing,
-        timeout: summary.byStatus.timeout,
-        error: summary.byStatus.error,
-        bars_written: summary.barsWritten,
-        batches_written: summary.batchesWritten,
-        complete: summary.complete,
-        elapsed_ms: summary.elapsedMs,
-      };
-      process.stdout.write(`${formatRows([row], format)}\n`);
-      for (const f of summary.failed) {
+      let summary: BackfillSummary | null = null;
+      let stopped: { code: string; message: string; path: string } | null = null;
+      try {
+        summary = await ingestor.ingestHistoricalRange(instruments, opts.start, opts.end, {
+          signal: ac.signal,
+          ...(tty ? { onProgress: drawProgress } : {}),
+        });
+        stopped = summary.stoppedBy ?? null;
+      } catch (err) {
+        // A refused write outside the window loop (e.g. the ledger line of a page already stored).
+        if (!(err instanceof StorageWriteError)) throw err;
+        stopped = err;
+      }
+      if (tty && stopped) process.stderr.write('\n');
+      process.stdout.write(`${formatRows([summaryRow(summary, stopped)], format)}\n`);
+      for (const f of summary?.failed ?? []) {
         process.stderr.write(`${f.sessionDate ? `window ${f.instrument} ${f.sessionDate}` : `instrument ${f.instrument}`}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
       }
-      if (!summary.complete) process.exitCode = 1;
+      if (stopped) process.stderr.write(`error [${stopped.code}]: ${stopped.message}\n`);
+      if (stopped || !summary?.complete) process.exitCode = 1;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -24,6 +24,7 @@ export function registerStatusCommand(program: Command): void {
       }
       const sections: [string, Record<string, unknown>[]][] = [
         ['coverage (raw bars stored vs expected by the calendar)', report.coverage as unknown as Record<string, unknown>[]],
+        ['backfill windows recorded done whose rows are not in raw (the next backfill requests them again)', report.unbacked_windows as unknown as Record<string, unknown>[]],
         ['jobs (last run of each)', report.jobs],
         ['data quality (latest transform per date)', report.dq],
       ];

@@ -61,6 +61,26 @@ export class StorageError extends IbpipeError {
   readonly retryable = false;
 }
 
+/** What an operator must fix when the lake's filesystem refuses a write. */
+export type StorageWriteErrorCode = 'DISK_FULL' | 'PERMISSION_DENIED' | 'READ_ONLY_FS' | 'NOT_A_DIRECTORY';
+
+/**
+ * The lake's filesystem refused a write (disk full, no permission, read-only, a file where a
+ * folder must be). Retrying cannot help until an operator acts: the message names what failed,
+ * the path, and what to do. Whatever failed was removed, so no partial file is left visible.
+ */
+export class StorageWriteError extends IbpipeError {
+  readonly code: StorageWriteErrorCode;
+  readonly retryable = false;
+  /** The file or folder the write was refused at. */
+  readonly path: string;
+  constructor(code: StorageWriteErrorCode, message: string, path: string, options?: IbpipeErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.path = path;
+  }
+}
+
 /** A definition changed under an existing version (feature group, dataset). */
 export class VersionConflictError extends IbpipeError {
   readonly code = 'VERSION_CONFLICT';

@@ -3,6 +3,7 @@ import type { AppContext } from './app-context.js';
 import { JobLedger } from './job-ledger.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
 
 export interface CoverageRow {
   symbol: string;
@@ -14,15 +15,25 @@ export interface CoverageRow {
   ratio: number | null;
 }
 
+/** A backfill window recorded done whose rows are not in raw: the next backfill requests it again. */
+export interface UnbackedWindowRow {
+  symbol: string;
+  session_date: string;
+  batch_id: string;
+  reason: string;
+}
+
 export interface StatusReport {
   coverage: CoverageRow[];
+  unbacked_windows: UnbackedWindowRow[];
   jobs: { job: string; status: string; trigger: string; started_at: string; duration_ms: number | null; error: string | null }[];
   dq: { date: string; severity: string; published: boolean; quarantined: number; imputed: number; unfilled: number; failing_rules: string }[];
 }
 
 /**
  * What `ibpipe status` prints: raw coverage per symbol and session (stored distinct bars vs the
- * calendar's expected bars), the last run of every job, and the latest DQ result per date.
+ * calendar's expected bars), backfill windows the ledger calls done whose rows are not in raw,
+ * the last run of every job, and the latest DQ result per date.
  */
 export async function buildStatusReport(app: AppContext, options: { lastDates?: number } = {}): Promise<StatusReport> {
   const barSize = app.settings.tws.historical_bar_size;
@@ -30,7 +41,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
   const coverage: CoverageRow[] = [];
   if (dates.length > 0) {
     const counts = await app.lake.query<{ symbol: string; date: string; n: number }>(
-      `SELECT symbol, date, count(DISTINCT ts) AS n FROM ${app.rawStore.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize })} GROUP BY symbol, date`,
+      `SELECT symbol, date, count(DISTINCT ts) AS n FROM ${app.rawStore.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize, presentOnly: true })} GROUP BY symbol, date`,
     );
     const stored = new Map(counts.map((c) => [`${c.symbol}|${c.date}`, c.n]));
     for (const inst of app.settings.instruments) {
@@ -68,5 +79,11 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
       unfilled: r.gaps.unfilled,
       failing_rules: r.failing_rules.join(' '),
     }));
-  return { coverage, jobs, dq };
+  const done = [...latestWindowRecords(new JsonlLedger<BackfillLedgerRecord>(app.lake.path('state', BACKFILL_LEDGER)).readAll()).values()].filter(
+    (r) => r.status === 'ok' || r.status === 'no-data',
+  );
+  const unbacked_windows = unbackedWindows(done, app.rawStore)
+    .map((u) => ({ symbol: u.record.instrument, session_date: u.record.session_date, batch_id: u.record.batch_id ?? '', reason: u.reason }))
+    .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.session_date.localeCompare(b.session_date));
+  return { coverage, unbacked_windows, jobs, dq };
 }

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -8,6 +8,7 @@ import {
   DuckDBDataChunk,
   DuckDBDateValue,
   DuckDBDecimalValue,
+  type DuckDBDoubleVector,
   DuckDBInstance,
   DuckDBTableFunction,
   DuckDBTimestampTZValue,
@@ -24,6 +25,7 @@ import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import { DoubleColumns } from './double-columns.js';
 import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
+import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
 export type LakeColumnType = 'VARCHAR' | 'DOUBLE' | 'BIGINT' | 'INTEGER' | 'BOOLEAN' | 'TIMESTAMPTZ' | 'DATE';
@@ -178,10 +180,9 @@ export class Lake {
 
   static async open(cfg: Pick<LakeConfig, 'root'> & Partial<LakeConfig>): Promise<Lake> {
     const root = resolve(cfg.root);
-    mkdirSync(root, { recursive: true });
-    mkdirSync(join(root, 'state'), { recursive: true });
+    ensureDir(join(root, 'state'), 'create the lake folder');
     const tmp = join(root, '.tmp');
-    mkdirSync(tmp, { recursive: true });
+    ensureDir(tmp, 'create the lake folder');
     try {
       const instance = await DuckDBInstance.create(':memory:', {
         memory_limit: cfg.memory_limit ?? '2GB',
@@ -398,7 +399,7 @@ export class Lake {
    */
   async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<number> {
     const dir = dirname(file);
-    mkdirSync(dir, { recursive: true });
+    ensureDir(dir, `write ${basename(file)}`);
     const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
@@ -410,8 +411,47 @@ export class Lake {
       return rows;
     } catch (err) {
       rmSync(tmp, { force: true });
+      const fault = classifyWriteFault(err, `write ${basename(file)}`, dir);
+      if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
     }
+  }
+
+  /**
+   * Loads numeric columns into a new temporary table of DOUBLEs straight from typed arrays (no
+   * value objects; NaN stays NaN, for the caller's SQL to map). The fast path for bulk writes.
+   * Drop it with dropTable when done.
+   */
+  stageFloat64(names: readonly string[], columns: readonly Float64Array[], rowCount: number): Promise<string> {
+    return this.#serial(async () => {
+      const name = `ibp_stage_f64_${++tempCounter}`;
+      try {
+        if (names.length !== columns.length || columns.some((c) => c.length < rowCount)) throw new StorageError('stageFloat64: one array of rowCount values per column');
+        await this.#conn.run(`CREATE TEMP TABLE ${name} (${names.map((n) => `${sqlIdent(n)} DOUBLE`).join(', ')})`);
+        const appender = await this.#conn.createAppender(name);
+        const types = names.map(() => DOUBLE);
+        for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
+          const n = Math.min(CHUNK_ROWS, rowCount - start);
+          const chunk = DuckDBDataChunk.create(types, n);
+          for (let c = 0; c < columns.length; c++) {
+            const vector = chunk.getColumnVector(c) as DuckDBDoubleVector;
+            const src = columns[c] as Float64Array;
+            for (let i = 0; i < n; i++) vector.setItem(i, src[start + i] as number);
+            vector.flush();
+          }
+          appender.appendDataChunk(chunk);
+          // Appending is synchronous: let sockets and timers run between chunks of a large group.
+          if (start + CHUNK_ROWS < rowCount) await new Promise<void>((r) => setImmediate(r));
+        }
+        appender.flushSync();
+        appender.closeSync();
+        return name;
+      } catch (err) {
+        await this.#conn.run(`DROP TABLE IF EXISTS ${name}`).catch(() => undefined);
+        if (err instanceof StorageError) throw err;
+        throw new StorageError(`staging failed: ${(err as Error).message}`, { cause: err });
+      }
+    });
   }
 
   /** SQL relation over Parquet files (Hive partition columns added), or an empty relation with `emptySchema`. */

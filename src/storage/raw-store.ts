@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BAR_SIZE_TOKENS, BAR_SIZES, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
-import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlKeyList, sqlString } from '../core/sql.js';
 import { Lake, type LakeColumn } from './lake.js';
+import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from './raw-bar-columns.js';
 import { JsonlLedger } from './state-store.js';
 
 /** Maps an instrument key and an instant to its partition (trading session) date. */
@@ -48,6 +48,20 @@ interface BatchRecord {
   ingestion_ts: number;
   /** Lake-relative paths, one per session date. */
   files: { date: string; path: string; rows: number }[];
+  /**
+   * Batches committed together in these files (a group commit); each row's `batch_id` column
+   * names its part. Absent: the record is one batch, `batch_id`.
+   */
+  parts?: { batch_id: string; rows: number; dates: string[] }[];
+}
+
+/** A committed file found missing (a restored or damaged lake): hidden from readers from now on. */
+interface LostRecord {
+  type: 'lost';
+  bar_size: string;
+  path: string;
+  reason: string;
+  detected_at: number;
 }
 
 interface CompactionRecord {
@@ -59,7 +73,7 @@ interface CompactionRecord {
   replaces: string[];
 }
 
-type RawLedgerRecord = BatchRecord | CompactionRecord;
+type RawLedgerRecord = BatchRecord | CompactionRecord | LostRecord;
 
 export interface WriteBatchResult {
   batchId: string;
@@ -77,6 +91,24 @@ export interface BatchCommitInfo {
   lastTs: ReadonlyMap<string, number>;
 }
 
+/** A group commit: one ledger line for several batches; `parts` in the order given. */
+export interface GroupWriteResult {
+  /** Id of the ledger line and of the files; null when every part was already committed. */
+  groupId: string | null;
+  rows: number;
+  dates: string[];
+  parts: WriteBatchResult[];
+}
+
+/**
+ * Whether a batch's rows are in the lake: `committed` false when no ledger line names it;
+ * `missing` lists the session dates whose committed file is gone (deleted, or marked lost).
+ */
+export interface BatchPresence {
+  committed: boolean;
+  missing: { date: string; path: string }[];
+}
+
 export interface ReadRawQuery {
   symbols?: readonly string[];
   /** First session date, inclusive (YYYY-MM-DD). */
@@ -86,6 +118,11 @@ export interface ReadRawQuery {
   barSize?: BarSize;
   /** One row per (source, symbol, ts): the latest ingestion wins. */
   dedup?: boolean;
+  /**
+   * Leave out committed files that are missing on disk instead of failing on them: for
+   * diagnostics (`ibpipe status`) only; jobs must fail rather than read a silently partial lake.
+   */
+  presentOnly?: boolean;
 }
 
 export interface CompactResult {
@@ -93,20 +130,6 @@ export interface CompactResult {
   filesBefore: number;
   rows: number;
   path: string | null;
-}
-
-function validateEvent(e: BarEvent): string | null {
-  if (typeof e.symbol !== 'string' || !isValidInstrumentKey(e.symbol)) return `symbol ${JSON.stringify(e.symbol)} is not a valid instrument key`;
-  if (typeof e.source !== 'string' || e.source.length === 0) return 'source is empty';
-  if (!(e.barSize in BAR_SIZES)) return `bar size ${JSON.stringify(e.barSize)} is unknown`;
-  if (!Number.isSafeInteger(e.ts) || e.ts <= 0) return `ts ${String(e.ts)} is not an epoch-ms instant`;
-  for (const k of ['open', 'high', 'low', 'close', 'volume'] as const) {
-    if (typeof e[k] !== 'number') return `${k} is not a number`;
-  }
-  if (e.wap !== null && typeof e.wap !== 'number') return 'wap is not a number';
-  if (e.tradeCount !== null && !Number.isInteger(e.tradeCount)) return 'tradeCount is not an integer';
-  if (e.conId !== null && !Number.isInteger(e.conId)) return 'conId is not an integer';
-  return null;
 }
 
 /**
@@ -133,70 +156,140 @@ export class RawStore {
     return () => this.#listeners.delete(listener);
   }
 
+  /** True when the batch is committed and every file holding its rows is present. */
   hasBatch(batchId: string): boolean {
-    return this.#ledger.readAll().some((r) => r.type === 'batch' && r.batch_id === batchId);
+    const p = this.batchPresence([batchId]).get(batchId);
+    return p !== undefined && p.committed && p.missing.length === 0;
+  }
+
+  /**
+   * Checks batches against the ledger and the disk in one pass: committed or not, and which
+   * committed files (followed through compactions) are missing or were marked lost.
+   */
+  batchPresence(batchIds: readonly string[]): Map<string, BatchPresence> {
+    const want = new Set(batchIds);
+    const filesOf = new Map<string, Map<string, string>>();
+    const replacedBy = new Map<string, string>();
+    const visible = new Set<string>();
+    for (const r of this.#ledger.readAll()) {
+      if (r.type === 'batch') {
+        const pathOf = new Map(r.files.map((f) => [f.date, f.path]));
+        for (const f of r.files) visible.add(f.path);
+        for (const part of r.parts ?? [{ batch_id: r.batch_id, dates: r.files.map((f) => f.date) }]) {
+          if (!want.has(part.batch_id)) continue;
+          let m = filesOf.get(part.batch_id);
+          if (!m) filesOf.set(part.batch_id, (m = new Map()));
+          for (const d of part.dates) m.set(d, pathOf.get(d) ?? '');
+        }
+      } else if (r.type === 'compaction') {
+        for (const p of r.replaces) {
+          visible.delete(p);
+          replacedBy.set(p, r.path);
+        }
+        visible.add(r.path);
+      } else {
+        visible.delete(r.path);
+      }
+    }
+    const out = new Map<string, BatchPresence>();
+    for (const id of want) {
+      const files = filesOf.get(id);
+      if (!files) {
+        out.set(id, { committed: false, missing: [] });
+        continue;
+      }
+      const missing: BatchPresence['missing'] = [];
+      for (const [date, path] of files) {
+        let p = path;
+        for (let hops = 0; !visible.has(p) && replacedBy.has(p) && hops < 1000; hops++) p = replacedBy.get(p) as string;
+        if (!visible.has(p) || !existsSync(join(this.#lake.root, p))) missing.push({ date, path: join(this.#lake.root, p) });
+      }
+      out.set(id, { committed: true, missing });
+    }
+    return out;
+  }
+
+  /**
+   * Records committed files as lost (found missing on disk): readers stop listing them, and the
+   * batches they held count as not present, so their source can write them again.
+   */
+  markLost(paths: readonly string[], reason: string, detectedAt: number): void {
+    const records: LostRecord[] = [];
+    for (const abs of new Set(paths)) {
+      const rel = relative(this.#lake.root, abs);
+      const m = /(?:^|\/)bar_size=([^/]+)\//.exec(rel);
+      if (!m || rel.startsWith('..')) throw new InputError(`not a raw file of this lake: ${abs}`);
+      records.push({ type: 'lost', bar_size: m[1] as string, path: rel, reason, detected_at: detectedAt });
+    }
+    this.#ledger.appendMany(records);
   }
 
   /** Appends one batch. Every row is checked before anything is written. */
   async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult> {
-    if (!BATCH_ID.test(batchId)) throw new InputError(`batch id ${JSON.stringify(batchId)} must match ${BATCH_ID.source}`);
-    if (this.hasBatch(batchId)) return { batchId, written: false, rows: 0, dates: [] };
-    const n = events.length;
-    const dateOf: string[] = new Array(n);
-    const barSize = events[0]?.barSize ?? '1 min';
-    for (let i = 0; i < n; i++) {
-      const e = events[i] as BarEvent;
-      const problem = validateEvent(e);
-      if (problem) throw new InputError(`batch ${batchId}: row ${i}: ${problem}`, { details: { batchId, row: i } });
-      if (e.barSize !== barSize) throw new InputError(`batch ${batchId}: row ${i}: bar size ${e.barSize} differs from ${barSize}`);
-      dateOf[i] = this.#dates.sessionDateOf(e.symbol, e.ts);
+    const res = await this.writeBatchGroup([{ batchId, events }], ingestionTs);
+    return res.parts[0] as WriteBatchResult;
+  }
+
+  /**
+   * Commits several batches at once (group commit): one file per session date for all of them,
+   * renamed into place, then one ledger line naming every part, so a crash leaves all of them or
+   * none. Parts already committed are skipped; a part whose files were lost is written again for
+   * the lost dates only. Every row is checked before anything is written.
+   */
+  async writeBatchGroup(parts: readonly RawBatchPart[], ingestionTs: number): Promise<GroupWriteResult> {
+    const ids = new Set<string>();
+    for (const p of parts) {
+      if (!BATCH_ID.test(p.batchId)) throw new InputError(`batch id ${JSON.stringify(p.batchId)} must match ${BATCH_ID.source}`);
+      if (ids.has(p.batchId)) throw new InputError(`batch id ${p.batchId} appears twice in one group`);
+      ids.add(p.batchId);
     }
-    const token = BAR_SIZE_TOKENS[barSize];
-    const col = <K extends keyof BarEvent>(k: K): unknown[] => events.map((e) => e[k]);
-    const staged = await this.#lake.stage(
-      [...RAW_FILE_COLUMNS, { name: 'date_key', type: 'VARCHAR' }],
-      {
-        source: col('source'),
-        symbol: col('symbol'),
-        con_id: col('conId'),
-        what_to_show: col('whatToShow'),
-        ts: col('ts'),
-        open: col('open'),
-        high: col('high'),
-        low: col('low'),
-        close: col('close'),
-        volume: col('volume'),
-        wap: col('wap'),
-        trade_count: col('tradeCount'),
-        batch_id: new Array<string>(n).fill(batchId),
-        ingestion_ts: new Array<number>(n).fill(ingestionTs),
-        request_id: col('requestId'),
-        date_key: dateOf,
-      },
-      n,
-    );
+    const presence = this.batchPresence([...ids]);
+    const results = new Map<string, WriteBatchResult>(parts.map((p) => [p.batchId, { batchId: p.batchId, written: false, rows: 0, dates: [] }]));
+    const toWrite: RawBatchPart[] = [];
+    for (const p of parts) {
+      const st = presence.get(p.batchId);
+      if (!st?.committed) toWrite.push(p);
+      else if (st.missing.length > 0) toWrite.push({ ...p, onlyDates: new Set(st.missing.map((m) => m.date)) });
+    }
+    const done = (groupId: string | null, rows: number, dates: string[]): GroupWriteResult => ({ groupId, rows, dates, parts: parts.map((p) => results.get(p.batchId) as WriteBatchResult) });
+    if (toWrite.length === 0) return done(null, 0, []);
+
+    const enc = encodeRawBars(toWrite, this.#dates);
+    const token = BAR_SIZE_TOKENS[enc.barSize];
+    const single = toWrite.length === 1 ? toWrite[0] : undefined;
+    const groupId =
+      single && !single.onlyDates
+        ? single.batchId
+        : `g-${createHash('sha256').update(toWrite.map((p) => `${p.batchId}:${p.onlyDates ? [...p.onlyDates].sort().join(',') : '*'}`).join('|')).digest('hex').slice(0, 32)}`;
+    const source = toWrite.find((p) => p.events.length > 0)?.events[0]?.source ?? '';
+    const staged = await this.#lake.stageFloat64(NUMERIC_COLUMNS, enc.columns, enc.rowCount);
+    const written: string[] = [];
     try {
-      const counts = new Map<string, number>();
-      for (const d of dateOf) counts.set(d, (counts.get(d) ?? 0) + 1);
       const files: BatchRecord['files'] = [];
-      for (const date of [...counts.keys()].sort()) {
-        const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${batchId}.parquet`);
-        await this.#lake.writeParquetAtomic(
-          file,
-          `SELECT ${RAW_SELECT} FROM ${staged} WHERE date_key = ${sqlString(date)} ORDER BY symbol, ts`,
-        );
-        files.push({ date, path: relative(this.#lake.root, file), rows: counts.get(date) ?? 0 });
+      const byDate = enc.dates.map((d, no) => ({ ...d, no })).sort((a, b) => (a.date < b.date ? -1 : 1));
+      for (const { date, rows, no } of byDate) {
+        const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${groupId}.parquet`);
+        await this.#lake.writeParquetAtomic(file, rawFileSelect(enc, staged, no, ingestionTs));
+        written.push(file);
+        files.push({ date, path: relative(this.#lake.root, file), rows });
       }
-      this.#ledger.append({ type: 'batch', batch_id: batchId, bar_size: token, source: events[0]?.source ?? '', rows: n, ingestion_ts: ingestionTs, files });
-      if (this.#listeners.size > 0) {
-        const lastTs = new Map<string, number>();
-        for (const e of events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
-        for (const l of this.#listeners) l({ batchId, source: events[0]?.source ?? '', rows: n, lastTs });
-      }
-      return { batchId, written: true, rows: n, dates: files.map((f) => f.date) };
+      const record: BatchRecord = { type: 'batch', batch_id: groupId, bar_size: token, source, rows: enc.rowCount, ingestion_ts: ingestionTs, files };
+      if (groupId !== single?.batchId) record.parts = enc.parts.map((p) => ({ batch_id: p.batchId, rows: p.rows, dates: [...p.dates].sort() }));
+      this.#ledger.append(record);
+    } catch (err) {
+      // Not committed: take the renamed files away again, so no reader or glob finds them.
+      for (const f of written) rmSync(f, { force: true });
+      throw err;
     } finally {
       await this.#lake.dropTable(staged);
     }
+    for (const p of enc.parts) results.set(p.batchId, { batchId: p.batchId, written: true, rows: p.rows, dates: [...p.dates].sort() });
+    if (this.#listeners.size > 0) {
+      const lastTs = new Map<string, number>();
+      for (const p of toWrite) for (const e of p.events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
+      for (const l of this.#listeners) l({ batchId: groupId, source, rows: enc.rowCount, lastTs });
+    }
+    return done(groupId, enc.rowCount, enc.dates.map((d) => d.date).sort());
   }
 
   /** Committed, not-superseded files per date for a bar size (lake-absolute paths). */
@@ -213,12 +306,14 @@ export class RawStore {
           if (!s) perDate.set(f.date, (s = new Set()));
           s.add(f.path);
         }
-      } else {
+      } else if (r.type === 'compaction') {
         if (want && !want.has(r.date)) continue;
         let s = perDate.get(r.date);
         if (!s) perDate.set(r.date, (s = new Set()));
         for (const p of r.replaces) s.delete(p);
         s.add(r.path);
+      } else {
+        for (const s of perDate.values()) s.delete(r.path);
       }
     }
     const out = new Map<string, string[]>();
@@ -241,7 +336,8 @@ export class RawStore {
     if (!DATE.test(q.start) || !DATE.test(q.end)) throw new InputError(`dates must be YYYY-MM-DD, got ${q.start}..${q.end}`);
     const files = [...this.visibleFiles(q.barSize ?? '1 min').entries()]
       .filter(([d]) => d >= q.start && d <= q.end)
-      .flatMap(([, fs]) => fs);
+      .flatMap(([, fs]) => fs)
+      .filter((f) => !q.presentOnly || existsSync(f));
     const base = Lake.parquetRelation(files, [
       ...RAW_FILE_COLUMNS,
       { name: 'bar_size', type: 'VARCHAR' },

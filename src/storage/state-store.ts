@@ -1,5 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /**
  * An append-only JSON-lines ledger under the lake's `state/` folder (batches, backfill windows,
@@ -22,18 +23,36 @@ export class JsonlLedger<T extends object> {
     this.appendMany([record]);
   }
 
+  /**
+   * Appends the records as one write. A refused write (disk full, no permission) throws a
+   * StorageWriteError and leaves the file as it was: a short write is cut back off.
+   */
   appendMany(records: readonly T[]): void {
     if (records.length === 0) return;
-    mkdirSync(dirname(this.file), { recursive: true });
+    ensureDir(dirname(this.file), 'create the state folder');
     const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
-    // A torn final line from an earlier crash must not glue itself onto this record.
-    const prefix = this.#endsWithNewline() ? '' : '\n';
-    const fd = openSync(this.file, 'a');
+    let fd: number | undefined;
+    let before = -1;
     try {
-      writeSync(fd, prefix + text);
+      // A torn final line from an earlier crash must not glue itself onto this record.
+      const prefix = this.#endsWithNewline() ? '' : '\n';
+      const bytes = Buffer.from(prefix + text, 'utf8');
+      fd = openSync(this.file, 'a');
+      before = fstatSync(fd).size;
+      const written = writeSync(fd, bytes);
+      if (written !== bytes.length) throw Object.assign(new Error('short write: no space left on device'), { code: 'ENOSPC' });
       fsyncSync(fd);
+    } catch (err) {
+      if (fd !== undefined && before >= 0) {
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          // best effort: a torn line is skipped by every reader anyway
+        }
+      }
+      throw classifyWriteFault(err, `append to ${this.file.split('/').pop() ?? this.file}`, this.file) ?? err;
     } finally {
-      closeSync(fd);
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

@@ -78,6 +78,8 @@ export interface HistoricalBarsOptions {
   /** Overrides the `<seconds> S` duration derived from [start, end). */
   readonly durationStr?: string;
   readonly signal?: AbortSignal;
+  /** Called as each attempt is sent (after the pacer's permit), e.g. to note it for a restart. */
+  readonly onSend?: () => void;
 }
 
 export interface HistoricalBarsResult {
@@ -347,6 +349,7 @@ export class TwsClient {
       const permit = await this.pacer.acquire(key, options.signal);
       let raw: RawBar[];
       try {
+        options.onSend?.();
         raw = await this.#call<RawBar[]>({
           what: `historical ${contract.symbol} ${endDateTime} ${durationStr}`,
           signal: options.signal,

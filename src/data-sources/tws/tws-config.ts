@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_GROUP_COMMIT } from '../../storage/raw-batch-writer.js';
 
 const liveDefaults = {
   mode: 'keep_up_to_date' as const,
@@ -25,6 +26,13 @@ export const twsConfigSchema = z
     pacing_safety_margin_ms: z.number().min(0).default(250),
     /** Historical requests in flight at once during a backfill (the pacer still decides when each goes). */
     backfill_concurrency: z.number().int().min(1).max(50).default(6),
+    /**
+     * Backfill pages are committed to raw in groups (one file per session date, one ledger line):
+     * a group closes at this many rows …
+     */
+    backfill_commit_rows: z.number().int().min(1).max(5_000_000).default(DEFAULT_GROUP_COMMIT.maxRows),
+    /** … or this long after its first page, whichever comes first. Window ledger lines follow their commit. */
+    backfill_commit_delay_ms: z.number().int().min(0).max(60_000).default(DEFAULT_GROUP_COMMIT.maxDelayMs),
     /** Tries per backfill window in one run (timeouts, cancellations, disconnects). */
     max_window_attempts: z.number().int().min(1).max(20).default(4),
     live: z

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
-import { IbpipeError, InputError, TimeoutError } from '../../core/errors.js';
+import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
 import type { Instrument } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
 import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
@@ -12,6 +13,7 @@ import { type BackfillWindow, planBackfill } from './backfill-planner.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
 import type { LiveBarStream, LiveStreamEvent } from './live-bar-stream.js';
+import { REQUEST_LOG, RequestLog } from './request-log.js';
 import type { TwsConfig } from './tws-config.js';
 import type { ResolvedContract, TwsClient } from './tws-client.js';
 
@@ -77,13 +79,18 @@ export interface BackfillSummary {
   readonly skipped: number;
   readonly byStatus: Readonly<Record<BackfillStatus, number>>;
   readonly barsWritten: number;
+  /** Pages stored (one raw batch id each) … */
   readonly batchesWritten: number;
+  /** … in this many group commits (raw ledger lines). */
+  readonly commits: number;
   /** True when every planned window ended ok or no-data. */
   readonly complete: boolean;
   readonly failed: ReadonlyArray<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }>;
   readonly elapsedMs: number;
   /** From the first window request to the last answer: the part IB's pacing governs. */
   readonly fetchMs: number;
+  /** Set when the lake refused a write (disk full, permission): the run stopped there. */
+  readonly stoppedBy?: { readonly code: string; readonly message: string; readonly path: string };
 }
 
 export interface BackfillOptions {
@@ -132,49 +139,18 @@ interface WindowTask {
 
 type BackfillFailure = { instrument: string; sessionDate: string; status: BackfillStatus; error?: string };
 
+interface PlannedTasks {
+  perInstrument: WindowTask[][];
+  failed: BackfillFailure[];
+  skipped: number;
+  planned: number;
+}
+
 type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
 
 type FetchOutcome =
   | { readonly record: BackfillWindowRecord }
   | { readonly base: WindowRecordBase; readonly bars: BarEvent[]; readonly batchId: string; readonly attempts: number };
-
-/** Runs jobs one at a time in order; enqueue waits only while `capacity` jobs are queued. */
-class BoundedWriter {
-  readonly #capacity: number;
-  #chain: Promise<void> = Promise.resolve();
-  #queued = 0;
-  #waiters: Array<() => void> = [];
-  #error: unknown;
-
-  constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  async enqueue(job: () => Promise<void>): Promise<void> {
-    while (this.#queued >= this.#capacity) await new Promise<void>((r) => this.#waiters.push(r));
-    this.#queued++;
-    this.#chain = this.#chain
-      .then(job)
-      .catch((err: unknown) => {
-        this.#error ??= err;
-      })
-      .finally(() => {
-        this.#queued--;
-        this.#waiters.shift()?.();
-      });
-  }
-
-  /** Waits for every queued job; rethrows the first job failure (e.g. the ledger could not be written). */
-  async drain(): Promise<void> {
-    await this.#chain;
-    if (this.#error !== undefined) throw this.#error;
-  }
-}
-
-/** Answered pages that may wait for the writer before the workers stop asking for more. */
-function writeQueueCapacity(config: TwsConfig): number {
-  return config.backfill_concurrency * 2;
-}
 
 const RETRY_BACKOFF: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000, factor: 2, jitter: 0.5 };
 
@@ -188,6 +164,46 @@ export function backfillBatchId(instrument: string, conId: number, w: BackfillWi
 
 function windowKey(instrument: string, barSize: string, whatToShow: string, useRth: boolean, start: number, end: number): string {
   return [instrument, barSize, whatToShow, useRth ? 1 : 0, start, end].join('|');
+}
+
+/** The deciding ledger line per window: the latest, except that a window once done stays done. */
+export function latestWindowRecords(records: readonly BackfillLedgerRecord[]): Map<string, BackfillWindowRecord> {
+  const out = new Map<string, BackfillWindowRecord>();
+  for (const r of records) {
+    if (r.type !== 'window') continue;
+    const key = windowKey(r.instrument, r.bar_size, r.what_to_show, r.use_rth, r.window_start, r.window_end);
+    const prev = out.get(key);
+    if (prev && DONE.has(prev.status) && !DONE.has(r.status)) continue;
+    out.set(key, r);
+  }
+  return out;
+}
+
+/** A window the backfill ledger records as done whose rows are not in the raw store. */
+export interface UnbackedWindow {
+  readonly record: BackfillWindowRecord;
+  /** Why: the batch is missing from the raw ledger, or its files are gone. */
+  readonly reason: string;
+  /** Committed files found missing (to be marked lost); empty when the batch was never committed. */
+  readonly missingFiles: readonly string[];
+}
+
+/**
+ * Checks done windows against the raw store (its ledger and the files on disk): the backfill
+ * ledger alone is not trusted, since `state/` may have been restored from an older copy or
+ * partly lost. Windows without rows (no-data) have nothing to check.
+ */
+export function unbackedWindows(done: readonly BackfillWindowRecord[], rawStore: RawStore): UnbackedWindow[] {
+  const withBatch = done.filter((r) => r.status === 'ok' && r.batch_id !== null);
+  if (withBatch.length === 0) return [];
+  const presence = rawStore.batchPresence(withBatch.map((r) => r.batch_id as string));
+  const out: UnbackedWindow[] = [];
+  for (const record of withBatch) {
+    const p = presence.get(record.batch_id as string);
+    if (!p || !p.committed) out.push({ record, reason: 'batch not committed in state/raw_batches.jsonl', missingFiles: [] });
+    else if (p.missing.length > 0) out.push({ record, reason: `raw file missing: ${p.missing.map((m) => m.path).join(', ')}`, missingFiles: p.missing.map((m) => m.path) });
+  }
+  return out;
 }
 
 /** Newest sessions first overall, and no contract asked for twice in a row while others wait. */
@@ -217,6 +233,7 @@ export class TwsIngestor implements Ingestor {
   readonly name: string;
   readonly source = 'TWS';
   readonly ledger: JsonlLedger<BackfillLedgerRecord>;
+  readonly #requests: RequestLog;
   readonly #d: TwsIngestorDeps;
   readonly #log: Logger;
   /** The previous process's requests are counted once, before this instance's first run. */
@@ -227,6 +244,7 @@ export class TwsIngestor implements Ingestor {
     this.name = deps.name ?? 'tws';
     this.#log = (deps.logger ?? silentLogger()).child({ component: 'tws-ingestor' });
     this.ledger = new JsonlLedger<BackfillLedgerRecord>(`${deps.stateDir}/${BACKFILL_LEDGER}`);
+    this.#requests = new RequestLog(`${deps.stateDir}/${REQUEST_LOG}`);
   }
 
   /**
@@ -235,32 +253,61 @@ export class TwsIngestor implements Ingestor {
    * in pacing / error / timeout (the next run retries exactly those).
    */
   async ingestHistoricalRange(instruments: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
-    const { clock, config } = this.#d;
+    const { clock, config, rawStore } = this.#d;
     const signal = options.signal;
     const began = clock.now();
     const runId = this.#newRunId();
     const barSize = config.historical_bar_size;
-    const history = this.#latestByWindow();
-    const heads = this.#heads();
-    this.#preloadPacer();
-
-    const { perInstrument, failed, skipped, planned } = await this.#planTasks(
-      instruments,
-      (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
-      { start, end },
-      history,
-      heads,
-      true,
-      signal,
-    );
-
-    // Round-robin across instruments: newest sessions first overall, and no contract is asked
-    // for twice in a row, so the per-contract rule never binds before the 10-minute one.
-    const queue = roundRobin(perInstrument);
-
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
     let batchesWritten = 0;
+    let firstFetchAt: number | undefined;
+    let lastAnswerAt: number | undefined;
+    let stopped: StorageWriteError | undefined;
+    let plan: PlannedTasks = { perInstrument: [], failed: [], skipped: 0, planned: 0 };
+    // Pages go to a group committer (see below); made up front so the summary can count its commits.
+    const committer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
+    const summarize = (): BackfillSummary => {
+      const summary: BackfillSummary = {
+        runId,
+        windows: plan.planned,
+        skipped: plan.skipped,
+        byStatus,
+        barsWritten,
+        batchesWritten,
+        commits: committer.commits,
+        complete: plan.failed.length === 0 && stopped === undefined,
+        failed: plan.failed,
+        elapsedMs: clock.now() - began,
+        fetchMs: firstFetchAt === undefined || lastAnswerAt === undefined ? 0 : lastAnswerAt - firstFetchAt,
+        ...(stopped ? { stoppedBy: { code: stopped.code, message: stopped.message, path: stopped.path } } : {}),
+      };
+      if (stopped) this.#log.error({ event: 'backfill_stopped', code: stopped.code, path: stopped.path, error: stopped.message });
+      this.#log.info({ event: 'backfill_done', ...summary, failed: plan.failed.length });
+      return summary;
+    };
+
+    try {
+      this.#preloadPacer();
+      plan = await this.#planTasks(
+        instruments,
+        (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
+        { start, end },
+        this.#latestByWindow(),
+        this.#heads(),
+        true,
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof StorageWriteError)) throw err;
+      stopped = err;
+      return summarize();
+    }
+    const { failed } = plan;
+
+    // Round-robin across instruments: newest sessions first overall, and no contract is asked
+    // for twice in a row, so the per-contract rule never binds before the 10-minute one.
+    const queue = roundRobin(plan.perInstrument);
     let done = 0;
     const total = queue.length;
     let next = 0;
@@ -292,43 +339,60 @@ export class TwsIngestor implements Ingestor {
       options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
     };
 
-    // Pages are stored by one writer while the workers go on asking: IB's pacing budget is the
-    // scarce resource, so it is never left idle waiting for the disk. The queue is bounded so a
-    // slow lake holds the workers back instead of filling memory.
-    const writer = new BoundedWriter(writeQueueCapacity(config));
-    let firstFetchAt: number | undefined;
-    let lastAnswerAt: number | undefined;
+    // Pages go to a group committer while the workers go on asking: IB's pacing budget is the
+    // scarce resource, so it is never left idle waiting for the disk, and many pages share one
+    // commit (one file per session date, one raw ledger line). A window's ledger line is written
+    // only once its group is committed. The committer holds back the workers when a full group is
+    // already waiting, so a slow lake cannot fill memory. A refused write (disk full, permission)
+    // stops the run: nothing later could be stored either.
+    const settling: Promise<void>[] = [];
+    let firstError: { err: unknown } | undefined;
+    const fail = (err: unknown): void => {
+      if (err instanceof StorageWriteError) stopped ??= err;
+      else firstError ??= { err };
+    };
     const worker = async (): Promise<void> => {
-      while (next < queue.length && !signal?.aborted) {
+      while (next < queue.length && !signal?.aborted && stopped === undefined && firstError === undefined) {
         const task = queue[next++] as WindowTask;
         firstFetchAt ??= clock.now();
-        const outcome = await this.#fetchWindow(task, runId, signal);
-        lastAnswerAt = clock.now();
-        await writer.enqueue(async () => record(await this.#storeWindow(outcome)));
+        try {
+          const outcome = await this.#fetchWindow(task, runId, signal);
+          lastAnswerAt = clock.now();
+          if ('record' in outcome) {
+            record(outcome.record);
+            continue;
+          }
+          // Fetched after the lake refused a write: the page cannot be kept; the next run asks again.
+          if (stopped !== undefined) break;
+          const { base, bars, batchId, attempts } = outcome;
+          const ticket = await committer.submit({ batchId, events: bars });
+          settling.push(
+            ticket.committed.then(
+              () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
+              (err: unknown) => {
+                if (err instanceof StorageWriteError) throw err;
+                this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
+                record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() });
+              },
+            ).catch(fail),
+          );
+        } catch (err) {
+          if (signal?.aborted && !(err instanceof StorageWriteError)) break;
+          fail(err);
+        }
       }
     };
     const workers = Math.max(1, Math.min(config.backfill_concurrency, queue.length));
     try {
       await Promise.all(Array.from({ length: workers }, () => worker()));
     } finally {
-      await writer.drain();
+      // Pages already fetched are committed even when the run is interrupted: IB's budget paid for them.
+      await committer.flush();
+      await Promise.all(settling);
     }
-    if (signal?.aborted) throw signal.reason ?? new Error('backfill aborted');
-
-    const summary: BackfillSummary = {
-      runId,
-      windows: planned,
-      skipped,
-      byStatus,
-      barsWritten,
-      batchesWritten,
-      complete: failed.length === 0,
-      failed,
-      elapsedMs: clock.now() - began,
-      fetchMs: firstFetchAt === undefined || lastAnswerAt === undefined ? 0 : lastAnswerAt - firstFetchAt,
-    };
-    this.#log.info({ event: 'backfill_done', ...summary, failed: failed.length });
-    return summary;
+    if (signal?.aborted && stopped === undefined) throw signal.reason ?? new Error('backfill aborted');
+    if (firstError !== undefined) throw firstError.err;
+    return summarize();
   }
 
   /**
@@ -344,13 +408,14 @@ export class TwsIngestor implements Ingestor {
     heads: ReadonlyMap<string, number | null>,
     recordHeads: boolean,
     signal: AbortSignal | undefined,
-  ): Promise<{ perInstrument: WindowTask[][]; failed: BackfillFailure[]; skipped: number; planned: number }> {
+  ): Promise<PlannedTasks> {
     const { client, clock, config } = this.#d;
     const barSize = config.historical_bar_size;
     const perInstrument: WindowTask[][] = [];
     const failed: BackfillFailure[] = [];
     let skipped = 0;
     let planned = 0;
+    const plannedInstruments: { inst: Instrument; contract: ResolvedContract; head: number | null; windows: BackfillWindow[] }[] = [];
     for (const inst of instruments) {
       let contract: ResolvedContract;
       let head: number | null | undefined;
@@ -367,18 +432,30 @@ export class TwsIngestor implements Ingestor {
         }
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
+        if (err instanceof StorageWriteError) throw err;
         // One unknown or unreachable contract must not hold back the others.
         this.#log.error({ err, instrument: inst.key }, 'cannot plan the backfill of this instrument');
         failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
         continue;
       }
-      const windows = windowsFor(inst, head);
+      plannedInstruments.push({ inst, contract, head, windows: windowsFor(inst, head) });
+    }
+    // Windows the ledger calls done are checked against raw in one pass over its ledger.
+    const keyOf = (inst: Instrument, w: BackfillWindow): string => windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
+    const doneRecords = plannedInstruments.flatMap(({ inst, windows }) =>
+      windows.flatMap((w) => {
+        const prev = history.get(keyOf(inst, w));
+        return prev && DONE.has(prev.status) ? [prev] : [];
+      }),
+    );
+    const unbacked = new Set(this.#checkAgainstRaw(doneRecords, recordHeads).map((u) => u.record));
+    for (const { inst, contract, head, windows } of plannedInstruments) {
       planned += windows.length;
       const tasks: WindowTask[] = [];
       for (const w of windows) {
-        const key = windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
+        const key = keyOf(inst, w);
         const prev = history.get(key);
-        if (prev && DONE.has(prev.status)) {
+        if (prev && DONE.has(prev.status) && !unbacked.has(prev)) {
           skipped++;
           continue;
         }
@@ -388,6 +465,24 @@ export class TwsIngestor implements Ingestor {
       this.#log.info({ event: 'backfill_plan', instrument: inst.key, con_id: contract.conId, head_ts: head, windows: windows.length, to_request: tasks.length, ...logRange, bar_size: barSize });
     }
     return { perInstrument, failed, skipped, planned };
+  }
+
+  /**
+   * Done windows whose rows are not in raw (a restored or partly lost `state/`, a deleted file):
+   * each is logged and planned again. A writing run marks the missing files lost, so readers stop
+   * listing them and the refetched page is written in their place.
+   */
+  #checkAgainstRaw(done: readonly BackfillWindowRecord[], markLost: boolean): UnbackedWindow[] {
+    const unbacked = unbackedWindows(done, this.#d.rawStore);
+    for (const u of unbacked) {
+      this.#log.warn(
+        { event: 'backfill_ledger_mismatch', instrument: u.record.instrument, session_date: u.record.session_date, batch_id: u.record.batch_id, reason: u.reason },
+        'the backfill ledger records this window as done but its rows are not in raw; requesting it again',
+      );
+    }
+    const lost = unbacked.flatMap((u) => u.missingFiles);
+    if (markLost && lost.length > 0) this.#d.rawStore.markLost(lost, 'missing on disk when a backfill checked its ledger', this.#d.clock.now());
+    return unbacked;
   }
 
   /** Instruments a request names (default: every instrument this ingestor was given), in config order. */
@@ -538,6 +633,7 @@ export class TwsIngestor implements Ingestor {
         const res = await client.requestHistoricalBars(contract, w.start, w.end, w.barSize, inst.what_to_show, inst.use_rth, {
           symbol: inst.key,
           durationStr: w.durationStr,
+          onSend: () => this.#requests.note(clock.now(), inst.what_to_show),
           ...(signal ? { signal } : {}),
         });
         attempts += res.attempts;
@@ -550,6 +646,7 @@ export class TwsIngestor implements Ingestor {
         return { base, bars: res.bars, batchId, attempts };
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
+        if (err instanceof StorageWriteError) throw err;
         if (!(err instanceof IbPacingError)) attempts++;
         const retryable = err instanceof IbpipeError ? err.retryable : false;
         if (!retryable || tries >= config.max_window_attempts) {
@@ -561,20 +658,6 @@ export class TwsIngestor implements Ingestor {
         if (err instanceof IbConnectivityError) await client.waitUntilConnected(signal);
         else if (err instanceof IbCancelledError || err instanceof TimeoutError) await clock.sleep(backoffDelay(tries, RETRY_BACKOFF), signal);
       }
-    }
-  }
-
-  /** Writes a fetched page as one raw batch (idempotent id) and returns its ledger record. */
-  async #storeWindow(outcome: FetchOutcome): Promise<BackfillWindowRecord> {
-    if ('record' in outcome) return outcome.record;
-    const { base, bars, batchId, attempts } = outcome;
-    const { rawStore, clock } = this.#d;
-    try {
-      await rawStore.writeTwsBars(bars, batchId, clock.now());
-      return { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
-    } catch (err) {
-      this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
-      return { ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() };
     }
   }
 
@@ -590,11 +673,11 @@ export class TwsIngestor implements Ingestor {
   }
 
   /**
-   * After a restart, IB still counts the previous process's requests: those the ledger shows
-   * within the 10-minute window, plus every request it may have made without a ledger line yet:
-   * up to `backfill_concurrency` in flight and a full write queue of answered pages, all counted
-   * as sent now (the latest they can have been sent); the exact number died with it. Only costs
-   * budget in the first window after a restart.
+   * After a restart, IB still counts the previous process's requests against the 10-minute
+   * window. Every request is noted in the request log as it goes out, so those are known exactly,
+   * including pages that were fetched but not yet committed when the process died. A lake whose
+   * backfills predate the log falls back to the ledger's recent windows plus an assumed full
+   * pipeline (`backfill_concurrency` in flight and as many answered pages waiting), counted as sent now.
    */
   #preloadPacer(): void {
     const { client, clock, config } = this.#d;
@@ -603,26 +686,25 @@ export class TwsIngestor implements Ingestor {
     this.#preloaded = true;
     const windowMs = client.pacer.historical.windowMs;
     const now = clock.now();
+    if (this.#requests.exists()) {
+      const sent = this.#requests.recent(now, windowMs);
+      if (sent.length > 0) {
+        client.pacer.preload(sent);
+        this.#log.info({ event: 'pacer_preloaded', recent: sent.length, in_flight_assumed: 0 }, 'counting the previous run against the pacing window');
+      }
+      return;
+    }
     const recent = this.ledger
       .readAll()
       .filter((r): r is BackfillWindowRecord => r.type === 'window' && r.recorded_at + windowMs > now);
     if (recent.length === 0) return;
-    const inFlight = Array.from({ length: config.backfill_concurrency + writeQueueCapacity(config) }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
+    const inFlight = Array.from({ length: config.backfill_concurrency * 3 }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
     client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);
     this.#log.info({ event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length }, 'counting the previous run against the pacing window');
   }
 
   #latestByWindow(): Map<string, BackfillWindowRecord> {
-    const out = new Map<string, BackfillWindowRecord>();
-    for (const r of this.ledger.readAll()) {
-      if (r.type !== 'window') continue;
-      const key = windowKey(r.instrument, r.bar_size, r.what_to_show, r.use_rth, r.window_start, r.window_end);
-      const prev = out.get(key);
-      // A window that once ended ok stays done even if a later run recorded something else.
-      if (prev && DONE.has(prev.status) && !DONE.has(r.status)) continue;
-      out.set(key, r);
-    }
-    return out;
+    return latestWindowRecords(this.ledger.readAll());
   }
 
   #heads(): Map<string, number | null> {

@@ -54,7 +54,8 @@ describe('resumable backfill', () => {
       configFile,
       [
         `lake: { root: ${JSON.stringify(rig.dir)} }`,
-        `tws: { host: 127.0.0.1, port: ${rig.sim.port}, client_id: 21, pacing_time_scale: 0.005, pacing_safety_margin_ms: 30, backfill_concurrency: 8 }`,
+        // Groups of about 5 pages, so the kill lands among several group commits.
+        `tws: { host: 127.0.0.1, port: ${rig.sim.port}, client_id: 21, pacing_time_scale: 0.005, pacing_safety_margin_ms: 30, backfill_concurrency: 8, backfill_commit_rows: 2000 }`,
         'logging: { level: info, format: json }',
         'instruments:',
         '  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }',
@@ -108,20 +109,28 @@ describe('resumable backfill', () => {
     expect((rig.sim.stats().requestsByType['historicalData'] ?? 0) - requestsAfterRun1).toBe(requested.length);
     expect(rig.sim.stats().pacingViolations).toBe(0);
 
-    // No duplicate batches; every bar present once.
+    // No duplicate batches: every window's page is a part of exactly one committed group, and
+    // every group is whole (its ledger line names the parts whose rows its files hold).
     const rawLedger = readFileSync(join(rig.dir, 'state', 'raw_batches.jsonl'), 'utf8')
       .split('\n')
       .filter((l) => l.trim())
       .flatMap((l) => {
         try {
-          return [JSON.parse(l) as { type: string; batch_id: string }];
+          return [JSON.parse(l) as { type: string; batch_id: string; rows: number; parts?: { batch_id: string; rows: number }[] }];
         } catch {
           return [];
         }
       })
       .filter((r) => r.type === 'batch');
     expect(new Set(rawLedger.map((r) => r.batch_id)).size).toBe(rawLedger.length);
-    expect(rawLedger).toHaveLength(totalWindows);
+    expect(rawLedger.length).toBeGreaterThan(2); // group commits, not one page per commit nor one commit for all
+    expect(rawLedger.length).toBeLessThan(totalWindows / 2);
+    const parts = rawLedger.flatMap((r) => r.parts ?? [{ batch_id: r.batch_id, rows: r.rows }]);
+    expect(new Set(parts.map((p) => p.batch_id)).size).toBe(parts.length);
+    expect(parts).toHaveLength(totalWindows);
+    for (const r of rawLedger) expect(r.parts?.reduce((n, p) => n + p.rows, 0) ?? r.rows).toBe(r.rows);
+    const okWindows = all.filter((r) => r.status === 'ok').map((r) => r.batch_id);
+    expect(new Set(okWindows)).toEqual(new Set(parts.map((p) => p.batch_id)));
     const expectedBars = (sessions - 1) * 390 + 210; // every session full except the day after Thanksgiving
     for (const inst of [AAPL, MSFT]) {
       const rows = await rig.rawStore.readTwsBars({ symbols: [inst.key], start: '2024-10-01', end: '2024-11-29' });

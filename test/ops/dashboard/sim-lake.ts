@@ -78,10 +78,11 @@ export async function buildSimLake(): Promise<SimLake> {
       const [n] = await rig.lake.query<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(f)}) WHERE symbol = 'AAPL'`);
       if (!n || n.n === 0) continue;
       const tmp = `${f}.rewrite`;
+      // A group-committed file holds other symbols' pages too: only AAPL's bars are damaged.
       await rig.lake.run(
-        `COPY (SELECT * REPLACE (CASE WHEN ts = epoch_ms(${BAD_BAR}) THEN low * 0.5 ELSE high END AS high)
+        `COPY (SELECT * REPLACE (CASE WHEN symbol = 'AAPL' AND ts = epoch_ms(${BAD_BAR}) THEN low * 0.5 ELSE high END AS high)
                  FROM read_parquet(${sqlString(f)}, hive_partitioning = false)
-                WHERE NOT (ts >= epoch_ms(${GAP_START}) AND ts < epoch_ms(${GAP_START + GAP_BARS * 60_000}))
+                WHERE NOT (symbol = 'AAPL' AND ts >= epoch_ms(${GAP_START}) AND ts < epoch_ms(${GAP_START + GAP_BARS * 60_000}))
                 ORDER BY symbol, ts) TO ${sqlString(tmp)} (FORMAT parquet)`,
       );
       renameSync(tmp, f);
