@@ -94,6 +94,7 @@ export const featuresJob: JobDefinition = {
         lookback_sessions: Math.max(0, ...results.map((r) => r.lookbackDates.length)),
         rows_read: sum((r) => r.rowsRead),
         rows_written: sum((r) => r.rowsWritten),
+        feature_revisions: sum((r) => r.revisions),
       },
       summary: results,
     };

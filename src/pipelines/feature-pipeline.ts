@@ -3,7 +3,7 @@ import { InputError, StorageError, UpstreamMissingError } from '../core/errors.j
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
-import type { FeatureStore } from '../storage/feature-store.js';
+import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
 import type { Lake } from '../storage/lake.js';
 import { groupLookbackBars } from './features/compute-feature-group.js';
 import { BATCH_KEY_OUTPUTS, type FeatureBatchInput } from './features/compute-feature-batch.js';
@@ -53,6 +53,8 @@ export interface FeaturePipelineResult {
   readonly symbols: number;
   readonly rowsRead: number;
   readonly rowsWritten: number;
+  /** Written rows that revised an already-published row (FeatureWriteResult.revisions), all dates. */
+  readonly revisions: number;
   /** DuckDB reads the run made (each reads every source file of its dates once). */
   readonly batches: number;
 }
@@ -149,7 +151,6 @@ export async function runFeaturePipeline(
     featureColumns,
     masks,
     inputs,
-    hasAvailable: sourceColumns.includes('available_ts'),
     hasImputation: sourceColumns.includes('imputation'),
     universe,
     universeTable: `ibp_universe_${++tempCounter}`,
@@ -158,6 +159,7 @@ export async function runFeaturePipeline(
     budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
     rowsRead: 0,
     rowsWritten: 0,
+    revisions: 0,
     batches: 0,
   };
   // Symbol ids: the join key between the keys (in DuckDB) and the outputs (from JS).
@@ -193,6 +195,7 @@ export async function runFeaturePipeline(
     symbols: universe.length,
     rowsRead: ctx.rowsRead,
     rowsWritten: ctx.rowsWritten,
+    revisions: ctx.revisions,
     batches: ctx.batches,
   };
   logger.info(
@@ -205,10 +208,13 @@ export async function runFeaturePipeline(
       symbols: universe.length,
       rows_read: ctx.rowsRead,
       rows_written: ctx.rowsWritten,
+      feature_revisions: ctx.revisions,
       batches: ctx.batches,
     },
     'features written',
   );
+  // Live and batch should agree: a published row that changes is skew someone may have acted on.
+  if (ctx.revisions > 0) logger.warn({ group: group.name, version, dates: present, feature_revisions: ctx.revisions }, 'published feature rows revised');
   return result;
 }
 
@@ -222,7 +228,6 @@ interface RunContext {
   readonly featureColumns: readonly string[];
   readonly masks: readonly string[];
   readonly inputs: readonly string[];
-  readonly hasAvailable: boolean;
   readonly hasImputation: boolean;
   readonly universe: readonly string[];
   readonly universeTable: string;
@@ -232,6 +237,7 @@ interface RunContext {
   readonly budget: number;
   rowsRead: number;
   rowsWritten: number;
+  revisions: number;
   batches: number;
 }
 
@@ -278,7 +284,11 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
   const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
   const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
   const runner = FeatureBatchRunner.shared();
-  let writing: Promise<number> = Promise.resolve(0);
+  let writing: Promise<FeatureWriteResult> = Promise.resolve({ rows: 0, revisions: 0 });
+  const account = (w: FeatureWriteResult): void => {
+    ctx.rowsWritten += w.rows;
+    ctx.revisions += w.revisions;
+  };
   let outputs = new Map<number, Float64Array[][]>();
   let reading = batches.length ? readBatch(ctx, readDates, (batches[0] as (typeof batches)[number]).batch) : null;
   try {
@@ -292,7 +302,7 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
       const computed = await computing;
       for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
       if (last) {
-        ctx.rowsWritten += await writing;
+        account(await writing);
         // A date none of the symbols has rows on is still written: their old rows go.
         const { targetStart, targetEnd } = plan[batches[k]?.segment as number] as (typeof plan)[number];
         for (let j = targetStart; j <= targetEnd; j++) if (!outputs.has(j)) outputs.set(j, []);
@@ -301,7 +311,7 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
         writing = writeSegment(ctx, readDates, done);
       }
     }
-    ctx.rowsWritten += await writing;
+    account(await writing);
   } finally {
     // On failure, let the queued statements settle before the caller drops its tables.
     await Promise.allSettled([writing, reading ?? Promise.resolve()]);
@@ -312,17 +322,21 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
 async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch): Promise<FeatureBatchInput> {
   const { lake, source } = ctx.deps;
   const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
+  const scan = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+  // Asked of every file read (their footers only): in a lake written before curated rows had
+  // an available_ts, a range may start in files without it and go on in files with it.
+  const hasAvailable = (await lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${scan})`)).some((r) => r.column_name === 'available_ts');
   const select = [
     `CAST(hash(s.symbol) AS DOUBLE) AS symbol`,
     'CAST(epoch_ms(s.ts) AS DOUBLE) AS ts',
     `CAST(CAST(CAST(s.date AS VARCHAR) AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day`,
-    ctx.hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
+    hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
     ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
   ].join(', ');
   // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
   // order in JS (each file is already sorted by symbol and ts).
   const read = await lake.readDoubles(
-    `SELECT ${select} FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) s
+    `SELECT ${select} FROM ${scan} s
      WHERE s.symbol IN (SELECT symbol FROM ${ctx.universeTable} WHERE sid >= ${batch.symbolStart} AND sid < ${batch.symbolEnd})`,
     batch.rows,
   );
@@ -350,7 +364,7 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
  * any row's symbol or ts differs between the two (the source partition was rewritten since it
  * was read).
  */
-async function writeSegment(ctx: RunContext, readDates: readonly string[], outputs: ReadonlyMap<number, Float64Array[][]>): Promise<number> {
+async function writeSegment(ctx: RunContext, readDates: readonly string[], outputs: ReadonlyMap<number, Float64Array[][]>): Promise<FeatureWriteResult> {
   const { lake, source, featureStore } = ctx.deps;
   const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
   const dates = dateIdx.map((j) => readDates[j] as string);

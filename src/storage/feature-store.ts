@@ -65,6 +65,19 @@ export interface FeatureWrite {
   readonly maskColumns?: readonly string[];
 }
 
+/** What one write of feature partitions did. */
+export interface FeatureWriteResult {
+  /** Rows written for the replaced symbols (other symbols' rows kept are not counted). */
+  readonly rows: number;
+  /**
+   * Rows that revise an already-published row (C4): the partition held a row for the same
+   * (symbol, ts) whose feature values, `is_imputed` or `available_ts` differ from the new one
+   * (IS DISTINCT FROM, after NaN and ±Infinity became NULL): a late bar, a correction, live/batch
+   * skew. Zero on the first write of a partition.
+   */
+  readonly revisions: number;
+}
+
 /** A write of several date partitions at once, from one relation with a `date` column. */
 export interface FeaturePartitionsWrite extends Omit<FeatureWrite, 'date'> {
   /** Session dates replaced, YYYY-MM-DD. */
@@ -183,7 +196,7 @@ export class FeatureStore {
   }
 
   /** Writes one date partition from columnar JS data (see {@link writeFeaturesFromRelation}). */
-  async writeFeatures(w: FeatureWrite, data: ColumnData, rowCount: number): Promise<number> {
+  async writeFeatures(w: FeatureWrite, data: ColumnData, rowCount: number): Promise<FeatureWriteResult> {
     const masks = w.maskColumns ?? [];
     const cols: LakeColumn[] = [
       { name: 'symbol', type: 'VARCHAR' },
@@ -219,7 +232,9 @@ export class FeatureStore {
    * come from `relation`: a table or subquery with a `date` (VARCHAR session date) column, or a
    * function giving each date's rows. Columns: symbol, ts, available_ts, is_imputed, imputation,
    * the mask columns and the feature columns; NaN and ±Infinity become NULL. The group version
-   * is registered (or checked) first. Returns the rows written (other symbols' not counted).
+   * is registered (or checked) first. Returns the rows written (other symbols' not counted) and
+   * the revisions among them: each date's new rows compared, in SQL, with the rows of the same
+   * symbols the file being replaced holds, before it is replaced (FeatureWriteResult).
    *
    * Checks before anything is written: every row's date and symbol is among those replaced and
    * (date, symbol, ts) is unique. With `ordered`, the caller vouches for that and for each
@@ -231,7 +246,7 @@ export class FeatureStore {
    * a 195,000-row partition, even with ORDER BY and one thread), and readers rely on each symbol
    * being one contiguous, sorted run.
    */
-  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<number> {
+  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<FeatureWriteResult> {
     this.#validate(w);
     const masks = w.maskColumns ?? [];
     this.ensureRegistered(w);
@@ -267,11 +282,18 @@ export class FeatureStore {
     ].join(', ');
     const names = [...FEATURE_KEY_COLUMNS.map((c) => c.name), ...masks, ...w.featureColumns].map(sqlIdent).join(', ');
     let written = 0;
+    let revisions = 0;
     for (const date of dates) {
       const file = this.partitionFile(w.group, w.version, date);
       const old = `read_parquet(${sqlString(file)}, hive_partitioning = false)`;
-      const kept = existsSync(file) ? ((await this.#lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${old} WHERE symbol NOT IN ${keys}`))[0]?.n ?? 0) : 0;
+      const [counts] = existsSync(file)
+        ? await this.#lake.query<{ kept: number; replaced: number }>(
+            `SELECT count(*) FILTER (WHERE symbol NOT IN ${keys}) AS kept, count(*) FILTER (WHERE symbol IN ${keys}) AS replaced FROM ${old}`,
+          )
+        : [];
+      const kept = counts?.kept ?? 0;
       const fresh = `SELECT ${select} FROM ${relationFor(date)}`;
+      if ((counts?.replaced ?? 0) > 0) revisions += await this.#countRevisions(file, fresh, keys, w.featureColumns);
       const sql =
         kept > 0
           ? `SELECT ${names} FROM (${fresh} UNION ALL BY NAME SELECT ${names} FROM ${old} WHERE symbol NOT IN ${keys}) ORDER BY symbol, ts`
@@ -281,7 +303,25 @@ export class FeatureStore {
       written += (await this.#lake.writeParquetAtomic(file, sql, { rowGroupSize: FEATURE_ROW_GROUP_SIZE })) - kept;
       for (const cache of [this.#summaries, this.#columnCache]) for (const k of [...cache.keys()]) if (k.startsWith(`${file}|`)) cache.delete(k);
     }
-    return written;
+    return { rows: written, revisions };
+  }
+
+  /**
+   * Rows of `fresh` (normalised as they are written) whose (symbol, ts) the partition file holds,
+   * among the symbols `keys` being replaced, with another feature value, `is_imputed` or
+   * `available_ts`, bit for bit (IS DISTINCT FROM). A column an older file lacks counts as NULL.
+   */
+  async #countRevisions(file: string, fresh: string, keys: string, featureColumns: readonly string[]): Promise<number> {
+    const stored = new Set(
+      (await this.#lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name),
+    );
+    const old = (c: string): string => (stored.has(c) ? `o.${sqlIdent(c)}` : 'NULL');
+    const differs = ['available_ts', 'is_imputed', ...featureColumns].map((c) => `n.${sqlIdent(c)} IS DISTINCT FROM ${old(c)}`).join(' OR ');
+    const [row] = await this.#lake.query<{ n: number }>(
+      `SELECT count(*) AS n FROM (${fresh}) n JOIN (SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keys}) o
+       ON n.symbol = o.symbol AND n.ts = o.ts WHERE ${differs}`,
+    );
+    return row?.n ?? 0;
   }
 
   #validate(w: FeaturePartitionsWrite): void {

@@ -293,9 +293,9 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
     const late = open + 105 * MIN;
     await t.lake.writeParquetAtomic(
       file,
-      `SELECT *, CASE WHEN symbol = 'MSFT' AND ts >= ${sqlString(new Date(open + 100 * MIN).toISOString())}::TIMESTAMPTZ AND ts < ${sqlString(new Date(open + 104 * MIN).toISOString())}::TIMESTAMPTZ
+      `SELECT COLUMNS(c -> c <> 'available_ts'), CASE WHEN symbol = 'MSFT' AND ts >= ${sqlString(new Date(open + 100 * MIN).toISOString())}::TIMESTAMPTZ AND ts < ${sqlString(new Date(open + 104 * MIN).toISOString())}::TIMESTAMPTZ
                       THEN ${sqlString(new Date(late).toISOString())}::TIMESTAMPTZ ELSE ts + INTERVAL 1 MINUTE END AS available_ts
-       FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts`,
+       FROM read_parquet(${sqlString(file)}, hive_partitioning = false) ORDER BY symbol, ts`,
     );
     await runFeaturePipeline([day, '2024-11-22'], ['MSFT'], TECH, 'avail', depsFor(t, store));
     const rows = await store.getFeaturesForTraining('technical', 'avail', day, '2024-11-22', ['MSFT']);
@@ -306,6 +306,42 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
       const expected = i >= 100 && i <= 104 ? late : ts + MIN;
       if (r.available_ts !== expected) throw new Error(`row ${i}: available_ts ${String(r.available_ts)}, expected ${expected}`);
     });
+
+    // A lake written before curated rows had available_ts: the range starts in a file without
+    // the column and goes on in one with it; the later day's stamps are the same.
+    const before = t.curated.partitionFile('bars_1min', '2024-11-20');
+    await t.lake.writeParquetAtomic(before, `SELECT COLUMNS(c -> c <> 'available_ts') FROM read_parquet(${sqlString(before)}, hive_partitioning = false) ORDER BY symbol, ts`);
+    await runFeaturePipeline(['2024-11-20', day], ['MSFT'], TECH, 'avail-mixed', depsFor(t, store));
+    const mixed = await store.getFeaturesForTraining('technical', 'avail-mixed', '2024-11-20', day, ['MSFT']);
+    expect(mixed.slice(390).map((r) => r.available_ts)).toEqual(rows.slice(0, 390).map((r) => r.available_ts));
+    expect(mixed.slice(0, 390).every((r) => r.available_ts === (r.ts as number) + MIN)).toBe(true);
+  });
+
+  it('counts revisions (C4) in its write: the published rows a rerun changes, and only those', async () => {
+    const day = '2024-11-22';
+    const stored = async (): Promise<Map<string, LakeRow>> => byKey(await store.getFeaturesForTraining('technical', 'rev', day, day));
+    const first = await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store));
+    expect(first.revisions).toBe(0);
+    const before = await stored();
+    // The same data again: every row is published already, none changes.
+    expect((await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store))).revisions).toBe(0);
+    // A corrected bar: AAPL's close at 11:50 ET moves by 1 %.
+    const file = t.curated.partitionFile('bars_1min', day);
+    const fix = Date.parse('2024-11-22T16:50:00Z');
+    await t.lake.writeParquetAtomic(
+      file,
+      `SELECT * REPLACE (CASE WHEN symbol = 'AAPL' AND ts = ${sqlString(new Date(fix).toISOString())}::TIMESTAMPTZ THEN close * 1.01 ELSE close END AS close)
+       FROM read_parquet(${sqlString(file)}, hive_partitioning = false) ORDER BY symbol, ts`,
+    );
+    const rerun = await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store));
+    // The oracle: the stored rows compared in JS, on the columns the contract names.
+    const after = await stored();
+    const changed = [...after].filter(([key, row]) => ['available_ts', 'is_imputed', ...COLUMNS].some((c) => row[c] !== before.get(key)?.[c])).map(([key]) => key);
+    expect(changed.length).toBeGreaterThan(100);
+    expect(changed.every((k) => k.startsWith('AAPL|') && Number(k.split('|')[1]) >= fix)).toBe(true);
+    expect(rerun.revisions).toBe(changed.length);
+    // Rewriting MSFT alone revises nothing (AAPL's rows are kept, not compared).
+    expect((await runFeaturePipeline([day], ['MSFT'], TECH, 'rev', depsFor(t, store))).revisions).toBe(0);
   });
 });
 

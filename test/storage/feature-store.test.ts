@@ -54,7 +54,7 @@ describe('FeatureStore writes', () => {
   it('writes one sorted file per date with the documented columns, NaN as NULL, and merges other symbols', async () => {
     const a = rows('AAPL', '2024-11-26', ['09:58', '09:59', '10:00', '10:01'], ['09:59']);
     (a.data.g as number[])[2] = NaN;
-    expect(await store.writeFeatures(base(), a.data, a.n)).toBe(4);
+    expect(await store.writeFeatures(base(), a.data, a.n)).toEqual({ rows: 4, revisions: 0 });
     // MSFT given out of order: the file must still come out sorted by (symbol, ts).
     const m = rows('MSFT', '2024-11-26', ['10:00', '09:59']);
     await store.writeFeatures(base({ symbols: ['MSFT'] }), m.data, m.n);
@@ -95,6 +95,39 @@ describe('FeatureStore writes', () => {
       { symbol: 'MSFT', n: 2 },
     ]);
     await store.writeFeatures(base(), a.data, a.n);
+  });
+
+  it('counts a revision for each published row whose values, is_imputed or available_ts change', async () => {
+    const date = '2024-12-18'; // after every date the lookups here search
+    const w = base({ date, symbols: ['AAPL', 'MSFT'] });
+    const day = (patch: (d: Record<string, unknown[]>) => void = () => undefined): { data: Record<string, unknown[]>; n: number } => {
+      const a = rows('AAPL', date, ['10:00', '10:01', '10:02']);
+      const m = rows('MSFT', date, ['10:00']);
+      const data = Object.fromEntries(Object.keys(a.data).map((k) => [k, [...(a.data[k] as unknown[]), ...(m.data[k] as unknown[])]]));
+      patch(data);
+      return { data, n: 4 };
+    };
+    const first = day();
+    expect(await store.writeFeatures(w, first.data, first.n)).toEqual({ rows: 4, revisions: 0 });
+    // The same rows again: nothing revised (NaN and NULL compare equal after normalisation).
+    expect(await store.writeFeatures(w, first.data, first.n)).toEqual({ rows: 4, revisions: 0 });
+    // One value changes, one row becomes imputed, one row becomes available later; a new row is not a revision.
+    const changed = day((d) => {
+      (d.f as number[])[0] = 1.5;
+      (d.is_imputed as boolean[])[1] = true;
+      (d.available_ts as number[])[2] = (d.available_ts as number[])[2]! + MIN;
+    });
+    expect(await store.writeFeatures(w, changed.data, changed.n)).toEqual({ rows: 4, revisions: 3 });
+    const more = rows('AAPL', date, ['10:00', '10:01', '10:02', '10:03']);
+    more.data.f = (changed.data.f as number[]).slice(0, 3).concat([603]);
+    more.data.is_imputed = (changed.data.is_imputed as boolean[]).slice(0, 3).concat([false]);
+    more.data.available_ts = (changed.data.available_ts as number[]).slice(0, 3).concat([et(date, '10:04')]);
+    expect(await store.writeFeatures(base({ date }), more.data, more.n)).toEqual({ rows: 4, revisions: 0 });
+    // A value that was NULL and is now a number is a revision too (bit for bit, IS DISTINCT FROM).
+    (more.data.g as number[])[3] = NaN;
+    await store.writeFeatures(base({ date }), more.data, more.n);
+    (more.data.g as number[])[3] = 0;
+    expect(await store.writeFeatures(base({ date }), more.data, more.n)).toEqual({ rows: 4, revisions: 1 });
   });
 
   it('rejects rows outside the replaced symbols and duplicate (symbol, ts)', async () => {

@@ -93,7 +93,12 @@ export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () =
   const sidOf = new Map(input.symbolKeys.map((k, sid) => [k, sid]));
   const { symbol, ts, day, available, inputs } = inSymbolOrder(input.columns, runsOf(input.columns, sidOf, dayIndex));
   const n = ts.length;
-  for (let i = 0; i < n; i++) if ((available[i] as number) !== (available[i] as number)) available[i] = (ts[i] as number) + barMs;
+  // A row is never available before its bar is complete (nor, without a source value, after).
+  for (let i = 0; i < n; i++) {
+    const own = (ts[i] as number) + barMs;
+    const a = available[i] as number;
+    available[i] = a === a && a > own ? a : own;
+  }
   const columns = new Map(input.inputNames.map((c, k) => [c, inputs[k] as Float64Array]));
   const nanFill = new Float64Array(n).fill(NaN);
   const col = (name: string, start: number, end: number): Float64Array => (columns.get(name) ?? nanFill).subarray(start, end);
