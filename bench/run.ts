@@ -8,8 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatMarkdown, formatTable, parseBenchArgs, RESULT_MARKER, type BenchResult } from './support/bench-harness.js';
 
-/** One file per hot path, in pipeline order. */
-export const BENCHMARKS = ['raw-write', 'transform', 'features', 'dataset-build', 'inference-lookup', 'backfill-sim', 'daemon-steady-state'] as const;
+/** One file per hot path, in pipeline order, then the CLI's start-up. */
+export const BENCHMARKS = ['raw-write', 'transform', 'features', 'dataset-build', 'inference-lookup', 'backfill-sim', 'daemon-steady-state', 'startup'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

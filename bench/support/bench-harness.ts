@@ -127,7 +127,8 @@ export function progress(message: string): void {
 }
 
 export function formatTable(results: readonly BenchResult[]): string {
-  const fmt = (x: number | null, digits = 0): string => (x === null || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: digits }));
+  // Small figures (starts per second) keep two decimals, as in the Markdown table.
+  const fmt = (x: number | null): string => (x === null || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: Math.abs(x) < 10 ? 2 : 0 }));
   const rows = results.map((r) => [
     r.name,
     fmt(r.rows),

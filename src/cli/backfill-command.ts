@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
-import { parseIsoDate } from '../calendar/civil-date.js';
-import { loadSettings } from '../config/settings.js';
 import { InputError, StorageWriteError } from '../core/errors.js';
 import type { Instrument } from '../core/instruments.js';
-import { TwsClient } from '../data-sources/tws/tws-client.js';
-import { type BackfillProgress, type BackfillSummary, TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
-import { type AppContext, createAppContext } from '../ops/app-context.js';
-import { createLogger } from '../ops/logging-setup.js';
+import type { BackfillProgress, BackfillSummary } from '../data-sources/tws/tws-ingestor.js';
+import type { AppContext } from '../ops/app-context.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 function drawProgress(p: BackfillProgress): void {
@@ -52,6 +48,12 @@ export function registerBackfillCommand(program: Command): void {
       .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
       .requiredOption('--end <date>', 'last session date, YYYY-MM-DD'),
   ).action(async (opts: { config: string; symbols: string; start: string; end: string; format?: string }) => {
+    const { parseIsoDate } = await import('../calendar/civil-date.js');
+    const { loadSettings } = await import('../config/settings.js');
+    const { TwsClient } = await import('../data-sources/tws/tws-client.js');
+    const { TwsIngestor } = await import('../data-sources/tws/tws-ingestor.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { createLogger } = await import('../ops/logging-setup.js');
     const format = resolveFormat(opts.format);
     parseIsoDate(opts.start, '--start');
     parseIsoDate(opts.end, '--end');

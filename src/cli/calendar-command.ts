@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { getCalendar, type CalendarCode } from '../calendar/calendar-registry.js';
-import { loadSettings } from '../config/settings.js';
+import type { CalendarCode } from '../calendar/calendar-registry.js';
 import { InputError } from '../core/errors.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
@@ -34,7 +33,9 @@ export function registerCalendarCommands(program: Command): void {
       .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
       .requiredOption('--end <date>', 'last session date, YYYY-MM-DD')
       .option('--config <file>', 'config file whose calendars.extra_closures apply'),
-  ).action((opts: SessionsOptions) => {
+  ).action(async (opts: SessionsOptions) => {
+    const { getCalendar } = await import('../calendar/calendar-registry.js');
+    const { loadSettings } = await import('../config/settings.js');
     const code = opts.calendar.toUpperCase();
     if (!(CODES as readonly string[]).includes(code)) {
       throw new InputError(

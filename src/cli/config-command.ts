@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings, settingsJsonSchema } from '../config/settings.js';
 import { ConfigError } from '../core/errors.js';
 
 /** `ibpipe config check FILE` and `ibpipe config schema`. */
@@ -9,7 +8,8 @@ export function registerConfigCommands(program: Command): void {
     .command('check')
     .description('validate a config file; print every problem as `path: message` (exit 2 when invalid)')
     .argument('<file>', 'YAML config file')
-    .action((file: string) => {
+    .action(async (file: string) => {
+      const { loadSettings } = await import('../config/settings.js');
       try {
         const { settings } = loadSettings(file, process.env);
         process.stdout.write(`${file}: ok (${settings.instruments.length} instruments)\n`);
@@ -25,7 +25,8 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('schema')
     .description('print the JSON Schema of the config file (for editors)')
-    .action(() => {
+    .action(async () => {
+      const { settingsJsonSchema } = await import('../config/settings.js');
       process.stdout.write(`${JSON.stringify(settingsJsonSchema(), null, 2)}\n`);
     });
 }

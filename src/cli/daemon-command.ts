@@ -1,12 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
-import { ScaledClock } from '../core/clock.js';
 import { InputError } from '../core/errors.js';
-import { pickSourceEnv } from '../data-sources/ingestor-registry.js';
-import { Daemon } from '../ops/daemon.js';
-import { dashboardRouteTable } from '../ops/dashboard/dashboard-routes.js';
-import { createLogger } from '../ops/logging-setup.js';
-import { twsMarketFactory } from '../ops/tws-market-service.js';
 
 /** Resolves on the first SIGTERM or SIGINT. */
 export function shutdownSignal(): Promise<NodeJS.Signals> {
@@ -30,6 +23,13 @@ export function registerDaemonCommand(program: Command): void {
     .option('--no-live', 'do not connect to TWS (scheduled jobs only)')
     .option('--clock <spec>', 'run on a simulated clock START,SPEED[,REAL_START_MS] (replays and tests against the sim)')
     .action(async (opts: { config: string; live: boolean; clock?: string }) => {
+      const { loadSettings } = await import('../config/settings.js');
+      const { ScaledClock } = await import('../core/clock.js');
+      const { pickSourceEnv } = await import('../data-sources/ingestor-registry.js');
+      const { Daemon } = await import('../ops/daemon.js');
+      const { dashboardRouteTable } = await import('../ops/dashboard/dashboard-routes.js');
+      const { createLogger } = await import('../ops/logging-setup.js');
+      const { twsMarketFactory } = await import('../ops/tws-market-service.js');
       const { settings } = loadSettings(opts.config, process.env);
       let clock;
       try {

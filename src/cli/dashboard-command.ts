@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
-import { createAppContext } from '../ops/app-context.js';
-import { dashboardRouteTable } from '../ops/dashboard/dashboard-routes.js';
-import { HttpServer } from '../ops/http-server.js';
-import { createLogger } from '../ops/logging-setup.js';
 import { shutdownSignal } from './daemon-command.js';
 
 function parsePort(v: string): number {
@@ -26,6 +21,11 @@ export function registerDashboardCommand(program: Command): void {
     .option('--port <port>', 'port to listen on (default: http.port of the config; 0 picks a free one)')
     .option('--host <host>', 'address to bind (default: http.host of the config, loopback)')
     .action(async (opts: { config: string; port?: string; host?: string }) => {
+      const { loadSettings } = await import('../config/settings.js');
+      const { createAppContext } = await import('../ops/app-context.js');
+      const { dashboardRouteTable } = await import('../ops/dashboard/dashboard-routes.js');
+      const { HttpServer } = await import('../ops/http-server.js');
+      const { createLogger } = await import('../ops/logging-setup.js');
       const { settings } = loadSettings(opts.config, process.env);
       const port = opts.port !== undefined ? parsePort(opts.port) : settings.http.port;
       const host = opts.host ?? settings.http.host;

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { InputError } from '../core/errors.js';
-import { runDemo } from '../ops/demo.js';
-import { createLogger } from '../ops/logging-setup.js';
 import { shutdownSignal } from './daemon-command.js';
 
 /** `ibpipe demo` (= `npm start`): the embedded default on simulated data. */
@@ -15,6 +13,8 @@ export function registerDemoCommand(program: Command): void {
     .option('--speed <n>', 'simulated seconds per real second for the live part', '60')
     .option('--log-level <level>', 'log level for the JSON logs on stderr', 'warn')
     .action(async (opts: { once?: boolean; lake?: string; sessions: string; speed: string; logLevel: string }) => {
+      const { runDemo } = await import('../ops/demo.js');
+      const { createLogger } = await import('../ops/logging-setup.js');
       const sessions = Number(opts.sessions);
       const speed = Number(opts.speed);
       if (!Number.isInteger(sessions) || sessions < 1 || sessions > 20) throw new InputError('--sessions: expected an integer 1..20');

@@ -1,12 +1,6 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
-import { createAppContext } from '../ops/app-context.js';
-import { resolveFeatureGroup } from '../pipelines/feature-job.js';
-import { durationSecondsSchema } from '../pipelines/features/feature-config.js';
-import { resolveSourceDataset } from '../pipelines/source-dataset.js';
-import { FeatureStore, type InferenceFeatureRow } from '../storage/feature-store.js';
-import { featureTtlMs } from '../training/feature-timing.js';
+import type { InferenceFeatureRow } from '../storage/feature-store.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 import { parseSymbols } from './run-command.js';
 
@@ -53,6 +47,13 @@ export function registerFeaturesCommands(program: Command): void {
       .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
       .option('--ttl <duration>', "staleness bound, e.g. '90s', '5m' (default: the group's ttl, else 5 bars)"),
   ).action(async (opts: LatestOptions) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { resolveFeatureGroup } = await import('../pipelines/feature-job.js');
+    const { durationSecondsSchema } = await import('../pipelines/features/feature-config.js');
+    const { resolveSourceDataset } = await import('../pipelines/source-dataset.js');
+    const { FeatureStore } = await import('../storage/feature-store.js');
+    const { featureTtlMs } = await import('../training/feature-timing.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
     const app = await createAppContext(settings);

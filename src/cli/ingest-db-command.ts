@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
-import { runIngestSources } from '../data-sources/ingest-sources-job.js';
-import { parseWindowEdge } from '../data-sources/ingestor.js';
-import { createIngestor, pickSourceEnv } from '../data-sources/ingestor-registry.js';
-import { createAppContext } from '../ops/app-context.js';
-import { createLogger } from '../ops/logging-setup.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 interface IngestDbOptions {
@@ -31,6 +25,12 @@ export function registerIngestDbCommand(program: Command): void {
       .option('--end <date>', 'last day to read, inclusive (YYYY-MM-DD, UTC), or an exclusive ISO-8601 instant')
       .option('--dry-run', 'print what would be read per symbol, write nothing'),
   ).action(async (opts: IngestDbOptions) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { runIngestSources } = await import('../data-sources/ingest-sources-job.js');
+    const { parseWindowEdge } = await import('../data-sources/ingestor.js');
+    const { createIngestor, pickSourceEnv } = await import('../data-sources/ingestor-registry.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { createLogger } = await import('../ops/logging-setup.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
     const symbols = opts.symbols?.split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
-import { FileIngestor } from '../data-sources/file-ingestor.js';
-import { createAppContext } from '../ops/app-context.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 /** `ibpipe ingest-file --config F FILE...`: CSV / Parquet bars into the raw store (source FILE). */
@@ -13,6 +10,9 @@ export function registerIngestFileCommand(program: Command): void {
       .requiredOption('--config <file>', 'YAML config file')
       .argument('<files...>', 'CSV or Parquet files; each file is one idempotent batch'),
   ).action(async (files: string[], opts: { config: string; format?: string }) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { FileIngestor } = await import('../data-sources/file-ingestor.js');
+    const { createAppContext } = await import('../ops/app-context.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
     const ctx = await createAppContext(settings);

@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { config as loadDotenv } from 'dotenv';
 import { ConfigError, IbpipeError, exitCodeOf } from '../core/errors.js';
 import { registerBackfillCommand } from './backfill-command.js';
 import { registerCalendarCommands } from './calendar-command.js';
@@ -16,12 +15,26 @@ import { registerSqlCommand } from './sql-command.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTrainCommand } from './train-command.js';
 
-/** Builds the `ibpipe` command tree; each command group lives in its own file. */
+/**
+ * Builds the `ibpipe` command tree; each command group lives in its own file.
+ *
+ * Start-up stays lazy: arguments are parsed before anything heavy loads. A `*-command.ts` file
+ * imports only commander, types, sibling CLI files and the dependency-free core at its top,
+ * registers its options, and imports the modules it runs inside its action
+ * (`const { x } = await import('../…')`), so `ibpipe sql` never loads the simulator and
+ * `ibpipe --help` loads no DuckDB, IB client or config schema (lint rule in eslint.config.js;
+ * test/cli/lazy-commands.test.ts checks the loaded modules).
+ */
 export function buildProgram(): Command {
   const program = new Command('ibpipe')
     .description('Interactive Brokers market data → curated bars, features, datasets and predictions')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // `.env` feeds config overrides: read it only when a command is about to run, not for help.
+    .hook('preAction', async () => {
+      const { config: loadDotenv } = await import('dotenv');
+      loadDotenv({ quiet: true });
+    });
   registerConfigCommands(program);
   registerDaemonCommand(program);
   registerDashboardCommand(program);
@@ -40,7 +53,6 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  loadDotenv({ quiet: true });
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,16 +1,9 @@
 import type { Command } from 'commander';
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
-import { loadSettings } from '../config/settings.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { DataQualityError, InputError } from '../core/errors.js';
-import { pickSourceEnv } from '../data-sources/ingestor-registry.js';
-import { createAppContext } from '../ops/app-context.js';
-import { JobLedger, type JobParams } from '../ops/job-ledger.js';
-import { jobDefinition } from '../ops/job-table.js';
-import { createLogger } from '../ops/logging-setup.js';
-import { JOB_KINDS } from '../ops/ops-config.js';
-import { executeJob, parseJobKind } from '../ops/orchestrator-adapter.js';
-import { parseScoringInstant } from '../scoring/batch-scoring.js';
+import type { JobParams } from '../ops/job-ledger.js';
+import { JOB_KINDS } from '../ops/job-kinds.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 interface RunOptions {
@@ -78,6 +71,14 @@ export function registerRunCommand(program: Command): void {
       .option('--model <name>', 'score: the models[] entry to score with (default: all)')
       .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
   ).action(async (job: string, opts: RunOptions) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { pickSourceEnv } = await import('../data-sources/source-env.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { JobLedger } = await import('../ops/job-ledger.js');
+    const { jobDefinition } = await import('../ops/job-table.js');
+    const { createLogger } = await import('../ops/logging-setup.js');
+    const { executeJob, parseJobKind } = await import('../ops/orchestrator-adapter.js');
+    const { parseScoringInstant } = await import('../scoring/batch-scoring.js');
     const format = resolveFormat(opts.format);
     const kind = parseJobKind(job);
     const def = jobDefinition(kind);

@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { applyEnvOverrides, parseYaml } from '../config/settings.js';
 import { ConfigError } from '../core/errors.js';
-import { createLogger } from '../ops/logging-setup.js';
-import { simSettingsSchema } from '../sim/sim-config.js';
-import { gatewayOptionsFrom, simClock, simSettingsFromDocument } from '../sim/sim-options.js';
-import { startSimGateway } from '../sim/sim-server.js';
 
 interface SimCommandOptions {
   port?: number;
@@ -57,6 +52,11 @@ export function registerSimCommand(program: Command): void {
     .option('--stats-interval <seconds>', 'log the counters every N wall-clock seconds', positiveNumber)
     .option('--log-level <level>', 'trace | debug | info | warn | error | silent', 'info')
     .action(async (opts: SimCommandOptions) => {
+      const { applyEnvOverrides, parseYaml } = await import('../config/settings.js');
+      const { createLogger } = await import('../ops/logging-setup.js');
+      const { simSettingsSchema } = await import('../sim/sim-config.js');
+      const { gatewayOptionsFrom, simClock, simSettingsFromDocument } = await import('../sim/sim-options.js');
+      const { startSimGateway } = await import('../sim/sim-server.js');
       let doc: Record<string, unknown> = {};
       let source = 'defaults';
       if (opts.config) {

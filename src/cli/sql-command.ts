@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
-import { createAppContext } from '../ops/app-context.js';
-import { createLakeViews } from '../storage/lake-views.js';
 import { addFormatOption, formatRows, resolveFormat } from './output.js';
 
 /** `ibpipe sql --config F "SELECT …"`: ad-hoc queries over the lake's views (safe while the daemon writes). */
@@ -13,6 +10,9 @@ export function registerSqlCommand(program: Command): void {
       .requiredOption('--config <file>', 'YAML config file')
       .argument('<query>', 'SQL to run'),
   ).action(async (query: string, opts: { config: string; format?: string }) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { createLakeViews } = await import('../storage/lake-views.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
     const ctx = await createAppContext(settings);

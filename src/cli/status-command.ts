@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
-import { createAppContext } from '../ops/app-context.js';
-import { buildStatusReport } from '../ops/status-report.js';
 import { addFormatOption, formatRows, jsonReplacer, resolveFormat } from './output.js';
 
 /** `ibpipe status --config F`: coverage per symbol and day, last job runs, DQ summary. */
@@ -13,6 +10,9 @@ export function registerStatusCommand(program: Command): void {
       .requiredOption('--config <file>', 'YAML config file')
       .option('--dates <n>', 'how many of the latest session dates to show', '10'),
   ).action(async (opts: { config: string; dates: string; format?: string }) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { buildStatusReport } = await import('../ops/status-report.js');
     const format = resolveFormat(opts.format);
     const { settings } = loadSettings(opts.config, process.env);
     const app = await createAppContext(settings);

@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/settings.js';
 import { InputError } from '../core/errors.js';
-import { createAppContext } from '../ops/app-context.js';
-import { createLogger } from '../ops/logging-setup.js';
-import { trainModelOnDataset } from '../scoring/models/dataset-trainer.js';
 import { addFormatOption, formatRows, jsonReplacer, resolveFormat } from './output.js';
 
 interface TrainOptions {
@@ -34,6 +30,10 @@ export function registerTrainCommand(program: Command): void {
       .option('--ridge <lambda>', 'L2 penalty on standardised coefficients (default 0.01; 0 = plain least squares)')
       .option('--features <cols>', 'comma-separated feature columns (default: all of the dataset)'),
   ).action(async (opts: TrainOptions) => {
+    const { loadSettings } = await import('../config/settings.js');
+    const { createAppContext } = await import('../ops/app-context.js');
+    const { createLogger } = await import('../ops/logging-setup.js');
+    const { trainModelOnDataset } = await import('../scoring/models/dataset-trainer.js');
     const format = resolveFormat(opts.format);
     if (opts.kind !== undefined && opts.kind !== 'linear' && opts.kind !== 'logistic') throw new InputError(`--kind: expected linear or logistic, got ${JSON.stringify(opts.kind)}`);
     const ridge = opts.ridge === undefined ? undefined : Number(opts.ridge);

@@ -1,6 +1,5 @@
 import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import { runIngestSources } from './ingest-sources-job.js';
 import { parseWindowEdge } from './ingestor.js';
 
 function stringList(value: unknown, name: string): string[] | undefined {
@@ -23,6 +22,8 @@ export const ingestDbJob: JobDefinition = {
   async run({ app, signal, logger }, params) {
     const start = typeof params.start === 'string' ? parseWindowEdge(params.start, 'start') : undefined;
     const end = typeof params.end === 'string' ? parseWindowEdge(params.end, 'end') : undefined;
+    // The drivers (pg, and the IB client for tws sources) load only when this job runs.
+    const { runIngestSources } = await import('./ingest-sources-job.js');
     const summaries = await runIngestSources(
       {
         lake: app.lake,

@@ -10,7 +10,7 @@ import type { RawStore } from '../storage/raw-store.js';
 import { DbIngestor } from './db-ingestor.js';
 import { FileIngestor } from './file-ingestor.js';
 import type { Ingestor } from './ingestor.js';
-import { PG_ENV_NAMES, pgTargetFromEnv } from './pg-connection.js';
+import { pgTargetFromEnv } from './pg-connection.js';
 import type { SourceConfig, SourceType } from './sources-config.js';
 import { TwsClient } from './tws/tws-client.js';
 import type { TwsConfig } from './tws/tws-config.js';
@@ -86,18 +86,4 @@ export function createIngestor(config: SourceConfig, ctx: IngestorContext): Inge
   return factory(config, ctx);
 }
 
-/** Only the variables the configured sources read, out of an environment (the CLI passes process.env). */
-export function pickSourceEnv(sources: readonly SourceConfig[], env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
-  return Object.fromEntries(sourceEnvNames(sources).map((n) => [n, env[n]]));
-}
-
-/** Names of the environment variables the configured sources read (for the CLI to pass down). */
-export function sourceEnvNames(sources: readonly SourceConfig[]): string[] {
-  const names = new Set<string>();
-  for (const s of sources) {
-    if (s.type !== 'postgres') continue;
-    if (s.url_env !== undefined) names.add(s.url_env);
-    else for (const n of PG_ENV_NAMES) names.add(n);
-  }
-  return [...names];
-}
+export { pickSourceEnv, sourceEnvNames } from './source-env.js';

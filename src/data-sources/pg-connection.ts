@@ -61,8 +61,7 @@ export function classifyPgError(err: unknown, source: string): IbpipeError {
   return new DbQueryError(what, false, opts);
 }
 
-/** Environment variables a PostgreSQL source may read (plus its own `url_env`). */
-export const PG_ENV_NAMES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE'] as const;
+export { PG_ENV_NAMES } from './source-env.js';
 
 export interface PgTarget {
   readonly config: pg.ClientConfig;

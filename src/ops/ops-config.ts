@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Cron } from 'croner';
+import { JOB_KINDS, type JobKind } from './job-kinds.js';
 
 const cronExpr = z.string().refine((s) => {
   try {
@@ -19,8 +20,7 @@ const zone = z.string().refine((tz) => {
   }
 }, 'must be an IANA time zone, e.g. America/New_York');
 
-export const JOB_KINDS = ['transform', 'align', 'features', 'dataset', 'score', 'compact', 'ingest_db'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
+export { JOB_KINDS, type JobKind };
 
 /** One scheduled job. A job with `after` and no `schedule` runs when its dependencies succeed for a date. */
 export const jobConfigSchema = z

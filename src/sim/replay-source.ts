@@ -1,4 +1,4 @@
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance } from '../storage/duckdb-api.js';
 import { InputError } from '../core/errors.js';
 import { sqlString } from '../core/sql.js';
 import { toPlain } from '../storage/lake.js';

@@ -2,9 +2,12 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from '
 import { open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { StorageError } from '../core/errors.js';
+import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
   DOUBLE,
+  type DuckDBConnection,
   DuckDBDataChunk,
   DuckDBDateValue,
   DuckDBDecimalValue,
@@ -14,14 +17,11 @@ import {
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   DuckDBTypeId,
-  INTEGER,
-  VARCHAR,
-  type DuckDBConnection,
   type DuckDBType,
   type DuckDBValue,
-} from '@duckdb/node-api';
-import { StorageError } from '../core/errors.js';
-import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
+  INTEGER,
+  VARCHAR,
+} from './duckdb-api.js';
 import { DoubleColumns } from './double-columns.js';
 import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
