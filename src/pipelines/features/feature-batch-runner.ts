@@ -74,13 +74,9 @@ export class FeatureBatchRunner {
 
 /**
  * The worker thread, from the built .js file, or from the .ts source under tsx or vitest (whose
- * loaders do not reach worker threads: the worker registers tsx itself).
+ * loaders do not reach worker threads: feature-batch-worker-source.mjs registers tsx first).
  */
 function startWorker(): Worker {
   const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const entry = new URL('./feature-batch-worker.ts', self).href;
-    return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
-  }
-  return new Worker(new URL('./feature-batch-worker.js', self));
+  return new Worker(new URL(self.endsWith('.ts') ? './feature-batch-worker-source.mjs' : './feature-batch-worker.js', self));
 }
