@@ -13,11 +13,6 @@ interface SessionsOptions {
   config?: string;
 }
 
-/** Epoch ms → `2024-11-29T14:30:00Z` (whole seconds; sessions never start mid-second). */
-function isoInstant(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** `ibpipe calendar sessions`: the session table of a calendar over a date range. */
 export function registerCalendarCommands(program: Command): void {
   const calendar = program
@@ -36,6 +31,9 @@ export function registerCalendarCommands(program: Command): void {
   ).action(async (opts: SessionsOptions) => {
     const { getCalendar } = await import('../calendar/calendar-registry.js');
     const { loadSettings } = await import('../config/settings.js');
+    const { InstantFormatter } = await import('./instant-format.js');
+    // `2024-11-29T14:30:00Z`: sessions never start mid-second, so no fraction is ever printed.
+    const isoInstant = (ms: number): string => InstantFormatter.utc.fromEpochMs(ms);
     const code = opts.calendar.toUpperCase();
     if (!(CODES as readonly string[]).includes(code)) {
       throw new InputError(

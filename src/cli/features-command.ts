@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { InputError } from '../core/errors.js';
 import type { InferenceFeatureRow } from '../storage/feature-store.js';
-import { addFormatOption, formatRows, resolveFormat } from './output.js';
+import type { InstantFormatter } from './instant-format.js';
+import { addFormatOption, addTimeZoneOption, formatRows, resolveFormat } from './output.js';
 import { parseSymbols } from './run-command.js';
 
 interface LatestOptions {
@@ -12,6 +13,7 @@ interface LatestOptions {
   symbols?: string[];
   ttl?: string;
   format?: string;
+  tz?: string;
 }
 
 /** An instant on the command line: ISO 8601 with a zone, or epoch ms. Zone-less text is refused. */
@@ -26,8 +28,6 @@ export function parseInstantOption(value: string, flag: string): number {
   return ms;
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
 /**
  * `ibpipe features latest --config F --group G [--version V] [--as-of T] [--symbols A,B]`: per
  * symbol, the latest feature row available at T (`available_ts <= T`), its age and status
@@ -36,16 +36,18 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
  */
 export function registerFeaturesCommands(program: Command): void {
   const features = program.command('features').description('the feature store: point-in-time lookups');
-  addFormatOption(
-    features
-      .command('latest')
-      .description('latest features per symbol available at an instant (point in time), with age and status')
-      .requiredOption('--config <file>', 'YAML config file')
-      .requiredOption('--group <name>', 'feature group')
-      .option('--version <version>', 'feature group version (default: the configured one)')
-      .option('--as-of <instant>', 'ISO 8601 instant with a zone, or epoch ms (default: now)')
-      .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
-      .option('--ttl <duration>', "staleness bound, e.g. '90s', '5m' (default: the group's ttl, else 5 bars)"),
+  addTimeZoneOption(
+    addFormatOption(
+      features
+        .command('latest')
+        .description('latest features per symbol available at an instant (point in time), with age and status')
+        .requiredOption('--config <file>', 'YAML config file')
+        .requiredOption('--group <name>', 'feature group')
+        .option('--version <version>', 'feature group version (default: the configured one)')
+        .option('--as-of <instant>', 'ISO 8601 instant with a zone, or epoch ms (default: now)')
+        .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
+        .option('--ttl <duration>', "staleness bound, e.g. '90s', '5m' (default: the group's ttl, else 5 bars)"),
+    ),
   ).action(async (opts: LatestOptions) => {
     const { loadSettings } = await import('../config/settings.js');
     const { createAppContext } = await import('../ops/app-context.js');
@@ -54,7 +56,9 @@ export function registerFeaturesCommands(program: Command): void {
     const { resolveSourceDataset } = await import('../pipelines/source-dataset.js');
     const { FeatureStore } = await import('../storage/feature-store.js');
     const { featureTtlMs } = await import('../training/feature-timing.js');
+    const { InstantFormatter } = await import('./instant-format.js');
     const format = resolveFormat(opts.format);
+    const time = InstantFormatter.fromOption(opts.tz);
     const { settings } = loadSettings(opts.config, process.env);
     const app = await createAppContext(settings);
     try {
@@ -72,22 +76,22 @@ export function registerFeaturesCommands(program: Command): void {
         ttlMs = featureTtlMs(group, resolveSourceDataset(group.source, settings.alignments).barMs);
       }
       const rows = await store.getFeaturesForInference(group.name, version, asOf, symbols, ttlMs);
-      process.stdout.write(`${render(rows, format, group.name, version, ttlMs)}\n`);
+      process.stdout.write(`${render(rows, format, time, group.name, version, ttlMs)}\n`);
     } finally {
       await app.close();
     }
   });
 }
 
-function render(rows: readonly InferenceFeatureRow[], format: 'table' | 'csv' | 'json', group: string, version: string, ttlMs: number): string {
+function render(rows: readonly InferenceFeatureRow[], format: 'table' | 'csv' | 'json', time: InstantFormatter, group: string, version: string, ttlMs: number): string {
   const head = (r: InferenceFeatureRow): Record<string, unknown> => ({
     symbol: r.symbol,
     status: r.status,
     group,
     version,
-    as_of: iso(r.as_of),
-    ts: iso(r.ts),
-    available_ts: iso(r.available_ts),
+    as_of: time.value(r.as_of),
+    ts: time.value(r.ts),
+    available_ts: time.value(r.available_ts),
     age_ms: r.age_ms,
     ttl_ms: ttlMs,
     is_imputed: r.is_imputed,

@@ -7,6 +7,11 @@ export function addFormatOption(cmd: Command, formats: readonly OutputFormat[] =
   return cmd.option('--format <format>', `output format: ${formats.join(' | ')} (default: table on a TTY, json otherwise)`);
 }
 
+/** `--tz ZONE`: the time zone instants are printed in (src/cli/instant-format.ts); default UTC. */
+export function addTimeZoneOption(cmd: Command): Command {
+  return cmd.option('--tz <zone>', 'print instants as local times of this IANA zone with their UTC offset, e.g. America/New_York (default: UTC, 2024-11-26T14:30:00Z)');
+}
+
 export function resolveFormat(value: unknown, formats: readonly OutputFormat[] = ['table', 'csv', 'json']): OutputFormat {
   if (value === undefined) return process.stdout.isTTY ? 'table' : 'json';
   if (typeof value === 'string' && (formats as readonly string[]).includes(value)) return value as OutputFormat;

@@ -4,7 +4,7 @@ import { dateLabelsBetween } from '../core/dates.js';
 import { DataQualityError, InputError } from '../core/errors.js';
 import type { JobParams } from '../ops/job-ledger.js';
 import { JOB_KINDS } from '../ops/job-kinds.js';
-import { addFormatOption, formatRows, resolveFormat } from './output.js';
+import { addFormatOption, addTimeZoneOption, formatRows, resolveFormat } from './output.js';
 
 interface RunOptions {
   config: string;
@@ -13,6 +13,7 @@ interface RunOptions {
   end?: string;
   symbols?: string[];
   format?: string;
+  tz?: string;
   name?: string;
   model?: string;
   at?: string;
@@ -55,21 +56,23 @@ export function planRunDates(opts: Pick<RunOptions, 'date' | 'start' | 'end'>, c
  * date stops the range with its error's code (2 bad input or config, 1 job failed).
  */
 export function registerRunCommand(program: Command): void {
-  addFormatOption(
-    program
-      .command('run')
-      .description(`run one job once per session date: ${JOB_KINDS.join(' | ')}`)
-      .argument('<job>', 'job kind')
-      .requiredOption('--config <file>', 'YAML config file')
-      .option('--date <date>', 'session date (YYYY-MM-DD)')
-      .option('--start <date>', 'first session date of a range')
-      .option('--end <date>', 'last session date of a range (inclusive)')
-      .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
-      .option('--name <name>', 'dataset: the datasets[] entry to build; align: the alignments[] entry (default: all)')
-      .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
-      .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
-      .option('--model <name>', 'score: the models[] entry to score with (default: all)')
-      .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
+  addTimeZoneOption(
+    addFormatOption(
+      program
+        .command('run')
+        .description(`run one job once per session date: ${JOB_KINDS.join(' | ')}`)
+        .argument('<job>', 'job kind')
+        .requiredOption('--config <file>', 'YAML config file')
+        .option('--date <date>', 'session date (YYYY-MM-DD)')
+        .option('--start <date>', 'first session date of a range')
+        .option('--end <date>', 'last session date of a range (inclusive)')
+        .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
+        .option('--name <name>', 'dataset: the datasets[] entry to build; align: the alignments[] entry (default: all)')
+        .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
+        .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
+        .option('--model <name>', 'score: the models[] entry to score with (default: all)')
+        .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
+    ),
   ).action(async (job: string, opts: RunOptions) => {
     const { loadSettings } = await import('../config/settings.js');
     const { pickSourceEnv } = await import('../data-sources/source-env.js');
@@ -79,7 +82,9 @@ export function registerRunCommand(program: Command): void {
     const { createLogger } = await import('../ops/logging-setup.js');
     const { executeJob, parseJobKind } = await import('../ops/orchestrator-adapter.js');
     const { parseScoringInstant } = await import('../scoring/batch-scoring.js');
+    const { InstantFormatter } = await import('./instant-format.js');
     const format = resolveFormat(opts.format);
+    const time = InstantFormatter.fromOption(opts.tz);
     const kind = parseJobKind(job);
     const def = jobDefinition(kind);
     if (!def) throw new InputError(`job ${kind} is not available in this build`);
@@ -107,7 +112,7 @@ export function registerRunCommand(program: Command): void {
         const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });
         const label = params.date ?? `${params.start ?? ''}..${params.end ?? ''}`;
         if (run.error === null) {
-          rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.outcome?.display, ...run.record.counts, ...(format === 'json' ? { summary: run.outcome?.summary } : {}) });
+          rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.outcome?.display, ...run.record.counts, ...(format === 'json' ? { summary: time.paths(run.outcome?.summary, def.summaryInstants ?? []) } : {}) });
           continue;
         }
         const message = run.error instanceof Error ? run.error.message.split('\n')[0] : String(run.error);

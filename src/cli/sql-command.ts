@@ -1,25 +1,34 @@
 import type { Command } from 'commander';
-import { addFormatOption, formatRows, resolveFormat } from './output.js';
+import { addFormatOption, addTimeZoneOption, formatRows, resolveFormat } from './output.js';
 
-/** `ibpipe sql --config F "SELECT …"`: ad-hoc queries over the lake's views (safe while the daemon writes). */
+/**
+ * `ibpipe sql --config F "SELECT …"`: ad-hoc queries over the lake's views (safe while the daemon
+ * writes). Columns DuckDB types as TIMESTAMP WITH TIME ZONE or TIMESTAMP (any precision) print as
+ * ISO 8601 instants (UTC, or `--tz`); DATE columns as `YYYY-MM-DD`; numbers stay numbers.
+ */
 export function registerSqlCommand(program: Command): void {
-  addFormatOption(
-    program
-      .command('sql')
-      .description('query the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
-      .requiredOption('--config <file>', 'YAML config file')
-      .argument('<query>', 'SQL to run'),
-  ).action(async (query: string, opts: { config: string; format?: string }) => {
+  addTimeZoneOption(
+    addFormatOption(
+      program
+        .command('sql')
+        .description('query the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
+        .requiredOption('--config <file>', 'YAML config file')
+        .argument('<query>', 'SQL to run'),
+    ),
+  ).action(async (query: string, opts: { config: string; format?: string; tz?: string }) => {
+    const { InstantFormatter } = await import('./instant-format.js');
     const { loadSettings } = await import('../config/settings.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { createLakeViews } = await import('../storage/lake-views.js');
     const format = resolveFormat(opts.format);
+    const time = InstantFormatter.fromOption(opts.tz);
     const { settings } = loadSettings(opts.config, process.env);
     const ctx = await createAppContext(settings);
     try {
       await createLakeViews(ctx.lake, ctx.rawStore);
-      const rows = await ctx.lake.query(query);
-      process.stdout.write(`${formatRows(rows, format)}\n`);
+      const { columns, rows } = await ctx.lake.queryTable(query);
+      const instants = columns.filter((c) => c.kind === 'instant').map((c) => c.name);
+      process.stdout.write(`${formatRows(time.rows(rows, instants), format, [...new Set(columns.map((c) => c.name))])}\n`);
     } finally {
       await ctx.close();
     }

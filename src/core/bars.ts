@@ -77,6 +77,11 @@ export interface RawBarRow {
 export interface CuratedBarRow {
   symbol: string;
   ts: number;
+  /**
+   * When every value of the row was knowable (epoch ms): `ts + bar` for an observed bar, later
+   * for a value imputed from later bars (e.g. `linear`). Point-in-time reads compare this.
+   */
+  available_ts: number;
   open: number | null;
   high: number | null;
   low: number | null;

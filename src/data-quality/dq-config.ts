@@ -204,6 +204,12 @@ export const gapsConfigSchema = z
     imputation: z.object(imputationShape).strict().default({ close: 'ffill', volume: 'zero' }),
     /** A run of missing bars longer than this is not imputed: it stays NULL and is a DQ failure. */
     max_gap_bars: z.number().int().positive().default(30),
+    /**
+     * After the session's close plus this, a transform is the session's final one: it curates
+     * the whole grid, and bars that never came are gaps. Before it, each instrument is curated
+     * only up to its newest committed raw bar (intraday-cutoff.ts).
+     */
+    final_grace: z.string().regex(DURATION, 'expected a duration such as 90s, 10min, 1h').default('10min'),
     /** How an over-limit gap is judged. */
     over_limit: z
       .object({ severity: severity.default('warn'), action: z.enum(['fail', 'log']).default('log') })

@@ -2,7 +2,9 @@ import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { inBreak } from '../calendar/trading-intervals.js';
 import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedBarRow, type CuratedValueColumn } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
+import { linearKnownAt, runKnownAt } from './availability.js';
 import type { GapsConfig, ImputationStrategy } from './dq-config.js';
+import { withinCutoff, type InstrumentCutoff } from './intraday-cutoff.js';
 import type { RuleOutcome } from './validator.js';
 
 /**
@@ -25,6 +27,10 @@ import type { RuleOutcome } from './validator.js';
  *   keeps it NULL because the overnight move makes yesterday's close a poor stand-in for 09:30.
  * - A run of missing bars longer than `max_gap_bars` is not imputed in any column: every value
  *   stays NULL (`imputation = 'max_gap_exceeded'`) and the run is a DQ failure.
+ * - Every row carries `available_ts`, when all its values were knowable (availability.ts): an
+ *   observed bar at `ts + bar`; an imputed one no earlier than the bars its values were made
+ *   from, including the bar a `linear` value interpolates towards and, when the run's length
+ *   decides whether it is imputed at all, the bar that settles that length.
  */
 
 /** An observed bar: the curated value columns before gap filling. */
@@ -44,6 +50,11 @@ export interface FillGapsOptions {
   readonly endDate: string;
   /** Only bars complete at this instant (`ts + frequency <= asOf`) are expected; default whole sessions. */
   readonly asOf?: number;
+  /**
+   * Per symbol, how far its sessions are curated (intraday-cutoff.ts); symbols absent are cut by
+   * `asOf` only. Rows after a symbol's cutoff are left for a later run (`incomplete`).
+   */
+  readonly cutoffs?: ReadonlyMap<string, InstrumentCutoff>;
   /** How a session's leading gap is filled under ffill; default `null` (stays NULL). */
   readonly leading?: 'null' | 'previous_session';
   readonly seeds?: ReadonlyMap<string, SeedValues>;
@@ -60,7 +71,7 @@ export interface OverLimitGap {
 export interface GapReport {
   readonly symbol: string;
   readonly date: string;
-  /** Grid bars (cut at asOf). */
+  /** Grid bars (cut at asOf and the symbol's cutoff). */
   readonly expected: number;
   readonly observed: number;
   readonly missing: number;
@@ -129,19 +140,26 @@ interface Slot {
   readonly bar: ObservedBar | undefined;
 }
 
-/** Imputes the missing slots of one session in place into `out`; returns that session's report. */
+/**
+ * Imputes the missing slots of one session in place into `out`; returns that session's report.
+ * `slots` is a prefix of the session's whole grid `fullGrid` (bar starts), cut where the run stops.
+ */
 function fillSession(
   symbol: string,
   date: string,
   slots: readonly Slot[],
+  fullGrid: readonly number[],
+  barMs: number,
   strategies: Record<CuratedValueColumn, ImputationStrategy>,
   maxGap: number,
   seed: SeedValues | undefined,
   out: CuratedBarRow[],
 ): GapReport {
   const n = slots.length;
-  // Run length of the missing run each slot belongs to (0 for observed slots).
+  // Run length of the missing run each slot belongs to (0 for observed slots), and when that
+  // length was settled (null: it decides nothing later).
   const runLen = new Array<number>(n).fill(0);
+  const runKnown = new Array<number | null>(n).fill(null);
   const overLimit: OverLimitGap[] = [];
   let gaps = 0;
   let longestGap = 0;
@@ -153,7 +171,11 @@ function fillSession(
     let j = i;
     while (j < n && !(slots[j] as Slot).bar) j++;
     const len = j - i;
-    for (let k = i; k < j; k++) runLen[k] = len;
+    const known = runKnownAt(i, j, fullGrid, n, barMs, maxGap);
+    for (let k = i; k < j; k++) {
+      runLen[k] = len;
+      runKnown[k] = known;
+    }
     gaps++;
     longestGap = Math.max(longestGap, len);
     if (len > maxGap) overLimit.push({ start: (slots[i] as Slot).ts, bars: len });
@@ -201,6 +223,7 @@ function fillSession(
       out.push({
         symbol,
         ts: slot.ts,
+        available_ts: slot.ts + barMs,
         open: b.open,
         high: b.high,
         low: b.low,
@@ -224,6 +247,7 @@ function fillSession(
     const applied: string[] = [];
     let complete = true;
     const tooLong = (runLen[i] ?? 0) > maxGap;
+    let available = Math.max(slot.ts + barMs, runKnown[i] ?? -Infinity);
     for (const col of CURATED_MASK_COLUMNS) {
       const s = strategies[col];
       let v: number | null = null;
@@ -240,6 +264,9 @@ function fillSession(
             v = a + ((b - a) * (i - p)) / (q - p);
             if (col === 'trade_count') v = Math.round(v);
           }
+          // Without an earlier value the slot stays NULL whatever comes later; otherwise the
+          // value (or its absence at the session's end) is settled by the next observed value.
+          if (p >= 0) available = Math.max(available, linearKnownAt(q, fullGrid, barMs));
         }
       }
       values[col] = v;
@@ -255,6 +282,7 @@ function fillSession(
     out.push({
       symbol,
       ts: slot.ts,
+      available_ts: available,
       ...values,
       is_imputed: true,
       imputation: tooLong ? 'max_gap_exceeded' : applied.length > 0 ? applied.join('+') : 'none',
@@ -295,6 +323,7 @@ export function fillGaps(rows: readonly ObservedBar[], opts: FillGapsOptions): G
   const freq = frequencyMs(opts.config.frequency);
   const strategies = resolveImputation(opts.config.imputation);
   const asOf = opts.asOf;
+  const now = asOf ?? Number.POSITIVE_INFINITY;
   const bySymbol = new Map<string, Map<number, number>>();
   rows.forEach((r, index) => {
     let m = bySymbol.get(r.symbol);
@@ -312,16 +341,19 @@ export function fillGaps(rows: readonly ObservedBar[], opts: FillGapsOptions): G
     const cal = opts.calendarFor(symbol);
     const observed = bySymbol.get(symbol) ?? new Map<number, number>();
     const used = new Set<number>();
+    const cutoff = opts.cutoffs?.get(symbol);
+    const curated = (t: number): boolean => (cutoff ? withinCutoff(cutoff, t, freq, now) : t + freq <= now);
     let seed = opts.leading === 'previous_session' ? opts.seeds?.get(symbol) : undefined;
     for (const session of cal.sessionsInRange(opts.startDate, opts.endDate)) {
-      const grid = cal.expectedBarStarts(session, freq).filter((t) => asOf === undefined || t + freq <= asOf);
+      const fullGrid = cal.expectedBarStarts(session, freq);
+      const grid = fullGrid.filter(curated);
       const slots: Slot[] = grid.map((ts) => {
         const idx = observed.get(ts);
         if (idx !== undefined) used.add(ts);
         return { ts, bar: idx === undefined ? undefined : rows[idx] };
       });
       if (slots.length > 0) {
-        reports.push(fillSession(symbol, session.date, slots, strategies, opts.config.max_gap_bars, seed, out));
+        reports.push(fillSession(symbol, session.date, slots, fullGrid, freq, strategies, opts.config.max_gap_bars, seed, out));
       }
       if (opts.leading === 'previous_session') seed = lastValues(slots, seed);
     }
@@ -329,7 +361,7 @@ export function fillGaps(rows: readonly ObservedBar[], opts: FillGapsOptions): G
       if (used.has(ts)) continue;
       const session = cal.sessionAt(ts);
       const inRange = session !== undefined && session.date >= opts.startDate && session.date <= opts.endDate;
-      if (inRange && asOf !== undefined && ts + freq > asOf) incomplete.push(index);
+      if (inRange && (ts + freq > now || (cutoff !== undefined && !cutoff.final && (cutoff.lastBarStart === null || ts > cutoff.lastBarStart)))) incomplete.push(index);
       else if (!inRange) offGrid.push({ index, reason: `${iso(ts)} is outside the ${cal.name} sessions ${opts.startDate}..${opts.endDate}` });
       else if (inBreak(session, ts)) offGrid.push({ index, reason: `${iso(ts)} falls in a trading break of ${cal.name} session ${session.date}` });
       else offGrid.push({ index, reason: `${iso(ts)} is not on the ${opts.config.frequency} grid of session ${session.date}` });

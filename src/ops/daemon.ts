@@ -1,14 +1,27 @@
 import type { Settings } from '../config/settings.js';
+import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
 import { getCalendar } from '../calendar/calendar-registry.js';
+import { barSizeMs, frequencyMs } from '../core/bars.js';
 import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { createAppContext, type AppContext } from './app-context.js';
 import { EventLoopMonitor } from './event-loop-monitor.js';
 import { HttpServer, type RouteHandler } from './http-server.js';
 import { JobLedger } from './job-ledger.js';
+import { LiveChainTrigger } from './live-chain-trigger.js';
 import type { Logger } from './logging-setup.js';
 import { DaemonMetrics } from './metrics.js';
 import { executeJob, parseJobKind } from './orchestrator-adapter.js';
 import { Scheduler } from './scheduler.js';
+
+/**
+ * What the live data says about instruments whose stored bars are not complete yet: the live
+ * stream's own events (an interrupted stream, a gap waiting for repair, a repaired gap) and the
+ * start-up catch-up of the open session (`catch-up` from `from` until `caught-up`).
+ */
+export type MarketDataEvent =
+  | LiveStreamEvent
+  | { readonly type: 'catch-up'; readonly symbol: string; readonly from: number }
+  | { readonly type: 'caught-up'; readonly symbol: string };
 
 /** Live market data as the daemon sees it: started once, stopped (and flushed) on shutdown. */
 export interface MarketDataService {
@@ -21,6 +34,8 @@ export interface MarketDataService {
   lastBarTimes(): Record<string, number | null>;
   /** Pacing budget in use, for /healthz and the dashboard. */
   pacing?(): Record<string, unknown>;
+  /** Subscribes to MarketDataEvents (the live chain holds instruments whose bars are incomplete); returns the unsubscribe. */
+  onEvent?(listener: (e: MarketDataEvent) => void): () => void;
 }
 
 export type MarketDataFactory = (app: AppContext, metrics: DaemonMetrics) => MarketDataService;
@@ -60,7 +75,10 @@ export class Daemon {
   readonly ledger: JobLedger;
   readonly scheduler: Scheduler;
   readonly market: MarketDataService | null;
+  /** The live chain's trigger, when a job has `on_live_bars` and live data is on. */
+  readonly liveChain: LiveChainTrigger | null;
   readonly #loop = new EventLoopMonitor();
+  readonly #unsubscribe: (() => void)[] = [];
   #http: HttpServer | null = null;
   #lagTimer: TimerHandle | undefined;
   #lastLagP99 = 0;
@@ -84,6 +102,29 @@ export class Daemon {
         executeJob(app, parseJobKind(job.job ?? job.name), params, { job: job.name, trigger, attempt, scheduledFor, signal, metrics: this.metrics, ledger: this.ledger }),
     });
     this.market = options.market ? options.market(app, this.metrics) : null;
+    const liveJobs = app.settings.jobs.filter((j) => j.enabled && j.on_live_bars);
+    this.liveChain =
+      this.market && liveJobs.length > 0
+        ? new LiveChainTrigger({
+            clock: app.clock,
+            calendars: app.calendars,
+            symbols: app.settings.instruments.map((i) => i.key),
+            barMs: barSizeMs(app.settings.tws.historical_bar_size),
+            finalGraceMs: frequencyMs(app.settings.gaps.final_grace),
+            maxWaitMs: app.settings.daemon.live_bars_max_wait_ms,
+            logger: app.logger.child({ component: 'live-chain' }),
+            fire: (params) => {
+              for (const job of liveJobs) this.scheduler.trigger(job.name, params, 'live');
+            },
+          })
+        : null;
+    if (this.liveChain && this.market) {
+      const chain = this.liveChain;
+      // Subscribed before the market starts, so the start-up catch-up's holds are seen.
+      this.#unsubscribe.push(app.rawStore.onCommit((info) => chain.onCommit(info)));
+      const off = this.market.onEvent?.((e) => chain.onEvent(e));
+      if (off) this.#unsubscribe.push(off);
+    }
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -92,8 +133,10 @@ export class Daemon {
     const daemon = new Daemon(app, options);
     const log = app.logger.child({ component: 'daemon' });
     try {
+      const stored = daemon.liveChain ? await app.rawStore.latestBarTimes(app.settings.tws.historical_bar_size) : null;
       if (daemon.market) await daemon.market.start();
       await daemon.scheduler.start();
+      if (daemon.liveChain && stored) daemon.liveChain.start(stored);
       const http = app.settings.http;
       if (http.enabled) {
         daemon.#http = await HttpServer.listen({
@@ -192,6 +235,8 @@ export class Daemon {
         const log = this.app.logger.child({ component: 'daemon' });
         log.info('stopping');
         this.app.clock.clearTimeout(this.#lagTimer);
+        this.liveChain?.stop();
+        for (const off of this.#unsubscribe.splice(0)) off();
         await this.scheduler.stop();
         if (this.market) await this.market.stop();
         await this.#http?.close();

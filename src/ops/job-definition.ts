@@ -18,7 +18,7 @@ export interface JobRunContext {
 export interface JobOutcome {
   /** Counts for the ledger and logs: read, written, rejected, imputed, … */
   counts: Record<string, number>;
-  /** Anything worth printing with `--format json` (handles, ids, paths). */
+  /** Anything worth printing with `--format json` (handles, ids, paths); instants as epoch ms, listed in JobDefinition.summaryInstants. */
   summary?: unknown;
   /** A few identifiers worth a column in table output too (a dataset id, a file). */
   display?: Record<string, string | number>;
@@ -30,4 +30,9 @@ export interface JobDefinition {
   /** Works on one session date (`params.date`); the scheduler derives it from the fire time. */
   readonly perDate: boolean;
   run(ctx: JobRunContext, params: JobParams): Promise<JobOutcome>;
+  /**
+   * Where the summary holds instants (epoch ms), in InstantFormatter.paths syntax
+   * (`asOf`, `reports[].overLimit[].start`): `ibpipe run --format json` prints them as ISO 8601.
+   */
+  readonly summaryInstants?: readonly string[];
 }

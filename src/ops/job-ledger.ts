@@ -5,7 +5,8 @@ import type { Lake } from '../storage/lake.js';
 import { JsonlLedger } from '../storage/state-store.js';
 
 export type JobRunStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'abandoned';
-export type JobTrigger = 'schedule' | 'catch_up' | 'manual' | 'dependency' | 'retry' | 'recovery';
+/** Why a run started; `live` is the daemon's live chain (the bars of an interval were committed). */
+export type JobTrigger = 'schedule' | 'catch_up' | 'manual' | 'dependency' | 'retry' | 'recovery' | 'live';
 
 /** Parameters a job run was given; `date` is the session date it works on. */
 export interface JobParams {

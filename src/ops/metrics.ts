@@ -17,6 +17,12 @@ export class DaemonMetrics {
   readonly eventLoopLag = new Gauge({ name: 'ibpipe_event_loop_lag_p99_seconds', help: 'Event-loop delay p99 over the last interval', registers: [this.registry] });
   readonly connected = new Gauge({ name: 'ibpipe_tws_connected', help: '1 when the TWS connection is up', registers: [this.registry] });
   readonly lastBarAge = new Gauge({ name: 'ibpipe_last_bar_age_seconds', help: 'Age of the newest stored bar per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly featureRevisions = new Counter({
+    name: 'ibpipe_feature_revisions_total',
+    help: 'Published feature rows a later features run changed (values, is_imputed or available_ts): live/batch skew',
+    labelNames: ['group', 'version'],
+    registers: [this.registry],
+  });
 
   /** DQ rule failures, null rates and gap-fill counts, exported by every transform run. */
   readonly dq = new DqMetricsExporter(this.registry);

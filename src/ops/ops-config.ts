@@ -22,13 +22,23 @@ const zone = z.string().refine((tz) => {
 
 export { JOB_KINDS, type JobKind };
 
-/** One scheduled job. A job with `after` and no `schedule` runs when its dependencies succeed for a date. */
+/**
+ * One scheduled job. A job with `after` and no `schedule` runs when its dependencies succeed for
+ * a date; one with `on_live_bars` runs whenever the daemon's live bars of a new interval are in
+ * the raw store (and once more at the session's close plus `gaps.final_grace`).
+ */
 export const jobConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, _ or -'),
     /** What to run; defaults to the name. */
     job: z.enum(JOB_KINDS).optional(),
     schedule: cronExpr.optional(),
+    /**
+     * Also run when the live bars of an interval have been committed for every instrument (or
+     * after `daemon.live_bars_max_wait_ms`), and at each session's close plus `gaps.final_grace`
+     * (the final transform): the daemon's live chain, e.g. transform → features → score.
+     */
+    on_live_bars: z.boolean().default(false),
     timezone: zone.default('America/New_York'),
     /** Skip fire times that are not trading days of time_series.trading_calendar. */
     trading_days_only: z.boolean().default(true),
@@ -56,8 +66,8 @@ export const jobsConfigSchema = z
     jobs.forEach((j, i) => {
       if (names.has(j.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate job name ${j.name}` });
       names.add(j.name);
-      if (!j.schedule && j.after.length === 0) {
-        ctx.addIssue({ code: 'custom', path: [i, 'schedule'], message: 'a job needs a schedule or an `after` dependency' });
+      if (!j.schedule && j.after.length === 0 && !j.on_live_bars) {
+        ctx.addIssue({ code: 'custom', path: [i, 'schedule'], message: 'a job needs a schedule, an `after` dependency or on_live_bars' });
       }
       if (!j.job && !(JOB_KINDS as readonly string[]).includes(j.name)) {
         ctx.addIssue({ code: 'custom', path: [i, 'job'], message: `required when the name is not one of ${JOB_KINDS.join(', ')}` });
@@ -84,5 +94,11 @@ export const daemonConfigSchema = z
     catch_up_sessions: z.number().int().min(0).max(250).default(5),
     /** Longest time a graceful stop waits for running jobs before abandoning them. */
     shutdown_grace_ms: z.number().int().positive().default(8_000),
+    /**
+     * The live chain (jobs with `on_live_bars`) waits at most this long after a bar's close for
+     * an instrument whose bar is still on its way (not final or not flushed yet) before it runs
+     * without it; that instrument is then curated up to its previous bar.
+     */
+    live_bars_max_wait_ms: z.number().int().min(0).default(15_000),
   })
   .strict();

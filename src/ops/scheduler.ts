@@ -24,10 +24,15 @@ interface Armed {
   next: number | null;
 }
 
+/** A queued run that has not started yet: later triggers of the same kind update its params instead of queueing more. */
+interface PendingRun {
+  params: JobParams;
+}
+
 /**
  * Cron scheduling on the Clock (so an accelerated clock accelerates the schedule): croner only
- * computes fire times; timers come from the Clock. Runs of one job never overlap (each job has
- * its own queue), dependencies are per session date, retryable failures are retried with
+ * computes fire times; timers come from the Clock. Runs of one job never overlap, nor do those of
+ * jobs chained by `after` (each chain has one queue), dependencies are per session date, retryable failures are retried with
  * exponential backoff, and at start-up interrupted runs are re-run and missed fire times caught up.
  */
 export class Scheduler {
@@ -35,6 +40,8 @@ export class Scheduler {
   readonly #armed = new Map<string, Armed>();
   readonly #queues = new Map<string, Promise<unknown>>();
   readonly #running = new Set<string>();
+  /** Queued, not yet started live and dependency runs, by job (and date): bursts coalesce into one run. */
+  readonly #pending = new Map<string, PendingRun>();
   readonly #timers = new Set<TimerHandle>();
   readonly #abort = new AbortController();
   #stopping = false;
@@ -86,6 +93,17 @@ export class Scheduler {
 
   running(): string[] {
     return [...this.#running];
+  }
+
+  /**
+   * Runs `jobName` now (after its queued runs) with `params`, e.g. from the daemon's live chain.
+   * Triggers that arrive while an earlier one still waits in the queue replace its params rather
+   * than queue another run, so a slow job runs once per backlog, on the newest params.
+   */
+  trigger(jobName: string, params: JobParams, trigger: JobTrigger = 'live'): void {
+    const job = this.#job(jobName);
+    if (!job?.enabled) return;
+    this.#enqueueCoalesced(`${job.name}|${trigger}`, job, params, trigger);
   }
 
   /**
@@ -142,14 +160,54 @@ export class Scheduler {
     this.#enqueue(job, params, trigger, 1, fireTime);
   }
 
-  #enqueue(job: JobConfig, params: JobParams, trigger: JobTrigger, attempt: number, scheduledFor: number | null): void {
+  #enqueue(job: JobConfig, params: JobParams | (() => JobParams), trigger: JobTrigger, attempt: number, scheduledFor: number | null): void {
     if (this.#stopping) return;
-    const prev = this.#queues.get(job.name) ?? Promise.resolve();
-    const next = prev.then(() => this.#runOne(job, params, trigger, attempt, scheduledFor));
+    const key = this.#queueKey(job);
+    const prev = this.#queues.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.#runOne(job, typeof params === 'function' ? params() : params, trigger, attempt, scheduledFor));
     const tracked = next.finally(() => {
-      if (this.#queues.get(job.name) === tracked) this.#queues.delete(job.name);
+      if (this.#queues.get(key) === tracked) this.#queues.delete(key);
     });
-    this.#queues.set(job.name, tracked);
+    this.#queues.set(key, tracked);
+  }
+
+  /**
+   * The queue a job's runs wait in: the first job up its `after` chain. A chain (transform →
+   * features → score) runs one job at a time, so a job never rewrites a partition while the next
+   * one in its chain is reading it (a file replaced under a running DuckDB read can be read half
+   * old, half new).
+   */
+  #queueKey(job: JobConfig): string {
+    let current = job;
+    const seen = new Set<string>([job.name]);
+    for (;;) {
+      const dep = current.after[0] === undefined ? undefined : this.#job(current.after[0]);
+      if (!dep || seen.has(dep.name)) return current.name;
+      seen.add(dep.name);
+      current = dep;
+    }
+  }
+
+  /** Queues one run for `key` unless one is already waiting, whose params are then replaced. */
+  #enqueueCoalesced(key: string, job: JobConfig, params: JobParams, trigger: JobTrigger): void {
+    if (this.#stopping) return;
+    const waiting = this.#pending.get(key);
+    if (waiting) {
+      waiting.params = params;
+      return;
+    }
+    const slot: PendingRun = { params };
+    this.#pending.set(key, slot);
+    this.#enqueue(
+      job,
+      () => {
+        this.#pending.delete(key);
+        return slot.params;
+      },
+      trigger,
+      1,
+      null,
+    );
   }
 
   #later(ms: number, fn: () => void): void {
@@ -197,7 +255,7 @@ export class Scheduler {
     for (const job of this.#deps.jobs) {
       if (!job.enabled || job.schedule || !job.after.includes(done)) continue;
       if (job.after.every((dep) => this.#deps.ledger.succeededFor(dep, date))) {
-        this.#enqueue(job, { ...(job.params as JobParams), date }, 'dependency', 1, null);
+        this.#enqueueCoalesced(`${job.name}|dependency|${date}`, job, { ...(job.params as JobParams), date }, 'dependency');
       }
     }
   }

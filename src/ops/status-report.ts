@@ -26,9 +26,13 @@ export interface UnbackedWindowRow {
 export interface StatusReport {
   coverage: CoverageRow[];
   unbacked_windows: UnbackedWindowRow[];
-  jobs: { job: string; status: string; trigger: string; started_at: string; duration_ms: number | null; error: string | null }[];
+  /** `started_at` in epoch ms (the CLI prints it as ISO 8601, see STATUS_REPORT_INSTANTS). */
+  jobs: { job: string; status: string; trigger: string; started_at: number; duration_ms: number | null; error: string | null }[];
   dq: { date: string; severity: string; published: boolean; quarantined: number; imputed: number; unfilled: number; failing_rules: string }[];
 }
+
+/** Paths of the report's instants (epoch ms), in InstantFormatter.paths syntax (src/cli/instant-format.ts). */
+export const STATUS_REPORT_INSTANTS: readonly string[] = ['jobs[].started_at'];
 
 /**
  * What `ibpipe status` prints: raw coverage per symbol and session (stored distinct bars vs the
@@ -61,7 +65,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
     job: r.job,
     status: r.status,
     trigger: r.trigger,
-    started_at: new Date(r.started_at).toISOString(),
+    started_at: r.started_at,
     duration_ms: r.duration_ms,
     error: r.error?.message ?? null,
   }));

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { barSizeMs } from '../core/bars.js';
+import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
 import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
-import type { MarketDataFactory, MarketDataService } from './daemon.js';
+import type { MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
 import type { Logger } from './logging-setup.js';
 import type { DaemonMetrics } from './metrics.js';
 
@@ -25,6 +26,7 @@ export class TwsMarketService implements MarketDataService {
   readonly #last = new Map<string, number | null>();
   #running: Promise<void> | null = null;
   #unsubscribe: (() => void) | null = null;
+  readonly #listeners = new Set<(e: MarketDataEvent) => void>();
 
   constructor(app: AppContext, metrics: DaemonMetrics, client?: TwsClient) {
     this.#app = app;
@@ -73,7 +75,48 @@ export class TwsMarketService implements MarketDataService {
     await this.#client.connect(signal);
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
+    // An open session whose stored bars before the live stream have a hole is incomplete until caught up.
+    for (const [symbol, from] of await this.#incompleteOpenSessions(instruments, startedAt)) this.#emit({ type: 'catch-up', symbol, from });
     await Promise.all([this.#live(instruments), this.#catchUp(instruments, stored, startedAt)]);
+  }
+
+  /**
+   * Instruments in an open session at `liveFrom` whose committed bars of it miss some of the
+   * calendar's grid before the bars the live stream's first answer brings (the last complete one
+   * and the current one) — a fresh lake, downtime, a crash — with the session's open. On a failed
+   * check every such instrument is listed.
+   */
+  async #incompleteOpenSessions(instruments: readonly Instrument[], liveFrom: number): Promise<Map<string, number>> {
+    const { calendars, lake, rawStore, settings } = this.#app;
+    const barSize = settings.tws.historical_bar_size;
+    const bar = barSizeMs(barSize);
+    const wanted = new Map<string, { date: string; open: number; to: number; expected: number }>();
+    for (const inst of instruments) {
+      const cal = calendars.calendarFor(inst.key);
+      const session = cal.sessionAt(liveFrom);
+      if (!session) continue;
+      const to = Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar);
+      wanted.set(inst.key, { date: session.date, open: session.open, to, expected: cal.expectedBarStarts(session, bar).filter((t) => t < to).length });
+    }
+    const out = new Map([...wanted].map(([s, w]) => [s, w.open]));
+    try {
+      for (const date of new Set([...wanted.values()].map((w) => w.date))) {
+        const mine = [...wanted].filter(([, w]) => w.date === date);
+        const windows = mine.map(([s, w]) => `(${sqlString(s)}, ${w.open}, ${w.to})`).join(', ');
+        // Distinct bars on the grid in [open, live start), per instrument.
+        const counts = await lake.query<{ symbol: string; n: number }>(
+          `SELECT r.symbol, count(DISTINCT epoch_ms(r.ts)) AS n
+           FROM ${rawStore.relationSql({ start: date, end: date, barSize, symbols: mine.map(([s]) => s) })} AS r
+           JOIN (VALUES ${windows}) AS w(symbol, open, upto) ON r.symbol = w.symbol
+           WHERE epoch_ms(r.ts) >= w.open AND epoch_ms(r.ts) < w.upto AND (epoch_ms(r.ts) - w.open) % ${bar} = 0
+           GROUP BY r.symbol`,
+        );
+        for (const c of counts) if (c.n >= (wanted.get(c.symbol)?.expected ?? Infinity)) out.delete(c.symbol);
+      }
+    } catch (err) {
+      this.#log.warn({ err }, 'could not check the stored open session; every instrument waits for its catch-up');
+    }
+    return out;
   }
 
   /**
@@ -85,7 +128,13 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#log.info({ live: e }, 'live stream event') });
+        await this.#ingestor.runLiveStream(instruments, {
+          signal,
+          onEvent: (e) => {
+            this.#log.info({ live: e }, 'live stream event');
+            this.#emit(e);
+          },
+        });
         return;
       } catch (err) {
         if (signal.aborted) return;
@@ -116,7 +165,7 @@ export class TwsMarketService implements MarketDataService {
           const cal = calendars.calendarFor(inst.key);
           const session = cal.sessionAt(liveFrom);
           if (session) {
-            const to = session.open + Math.floor((liveFrom - session.open) / bar) * bar;
+            const to = Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar);
             const contract = await this.#client.resolveContract(inst, signal);
             for (const w of to > session.open ? planRange(cal, session.open, to, barSize) : []) {
               const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });
@@ -125,6 +174,7 @@ export class TwsMarketService implements MarketDataService {
               await rawStore.writeTwsBars(res.bars, id, clock.now());
               this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
             }
+            this.#emit({ type: 'caught-up', symbol: inst.key });
           }
           const last = stored.get(inst.key) ?? null;
           const today = cal.sessionDateOf(liveFrom);
@@ -161,6 +211,21 @@ export class TwsMarketService implements MarketDataService {
 
   pacing(): Record<string, unknown> {
     return { ...this.#client.pacer.metrics() };
+  }
+
+  onEvent(listener: (e: MarketDataEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(e: MarketDataEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#log.error({ err }, 'market data event listener failed');
+      }
+    }
   }
 }
 

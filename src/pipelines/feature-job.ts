@@ -70,7 +70,7 @@ export const featuresJob: JobDefinition = {
   kind: 'features',
   description: 'feature groups for a session date or a range, in one pass with lookback: curated/aligned bars → feature store',
   perDate: false,
-  async run({ app, logger, signal }, params) {
+  async run({ app, logger, signal, metrics }, params) {
     const groupName = typeof params['group'] === 'string' ? params['group'] : undefined;
     const version = typeof params['version'] === 'string' ? params['version'] : undefined;
     if (groupName === undefined && version !== undefined) throw new InputError('--version needs --group');
@@ -84,7 +84,9 @@ export const featuresJob: JobDefinition = {
     const results: FeaturePipelineResult[] = [];
     for (const { group, version: v } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      results.push(await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows }));
+      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows });
+      metrics?.featureRevisions.labels(group.name, v).inc(result.revisions);
+      results.push(result);
     }
     const sum = (f: (r: FeaturePipelineResult) => number): number => results.reduce((a, r) => a + f(r), 0);
     return {

@@ -78,8 +78,9 @@ export interface FeaturePipelineResult {
  * Values at bar i depend only on bars up to i (the feature functions' contract). Each row is
  * stamped `ts` (bar start) and `available_ts` = the running maximum, per symbol in time order
  * from the start of the day's history, of the source's `available_ts` (`ts + bar length` when
- * the source has no such column), and carries the source's gap masks (`is_imputed`,
- * `imputation`, `<col>_imputed`).
+ * the source has no such column; C3), since a value imputed from later bars (`linear`) is known
+ * only when they are; rows carry the source's gap masks (`is_imputed`, `imputation`,
+ * `<col>_imputed`).
  *
  * Data path (DESIGN §6): string and boolean columns never leave DuckDB. Each read takes the
  * numeric inputs of a batch (every symbol and as many sessions as fit `batchRows`, lookback
@@ -268,7 +269,8 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
   const days = readDates.map((d) => parseDateLabel(d) / DAY_MS);
   const dayIndex = new Map(days.map((d, j) => [d, j]));
   // Rows per (symbol, date): the plan's input (a scan of the symbol column only).
-  const rel = sourceRelationSql(lake, source, readDates, ctx.universe) as string;
+  // Counts only: no bar length given, so no available_ts column is derived.
+  const rel = sourceRelationSql(lake, { kind: source.kind, name: source.name }, readDates, ctx.universe) as string;
   const counts = await lake.readDoubles(
     `SELECT u.sid, CAST(CAST(c.date AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day, CAST(c.n AS DOUBLE) AS n
      FROM (SELECT symbol, date, count(*) AS n FROM ${rel} GROUP BY ALL) c JOIN ${ctx.universeTable} u USING (symbol)`,
@@ -421,7 +423,7 @@ async function chooseLookback(lake: Lake, source: SourceDataset, candidates: rea
   for (const date of candidates) {
     const needy = [...have].filter(([, n]) => n < bars).map(([s]) => s);
     if (needy.length === 0) break;
-    const rel = sourceRelationSql(lake, source, [date], needy);
+    const rel = sourceRelationSql(lake, { kind: source.kind, name: source.name }, [date], needy);
     if (rel === null) continue;
     const counts = await lake.query<{ symbol: string; n: number }>(`SELECT symbol, count(*) AS n FROM ${rel} GROUP BY symbol`);
     // A session where none of the short symbols has a row is where their stored history begins

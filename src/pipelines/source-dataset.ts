@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { frequencyMs } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import { sqlKeyList, sqlString } from '../core/sql.js';
+import { withAvailability } from '../storage/availability-sql.js';
 import type { Lake } from '../storage/lake.js';
 
 /**
@@ -63,13 +64,17 @@ export function sourcePartitionDates(lake: Lake, src: Pick<SourceDataset, 'kind'
 /**
  * SQL relation over the rows of the given dates (existing partitions only), optionally for some
  * symbols, with the session date as a VARCHAR `date` column. Null when no partition exists.
+ * Given the bar length (`src.barMs`), it also has `available_ts`: the stored one, else
+ * `ts + bar` (aligned datasets and curated files that predate the column).
  */
-export function sourceRelationSql(lake: Lake, src: Pick<SourceDataset, 'kind' | 'name'>, dates: readonly string[], symbols?: readonly string[]): string | null {
+export function sourceRelationSql(lake: Lake, src: Pick<SourceDataset, 'kind' | 'name'> & Partial<Pick<SourceDataset, 'barMs'>>, dates: readonly string[], symbols?: readonly string[]): string | null {
   const files = [...new Set(dates)]
     .sort()
     .map((d) => sourcePartitionFile(lake, src, d))
     .filter((f) => existsSync(f));
   if (files.length === 0) return null;
   const where = symbols ? `WHERE symbol IN (SELECT unnest([${symbols.length ? sqlKeyList(symbols) : ''}]::VARCHAR[]))` : '';
-  return `(SELECT * EXCLUDE (date), CAST(date AS VARCHAR) AS date FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) ${where})`;
+  const read = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+  const rel = src.barMs !== undefined ? withAvailability(read, src.barMs) : read;
+  return `(SELECT * EXCLUDE (date), CAST(date AS VARCHAR) AS date FROM ${rel} ${where})`;
 }

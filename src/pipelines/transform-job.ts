@@ -33,11 +33,13 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
     kind: 'transform',
     description: 'raw → curated for a session date: dedup, invalid records and DQ rules to quarantine, calendar gap fill',
     perDate: true,
+    // TransformSummary: the run's clock reading and the first bar of each over-limit gap.
+    summaryInstants: ['asOf', 'reports[].overLimit[].start'],
     async run({ app, logger, metrics }, params) {
       if (!params.date) throw new InputError('transform needs a session date (--date)');
       const exporter = options.metrics ?? metrics?.dq;
       const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter));
-      return { counts: { ...summary.counts }, summary };
+      return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
     },
   };
 }

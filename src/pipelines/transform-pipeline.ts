@@ -1,10 +1,11 @@
-import type { TradingCalendar } from '../calendar/trading-calendar.js';
+import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import { tradedUntil } from '../calendar/trading-intervals.js';
 import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize, type RawBarRow } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, DataQualityError } from '../core/errors.js';
 import type { DqRulesConfig, GapsConfig } from '../data-quality/dq-config.js';
 import { fillGaps, overLimitOutcome, type GapReport, type ObservedBar } from '../data-quality/gaps.js';
+import { instrumentCutoffs, withinCutoff, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
 import type { DqMetricsExporter, DqOverallSeverity, DqRuleMetrics, GapTotals } from '../data-quality/metrics.js';
 import type { ExpectedSession, RuleFailure } from '../data-quality/rules.js';
 import { summarizeOutcomes, validate, type RuleOutcome, type ValidationResult } from '../data-quality/validator.js';
@@ -55,6 +56,8 @@ export interface DqResultRecord {
   date: string;
   symbols: string[];
   as_of: number;
+  /** True for the session's final transform (the whole grid); false for an intraday one, cut at the data. */
+  final: boolean;
   rows: number;
   severity: DqOverallSeverity;
   published: boolean;
@@ -84,8 +87,13 @@ export interface TransformCounts {
   /** Rows outside the sessions or off the frequency grid. */
   off_grid: number;
   quarantined: number;
-  /** Bars not complete at as-of (intraday run), left for a later run. */
+  /** Raw rows of bars not complete at as-of or after the cutoff (intraday run), left for a later run. */
   incomplete: number;
+  /**
+   * Grid bars complete at as-of but after their instrument's newest committed raw bar (intraday
+   * run): not curated yet, as their data may still be on its way.
+   */
+  not_arrived: number;
   expected: number;
   observed: number;
   imputed: number;
@@ -101,6 +109,10 @@ export interface TransformSummary {
   /** Requested symbols whose exchange has no session that date. */
   closed: string[];
   asOf: number;
+  /** The session's final transform (every open symbol past close + gaps.final_grace). */
+  final: boolean;
+  /** How far each open symbol was curated. */
+  cutoffs: ReadonlyMap<string, InstrumentCutoff>;
   counts: TransformCounts;
   severity: DqOverallSeverity;
   published: boolean;
@@ -204,11 +216,14 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
  * Raw → curated for one session date (DESIGN §4: the trading-session date of each symbol's
  * calendar). Reads the date's raw partition, keeps the latest version of each bar, normalises
  * IB's -1 sentinels, sets invalid records aside, runs the `dq_rules.tws_bars` rules, fills gaps
- * on the calendar grid up to the last bar complete at the clock's now, and replaces the
- * curated partition for these symbols. A failing `error`+`fail` rule (or over-limit gap judged
- * so) throws DataQualityError before anything is written to curated or quarantine; the DQ
- * result is still recorded in state. Re-running with the same raw data writes identical files:
- * nothing in them depends on the run time.
+ * on the calendar grid, and replaces the curated partition for these symbols. How far the grid
+ * goes (intraday-cutoff.ts): until the clock passes the session's close plus `gaps.final_grace`,
+ * each symbol only up to its newest committed raw bar (bars after it may still be on their way;
+ * a symbol without raw rows gets no rows yet), and only bars complete at the clock's now; then
+ * the whole grid. A failing `error`+`fail` rule (or over-limit gap judged so) throws
+ * DataQualityError before anything is written to curated or quarantine; the DQ result is still
+ * recorded in state. Re-running with the same raw data writes identical files: nothing in them
+ * depends on the run time.
  */
 export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
   const freq = frequencyMs(deps.gaps.frequency);
@@ -222,26 +237,40 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   const requested = [...new Set(symbols && symbols.length > 0 ? symbols : deps.calendars.symbols())].sort(compareKeys);
   const now = deps.clock.now();
 
-  // Symbols whose exchange trades that date, and what the calendar expects from each.
+  // Symbols whose exchange trades that date.
   const open: string[] = [];
   const closed: string[] = [];
-  const expected = new Map<string, ExpectedSession[]>();
-  const asOfByEntity = new Map<string, number>();
+  const sessions = new Map<string, Session>();
   for (const s of requested) {
-    const cal = deps.calendars.calendarFor(s);
-    const session = cal.session(date);
+    const session = deps.calendars.calendarFor(s).session(date);
     if (!session) {
       closed.push(s);
       continue;
     }
     open.push(s);
-    expected.set(s, [{ date, starts: cal.expectedBarStarts(session, freq).filter((t) => t + freq <= now) }]);
-    // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
-    asOfByEntity.set(s, tradedUntil(session, Math.min(now, session.close)));
+    sessions.set(s, session);
   }
 
   const raw = open.length > 0 ? await deps.rawStore.readTwsBars({ symbols: open, start: date, end: date, barSize: deps.barSize }) : [];
   const deduped = dedupLatest(raw).map(normalise);
+
+  // How far each symbol is curated, and what the calendar expects from it up to there.
+  const newestRaw = new Map<string, number>();
+  for (const r of deduped) if (Number.isFinite(r.ts) && r.ts > (newestRaw.get(r.symbol) ?? -Infinity)) newestRaw.set(r.symbol, r.ts);
+  const cutoffs = instrumentCutoffs(sessions, now, frequencyMs(deps.gaps.final_grace), newestRaw);
+  const expected = new Map<string, ExpectedSession[]>();
+  const asOfByEntity = new Map<string, number>();
+  let notArrived = 0;
+  for (const [s, session] of sessions) {
+    const cutoff = cutoffs.get(s) as InstrumentCutoff;
+    const due = deps.calendars.calendarFor(s).expectedBarStarts(session, freq).filter((t) => t + freq <= now);
+    const starts = due.filter((t) => withinCutoff(cutoff, t, freq, now));
+    notArrived += due.length - starts.length;
+    expected.set(s, [{ date, starts }]);
+    // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
+    asOfByEntity.set(s, tradedUntil(session, Math.min(now, session.close)));
+  }
+  const final = open.every((s) => cutoffs.get(s)?.final === true);
 
   const quarantine: QuarantineRow[] = [];
   const validityFailures = new Map<string, RuleFailure[]>(VALIDITY_RULES.map((r) => [r, []]));
@@ -274,6 +303,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     startDate: date,
     endDate: date,
     asOf: now,
+    cutoffs,
   });
   for (const o of filled.offGrid) quarantine.push(quarantineRow(kept[o.index] as Normalised, 'grid', 'off_grid', o.reason));
 
@@ -312,6 +342,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     off_grid: filled.offGrid.length,
     quarantined: quarantine.length,
     incomplete: filled.incomplete.length,
+    not_arrived: notArrived,
     expected: gapTotals.expected,
     observed: gapTotals.observed,
     imputed: gapTotals.imputed,
@@ -337,7 +368,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   }
 
   const finishedAt = deps.clock.now();
-  recordResult(deps, { date, dataset, symbols: open, asOf: now, finishedAt, result, reports: filled.reports, gapTotals });
+  recordResult(deps, { date, dataset, symbols: open, asOf: now, final, finishedAt, result, reports: filled.reports, gapTotals });
 
   const summary: TransformSummary = {
     date,
@@ -345,6 +376,8 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     symbols: open,
     closed,
     asOf: now,
+    final,
+    cutoffs,
     counts,
     severity: result.severity,
     published: result.publish,
@@ -361,7 +394,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
       details: { date, dataset, failing_rules: result.failingRules, counts },
     });
   }
-  logger.info({ symbols: open.length, closed: closed.length, counts, severity: result.severity, as_of: iso(now) }, 'transform finished');
+  logger.info({ symbols: open.length, closed: closed.length, counts, severity: result.severity, as_of: iso(now), final }, 'transform finished');
   return summary;
 }
 
@@ -374,7 +407,7 @@ function locate(f: RuleFailure, rows: readonly Normalised[]): RuleFailure {
 
 function recordResult(
   deps: TransformDeps,
-  run: { date: string; dataset: string; symbols: string[]; asOf: number; finishedAt: number; result: ValidationResult; reports: GapReport[]; gapTotals: GapTotals },
+  run: { date: string; dataset: string; symbols: string[]; asOf: number; final: boolean; finishedAt: number; result: ValidationResult; reports: GapReport[]; gapTotals: GapTotals },
 ): void {
   const { result } = run;
   const failures: DqFailureRecord[] = result.failed.slice(0, MAX_LEDGER_FAILURES).map((f) => ({
@@ -391,6 +424,7 @@ function recordResult(
     date: run.date,
     symbols: run.symbols,
     as_of: run.asOf,
+    final: run.final,
     rows: result.metrics.rows,
     severity: result.severity,
     published: result.publish,

@@ -23,10 +23,12 @@ export interface BatchScoringConfig {
   readonly symbols?: readonly string[];
   /**
    * Scoring instants (epoch ms). Default: every bar close of each symbol's session on `date`
-   * (bar start + bar length) up to the clock's now.
+   * (bar start + bar length) up to the clock's now and up to the close of the symbol's newest
+   * feature row of the date: an intraday partition ends at each symbol's newest final bar, and a
+   * close after it would be scored with an older row than a later run gives it.
    */
   readonly at?: readonly number[];
-  /** Without `at`: only each symbol's latest bar close so far (live scoring on a schedule). */
+  /** Without `at`: only each symbol's latest such close (live scoring). */
   readonly latestOnly?: boolean;
   /** Bar length of the feature group's source, for the default instants. */
   readonly barMs: number;
@@ -119,8 +121,9 @@ export function checkScoringUpstream(
  * Scores one session date with one model (DESIGN §6, §7):
  * 1. refuses with UpstreamMissingError when the features for the date are not there (see
  *    {@link checkScoringUpstream}); nothing is triggered implicitly;
- * 2. for every scoring instant, asks the feature store for each symbol's latest feature row with
- *    `available_ts <= instant` (getFeaturesForInference, TTL `ttlMs`);
+ * 2. for every scoring instant (by default each bar close so far whose bar has a feature row),
+ *    asks the feature store for each symbol's latest feature row with `available_ts <= instant`
+ *    (getFeaturesForInference, TTL `ttlMs`);
  * 3. calls the model once with every complete row; a missing or stale row, or a row with a NULL
  *    in one of the model's features, gets no score but a stored `status` and `reason` — a score
  *    is never computed from NULLs;
@@ -158,14 +161,19 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     }
   } else {
     const now = deps.clock.now();
+    // The default instants are in the date's session: its partition, read once into typed
+    // arrays, answers both how far each symbol's rows go and every lookup below.
+    await deps.featureStore.preloadPartition(group, version, cfg.date);
+    const newest = await deps.featureStore.newestRowStarts(group, version, cfg.date, symbols);
     for (const s of symbols) {
       const session = deps.calendars.calendarFor(s).session(cfg.date);
-      if (!session) continue;
+      const last = newest.get(s);
+      if (!session || last === undefined) continue;
       const closes = deps.calendars
         .calendarFor(s)
         .expectedBarStarts(session, cfg.barMs)
         .map((start) => start + cfg.barMs)
-        .filter((close) => close <= now);
+        .filter((close) => close <= now && close <= last + cfg.barMs);
       for (const close of cfg.latestOnly ? closes.slice(-1) : closes) {
         const list = plan.get(close) ?? [];
         list.push(s);
@@ -182,12 +190,12 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     run_id: cfg.runId,
   };
   if (instants.length === 0) {
-    logger.warn('no scoring instants: the date has no session for these symbols, or none of its bars has closed yet');
+    logger.warn('no scoring instants: the date has no session for these symbols, or none of its bars has closed and been curated yet');
     return { ...base, file: null, instants: 0, counts: { rows: 0, scored: 0, stale: 0, missing: 0, incomplete: 0 } };
   }
 
-  // Every instant is in the date's session: read its partition once into typed arrays, so each
-  // lookup below is a binary search in memory rather than a query.
+  // Read the date's partition once into typed arrays (a no-op when it is already cached), so each
+  // lookup of an instant in its session is a binary search in memory rather than a query.
   await deps.featureStore.preloadPartition(group, version, cfg.date);
   const lookups: InferenceFeatureRow[] = [];
   for (const t of instants) {

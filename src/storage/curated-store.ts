@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { CURATED_MASK_COLUMNS, type CuratedBarRow } from '../core/bars.js';
+import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedBarRow } from '../core/bars.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake, type LakeColumn } from './lake.js';
+import { withAvailability } from './availability-sql.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
@@ -12,6 +13,7 @@ const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
 export const CURATED_COLUMNS: readonly LakeColumn[] = [
   { name: 'symbol', type: 'VARCHAR' },
   { name: 'ts', type: 'TIMESTAMPTZ' },
+  { name: 'available_ts', type: 'TIMESTAMPTZ' },
   { name: 'open', type: 'DOUBLE' },
   { name: 'high', type: 'DOUBLE' },
   { name: 'low', type: 'DOUBLE' },
@@ -28,6 +30,12 @@ const SELECT = CURATED_COLUMNS.map((c) => c.name).join(', ');
 function checkDataset(dataset: string): void {
   if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
 }
+/** Bar length of a `bars_<frequency>` dataset (0 for other names): the availability of rows in files that predate `available_ts`. */
+function barMsOf(dataset: string): number {
+  const m = /^bars_(\d+(?:s|min|h|d))$/.exec(dataset);
+  return m ? frequencyMs(m[1] as string) : 0;
+}
+
 function checkDate(date: string): void {
   if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
 }
@@ -70,7 +78,7 @@ export class CuratedStore {
     const staged = await this.#lake.stage(CURATED_COLUMNS, data, rows.length);
     try {
       const keep = existsSync(file)
-        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE ${sqlNotInKeys('symbol', replace)}`
+        ? `UNION ALL SELECT ${SELECT} FROM ${withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', replace)}`
         : '';
       await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts`);
     } finally {
@@ -87,7 +95,7 @@ export class CuratedStore {
   /** SQL relation over the curated rows of the given dates (missing partitions are skipped). */
   relationSql(dataset: string, dates: readonly string[], symbols?: readonly string[]): string {
     const files = this.existingDates(dataset, dates).map((d) => this.partitionFile(dataset, d));
-    const base = Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }]);
+    const base = files.length > 0 ? withAvailability(Lake.parquetRelation(files, []), barMsOf(dataset)) : Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }]);
     const where = symbols ? `WHERE symbol IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})` : '';
     return `(SELECT ${SELECT}, CAST(date AS VARCHAR) AS date FROM ${base} ${where})`;
   }

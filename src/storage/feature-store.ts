@@ -369,6 +369,32 @@ export class FeatureStore {
     return `(SELECT * EXCLUDE (date, v), CAST(date AS VARCHAR) AS date FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true) ${where})`;
   }
 
+  /**
+   * Per symbol, the start of its newest row in the date's partition (symbols without rows are
+   * absent): how far the features of a session have been computed, e.g. intraday. From the
+   * in-memory copy when the partition is cached (see preloadPartition), else from the file.
+   */
+  async newestRowStarts(group: string, version: string, date: string, symbols: readonly string[]): Promise<Map<string, number>> {
+    for (const s of symbols) assertInstrumentKey(s);
+    const file = this.partitionFile(group, version, date);
+    if (!existsSync(file) || symbols.length === 0) return new Map();
+    const record = this.registeredVersion(group, version);
+    const cached = record && this.#cacheColumns ? this.#cachedColumns(file, record.columns) : undefined;
+    if (cached) {
+      const newest = new Map<string, number>();
+      for (const s of symbols) {
+        const range = cached.ranges.get(s);
+        // Each symbol's rows are one run sorted by ts: its last row is its newest.
+        if (range && range.end > range.start) newest.set(s, cached.ts[range.end - 1] as number);
+      }
+      return newest;
+    }
+    const rows = await this.#lake.query<{ symbol: string; ts: number }>(
+      `SELECT symbol, max(ts) AS ts FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keySetSql(symbols)} GROUP BY symbol`,
+    );
+    return new Map(rows.map((r) => [r.symbol, r.ts]));
+  }
+
   /** Rows of the session dates [start, end] (inclusive), sorted by (symbol, ts); instants as epoch ms. */
   async getFeaturesForTraining(group: string, version: string, start: string, end: string, symbols?: readonly string[]): Promise<LakeRow[]> {
     return this.#lake.query(`SELECT * FROM ${this.trainingRelationSql(group, version, start, end, symbols)} ORDER BY symbol, ts`);
@@ -507,6 +533,12 @@ export class FeatureStore {
    * (streamed vector by vector, so no copy holds the event loop for long) and returns
    * undefined. A copy whose file changed while it loaded is thrown away.
    */
+  /** The cached copy of a partition if it is loaded and current; never starts a load. */
+  #cachedColumns(file: string, columns: readonly string[]): PartitionColumns | undefined {
+    const cached = this.#columnCache.get(`${file}|${columns.join(',')}`);
+    return cached && cached.version === fileVersionOrNull(file) ? (cached.ready ?? undefined) : undefined;
+  }
+
   #columnsIfReady(file: string, columns: readonly string[]): PartitionColumns | undefined {
     const version = fileVersion(file);
     const key = `${file}|${columns.join(',')}`;

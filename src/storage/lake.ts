@@ -25,6 +25,7 @@ import {
 import { DoubleColumns } from './double-columns.js';
 import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
+import { readQueryTable, type QueryTable } from './query-table.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
@@ -241,6 +242,20 @@ export class Lake {
           out[i] = row as T;
         }
         return out;
+      } catch (err) {
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /**
+   * Like query, with each column's DuckDB type, for printing results (`ibpipe sql`): instant
+   * columns keep their full precision (see QueryTable). Small results only.
+   */
+  queryTable(sql: string): Promise<QueryTable> {
+    return this.#serial(async () => {
+      try {
+        return readQueryTable(await this.#conn.runAndReadAll(sql));
       } catch (err) {
         throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
       }

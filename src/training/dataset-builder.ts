@@ -164,8 +164,10 @@ function emptyDropped(): Record<DatasetDropReason, number> {
  *   anchor bar was complete) gets, per group, the feature row with the latest
  *   `available_ts <= anchor_ts` (the shared backward as-of policy, exact matches allowed), never
  *   a later one; each row carries `<group>_ts` and `<group>_available_ts` of the row it got. The
- *   label reads only bars after the anchor bar (besides the anchor's own close), so
- *   `available_ts <= anchor_ts < label_end_ts` holds for every row.
+ *   label reads only bars after the anchor bar (besides the anchor's own close), and only values
+ *   available by its window's end (curated `available_ts <= label_end_ts`, else the anchor is
+ *   dropped as `unavailable`), so `available_ts <= anchor_ts < label_end_ts` holds for every row
+ *   and a label whose window ends by T is the same whatever happens to bars at or after T.
  * - Rows are dropped, and counted in `manifest.dropped`, when the label cannot be computed
  *   (labels.ts reasons), a group has no row at the anchor in the partitions read
  *   (`features_missing`: the anchor's session and the sessions before it that can hold a row

@@ -4,14 +4,16 @@ import type { LabelSpec } from './training-config.js';
 
 /**
  * One bar of one symbol's curated series, as the label functions need it: the curated row's
- * `ts` (bar start), `close` and `is_imputed`, plus the session date the bar belongs to (the
- * curated partition `date`).
+ * `ts` (bar start), `close`, `is_imputed` and `available_ts` (default `ts + bar_ms`), plus the
+ * session date the bar belongs to (the curated partition `date`).
  */
 export interface LabelInputBar {
   readonly ts: number;
   readonly close: number | null;
   readonly is_imputed: boolean;
   readonly session_date: string;
+  /** When the bar's values were knowable; later than `ts + bar_ms` for a value imputed from later bars. */
+  readonly available_ts?: number;
 }
 
 /**
@@ -40,10 +42,13 @@ export interface LabelRow {
  * - `grid_gap`: bars inside one session are not `bar_ms` apart (rows missing from the grid), so
  *   "h bars ahead" would mean a different horizon;
  * - `imputed`: the window touches an imputed bar and the policy is `drop`;
+ * - `unavailable`: a bar in the window has a value that was not knowable by the window's end
+ *   (`available_ts > label_end_ts`: imputed from bars after the window, e.g. `linear`), so the
+ *   label would change with data that arrived after it ended;
  * - `missing_value`: a close in the window is NULL (an over-long gap left unfilled);
  * - `invalid_price`: a close the formula divides by or takes the log of is <= 0.
  */
-export const LABEL_DROP_REASONS = ['end_of_series', 'session_end', 'grid_gap', 'imputed', 'missing_value', 'invalid_price'] as const;
+export const LABEL_DROP_REASONS = ['end_of_series', 'session_end', 'grid_gap', 'imputed', 'unavailable', 'missing_value', 'invalid_price'] as const;
 export type LabelDropReason = (typeof LABEL_DROP_REASONS)[number];
 
 export interface LabelResult {
@@ -96,6 +101,8 @@ function emptyDropCounts(): Record<LabelDropReason, number> {
  * The window of anchor t is bars t … t+h. Bar t contributes only its close (the reference
  * price, known at the anchor); everything else comes from bars after t. Imputed bars anywhere
  * in the window (including t, whose close is the base of every formula) trigger the policy.
+ * A label is made only from values available by the window's end (`label_end_ts`), so a label
+ * whose window ends by T never changes when only bars at or after T change.
  */
 export function computeLabels(bars: readonly LabelInputBar[], spec: LabelSpec, barMs: number): LabelResult {
   if (!(Number.isInteger(barMs) && barMs > 0)) throw new RangeError(`bar_ms must be a positive integer, got ${barMs}`);
@@ -123,6 +130,7 @@ export function computeLabels(bars: readonly LabelInputBar[], spec: LabelSpec, b
   const missing = new Int32Array(n + 1);
   const nonPositive = new Int32Array(n + 1);
   const sessionBreak = new Int32Array(n + 1); // counts i with session(i) != session(i-1), at i
+  const availableMax = windowMaxAvailability(bars, h, barMs); // at t: the latest availability over bars t … t+h
   const gridBreak = new Int32Array(n + 1); // counts i in the same session as i-1 but not bar_ms after it
   for (let i = 0; i < n; i++) {
     const b = bars[i] as LabelInputBar;
@@ -160,6 +168,10 @@ export function computeLabels(bars: readonly LabelInputBar[], spec: LabelSpec, b
     const touchesImputed = over(imputed, t, e) > 0;
     if (touchesImputed && spec.imputed_policy === 'drop') {
       dropped.imputed++;
+      continue;
+    }
+    if ((availableMax[t] as number) > (bars[e] as LabelInputBar).ts + barMs) {
+      dropped.unavailable++;
       continue;
     }
     if (over(missing, t, e) > 0) {
@@ -206,6 +218,27 @@ export function computeLabels(bars: readonly LabelInputBar[], spec: LabelSpec, b
   return { rows, dropped };
 }
 
+/** For each t, the largest availability (`available_ts`, default `ts + bar`) over bars t … t+h (sliding-window maximum). */
+function windowMaxAvailability(bars: readonly LabelInputBar[], h: number, barMs: number): Float64Array {
+  const n = bars.length;
+  const av = (i: number): number => {
+    const b = bars[i] as LabelInputBar;
+    return b.available_ts ?? b.ts + barMs;
+  };
+  const out = new Float64Array(n).fill(Number.NaN);
+  const deque: number[] = [];
+  let head = 0;
+  for (let j = 0; j < n; j++) {
+    while (deque.length > head && av(deque[deque.length - 1] as number) <= av(j)) deque.pop();
+    deque.push(j);
+    const t = j - h;
+    if (t < 0) continue;
+    while ((deque[head] as number) < t) head++;
+    out[t] = av(deque[head] as number);
+  }
+  return out;
+}
+
 /**
  * How many sessions after the last anchor session a reader must load so the last anchors can
  * be labelled: 0 within sessions; across sessions, enough that h bars exist even if every
@@ -218,6 +251,6 @@ export function sessionsAfterEndNeeded(spec: Pick<LabelSpec, 'horizon_bars' | 'a
 }
 
 /** Curated rows (with their partition date) to label input, in the order given. */
-export function labelInputFromCurated(rows: readonly (Pick<CuratedBarRow, 'ts' | 'close' | 'is_imputed'> & { date: string })[]): LabelInputBar[] {
-  return rows.map((r) => ({ ts: r.ts, close: r.close, is_imputed: r.is_imputed, session_date: r.date }));
+export function labelInputFromCurated(rows: readonly (Pick<CuratedBarRow, 'ts' | 'close' | 'is_imputed'> & Partial<Pick<CuratedBarRow, 'available_ts'>> & { date: string })[]): LabelInputBar[] {
+  return rows.map((r) => ({ ts: r.ts, close: r.close, is_imputed: r.is_imputed, session_date: r.date, ...(r.available_ts !== undefined ? { available_ts: r.available_ts } : {}) }));
 }

@@ -38,6 +38,7 @@ function row(symbol: string, ts: number, close: number): CuratedBarRow {
   return {
     symbol,
     ts,
+    available_ts: ts + 60_000,
     open: close,
     high: close,
     low: close,
@@ -94,26 +95,27 @@ describe('ibpipe run features / run align / features latest (child processes)', 
       status: 'ok',
       group: 'technical',
       version: 'v1',
-      as_of: '2024-11-26T15:00:30.000Z',
-      ts: '2024-11-26T14:59:00.000Z',
-      available_ts: '2024-11-26T15:00:00.000Z',
+      as_of: '2024-11-26T15:00:30Z',
+      ts: '2024-11-26T14:59:00Z',
+      available_ts: '2024-11-26T15:00:00Z',
       age_ms: 30_000,
       ttl_ms: 120_000,
       is_imputed: false,
       features: { sma_3: 128, close_lag_1: 128 },
     });
     // MSFT's last bar 09:39 became available at 09:40: 20.5 minutes old, beyond the 2-minute TTL.
-    expect(out[1]).toMatchObject({ symbol: 'MSFT', status: 'stale', ts: '2024-11-26T14:39:00.000Z', age_ms: 1_230_000, features: { sma_3: null, close_lag_1: null } });
+    expect(out[1]).toMatchObject({ symbol: 'MSFT', status: 'stale', ts: '2024-11-26T14:39:00Z', age_ms: 1_230_000, features: { sma_3: null, close_lag_1: null } });
   });
 
-  it('prints CSV with the features flattened and a --ttl override', async () => {
+  it('prints CSV with the features flattened, a --ttl override and instants in New York time (--tz)', async () => {
     const r = await runCli([
-      'features', 'latest', '--config', CFG, '--group', 'technical', '--as-of', String(OPEN + 90_000), '--symbols', 'MSFT', '--ttl', '10m', '--format', 'csv',
+      'features', 'latest', '--config', CFG, '--group', 'technical', '--as-of', String(OPEN + 90_000), '--symbols', 'MSFT', '--ttl', '10m', '--format', 'csv', '--tz', 'America/New_York',
     ]);
     expect(r.code).toBe(0);
+    // 14:31:30 UTC on 2024-11-26 (EST, UTC-5) is 09:31:30 in New York.
     expect(r.stdout.trim().split('\n')).toEqual([
       'symbol,status,group,version,as_of,ts,available_ts,age_ms,ttl_ms,is_imputed,sma_3,close_lag_1',
-      'MSFT,ok,technical,v1,2024-11-26T14:31:30.000Z,2024-11-26T14:30:00.000Z,2024-11-26T14:31:00.000Z,30000,600000,false,,',
+      'MSFT,ok,technical,v1,2024-11-26T09:31:30-05:00,2024-11-26T09:30:00-05:00,2024-11-26T09:31:00-05:00,30000,600000,false,,',
     ]);
   });
 

@@ -100,9 +100,13 @@ describe('fillGaps', () => {
     const filled = at(res.rows, missing);
     expect(prev.is_imputed).toBe(false);
     expect(prev.close_imputed).toBe(false);
+    // Under max_gap_bars 30 the flat candle exists only because the gap turned out to be short:
+    // that is known once the 10:16 bar is complete, at 10:17.
+    expect(prev.available_ts).toBe(missing);
     expect(filled).toEqual({
       symbol: 'AAPL',
       ts: missing,
+      available_ts: missing + 2 * MIN,
       open: prev.close,
       high: prev.close,
       low: prev.close,

@@ -176,6 +176,7 @@ describe('dq config', () => {
       frequency: '1min',
       imputation: { close: 'ffill', volume: 'zero' },
       max_gap_bars: 30,
+      final_grace: '10min',
       over_limit: { severity: 'warn', action: 'log' },
     });
     expect(gapsConfigSchema.parse({ imputation: { wap: { constant: 0 } } }).imputation).toEqual({ wap: { constant: 0 } });

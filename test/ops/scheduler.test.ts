@@ -137,11 +137,42 @@ describe('Scheduler', () => {
     await s.stop();
   });
 
+  it('live triggers coalesce while a run is busy: the backlog runs once, on the newest params; a chain never overlaps itself', async () => {
+    behaviour = async (job, _attempt, signal) => {
+      if (job === 'transform') await clock.sleep(10_000, signal);
+    };
+    const s = scheduler([
+      { name: 'transform', on_live_bars: true },
+      { name: 'features', after: ['transform'] },
+    ]);
+    await s.start();
+    s.trigger('transform', { date: '2024-11-25', n: 1 });
+    s.trigger('transform', { date: '2024-11-25', n: 2 });
+    s.trigger('transform', { date: '2024-11-25', n: 3 });
+    await clock.advance(5_000);
+    s.trigger('transform', { date: '2024-11-25', n: 4 });
+    s.trigger('transform', { date: '2024-11-25', n: 5 });
+    await clock.advance(5_000);
+    await clock.advance(10_000);
+    await clock.advance(10_000);
+    await s.idle();
+    // 1-3 arrived before the first run started: one run, with 3; 4 and 5 while it ran: one run, with 5.
+    expect(calls.filter((c) => c.job === 'transform').map((c) => [c.params['n'], c.trigger])).toEqual([
+      [3, 'live'],
+      [5, 'live'],
+    ]);
+    // The chain shares one queue: features waits behind the queued transform, then runs once for both.
+    expect(calls.map((c) => c.job)).toEqual(['transform', 'transform', 'features']);
+    await s.stop();
+  });
+
   it('validates job config with paths', () => {
     const r = jobsConfigSchema.safeParse([{ name: 'x', job: 'transform', schedule: 'not cron' }, { name: 'features', after: ['nope'] }]);
     expect(r.success).toBe(false);
     const msgs = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(msgs).toContain('0.schedule: must be a valid cron expression (5 or 6 fields)');
     expect(msgs).toContain('1.after.0: unknown job nope');
+    const none = jobsConfigSchema.safeParse([{ name: 'transform' }]);
+    expect(none.error?.issues.map((i) => i.message)).toEqual(['a job needs a schedule, an `after` dependency or on_live_bars']);
   });
 });

@@ -15,6 +15,7 @@ function bar(symbol: string, time: string, v: Partial<CuratedBarRow> = {}, date 
   return {
     symbol,
     ts: et(time, date),
+    available_ts: et(time, date) + 60_000,
     open: 10,
     high: 11,
     low: 9,

@@ -60,6 +60,7 @@ function curatedRow(symbol: string, ts: number, p: (s: string, t: number) => num
   return {
     symbol,
     ts,
+    available_ts: ts + MIN,
     ...bar,
     is_imputed: masked,
     imputation: kind === 'ok' ? null : kind === 'ffill' ? 'ffill' : 'max_gap_exceeded',

@@ -177,6 +177,24 @@ describe('runBatchScoring', () => {
     expect(srv.requests.at(-1)!.instances).toHaveLength(1);
   });
 
+  it('scores only bar closes whose bar has a feature row: an intraday partition ends at each symbol\'s newest final bar', async () => {
+    // MSFT's features stop at the 15:49 bar (its later bars have not arrived); AAPL's run to 15:59.
+    const s = await setup({ skip: (sym, ts) => ts >= Date.parse('2024-11-26T16:00:00Z') || (sym === 'MSFT' && ts >= Date.parse('2024-11-26T15:50:00Z')) });
+    const srv = await serve((req, _n, res) => linearAnswer(req, res));
+    const clock = new ManualClock(Date.parse('2024-11-26T16:00:30Z'));
+    const latest = await runBatchScoring(cfg(httpModel(srv.url), { latestOnly: true }), deps(s, clock));
+    expect(latest.counts).toEqual({ rows: 2, scored: 2, stale: 0, missing: 0, incomplete: 0 });
+    const rows = await s.predictions.readPredictions('remote-lin', DATE);
+    // Each scored at its newest bar's close with that bar's own row, never the clock's latest close with an older row.
+    expect(rows.map((r) => [r.symbol, new Date(r.ts).toISOString(), new Date(r.feature_ts as number).toISOString(), r.feature_age_ms])).toEqual([
+      ['AAPL', '2024-11-26T16:00:00.000Z', '2024-11-26T15:59:00.000Z', 0],
+      ['MSFT', '2024-11-26T15:50:00.000Z', '2024-11-26T15:49:00.000Z', 0],
+    ]);
+    const all = await runBatchScoring(cfg(httpModel(srv.url), { runId: 'run-all' }), deps(s, clock));
+    // 14:31 … 16:00 for AAPL (90 closes), 14:31 … 15:50 for MSFT (80).
+    expect(all.counts).toEqual({ rows: 170, scored: 170, stale: 0, missing: 0, incomplete: 0 });
+  });
+
   it('records missing and incomplete (NULL feature) rows without scoring them', async () => {
     const s = await setup();
     const srv = await serve((req, _n, res) => linearAnswer(req, res));

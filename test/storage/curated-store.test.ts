@@ -14,7 +14,7 @@ afterEach(async () => {
 
 function row(symbol: string, ts: number, close: number | null, imputed = false): CuratedBarRow {
   return {
-    symbol, ts, open: close, high: close, low: close, close, volume: imputed ? 0 : 5, wap: null, trade_count: null,
+    symbol, ts, available_ts: ts + 60_000, open: close, high: close, low: close, close, volume: imputed ? 0 : 5, wap: null, trade_count: null,
     is_imputed: imputed, imputation: imputed ? 'ffill' : null,
     open_imputed: imputed, high_imputed: imputed, low_imputed: imputed, close_imputed: imputed, volume_imputed: imputed, wap_imputed: false, trade_count_imputed: false,
   };

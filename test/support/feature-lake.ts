@@ -26,6 +26,7 @@ export function curatedRow(symbol: string, ts: number, close: number, imputed = 
   return {
     symbol,
     ts,
+    available_ts: ts + 60_000,
     open: close,
     high: close + 0.5,
     low: close - 0.5,

@@ -40,7 +40,7 @@ describe('computeLabels', () => {
     expect(rows[2]!.label_end_ts).toBe(A0 + 5 * MIN);
     expect(rows.every((r) => !r.label_imputed && r.session_date === '2024-01-02')).toBe(true);
     // Bars 3 and 4 would need session B; bars 5 and 6 run out of data.
-    expect(dropped).toEqual({ end_of_series: 2, session_end: 2, grid_gap: 0, imputed: 0, missing_value: 0, invalid_price: 0 });
+    expect(dropped).toEqual({ end_of_series: 2, session_end: 2, grid_gap: 0, imputed: 0, unavailable: 0, missing_value: 0, invalid_price: 0 });
   });
 
   it('crosses sessions when allowed', () => {
@@ -91,6 +91,23 @@ describe('computeLabels', () => {
     ]);
     expect(flag.rows[1]!.label).toBe(0); // 101 -> 101 (the filled value)
     expect(flag.dropped.imputed).toBe(0);
+  });
+
+  it('uses only values available by the window end: a bar interpolated towards a later bar drops the windows it ends before', () => {
+    const s = series();
+    // Bars 1 and 2 were missing and interpolated towards bar 3: known when bar 3 is (A0 + 4 min).
+    s[1] = { ...bar(A0 + MIN, 99.67, '2024-01-02', true), available_ts: A0 + 4 * MIN };
+    s[2] = { ...bar(A0 + 2 * MIN, 99.33, '2024-01-02', true), available_ts: A0 + 4 * MIN };
+    const r = computeLabels(s, spec({ kind: 'forward_return', horizon_bars: 1, imputed_policy: 'flag' }), MIN);
+    // [0,1] ends at A0 + 2 min and [1,2] at A0 + 3 min, before bar 3 was in; [2,3] ends at A0 + 4 min: fine.
+    expect(r.rows.map((x) => x.ts)).toEqual([A0 + 2 * MIN, A0 + 3 * MIN, B0]);
+    expect(r.dropped.unavailable).toBe(2);
+    // Under the default policy the imputed windows are dropped as imputed first.
+    expect(computeLabels(s, spec({ kind: 'forward_return', horizon_bars: 1 }), MIN).dropped).toMatchObject({ imputed: 3, unavailable: 0 });
+    // A 2-bar window ending at bar 3 or later may read them.
+    const two = computeLabels(s, spec({ kind: 'forward_return', horizon_bars: 2, imputed_policy: 'flag' }), MIN);
+    expect(two.rows.map((x) => x.ts)).toEqual([A0 + MIN, A0 + 2 * MIN]);
+    expect(two.dropped.unavailable).toBe(1);
   });
 
   it('never labels from NULL closes, missing grid rows or non-positive prices', () => {

@@ -803,5 +803,12 @@ export class TwsIngestor implements Ingestor {
 export function liveBatchId(bars: readonly BarEvent[]): string {
   const h = createHash('sha256');
   for (const b of bars) h.update(`${b.symbol}|${b.ts}|${b.open}|${b.high}|${b.low}|${b.close}|${b.volume}\n`);
-  return `live-${h.digest('hex').slice(0, 32)}`;
+  return `${LIVE_BATCH_PREFIX}${h.digest('hex').slice(0, 32)}`;
+}
+
+const LIVE_BATCH_PREFIX = 'live-';
+
+/** True for the batch id of a live flush (liveBatchId). */
+export function isLiveBatchId(batchId: string): boolean {
+  return batchId.startsWith(LIVE_BATCH_PREFIX);
 }

@@ -1,4 +1,5 @@
 import { InputError } from '../../core/errors.js';
+import { runningAvailability } from '../../data-quality/availability.js';
 import { computeFeatureGroup, type ComputableFeatureGroup, type FeatureSeries } from './compute-feature-group.js';
 import { dayHistory } from './feature-batches.js';
 import { specOutputColumns } from './feature-config.js';
@@ -93,12 +94,6 @@ export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () =
   const sidOf = new Map(input.symbolKeys.map((k, sid) => [k, sid]));
   const { symbol, ts, day, available, inputs } = inSymbolOrder(input.columns, runsOf(input.columns, sidOf, dayIndex));
   const n = ts.length;
-  // A row is never available before its bar is complete (nor, without a source value, after).
-  for (let i = 0; i < n; i++) {
-    const own = (ts[i] as number) + barMs;
-    const a = available[i] as number;
-    available[i] = a === a && a > own ? a : own;
-  }
   const columns = new Map(input.inputNames.map((c, k) => [c, inputs[k] as Float64Array]));
   const nanFill = new Float64Array(n).fill(NaN);
   const col = (name: string, start: number, end: number): Float64Array => (columns.get(name) ?? nanFill).subarray(start, end);
@@ -133,12 +128,8 @@ export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () =
       const history = dayHistory(run.j, lookbackBars, (j) => rowsOn.get(j) ?? 0, input.dateStart);
       const o = target.at;
       const [outSymbol, outTs, outAvailable] = target.cols as [Float64Array, Float64Array, Float64Array];
-      let max = -Infinity;
-      for (let i = run.start - history.rows; i < run.start; i++) max = Math.max(max, available[i] as number);
-      for (let i = run.start; i < run.end; i++) {
-        max = Math.max(max, available[i] as number);
-        outAvailable[o + (i - run.start)] = max;
-      }
+      const historyStart = run.start - history.rows;
+      outAvailable.set(runningAvailability(ts.subarray(historyStart, run.end), available.subarray(historyStart, run.end), barMs).subarray(history.rows), o);
       outSymbol.set(symbol.subarray(run.start, run.end), o);
       outTs.set(ts.subarray(run.start, run.end), o);
       for (const cls of classes) {
