@@ -480,7 +480,13 @@ export class Lake {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#queue.catch(() => undefined);
+    // Statements queued while we wait (a background cache load's next step) extend the queue:
+    // wait until it stops growing, or the connection would close under a running statement.
+    let tail: Promise<unknown>;
+    do {
+      tail = this.#queue;
+      await tail.catch(() => undefined);
+    } while (tail !== this.#queue);
     this.#closed = true;
     this.#conn.closeSync();
     this.#instance.closeSync();

@@ -80,4 +80,18 @@ describe('lake: DOUBLE columns as typed arrays', () => {
     await expect(t.lake.query(`SELECT count(*) FROM ${relation}`)).rejects.toThrow(/no arrays registered/);
     await expect(t.lake.withDoubles(['k', 'v'], [[[k, v.subarray(1)]]], async () => 0)).rejects.toThrow(/one length/);
   });
+
+  it('closes only after the statements queued while it waits have run (a background load goes on in steps)', async () => {
+    const other = await openTempLake();
+    try {
+      const first = other.lake.query('SELECT 1 AS x');
+      // The next step is queued only once the first has answered, i.e. while close() waits.
+      const second = first.then(() => other.lake.readDoubles(`SELECT CAST(i AS DOUBLE) AS i FROM range(${N}) r(i)`));
+      await other.lake.close();
+      expect((await second).rows).toBe(N);
+      await expect(other.lake.query('SELECT 1')).rejects.toThrow(/lake is closed/);
+    } finally {
+      await other.cleanup();
+    }
+  });
 });
