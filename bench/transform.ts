@@ -1,25 +1,35 @@
-// Benchmark: runTransformTwsBars (raw → curated: dedup, validity and DQ rules, quarantine, gap
-// fill on the calendar grid, curated write) against one DuckDB SQL statement doing the grid
-// join + forward fill + write from the same raw files.
+// Benchmark: the transform (raw → curated: dedup, validity and DQ rules, quarantine, gap fill on
+// the calendar grid, curated write), set-based in DuckDB (src/pipelines/transform-sql.ts), at
+// 500 and 5,000 symbols x 1 session and over a range of 100 symbols x 250 sessions, each against
+// one DuckDB statement doing the dedup + validity + grid + forward fill + write from the same
+// raw files, measured in the same process and run.
 // Run: npx tsx bench/transform.ts [--size quick|full]
+//
+// Each case writes its raw lake here, then measures in a child process of its own (`--measure`),
+// so the peak RSS is the transform's, not the data generator's.
+import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../src/core/clock.js';
 import { sqlKeyList, sqlString } from '../src/core/sql.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../src/data-quality/dq-config.js';
 import { silentLogger } from '../src/ops/logging-setup.js';
-import { runTransformTwsBars, type DqResultRecord, type TransformDeps } from '../src/pipelines/transform-pipeline.js';
+import type { DqResultRecord } from '../src/pipelines/transform-pipeline.js';
+import { runTransformSql, TransformRange, type SqlTransformDeps } from '../src/pipelines/transform-sql.js';
 import { CuratedStore } from '../src/storage/curated-store.js';
+import { Lake } from '../src/storage/lake.js';
 import { QuarantineStore } from '../src/storage/quarantine-store.js';
 import { RawStore } from '../src/storage/raw-store.js';
 import { JsonlLedger } from '../src/storage/state-store.js';
-import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
-import { benchCalendars, benchSessions, benchSymbols, MINUTE, sessionBars } from './support/synthetic-market.js';
+import { benchMain, median, progress, RESULT_MARKER, round, RssSampler, type BenchResult, type BenchSize } from './support/bench-harness.js';
+import { benchCalendars, benchSessions, benchSymbols, FIRST_SESSION, MINUTE, sessionBars } from './support/synthetic-market.js';
 import { openBenchLake } from './support/temp-lake.js';
 
-const REPS = 3;
 const MISSING_RATE = 0.01;
 const BAD_RATE = 0.001;
+/** Symbols per raw batch while generating (bounds the generator's memory). */
+const WRITE_CHUNK = 100;
 
 /** The DQ rules of config/demo.yaml (what a user starts from). */
 const DQ_RULES = {
@@ -31,79 +41,64 @@ const DQ_RULES = {
     { type: 'staleness', max_age: '15min', severity: 'warn', action: 'log' },
   ],
 };
+const GAPS = { frequency: '1min', imputation: { close: 'ffill', volume: 'zero' }, max_gap_bars: 30 };
 
-benchMain(async ({ size }) => {
-  const nSymbols = size === 'full' ? 500 : 100;
-  const symbols = benchSymbols(nSymbols);
-  const calendars = benchCalendars(symbols);
-  const [session] = benchSessions(1);
-  if (!session) throw new Error('no session');
-  const date = session.date;
-  const gridRows = nSymbols * ((session.close - session.open) / MINUTE);
+interface Case {
+  name: string;
+  symbols: number;
+  sessions: number;
+  reps: number;
+  /** First session; a year-long range starts in January (and meets the early closes). */
+  first: string;
+}
 
-  const bl = await openBenchLake();
-  try {
-    const { lake } = bl;
-    const raw = new RawStore(lake, calendars);
-    const events = symbols.flatMap((s, i) => sessionBars(s, i, session, { missingRate: MISSING_RATE, badRate: BAD_RATE }));
-    // One raw file for the date, as after the session's compaction; both sides read it.
-    await raw.writeTwsBars(events, 'bench-raw', session.close + 10 * MINUTE);
-    const rawFiles = raw.visibleFiles('1 min', [date]).get(date) ?? [];
-    progress(`transform: ${events.length} raw rows (${gridRows - events.length} missing) in ${rawFiles.length} file(s)`);
+/** A universe, ten times that universe, and a range of sessions (the issue's sizes at --size full). */
+function cases(size: BenchSize): Case[] {
+  const [small, big, rangeSymbols, rangeSessions] = size === 'full' ? [500, 5000, 100, 250] : [100, 1000, 20, 20];
+  return [
+    { name: `transform/${small}-symbols`, symbols: small, sessions: 1, reps: 3, first: FIRST_SESSION },
+    { name: `transform/${big}-symbols`, symbols: big, sessions: 1, reps: 3, first: FIRST_SESSION },
+    { name: `transform/range-${rangeSymbols}x${rangeSessions}`, symbols: rangeSymbols, sessions: rangeSessions, reps: 1, first: '2024-01-02' },
+  ];
+}
 
-    const deps: TransformDeps = {
-      rawStore: raw,
-      curatedStore: new CuratedStore(lake),
-      quarantineStore: new QuarantineStore(lake),
-      dqLedger: new JsonlLedger<DqResultRecord>(lake.path('state', 'dq_results.jsonl')),
-      calendars,
-      clock: new ManualClock(session.close + 60 * MINUTE),
-      logger: silentLogger(),
-      dqRules: dqRulesConfigSchema.parse(DQ_RULES),
-      gaps: gapsConfigSchema.parse({ frequency: '1min', imputation: { close: 'ffill', volume: 'zero' }, max_gap_bars: 30 }),
-      barSize: '1 min',
-    };
-
-    const times: number[] = [];
-    let counts: Record<string, number> = {};
-    const rss = new RssSampler().start();
-    for (let r = 0; r < REPS; r++) {
-      // Each run starts from an empty curated and quarantine partition, like the first run of the day.
-      rmSync(lake.path('curated'), { recursive: true, force: true });
-      rmSync(lake.path('quarantine'), { recursive: true, force: true });
-      const t0 = performance.now();
-      const summary = await runTransformTwsBars(date, undefined, deps);
-      times.push((performance.now() - t0) / 1000);
-      rss.sample();
-      counts = { ...summary.counts };
-      progress(`transform rep ${r + 1}: ${times.at(-1)?.toFixed(2)} s (curated ${summary.counts.curated_rows}, quarantined ${summary.counts.quarantined}, imputed ${summary.counts.imputed})`);
+/** Writes the case's raw bars (one file per session, as after compaction). */
+async function writeRaw(lake: Lake, c: Case): Promise<void> {
+  const symbols = benchSymbols(c.symbols);
+  const raw = new RawStore(lake, benchCalendars(symbols));
+  for (const session of benchSessions(c.sessions, c.first)) {
+    for (let from = 0; from < symbols.length; from += WRITE_CHUNK) {
+      const events = symbols.slice(from, from + WRITE_CHUNK).flatMap((s, j) => sessionBars(s, from + j, session, { missingRate: MISSING_RATE, badRate: BAD_RATE }));
+      await raw.writeTwsBars(events, `bench-${session.date}-${from}`, session.close + 10 * MINUTE);
     }
-    const peak = rss.stop();
-    if (counts.curated_rows !== gridRows) throw new Error(`transform wrote ${counts.curated_rows} rows, expected the grid's ${gridRows}`);
+    if (symbols.length > WRITE_CHUNK) await raw.compactRaw(session.date);
+  }
+}
 
-    // The bound: one statement from the same raw file(s): latest version per bar, validity and
-    // OHLC checks, the session grid per symbol, left join, forward fill, sorted Parquet write.
-    const files = `[${rawFiles.map(sqlString).join(', ')}]`;
-    const out = join(bl.dir, 'bound', 'data.parquet');
-    const boundSql = `COPY (
+/** One statement from the same raw files: dedup, validity/OHLC filter, grid join, forward fill, sorted Parquet write per date. */
+function boundSql(rawFiles: readonly string[], symbols: readonly string[], c: Case, out: string): string {
+  const sessions = benchSessions(c.sessions, c.first)
+    .map((s) => `(${sqlString(s.date)}, ${s.open}, ${s.close})`)
+    .join(', ');
+  return `COPY (
       WITH latest AS (
-        SELECT * FROM read_parquet(${files})
+        SELECT * FROM read_parquet([${rawFiles.map(sqlString).join(', ')}], hive_partitioning = true)
         QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY ingestion_ts DESC, batch_id DESC) = 1
       ), valid AS (
-        SELECT symbol, ts, open, high, low, close, volume,
+        SELECT CAST(date AS VARCHAR) AS date, symbol, ts, open, high, low, close, volume,
                CASE WHEN wap > 0 THEN wap END AS wap, CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count
         FROM latest
         WHERE isfinite(open) AND isfinite(high) AND isfinite(low) AND isfinite(close) AND open > 0 AND high > 0 AND low > 0 AND close > 0
           AND volume >= 0 AND high >= greatest(open, close, low) AND low <= least(open, close) AND close BETWEEN 0.0001 AND 1000000
-      ), grid AS (
-        SELECT s.symbol, g.ts
-        FROM (SELECT unnest([${sqlKeyList(symbols)}]) AS symbol) s,
-             (SELECT unnest(generate_series(epoch_ms(${session.open}), epoch_ms(${session.close - MINUTE}), INTERVAL 1 MINUTE)) AS ts) g
+      ), sessions(date, open_ms, close_ms) AS (VALUES ${sessions}),
+      grid AS (
+        SELECT y.symbol, s.date, CAST(epoch_ms(unnest(range(s.open_ms, s.close_ms, ${MINUTE}))) AS TIMESTAMPTZ) AS ts
+        FROM (SELECT unnest([${sqlKeyList(symbols)}]) AS symbol) y, sessions s
       ), joined AS (
-        SELECT grid.symbol, grid.ts, v.open, v.high, v.low, v.close, v.volume, v.wap, v.trade_count, v.close IS NULL AS is_imputed
+        SELECT grid.date, grid.symbol, grid.ts, v.open, v.high, v.low, v.close, v.volume, v.wap, v.trade_count, v.close IS NULL AS is_imputed
         FROM grid LEFT JOIN valid v ON v.symbol = grid.symbol AND v.ts = grid.ts
       )
-      SELECT symbol, ts,
+      SELECT date, symbol, ts,
              coalesce(open, last_value(close IGNORE NULLS) OVER w) AS open,
              coalesce(high, last_value(close IGNORE NULLS) OVER w) AS high,
              coalesce(low, last_value(close IGNORE NULLS) OVER w) AS low,
@@ -115,50 +110,184 @@ benchMain(async ({ size }) => {
              is_imputed AS open_imputed, is_imputed AS high_imputed, is_imputed AS low_imputed, is_imputed AS close_imputed,
              is_imputed AS volume_imputed, is_imputed AS wap_imputed, is_imputed AS trade_count_imputed
       FROM joined
-      WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-      ORDER BY symbol, ts
-    ) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`;
-    mkdirSync(join(bl.dir, 'bound'), { recursive: true });
-    const bounds: number[] = [];
-    for (let r = 0; r < REPS; r++) {
-      const t0 = performance.now();
-      await lake.run(boundSql);
-      bounds.push((performance.now() - t0) / 1000);
-      progress(`transform bound rep ${r + 1}: ${bounds.at(-1)?.toFixed(3)} s`);
+      WINDOW w AS (PARTITION BY symbol, date ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+      ORDER BY date, symbol, ts
+    ) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE)`;
+}
+
+/** Child process: measures the transform and the bound on a lake the parent wrote. */
+async function measure(c: Case, dir: string, profile: boolean): Promise<BenchResult> {
+  const lake = await Lake.open({ root: dir });
+  try {
+    const symbols = benchSymbols(c.symbols);
+    const calendars = benchCalendars(symbols);
+    const sessions = benchSessions(c.sessions, c.first);
+    const dates = sessions.map((s) => s.date);
+    const raw = new RawStore(lake, calendars);
+    if (profile) {
+      const run = lake.run.bind(lake);
+      lake.run = async (sql: string): Promise<number> => {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        const changed = await run(sql);
+        const ms = performance.now() - t0;
+        const cpu = process.cpuUsage(c0);
+        if (ms > 2) progress(`${ms.toFixed(0).padStart(6)} ms ${((cpu.user + cpu.system) / 1000).toFixed(0).padStart(6)} cpu  ${sql.replace(/\s+/g, ' ').slice(0, 80)}`);
+        return changed;
+      };
     }
-    const [check] = await lake.query<{ n: number; imputed: number }>(
-      `SELECT count(*) AS n, count(*) FILTER (WHERE is_imputed) AS imputed FROM read_parquet(${sqlString(out)})`,
-    );
+    const deps: SqlTransformDeps = {
+      lake,
+      rawStore: raw,
+      curatedStore: new CuratedStore(lake),
+      quarantineStore: new QuarantineStore(lake),
+      dqLedger: new JsonlLedger<DqResultRecord>(lake.path('state', 'dq_results.jsonl')),
+      calendars,
+      clock: new ManualClock((sessions.at(-1)?.close ?? 0) + 60 * MINUTE),
+      logger: silentLogger(),
+      dqRules: dqRulesConfigSchema.parse(DQ_RULES),
+      gaps: gapsConfigSchema.parse(GAPS),
+      barSize: '1 min',
+    };
+    const gridRows = c.symbols * sessions.reduce((n, s) => n + (s.close - s.open) / MINUTE, 0);
+    const times: number[] = [];
+    const rss = new RssSampler().start();
+    let curated = 0;
+    let quarantined = 0;
+    let imputed = 0;
+    for (let r = 0; r < c.reps; r++) {
+      // Each run starts from empty curated and quarantine partitions, like the first run of the day.
+      rmSync(lake.path('curated'), { recursive: true, force: true });
+      rmSync(lake.path('quarantine'), { recursive: true, force: true });
+      const t0 = performance.now();
+      curated = 0;
+      quarantined = 0;
+      imputed = 0;
+      if (dates.length === 1) {
+        const s = await runTransformSql(dates[0] as string, undefined, deps);
+        curated += s.counts.curated_rows;
+        quarantined += s.counts.quarantined;
+        imputed += s.counts.imputed;
+      } else {
+        const range = new TransformRange(dates, undefined, deps);
+        try {
+          for (const d of dates) {
+            const s = await range.run(d);
+            curated += s.counts.curated_rows;
+            quarantined += s.counts.quarantined;
+            imputed += s.counts.imputed;
+            rss.sample();
+          }
+        } finally {
+          await range.close();
+        }
+      }
+      times.push((performance.now() - t0) / 1000);
+      rss.sample();
+      progress(`${c.name} rep ${r + 1}: ${times.at(-1)?.toFixed(2)} s (curated ${curated}, quarantined ${quarantined}, imputed ${imputed})`);
+    }
+    const peak = rss.stop();
+    if (curated !== gridRows) throw new Error(`transform wrote ${curated} rows, expected the grid's ${gridRows}`);
+
+    const rawFiles = [...raw.visibleFiles('1 min', dates).values()].flat();
+    const out = join(dir, 'bound');
+    mkdirSync(out, { recursive: true });
+    const sql = boundSql(rawFiles, symbols, c, out);
+    const bounds: number[] = [];
+    for (let r = 0; r < c.reps; r++) {
+      rmSync(out, { recursive: true, force: true });
+      const t0 = performance.now();
+      await lake.run(sql);
+      bounds.push((performance.now() - t0) / 1000);
+      progress(`${c.name} bound rep ${r + 1}: ${bounds.at(-1)?.toFixed(3)} s`);
+    }
+    const [check] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(join(out, '**', '*.parquet'))})`);
     if (check?.n !== gridRows) throw new Error(`bound wrote ${check?.n} rows, expected ${gridRows}`);
 
     const t = median(times);
     const tb = median(bounds);
-    const ratio = tb / t;
-    const result: BenchResult = {
-      name: 'transform',
+    return {
+      name: c.name,
       rows: gridRows,
       rows_per_s: round(gridRows / t),
       bound_rows_per_s: round(gridRows / tb),
-      ratio: round(ratio),
+      ratio: round(tb / t),
       peak_rss_mb: round(peak) ?? 0,
-      target: 'within 3x of bound',
-      met: ratio >= 1 / 3,
-      notes:
-        `${nSymbols} symbols x 1 session, ${MISSING_RATE * 100}% bars missing, ${BAD_RATE * 100}% bad; rows = curated grid rows; ` +
-        `ibpipe also runs the outlier, bar-count and staleness rules, writes quarantine and the DQ ledger; ` +
-        `bound: one COPY (dedup + validity/OHLC filter + grid join + ffill) from the same raw file, no quarantine, no gap limit`,
-      reps: REPS,
+      target: '',
+      met: null,
+      notes: '',
+      reps: c.reps,
       seconds: round(t),
       bound_seconds: round(tb),
-      metrics: {
-        raw_rows: counts.raw_rows ?? null,
-        quarantined: counts.quarantined ?? null,
-        imputed: counts.imputed ?? null,
-        bound_imputed: check.imputed,
-      },
+      metrics: { symbols: c.symbols, sessions: c.sessions, quarantined, imputed },
     };
-    return [result];
   } finally {
-    await bl.dispose();
+    await lake.close();
   }
-});
+}
+
+function runMeasure(c: Case, dir: string): Promise<BenchResult> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', self, '--measure', c.name, '--dir', dir, '--symbols', String(c.symbols), '--sessions', String(c.sessions), '--reps', String(c.reps), '--first', c.first], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_MARKER));
+      if (code !== 0 || !line) reject(new Error(`${c.name}: measuring process exited with code ${String(code)}`));
+      else resolve(JSON.parse(line.slice(RESULT_MARKER.length)) as BenchResult);
+    });
+  });
+}
+
+const argv = process.argv.slice(2);
+const arg = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const measureName = arg('--measure');
+if (measureName !== undefined) {
+  const c: Case = { name: measureName, symbols: Number(arg('--symbols')), sessions: Number(arg('--sessions')), reps: Number(arg('--reps')), first: arg('--first') ?? FIRST_SESSION };
+  measure(c, arg('--dir') as string, argv.includes('--profile')).then(
+    (r) => {
+      process.stdout.write(`${RESULT_MARKER}${JSON.stringify(r)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  benchMain(async ({ size }) => {
+    const results: BenchResult[] = [];
+    for (const c of cases(size)) {
+      const bl = await openBenchLake();
+      try {
+        progress(`${c.name}: writing ${c.symbols} symbols x ${c.sessions} session(s) of raw bars (${MISSING_RATE * 100}% missing, ${BAD_RATE * 100}% bad)`);
+        await writeRaw(bl.lake, c);
+        await bl.lake.close();
+        results.push(await runMeasure(c, bl.dir));
+      } finally {
+        await bl.dispose();
+      }
+    }
+    const [small, big, range] = results as [BenchResult, BenchResult, BenchResult];
+    const growth = (big.seconds ?? NaN) / (small.seconds ?? NaN);
+    const scale = big.rows / small.rows;
+    small.target = '>= 0.67 of bound, peak RSS <= 500 MB';
+    small.met = (small.ratio ?? 0) >= 0.67 && small.peak_rss_mb <= 500;
+    big.target = `peak RSS <= 1.5 GB, time <= ${(scale * 1.1).toFixed(0)}x the ${String(small.metrics?.symbols)}-symbol run`;
+    big.met = big.peak_rss_mb <= 1536 && growth <= scale * 1.1;
+    big.metrics = { ...big.metrics, growth_vs_smaller: round(growth) };
+    range.target = '— (time, RSS, bound)';
+    for (const r of results) {
+      r.notes =
+        `${r.metrics?.symbols} symbols x ${r.metrics?.sessions} session(s) of 1-min bars, ${MISSING_RATE * 100}% missing, ${BAD_RATE * 100}% bad; rows = curated grid rows; ` +
+        `the DQ rules of config/demo.yaml (outlier, bar count, staleness too), quarantine and DQ ledger written; ` +
+        `bound: one COPY (dedup + validity/OHLC filter + grid join + ffill, partitioned by date) from the same raw files`;
+    }
+    return results;
+  });
+}

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { DataQualityError, InputError } from '../core/errors.js';
+import type { JobSeries } from '../ops/job-definition.js';
 import type { JobParams } from '../ops/job-ledger.js';
 import { JOB_KINDS } from '../ops/job-kinds.js';
 import { addFormatOption, addTimeZoneOption, formatRows, resolveFormat } from './output.js';
@@ -101,6 +102,7 @@ export function registerRunCommand(program: Command): void {
     const app = await createAppContext(settings, { logger, sourceEnv: pickSourceEnv(settings.sources, process.env) });
     const rows: Record<string, unknown>[] = [];
     const refused: string[] = [];
+    let series: JobSeries | undefined;
     try {
       for (const s of symbols ?? []) app.calendars.calendarFor(s);
       const universe = symbols ?? app.calendars.symbols();
@@ -108,8 +110,10 @@ export function registerRunCommand(program: Command): void {
         ? planRunDates(opts, universe.map((s) => app.calendars.calendarFor(s))).map((date) => ({ date, ...(symbols ? { symbols } : {}), ...extra }))
         : [{ ...(opts.date ? { date: opts.date } : { start: opts.start, end: opts.end }), ...(symbols ? { symbols } : {}), ...extra }];
       const ledger = new JobLedger(app.lake, app.clock);
+      // A range of a job that can compute several dates per pass (transform) runs as a series.
+      series = def.perDate && def.series && paramsList.length > 1 ? def.series(app, paramsList) : undefined;
       for (const params of paramsList) {
-        const run = await executeJob(app, kind, params, { ledger, trigger: 'manual' });
+        const run = await executeJob(app, kind, params, { ledger, trigger: 'manual', ...(series ? { series } : {}) });
         const label = params.date ?? `${params.start ?? ''}..${params.end ?? ''}`;
         if (run.error === null) {
           rows.push({ date: label, job: kind, status: 'ok', run_id: run.record.run_id, ...run.outcome?.display, ...run.record.counts, ...(format === 'json' ? { summary: time.paths(run.outcome?.summary, def.summaryInstants ?? []) } : {}) });
@@ -125,6 +129,7 @@ export function registerRunCommand(program: Command): void {
         throw run.error;
       }
     } finally {
+      await series?.close().catch(() => undefined);
       await app.close();
     }
     process.stdout.write(`${formatRows(rows, format, format === 'json' ? undefined : columnsOf(rows))}\n`);

@@ -2,16 +2,18 @@ import type { Command } from 'commander';
 import { addFormatOption, addTimeZoneOption, formatRows, resolveFormat } from './output.js';
 
 /**
- * `ibpipe sql --config F "SELECT …"`: ad-hoc queries over the lake's views (safe while the daemon
- * writes). Columns DuckDB types as TIMESTAMP WITH TIME ZONE or TIMESTAMP (any precision) print as
- * ISO 8601 instants (UTC, or `--tz`); DATE columns as `YYYY-MM-DD`; numbers stay numbers.
+ * `ibpipe sql --config F "SELECT …"`: one read-only query over the lake's views and files under
+ * the lake root (safe while the daemon writes); anything that would write, attach, load or set
+ * is refused with exit 2, as is a statement DuckDB cannot run. Columns DuckDB types as TIMESTAMP
+ * WITH TIME ZONE or TIMESTAMP (any precision) print as ISO 8601 instants (UTC, or `--tz`); DATE
+ * columns as `YYYY-MM-DD`; numbers stay numbers.
  */
 export function registerSqlCommand(program: Command): void {
   addTimeZoneOption(
     addFormatOption(
       program
         .command('sql')
-        .description('query the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
+        .description('read-only query over the lake; views: raw_bars, curated_bars, features_<group>, predictions, dq_results, job_runs, backfill_ledger, raw_batches')
         .requiredOption('--config <file>', 'YAML config file')
         .argument('<query>', 'SQL to run'),
     ),
@@ -26,7 +28,10 @@ export function registerSqlCommand(program: Command): void {
     const ctx = await createAppContext(settings);
     try {
       await createLakeViews(ctx.lake, ctx.rawStore);
-      const { columns, rows } = await ctx.lake.queryTable(query);
+      // Locked before the user's statement is even parsed: whatever slips past the statement
+      // check still cannot touch a file outside the lake, load an extension or change a setting.
+      await ctx.lake.confineToLake();
+      const { columns, rows } = await ctx.lake.queryReadOnly(query);
       const instants = columns.filter((c) => c.kind === 'instant').map((c) => c.name);
       process.stdout.write(`${formatRows(time.rows(rows, instants), format, [...new Set(columns.map((c) => c.name))])}\n`);
     } finally {

@@ -7,7 +7,7 @@ export function registerStatusCommand(program: Command): void {
     addFormatOption(
       program
         .command('status')
-        .description('coverage per symbol and session (expected vs stored bars), the last run of every job, DQ summary')
+        .description('coverage per symbol and session (expected vs stored bars), live gaps whose repair failed, the last run of every job, DQ summary')
         .requiredOption('--config <file>', 'YAML config file')
         .option('--dates <n>', 'how many of the latest session dates to show', '10'),
     ),
@@ -30,6 +30,7 @@ export function registerStatusCommand(program: Command): void {
       const sections: [string, Record<string, unknown>[]][] = [
         ['coverage (raw bars stored vs expected by the calendar)', report.coverage],
         ['backfill windows recorded done whose rows are not in raw (the next backfill requests them again)', report.unbacked_windows],
+        ['live gaps whose repair failed (bars still missing)', report.live_gaps],
         ['jobs (last run of each)', report.jobs],
         ['data quality (latest transform per date)', report.dq],
       ];

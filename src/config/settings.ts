@@ -97,7 +97,7 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Re
       if (typeof next !== 'object' || next === null || Array.isArray(next)) node[seg] = {};
       node = node[seg] as Record<string, unknown>;
     }
-    node[path[path.length - 1] as string] = parseDocument(value).toJS();
+    node[path[path.length - 1] as string] = documentToJs(parseDocument(value), `environment variable ${name}`);
     applied.set(path.join('.'), name);
   }
   return applied;
@@ -124,6 +124,26 @@ export function parseSettings(raw: unknown, source = 'config', baseDir = process
   return deepFreeze(cfg);
 }
 
+/**
+ * How many times aliases may be expanded in one document (the yaml library's own default, named
+ * here): a config has no need for more, and a "billion laughs" document needs far more.
+ */
+export const MAX_YAML_ALIAS_COUNT = 100;
+
+/** A parsed document as plain JS; alias bombs and unresolved aliases become a ConfigError. */
+function documentToJs(doc: ReturnType<typeof parseDocument>, source: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
+  } catch (err) {
+    // The library reports both as ReferenceError; nothing else in toJS throws one.
+    if (!(err instanceof ReferenceError)) throw err;
+    const issue = /excessive alias count/i.test(err.message)
+      ? `${source}: YAML aliases expand more than ${MAX_YAML_ALIAS_COUNT} times (an alias bomb?); write the values out or use fewer anchors`
+      : `${source}: ${err.message}`;
+    throw new ConfigError(issue, [issue], { cause: err });
+  }
+}
+
 /** Reads YAML text into a plain object, reporting syntax errors with line and column. */
 export function parseYaml(text: string, source: string): Record<string, unknown> {
   const doc = parseDocument(text, { prettyErrors: true });
@@ -134,7 +154,7 @@ export function parseYaml(text: string, source: string): Record<string, unknown>
     });
     throw new ConfigError(`${source}: invalid YAML\n${issues.join('\n')}`, issues);
   }
-  const js: unknown = doc.toJS() ?? {};
+  const js: unknown = documentToJs(doc, source) ?? {};
   if (typeof js !== 'object' || js === null || Array.isArray(js)) {
     throw new ConfigError(`${source}: expected a mapping at the top level`, ['(root): expected a mapping']);
   }

@@ -154,6 +154,13 @@ export class ManualClock implements Clock {
     return abortable(this, ms, signal);
   }
 
+  /** When the next timer is due, if any (a test can step from one timer to the next). */
+  nextTimerAt(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.#timers) if (at === undefined || t.at < at) at = t.at;
+    return at;
+  }
+
   /** Number of timers not yet fired. */
   get pending(): number {
     return this.#timers.length;

@@ -51,3 +51,37 @@ export function sqlNotInKeys(column: string, keys: readonly string[]): string {
   if (keys.length === 0) return 'true';
   return `${sqlIdent(column)} NOT IN (SELECT unnest([${sqlKeyList(keys)}]::VARCHAR[]))`;
 }
+
+/**
+ * A list literal of numbers and strings (NULL for null / undefined) cast to `type`[]: DuckDB
+ * folds it once, so `list[i]` is a per-row lookup without a join.
+ */
+export function sqlList(xs: readonly unknown[], type: string): string {
+  return `[${xs.map((x) => (x === null || x === undefined ? 'NULL' : typeof x === 'number' ? String(x) : sqlString(String(x)))).join(', ')}]::${type}[]`;
+}
+
+/**
+ * The enum type of a set of strings (NULLs aside). A Parquet writer writes an enum column from
+ * its dictionary, without hashing every row's string; its row-group statistics span the whole
+ * dictionary, though, so enums suit constants and attributes, not columns to prune by.
+ */
+export function sqlEnum(values: readonly (string | null)[]): string {
+  const distinct = [...new Set(values.filter((v): v is string => v !== null))].sort();
+  return `ENUM(${distinct.map(sqlString).join(', ')})`;
+}
+
+/** A constant string as a one-value enum (see sqlEnum: far cheaper to write than VARCHAR). */
+export function sqlEnumConstant(value: string): string {
+  return `${sqlString(value)}::ENUM(${sqlString(value)})`;
+}
+
+/** An epoch-ms instant as a TIMESTAMPTZ literal (a constant a Parquet scan can prune with). */
+export function sqlTimestamptz(ms: number): string {
+  return `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
+}
+
+/** A finite number as a DOUBLE literal that reads back as the same double. */
+export function sqlNumber(value: number): string {
+  if (!Number.isFinite(value)) throw new InputError(`expected a finite number for SQL, got ${String(value)}`);
+  return `CAST('${String(value)}' AS DOUBLE)`;
+}

@@ -5,6 +5,8 @@ import { ConfigError, InputError } from '../core/errors.js';
 import { sqlIdent } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
 import { parseWindowEdge, type IngestBatch, type IngestRequest, type IngestWorkItem, type Ingestor } from './ingestor.js';
+import { instantToLocal } from '../calendar/zoned-time.js';
+import { isPlausibleInstant, PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS, PROBLEMS, shownValue } from './bar-value-rules.js';
 import { PgSession, SourceSchemaError, type PgTarget } from './pg-connection.js';
 import type { PostgresSourceConfig } from './sources-config.js';
 import type { Watermark, WatermarkStore } from './watermark-store.js';
@@ -41,14 +43,17 @@ interface TsColumn {
   type: string;
   /** Integer epoch columns: the unit; null for timestamp columns. */
   epochUnit: 's' | 'ms' | 'us' | null;
-  /** Whether timestamps carry a zone (timestamptz) or are UTC wall times (timestamp). */
-  zoned: boolean;
+  /** A `timestamp` (without time zone) column: the declared zone of its wall times; null otherwise. */
+  zone: string | null;
 }
 
 interface PageRow {
   s: string;
-  k: string;
-  t: number;
+  /** The ts column as text (NULL when the column is). */
+  k: string | null;
+  t: number | null;
+  /** NULL, or why the ts value has no instant in the declared zone (PROBLEMS.nonexistent / ambiguous). */
+  z: string | null;
   o: number | null;
   h: number | null;
   l: number | null;
@@ -161,6 +166,7 @@ export class DbIngestor implements Ingestor {
     try {
       const ts = await this.#checkSchema(session);
       const marks = this.#deps.watermarks.read(this.name);
+      await this.#refuseBadRows(session, ts, symbols, marks, request);
       const advancing = new Set(symbols.filter((s) => this.#contiguous(request.start, marks.get(s))));
       let position: Keyset | null = null;
       for (;;) {
@@ -175,7 +181,7 @@ export class DbIngestor implements Ingestor {
         const reached = new Map<string, Watermark>();
         for (let i = 0; i < rows.length; i++) {
           const e = events[i] as BarEvent;
-          if (advancing.has(e.symbol)) reached.set(e.symbol, { ts: e.ts, key: (rows[i] as PageRow).k });
+          if (advancing.has(e.symbol)) reached.set(e.symbol, { ts: e.ts, key: (rows[i] as PageRow).k as string });
         }
         const batchId = this.#batchId(events, rows);
         const label = `${this.name} ${rows.length} rows ${new Date((events[0] as BarEvent).ts).toISOString()} .. ${new Date((events[events.length - 1] as BarEvent).ts).toISOString()}`;
@@ -186,7 +192,7 @@ export class DbIngestor implements Ingestor {
           label,
           acknowledge: () => watermarks.advance(this.name, batchId, clock.now(), reached),
         };
-        position = { ts: last.k, symbol: last.s };
+        position = { ts: last.k as string, symbol: last.s }; // every row passed #event, so its ts is not NULL
         if (rows.length < this.#cfg.page_size) return;
       }
     } finally {
@@ -268,11 +274,21 @@ export class DbIngestor implements Ingestor {
     await this.#warnWithoutTsIndex(session);
     const tsOid = types.get(this.#cfg.columns.ts) as number;
     const tsType = TIMESTAMP_TYPES.get(tsOid);
-    if (tsType) return { type: tsType, epochUnit: null, zoned: tsOid === 1184 };
+    if (tsType === 'timestamptz') return { type: tsType, epochUnit: null, zone: null };
+    if (tsType === 'timestamp') {
+      if (this.#cfg.ts_timezone === undefined) {
+        return fail(
+          'ts',
+          this.#cfg.columns.ts,
+          `is timestamp without time zone, so its instants are unknown; set ts_timezone on source ${this.name} to the zone its wall times are in (e.g. America/New_York, or UTC)`,
+        );
+      }
+      return { type: tsType, epochUnit: null, zone: this.#cfg.ts_timezone };
+    }
     if (!this.#cfg.ts_epoch_unit) {
       return fail('ts', this.#cfg.columns.ts, `is an integer column; set ts_epoch_unit (s, ms or us) on source ${this.name}`);
     }
-    return { type: INT_TYPES.get(tsOid) as string, epochUnit: this.#cfg.ts_epoch_unit, zoned: true };
+    return { type: INT_TYPES.get(tsOid) as string, epochUnit: this.#cfg.ts_epoch_unit, zone: null };
   }
 
   /**
@@ -304,8 +320,12 @@ export class DbIngestor implements Ingestor {
     if (ts.epochUnit === 'ms') return String(Math.ceil(ms));
     if (ts.epochUnit === 's') return String(Math.ceil(ms / 1000));
     if (ts.epochUnit === 'us') return String(Math.ceil(ms) * 1000);
-    const iso = new Date(ms).toISOString();
-    return ts.zoned ? iso : iso.slice(0, -1);
+    if (ts.zone !== null) {
+      // A wall time in the column's zone (during a repeated DST hour the bound is approximate by that hour).
+      const local = instantToLocal(ts.zone, ms);
+      return new Date(local.day * 86_400_000 + local.msOfDay).toISOString().slice(0, -1);
+    }
+    return new Date(ms).toISOString();
   }
 
   #pageQuery(
@@ -328,7 +348,9 @@ export class DbIngestor implements Ingestor {
       const name = c[field];
       return name === undefined ? 'NULL::float8' : `src.${sqlIdent(name)}::float8`;
     };
-    const tsMs =
+    let zoneJoin = '';
+    let dst = 'NULL::text';
+    let tsMs =
       ts.epochUnit === null
         ? `floor(extract(epoch FROM ${col}) * 1000)::float8`
         : ts.epochUnit === 's'
@@ -336,6 +358,19 @@ export class DbIngestor implements Ingestor {
           : ts.epochUnit === 'ms'
             ? `${col}::float8`
             : `floor(${col}::float8 / 1000)`;
+    if (ts.zone !== null) {
+      // Wall time -> instant with the same candidate test as localToInstantStrict: the offsets a day
+      // either side are the candidates; a DST-skipped or repeated reading is flagged, never guessed.
+      const tz = `${p(ts.zone)}::text`;
+      const off = (x: string): string => `((${x}) AT TIME ZONE ${tz}) - ((${x}) AT TIME ZONE 'UTC')`;
+      zoneJoin = `
+      CROSS JOIN LATERAL (SELECT ${off(`(${col} - interval '1 day') AT TIME ZONE 'UTC'`)} AS ob, ${off(`(${col} + interval '1 day') AT TIME ZONE 'UTC'`)} AS oa) AS zo
+      CROSS JOIN LATERAL (SELECT (${col} - zo.ob) AT TIME ZONE 'UTC' AS ca, (${col} - zo.oa) AT TIME ZONE 'UTC' AS cb) AS zc
+      CROSS JOIN LATERAL (SELECT (zc.ca AT TIME ZONE ${tz}) = ${col} AS va, (zc.cb AT TIME ZONE ${tz}) = ${col} AS vb) AS zv`;
+      const chosen = `CASE WHEN zo.ob = zo.oa OR (zv.va AND NOT zv.vb) THEN zc.ca WHEN zv.vb AND NOT zv.va THEN zc.cb END`;
+      tsMs = `floor(extract(epoch FROM ${chosen}) * 1000)::float8`;
+      dst = `CASE WHEN ${col} IS NULL OR zo.ob = zo.oa THEN NULL WHEN zv.va AND zv.vb THEN ${p(PROBLEMS.ambiguous)}::text WHEN zv.va OR zv.vb THEN NULL ELSE ${p(PROBLEMS.nonexistent)}::text END`;
+    }
     const dbSymbols = symbols.map((s) => this.#toDb.get(s) as string);
     // An explicit start re-reads its whole window (e.g. to pick up corrected rows); otherwise
     // each symbol continues after its watermark.
@@ -361,10 +396,10 @@ export class DbIngestor implements Ingestor {
       const k = p(position.ts);
       where.push(`${col} >= ${k}`, `(${col} > ${k} OR ${sym} > ${p(position.symbol)})`);
     }
-    const text = `SELECT ${sym}::text AS s, ${col}::text AS k, ${tsMs} AS t,
+    const text = `SELECT ${sym}::text AS s, ${col}::text AS k, ${tsMs} AS t, ${dst} AS z,
         ${num('open')} AS o, ${num('high')} AS h, ${num('low')} AS l, ${num('close')} AS c, ${num('volume')} AS v,
         ${num('wap')} AS w, ${num('trade_count')} AS n
-      FROM ${this.#relation()} AS src
+      FROM ${this.#relation()} AS src${zoneJoin}
       WHERE ${where.join('\n        AND ')}
       ORDER BY ${col}, ${sym}${limit === null ? '' : `\n      LIMIT ${p(limit)}`}`;
     return { text, params };
@@ -374,20 +409,25 @@ export class DbIngestor implements Ingestor {
     const key = this.#fromDb.get(r.s);
     const inst = key === undefined ? undefined : this.#instruments.get(key);
     if (key === undefined || !inst) throw new InputError(`source ${this.name}: unexpected symbol ${JSON.stringify(r.s)} in a page`);
-    const ts = r.t - this.#labelShiftMs;
-    const where = `source ${this.name}: ${key} at ${r.k}`;
-    if (!Number.isSafeInteger(ts) || ts <= 0) throw new InputError(`${where}: column ${this.#cfg.columns.ts} (columns.ts) is not a usable instant`, { details: { source: this.name, symbol: key } });
+    const c = this.#cfg.columns;
+    // "Row and column": a database row is named by its key, the only stable way to find it again.
+    const row = `source ${this.name}: row with ${c.symbol} ${JSON.stringify(r.s)} and ${c.ts} ${shownValue(r.k ?? 'NULL')}`;
+    const refuse = (field: Field, value: string | null, problem: string): never => {
+      throw new InputError(`${row}: column ${JSON.stringify(c[field])} (columns.${field}): ${value === null ? '' : `${shownValue(value)} `}${problem}`, {
+        details: { source: this.name, symbol: key, key: r.k, field },
+      });
+    };
+    if (r.z !== null) refuse('ts', r.k, `${r.z.replace('the declared zone', `the declared zone ${String(this.#cfg.ts_timezone)}`)}`);
+    if (r.t === null || !Number.isFinite(r.t)) refuse('ts', r.k, PROBLEMS.missing);
+    const ts = (r.t as number) - this.#labelShiftMs;
+    if (!Number.isSafeInteger(ts) || !isPlausibleInstant(ts)) refuse('ts', r.k, PROBLEMS.range);
     const need = (v: number | null, field: Field): number => {
-      if (v === null || !Number.isFinite(v)) {
-        throw new InputError(`${where}: column ${String(this.#cfg.columns[field])} (columns.${field}) is ${v === null ? 'NULL' : String(v)}`, {
-          details: { source: this.name, symbol: key, field },
-        });
-      }
+      if (v === null) return refuse(field, null, PROBLEMS.missing);
+      if (!Number.isFinite(v)) refuse(field, String(v), PROBLEMS.nonFinite);
       return v;
     };
-    if (r.n !== null && !Number.isInteger(r.n)) {
-      throw new InputError(`${where}: column ${String(this.#cfg.columns.trade_count)} (columns.trade_count) is not an integer: ${r.n}`);
-    }
+    if (r.w !== null && !Number.isFinite(r.w)) refuse('wap', String(r.w), PROBLEMS.nonFinite);
+    if (r.n !== null && !Number.isSafeInteger(r.n)) refuse('trade_count', String(r.n), PROBLEMS.integer);
     return {
       source: this.source,
       symbol: key,
@@ -404,6 +444,32 @@ export class DbIngestor implements Ingestor {
       tradeCount: r.n,
       requestId: this.name,
     };
+  }
+
+  /**
+   * The first row of the run's window that a page would refuse (an implausible or DST-invalid
+   * ts, a NULL or non-finite price, a fractional trade count), found in one set-based query
+   * before the first page is read, so a bad row anywhere refuses the run before anything is
+   * written. Rows inserted while the run pages through are still checked page by page.
+   */
+  async #refuseBadRows(session: PgSession, ts: TsColumn, symbols: readonly string[], marks: ReadonlyMap<string, Watermark>, request: IngestRequest): Promise<void> {
+    const q = this.#pageQuery(ts, symbols, marks, request, null, null);
+    const finite = (x: string): string => `(${x} > '-Infinity'::float8 AND ${x} < 'Infinity'::float8)`;
+    const shift = this.#labelShiftMs;
+    const bad = [
+      't IS NULL',
+      'z IS NOT NULL',
+      `t - ${shift} < ${PLAUSIBLE_FROM_MS}`,
+      `t - ${shift} >= ${PLAUSIBLE_TO_MS}`,
+      ...['o', 'h', 'l', 'c', 'v'].map((x) => `${x} IS NULL OR NOT ${finite(x)}`),
+      `(w IS NOT NULL AND NOT ${finite('w')})`,
+      `(n IS NOT NULL AND (NOT ${finite('n')} OR n <> trunc(n)))`,
+    ].join(' OR ');
+    const res = await session.query<PageRow>(`SELECT * FROM (${q.text}) AS page WHERE ${bad} ORDER BY t NULLS FIRST, s LIMIT 1`, q.params);
+    const first = res.rows[0];
+    if (!first) return;
+    this.#event(first);
+    throw new InputError(`source ${this.name}: row with ${this.#cfg.columns.symbol} ${JSON.stringify(first.s)} and ${this.#cfg.columns.ts} ${shownValue(first.k ?? 'NULL')} is refused`);
   }
 
   /**

@@ -50,6 +50,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       clock: ctx.clock,
       instruments: ctx.instruments,
       barSize: ctx.barSize,
+      tsTimezone: config.ts_timezone,
     }),
   postgres: (config, ctx) =>
     new DbIngestor({

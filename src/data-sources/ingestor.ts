@@ -1,8 +1,9 @@
-import type { BarEvent } from '../core/bars.js';
+import type { BarEvent, BarSize } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../ops/logging-setup.js';
-import type { WriteBatchResult } from '../storage/raw-store.js';
+import type { RelationBatch, WriteBatchResult } from '../storage/raw-store.js';
+import { parseInstantText } from './bar-value-rules.js';
 
 /** What to ingest: every field narrows; an empty request means "everything new". */
 export interface IngestRequest {
@@ -13,6 +14,17 @@ export interface IngestRequest {
   /** End of the window, epoch ms UTC, exclusive. */
   readonly end?: number | undefined;
   readonly signal?: AbortSignal | undefined;
+}
+
+/** Rows of a batch as a relation in the lake's DuckDB (see RawStore.writeRelation for its columns). */
+export interface RelationRows {
+  /** A table, view or parenthesised query; it may read the source again when the batch is written. */
+  readonly sql: string;
+  /** `source` of every row (FILE, DB …). */
+  readonly source: string;
+  readonly barSize: BarSize;
+  /** Costly to read (parses text): the raw store reads it once into a temporary table. */
+  readonly costly?: boolean | undefined;
 }
 
 /** One unit of work a run would do, for dry runs and logs. */
@@ -35,8 +47,17 @@ export interface IngestBatch {
    * Must match the raw store's `^[A-Za-z0-9._-]{1,128}$`.
    */
   readonly batchId: string;
-  /** Bars of one bar size; may be empty only if the source has a reason to record an empty batch. */
+  /**
+   * Bars of one bar size; may be empty only if the source has a reason to record an empty batch,
+   * or when `relation` carries the rows instead.
+   */
   readonly events: readonly BarEvent[];
+  /**
+   * Bulk sources (files) hand their rows over as SQL instead of objects: the consumer commits the
+   * batch with the sink's writeRelation, and `events` is empty. `rows` is then the row count.
+   */
+  readonly relation?: RelationRows | undefined;
+  readonly rows?: number | undefined;
   /** What the batch covers, for logs and reports. */
   readonly label: string;
   /**
@@ -67,9 +88,17 @@ export interface Ingestor {
   run(request: IngestRequest): AsyncIterable<IngestBatch>;
 }
 
-/** Where batches go: the raw store's append (RawStore satisfies this). */
+/** Where batches go: the raw store's appends (RawStore satisfies this). */
 export interface BatchSink {
   writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult>;
+  writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult>;
+}
+
+/** Commits one batch to a sink, whichever form its rows take. */
+export function writeBatch(sink: BatchSink, batch: IngestBatch, ingestionTs: number): Promise<WriteBatchResult> {
+  if (batch.relation === undefined) return sink.writeTwsBars(batch.events, batch.batchId, ingestionTs);
+  const { sql, source, barSize, costly } = batch.relation;
+  return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs, costly });
 }
 
 export interface BatchOutcome extends WriteBatchResult {
@@ -101,17 +130,18 @@ export async function drainIngestor(
   const summary: IngestSummary = { source: ingestor.name, batches: 0, batchesWritten: 0, rowsRead: 0, rowsWritten: 0, outcomes: [] };
   for await (const batch of ingestor.run(request)) {
     request.signal?.throwIfAborted();
-    const result = await deps.sink.writeTwsBars(batch.events, batch.batchId, deps.clock.now());
+    const result = await writeBatch(deps.sink, batch, deps.clock.now());
     await batch.acknowledge?.(result);
+    const rows = batch.relation === undefined ? batch.events.length : (batch.rows ?? result.rows);
     summary.batches++;
-    summary.rowsRead += batch.events.length;
+    summary.rowsRead += rows;
     if (result.written) {
       summary.batchesWritten++;
       summary.rowsWritten += result.rows;
     }
     summary.outcomes.push({ ...result, label: batch.label });
     deps.logger.info(
-      { source: ingestor.name, batch_id: batch.batchId, label: batch.label, rows: batch.events.length, written: result.written, dates: result.dates },
+      { source: ingestor.name, batch_id: batch.batchId, label: batch.label, rows, written: result.written, dates: result.dates },
       result.written ? 'batch written' : 'batch already ingested',
     );
   }
@@ -132,8 +162,10 @@ export function parseWindowEdge(value: string, edge: 'start' | 'end'): number {
     const ms = Date.parse(`${v}T00:00:00Z`);
     if (!Number.isNaN(ms) && new Date(ms).toISOString().startsWith(v)) return edge === 'end' ? ms + 86_400_000 : ms;
   } else if (INSTANT.test(v)) {
-    const ms = Date.parse(v.replace(' ', 'T'));
-    if (!Number.isNaN(ms)) return ms;
+    // Date.parse would roll 2024-02-30 over into March; the strict rules refuse it.
+    const r = parseInstantText(v);
+    if (r.ok) return r.value;
+    throw new InputError(`${JSON.stringify(value)}: ${r.problem}`);
   }
   throw new InputError(`${JSON.stringify(value)}: expected YYYY-MM-DD or an ISO-8601 instant with Z or an offset`);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BAR_SIZES, type BarSize } from '../core/bars.js';
+import { checkTimeZone } from './bar-value-rules.js';
 
 /**
  * The `sources:` config slice: extra bar sources declared by `type`. Adding a source type is a
@@ -15,6 +16,19 @@ const instant = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/i, 'expected YYYY-MM-DD or an ISO-8601 instant with Z or an offset');
 
+/** An IANA zone name this Node knows (its tz data), e.g. America/New_York or UTC. */
+const timeZone = z.string().refine(
+  (zone) => {
+    try {
+      checkTimeZone(zone);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone, e.g. America/New_York or UTC' },
+);
+
 /** CSV / Parquet files (symbol, ts, open, high, low, close, volume[, wap, trade_count]). */
 export const fileSourceConfigSchema = z
   .object({
@@ -22,6 +36,11 @@ export const fileSourceConfigSchema = z
     name: sourceName,
     /** Files, or folders whose *.csv / *.parquet files are read (not recursively). Each file is one idempotent batch. */
     paths: z.array(z.string().min(1)).min(1),
+    /**
+     * Zone of zone-less `ts` values (CSV text without Z or offset, Parquet TIMESTAMP without time
+     * zone). Without it they are refused; they are never read as UTC silently.
+     */
+    ts_timezone: timeZone.optional(),
   })
   .strict();
 export type FileSourceConfig = z.infer<typeof fileSourceConfigSchema>;
@@ -56,6 +75,11 @@ export const postgresSourceConfigSchema = z
     ts_label: z.enum(['start', 'end']).default('start'),
     /** Unit of an integer `ts` column (epoch); required for integer columns, ignored for timestamps. */
     ts_epoch_unit: z.enum(['s', 'ms', 'us']).optional(),
+    /**
+     * Zone of a `timestamp` (without time zone) `ts` column; required for such a column (it is never
+     * read as UTC silently), ignored for timestamptz and epoch columns.
+     */
+    ts_timezone: timeZone.optional(),
     /** Instrument key → value in the symbol column, where they differ. */
     symbol_map: z.record(z.string(), z.string().min(1)).default({}),
     /** Instruments this source serves; default every configured instrument. */

@@ -36,6 +36,23 @@ export interface MarketDataService {
   pacing?(): Record<string, unknown>;
   /** Subscribes to MarketDataEvents (the live chain holds instruments whose bars are incomplete); returns the unsubscribe. */
   onEvent?(listener: (e: MarketDataEvent) => void): () => void;
+  /** Start of the last final bar received live per instrument, flushed to the store or still buffered. */
+  liveBarTimes?(): Record<string, number | null>;
+  /** Live gaps not yet repaired, per instrument (instruments without any left out). */
+  liveGaps?(): Record<string, LiveGapReport[]>;
+}
+
+/** A window of live bars that is missing right now, as /healthz shows it. */
+export interface LiveGapReport {
+  readonly from: string;
+  /** null while the gap is still growing. */
+  readonly to: string | null;
+  readonly state: 'open' | 'pending' | 'repairing' | 'failed';
+  readonly missing_bars: number;
+  readonly reason: string;
+  readonly since: string;
+  readonly attempts: number;
+  readonly error?: string;
 }
 
 export type MarketDataFactory = (app: AppContext, metrics: DaemonMetrics) => MarketDataService;
@@ -57,6 +74,10 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   connected: boolean | null;
   last_bar_age_s: Record<string, number | null>;
+  /** Start of the last final bar received live per instrument (stored, or buffered until the next flush); empty without a live stream. */
+  last_live_bar: Record<string, string | null>;
+  /** Unrepaired live gaps per instrument; any makes the status degraded. */
+  live_gaps: Record<string, LiveGapReport[]>;
   jobs: { job: string; last_status: string | null; last_started_at: string | null; next_run: string | null }[];
   event_loop_p99_ms: number;
 }
@@ -133,6 +154,9 @@ export class Daemon {
     const daemon = new Daemon(app, options);
     const log = app.logger.child({ component: 'daemon' });
     try {
+      // Temporary files left by a writer killed mid-write; those of writers still running stay.
+      const sweep = app.rawStore.removeStaleFiles(clock.now());
+      if (sweep.removed.length > 0) log.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
       const stored = daemon.liveChain ? await app.rawStore.latestBarTimes(app.settings.tws.historical_bar_size) : null;
       if (daemon.market) await daemon.market.start();
       await daemon.scheduler.start();
@@ -190,8 +214,12 @@ export class Daemon {
       this.#pacingSeen.set(rule, total);
     }
     const now = this.app.clock.now();
+    const gaps = this.market?.liveGaps?.() ?? {};
     for (const [symbol, t] of Object.entries(this.market?.lastBarTimes() ?? {})) {
       if (t !== null) this.metrics.lastBarAge.labels(symbol).set((now - t) / 1000);
+      const open = gaps[symbol] ?? [];
+      this.metrics.liveOpenGaps.labels(symbol).set(open.length);
+      this.metrics.liveGapMissingBars.labels(symbol).set(open.reduce((n, g) => n + g.missing_bars, 0));
     }
   }
 
@@ -216,10 +244,14 @@ export class Daemon {
       };
     });
     const connected = this.market ? this.market.isConnected() : null;
+    const gaps = this.market?.liveGaps?.() ?? {};
+    const gapped = Object.values(gaps).some((g) => g.length > 0);
     return {
-      status: connected === false || stale ? 'degraded' : 'ok',
+      status: connected === false || stale || gapped ? 'degraded' : 'ok',
       connected,
       last_bar_age_s: ages,
+      last_live_bar: Object.fromEntries(Object.entries(this.market?.liveBarTimes?.() ?? {}).map(([s, t]) => [s, t === null ? null : new Date(t).toISOString()])),
+      live_gaps: gaps,
       jobs,
       event_loop_p99_ms: Math.round(this.#lastLagP99 * 10) / 10,
     };

@@ -35,4 +35,16 @@ export interface JobDefinition {
    * (`asOf`, `reports[].overLimit[].start`): `ibpipe run --format json` prints them as ISO 8601.
    */
   readonly summaryInstants?: readonly string[];
+  /**
+   * Optional, for per-date jobs run over a range (`ibpipe run JOB --start/--end`): a runner for
+   * the planned dates, in order. Each date is still a job run of its own (ledger, exit status),
+   * but the runner may compute several dates in one pass when the first of them runs.
+   */
+  series?(app: AppContext, paramsList: readonly JobParams[]): JobSeries;
+}
+
+/** Runs the dates of a series (see JobDefinition.series); close() releases what a pass holds. */
+export interface JobSeries {
+  run(ctx: JobRunContext, params: JobParams): Promise<JobOutcome>;
+  close(): Promise<void>;
 }

@@ -23,6 +23,9 @@ export class DaemonMetrics {
     labelNames: ['group', 'version'],
     registers: [this.registry],
   });
+  readonly liveOpenGaps = new Gauge({ name: 'ibpipe_live_open_gaps', help: 'Live gaps not yet repaired (open, pending, repairing or failed) per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly liveGapMissingBars = new Gauge({ name: 'ibpipe_live_gap_missing_bars', help: 'Bars the calendar expects in the unrepaired live gaps per instrument', labelNames: ['symbol'], registers: [this.registry] });
+  readonly liveGapRepairs = new Counter({ name: 'ibpipe_live_gap_repairs_total', help: 'Live gap repairs by outcome (repaired, or failed after its attempts)', labelNames: ['symbol', 'outcome'], registers: [this.registry] });
 
   /** DQ rule failures, null rates and gap-fill counts, exported by every transform run. */
   readonly dq = new DqMetricsExporter(this.registry);

@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { AppContext } from './app-context.js';
-import type { JobOutcome } from './job-definition.js';
+import type { JobOutcome, JobSeries } from './job-definition.js';
 import { JobLedger, type JobParams, type JobRunRecord, type JobTrigger } from './job-ledger.js';
 import { jobDefinition } from './job-table.js';
 import type { DaemonMetrics } from './metrics.js';
@@ -14,6 +14,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   metrics?: DaemonMetrics;
   ledger?: JobLedger;
+  /** Runs the job through this series runner (JobDefinition.series) instead of its run(). */
+  series?: JobSeries;
 }
 
 export interface ExecutedRun {
@@ -42,7 +44,8 @@ export async function executeJob(app: AppContext, kind: JobKind, params: JobPara
   logger.info({ run_id: run.run_id, params, trigger: run.trigger, attempt: run.attempt }, 'job started');
   const signal = options.signal ?? new AbortController().signal;
   try {
-    const outcome = await def.run({ app, signal, logger, runId: run.run_id, ...(options.metrics ? { metrics: options.metrics } : {}) }, params);
+    const ctx = { app, signal, logger, runId: run.run_id, ...(options.metrics ? { metrics: options.metrics } : {}) };
+    const outcome = await (options.series ? options.series.run(ctx, params) : def.run(ctx, params));
     const record = ledger.finish(run, 'ok', outcome.counts);
     logger.info({ run_id: run.run_id, counts: outcome.counts, duration_ms: record.duration_ms }, 'job finished');
     options.metrics?.observeJob(name, 'ok', record.duration_ms ?? 0);

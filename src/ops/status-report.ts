@@ -4,6 +4,8 @@ import { JobLedger } from './job-ledger.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
 import { BACKFILL_LEDGER, type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
+import { expectedBarStartsIn } from '../calendar/expected-bars.js';
+import { LIVE_GAP_LEDGER, type LiveGapRecord } from '../data-sources/tws/tws-ingestor.js';
 
 export interface CoverageRow {
   symbol: string;
@@ -23,21 +25,36 @@ export interface UnbackedWindowRow {
   reason: string;
 }
 
+/** A live gap whose repair failed and whose bars are still not all stored. */
+export interface LiveGapRow {
+  symbol: string;
+  /** Instants in epoch ms (printed as ISO 8601, see STATUS_REPORT_INSTANTS). */
+  from: number;
+  to: number;
+  expected: number;
+  stored: number;
+  attempts: number;
+  error: string | null;
+  failed_at: number;
+}
+
 export interface StatusReport {
   coverage: CoverageRow[];
   unbacked_windows: UnbackedWindowRow[];
+  /** Live gaps the daemon could not repair and that nothing has filled since. */
+  live_gaps: LiveGapRow[];
   /** `started_at` in epoch ms (the CLI prints it as ISO 8601, see STATUS_REPORT_INSTANTS). */
   jobs: { job: string; status: string; trigger: string; started_at: number; duration_ms: number | null; error: string | null }[];
   dq: { date: string; severity: string; published: boolean; quarantined: number; imputed: number; unfilled: number; failing_rules: string }[];
 }
 
 /** Paths of the report's instants (epoch ms), in InstantFormatter.paths syntax (src/cli/instant-format.ts). */
-export const STATUS_REPORT_INSTANTS: readonly string[] = ['jobs[].started_at'];
+export const STATUS_REPORT_INSTANTS: readonly string[] = ['jobs[].started_at', 'live_gaps[].from', 'live_gaps[].to', 'live_gaps[].failed_at'];
 
 /**
  * What `ibpipe status` prints: raw coverage per symbol and session (stored distinct bars vs the
  * calendar's expected bars), backfill windows the ledger calls done whose rows are not in raw,
- * the last run of every job, and the latest DQ result per date.
+ * live gaps whose repair failed, the last run of every job, and the latest DQ result per date.
  */
 export async function buildStatusReport(app: AppContext, options: { lastDates?: number } = {}): Promise<StatusReport> {
   const barSize = app.settings.tws.historical_bar_size;
@@ -89,5 +106,42 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
   const unbacked_windows = unbackedWindows(done, app.rawStore)
     .map((u) => ({ symbol: u.record.instrument, session_date: u.record.session_date, batch_id: u.record.batch_id ?? '', reason: u.reason }))
     .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.session_date.localeCompare(b.session_date));
-  return { coverage, unbacked_windows, jobs, dq };
+  return { coverage, unbacked_windows, live_gaps: await unrepairedLiveGaps(app), jobs, dq };
+}
+
+/**
+ * Failed live-gap repairs (state/live_gaps.jsonl) not followed by a repair of the same gap,
+ * checked against the data: a gap whose expected bars are all stored by now (a restart's
+ * catch-up, a backfill) is not listed.
+ */
+async function unrepairedLiveGaps(app: AppContext): Promise<LiveGapRow[]> {
+  const latest = new Map<string, LiveGapRecord>();
+  for (const r of new JsonlLedger<LiveGapRecord>(app.lake.path('state', LIVE_GAP_LEDGER)).readAll()) {
+    if (r.type === 'live_gap') latest.set(`${r.symbol}|${r.from}|${r.to}`, r);
+  }
+  const barSize = app.settings.tws.historical_bar_size;
+  const known = new Set(app.settings.instruments.map((i) => i.key));
+  const rows: LiveGapRow[] = [];
+  for (const g of latest.values()) {
+    if (g.status !== 'failed' || !known.has(g.symbol)) continue;
+    const cal = app.calendars.calendarFor(g.symbol);
+    const expected = expectedBarStartsIn(cal, g.from, g.to, barSizeMs(barSize)).length;
+    const rel = app.rawStore.relationSql({ start: cal.sessionDateOf(g.from), end: cal.sessionDateOf(g.to - 1), barSize, symbols: [g.symbol], presentOnly: true });
+    const [stored] = await app.lake.query<{ n: number }>(
+      `SELECT count(DISTINCT ts) AS n FROM ${rel} WHERE epoch_ms(ts) >= ${Math.trunc(g.from)} AND epoch_ms(ts) < ${Math.trunc(g.to)}`,
+    );
+    const n = stored?.n ?? 0;
+    if (n >= expected) continue;
+    rows.push({
+      symbol: g.symbol,
+      from: g.from,
+      to: g.to,
+      expected,
+      stored: n,
+      attempts: g.attempts,
+      error: g.error ?? null,
+      failed_at: g.recorded_at,
+    });
+  }
+  return rows.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.from - b.from);
 }

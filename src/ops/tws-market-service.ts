@@ -6,7 +6,8 @@ import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
-import type { MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
+import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
+import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
 import type { Logger } from './logging-setup.js';
 import type { DaemonMetrics } from './metrics.js';
 
@@ -72,7 +73,19 @@ export class TwsMarketService implements MarketDataService {
 
   async #run(stored: ReadonlyMap<string, number | null>): Promise<void> {
     const signal = this.#abort.signal;
-    await this.#client.connect(signal);
+    // The gateway may be down or restarting when the daemon starts: keep trying until stopped
+    // (each connect() already retries a few times with backoff).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.connect(signal);
+        break;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#log.error({ err, attempt }, 'cannot connect to the gateway; retrying');
+        await this.#app.clock.sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined);
+        if (signal.aborted) return;
+      }
+    }
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
     // An open session whose stored bars before the live stream have a hole is incomplete until caught up.
@@ -128,13 +141,10 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await this.#ingestor.runLiveStream(instruments, {
-          signal,
-          onEvent: (e) => {
-            this.#log.info({ live: e }, 'live stream event');
-            this.#emit(e);
-          },
-        });
+        const summary = await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#onLiveEvent(e) });
+        // What was flushed at shutdown: the next start's catch-up begins after these bars.
+        const lastFinal = Object.fromEntries(Object.entries(summary.lastFinalTs).map(([k, t]) => [k, t === null ? null : new Date(t).toISOString()]));
+        this.#log.info({ event: 'live_stopped', bars_written: summary.barsWritten, flush_failures: summary.flushFailures, last_final: lastFinal }, 'live stream stopped');
         return;
       } catch (err) {
         if (signal.aborted) return;
@@ -194,11 +204,40 @@ export class TwsMarketService implements MarketDataService {
     }
   }
 
+  #onLiveEvent(e: LiveStreamEvent): void {
+    this.#log.info({ live: e }, 'live stream event');
+    if (e.type === 'gap-repaired') this.#metrics.liveGapRepairs.labels(e.symbol, 'repaired').inc();
+    else if (e.type === 'repair-failed' && e.final) this.#metrics.liveGapRepairs.labels(e.symbol, 'failed').inc();
+    this.#emit(e);
+  }
+
+  liveGaps(): Record<string, LiveGapReport[]> {
+    const iso = (t: number): string => new Date(t).toISOString();
+    const out: Record<string, LiveGapReport[]> = {};
+    for (const [symbol, gaps] of Object.entries(this.#ingestor.liveGaps())) {
+      out[symbol] = gaps.map((g) => ({
+        from: iso(g.from),
+        to: g.to === null ? null : iso(g.to),
+        state: g.state,
+        missing_bars: g.missingBars,
+        reason: g.reason,
+        since: iso(g.since),
+        attempts: g.attempts,
+        ...(g.error === undefined ? {} : { error: g.error }),
+      }));
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     this.#abort.abort(new Error('daemon stopping'));
     await this.#running;
     this.#unsubscribe?.();
     await this.#client.disconnect();
+  }
+
+  liveBarTimes(): Record<string, number | null> {
+    return this.#ingestor.liveLastFinal();
   }
 
   isConnected(): boolean {

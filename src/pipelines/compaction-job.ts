@@ -8,7 +8,13 @@ export const compactionJob: JobDefinition = {
   perDate: true,
   async run({ app }, params) {
     if (!params.date) throw new InputError('compact needs --date');
+    // Leftovers of writers killed mid-write (a SIGKILL, a power cut) go first, whatever their partition.
+    const sweep = app.rawStore.removeStaleFiles(app.clock.now());
+    if (sweep.removed.length > 0) app.logger.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
     const res = await app.rawStore.compactRaw(params.date, app.settings.tws.historical_bar_size);
-    return { counts: { files_before: res.filesBefore, rows: Math.max(0, res.rows) }, summary: res };
+    return {
+      counts: { files_before: res.filesBefore, rows: Math.max(0, res.rows), stale_temp_removed: sweep.removed.length },
+      summary: { ...res, stale_temp_removed: sweep.removed },
+    };
   },
 };

@@ -1,15 +1,17 @@
 import { InputError } from '../core/errors.js';
 import type { DqMetricsExporter } from '../data-quality/metrics.js';
 import type { AppContext } from '../ops/app-context.js';
-import type { JobDefinition } from '../ops/job-definition.js';
+import type { JobDefinition, JobOutcome } from '../ops/job-definition.js';
 import type { Logger } from '../ops/logging-setup.js';
 import { QuarantineStore } from '../storage/quarantine-store.js';
 import { JsonlLedger } from '../storage/state-store.js';
-import { runTransformTwsBars, type DqResultRecord, type TransformDeps } from './transform-pipeline.js';
+import type { DqResultRecord, TransformSummary } from './transform-pipeline.js';
+import { runTransformSql, TransformRange, type SqlTransformDeps } from './transform-sql.js';
 
 /** The transform's dependencies, taken from the app context. */
-export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqMetricsExporter): TransformDeps {
+export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqMetricsExporter): SqlTransformDeps {
   return {
+    lake: app.lake,
     rawStore: app.rawStore,
     curatedStore: app.curatedStore,
     quarantineStore: new QuarantineStore(app.lake),
@@ -24,9 +26,15 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
   };
 }
 
+function outcomeOf(summary: TransformSummary): JobOutcome {
+  return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
+}
+
 /**
- * `transform` as a job: raw → curated for `params.date` (and `params.symbols`, default all).
- * Pass a DqMetricsExporter (on the daemon's registry) to export each run's DQ metrics.
+ * `transform` as a job: raw → curated for `params.date` (and `params.symbols`, default all),
+ * set-based in DuckDB (transform-sql.ts). Over a range (`ibpipe run transform --start/--end`)
+ * it runs as a series: each date is its own job run, but whole passes of sessions are computed
+ * together. Pass a DqMetricsExporter (on the daemon's registry) to export each run's DQ metrics.
  */
 export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}): JobDefinition {
   return {
@@ -38,8 +46,19 @@ export function createTransformJob(options: { metrics?: DqMetricsExporter } = {}
     async run({ app, logger, metrics }, params) {
       if (!params.date) throw new InputError('transform needs a session date (--date)');
       const exporter = options.metrics ?? metrics?.dq;
-      const summary = await runTransformTwsBars(params.date, params.symbols, transformDepsFrom(app, logger, exporter));
-      return { counts: { ...summary.counts, final: summary.final ? 1 : 0 }, summary: { ...summary, cutoffs: Object.fromEntries(summary.cutoffs) } };
+      return outcomeOf(await runTransformSql(params.date, params.symbols, transformDepsFrom(app, logger, exporter)));
+    },
+    series(app, paramsList) {
+      const dates = paramsList.map((p) => p.date).filter((d): d is string => d !== undefined);
+      const symbols = paramsList[0]?.symbols;
+      const range = new TransformRange(dates, symbols, transformDepsFrom(app, app.logger, options.metrics));
+      return {
+        async run({ logger }, params) {
+          if (!params.date) throw new InputError('transform needs a session date (--date)');
+          return outcomeOf(await range.run(params.date, logger));
+        },
+        close: () => range.close(),
+      };
     },
   };
 }

@@ -73,7 +73,7 @@ export interface DqResultRecord {
   failures: DqFailureRecord[];
 }
 
-const MAX_LEDGER_FAILURES = 500;
+export const MAX_LEDGER_FAILURES = 500;
 
 export interface TransformCounts {
   /** Raw rows read for the date, every version. */
@@ -120,6 +120,33 @@ export interface TransformSummary {
   reports: GapReport[];
   curatedFile: string | null;
   quarantineFile: string | null;
+}
+
+/** The rows a run set aside or left, by stage: the counts that do not come from the gap reports. */
+export type TransformRowCounts = Pick<TransformCounts, 'raw_rows' | 'superseded' | 'invalid' | 'dq_quarantined' | 'off_grid' | 'quarantined' | 'incomplete' | 'not_arrived'>;
+
+/** A run's counts and gap totals from its row counts and gap reports (`curated_rows` 0 until written). */
+export function transformCounts(rows: TransformRowCounts, reports: readonly GapReport[]): { counts: TransformCounts; gapTotals: GapTotals } {
+  const gapTotals: GapTotals = reports.reduce(
+    (t, r) => ({
+      expected: t.expected + r.expected,
+      observed: t.observed + r.observed,
+      imputed: t.imputed + r.imputed,
+      unfilled: t.unfilled + r.unfilled,
+      overLimitGaps: t.overLimitGaps + r.overLimit.length,
+    }),
+    { expected: 0, observed: 0, imputed: 0, unfilled: 0, overLimitGaps: 0 },
+  );
+  const counts: TransformCounts = {
+    ...rows,
+    expected: gapTotals.expected,
+    observed: gapTotals.observed,
+    imputed: gapTotals.imputed,
+    unfilled: gapTotals.unfilled,
+    over_limit_gaps: gapTotals.overLimitGaps,
+    curated_rows: 0,
+  };
+  return { counts, gapTotals };
 }
 
 type Normalised = RawBarRow;
@@ -207,12 +234,25 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** The grid step of a transform, ms; ConfigError unless it is the raw bar size (no resampling). */
+export function transformGridMs(deps: Pick<TransformDeps, 'gaps' | 'barSize'>): number {
+  const freq = frequencyMs(deps.gaps.frequency);
+  if (freq !== barSizeMs(deps.barSize)) {
+    throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
+      `gaps.frequency: must equal tws.historical_bar_size (${BAR_SIZE_TOKENS[deps.barSize]})`,
+    ]);
+  }
+  return freq;
+}
+
 /** The curated dataset a transform writes for a gap frequency, e.g. `bars_1min`. */
 export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
   return `bars_${gaps.frequency}`;
 }
 
 /**
+ * The reference implementation, row by row in JS (the `transform` job runs the set-based SQL of
+ * transform-sql.ts; test/pipelines/transform-differential.test.ts holds the two equal).
  * Raw → curated for one session date (DESIGN §4: the trading-session date of each symbol's
  * calendar). Reads the date's raw partition, keeps the latest version of each bar, normalises
  * IB's -1 sentinels, sets invalid records aside, runs the `dq_rules.tws_bars` rules, fills gaps
@@ -226,12 +266,7 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
  * depends on the run time.
  */
 export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
-  const freq = frequencyMs(deps.gaps.frequency);
-  if (freq !== barSizeMs(deps.barSize)) {
-    throw new ConfigError(`gaps.frequency ${deps.gaps.frequency} differs from the raw bar size ${deps.barSize}; the transform does not resample`, [
-      `gaps.frequency: must equal tws.historical_bar_size (${BAR_SIZE_TOKENS[deps.barSize]})`,
-    ]);
-  }
+  const freq = transformGridMs(deps);
   const dataset = curatedDatasetFor(deps.gaps);
   const logger = deps.logger.child({ component: 'transform', date, dataset });
   const requested = [...new Set(symbols && symbols.length > 0 ? symbols : deps.calendars.symbols())].sort(compareKeys);
@@ -324,32 +359,19 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   // Failures were re-labelled by bar, so count the quarantined rows from what was set aside.
   const result: ValidationResult = { ...combined, metrics: { ...combined.metrics, quarantinedRows: quarantine.length } };
 
-  const gapTotals: GapTotals = filled.reports.reduce(
-    (t, r) => ({
-      expected: t.expected + r.expected,
-      observed: t.observed + r.observed,
-      imputed: t.imputed + r.imputed,
-      unfilled: t.unfilled + r.unfilled,
-      overLimitGaps: t.overLimitGaps + r.overLimit.length,
-    }),
-    { expected: 0, observed: 0, imputed: 0, unfilled: 0, overLimitGaps: 0 },
+  const { counts, gapTotals } = transformCounts(
+    {
+      raw_rows: raw.length,
+      superseded: raw.length - deduped.length,
+      invalid: invalidCount,
+      dq_quarantined: dq.quarantine.length,
+      off_grid: filled.offGrid.length,
+      quarantined: quarantine.length,
+      incomplete: filled.incomplete.length,
+      not_arrived: notArrived,
+    },
+    filled.reports,
   );
-  const counts: TransformCounts = {
-    raw_rows: raw.length,
-    superseded: raw.length - deduped.length,
-    invalid: invalidCount,
-    dq_quarantined: dq.quarantine.length,
-    off_grid: filled.offGrid.length,
-    quarantined: quarantine.length,
-    incomplete: filled.incomplete.length,
-    not_arrived: notArrived,
-    expected: gapTotals.expected,
-    observed: gapTotals.observed,
-    imputed: gapTotals.imputed,
-    unfilled: gapTotals.unfilled,
-    over_limit_gaps: gapTotals.overLimitGaps,
-    curated_rows: 0,
-  };
 
   for (const o of result.outcomes) {
     if (o.failures.length === 0) continue;

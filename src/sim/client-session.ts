@@ -110,6 +110,9 @@ export class ClientSession {
   #state: 'greeting' | 'awaiting-start' | 'ready' | 'closing' = 'greeting';
   #outQueue: Promise<void> = Promise.resolve();
   #queued = 0;
+  /** Frames taken from the client (the version handshake included) and written to it. */
+  #framesIn = 0;
+  #framesOut = 0;
   readonly #log: Logger;
 
   constructor(
@@ -121,6 +124,11 @@ export class ClientSession {
     socket.on('data', (chunk) => this.#onData(chunk));
     socket.on('close', () => this.#onClose());
     socket.on('error', (err) => this.#log.debug({ err }, 'client socket error'));
+  }
+
+  /** Frame counts of this connection, so a test can tell when nothing is left in flight. */
+  get frames(): { readonly in: number; readonly out: number } {
+    return { in: this.#framesIn, out: this.#framesOut };
   }
 
   #isClosing(): boolean {
@@ -140,6 +148,7 @@ export class ClientSession {
     const chunk = this.gw.maxChunkBytes;
     if (delay === 0 && chunk === null && this.#queued === 0) {
       this.socket.write(buf);
+      this.#framesOut++;
       this.gw.countMessage('out');
       return;
     }
@@ -152,6 +161,7 @@ export class ClientSession {
         if (this.socket.destroyed) return;
         if (chunk === null) {
           this.socket.write(buf);
+          this.#framesOut++;
           this.gw.countMessage('out');
           return;
         }
@@ -163,6 +173,7 @@ export class ClientSession {
           // Yield so each piece leaves as its own TCP segment (Nagle is off).
           await new Promise<void>((r) => setImmediate(r));
         }
+        this.#framesOut++;
       })
       .catch((err: unknown) => this.#log.debug({ err }, 'send failed'))
       .finally(() => {
@@ -225,6 +236,7 @@ export class ClientSession {
     }
     for (const f of frames) {
       if (this.#isClosing()) return;
+      this.#framesIn++;
       if (f.kind === 'handshake') {
         this.#onHandshake(f.minVersion, f.maxVersion);
         continue;
@@ -424,6 +436,7 @@ export class ClientSession {
         type: 'historicalData',
         client_id: this.clientId,
         req_id: reqId,
+        sim_time: now,
         symbol: q.symbol,
         con_id: q.conId,
         end: endText,

@@ -79,6 +79,11 @@ export interface SimGateway extends FaultControls {
   stats(): SimStats;
   /** Connected clients (after START_API) and their live streams. */
   clients(): { clientId: number; streams: number[] }[];
+  /**
+   * Every open socket (handshake or not) with the frames it has taken in and written out, in
+   * accept order: with the client's own counts, a test knows when nothing is in flight.
+   */
+  connections(): { clientId: number | undefined; framesIn: number; framesOut: number }[];
   /** Stops listening, drops every client and stops all timers. */
   close(): Promise<void>;
 }
@@ -207,6 +212,10 @@ class SimServer implements SimGateway, SessionHost {
     return [...this.#sessions]
       .filter((s) => s.clientId !== undefined)
       .map((s) => ({ clientId: s.clientId as number, streams: [...s.streams.keys()] }));
+  }
+
+  connections(): { clientId: number | undefined; framesIn: number; framesOut: number }[] {
+    return [...this.#sessions].map((s) => ({ clientId: s.clientId, framesIn: s.frames.in, framesOut: s.frames.out }));
   }
 
   async close(): Promise<void> {

@@ -67,9 +67,7 @@ export class CuratedStore {
    * symbols' rows of that date are kept. Atomic: readers see the old file or the new one.
    */
   async writeCuratedBars(rows: readonly CuratedBarRow[], dataset: string, date: string, symbols?: readonly string[]): Promise<number> {
-    const file = this.partitionFile(dataset, date);
     const replace = [...new Set(symbols ?? rows.map((r) => r.symbol))];
-    for (const s of replace) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
     for (const r of rows) {
       if (!replace.includes(r.symbol)) throw new InputError(`row for ${r.symbol} outside the symbols being replaced`);
     }
@@ -77,14 +75,24 @@ export class CuratedStore {
     for (const c of CURATED_COLUMNS) data[c.name] = rows.map((r) => (r as unknown as Record<string, unknown>)[c.name] ?? null);
     const staged = await this.#lake.stage(CURATED_COLUMNS, data, rows.length);
     try {
-      const keep = existsSync(file)
-        ? `UNION ALL SELECT ${SELECT} FROM ${withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', replace)}`
-        : '';
-      await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts`);
+      await this.writeCuratedRelation(`SELECT ${SELECT} FROM ${staged}`, dataset, date, replace);
     } finally {
       await this.#lake.dropTable(staged);
     }
     return rows.length;
+  }
+
+  /**
+   * Like writeCuratedBars, from a SQL relation with CURATED_COLUMNS (in that order) whose rows
+   * all belong to `symbols`: the rows never leave the engine.
+   */
+  async writeCuratedRelation(selectSql: string, dataset: string, date: string, symbols: readonly string[]): Promise<void> {
+    const file = this.partitionFile(dataset, date);
+    for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
+    const keep = existsSync(file)
+      ? `UNION ALL SELECT ${SELECT} FROM ${withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', symbols)}`
+      : '';
+    await this.#lake.writeParquetAtomic(file, `SELECT * FROM (SELECT ${SELECT} FROM (${selectSql}) ${keep}) ORDER BY symbol, ts`);
   }
 
   /** Session dates that have a partition in [start, end] (checks the exact files; no globbing). */

@@ -23,8 +23,10 @@ export const {
   DuckDBTimestampValue,
   DuckDBTypeId,
   INTEGER,
+  StatementType,
 } = duckdb;
 export type DuckDBInstance = DuckDB.DuckDBInstance;
 export type DuckDBTableFunction = DuckDB.DuckDBTableFunction;
+export type StatementType = DuckDB.StatementType;
 // Every type of the package too, so one import line serves a module (values must be listed above).
 export type * from '@duckdb/node-api';

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { sqlIdent, sqlString } from '../core/sql.js';
-import { BACKFILL_LEDGER } from '../data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER, LIVE_GAP_LEDGER } from '../data-sources/tws/tws-ingestor.js';
 import { CURATED_COLUMNS } from './curated-store.js';
 import { Lake } from './lake.js';
 import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
@@ -12,6 +12,7 @@ const STATE_VIEWS: Record<string, string> = {
   source_watermarks: 'source_watermarks.jsonl',
   feature_registry: 'feature_registry.jsonl',
   raw_batches: 'raw_batches.jsonl',
+  live_gaps: LIVE_GAP_LEDGER,
 };
 
 function dateDirs(dir: string): string[] {

@@ -1,8 +1,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { StorageError } from '../core/errors.js';
+import { InputError, StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
 import {
   BOOLEAN,
@@ -17,6 +16,7 @@ import {
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   DuckDBTypeId,
+  type DuckDBResultReader,
   type DuckDBType,
   type DuckDBValue,
   INTEGER,
@@ -25,7 +25,9 @@ import {
 import { DoubleColumns } from './double-columns.js';
 import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
+import { removeStaleTempFiles, tempName, type StaleTempSweep } from './temp-files.js';
 import { readQueryTable, type QueryTable } from './query-table.js';
+import { isReadOnlyStatement, readOnlyRefusal } from './read-only-sql.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Column types the lake writes. Instants are TIMESTAMPTZ in files and epoch-ms numbers in JS. */
@@ -172,6 +174,7 @@ export class Lake {
   /** Typed arrays visible to SQL through ibp_js_doubles(id), by id (see withDoubles). */
   readonly #doubles = new Map<number, DoublesSet>();
   #closed = false;
+  #pending = 0;
 
   private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection) {
     this.root = root;
@@ -208,9 +211,17 @@ export class Lake {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageError('lake is closed'));
-    const next = this.#queue.then(fn, fn);
+    this.#pending++;
+    const next = this.#queue.then(fn, fn).finally(() => {
+      this.#pending--;
+    });
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** True while a statement is queued or running on this handle. */
+  get busy(): boolean {
+    return this.#pending > 0;
   }
 
   /**
@@ -231,17 +242,7 @@ export class Lake {
   query<T extends LakeRow = LakeRow>(sql: string): Promise<T[]> {
     return this.#serial(async () => {
       try {
-        const reader = await this.#conn.runAndReadAll(sql);
-        const names = reader.columnNames();
-        const cols = reader.getColumns();
-        const n = reader.currentRowCount;
-        const out: T[] = new Array(n);
-        for (let i = 0; i < n; i++) {
-          const row: LakeRow = {};
-          for (let c = 0; c < names.length; c++) row[names[c] as string] = toPlain((cols[c] as DuckDBValue[])[i] as DuckDBValue);
-          out[i] = row as T;
-        }
-        return out;
+        return rowObjects<T>(await this.#conn.runAndReadAll(sql));
       } catch (err) {
         throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
       }
@@ -249,15 +250,65 @@ export class Lake {
   }
 
   /**
-   * Like query, with each column's DuckDB type, for printing results (`ibpipe sql`): instant
-   * columns keep their full precision (see QueryTable). Small results only.
+   * Confines this handle to the lake for good: files only under the root (DuckDB's
+   * `allowed_directories` with external access off, which also stops network access and
+   * extension loading), then the configuration is locked so no statement can undo it. Views
+   * made before keep working; nothing outside the root can be read or written after.
    */
-  queryTable(sql: string): Promise<QueryTable> {
+  confineToLake(): Promise<void> {
     return this.#serial(async () => {
+      await this.#conn.run(`SET allowed_directories = [${sqlString(`${this.root.replace(/\/+$/, '')}/`)}]`);
+      await this.#conn.run(`SET enable_external_access = false`);
+      await this.#conn.run(`SET lock_configuration = true`);
+    });
+  }
+
+  /**
+   * Runs one statement a user typed, only if it reads: DuckDB's parser must see exactly one
+   * SELECT before anything is bound (binding some statements already acts), the prepared
+   * statement's type is checked again, and the very statement checked is the one executed.
+   * A refusal or any SQL error is an InputError (bad input, exit 2); a refusal is one line.
+   * The result keeps each column's DuckDB type, so instants print at full precision (QueryTable).
+   */
+  queryReadOnly(sql: string): Promise<QueryTable> {
+    return this.#serial(async () => {
+      const sqlError = (err: unknown): InputError => {
+        const msg = (err as Error).message.replace(/^Failed to extract statements: /, '');
+        const outside = /^Permission Error: Cannot access (?:file|directory) "([^"]*)"/.exec(msg);
+        return new InputError(outside ? `refused: ${outside[1]} is outside the lake root ${this.root}; ibpipe sql reads only files under it` : `SQL error: ${msg}`, {
+          cause: err,
+        });
+      };
+      if (sql.trim() === '') throw new InputError('refused: no SQL statement given');
+      let count: number;
       try {
-        return readQueryTable(await this.#conn.runAndReadAll(sql));
+        count = (await this.#conn.extractStatements(sql)).count;
       } catch (err) {
-        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+        throw sqlError(err);
+      }
+      if (count !== 1) throw new InputError(`refused: ${count} statements given; ibpipe sql runs one query at a time`);
+      // Parse only: json_serialize_sql serializes SELECT statements and nothing else.
+      const parsed = (await this.#conn.runAndReadAll(`SELECT json_serialize_sql(${sqlString(sql)})`)).getRows()[0]?.[0];
+      const verdict = JSON.parse(String(parsed)) as { error?: boolean; error_type?: string; error_message?: string };
+      if (verdict.error) {
+        if (verdict.error_type === 'not implemented') throw new InputError(`refused: ${readOnlyRefusal(sql)}`);
+        throw sqlError(new Error(`${verdict.error_type ?? 'SQL'} error: ${verdict.error_message ?? 'cannot parse'}`));
+      }
+      const extracted = await this.#conn.extractStatements(sql);
+      let prepared;
+      try {
+        prepared = await extracted.prepare(0);
+      } catch (err) {
+        throw sqlError(err);
+      }
+      try {
+        if (!isReadOnlyStatement(prepared.statementType)) throw new InputError(`refused: ${readOnlyRefusal(sql)}`);
+        const reader = await prepared.runAndReadAll().catch((err: unknown) => {
+          throw sqlError(err);
+        });
+        return readQueryTable(reader);
+      } finally {
+        prepared.destroySync();
       }
     });
   }
@@ -394,7 +445,17 @@ export class Lake {
     });
   }
 
-  /** Drops a relation made by stage() (its view and the rows behind it). */
+  /**
+   * Materialises a query into a new temporary table (in memory, spilling to the lake's `.tmp/`
+   * beyond memory_limit) and returns its name. Drop it with dropTable when done.
+   */
+  async createTempTable(selectSql: string): Promise<string> {
+    const name = `ibp_temp_${++tempCounter}`;
+    await this.run(`CREATE TEMP TABLE ${name} AS ${selectSql}`);
+    return name;
+  }
+
+  /** Drops a relation made by stage() (its view and the rows behind it) or by createTempTable(). */
   async dropTable(name: string): Promise<void> {
     const raw = this.#staged.get(name);
     if (raw !== undefined) {
@@ -415,7 +476,7 @@ export class Lake {
   async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<number> {
     const dir = dirname(file);
     ensureDir(dir, `write ${basename(file)}`);
-    const tmp = join(dir, `.tmp-${basename(file)}-${randomBytes(6).toString('hex')}`);
+    const tmp = join(dir, tempName(basename(file)));
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
       const rows = await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
@@ -430,6 +491,15 @@ export class Lake {
       if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
     }
+  }
+
+  /**
+   * Removes temporary files and folders that writers killed mid-write left behind anywhere in
+   * the lake, keeping those of writers still running (temp-files.ts says how a writer is
+   * recognised). `now` is epoch ms from the Clock.
+   */
+  removeStaleTempFiles(now: number): StaleTempSweep {
+    return removeStaleTempFiles(this.root, now, ['.tmp']);
   }
 
   /**
@@ -491,6 +561,19 @@ export class Lake {
     this.#conn.closeSync();
     this.#instance.closeSync();
   }
+}
+
+/** A result as plain row objects (small results only: summaries, ad-hoc queries). */
+function rowObjects<T extends LakeRow>(reader: DuckDBResultReader): T[] {
+  const names = reader.columnNames();
+  const cols = reader.getColumns();
+  const out: T[] = new Array(reader.currentRowCount);
+  for (let i = 0; i < out.length; i++) {
+    const row: LakeRow = {};
+    for (let c = 0; c < names.length; c++) row[names[c] as string] = toPlain((cols[c] as DuckDBValue[])[i] as DuckDBValue);
+    out[i] = row as T;
+  }
+  return out;
 }
 
 /** fsyncPath off the event loop (libuv's thread pool). */

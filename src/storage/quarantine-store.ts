@@ -76,24 +76,34 @@ export class QuarantineStore {
    * nothing to record and no file yet. Returns the file, or null when none was written.
    */
   async replace(dataset: string, date: string, symbols: readonly string[], rows: readonly QuarantineRow[]): Promise<string | null> {
-    const file = this.partitionFile(dataset, date);
-    for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
-    const exists = existsSync(file);
-    if (rows.length === 0 && !exists) return null;
+    if (rows.length === 0 && !existsSync(this.partitionFile(dataset, date))) return this.replaceFromRelation(dataset, date, symbols, '', false);
     const data: Record<string, unknown[]> = {};
     for (const c of QUARANTINE_COLUMNS) data[c.name] = rows.map((r) => cellOf(c, (r as unknown as Record<string, unknown>)[c.name]));
     const staged = await this.#lake.stage(QUARANTINE_COLUMNS, data, rows.length);
     try {
-      const keep = exists
-        ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE ${sqlNotInKeys('symbol', symbols)}`
-        : '';
-      await this.#lake.writeParquetAtomic(
-        file,
-        `SELECT * FROM (SELECT ${SELECT} FROM ${staged} ${keep}) ORDER BY symbol, ts NULLS FIRST, stage, rule, ingestion_ts, batch_id`,
-      );
+      return await this.replaceFromRelation(dataset, date, symbols, `SELECT ${SELECT} FROM ${staged}`, rows.length > 0);
     } finally {
       await this.#lake.dropTable(staged);
     }
+  }
+
+  /**
+   * Like replace, from a SQL relation with QUARANTINE_COLUMNS (in that order) whose rows all
+   * belong to `symbols`; `hasRows` says whether it is non-empty (nothing is written for an
+   * empty relation when there is no file yet).
+   */
+  async replaceFromRelation(dataset: string, date: string, symbols: readonly string[], selectSql: string, hasRows: boolean): Promise<string | null> {
+    const file = this.partitionFile(dataset, date);
+    for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
+    const exists = existsSync(file);
+    if (!hasRows && !exists) return null;
+    const keep = exists
+      ? `UNION ALL SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) WHERE ${sqlNotInKeys('symbol', symbols)}`
+      : '';
+    await this.#lake.writeParquetAtomic(
+      file,
+      `SELECT * FROM (SELECT ${SELECT} FROM (${selectSql}) ${keep}) ORDER BY symbol, ts NULLS FIRST, stage, rule, ingestion_ts, batch_id`,
+    );
     return file;
   }
 

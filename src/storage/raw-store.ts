@@ -1,22 +1,36 @@
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { BAR_SIZE_TOKENS, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
-import { sqlKeyList, sqlString } from '../core/sql.js';
+import { isValidInstrumentKey } from '../core/instruments.js';
+import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
+import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
 import { Lake, type LakeColumn } from './lake.js';
 import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from './raw-bar-columns.js';
+import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
+import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
+import { classifyWriteFault, ensureDir } from './write-faults.js';
 
 /** Maps an instrument key and an instant to its partition (trading session) date. */
 export interface SessionDateResolver {
   /** Throws InputError for an unknown symbol. */
   sessionDateOf(symbol: string, ts: number): string;
+  /**
+   * The calendar of a symbol (throws InputError for an unknown one): writeRelation maps whole
+   * hours of instants to dates per calendar instead of asking per row.
+   */
+  calendarFor(symbol: string): { sessionDateOf(instant: number): string };
+  /** Every symbol it knows (the configured instruments). */
+  symbols(): readonly string[];
 }
 
 export const RAW_DATASET = 'tws_bars';
 const BATCH_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** Raw files a writer renames into place before its ledger line: `batch-<id>.parquet`, `compacted-<hash>.parquet`. */
+const RAW_FILE_NAME = /^((?:batch-[A-Za-z0-9._-]+)|(?:compacted-[0-9a-f]+))\.parquet$/;
 
 /** Columns of a raw batch file; `bar_size` and `date` live in the Hive path, not in the file. */
 export const RAW_FILE_COLUMNS: readonly LakeColumn[] = [
@@ -39,41 +53,50 @@ export const RAW_FILE_COLUMNS: readonly LakeColumn[] = [
 
 const RAW_SELECT = RAW_FILE_COLUMNS.map((c) => c.name).join(', ');
 
-interface BatchRecord {
-  type: 'batch';
-  batch_id: string;
-  bar_size: string;
-  source: string;
-  rows: number;
-  ingestion_ts: number;
-  /** Lake-relative paths, one per session date. */
-  files: { date: string; path: string; rows: number }[];
+/** What a batch written from a SQL relation is (see RawStore.writeRelation). */
+export interface RelationBatch {
+  readonly batchId: string;
+  /** `source` of every row (FILE, DB, TWS). */
+  readonly source: string;
+  readonly barSize: BarSize;
+  readonly ingestionTs: number;
   /**
-   * Batches committed together in these files (a group commit); each row's `batch_id` column
-   * names its part. Absent: the record is one batch, `batch_id`.
+   * The relation is costly to read (it parses text, e.g. a CSV file): it is then read once into a
+   * temporary table first, instead of once per pass.
    */
-  parts?: { batch_id: string; rows: number; dates: string[] }[];
+  readonly costly?: boolean | undefined;
 }
 
-/** A committed file found missing (a restored or damaged lake): hidden from readers from now on. */
-interface LostRecord {
-  type: 'lost';
-  bar_size: string;
-  path: string;
-  reason: string;
-  detected_at: number;
-}
+/**
+ * Columns a relation handed to RawStore.writeRelation provides (cast on the way in: `ts` to
+ * TIMESTAMPTZ, prices to DOUBLE, `con_id` / `trade_count` to BIGINT); the store adds `source`,
+ * `batch_id` and `ingestion_ts`.
+ */
+export const RAW_RELATION_COLUMNS = ['symbol', 'con_id', 'what_to_show', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count', 'request_id'] as const;
 
-interface CompactionRecord {
-  type: 'compaction';
-  bar_size: string;
-  date: string;
-  path: string;
-  rows: number;
-  replaces: string[];
-}
+/** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
+const DIRECT_DATES = 16;
 
-type RawLedgerRecord = BatchRecord | CompactionRecord | LostRecord;
+/** A row of writeRelation's scan: per (calendar, UTC hour) when by_hour, else per symbol with its attributes' spread. */
+interface SummaryRow extends Record<string, unknown> {
+  by_hour: boolean;
+  cal: number | null;
+  hour: number | null;
+  k: number | null;
+  n: number;
+  unknown: number;
+  bad: number;
+  last: number | null;
+  wts_min: string | null;
+  wts_max: string | null;
+  con_min: number | null;
+  con_max: number | null;
+  con_n: number;
+  req_min: string | null;
+  req_max: string | null;
+  req_n: number;
+  descents: number;
+}
 
 export interface WriteBatchResult {
   batchId: string;
@@ -132,22 +155,33 @@ export interface CompactResult {
   path: string | null;
 }
 
+function checkBatchId(batchId: string): void {
+  if (!BATCH_ID.test(batchId)) throw new InputError(`batch id ${JSON.stringify(batchId)} must match ${BATCH_ID.source}`);
+}
+
 /**
  * The append-only raw store (DESIGN §6). A batch is written as one file per session date under
  * raw/tws_bars/bar_size=…/date=…/, each renamed into place, then committed by one line in the
  * batch ledger. Readers see only committed files, so a crash between renames never exposes a
  * partial batch; re-writing an uncommitted batch overwrites its files, a committed one is a no-op.
+ *
+ * Public surface: `writeTwsBars` (bars as objects: pages, live flushes), `writeRelation` (bars as
+ * a SQL relation: files), `hasBatch` / `visibleFiles` / `listDates` (from an in-memory index of
+ * the ledger, refreshed from the lines appended since the last call, including other processes'),
+ * `relationSql` / `readTwsBars` / `latestBarTimes` (reads of committed rows), `compactRaw`.
  */
 export class RawStore {
   readonly #lake: Lake;
   readonly #dates: SessionDateResolver;
   readonly #ledger: JsonlLedger<RawLedgerRecord>;
+  readonly #index: RawBatchIndex;
   readonly #listeners = new Set<(info: BatchCommitInfo) => void>();
 
   constructor(lake: Lake, sessionDates: SessionDateResolver) {
     this.#lake = lake;
     this.#dates = sessionDates;
     this.#ledger = new JsonlLedger<RawLedgerRecord>(lake.path('state', 'raw_batches.jsonl'));
+    this.#index = new RawBatchIndex(this.#ledger);
   }
 
   /** Calls listener after every committed batch; returns an unsubscribe function. */
@@ -163,46 +197,23 @@ export class RawStore {
   }
 
   /**
-   * Checks batches against the ledger and the disk in one pass: committed or not, and which
-   * committed files (followed through compactions) are missing or were marked lost.
+   * Checks batches against the ledger index and the disk: committed or not, and which committed
+   * files (followed through compactions) are missing or were marked lost. One existence check per
+   * file of the batches asked about; no scan of the ledger.
    */
   batchPresence(batchIds: readonly string[]): Map<string, BatchPresence> {
-    const want = new Set(batchIds);
-    const filesOf = new Map<string, Map<string, string>>();
-    const replacedBy = new Map<string, string>();
-    const visible = new Set<string>();
-    for (const r of this.#ledger.readAll()) {
-      if (r.type === 'batch') {
-        const pathOf = new Map(r.files.map((f) => [f.date, f.path]));
-        for (const f of r.files) visible.add(f.path);
-        for (const part of r.parts ?? [{ batch_id: r.batch_id, dates: r.files.map((f) => f.date) }]) {
-          if (!want.has(part.batch_id)) continue;
-          let m = filesOf.get(part.batch_id);
-          if (!m) filesOf.set(part.batch_id, (m = new Map()));
-          for (const d of part.dates) m.set(d, pathOf.get(d) ?? '');
-        }
-      } else if (r.type === 'compaction') {
-        for (const p of r.replaces) {
-          visible.delete(p);
-          replacedBy.set(p, r.path);
-        }
-        visible.add(r.path);
-      } else {
-        visible.delete(r.path);
-      }
-    }
+    const index = this.#index.refresh();
     const out = new Map<string, BatchPresence>();
-    for (const id of want) {
-      const files = filesOf.get(id);
-      if (!files) {
+    for (const id of new Set(batchIds)) {
+      const where = index.locate(id);
+      if (where === null) {
         out.set(id, { committed: false, missing: [] });
         continue;
       }
       const missing: BatchPresence['missing'] = [];
-      for (const [date, path] of files) {
-        let p = path;
-        for (let hops = 0; !visible.has(p) && replacedBy.has(p) && hops < 1000; hops++) p = replacedBy.get(p) as string;
-        if (!visible.has(p) || !existsSync(join(this.#lake.root, p))) missing.push({ date, path: join(this.#lake.root, p) });
+      for (const { date, path, visible } of where) {
+        const abs = join(this.#lake.root, path);
+        if (!visible || !existsSync(abs)) missing.push({ date, path: abs });
       }
       out.set(id, { committed: true, missing });
     }
@@ -264,6 +275,7 @@ export class RawStore {
     const source = toWrite.find((p) => p.events.length > 0)?.events[0]?.source ?? '';
     const staged = await this.#lake.stageFloat64(NUMERIC_COLUMNS, enc.columns, enc.rowCount);
     const written: string[] = [];
+    const endWrite = this.#beginWrite(token, `batch-${groupId}`);
     try {
       const files: BatchRecord['files'] = [];
       const byDate = enc.dates.map((d, no) => ({ ...d, no })).sort((a, b) => (a.date < b.date ? -1 : 1));
@@ -281,6 +293,7 @@ export class RawStore {
       for (const f of written) rmSync(f, { force: true });
       throw err;
     } finally {
+      endWrite();
       await this.#lake.dropTable(staged);
     }
     for (const p of enc.parts) results.set(p.batchId, { batchId: p.batchId, written: true, rows: p.rows, dates: [...p.dates].sort() });
@@ -292,33 +305,302 @@ export class RawStore {
     return done(groupId, enc.rowCount, enc.dates.map((d) => d.date).sort());
   }
 
-  /** Committed, not-superseded files per date for a bar size (lake-absolute paths). */
-  visibleFiles(barSize: BarSize = '1 min', dates?: readonly string[]): Map<string, string[]> {
-    const token = BAR_SIZE_TOKENS[barSize];
-    const want = dates ? new Set(dates) : null;
-    const perDate = new Map<string, Set<string>>();
-    for (const r of this.#ledger.readAll()) {
-      if (r.bar_size !== token) continue;
-      if (r.type === 'batch') {
-        for (const f of r.files) {
-          if (want && !want.has(f.date)) continue;
-          let s = perDate.get(f.date);
-          if (!s) perDate.set(f.date, (s = new Set()));
-          s.add(f.path);
-        }
-      } else if (r.type === 'compaction') {
-        if (want && !want.has(r.date)) continue;
-        let s = perDate.get(r.date);
-        if (!s) perDate.set(r.date, (s = new Set()));
-        for (const p of r.replaces) s.delete(p);
-        s.add(r.path);
-      } else {
-        for (const s of perDate.values()) s.delete(r.path);
-      }
+  /**
+   * Appends one batch given as SQL: `relation` (a table, view or parenthesised query in the
+   * lake's DuckDB, e.g. over a Parquet file) yields RAW_RELATION_COLUMNS. No row crosses into JS.
+   * One scan checks the rows (configured symbols; no NULL `ts`, `what_to_show` or price; finite
+   * prices) and finds the (calendar, UTC hour) pairs present, which map to session dates; then
+   * one file per date is written sorted by (symbol, ts) and the batch is committed like
+   * writeTwsBars: files renamed into place first, the ledger line last. A committed id is a
+   * no-op, unless files of it were lost: then only the lost dates are written again (as
+   * writeBatchGroup does). With a few dates each file is written straight from the relation (a date-sorted
+   * Parquet source is pruned by its row-group statistics); with more, the relation is read once
+   * into a temporary table first.
+   */
+  async writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult> {
+    checkBatchId(batch.batchId);
+    const presence = this.batchPresence([batch.batchId]).get(batch.batchId);
+    if (presence?.committed && presence.missing.length === 0) return { batchId: batch.batchId, written: false, rows: 0, dates: [] };
+    const onlyDates = presence?.committed ? new Set(presence.missing.map((m) => m.date)) : null;
+    if (batch.source.length === 0) throw new InputError(`batch ${batch.batchId}: source is empty`);
+    if (!batch.costly) return this.#writeRelation(relation, batch, onlyDates);
+    const once = await this.#lake.createTempTable(`SELECT * FROM ${relation}`);
+    try {
+      return await this.#writeRelation(once, batch, onlyDates);
+    } finally {
+      await this.#lake.dropTable(once);
     }
+  }
+
+  async #writeRelation(relation: string, batch: RelationBatch, onlyDates: ReadonlySet<string> | null): Promise<WriteBatchResult> {
+    const { batchId, source, barSize, ingestionTs } = batch;
+    const token = BAR_SIZE_TOKENS[barSize];
+    const lake = this.#lake;
+    const known = this.#symbolRelation();
+    const rel = `(SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(con_id AS BIGINT) AS con_id, CAST(what_to_show AS VARCHAR) AS what_to_show,
+                         CAST(ts AS TIMESTAMPTZ) AS ts, CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
+                         CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, CAST(wap AS DOUBLE) AS wap,
+                         CAST(trade_count AS BIGINT) AS trade_count, CAST(request_id AS VARCHAR) AS request_id
+                  FROM ${relation})`;
+    const incomplete = `r.ts IS NULL OR r.ts <= TIMESTAMPTZ '1970-01-01 00:00:00+00' OR r.what_to_show IS NULL
+      OR NOT isfinite(r.open) OR NOT isfinite(r.high) OR NOT isfinite(r.low) OR NOT isfinite(r.close) OR NOT isfinite(r.volume)
+      OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
+    // Each row's symbol by number (an enum code over the configured symbols in byte order, NULL
+    // for an unknown one): a projection, not a join, so the input order survives; its calendar
+    // by that number.
+    const k = known.symbols.length === 0 ? 'NULL::INTEGER' : `CAST(enum_code(TRY_CAST(r.symbol AS ${sqlEnum(known.symbols)})) AS INTEGER)`;
+    const calList = sqlList(known.cal, 'INTEGER');
+    const numbered = `(SELECT r.*, ${k} AS k, lag(r.symbol) OVER () AS prev_symbol, lag(r.ts) OVER () AS prev_ts FROM ${rel} r)`;
+    // One scan: the (calendar, hour) pairs present (for dates), each symbol's attributes, and
+    // whether the rows already come in (symbol, ts) order (a streaming lag over the input order).
+    // Aggregated per (symbol, hour) first (a few rows per symbol and session), then rolled up per
+    // (calendar, hour) and per symbol: each row updates one set of aggregates, not two.
+    const summary = await lake.query<SummaryRow>(
+      `WITH fine AS MATERIALIZED (
+         SELECT r.k, epoch_ms(r.ts) // ${HOUR_MS} AS hour, count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown,
+                count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
+                min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
+                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
+                count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents
+         FROM ${numbered} r GROUP BY ALL)
+       SELECT true AS by_hour, (${calList})[k + 1] AS cal, hour, NULL::INTEGER AS k, sum(n) AS n, sum(unknown) AS unknown, sum(bad) AS bad, max(last) AS last,
+              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n, sum(descents) AS descents
+       FROM fine GROUP BY ALL
+       UNION ALL
+       SELECT false, NULL, NULL, k, sum(n), sum(unknown), sum(bad), max(last), min(wts_min), max(wts_max), min(con_min), max(con_max), sum(con_n),
+              min(req_min), max(req_max), sum(req_n), sum(descents)
+       FROM fine GROUP BY k`,
+    );
+    const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
+    if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
+    const total = hours.reduce((n, h) => n + h.n, 0);
+    const perHour = hourDates(hours as { cal: number; hour: number }[], known.calendars);
+    const ranges = dateRanges(perHour);
+    const dates = [...ranges.keys()];
+    // When each symbol has one what_to_show / con_id / request_id (the usual case) they ride on
+    // its number, written as enums or constants: cheap strings to write, narrow rows to sort.
+    const bySymbol = new Map(summary.filter((h) => !h.by_hour && h.k !== null).map((h) => [h.k as number, h]));
+    const uniform = [...bySymbol.values()].every(
+      (r) => r.wts_min === r.wts_max && r.con_min === r.con_max && (r.con_n === 0 || r.con_n === r.n) && r.req_min === r.req_max && (r.req_n === 0 || r.req_n === r.n),
+    );
+    const attrOf = <F extends 'wts_min' | 'con_min' | 'req_min'>(field: F): SummaryRow[F][] => known.symbols.map((_, i) => bySymbol.get(i)?.[field] ?? null);
+    const perSymbol = (values: readonly (string | null)[]): string => {
+      const used = [...bySymbol.keys()].map((i) => values[i] ?? null);
+      const first = used[0] ?? null;
+      if (used.every((v) => v === first)) return first === null ? 'NULL::VARCHAR' : sqlEnumConstant(first);
+      return `(${sqlList(values, 'VARCHAR')}::${sqlEnum(values)}[])[x.k + 1]`;
+    };
+    const conIds = attrOf('con_min');
+    const usedConIds = [...bySymbol.keys()].map((i) => conIds[i] ?? null);
+    const wts = uniform ? perSymbol(attrOf('wts_min')) : 'x.what_to_show';
+    const conId = !uniform ? 'x.con_id' : usedConIds.every((v) => v === usedConIds[0]) ? `${usedConIds[0] ?? 'NULL'}::BIGINT` : `(${sqlList(conIds, 'BIGINT')})[x.k + 1]`;
+    const requestId = uniform ? perSymbol(attrOf('req_min')) : 'x.request_id';
+    const output = (inner: string): string =>
+      `SELECT ${sqlEnumConstant(source)} AS source, x.symbol, ${conId} AS con_id, ${wts} AS what_to_show,
+              x.ts, x.open, x.high, x.low, x.close, x.volume, x.wap, x.trade_count, ${sqlEnumConstant(batchId)} AS batch_id,
+              CAST(epoch_ms(${Math.trunc(ingestionTs)}) AS TIMESTAMPTZ) AS ingestion_ts, ${requestId} AS request_id
+       FROM (${inner}) x`;
+    const narrow = `${k} AS k, r.symbol, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${uniform ? '' : ', r.what_to_show, r.con_id, r.request_id'}`;
+    // Rows already in (symbol, ts) order (a file exported per symbol) keep it through filters and
+    // projections: no sort, which is most of the cost of writing them.
+    const ordered = hours.reduce((n, h) => n + h.descents, 0) === 0;
+    const order = ordered ? '' : ' ORDER BY k, ts';
+    // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
+    const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;
+    // A re-write of lost dates is a record of its own (its files named after it), with the batch as its one part.
+    const fileId = onlyDates ? `g-${createHash('sha256').update(`${batchId}:${[...onlyDates].sort().join(',')}`).digest('hex').slice(0, 32)}` : batchId;
+    const wanted = (date: string): boolean => onlyDates === null || onlyDates.has(date);
+    const files: BatchRecord['files'] = [];
+    const endWrite = this.#beginWrite(token, `batch-${fileId}`);
+    try {
+      const dateMap = dates.length > DIRECT_DATES ? hourListMap(perHour, dates) : null;
+      if (dateMap === null) {
+        for (const [date, rs] of ranges) {
+          if (!wanted(date)) continue;
+          const where = rs.map((g) => `(${oneCalendar ? '' : `(${calList})[${k} + 1] = ${g.cal} AND `}r.ts >= ${sqlTimestamptz(g.from)} AND r.ts < ${sqlTimestamptz(g.to)})`).join(' OR ');
+          files.push(await this.#writeDateFile(token, date, fileId, output(`SELECT * FROM (SELECT ${narrow} FROM ${rel} r WHERE ${where})${order}`)));
+        }
+      } else {
+        // Many dates: read the relation once into a temporary table of narrow rows, each numbered
+        // with its date through a list indexed by (calendar, hour) (insertion order is kept), then
+        // write each date from it.
+        const hourNo = `(epoch_ms(r.ts) // ${HOUR_MS} - ${dateMap.firstHour})`;
+        const staged = await lake.createTempTable(
+          `SELECT ${narrow}, (${dateMap.list})[(${calList})[${k} + 1] * ${dateMap.span} + ${hourNo} + 1] AS date_no FROM ${rel} r`,
+        );
+        try {
+          for (const [i, date] of dates.entries()) {
+            if (!wanted(date)) continue;
+            files.push(await this.#writeDateFile(token, date, fileId, output(`SELECT * FROM ${staged} WHERE date_no = ${i}${order}`)));
+          }
+        } finally {
+          await lake.dropTable(staged);
+        }
+      }
+      const written = files.reduce((n, f) => n + f.rows, 0);
+      if (onlyDates === null && written !== total) throw new StorageError(`batch ${batchId}: wrote ${written} of ${total} rows; not committed`, { details: { batchId } });
+      const record: BatchRecord = { type: 'batch', batch_id: fileId, bar_size: token, source, rows: written, ingestion_ts: ingestionTs, files };
+      if (onlyDates) record.parts = [{ batch_id: batchId, rows: written, dates: files.map((f) => f.date) }];
+      this.#commit(record, () => {
+        const last = new Map<string, number>();
+        for (const [i, r] of bySymbol) if (r.last !== null) last.set(known.symbols[i] as string, r.last);
+        return last;
+      });
+      return { batchId, written: true, rows: written, dates: files.map((f) => f.date) };
+    } catch (err) {
+      // Not committed: take the renamed files away again, so no reader or glob finds them.
+      for (const f of files) rmSync(join(this.#lake.root, f.path), { force: true });
+      throw err;
+    } finally {
+      endWrite();
+    }
+  }
+
+  /**
+   * The configured symbols as an inline relation (symbol, k = rank in byte order, cal = calendar
+   * number), with the calendars by number. No session state: nothing to drop afterwards.
+   */
+  #symbolRelation(): { sql: string; symbols: string[]; cal: number[]; calendars: { sessionDateOf(instant: number): string }[] } {
+    const symbols = [...this.#dates.symbols()].sort();
+    const calendars: { sessionDateOf(instant: number): string }[] = [];
+    const numbers = new Map<object, number>();
+    const cal = symbols.map((sym) => {
+      const c = this.#dates.calendarFor(sym);
+      let no = numbers.get(c);
+      if (no === undefined) {
+        numbers.set(c, (no = calendars.length));
+        calendars.push(c);
+      }
+      return no;
+    });
+    if (symbols.length === 0) return { sql: '(SELECT NULL::VARCHAR AS symbol, NULL::INTEGER AS k, NULL::INTEGER AS cal WHERE false)', symbols, cal, calendars };
+    return {
+      sql: `(SELECT unnest([${sqlKeyList(symbols)}]::VARCHAR[]) AS symbol, unnest(range(${symbols.length}))::INTEGER AS k, unnest([${cal.join(', ')}]::INTEGER[]) AS cal)`,
+      symbols,
+      cal,
+      calendars,
+    };
+  }
+
+  /** Names the first offending row of a relation that failed writeRelation's checks. */
+  async #refuseRows(batchId: string, rel: string, syms: string, incomplete: string): Promise<never> {
+    const rows = await this.#lake.query<{ symbol: string | null; unknown: boolean; n: number }>(
+      `SELECT r.symbol, s.k IS NULL AS unknown, count(*) OVER () AS n FROM ${rel} r LEFT JOIN ${syms} s ON s.symbol = r.symbol
+       WHERE s.k IS NULL OR ${incomplete} LIMIT 1`,
+    );
+    const r = rows[0];
+    if (r?.unknown) {
+      const problem = r.symbol === null || !isValidInstrumentKey(r.symbol) ? 'is not a valid instrument key' : 'is not a configured instrument (unknown symbol)';
+      throw new InputError(`batch ${batchId}: symbol ${JSON.stringify(r.symbol)} ${problem}`, { details: { batchId, symbol: r.symbol } });
+    }
+    throw new InputError(`batch ${batchId}: ${r?.n ?? 'some'} row(s) (first of ${JSON.stringify(r?.symbol)}) lack ts, what_to_show or a finite open/high/low/close/volume`, {
+      details: { batchId, symbol: r?.symbol },
+    });
+  }
+
+  /**
+   * Marks a write of `batch-…` / `compacted-…` files (`stem`) in progress until the returned
+   * function is called (after the ledger line): a hidden marker named after this process in the
+   * bar size's folder. A file renamed into place whose ledger line never came (the writer killed
+   * in between) is invisible to readers; the marker left by the dead writer is what lets
+   * removeStaleFiles delete it without touching a running writer's files.
+   */
+  #beginWrite(token: string, stem: string): () => void {
+    const dir = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`);
+    ensureDir(dir, `write ${stem}`);
+    const marker = join(dir, tempName(`${PENDING}${stem}`));
+    try {
+      writeFileSync(marker, '');
+    } catch (err) {
+      throw classifyWriteFault(err, `write ${stem}`, dir) ?? err;
+    }
+    return () => rmSync(marker, { force: true });
+  }
+
+  /**
+   * Removes what writers killed mid-write left in the lake: raw files renamed into place whose
+   * ledger line never came (their writer's pending marker is there and the writer is gone), then
+   * stale hidden temporary files anywhere (Lake.removeStaleTempFiles). A running writer's files
+   * are kept; a raw file no ledger line names and no marker claims (e.g. a restored ledger) is
+   * left alone, since it may be the only copy of its rows. `now` is epoch ms from the Clock.
+   */
+  removeStaleFiles(now: number): StaleTempSweep {
+    const removed: string[] = [];
+    let kept = 0;
+    const base = this.#lake.path('raw', RAW_DATASET);
+    const list = (dir: string): string[] => {
+      try {
+        return readdirSync(dir);
+      } catch {
+        return [];
+      }
+    };
+    for (const barDir of list(base).filter((n) => n.startsWith('bar_size='))) {
+      const barPath = join(base, barDir);
+      // Order matters against a concurrent writer (marker, renames, ledger line, marker gone):
+      // candidate files first, then the markers, then the ledger.
+      const candidates: { rel: string; stem: string }[] = [];
+      for (const dateDir of list(barPath).filter((n) => n.startsWith('date='))) {
+        for (const f of list(join(barPath, dateDir))) {
+          const m = RAW_FILE_NAME.exec(f);
+          if (m) candidates.push({ rel: relative(this.#lake.root, join(barPath, dateDir, f)), stem: m[1] as string });
+        }
+      }
+      const live = new Set<string>();
+      const stale: { marker: string; stem: string }[] = [];
+      for (const name of list(barPath)) {
+        const subject = tempSubject(name);
+        if (subject === null || !subject.startsWith(PENDING)) continue;
+        const stem = subject.slice(PENDING.length);
+        const w = writerOf(name);
+        let state = w === null ? 'unknown' : writerState(w);
+        if (state === 'unknown') {
+          try {
+            state = now - statSync(join(barPath, name)).mtimeMs > FOREIGN_TEMP_MAX_AGE_MS ? 'gone' : 'running';
+          } catch {
+            state = 'running';
+          }
+        }
+        if (state === 'gone') stale.push({ marker: name, stem });
+        else live.add(stem);
+      }
+      const dead = new Set(stale.map((x) => x.stem).filter((stem) => !live.has(stem)));
+      const index = this.#index.refresh();
+      for (const c of candidates) {
+        if (!dead.has(c.stem) || index.isKnownPath(c.rel)) continue;
+        rmSync(join(this.#lake.root, c.rel), { force: true });
+        removed.push(c.rel);
+      }
+      for (const x of stale) {
+        rmSync(join(barPath, x.marker), { force: true });
+        removed.push(relative(this.#lake.root, join(barPath, x.marker)));
+      }
+      kept += live.size;
+    }
+    const temps = this.#lake.removeStaleTempFiles(now);
+    return { removed: [...removed, ...temps.removed], kept: kept + temps.kept };
+  }
+
+  /** Writes one session date's file of a batch (atomically) and returns its ledger entry. */
+  async #writeDateFile(token: string, date: string, batchId: string, selectSql: string): Promise<BatchRecord['files'][number]> {
+    const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${batchId}.parquet`);
+    const rows = await this.#lake.writeParquetAtomic(file, selectSql);
+    return { date, path: relative(this.#lake.root, file), rows };
+  }
+
+  /** The commit point of a batch: its ledger line (after every file is in place), then the listeners. */
+  #commit(record: BatchRecord, lastTs: () => Map<string, number>): void {
+    this.#ledger.append(record);
+    if (this.#listeners.size === 0) return;
+    const info: BatchCommitInfo = { batchId: record.batch_id, source: record.source, rows: record.rows, lastTs: lastTs() };
+    for (const l of this.#listeners) l(info);
+  }
+
+  /** Committed, not-superseded files per date for a bar size (lake-absolute paths), dates ascending. */
+  visibleFiles(barSize: BarSize = '1 min', dates?: readonly string[]): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    for (const [d, s] of [...perDate.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-      out.set(d, [...s].sort().map((p) => join(this.#lake.root, p)));
+    for (const [d, paths] of this.#index.refresh().visibleFiles(BAR_SIZE_TOKENS[barSize], dates)) {
+      out.set(d, paths.map((p) => join(this.#lake.root, p)));
     }
     return out;
   }
@@ -387,20 +669,27 @@ export class RawStore {
     const hash = createHash('sha256').update(rels.join('\n')).digest('hex').slice(0, 16);
     const target = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `compacted-${hash}.parquet`);
     const src = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
-    await this.#lake.writeParquetAtomic(target, `SELECT ${RAW_SELECT} FROM ${src} ORDER BY symbol, ts, ingestion_ts, batch_id`);
-    const check = await this.#lake.query<{ before: number; after: number; diff: number }>(
-      `SELECT (SELECT count(*) FROM ${src}) AS before,
-              (SELECT count(*) FROM read_parquet(${sqlString(target)})) AS after,
-              (SELECT count(*) FROM (SELECT ${RAW_SELECT} FROM ${src} EXCEPT ALL SELECT ${RAW_SELECT} FROM read_parquet(${sqlString(target)}))) AS diff`,
-    );
-    const c = check[0];
-    if (!c || c.before !== c.after || c.diff !== 0) {
-      rmSync(target, { force: true });
-      throw new StorageError(`compaction of ${date} is not lossless; originals kept`, { details: { ...c } });
+    let rows: number;
+    const endWrite = this.#beginWrite(token, `compacted-${hash}`);
+    try {
+      await this.#lake.writeParquetAtomic(target, `SELECT ${RAW_SELECT} FROM ${src} ORDER BY symbol, ts, ingestion_ts, batch_id`);
+      const check = await this.#lake.query<{ before: number; after: number; diff: number }>(
+        `SELECT (SELECT count(*) FROM ${src}) AS before,
+                (SELECT count(*) FROM read_parquet(${sqlString(target)})) AS after,
+                (SELECT count(*) FROM (SELECT ${RAW_SELECT} FROM ${src} EXCEPT ALL SELECT ${RAW_SELECT} FROM read_parquet(${sqlString(target)}))) AS diff`,
+      );
+      const c = check[0];
+      if (!c || c.before !== c.after || c.diff !== 0) {
+        rmSync(target, { force: true });
+        throw new StorageError(`compaction of ${date} is not lossless; originals kept`, { details: { ...c } });
+      }
+      this.#ledger.append({ type: 'compaction', bar_size: token, date, path: relative(this.#lake.root, target), rows: c.after, replaces: rels });
+      rows = c.after;
+    } finally {
+      endWrite();
     }
-    this.#ledger.append({ type: 'compaction', bar_size: token, date, path: relative(this.#lake.root, target), rows: c.after, replaces: rels });
     this.#removeSuperseded(date, barSize);
-    return { date, filesBefore: files.length, rows: c.after, path: target };
+    return { date, filesBefore: files.length, rows, path: target };
   }
 
   /** Deletes files that a committed compaction replaced (idempotent; finishes an interrupted compaction). */

@@ -14,6 +14,9 @@ export class JsonlLedger<T extends object> {
   readonly file: string;
   #offset = 0;
   #records: T[] = [];
+  #generation = 0;
+  /** Inode of the file the records came from: a file replaced by another (restored from a backup) starts over. */
+  #ino = -1;
 
   constructor(file: string) {
     this.file = file;
@@ -63,16 +66,14 @@ export class JsonlLedger<T extends object> {
    */
   readAll(): T[] {
     if (!existsSync(this.file)) {
-      this.#offset = 0;
-      this.#records = [];
+      if (this.#offset > 0 || this.#records.length > 0) this.#restart();
       return this.#records;
     }
-    const size = statSync(this.file).size;
-    if (size < this.#offset) {
-      // Replaced or truncated by hand: start over.
-      this.#offset = 0;
-      this.#records = [];
-    }
+    const st = statSync(this.file);
+    const size = st.size;
+    // Replaced or truncated by hand: start over.
+    if (size < this.#offset || (this.#ino !== -1 && st.ino !== this.#ino)) this.#restart();
+    this.#ino = st.ino;
     if (size === this.#offset) return this.#records;
     const fd = openSync(this.file, 'r');
     let chunk: Buffer;
@@ -95,6 +96,22 @@ export class JsonlLedger<T extends object> {
     }
     this.#offset += end + 1;
     return this.#records;
+  }
+
+  /**
+   * Changes whenever the ledger starts over (the file was replaced by a shorter one or removed):
+   * a caller that indexes `readAll()` incrementally (records it has seen = a prefix of the array)
+   * rebuilds its index when this differs from the value it last saw.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  #restart(): void {
+    this.#ino = -1;
+    this.#offset = 0;
+    this.#records = [];
+    this.#generation++;
   }
 
   #endsWithNewline(): boolean {

@@ -13,6 +13,7 @@ import { canonicalJson } from '../pipelines/features/feature-definition-hash.js'
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
 import { fsyncPathAsync, type Lake, type LakeColumn } from '../storage/lake.js';
+import { tempName } from '../storage/temp-files.js';
 import { labelsSql } from './label-sql.js';
 import { LABEL_DROP_REASONS, type LabelDropReason } from './labels.js';
 import { SPLIT_NAMES, timeSplitPlan, timeSplitSql, type SplitName } from './time-split.js';
@@ -434,7 +435,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     // Write into a hidden folder, hash, name the folder by the id.
     const parent = lake.path('datasets', spec.name);
     mkdirSync(parent, { recursive: true });
-    const tmpDir = join(parent, `.tmp-${randomBytes(6).toString('hex')}`);
+    const tmpDir = join(parent, tempName('dataset'));
     mkdirSync(tmpDir);
     try {
       const dataFile = join(tmpDir, DATASET_DATA_FILE);

@@ -36,6 +36,17 @@ lake: { rooot: /tmp }
     expect(lines).toHaveLength(3);
   });
 
+  it('a YAML alias bomb exits 2 with a clear message instead of expanding', async () => {
+    const f = join(dir, 'bomb.yaml');
+    // Nine levels of nine aliases: 9^9 (387 million) strings once expanded.
+    const levels = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const lines = levels.map((name, i) => (i === 0 ? `${name}: &${name} ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` : `${name}: &${name} [${Array(9).fill(`*${levels[i - 1]}`).join(',')}]`));
+    writeFileSync(f, `${lines.join('\n')}\n${CONFIG}`);
+    const r = await runCli(['config', 'check', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`${f}: YAML aliases expand more than 100 times (an alias bomb?); write the values out or use fewer anchors`);
+  });
+
   it('config check accepts the shipped configs', async () => {
     for (const f of ['config/demo.yaml', 'config/production.example.yaml']) {
       const r = await runCli(['config', 'check', f]);
@@ -60,7 +71,7 @@ lake: { rooot: /tmp }
     writeFileSync(good, 'symbol,ts,open,high,low,close,volume\nAAPL,1732631400,1,2,0.5,1.5,10\nMSFT,1732631400,3,4,2,3.5,20\n');
     const r1 = await runCli(['ingest-file', '--config', cfg, good, bad]);
     expect(r1.code).toBe(2);
-    expect(r1.stderr).toContain(`${bad}:3: column low`);
+    expect(r1.stderr).toContain(`${bad}:3:21: column low: "x" is not a decimal number`);
     const r2 = await runCli(['sql', '--config', cfg, '--format', 'json', 'SELECT count(*) AS n FROM raw_bars']);
     expect(r2.code).toBe(0);
     expect(JSON.parse(r2.stdout)).toEqual([{ n: 0 }]);

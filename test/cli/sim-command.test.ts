@@ -51,7 +51,7 @@ function startSim(args: string[]): {
     new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no ${event} line; got ${JSON.stringify(lines)}`)),
-        20_000,
+        180_000, // a bound on a hang: a child process starts slowly on a busy machine
       );
       const check = (): void => {
         const hit = lines.find((l) => l.event === event);
@@ -115,7 +115,7 @@ describe('ibpipe sim (child process)', () => {
       exchange: 'SMART',
       currency: 'USD',
     });
-    await ib.waitUntil(() => details.length === 1, 5_000, 'XOM details');
+    await ib.waitUntil(() => details.length === 1, 60_000, 'XOM details');
     expect(details[0]).toMatchObject({
       contract: { conId: 13977, primaryExch: 'NYSE' },
       longName: 'EXXON MOBIL CORP',

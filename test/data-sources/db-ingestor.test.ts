@@ -192,6 +192,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const table = await createBarsTable(bars);
     let terminated = 0;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
         if (terminated === 0) terminated = await terminateIngestor();
@@ -209,18 +210,30 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
   it('a backend terminated in the middle of a page query: retried after a backoff taken on the Clock, no loss, no duplicates', async () => {
     const bars = makeBars(['AAPL', 'MSFT', 'SPY'], ['2024-01-02', '2024-01-03'], 50);
     const table = await createBarsTable(bars);
-    // Each page query takes 200 ms on the server, so a kill 50 ms after a commit lands inside the next one.
-    const slow = { table: undefined, query: `SELECT b.* FROM ${table} b, pg_sleep(0.2)` };
+    // Each page query takes half a second on the server; after the first commit the backend is
+    // terminated as soon as pg_stat_activity shows it running the next page's query.
+    const slow = { table: undefined, query: `SELECT b.* FROM ${table} b, pg_sleep(0.5)` };
     const clock = new ManualClock();
+    let done = false;
+    const killWhileActive = async (): Promise<number> => {
+      while (!done) {
+        const res = await pg!.sql(
+          `SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ibpipe:warehouse' AND state = 'active' AND query LIKE '%pg_sleep%') x`,
+        );
+        if ((res.rows[0].n as number) > 0) return res.rows[0].n as number;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return 0;
+    };
     let kill: Promise<number> | null = null;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
-        kill ??= new Promise((res) => setTimeout(() => res(terminateIngestor()), 50));
+        kill ??= killWhileActive();
         return r;
       },
     };
-    let done = false;
     const run = drain(ingestor(table, clock, slow), sink, clock).finally(() => (done = true));
     let backoffs = 0;
     while (!done) {
@@ -242,6 +255,7 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     const table = await createBarsTable(bars);
     let restarted: Promise<void> | null = null;
     const sink: BatchSink = {
+      writeRelation: (relation, batch) => t.raw.writeRelation(relation, batch),
       async writeTwsBars(events, batchId, ts) {
         const r = await t.raw.writeTwsBars(events, batchId, ts);
         if (!restarted) {
@@ -308,6 +322,60 @@ describe.skipIf(!pg)('DbIngestor against a real PostgreSQL', () => {
     // Integer epoch without a unit is refused, naming the column.
     const noUnit = direct({ type: 'postgres', name: 'other', table: 'quotes', columns: quoteColumns });
     await expect(drain(noUnit)).rejects.toThrow(/column "t_end" \(columns\.ts\) is an integer column; set ts_epoch_unit/);
+  });
+
+  it('a zone-less timestamp column needs ts_timezone; its wall times then map to UTC, and a DST-skipped one refuses the run before any page is written', async () => {
+    await pg!.sql(`CREATE TABLE local_bars (sym text, t timestamp, o float8, h float8, l float8, c float8, v float8)`);
+    // New York wall times: 09:30 EST = 14:30Z; a 250-row first page of good rows; then 02:30 on 2024-03-10, which New York skipped.
+    await pg!.sql(`INSERT INTO local_bars SELECT 'AAPL', timestamp '2024-01-02 09:30' + make_interval(mins => i), 1, 2, 0.5, 1.5, 10 FROM generate_series(0, 249) i`);
+    const localColumns = { symbol: 'sym', ts: 't', open: 'o', high: 'h', low: 'l', close: 'c', volume: 'v' };
+    const source = (extra: Record<string, unknown>) => ingestor('local_bars', undefined, { table: 'public.local_bars', columns: localColumns, ...extra });
+    const refused = drain(source({}));
+    await expect(refused).rejects.toThrow(SourceSchemaError);
+    await expect(refused).rejects.toThrow(/column "t" \(columns\.ts\) is timestamp without time zone, so its instants are unknown; set ts_timezone on source warehouse/);
+    await pg!.sql(`INSERT INTO local_bars VALUES ('AAPL', timestamp '2024-03-10 02:30', 1, 2, 0.5, 1.5, 10)`);
+    const skipped = drain(source({ ts_timezone: 'America/New_York' }));
+    await expect(skipped).rejects.toThrow(InputError);
+    await expect(skipped).rejects.toThrow(
+      'source warehouse: row with sym "AAPL" and t "2024-03-10 02:30:00": column "t" (columns.ts): "2024-03-10 02:30:00" does not exist in the declared zone America/New_York (skipped by a daylight-saving change)',
+    );
+    expect(t.raw.listDates()).toEqual([]);
+    await pg!.sql(`DELETE FROM local_bars WHERE t = timestamp '2024-03-10 02:30'`);
+    await drain(source({ ts_timezone: 'America/New_York' }));
+    const rows = await t.raw.readTwsBars({ start: '2024-01-02', end: '2024-01-02' });
+    expect(rows).toHaveLength(250);
+    expect(rows[0]?.ts).toBe(Date.parse('2024-01-02T14:30:00Z'));
+  });
+
+  it('NaN and infinite prices, NULL prices, fractional trade counts and implausible instants refuse the run naming row and column, with nothing written', async () => {
+    const bars = makeBars(['AAPL', 'MSFT'], ['2024-01-02'], 100); // 200 rows, 2 pages: the bad row sits in the last page
+    const cases: [string, RegExp][] = [
+      [`UPDATE %t SET o = 'NaN' WHERE ticker = 'MSFT' AND bar_time = '2024-01-02T16:09:00Z'`, /row with ticker "MSFT" and bar_time "2024-01-02 16:09:00\+00": column "o" \(columns\.open\): "NaN" is NaN or infinite$/],
+      [`UPDATE %t SET h = 'Infinity' WHERE ticker = 'MSFT' AND bar_time = '2024-01-02T16:09:00Z'`, /column "h" \(columns\.high\): "Infinity" is NaN or infinite$/],
+      [`UPDATE %t SET l = NULL WHERE ticker = 'MSFT' AND bar_time = '2024-01-02T16:09:00Z'`, /column "l" \(columns\.low\): value is missing$/],
+      [`UPDATE %t SET vwap = 'NaN' WHERE ticker = 'MSFT' AND bar_time = '2024-01-02T16:09:00Z'`, /column "vwap" \(columns\.wap\): "NaN" is NaN or infinite$/],
+      [`INSERT INTO %t VALUES ('SPY', '1900-01-02T14:30:00Z', 1, 2, 0.5, 1.5, 10, 1, 1)`, /row with ticker "SPY" and bar_time "1900-01-02 14:30:00\+00": column "bar_time" \(columns\.ts\): "1900-01-02 14:30:00\+00" is outside the plausible range/],
+    ];
+    for (const [sql, re] of cases) {
+      const table = await createBarsTable(bars);
+      await pg!.sql(sql.replaceAll('%t', table));
+      await expect(drain(ingestor(table))).rejects.toThrow(re);
+      expect(t.raw.listDates()).toEqual([]);
+      expect(watermarks().size).toBe(0);
+    }
+    // trade_count is an integer column in the table above; a numeric one may hold fractions
+    await pg!.sql(`CREATE TABLE frac_bars AS SELECT ticker, bar_time, o, h, l, c, vol, vwap, trades::numeric + 0.5 AS trades FROM ${await createBarsTable(bars.slice(0, 3))}`);
+    await expect(drain(ingestor('frac_bars', undefined, { table: 'public.frac_bars' }))).rejects.toThrow(/column "trades" \(columns\.trade_count\): "10\.5" is not an integer$/);
+  });
+
+  it('an integer epoch column: the unit is stated, and a value implausible in it (a truncated epoch) is refused', async () => {
+    await pg!.sql(`CREATE TABLE epoch_bars (sym text, t bigint, o float8, h float8, l float8, c float8, v float8)`);
+    await pg!.sql(`INSERT INTO epoch_bars VALUES ('AAPL', 1704205800, 1, 2, 0.5, 1.5, 10), ('AAPL', 17042058, 1, 2, 0.5, 1.5, 10)`);
+    const columns = { symbol: 'sym', ts: 't', open: 'o', high: 'h', low: 'l', close: 'c', volume: 'v' };
+    await expect(drain(ingestor('epoch_bars', undefined, { table: 'public.epoch_bars', columns, ts_epoch_unit: 's' }))).rejects.toThrow(
+      /row with sym "AAPL" and t "17042058": column "t" \(columns\.ts\): "17042058" is outside the plausible range/,
+    );
+    expect(t.raw.listDates()).toEqual([]);
   });
 
   it('an explicit window reads that whole window, moves the watermark only when it continues from it, and picks up corrections', async () => {

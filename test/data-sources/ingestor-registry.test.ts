@@ -93,6 +93,7 @@ describe('PostgreSQL connection helpers', () => {
     expect(parseWindowEdge('2024-01-02T09:30:00-05:00', 'end')).toBe(Date.UTC(2024, 0, 2, 14, 30));
     expect(() => parseWindowEdge('2024-01-02T09:30:00', 'start')).toThrow(InputError);
     expect(() => parseWindowEdge('2024-02-30', 'start')).toThrow(InputError);
+    expect(() => parseWindowEdge('2024-02-30T10:00:00Z', 'start')).toThrow(/not a calendar date/);
   });
 });
 

@@ -27,5 +27,5 @@ describe('ibpipe demo --once (what `npm start -- --once` runs)', () => {
     expect(stages.filter((l) => !/^\s*ok\s/.test(l))).toEqual([]);
     // the DQ rules caught the simulator's corrupted bars
     expect(r.stdout).toMatch(/quarantined=[1-9]/);
-  }, 120_000);
+  });
 });

@@ -95,7 +95,7 @@ describe('LiveChainTrigger', () => {
     commit('10:04');
     expect(fired.at(-1)?.params).toEqual({ date: '2024-12-04', symbols: ['MSFT', 'SPY'] });
     expect(trigger.holds()).toEqual(new Map([['AAPL', at('10:01')]]));
-    trigger.onEvent({ type: 'gap-repaired', symbol: 'AAPL', from: at('10:01'), to: at('10:05'), bars: 4 });
+    trigger.onEvent({ type: 'gap-repaired', symbol: 'AAPL', from: at('10:01'), to: at('10:05'), bars: 4, expected: 4 });
     // The repaired bars are committed by the second live flush after the event at the latest.
     const n = fired.length;
     commit('10:04', ['AAPL'], 'catchup-1');

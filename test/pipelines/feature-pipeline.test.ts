@@ -1,6 +1,6 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canMeasureMainThreadCpu, monitorMainThreadBlocking } from '../support/main-thread-blocking.js';
 import { getCalendar } from '../../src/calendar/calendar-registry.js';
 import type { CuratedBarRow } from '../../src/core/bars.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -426,17 +426,19 @@ describe('feature pipeline: no look-ahead end to end', () => {
 });
 
 describe('feature pipeline: event loop', () => {
-  it('keeps the event loop responsive while computing (lag p99 < 100 ms)', async () => {
+  it.runIf(canMeasureMainThreadCpu)('keeps the event loop responsive while computing (blocked p99 < 100 ms of main-thread CPU)', async () => {
     const t = await openTempLake();
     try {
-      // 2 symbols x 3 days is small; the lag bound is per symbol and per read, not per run.
+      // 2 symbols x 3 days is small; the bound is per symbol and per read, not per run.
       await writeCurated(t, price, DATES.slice(2));
       const store = new FeatureStore(t.lake, t.calendars, new ManualClock(0));
-      const h = monitorEventLoopDelay({ resolution: 5 });
-      h.enable();
+      // CPU time of the main thread between event-loop turns, not wall-clock lag: a busy machine
+      // delays every turn without the pipeline blocking anything.
+      const monitor = monitorMainThreadBlocking();
       await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { batchRows: 2000 }));
-      h.disable();
-      expect(h.percentile(99) / 1e6).toBeLessThan(100);
+      const blocked = monitor.stop();
+      expect(blocked.samples).toBeGreaterThan(1);
+      expect(blocked.p99Ms).toBeLessThan(100);
     } finally {
       await t.cleanup();
     }

@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../../src/data-quality/dq-config.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { runTransformTwsBars, type DqResultRecord, type TransformDeps } from '../../src/pipelines/transform-pipeline.js';
+import { runTransformSql, type SqlTransformDeps } from '../../src/pipelines/transform-sql.js';
 import { QuarantineStore } from '../../src/storage/quarantine-store.js';
 import { JsonlLedger } from '../../src/storage/state-store.js';
 import { makeBars, priceAt } from '../support/bar-factory.js';
@@ -17,8 +18,9 @@ const at = (i: number): number => OPEN + i * MIN;
 let t: TempLake;
 let ledger: JsonlLedger<DqResultRecord>;
 
-function deps(now: number): TransformDeps {
+function deps(now: number): TransformDeps & SqlTransformDeps {
   return {
+    lake: t.lake,
     rawStore: t.raw,
     curatedStore: t.curated,
     quarantineStore: new QuarantineStore(t.lake),
@@ -43,10 +45,14 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-describe('transform: the intraday cutoff is at the data', () => {
+// The SQL transform (the job's) and the JS reference must both pass every case.
+describe.each([
+  ['runTransformSql', runTransformSql],
+  ['runTransformTwsBars (JS reference)', runTransformTwsBars],
+] as const)('transform: the intraday cutoff is at the data (%s)', (_name, runTransform) => {
   it('curates each instrument up to its newest raw bar, never a trailing bar still on its way', async () => {
     // 10:15:30: bars up to 10:14 (44) are complete by the clock; AAPL's stop at 40, MSFT's at 30.
-    const summary = await runTransformTwsBars(DATE, ['AAPL', 'MSFT', 'SPY'], deps(at(45) + 30_000));
+    const summary = await runTransform(DATE, ['AAPL', 'MSFT', 'SPY'], deps(at(45) + 30_000));
     expect(summary.final).toBe(false);
     const rows = await t.curated.readCuratedBars('bars_1min', undefined, DATE, DATE);
     const of = (s: string) => rows.filter((r) => r.symbol === s);
@@ -67,10 +73,10 @@ describe('transform: the intraday cutoff is at the data', () => {
   });
 
   it('curates the whole grid once the session is over plus the final grace', async () => {
-    const before = await runTransformTwsBars(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN - 1));
+    const before = await runTransform(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN - 1));
     expect(before.final).toBe(false);
     expect((await t.curated.readCuratedBars('bars_1min', ['AAPL'], DATE, DATE)).length).toBe(41);
-    const final = await runTransformTwsBars(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN));
+    const final = await runTransform(DATE, ['AAPL', 'SPY'], deps(CLOSE + 10 * MIN));
     expect(final.final).toBe(true);
     const rows = await t.curated.readCuratedBars('bars_1min', undefined, DATE, DATE);
     expect(rows.filter((r) => r.symbol === 'AAPL')).toHaveLength(390);

@@ -6,6 +6,7 @@ import { DataQualityError } from '../../src/core/errors.js';
 import { dqRulesConfigSchema, gapsConfigSchema } from '../../src/data-quality/dq-config.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { runTransformTwsBars, type DqResultRecord, type TransformDeps } from '../../src/pipelines/transform-pipeline.js';
+import { runTransformSql, type SqlTransformDeps } from '../../src/pipelines/transform-sql.js';
 import { QuarantineStore } from '../../src/storage/quarantine-store.js';
 import { JsonlLedger } from '../../src/storage/state-store.js';
 import { makeBar, makeBars, priceAt } from '../support/bar-factory.js';
@@ -33,8 +34,9 @@ let t: TempLake;
 let clock: ManualClock;
 let ledger: JsonlLedger<DqResultRecord>;
 
-function deps(rules: Record<string, unknown> = RULES, gaps: Record<string, unknown> = {}): TransformDeps {
+function deps(rules: Record<string, unknown> = RULES, gaps: Record<string, unknown> = {}): TransformDeps & SqlTransformDeps {
   return {
+    lake: t.lake,
     rawStore: t.raw,
     curatedStore: t.curated,
     quarantineStore: new QuarantineStore(t.lake),
@@ -83,9 +85,13 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-describe('runTransformTwsBars', () => {
+// The SQL transform (the job's) and the JS reference must both pass every case.
+describe.each([
+  ['runTransformSql', runTransformSql],
+  ['runTransformTwsBars (JS reference)', runTransformTwsBars],
+] as const)('%s', (_name, runTransform) => {
   it('quarantines each bad row with its rule, fills the holes and publishes the calendar grid', async () => {
-    const summary = await runTransformTwsBars(DATE, ['AAPL', 'MSFT', 'ES-202503', 'EURUSD'], deps());
+    const summary = await runTransform(DATE, ['AAPL', 'MSFT', 'ES-202503', 'EURUSD'], deps());
     expect(summary.published).toBe(true);
     expect(summary.symbols).toEqual(['AAPL', 'ES-202503', 'EURUSD', 'MSFT']);
 
@@ -141,15 +147,15 @@ describe('runTransformTwsBars', () => {
   });
 
   it('re-running gives byte-identical curated and quarantine files, also after a one-symbol re-run', async () => {
-    await runTransformTwsBars(DATE, undefined, deps());
+    await runTransform(DATE, undefined, deps());
     const curatedFile = t.curated.partitionFile('bars_1min', DATE);
     const quarantineFile = new QuarantineStore(t.lake).partitionFile('tws_bars', DATE);
     const first = [readFileSync(curatedFile), readFileSync(quarantineFile)];
     await clock.advance(3_600_000);
-    await runTransformTwsBars(DATE, undefined, deps());
+    await runTransform(DATE, undefined, deps());
     expect(readFileSync(curatedFile).equals(first[0] as Buffer)).toBe(true);
     expect(readFileSync(quarantineFile).equals(first[1] as Buffer)).toBe(true);
-    await runTransformTwsBars(DATE, ['AAPL'], deps());
+    await runTransform(DATE, ['AAPL'], deps());
     expect(readFileSync(curatedFile).equals(first[0] as Buffer)).toBe(true);
     expect(readFileSync(quarantineFile).equals(first[1] as Buffer)).toBe(true);
   });
@@ -157,7 +163,7 @@ describe('runTransformTwsBars', () => {
   it('an error + fail rule throws DataQualityError and publishes nothing', async () => {
     const rules = { tws_bars: [...RULES.tws_bars, { type: 'range', name: 'volume_cap', field: 'volume', max: 1_000_000, severity: 'error', action: 'fail' }] };
     await t.raw.writeTwsBars([makeBar('MSFT', utc('2024-03-12T16:00:00Z'), { volume: 5e6 })], 'fat-finger', utc('2024-03-12T23:30:00Z'));
-    const err = await runTransformTwsBars(DATE, undefined, deps(rules)).catch((e: unknown) => e);
+    const err = await runTransform(DATE, undefined, deps(rules)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataQualityError);
     expect((err as DataQualityError).exitCode).toBe(3);
     expect((err as DataQualityError).message).toContain('volume_cap');
@@ -170,7 +176,7 @@ describe('runTransformTwsBars', () => {
 
   it('an intraday run publishes only bars complete at the clock', async () => {
     clock = new ManualClock(utc('2024-03-12T14:00:30Z'));
-    const summary = await runTransformTwsBars(DATE, ['AAPL', 'MSFT'], deps());
+    const summary = await runTransform(DATE, ['AAPL', 'MSFT'], deps());
     const curated = await t.curated.readCuratedBars('bars_1min', ['MSFT'], DATE, DATE);
     expect(curated.map((r) => r.ts)).toEqual(Array.from({ length: 30 }, (_, i) => XNYS_OPEN + i * MIN));
     // Bars from 14:00 on are not complete yet: MSFT 360; AAPL 360 minus the one never sent, the
@@ -180,7 +186,7 @@ describe('runTransformTwsBars', () => {
 
   it('judges staleness where trading stopped: a full ES session is fresh at 16:00 CDT, before the 17:00 close', async () => {
     const rules = { tws_bars: [{ type: 'staleness', max_age: '15min', severity: 'warn', action: 'log' }] };
-    await runTransformTwsBars(DATE, ['ES-202503', 'MSFT'], deps(rules));
+    await runTransform(DATE, ['ES-202503', 'MSFT'], deps(rules));
     const [record] = ledger.readAll();
     // ES's last bar (15:59 CDT) is available at the halt (21:00Z); MSFT's 15:59 EDT bar at its 20:00Z close.
     expect(record?.failures.filter((f) => f.rule === 'staleness')).toEqual([]);
@@ -188,7 +194,7 @@ describe('runTransformTwsBars', () => {
 
   it('skips symbols whose exchange is closed that date', async () => {
     // 2024-03-09 is a Saturday: no XNYS or CMES session; FX is closed too.
-    const summary = await runTransformTwsBars('2024-03-09', undefined, deps());
+    const summary = await runTransform('2024-03-09', undefined, deps());
     expect(summary.symbols).toEqual([]);
     expect(summary.closed).toEqual(['AAPL', 'ES-202503', 'EURUSD', 'MSFT', 'SPY']);
     expect(existsSync(t.curated.partitionFile('bars_1min', '2024-03-09'))).toBe(false);

@@ -106,5 +106,5 @@ describe('ibpipe run dataset / train / run score (child processes)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('error [UPSTREAM_MISSING]: cannot score model fwd-linear for 2024-11-27: the feature partition features/tech/v=v1/date=2024-11-27/data.parquet is missing');
     expect(existsSync(join(dir, 'lake', 'predictions', 'fwd-linear', 'date=2024-11-27'))).toBe(false);
-  }, 60_000);
+  });
 });

@@ -1,23 +1,30 @@
 import { EventName, type ContractDetails } from '@stoqey/ib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScaledClock } from '../../src/core/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { startSimGateway, type SimGateway } from '../../src/sim/sim-server.js';
+import { CountingApiFactory, SimDriver } from '../support/sim-driver.js';
 import { ES_H5, IbProbe, utcSeconds, type HistoricalRow } from './ib-probe.js';
 
 /**
  * ES over the wire around CME Globex's daily maintenance halt, 16:00-17:00 Chicago. On
  * Wednesday 2024-11-27 Chicago is on CST (UTC-6): the halt is 22:00-23:00 UTC, then the
  * session of the 28th (Thanksgiving, 12:00 close) opens at 23:00 UTC. The virtual clock starts
- * one minute before the reopen, inside the halt.
+ * one minute before the reopen, inside the halt; it is a manual clock that moves only when
+ * nothing is in flight between the sim and the client.
  */
 const START = Date.UTC(2024, 10, 27, 22, 59, 0);
 const REOPEN = utcSeconds(2024, 11, 27, 23, 0);
 let gw: SimGateway;
 let ib: IbProbe;
+let driver: SimDriver;
 
 beforeAll(async () => {
-  gw = await startSimGateway({ port: 0, clock: new ScaledClock(START, 60), pacingEnabled: false });
+  const clock = new ManualClock(START);
+  gw = await startSimGateway({ port: 0, clock, pacingEnabled: false });
   ib = new IbProbe(gw.port);
+  const wire = new CountingApiFactory(21);
+  wire.watch(ib.api);
+  driver = new SimDriver(clock, gw, wire);
   await ib.connect(21);
 });
 
@@ -45,7 +52,7 @@ describe('the sim serves no ES bar in the daily halt', () => {
     expect(Number(batch.bars.at(-1)?.date)).toBe(utcSeconds(2024, 11, 27, 21, 59)); // 15:59 CST
     expect(batch.bars.every((b) => Number(b.date) < utcSeconds(2024, 11, 27, 22, 0))).toBe(true);
 
-    await ib.waitUntil(() => realtime.length >= 3 && updates.length > 0, 8_000, 'bars after the reopen');
+    await driver.until('bars after the reopen', () => realtime.length >= 3 && updates.length > 0, 5 * 60_000);
     ib.api.cancelRealTimeBars(301);
     ib.api.cancelHistoricalData(302);
     expect(realtime[0]).toBe(REOPEN);

@@ -1,21 +1,28 @@
 import { EventName, type ContractDetails } from '@stoqey/ib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScaledClock } from '../../src/core/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { startSimGateway, type SimGateway } from '../../src/sim/sim-server.js';
+import { CountingApiFactory, SimDriver } from '../support/sim-driver.js';
 import { AAPL, ES_H5, EURUSD, IbProbe, utcSeconds, type HistoricalRow } from './ib-probe.js';
 
 /**
  * The real @stoqey/ib IBApi client against the sim over loopback. Expected instants are worked
  * out by hand: New York is UTC-5 in late November 2024, so 09:30 ET = 14:30 UTC; 2024-11-28 is
- * Thanksgiving (closed) and 2024-11-29 closes at 13:00.
+ * Thanksgiving (closed) and 2024-11-29 closes at 13:00. The sim runs on a manual clock that
+ * moves only when nothing is in flight between it and the client.
  */
 const START = Date.UTC(2024, 11, 2, 15, 0); // Monday 2024-12-02 10:00 New York
 let gw: SimGateway;
 let ib: IbProbe;
+let driver: SimDriver;
 
 beforeAll(async () => {
-  gw = await startSimGateway({ port: 0, clock: new ScaledClock(START, 60), pacingEnabled: false });
+  const clock = new ManualClock(START);
+  gw = await startSimGateway({ port: 0, clock, pacingEnabled: false });
   ib = new IbProbe(gw.port);
+  const wire = new CountingApiFactory(11);
+  wire.watch(ib.api);
+  driver = new SimDriver(clock, gw, wire);
   await ib.connect(11);
 });
 
@@ -80,7 +87,7 @@ describe('IBApi against the sim', () => {
     ib.api.on(EventName.headTimestamp, (reqId: number, ts: string) => heads.set(reqId, ts));
     ib.api.reqHeadTimestamp(111, AAPL, 'TRADES' as never, true, 2);
     ib.api.reqHeadTimestamp(112, AAPL, 'TRADES' as never, true, 1);
-    await ib.waitUntil(() => heads.size === 2, 5_000, 'head timestamps');
+    await ib.waitUntil(() => heads.size === 2, 60_000, 'head timestamps');
     // The built-in AAPL history starts 2000-01-03 (a Monday); 09:30 EST = 14:30 UTC.
     expect(heads.get(111)).toBe(String(utcSeconds(2000, 1, 3, 14, 30)));
     expect(heads.get(112)).toBe('20000103 09:30:00 US/Eastern');
@@ -290,9 +297,10 @@ describe('IBApi against the sim', () => {
     const batch = await ib.historical(160, AAPL, '', '1800 S', '1 min', 'TRADES', 1, 2, true);
     expect(batch.bars.length).toBeGreaterThan(0);
     const lastBatch = Number(batch.bars.at(-1)?.date);
-    // A new bar starts every virtual minute (one real second at 60x): wait for two bar changes.
-    await ib.waitUntil(() => new Set(updates.map((u) => u.date)).size >= 3, 8_000, 'three bar timestamps');
+    // A new bar starts every minute: let the clock run through two bar changes.
+    await driver.until('three bar timestamps', () => new Set(updates.map((u) => u.date)).size >= 3, 5 * 60_000);
     ib.api.cancelHistoricalData(160);
+    await driver.settle();
     const seen = updates.length;
     const stamps = [...new Set(updates.map((u) => Number(u.date)))];
     expect(stamps.every((s) => s % 60 === 0 && s >= lastBatch)).toBe(true);
@@ -311,7 +319,8 @@ describe('IBApi against the sim', () => {
     const hist = await ib.historical(161, AAPL, end, '60 S', '1 min', 'TRADES', 1, 2);
     expect(hist.bars).toEqual([done]);
 
-    await new Promise((r) => setTimeout(r, 400));
+    // Nothing more once the gateway has the cancel, however many bar boundaries pass.
+    await driver.advance(3 * 60_000);
     expect(updates.length).toBe(seen);
     ib.api.cancelHistoricalData(160);
     const again = await ib.errorFor(160);
@@ -336,8 +345,9 @@ describe('IBApi against the sim', () => {
       },
     );
     ib.api.reqRealTimeBars(170, AAPL, 5, 'TRADES' as never, true);
-    await ib.waitUntil(() => bars.length >= 4, 5_000, 'four real-time bars');
+    await driver.until('four real-time bars', () => bars.length >= 4, 60_000);
     ib.api.cancelRealTimeBars(170);
+    await driver.settle();
     const n = bars.length;
     const times = bars.map((b) => b.time);
     expect(times.every((t) => t % 5 === 0)).toBe(true);
@@ -348,7 +358,7 @@ describe('IBApi against the sim', () => {
     }
     // Consecutive 5-s bars chain: each opens where the previous closed.
     expect(bars.slice(1).every((b, i) => b.open === bars[i]?.close)).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
+    await driver.advance(60_000);
     expect(bars.length).toBe(n);
   });
 

@@ -5,6 +5,14 @@ import { startSimGateway, type SimGateway } from '../../src/sim/sim-server.js';
 import { AAPL, utcSeconds } from './ib-probe.js';
 
 /** The real IBApiNext (RxJS API, auto-connection) against the sim over loopback. */
+/** Polls a condition; the bound only turns a hang into a readable failure. */
+async function until(pred: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 60_000; !pred(); ) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const START = Date.UTC(2024, 11, 2, 15, 0); // Monday 2024-12-02 10:00 New York
 const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 let gw: SimGateway;
@@ -34,7 +42,7 @@ afterAll(async () => {
 function collect<T>(
   subscribe: (next: (v: T) => void, fail: (e: unknown) => void) => { unsubscribe(): void },
   enough: (all: T[]) => boolean,
-  timeoutMs = 8_000,
+  timeoutMs = 60_000, // a bound on a hang, not a time budget
 ): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const all: T[] = [];
@@ -157,8 +165,7 @@ describe('IBApiNext against the sim', () => {
       expect(b.high).toBeGreaterThanOrEqual(Math.max(b.open ?? -Infinity, b.close ?? -Infinity));
     }
     // Unsubscribing cancelled the live query on the gateway.
-    await new Promise((r) => setTimeout(r, 100));
-    expect(gw.clients().flatMap((c) => c.streams)).toEqual([]);
+    await until(() => gw.clients().flatMap((c) => c.streams).length === 0, 'the gateway to drop the stream');
   });
 
   it('streams real-time bars through getRealTimeBars', async () => {
@@ -169,8 +176,7 @@ describe('IBApiNext against the sim', () => {
     const times = bars.map((b) => Number(b.time));
     expect(times.every((t) => t % 5 === 0)).toBe(true);
     expect(times[2]).toBe((times[0] as number) + 10);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(gw.clients().flatMap((c) => c.streams)).toEqual([]);
+    await until(() => gw.clients().flatMap((c) => c.streams).length === 0, 'the gateway to drop the stream');
   });
 
   it('saw no decoding errors (505) and no connection-level errors', () => {

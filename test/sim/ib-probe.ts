@@ -71,12 +71,14 @@ export class IbProbe {
       this.disconnects++;
       this.#poke();
     });
+
   }
 
   /** Connects and resolves once the gateway has sent nextValidId (the client is usable). */
   connect(clientId: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no nextValidId within 5 s')), 5_000);
+      // A bound on a hang, not a time budget: a busy machine may take seconds to connect.
+      const timer = setTimeout(() => reject(new Error('no nextValidId within 60 s')), 60_000);
       this.api.once(EventName.nextValidId, (id: number) => {
         clearTimeout(timer);
         resolve(id);
@@ -97,7 +99,7 @@ export class IbProbe {
   }
 
   /** Resolves when predicate holds (checked on every recorded event and every 10 ms). */
-  waitUntil(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  waitUntil(predicate: () => boolean, timeoutMs = 60_000, what = 'condition'): Promise<void> {
     return new Promise((resolve, reject) => {
       if (predicate()) return resolve();
       const poll = setInterval(() => check(), 10);
@@ -117,7 +119,7 @@ export class IbProbe {
   }
 
   /** The first error for reqId (any code), waiting for it. */
-  async errorFor(reqId: number, timeoutMs = 5_000): Promise<ClientError> {
+  async errorFor(reqId: number, timeoutMs = 60_000): Promise<ClientError> {
     await this.waitUntil(() => this.errors.some((e) => e.reqId === reqId), timeoutMs, `error for ${reqId}`);
     return this.errors.find((e) => e.reqId === reqId) as ClientError;
   }
@@ -136,7 +138,7 @@ export class IbProbe {
   ): Promise<HistoricalResult> {
     return new Promise((resolve, reject) => {
       const bars: HistoricalRow[] = [];
-      const timer = setTimeout(() => reject(new Error(`historical ${reqId}: no answer`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`historical ${reqId}: no answer within 60 s`)), 60_000);
       const onBar = (
         id: number,
         date: string,

@@ -127,7 +127,7 @@ describe('connection limits', () => {
     let times = 0;
     ib.api.on(EventName.currentTime, () => times++);
     for (let i = 0; i < 60; i++) ib.api.reqCurrentTime();
-    await ib.waitUntil(() => ib.disconnects > 0, 5_000, 'disconnect');
+    await ib.waitUntil(() => ib.disconnects > 0, 60_000, 'disconnect');
     const notice = ib.infos.find((i) => i.code === 100);
     expect(notice?.message).toMatch(/^Max rate of messages per second has been exceeded:max=50 rec=51/);
     // The clock is frozen, so START_API shares the second: it and 49 requests make the 50 allowed.
@@ -156,7 +156,7 @@ describe('connection limits', () => {
     const dup = new IbProbe((gw as SimGateway).port);
     probes.push(dup);
     dup.api.connect(31);
-    await dup.waitUntil(() => dup.disconnects > 0, 5_000, 'duplicate dropped');
+    await dup.waitUntil(() => dup.disconnects > 0, 60_000, 'duplicate dropped');
     expect(dup.infos.find((i) => i.code === 326)?.message).toBe(
       'Unable to connect as the client id is already in use. Retry with a unique client id.',
     );

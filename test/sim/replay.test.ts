@@ -107,7 +107,7 @@ describe('replay', () => {
       const heads: string[] = [];
       ib.api.on(EventName.headTimestamp, (_id: number, t: string) => heads.push(t));
       ib.api.reqHeadTimestamp(4, RPL, 'TRADES' as never, true, 2);
-      await ib.waitUntil(() => heads.length === 1, 5_000, 'head');
+      await ib.waitUntil(() => heads.length === 1, 60_000, 'head');
       expect(heads[0]).toBe(String(utcSeconds(2024, 11, 27, 14, 30)));
       expect(ib.decodeErrors()).toEqual([]);
     } finally {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,8 @@ import { runCli, spawnTs, waitForExit, waitForLine } from '../support/child.js';
 import { makeBars } from '../support/bar-factory.js';
 import { openTempLake } from '../support/temp-lake.js';
 
-const BIG_ROWS = 20 * 3 * 390;
+// One batch: 20 sessions x 3 symbols x the first 30 minutes (20 partition files; their number, not their size, matters here).
+const BIG_ROWS = 20 * 3 * 30;
 const PAGES = 20 * 3;
 const dirs: string[] = [];
 afterAll(() => {
@@ -24,39 +25,50 @@ async function visibleCount(dir: string, start: string, end: string): Promise<{ 
   }
 }
 
-describe('crash atomicity (SIGKILL of a real child process)', () => {
+/** Runs the crash writer with a kill planted before the n-th call of an fs function; asserts it died by it. */
+async function killedAt(crashBefore: string, args: string[]): Promise<void> {
+  const child = spawnTs('test/support/crash-writer.ts', args, { CRASH_BEFORE: crashBefore });
+  const exit = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+  await waitForExit(child);
+  // The planted kill fired: had the write path not reached that step, the child would have exited normally.
+  expect(await exit, `${crashBefore} ${args.join(' ')}`).toBe('SIGKILL');
+}
+
+describe('crash atomicity (SIGKILL of a real child process at exact steps of the write path)', () => {
   it('a batch killed mid-write is invisible or whole, and a re-run completes it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ibpipe-crash-'));
     dirs.push(dir);
-    const seen = new Set<number>();
-    for (const delay of [150, 400, 800]) {
-      const child = spawnTs('test/support/crash-writer.ts', [dir, 'write', `big-${delay}`]);
-      await waitForLine(child, 'start');
-      await new Promise((r) => setTimeout(r, delay));
-      child.kill('SIGKILL');
-      await waitForExit(child);
+    // Before any of the 20 partition files is renamed into place; after 10 of them; after all 20
+    // but before the batch's ledger line (the commit point).
+    const points = [
+      ['renameSync:1', 'big-a', 0],
+      ['renameSync:11', 'big-b', 10],
+      ['writeSync:1', 'big-c', 20],
+    ] as const;
+    const root = join(dir, 'raw/tws_bars/bar_size=1min');
+    for (const [crashBefore, batchId, placed] of points) {
+      await killedAt(crashBefore, [dir, 'write', batchId]);
+      // The kill came where planned: this many of the batch's files had been renamed into place.
+      expect(readdirSync(root).filter((d) => existsSync(join(root, d, `batch-${batchId}.parquet`))), crashBefore).toHaveLength(placed);
       const { rows, distinct } = await visibleCount(dir, '2024-11-01', '2024-12-31');
-      // Each earlier iteration's batch is either fully there or absent; never a partial batch, never doubled.
-      expect(rows % BIG_ROWS).toBe(0);
+      // A killed batch is invisible, however far it got; nothing doubled.
+      expect(rows, crashBefore).toBe(0);
       expect(distinct).toBe(rows);
-      if (delay === 400) {
-        // ibpipe sql (another process) sees exactly what readTwsBars sees
-        writeFileSync(join(dir, 'cfg.yaml'), `lake: { root: ${dir} }\ninstruments:\n${['AAPL', 'MSFT', 'SPY'].map((k) => `  - { key: ${k}, sec_type: STK, symbol: ${k}, exchange: SMART, currency: USD, calendar: XNYS }`).join('\n')}\n`);
-        const sql = await runCli(['sql', '--config', join(dir, 'cfg.yaml'), '--format', 'json', 'SELECT count(*) AS n FROM raw_bars']);
-        expect(JSON.parse(sql.stdout)).toEqual([{ n: rows }]);
-      }
-      seen.add(rows);
-      // re-running the same batch id completes it exactly once
-      const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'write', `big-${delay}`]);
-      expect(await waitForExit(rerun)).toBe(0);
     }
+    // ibpipe sql (another process) sees exactly what readTwsBars sees: nothing of the three.
+    writeFileSync(join(dir, 'cfg.yaml'), `lake: { root: ${dir} }\ninstruments:\n${['AAPL', 'MSFT', 'SPY'].map((k) => `  - { key: ${k}, sec_type: STK, symbol: ${k}, exchange: SMART, currency: USD, calendar: XNYS }`).join('\n')}\n`);
+    const sql = await runCli(['sql', '--config', join(dir, 'cfg.yaml'), '--format', 'json', 'SELECT count(*) AS n FROM raw_bars']);
+    expect(JSON.parse(sql.stdout)).toEqual([{ n: 0 }]);
+    // Re-running the same batch ids completes each exactly once.
+    const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'write', points.map(([, b]) => b).join(',')]);
+    expect(await waitForExit(rerun)).toBe(0);
     const final = await visibleCount(dir, '2024-11-01', '2024-12-31');
     expect(final.rows).toBe(3 * BIG_ROWS);
     expect(final.distinct).toBe(final.rows);
   });
 
   // Three child processes, each waited on by an observable marker; the bound only matters on a busy machine.
-  it('group commits killed at any moment leave whole pages or none, no window recorded ahead of its rows, and a re-run completes every page once', { timeout: 150_000 }, async () => {
+  it('group commits killed at any moment leave whole pages or none, no window recorded ahead of its rows, and a re-run completes every page once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ibpipe-crash-'));
     dirs.push(dir);
     const lines = (file: string): Record<string, unknown>[] => {
@@ -122,14 +134,12 @@ describe('crash atomicity (SIGKILL of a real child process)', () => {
     }
     const before = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
     await t.lake.close();
-    for (const delay of [30, 120, 300]) {
-      const child = spawnTs('test/support/crash-writer.ts', [dir, 'compact', '2024-11-26']);
-      await waitForLine(child, 'start');
-      await new Promise((r) => setTimeout(r, delay));
-      child.kill('SIGKILL');
-      await waitForExit(child);
+    // Before the compacted file is renamed into place; before its ledger line; after 5 of the
+    // 12 originals were deleted (the compaction is committed).
+    for (const crashBefore of ['renameSync:1', 'writeSync:1', 'rmSync:6']) {
+      await killedAt(crashBefore, [dir, 'compact', '2024-11-26']);
       const t2 = await openTempLake(dir);
-      expect(await t2.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' })).toEqual(before);
+      expect(await t2.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' }), crashBefore).toEqual(before);
       await t2.lake.close();
     }
     const rerun = spawnTs('test/support/crash-writer.ts', [dir, 'compact', '2024-11-26']);

@@ -13,7 +13,7 @@ export function spawnTs(file: string, args: string[], env: Record<string, string
 }
 
 /** Resolves when the child prints a line containing marker. */
-export function waitForLine(child: ChildProcess, marker: string, timeoutMs = 30_000): Promise<void> {
+export function waitForLine(child: ChildProcess, marker: string, timeoutMs = 180_000): Promise<void> {
   return new Promise((res, rej) => {
     let buf = '';
     const timer = setTimeout(() => rej(new Error(`timeout waiting for ${marker}; got: ${buf}`)), timeoutMs);

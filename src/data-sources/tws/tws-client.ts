@@ -130,6 +130,20 @@ function finite(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
+/** IB's "client id already in use" (tws-protocol.md §1.3): the gateway then closes the socket. */
+const CLIENT_ID_IN_USE = 326;
+
+/**
+ * Retryable: after a restart the gateway may hold the old session for a moment. When another
+ * live process owns the id the retries fail the same way, so the message says what to do.
+ */
+function clientIdInUse(host: string, port: number, clientId: number, ibText: string): IbConnectivityError {
+  return new IbConnectivityError(
+    `client id ${clientId} is already in use at ${host}:${port} (IB error 326: ${ibText.trim()}): another process is connected with tws.client_id ${clientId}; set a different tws.client_id in the config or stop the other process`,
+    { ibCode: CLIENT_ID_IN_USE, state: 'lost', details: { clientId } },
+  );
+}
+
 function notConnected(message = 'not connected to the gateway'): IbConnectivityError {
   return new IbConnectivityError(message, { ibCode: 504, state: 'lost' });
 }
@@ -610,13 +624,20 @@ export class TwsClient {
       api.on('error', (err: Error, code: number, reqId: number) => {
         const classified = classifyIbError(code, err?.message ?? String(err), reqId);
         if (!settled) {
-          if (classified.kind === 'connectivity' || classified.ibCode === 326) fail(classified);
+          if (classified.ibCode === CLIENT_ID_IN_USE) fail(clientIdInUse(host, port, clientId, classified.message));
+          else if (classified.kind === 'connectivity') fail(classified);
           return;
         }
         if (this.#api !== api) return;
         this.#route(classified);
       });
       api.on('info', (message: string, code: number) => {
+        // 326 comes with no request id, so the library reports it as info; the gateway then
+        // closes the socket, which alone would read as a mere "socket closed during handshake".
+        if (!settled && code === CLIENT_ID_IN_USE) {
+          fail(clientIdInUse(host, port, clientId, message));
+          return;
+        }
         if (this.#api !== api) return;
         this.#route(classifyIbError(code, message));
       });

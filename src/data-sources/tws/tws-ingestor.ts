@@ -12,7 +12,7 @@ import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../in
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
-import type { LiveBarStream, LiveStreamEvent } from './live-bar-stream.js';
+import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { REQUEST_LOG, RequestLog } from './request-log.js';
 import type { TwsConfig } from './tws-config.js';
 import type { ResolvedContract, TwsClient } from './tws-client.js';
@@ -60,6 +60,28 @@ export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
 
 /** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
 export const BACKFILL_LEDGER = 'backfill_windows.jsonl';
+
+/**
+ * One line of state/live_gaps.jsonl: how a live gap's repair ended. A `failed` line whose gap
+ * has no later `repaired` line is a hole `ibpipe status` reports.
+ */
+export interface LiveGapRecord {
+  readonly type: 'live_gap';
+  readonly symbol: string;
+  /** [from, to) epoch ms UTC. */
+  readonly from: number;
+  readonly to: number;
+  readonly status: 'repaired' | 'failed';
+  /** Bars the repair stored (repaired) and bars the calendar expects in the gap. */
+  readonly bars: number | null;
+  readonly expected: number | null;
+  readonly attempts: number;
+  readonly error?: string;
+  readonly recorded_at: number;
+}
+
+/** File name under state/ (the `live_gaps` view of `ibpipe sql` reads it). */
+export const LIVE_GAP_LEDGER = 'live_gaps.jsonl';
 const DONE: ReadonlySet<BackfillStatus> = new Set(['ok', 'no-data']);
 
 export interface BackfillProgress {
@@ -109,6 +131,8 @@ export interface LiveRunSummary {
   readonly barsWritten: number;
   readonly batchesWritten: number;
   readonly flushFailures: number;
+  /** Per instrument, the start of the last final bar its stream passed on (all of them flushed unless flushFailures). */
+  readonly lastFinalTs: Readonly<Record<string, number | null>>;
 }
 
 export interface TwsIngestorDeps {
@@ -238,6 +262,9 @@ export class TwsIngestor implements Ingestor {
   readonly #log: Logger;
   /** The previous process's requests are counted once, before this instance's first run. */
   #preloaded = false;
+  /** Live streams of the running `runLiveStream`, for their gaps. */
+  #liveStreams: readonly LiveBarStream[] = [];
+  readonly #gapLedger: JsonlLedger<LiveGapRecord>;
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
@@ -245,6 +272,32 @@ export class TwsIngestor implements Ingestor {
     this.#log = (deps.logger ?? silentLogger()).child({ component: 'tws-ingestor' });
     this.ledger = new JsonlLedger<BackfillLedgerRecord>(`${deps.stateDir}/${BACKFILL_LEDGER}`);
     this.#requests = new RequestLog(`${deps.stateDir}/${REQUEST_LOG}`);
+    this.#gapLedger = new JsonlLedger<LiveGapRecord>(`${deps.stateDir}/${LIVE_GAP_LEDGER}`);
+  }
+
+  /** Gaps of the live streams not yet repaired, per instrument (instruments without any left out). */
+  liveGaps(): Record<string, LiveGap[]> {
+    const out: Record<string, LiveGap[]> = {};
+    for (const s of this.#liveStreams) {
+      const gaps = s.gaps;
+      if (gaps.length > 0) out[s.symbol] = gaps;
+    }
+    return out;
+  }
+
+  /** Start of the last final bar each live stream passed on (stored, or buffered until the next flush). */
+  liveLastFinal(): Record<string, number | null> {
+    return Object.fromEntries(this.#liveStreams.map((s) => [s.symbol, s.lastFinalTs ?? null]));
+  }
+
+  /** Records how a repair ended, so `ibpipe status` (another process) can list what stays missing. */
+  #recordGapOutcome(e: LiveStreamEvent): void {
+    const now = this.#d.clock.now();
+    if (e.type === 'gap-repaired') {
+      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, from: e.from, to: e.to, status: 'repaired', bars: e.bars, expected: e.expected, attempts: 0, recorded_at: now });
+    } else if (e.type === 'repair-failed' && e.final) {
+      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, from: e.from, to: e.to, status: 'failed', bars: null, expected: null, attempts: e.attempts, error: e.error, recorded_at: now });
+    }
   }
 
   /**
@@ -778,24 +831,35 @@ export class TwsIngestor implements Ingestor {
             calendar: this.#d.calendarFor(inst.key),
             finalizeGraceMs: config.live.finalize_grace_ms,
             silenceTimeoutMs: config.live.silence_timeout_ms,
+            repairAttempts: config.max_window_attempts,
             logger: this.#log,
             onBar: (bar) => {
               buffer.push(bar);
               if (buffer.length >= config.live.flush_max_bars) void flush();
             },
-            ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+            onEvent: (e) => {
+              try {
+                this.#recordGapOutcome(e);
+              } catch (err) {
+                this.#log.error({ err, event: e }, 'cannot record a live gap outcome');
+              }
+              options.onEvent?.(e);
+            },
           }),
         );
+        this.#liveStreams = [...streams];
       }
       timer = clock.setTimeout(tick, config.live.flush_interval_ms);
       if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     } finally {
       clock.clearTimeout(timer);
       await Promise.all(streams.map((s) => client.unsubscribe(s)));
+      this.#liveStreams = [];
       await flush();
       clock.clearTimeout(timer);
     }
-    return { barsWritten, batchesWritten, flushFailures };
+    const lastFinalTs = Object.fromEntries(streams.map((s) => [s.symbol, s.lastFinalTs ?? null]));
+    return { barsWritten, batchesWritten, flushFailures, lastFinalTs };
   }
 }
 

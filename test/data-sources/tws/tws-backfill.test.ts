@@ -8,7 +8,11 @@ import { parseBarSize } from '../../../src/sim/ib-request-time.js';
 import { SyntheticMarket } from '../../../src/sim/market.js';
 import { RawStore } from '../../../src/storage/raw-store.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
-import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig } from './tws-rig.js';
+import { CountingApiFactory, SimDriver } from '../../support/sim-driver.js';
+import { AAPL, MSFT, type ManualRig, nyseMinuteStarts, startManualRig } from './tws-rig.js';
+
+/** Monday 2024-12-02, 07:00 New York: every session backfilled below is complete. */
+const NOW = Date.UTC(2024, 11, 2, 12, 0);
 
 // Thanksgiving week 2024 by hand: 09:30-16:00 ET = 14:30-21:00 UTC; the 28th closed; the 29th closes 13:00 ET.
 const THANKSGIVING_WEEK = nyseMinuteStarts([
@@ -18,7 +22,7 @@ const THANKSGIVING_WEEK = nyseMinuteStarts([
   { date: '2024-11-29', openUtc: '14:30', closeUtc: '18:00' },
 ]);
 
-let rig: Rig | undefined;
+let rig: ManualRig | undefined;
 afterEach(async () => {
   await rig?.close();
   rig = undefined;
@@ -27,9 +31,9 @@ afterEach(async () => {
 describe('TWS backfill against the simulated gateway', () => {
   it('stores exactly the sim bars of Thanksgiving week for two instruments, with zero pacing violations, and a re-run asks for nothing', async () => {
     expect(THANKSGIVING_WEEK).toHaveLength(390 * 3 + 210);
-    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
-    await rig.client.connect();
-    const summary = await rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29');
+    rig = await startManualRig(NOW, { tws: { pacing_safety_margin_ms: 20 } });
+    await rig.driver.run(rig.client.connect());
+    const summary = await rig.driver.run(rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29'));
     expect(summary).toMatchObject({ windows: 8, skipped: 0, complete: true, barsWritten: 2 * 1380, batchesWritten: 8 });
     expect(rig.sim.stats().pacingViolations).toBe(0);
 
@@ -61,7 +65,7 @@ describe('TWS backfill against the simulated gateway', () => {
     expect(rig.sim.stats().errorsSent['2174']).toBeUndefined();
 
     const before = rig.sim.stats().requestsByType['historicalData'];
-    const again = await rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29');
+    const again = await rig.driver.run(rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-11-25', '2024-11-29'));
     expect(again).toMatchObject({ windows: 8, skipped: 8, complete: true, barsWritten: 0 });
     expect(rig.sim.stats().requestsByType['historicalData']).toBe(before);
 
@@ -75,12 +79,15 @@ describe('TWS backfill against the simulated gateway', () => {
 
 describe('pacing violations IB still reports', () => {
   it('two processes sharing one account: a 162 pacing violation backs off and retries that window only; both backfills complete', async () => {
-    rig = await startRig({ timeScale: 0.005, tws: { pacing_safety_margin_ms: 20 } });
+    rig = await startManualRig(NOW, { tws: { pacing_safety_margin_ms: 20 } });
     const nvda = instrumentConfigSchema.parse({ key: 'NVDA', sec_type: 'STK', symbol: 'NVDA', exchange: 'SMART', primary_exchange: 'NASDAQ', currency: 'USD', calendar: 'XNYS' });
     const jpm = instrumentConfigSchema.parse({ key: 'JPM', sec_type: 'STK', symbol: 'JPM', exchange: 'SMART', primary_exchange: 'NYSE', currency: 'USD', calendar: 'XNYS' });
     // The other process: its own client (own pacer, own client id) on the same gateway, same lake.
     const otherCalendars = new InstrumentCalendars([nvda, jpm]);
-    const otherClient = TwsClient.fromConfig({ ...rig.config, client_id: 12 }, { clock: rig.clock });
+    const otherWire = new CountingApiFactory(12);
+    const otherClient = TwsClient.fromConfig({ ...rig.config, client_id: 12 }, { clock: rig.clock, apiFactory: otherWire.factory });
+    const r = rig;
+    const driver = new SimDriver(rig.clock, rig.sim, [rig.wire, otherWire], { idle: () => !r.lake.busy });
     const other = new TwsIngestor({
       client: otherClient,
       rawStore: new RawStore(rig.lake, otherCalendars),
@@ -89,14 +96,12 @@ describe('pacing violations IB still reports', () => {
       clock: rig.clock,
       config: rig.config,
     });
-    await rig.client.connect();
-    await otherClient.connect();
+    await driver.run(Promise.all([rig.client.connect(), otherClient.connect()]));
     try {
       // 2 x 2 instruments x 20 sessions = 80 requests: each process stays under 60, together they do not.
-      const [a, b] = await Promise.all([
-        rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-10-01', '2024-10-28'),
-        other.ingestHistoricalRange([nvda, jpm], '2024-10-01', '2024-10-28'),
-      ]);
+      const [a, b] = await driver.run(
+        Promise.all([rig.ingestor.ingestHistoricalRange([AAPL, MSFT], '2024-10-01', '2024-10-28'), other.ingestHistoricalRange([nvda, jpm], '2024-10-01', '2024-10-28')]),
+      );
       const stats = rig.sim.stats();
       expect(stats.pacingViolations).toBeGreaterThan(0);
       expect(a).toMatchObject({ windows: 40, complete: true, batchesWritten: 40 });
@@ -116,10 +121,10 @@ describe('pacing violations IB still reports', () => {
 
 describe('an instrument IB does not know', () => {
   it('fails alone: the others are backfilled and the run reports itself incomplete', async () => {
-    rig = await startRig({ timeScale: 0.01 });
-    await rig.client.connect();
+    rig = await startManualRig(NOW);
+    await rig.driver.run(rig.client.connect());
     const bogus = instrumentConfigSchema.parse({ key: 'BOGUS', sec_type: 'STK', symbol: 'BOGUS', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' });
-    const summary = await rig.ingestor.ingestHistoricalRange([bogus, AAPL], '2024-11-25', '2024-11-29');
+    const summary = await rig.driver.run(rig.ingestor.ingestHistoricalRange([bogus, AAPL], '2024-11-25', '2024-11-29'));
     expect(summary).toMatchObject({ windows: 4, complete: false, batchesWritten: 4 });
     expect(summary.failed).toEqual([expect.objectContaining({ instrument: 'BOGUS', status: 'error' })]);
   });
@@ -127,17 +132,17 @@ describe('an instrument IB does not know', () => {
 
 describe('crash between storing a page and recording it', () => {
   it('a page whose batch is already committed is recorded from the raw store, not requested again', async () => {
-    rig = await startRig({ timeScale: 0.01 });
-    await rig.client.connect();
-    const contract = await rig.client.resolveContract(AAPL);
+    rig = await startManualRig(NOW);
+    await rig.driver.run(rig.client.connect());
+    const contract = await rig.driver.run(rig.client.resolveContract(AAPL));
     // Store the newest window's page the way a run that died before its ledger line would have.
     const [newest] = planBackfill({ calendar: rig.calendars.calendarFor('AAPL'), startDate: '2024-11-25', endDate: '2024-11-29', barSize: '1 min' });
     if (!newest) throw new Error('empty plan');
-    const page = await rig.client.requestHistoricalBars(contract, newest.start, newest.end, '1 min', 'TRADES', true, { symbol: 'AAPL' });
+    const page = await rig.driver.run(rig.client.requestHistoricalBars(contract, newest.start, newest.end, '1 min', 'TRADES', true, { symbol: 'AAPL' }));
     await rig.rawStore.writeTwsBars(page.bars, backfillBatchId('AAPL', contract.conId, newest, 'TRADES', true), rig.clock.now());
     const before = rig.sim.stats().requestsByType['historicalData'] ?? 0;
 
-    const summary = await rig.ingestor.ingestHistoricalRange([AAPL], '2024-11-25', '2024-11-29');
+    const summary = await rig.driver.run(rig.ingestor.ingestHistoricalRange([AAPL], '2024-11-25', '2024-11-29'));
     expect(summary).toMatchObject({ windows: 4, complete: true, batchesWritten: 3 });
     expect((rig.sim.stats().requestsByType['historicalData'] ?? 0) - before).toBe(3);
     const rows = await rig.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-25', end: '2024-11-29' });

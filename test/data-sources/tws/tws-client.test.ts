@@ -4,7 +4,7 @@ import { SystemClock } from '../../../src/core/clock.js';
 import { backoffDelay } from '../../../src/data-sources/tws/backoff.js';
 import { IbConnectivityError, IbInvalidRequestError } from '../../../src/data-sources/tws/ib-errors.js';
 import { type ConnectivityEvent, TwsClient } from '../../../src/data-sources/tws/tws-client.js';
-import { AAPL, type Rig, startRig } from './tws-rig.js';
+import { AAPL, type Rig, startManualRig, startRig } from './tws-rig.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -75,7 +75,8 @@ describe('TwsClient', () => {
     expect(none).toMatchObject({ bars: [], noData: true });
 
     rig.sim.dropConnections();
-    await new Promise((r) => setTimeout(r, 20));
+    // Once the client has seen the drop, wait for its own reconnect.
+    while (!events.some((e) => e.type === 'disconnected')) await new Promise((r) => setTimeout(r, 5));
     await rig.client.waitUntilConnected();
     expect(events.map((e) => e.type)).toEqual(['connected', 'disconnected', 'reconnected']);
     expect(rig.sim.clients().map((x) => x.clientId)).toEqual([11]);
@@ -83,6 +84,27 @@ describe('TwsClient', () => {
     // Requests work again on the new socket.
     const again = await rig.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
     expect(again.bars).toHaveLength(1);
+  });
+
+  it('a second process with the same client id gets IB\'s 326 naming the id and what to do, not a bare socket close', async () => {
+    rig = await startRig({ timeScale: 0.01 });
+    await rig.client.connect();
+    const twin = new TwsClient({ host: '127.0.0.1', port: rig.sim.port, clientId: 11, clock: rig.clock, connectAttempts: 1 });
+    const err = await twin.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await twin.disconnect();
+    expect(err).toBeInstanceOf(IbConnectivityError);
+    expect((err as IbConnectivityError).ibCode).toBe(326);
+    const message = (err as Error).message;
+    expect(message).toContain('client id 11 is already in use');
+    expect(message).toContain('set a different tws.client_id in the config or stop the other process');
+    expect(message).not.toContain('socket closed');
+    expect(rig.sim.stats().clientIdRejections).toBe(1);
+    // The first client is untouched.
+    expect(rig.client.isConnected()).toBe(true);
+    expect(rig.sim.clients().map((c) => c.clientId)).toEqual([11]);
   });
 
   it('bar times in formatDate 1 (zoned text) and 2 (epoch seconds) give the same UTC bars', async () => {
@@ -108,13 +130,17 @@ describe('TwsClient', () => {
   });
 
   it('a request in flight when the socket drops fails with a retryable connectivity error', async () => {
-    rig = await startRig({ timeScale: 0.01, sim: { faults: { latencyMs: 200 } } });
-    await rig.client.connect();
-    const c = await rig.client.resolveContract(AAPL);
+    // The sim answers after a latency on a manual clock that is not moved: the answer never leaves.
+    const m = await startManualRig(Date.UTC(2024, 11, 2, 12), { sim: { faults: { latencyMs: 200 } } });
+    rig = m;
+    await m.driver.run(m.client.connect());
+    const c = await m.driver.run(m.client.resolveContract(AAPL));
     const start = Date.UTC(2024, 10, 26, 15, 0);
-    const pending = rig.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
-    await new Promise((r) => setTimeout(r, 50));
-    rig.sim.dropConnections();
+    const pending = m.client.requestHistoricalBars(c, start, start + 60_000, '1 min', 'TRADES', true);
+    // In flight: the gateway has the request (and holds its answer).
+    await m.driver.settle();
+    expect(m.simLog.historicalRequests()).toHaveLength(1);
+    m.sim.dropConnections();
     const err = await pending.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IbConnectivityError);
     expect((err as IbConnectivityError).retryable).toBe(true);

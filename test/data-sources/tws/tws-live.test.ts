@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ScaledClock } from '../../../src/core/clock.js';
+import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
+import { ManualClock } from '../../../src/core/clock.js';
 import type { LiveStreamEvent } from '../../../src/data-sources/tws/live-bar-stream.js';
 import { parseBarSize } from '../../../src/sim/ib-request-time.js';
 import { SyntheticMarket } from '../../../src/sim/market.js';
-import { AAPL, MSFT, type Rig, startRig } from './tws-rig.js';
+import type { SimDriver } from '../../support/sim-driver.js';
+import { AAPL, MSFT, type Rig, startManualRig, type startRig } from './tws-rig.js';
 
 const M = 60_000;
 const T0 = Date.UTC(2024, 10, 26, 15, 0, 0); // Tuesday 10:00 New York: the market is open
-const SPEED = 300; // one simulated minute every 200 ms
+const ONE_MIN = parseBarSize('1 min') as NonNullable<ReturnType<typeof parseBarSize>>;
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -15,66 +17,67 @@ afterEach(async () => {
   rig = undefined;
 });
 
-describe('live bars against the simulated gateway (fast clock)', () => {
-  it('every bar of the period lands once after dedup, through a socket drop, 1100/1101, 1100/1102, a 162 cancel and a silent stream', async () => {
-    const clock = new ScaledClock(T0, SPEED);
-    rig = await startRig({
-      clock,
-      timeScale: 1,
-      tws: {
-        connect_timeout_ms: 20 * M,
-        request_timeout_ms: 20 * M,
-        pacing_safety_margin_ms: 0,
-        live: { flush_interval_ms: 2 * M, flush_max_bars: 50, silence_timeout_ms: 4 * M, finalize_grace_ms: M },
-      },
-    });
-    const r = rig;
-    const events: LiveStreamEvent[] = [];
-    const simNow = (): number => clock.now();
-    const until = async (what: string, pred: () => boolean, maxSimMs = 20 * M): Promise<void> => {
-      const limit = simNow() + maxSimMs;
-      while (!pred()) {
-        if (simNow() > limit) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(events.slice(-6))}`);
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    };
-    // Recovered: both streams flow again (n resumptions so far) and every gap they reported is repaired.
-    const recovered = (n: number) => (): boolean => {
-      const resumed = events.filter((e) => e.type === 'resumed');
-      const gaps = resumed.filter((e) => e.type === 'resumed' && e.gap !== null).length;
-      return resumed.length >= n && events.filter((e) => e.type === 'gap-repaired').length === gaps;
-    };
+/** A rig on a manual clock whose time moves only when nothing is in flight (see SimDriver). */
+async function manualRig(start: number, instruments?: Parameters<typeof startRig>[0]['instruments']): Promise<{ r: Rig; clock: ManualClock; driver: SimDriver }> {
+  const r = await startManualRig(start, {
+    ...(instruments ? { instruments } : {}),
+    tws: {
+      connect_timeout_ms: 20 * M,
+      request_timeout_ms: 20 * M,
+      pacing_safety_margin_ms: 0,
+      live: { flush_interval_ms: 2 * M, flush_max_bars: 50, silence_timeout_ms: 4 * M, finalize_grace_ms: M },
+    },
+  });
+  rig = r;
+  return { r, clock: r.clock, driver: r.driver };
+}
 
-    await r.client.connect();
+describe('live bars against the simulated gateway (manual clock)', () => {
+  it('every bar of the period lands once after dedup, through a socket drop, 1100/1101, 1100/1102, a 162 cancel and a silent stream', async () => {
+    const { r, clock, driver } = await manualRig(T0);
+    const events: LiveStreamEvent[] = [];
+    const describe = (): string => JSON.stringify(events.slice(-8));
+    // Recovered: both streams had data again after `mark` events and nothing is left to repair.
+    const recovered = (mark: number) => (): boolean =>
+      ['AAPL', 'MSFT'].every((s) => events.slice(mark).some((e) => e.type === 'resumed' && e.symbol === s)) && Object.keys(r.ingestor.liveGaps()).length === 0;
+
+    await driver.run(r.client.connect());
     const ac = new AbortController();
     const live = r.ingestor.runLiveStream([AAPL, MSFT], { signal: ac.signal, onEvent: (e) => events.push(e) });
 
-    // 30 simulated minutes of plain streaming.
-    await until('30 minutes', () => simNow() >= T0 + 30 * M, 40 * M);
+    // 30 minutes of plain streaming.
+    await driver.advanceTo(T0 + 30 * M);
     expect(events.filter((e) => e.type === 'interrupted')).toEqual([]);
 
     // Socket drop: reconnect, resubscribe, repair.
+    let mark = events.length;
     expect(r.sim.dropConnections()).toBe(1);
-    await until('repair after the socket drop', recovered(2));
+    await driver.until('repair after the socket drop', recovered(mark), 20 * M, describe);
 
     // 1100 then 1101 (data lost): the gateway forgot the subscriptions.
-    await r.sim.connectivityLoss({ restore: 'data_lost', durationMs: 2 * M });
-    await until('repair after 1101', recovered(4));
+    mark = events.length;
+    const lost = r.sim.connectivityLoss({ restore: 'data_lost', durationMs: 2 * M });
+    await driver.until('repair after 1101', recovered(mark), 20 * M, describe);
+    await lost;
 
     // 1100 then 1102 (data maintained): the streams resume by themselves; the outage is repaired.
-    await r.sim.connectivityLoss({ restore: 'data_maintained', durationMs: 3 * M });
-    await until('repair after 1102', recovered(6));
+    mark = events.length;
+    const maintained = r.sim.connectivityLoss({ restore: 'data_maintained', durationMs: 3 * M });
+    await driver.until('repair after 1102', recovered(mark), 20 * M, describe);
+    await maintained;
 
     // IB ends the streams with 162 "query cancelled".
+    mark = events.length;
     expect(r.sim.cancelStreams()).toBe(2);
-    await until('repair after 162', recovered(8));
+    await driver.until('repair after 162', recovered(mark), 20 * M, describe);
 
-    // A silent stream: no error, no data.
+    // A silent stream: no error, no data, until the silence timeout resubscribes.
+    mark = events.length;
     expect(r.sim.silenceStreams()).toBe(2);
-    await until('repair after silence', recovered(10));
+    await driver.until('repair after silence', recovered(mark), 20 * M, describe);
 
-    await until('a few more minutes', () => simNow() >= T0 + 75 * M, 60 * M);
-    const stoppedAt = simNow();
+    await driver.advanceTo(Math.max(clock.now(), T0 + 75 * M));
+    const stoppedAt = clock.now();
     ac.abort();
     const summary = await live;
     expect(summary.flushFailures).toBe(0);
@@ -92,10 +95,9 @@ describe('live bars against the simulated gateway (fast clock)', () => {
       const ts = rows.map((x) => x.ts);
       const first = ts[0] ?? 0;
       const last = ts[ts.length - 1] ?? 0;
-      // The stream started within moments of T0 (its initial answer reaches back two bars); the
-      // last bar ended before the stop; more than an hour of minutes lies between.
-      expect(first).toBeLessThanOrEqual(T0 + 3 * M);
-      expect(last - first).toBeGreaterThanOrEqual(70 * M);
+      // The stream's initial answer reaches back two bars from T0; the last bar ended before the
+      // stop, within the finalize grace of it.
+      expect(first).toBe(T0 - 2 * M);
       expect(last + M).toBeLessThanOrEqual(stoppedAt);
       expect(last).toBeGreaterThanOrEqual(stoppedAt - 3 * M);
       // Every minute from first to last, once.
@@ -103,19 +105,7 @@ describe('live bars against the simulated gateway (fast clock)', () => {
       // Each with the sim's final values (asked of the market model, not through the client).
       const simInst = r.sim.instruments.find((i) => i.key === inst.key);
       if (!simInst) throw new Error('sim instrument missing');
-      const truth = market.bars(simInst, {
-        start: first,
-        end: last + M,
-        bar: parseBarSize('1 min') as NonNullable<ReturnType<typeof parseBarSize>>,
-        series: 'TRADES',
-        rth: true,
-        now: last + 10 * M,
-      });
-      const all = await r.rawStore.readTwsBars({ symbols: [inst.key], start: '2024-11-26', end: '2024-11-26' });
-      const wrong = rows
-        .filter((x) => truth.find((b) => b.ts === x.ts)?.volume !== x.volume)
-        .map((x) => ({ minute: (x.ts - T0) / M, stored: all.filter((y) => y.ts === x.ts).map((y) => [y.volume, y.request_id, y.ingestion_ts - T0]), truth: truth.find((b) => b.ts === x.ts)?.volume }));
-      expect(wrong, JSON.stringify(events.map((e) => [e.type, e.symbol, 'reason' in e ? e.reason : '', 'gap' in e ? e.gap : '', 'from' in e ? [(e.from - T0) / M, (e.to - T0) / M] : '']))).toEqual([]);
+      const truth = market.bars(simInst, { start: first, end: last + M, bar: ONE_MIN, series: 'TRADES', rth: true, now: last + 10 * M });
       expect(rows.map((x) => [x.ts, x.open, x.high, x.low, x.close, x.volume])).toEqual(truth.map((b) => [b.ts, b.open, b.high, b.low, b.close, b.volume]));
     }
     // The long outages (1101 after 2 min, 1102 after 3 min, a 4-min silence) left gaps the
@@ -123,8 +113,31 @@ describe('live bars against the simulated gateway (fast clock)', () => {
     expect(events.filter((e) => e.type === 'gap-repaired').length).toBeGreaterThanOrEqual(6);
     // Each fault was seen as an interruption by both streams.
     const reasons = events.filter((e) => e.type === 'interrupted').map((e) => (e as { reason: string }).reason);
-    for (const why of ['disconnected', '1100 connectivity lost', '1101 connectivity restored, data lost', 'cancelled by IB', 'silent stream']) {
+    for (const why of ['disconnected', '1100 connectivity lost', '1101 connectivity restored, data lost', 'cancelled by IB', 'silent stream', 'no data for 2 bars']) {
       expect(reasons.filter((x) => x === why).length, why).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  it('the CME daily halt and the end of a session are no gap: nothing is repaired across them', async () => {
+    const ES = instrumentConfigSchema.parse({ key: 'ES-202503', sec_type: 'FUT', symbol: 'ES', exchange: 'CME', currency: 'USD', last_trade_date_or_contract_month: '202503', calendar: 'CMES', use_rth: false });
+    // Tuesday 2024-11-26, Chicago on CST: the halt is 22:00-23:00 UTC (16:00-17:00 CT); AAPL's session ends 21:00 UTC.
+    const start = Date.UTC(2024, 10, 26, 20, 50);
+    const { r, driver } = await manualRig(start, [ES, AAPL]);
+    const events: LiveStreamEvent[] = [];
+    await driver.run(r.client.connect());
+    const ac = new AbortController();
+    const live = r.ingestor.runLiveStream([ES, AAPL], { signal: ac.signal, onEvent: (e) => events.push(e) });
+    await driver.advanceTo(Date.UTC(2024, 10, 26, 23, 10));
+    ac.abort();
+    await live;
+    expect(events.filter((e) => e.type !== 'subscribed')).toEqual([]);
+    expect(r.simLog.historicalRequests().filter((q) => !q.keepUpToDate)).toEqual([]);
+    const es = (await r.rawStore.readTwsBars({ symbols: ['ES-202503'], start: '2024-11-26', end: '2024-11-27', dedup: true })).map((x) => x.ts);
+    const minutes = (from: number, to: number): number[] => Array.from({ length: (to - from) / M }, (_, i) => from + i * M);
+    // Up to the halt, then from the reopen (the session of the 27th) to the last final bar.
+    expect(es).toEqual([...minutes(start - 2 * M, Date.UTC(2024, 10, 26, 22, 0)), ...minutes(Date.UTC(2024, 10, 26, 23, 0), (es.at(-1) as number) + M)]);
+    expect(es.at(-1)).toBeGreaterThanOrEqual(Date.UTC(2024, 10, 26, 23, 7));
+    const aapl = (await r.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-26', end: '2024-11-26', dedup: true })).map((x) => x.ts);
+    expect(aapl).toEqual(minutes(start - 2 * M, Date.UTC(2024, 10, 26, 21, 0)));
   });
 });

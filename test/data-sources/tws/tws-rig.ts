@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { InstrumentCalendars } from '../../../src/calendar/instrument-calendars.js';
 import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
-import { SystemClock, type Clock } from '../../../src/core/clock.js';
+import { ManualClock, SystemClock, type Clock } from '../../../src/core/clock.js';
 import type { Instrument } from '../../../src/core/instruments.js';
+import type { IbApiFactory } from '../../../src/data-sources/tws/ib-api-port.js';
 import { twsConfigSchema, type TwsConfig } from '../../../src/data-sources/tws/tws-config.js';
 import { TwsClient } from '../../../src/data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
@@ -13,6 +14,7 @@ import { createLogger } from '../../../src/ops/logging-setup.js';
 import { startSimGateway, type SimGateway, type SimGatewayOptions } from '../../../src/sim/sim-server.js';
 import { Lake } from '../../../src/storage/lake.js';
 import { RawStore } from '../../../src/storage/raw-store.js';
+import { CountingApiFactory, SimDriver } from '../../support/sim-driver.js';
 
 /** Instruments as a user would configure them (the sim serves these with fixed conIds). */
 export const AAPL: Instrument = instrumentConfigSchema.parse({
@@ -31,11 +33,11 @@ export class LogSink extends Writable {
     }
     cb();
   }
-  /** Historical-data requests the sim received, in order, with their sim-log time (epoch ms). */
+  /** Historical-data requests the sim received, in order, with the sim clock's time of arrival (epoch ms). */
   historicalRequests(): Array<{ at: number; end: string; symbol: string; keepUpToDate: boolean }> {
     return this.lines
       .filter((l) => l['event'] === 'request' && l['type'] === 'historicalData')
-      .map((l) => ({ at: Date.parse(String(l['time'])), end: String(l['end']), symbol: String(l['symbol']), keepUpToDate: l['keep_up_to_date'] === true }));
+      .map((l) => ({ at: Number(l['sim_time']), end: String(l['end']), symbol: String(l['symbol']), keepUpToDate: l['keep_up_to_date'] === true }));
   }
 }
 
@@ -59,6 +61,8 @@ export async function startRig(opts: {
   timeScale?: number;
   sim?: Partial<SimGatewayOptions>;
   tws?: Record<string, unknown>;
+  /** Wraps the client's connections (e.g. to count their frames). */
+  apiFactory?: IbApiFactory;
 }): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'ibpipe-'));
   const clock = opts.clock ?? new SystemClock();
@@ -76,7 +80,7 @@ export async function startRig(opts: {
   const calendars = new InstrumentCalendars(instruments);
   const rawStore = new RawStore(lake, calendars);
   const config = twsConfigSchema.parse({ host: '127.0.0.1', port: sim.port, client_id: 11, pacing_time_scale: timeScale, ...opts.tws });
-  const client = TwsClient.fromConfig(config, { clock });
+  const client = TwsClient.fromConfig(config, { clock, ...(opts.apiFactory ? { apiFactory: opts.apiFactory } : {}) });
   const ingestor = new TwsIngestor({
     client,
     rawStore,
@@ -103,6 +107,26 @@ export async function startRig(opts: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface ManualRig extends Rig {
+  readonly clock: ManualClock;
+  readonly driver: SimDriver;
+  /** Frame counts of the rig client's connections (for a driver that also watches other clients). */
+  readonly wire: CountingApiFactory;
+}
+
+/**
+ * A rig whose sim, client and stores share a ManualClock that a SimDriver moves only when
+ * nothing is in flight: pacing windows, timeouts and live streams run in IB's real durations
+ * at no real cost, and the outcome does not depend on how busy the machine is.
+ */
+export async function startManualRig(start: number, opts: Omit<Parameters<typeof startRig>[0], 'clock' | 'timeScale' | 'apiFactory'> = {}): Promise<ManualRig> {
+  const clock = new ManualClock(start);
+  const clientId = Number((opts.tws as { client_id?: unknown } | undefined)?.client_id ?? 11);
+  const wire = new CountingApiFactory(clientId);
+  const rig = await startRig({ ...opts, clock, timeScale: 1, apiFactory: wire.factory });
+  return { ...rig, clock, wire, driver: new SimDriver(clock, rig.sim, wire, { idle: () => !rig.lake.busy }) };
 }
 
 /** Every minute bar start of XNYS regular hours on the given days, written out independently of the calendar code. */

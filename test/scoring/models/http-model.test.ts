@@ -51,8 +51,9 @@ function sumModel(req: Received, res: ServerResponse): void {
   json(res, 200, { predictions: req.body.instances.map(([a, b]) => a! + 10 * b!) });
 }
 
+/** Polls a condition; the bound only turns a hang into a readable failure. */
 async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  for (const end = Date.now() + 60_000; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 2));
   if (!cond()) throw new Error('condition not reached');
 }
 

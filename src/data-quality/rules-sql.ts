@@ -1,0 +1,282 @@
+import { frequencyMs } from '../core/bars.js';
+import { sqlIdent, sqlNumber, sqlString } from '../core/sql.js';
+import type { DqRule } from './dq-config.js';
+import { JS_SQL } from './js-compat-sql.js';
+
+/**
+ * The DQ rules of rules.ts compiled to SQL: pure functions from a rule to the text of a
+ * SELECT that lists its failures, with the same judgements and reasons as the JS checks.
+ *
+ * Row-judged rules read a relation of rows with at least `gid` (a number identifying the
+ * (date, symbol) pair), `date` (session date), `symbol` and `ts` (bar start, epoch ms BIGINT) plus
+ * the raw columns by name (see {@link RULE_COLUMNS}); input order is `(symbol, ts)` within a date,
+ * as the JS transform hands rows to the checks. They return `(gid, date, symbol, ts, reason)`. A column a rule names that the rows do not have
+ * reads as missing, as `row[field]` is `undefined` in JS. Entity rules (`bar_count`,
+ * `staleness`) read one row per (date, symbol) of {@link EntityStatsColumns} and return
+ * `(gid, date, symbol, reason)`. Every date is judged on its own, as one JS run per date.
+ */
+
+/** How a column of the rows reads in JS: a number (DOUBLE or BIGINT in SQL) or a string. */
+export type RuleColumnKind = 'double' | 'bigint' | 'string';
+
+/** The columns rules can name: a raw row after dedup and normalisation (instants as epoch ms). */
+export const RULE_COLUMNS: Readonly<Record<string, RuleColumnKind>> = {
+  source: 'string',
+  symbol: 'string',
+  con_id: 'bigint',
+  bar_size: 'string',
+  what_to_show: 'string',
+  ts: 'bigint',
+  open: 'double',
+  high: 'double',
+  low: 'double',
+  close: 'double',
+  volume: 'double',
+  wap: 'double',
+  trade_count: 'bigint',
+  batch_id: 'string',
+  ingestion_ts: 'bigint',
+  request_id: 'string',
+};
+
+type RuleOf<T extends DqRule['type']> = Extract<DqRule, { type: T }>;
+export type RowDqRule = Exclude<DqRule, { type: 'bar_count' | 'staleness' }>;
+export type EntityDqRule = Extract<DqRule, { type: 'bar_count' | 'staleness' }>;
+
+/** The columns of the rows a rule reads (whether the rows have them or not). */
+export function ruleColumnsRead(rule: DqRule): string[] {
+  switch (rule.type) {
+    case 'range':
+    case 'enum':
+    case 'outlier':
+      return [rule.field];
+    case 'not_null':
+      return [...rule.fields];
+    case 'monotonic_time':
+      return [rule.entity, rule.time];
+    case 'unique':
+      return [...rule.keys];
+    case 'ohlc_consistency':
+      return ['open', 'high', 'low', 'close'];
+    case 'bar_count':
+    case 'staleness':
+      return [];
+  }
+}
+
+export function isEntityRule(rule: DqRule): rule is EntityDqRule {
+  return rule.type === 'bar_count' || rule.type === 'staleness';
+}
+
+/** A column as a rule reads it: its SQL, and how JS would see the value. */
+interface Col {
+  readonly kind: RuleColumnKind | 'missing';
+  /** The value (NULL for a missing column). */
+  readonly sql: string;
+  /** As a JS number (DOUBLE, NaN read as NULL: both are "missing"); null for strings. */
+  readonly num: string | null;
+  /** True where JS's isMissing holds. */
+  readonly missing: string;
+  /** `String(v)` (entities) / `show(v)` (values) in JS. */
+  readonly text: string;
+  readonly show: string;
+}
+
+function col(name: string): Col {
+  const kind = RULE_COLUMNS[name];
+  if (kind === undefined) return { kind: 'missing', sql: 'NULL', num: null, missing: 'true', text: 'NULL', show: 'NULL' };
+  const id = sqlIdent(name);
+  if (kind === 'string') return { kind, sql: id, num: null, missing: `${id} IS NULL`, text: id, show: `${JS_SQL.json}(${id})` };
+  const num = kind === 'double' ? `CASE WHEN NOT isnan(${id}) THEN ${id} END` : `CAST(${id} AS DOUBLE)`;
+  const text = `${JS_SQL.num}(${id})`;
+  return { kind, sql: id, num, missing: kind === 'double' ? `(${id} IS NULL OR isnan(${id}))` : `${id} IS NULL`, text, show: text };
+}
+
+/** `show(v)` of a config value, as JS prints it in a reason. */
+function showValue(v: string | number): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+const FAIL_COLUMNS = 'gid, date, symbol, ts';
+
+function rangeSql(rule: RuleOf<'range'>, rows: string): string | null {
+  const c = col(rule.field);
+  const field = sqlString(rule.field);
+  if (c.kind === 'missing') return null;
+  if (c.kind === 'string') return `SELECT ${FAIL_COLUMNS}, ${field} || ' ' || ${c.show} || ' is not a number' AS reason FROM ${rows} WHERE ${c.sql} IS NOT NULL`;
+  const cases: string[] = [];
+  if (rule.min !== undefined) cases.push(`WHEN x < ${sqlNumber(rule.min)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is below min ${rule.min}`)}`);
+  if (rule.max !== undefined) cases.push(`WHEN x > ${sqlNumber(rule.max)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is above max ${rule.max}`)}`);
+  return `SELECT ${FAIL_COLUMNS}, CASE ${cases.join(' ')} END AS reason FROM (SELECT ${FAIL_COLUMNS}, ${c.num} AS x FROM ${rows}) WHERE x IS NOT NULL AND (${[
+    rule.min !== undefined ? `x < ${sqlNumber(rule.min)}` : null,
+    rule.max !== undefined ? `x > ${sqlNumber(rule.max)}` : null,
+  ]
+    .filter((s) => s !== null)
+    .join(' OR ')})`;
+}
+
+function enumSql(rule: RuleOf<'enum'>, rows: string): string | null {
+  const c = col(rule.field);
+  if (c.kind === 'missing') return null;
+  const suffix = sqlString(` is not one of ${rule.values.map(showValue).join(', ')}`);
+  // JS compares with SameValueZero: a number never equals a string.
+  const allowed = c.kind === 'string'
+    ? rule.values.filter((v): v is string => typeof v === 'string').map(sqlString)
+    : rule.values.filter((v): v is number => typeof v === 'number').map(sqlNumber);
+  const value = c.kind === 'string' ? c.sql : (c.num as string);
+  const outside = allowed.length > 0 ? `${value} NOT IN (${allowed.join(', ')})` : 'true';
+  return `SELECT ${FAIL_COLUMNS}, ${sqlString(rule.field)} || ' ' || ${c.show} || ${suffix} AS reason FROM ${rows} WHERE NOT ${c.missing} AND ${outside}`;
+}
+
+function notNullSql(rule: RuleOf<'not_null'>, rows: string): string {
+  const parts = rule.fields.map((f) => `CASE WHEN ${col(f).missing} THEN ${sqlString(f)} END`);
+  return `SELECT ${FAIL_COLUMNS}, array_to_string(m, ', ') || CASE WHEN len(m) > 1 THEN ' are null' ELSE ' is null' END AS reason
+    FROM (SELECT ${FAIL_COLUMNS}, list_filter([${parts.join(', ')}], f -> f IS NOT NULL) AS m FROM ${rows}) WHERE len(m) > 0`;
+}
+
+function ohlcSql(rows: string): string {
+  // Each price is formatted once per failing row (a formatting call is costly to bind).
+  const checks: [string, string][] = [
+    ['low <= high', `'low ' || jl || ' > high ' || jh`],
+    ['open <= high', `'open ' || jo || ' > high ' || jh`],
+    ['open >= low', `'open ' || jo || ' < low ' || jl`],
+    ['close <= high', `'close ' || jc || ' > high ' || jh`],
+    ['close >= low', `'close ' || jc || ' < low ' || jl`],
+  ];
+  const present = ['open', 'high', 'low', 'close'].map((c) => `${c} IS NOT NULL AND NOT isnan(${c})`).join(' AND ');
+  return `SELECT ${FAIL_COLUMNS}, concat_ws('; ', ${checks.map(([ok, text]) => `CASE WHEN NOT (${ok}) THEN ${text} END`).join(', ')}) AS reason
+    FROM (SELECT ${FAIL_COLUMNS}, open, high, low, close, ${['open', 'high', 'low', 'close'].map((c) => `${JS_SQL.num}(${c}) AS j${c[0] as string}`).join(', ')}
+          FROM ${rows} WHERE ${present} AND NOT (${checks.map(([ok]) => ok).join(' AND ')}))`;
+}
+
+function monotonicSql(rule: RuleOf<'monotonic_time'>, rows: string): string {
+  const e = col(rule.entity);
+  const t = col(rule.time);
+  const entity = e.kind === 'missing' ? 'NULL' : e.sql;
+  const time = t.num ?? 'CAST(NULL AS DOUBLE)';
+  const word = rule.strict ? 'after' : 'at or after';
+  const broken = rule.strict ? 't <= prev' : 't < prev';
+  return `SELECT ${FAIL_COLUMNS},
+      CASE WHEN t IS NULL THEN ${sqlString(`${rule.time} is missing`)}
+           ELSE ${sqlString(`${rule.time} `)} || ${JS_SQL.isoNum}(t) || ${sqlString(` is not ${word} `)} || ${JS_SQL.isoNum}(prev) || ' seen earlier for ' || coalesce(entity_text, 'null') END AS reason
+    FROM (
+      SELECT ${FAIL_COLUMNS}, ${time} AS t, ${e.kind === 'missing' ? 'NULL' : e.text} AS entity_text,
+             max(${time}) OVER (PARTITION BY date, ${entity} ORDER BY symbol, ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
+      FROM ${rows})
+    WHERE t IS NULL OR (prev IS NOT NULL AND ${broken})`;
+}
+
+function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
+  // JSON.stringify identity: NaN and null are the same key.
+  const keys = rule.keys.map((k) => {
+    const c = col(k);
+    return c.kind === 'double' ? (c.num as string) : c.sql;
+  });
+  const suffix = sqlString(` on (${rule.keys.join(', ')})`);
+  return `SELECT ${FAIL_COLUMNS}, 'duplicate of row ' || CAST(first_row AS VARCHAR) || ${suffix} AS reason
+    FROM (
+      SELECT ${FAIL_COLUMNS}, row_index, min(row_index) OVER (PARTITION BY date, ${keys.join(', ')}) AS first_row
+      FROM (SELECT *, row_number() OVER (PARTITION BY date ORDER BY symbol, ts) - 1 AS row_index FROM ${rows}))
+    WHERE row_index > first_row`;
+}
+
+/**
+ * Outliers as checkOutliers judges them, bit for bit. A cheap pass (DuckDB's ln, running sums)
+ * finds the rows whose verdict could be in doubt — |z| within 1e-4 of the threshold or above it,
+ * or a window flat to 1e-8 — and only those are judged again with the JS arithmetic: returns
+ * through Math.log's own algorithm, left-to-right sums over the `window` previous returns, the
+ * mean, then the squares. Every failing row goes through that exact pass, so its reason is the
+ * JS text too.
+ */
+/** An outlier rule's value as the JS check uses it (a positive finite number, else NULL: skipped), or null when the field never is one. */
+function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
+  const c = col(rule.field);
+  return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
+}
+
+function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
+  const value = outlierValueSql(rule);
+  if (value === null) return null;
+  const w = rule.window;
+  const th = sqlNumber(rule.threshold);
+  const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
+  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end.
+  return `WITH u AS MATERIALIZED (
+      SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
+      FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
+      WINDOW p AS (PARTITION BY gid ORDER BY ts)
+    ), approx AS (
+      SELECT gid, ts, rn, x, px, ln(x / px) AS r,
+             sum(ln(x / px)) OVER p / ${w} AS m, sum(ln(x / px) * ln(x / px)) OVER p AS s2
+      FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
+    ), doubtful AS (
+      SELECT gid, ts, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
+      WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)
+    ), exact AS (
+      SELECT *, (r - mean) / sd AS z FROM (
+        SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
+          SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
+            SELECT k.gid, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
+            FROM doubtful k JOIN u ON u.gid = k.gid AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
+            GROUP BY k.gid, k.ts, k.x, k.px)))
+    )
+    SELECT o.gid, o.date, o.symbol, o.ts,
+      ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(e.r) || ' is ' || ${JS_SQL.fixed1}(e.z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
+    FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts
+    WHERE e.sd > 0 AND abs(e.z) > ${th}`;
+}
+
+/**
+ * The failures of a row-judged rule as `SELECT gid, date, symbol, ts, reason` over `rows`, or null
+ * when the rule cannot fail on them (e.g. a range over a column the rows do not have).
+ */
+export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null {
+  switch (rule.type) {
+    case 'range':
+      return rangeSql(rule, rows);
+    case 'enum':
+      return enumSql(rule, rows);
+    case 'not_null':
+      return notNullSql(rule, rows);
+    case 'ohlc_consistency':
+      return ohlcSql(rows);
+    case 'monotonic_time':
+      return monotonicSql(rule, rows);
+    case 'unique':
+      return uniqueSql(rule, rows);
+    case 'outlier':
+      return outlierSql(rule, rows);
+  }
+}
+
+/**
+ * Columns of the per-(date, symbol) relation entity rules read, one row per instrument with a
+ * session that date: `expected` grid bars (cut as the run cuts them), `observed` rows on those
+ * bars, `last_ts` the newest row's bar start (NULL without rows), `as_of` the instant staleness
+ * is judged at.
+ */
+export interface EntityStatsColumns {
+  readonly gid: number;
+  readonly date: string;
+  readonly symbol: string;
+  readonly expected: number;
+  readonly observed: number;
+  readonly last_ts: number | null;
+  readonly as_of: number;
+}
+
+/** The failures of `bar_count` / `staleness` as `SELECT gid, date, symbol, reason` over `stats`; `barMs` is the bar length. */
+export function entityRuleFailuresSql(rule: EntityDqRule, stats: string, barMs: number): string {
+  if (rule.type === 'bar_count') {
+    const allowed = 'fraction' in rule.tolerance ? `CAST(floor(${sqlNumber(rule.tolerance.fraction)} * expected) AS BIGINT)` : String(rule.tolerance.bars);
+    return `SELECT gid, date, symbol,
+        date || ': ' || CAST(observed AS VARCHAR) || ' of ' || CAST(expected AS VARCHAR) || ' expected bars (' || CAST(expected - observed AS VARCHAR) || ' missing, tolerance ' || CAST(allowed AS VARCHAR) || ')' AS reason
+      FROM (SELECT *, ${allowed} AS allowed FROM ${stats}) WHERE expected - observed > allowed`;
+  }
+  const maxAge = frequencyMs(rule.max_age);
+  return `SELECT gid, date, symbol,
+      CASE WHEN last_ts IS NULL THEN 'no bars at all as of ' || as_of_text
+           ELSE 'last bar ' || ${JS_SQL.iso}(last_ts) || ' is ' || CAST(CAST(floor(CAST(as_of - (last_ts + ${barMs}) AS DOUBLE) / 1000 + 0.5) AS BIGINT) AS VARCHAR) || ' s old at ' || as_of_text || ${sqlString(` (max ${rule.max_age})`)} END AS reason
+    FROM (SELECT *, ${JS_SQL.iso}(as_of) AS as_of_text FROM ${stats}
+          WHERE (last_ts IS NOT NULL OR expected > 0) AND (last_ts IS NULL OR as_of - (last_ts + ${barMs}) > ${maxAge}))`;
+}

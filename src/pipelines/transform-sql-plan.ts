@@ -1,0 +1,353 @@
+import { CURATED_MASK_COLUMNS } from '../core/bars.js';
+import { sqlIdent, sqlString } from '../core/sql.js';
+import { ruleName, type DqAction, type DqRule, type DqSeverity, type GapsConfig } from '../data-quality/dq-config.js';
+import { gapImputedSql, gapReportsSql, gapRunNeighboursSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
+import { JS_SQL } from '../data-quality/js-compat-sql.js';
+import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
+
+/**
+ * The set-based transform as SQL text compiled from the config (pure: no I/O). The I/O wrapper
+ * (transform-sql.ts) stages three small relations from the calendars, runs {@link
+ * TransformSqlPlan.compute} in order, reads the summaries and writes each date's curated and
+ * quarantine partition from {@link TransformSqlPlan.curatedSelect} / `quarantineSelect`.
+ *
+ * Staged inputs (names in {@link TransformSqlInputs}):
+ * - `symbols (symbol VARCHAR, cal BIGINT, sid BIGINT)`: the instruments of the run, their
+ *   calendar and a small distinct number (< 2^20);
+ * - `sessions (cal BIGINT, cal_name VARCHAR, date VARCHAR, day BIGINT, open_ms, close_ms, cut_ms,
+ *   as_of_ms, now_ms BIGINT, final BOOLEAN)`: each calendar's session of each date (`day` numbers
+ *   the dates); bars start at most at `cut_ms` (complete at the run's now); staleness is judged at
+ *   `as_of_ms`; `final` when the run is past the close plus `gaps.final_grace` (intraday-cutoff.ts);
+ * - `breaks (cal BIGINT, date VARCHAR, start_ms, end_ms BIGINT)`: pauses inside sessions.
+ * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files; a
+ * (date, symbol) pair is keyed by one number, `gid = day * 2^20 + sid`, for cheap joins and sorts.
+ * Every date is judged on its own, exactly as one JS run per date (see transform-pipeline.ts).
+ */
+
+/** The built-in invalid-record checks, in the order they are tried. */
+export const VALIDITY_RULE_NAMES = ['valid_ts', 'finite_price', 'positive_price', 'non_negative_volume'] as const;
+
+export interface TransformSqlInputs {
+  /** SQL relation over the committed raw rows of the dates (RawStore.relationSql, not deduplicated). */
+  readonly raw: string;
+  readonly symbols: string;
+  readonly sessions: string;
+  readonly breaks: string;
+}
+
+export interface TransformSqlConfig {
+  /** `dq_rules.tws_bars`. */
+  readonly rules: readonly DqRule[];
+  readonly gaps: Pick<GapsConfig, 'frequency' | 'imputation' | 'max_gap_bars' | 'over_limit'>;
+  /** Grid step and bar length, ms. */
+  readonly barMs: number;
+  /** Most grid slots of any staged session (bounds the per-grid bitmaps). */
+  readonly maxSlots: number;
+}
+
+/** A rule as outcomes report it, in outcome order: validity, configured rules, off_grid, max_gap_bars. */
+export interface PlannedRule {
+  readonly index: number;
+  readonly name: string;
+  readonly type: string;
+  readonly severity: DqSeverity;
+  readonly action: DqAction;
+  /** Failures are about one bar: the ledger prefixes them with its instant. */
+  readonly perBar: boolean;
+}
+
+export interface TransformSqlPlan {
+  readonly rules: readonly PlannedRule[];
+  /** Statements that build the temporary tables, in order. */
+  readonly compute: readonly string[];
+  /** Drops every temporary table of the plan. */
+  readonly drop: readonly string[];
+  /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
+  readonly countsQuery: string;
+  /** Per date: `final` (every open instrument's final run) and `not_arrived` (grid bars complete at now but after the cutoff). */
+  readonly datesQuery: string;
+  /** Per date and open instrument: `final`, `last_bar_start` (the cutoff of an intraday run; NULL when final or without raw rows). */
+  readonly cutoffsQuery: string;
+  /** Per date and quarantine stage: `date, stage, n`. */
+  readonly quarantineCountsQuery: string;
+  /** Per date and rule: `date, rule_idx, n`. */
+  readonly ruleCountsQuery: string;
+  /** Gap reports, sorted by date and symbol. */
+  readonly reportsQuery: string;
+  /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
+  failuresQuery(limit: number, perRule: number): string;
+  /** The curated rows of one date (CURATED_COLUMNS). */
+  curatedSelect(date: string): string;
+  /** The quarantine rows of one date (QUARANTINE_COLUMNS). */
+  quarantineSelect(date: string): string;
+}
+
+const MAX_SAFE = '9007199254740991';
+
+/**
+ * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
+ * whole ms, and an order of magnitude cheaper than casting a TIMESTAMP (which goes through the
+ * session's time zone).
+ */
+function instant(ms: string): string {
+  return `to_timestamp(CAST(${ms} AS DOUBLE) / 1000)`;
+}
+/** gid = day * GID_SPAN + sid. */
+const GID_SPAN = 1_048_576;
+
+/**
+ * Compiles the transform of `dates` (the staged sessions' `day` is the index in this list);
+ * temporary tables are named `<prefix>_…`.
+ */
+export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformSqlInputs, prefix: string, dates: readonly string[]): TransformSqlPlan {
+  if (!/^[a-z][a-z0-9_]{0,40}$/.test(prefix)) throw new RangeError(`bad temporary table prefix ${prefix}`);
+  const freq = cfg.barMs;
+  const t = (name: string): string => `${prefix}_${name}`;
+  const grid = t('grid');
+  const sess = t('sess');
+  const rows = t('rows');
+  const dups = t('dups');
+  const fail = t('fail');
+  const quar = t('quar');
+  const qwide = t('qwide');
+  const gids = t('gids');
+  const qout = t('qout');
+  const gslots = t('gslots');
+  const neighbours = t('neighbours');
+  const runs = t('runs');
+  const imputed = t('imputed');
+  const stats = t('stats');
+
+  const rules: PlannedRule[] = VALIDITY_RULE_NAMES.map((name, index) => ({ index, name, type: 'validity', severity: 'error', action: 'quarantine', perBar: true }));
+  for (const r of cfg.rules) {
+    rules.push({ index: rules.length, name: ruleName(r), type: r.type, severity: r.severity, action: r.action, perBar: !isEntityRule(r) });
+  }
+  const offGridIdx = rules.length;
+  rules.push({ index: offGridIdx, name: 'off_grid', type: 'grid', severity: 'warn', action: 'quarantine', perBar: false });
+  const maxGapIdx = rules.length;
+  rules.push({ index: maxGapIdx, name: 'max_gap_bars', type: 'gap', severity: cfg.gaps.over_limit.severity, action: cfg.gaps.over_limit.action, perBar: false });
+  const dqRule = (i: number): PlannedRule => rules[VALIDITY_RULE_NAMES.length + i] as PlannedRule;
+
+  // The calendar grid: each calendar's bar starts of each session (breaks left out), with their
+  // slot index; then the sessions with their breaks as a list and the slots complete at now.
+  const gridSql = `CREATE TEMP TABLE ${grid} AS
+    SELECT cal, day, ts, row_number() OVER (PARTITION BY cal, day ORDER BY ts) - 1 AS slot
+    FROM (SELECT s.cal, s.day, s.date, unnest(range(s.open_ms, s.close_ms, ${freq})) AS ts FROM ${inputs.sessions} s) g
+    WHERE NOT EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = g.cal AND b.date = g.date AND g.ts >= b.start_ms AND g.ts < b.end_ms)`;
+  const sessSql = `CREATE TEMP TABLE ${sess} AS
+    SELECT s.*, coalesce(b.breaks, []) AS breaks,
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms) AS n_cut,
+           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day) AS n_full
+    FROM ${inputs.sessions} s
+    LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
+      ON b.cal = s.cal AND b.date = s.date`;
+  // The raw rows of the run's instruments on their session dates.
+  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid FROM ${inputs.raw} r
+      JOIN ${inputs.symbols} y ON y.symbol = r.symbol
+      JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
+
+  const prices = ['open', 'high', 'low', 'close'];
+  const validityIdx = `CASE
+      WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN 0
+      WHEN ${prices.map((c) => `${c} IS NULL OR NOT isfinite(${c})`).join(' OR ')} THEN 1
+      WHEN ${prices.map((c) => `NOT (${c} > 0)`).join(' OR ')} THEN 2
+      WHEN volume IS NULL OR NOT isfinite(volume) OR volume < 0 THEN 3 END`;
+  // Why a row is invalid, for invalid rows only: field, value (one number to format: a
+  // formatting call is costly to bind) and what is wrong, in the order the checks are tried.
+  const firstBad = (pick: (c: string, kind: 'finite' | 'positive' | 'volume_finite' | 'volume_negative' | 'ts') => string): string => `CASE
+      WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN ${pick('ts', 'ts')}
+      ${prices.map((c) => `WHEN ${c} IS NULL OR NOT isfinite(${c}) THEN ${pick(c, 'finite')}`).join('\n      ')}
+      ${prices.map((c) => `WHEN NOT (${c} > 0) THEN ${pick(c, 'positive')}`).join('\n      ')}
+      WHEN volume IS NULL OR NOT isfinite(volume) THEN ${pick('volume', 'volume_finite')}
+      ELSE ${pick('volume', 'volume_negative')} END`;
+  const suffix = { ts: ' is not a valid epoch-ms instant', finite: ' is not a finite number', positive: ' is not positive', volume_finite: ' is not a finite number', volume_negative: ' is negative' };
+  const vreason = `${firstBad((c) => sqlString(c))} || ' ' || ${JS_SQL.num}(${firstBad((c) => `CAST(${c} AS DOUBLE)`)}) || ${firstBad((_, k) => sqlString(suffix[k]))}`;
+  const iso = (c: string): string => `${JS_SQL.iso}(${c})`;
+
+  // One row per (date, symbol, ts): the latest ingestion wins, then the greatest batch id. Hash
+  // based: only keys that have several versions go through a window. Only the columns the
+  // transform and its rules read are kept; quarantined rows get the others back from the raw
+  // files (a quarantine row keeps every column).
+  const wide = ['source', 'con_id', 'what_to_show', 'bar_size', 'request_id', 'batch_id', 'ingestion_ts'];
+  const extra = wide.filter((c) => cfg.rules.some((r) => ruleColumnsRead(r).includes(c)));
+  const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
+  const dupsSql = `CREATE TEMP TABLE ${dups} AS
+    SELECT gid, any_value(date) AS date, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
+  const rowsSql = `CREATE TEMP TABLE ${rows} AS
+    WITH r AS MATERIALIZED (
+      SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
+             CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
+             CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
+             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion
+      FROM ${rawRows}
+    ), latest AS (
+      SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
+      UNION ALL
+      SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
+      QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
+    ), x AS (
+      SELECT l.*, g.slot,
+             g.slot IS NOT NULL AND l.ts <= s.cut_ms AS on_grid,
+             NOT (g.slot IS NOT NULL AND l.ts <= s.cut_ms) AND l.ts >= s.open_ms AND l.ts < s.close_ms AND l.ts + ${freq} > s.now_ms AS incomplete
+      FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
+      JOIN ${sess} s ON s.cal = l.cal AND s.date = l.date
+      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = s.day AND g.ts = l.ts
+    )
+    SELECT * FROM x`;
+
+  const valid = `(SELECT * FROM ${rows} WHERE vrule_idx IS NULL)`;
+  const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
+  cfg.rules.forEach((r, i) => {
+    if (isEntityRule(r)) return;
+    const sql = rowRuleFailuresSql(r, valid);
+    if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
+  });
+  const failSql = `CREATE TEMP TABLE ${fail} AS
+    SELECT CAST(rule_idx AS INTEGER) AS rule_idx, gid, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
+
+  // Quarantine: invalid rows, then rows failing a quarantine rule (the first in config order
+  // names it, the others are listed), then kept rows off the grid.
+  const qRules = rules.filter((r) => r.type !== 'validity' && r.type !== 'grid' && r.type !== 'gap' && r.action === 'quarantine');
+  const quarSql = `CREATE TEMP TABLE ${quar} AS
+    SELECT gid, date, symbol, ts, 'validity' AS stage,
+           CASE rule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
+           reason, CAST(NULL AS VARCHAR) AS other_rules
+    FROM ${fail} WHERE rule_idx < ${VALIDITY_RULE_NAMES.length}
+    ${qRules.length > 0
+      ? `UNION ALL
+    SELECT gid, any_value(date), any_value(symbol), ts, 'dq', arg_min(name, rule_idx), arg_min(reason, rule_idx), nullif(array_to_string(list(name ORDER BY rule_idx)[2:], ','), '')
+    FROM (SELECT *, CASE rule_idx ${qRules.map((r) => `WHEN ${r.index} THEN ${sqlString(r.name)}`).join(' ')} END AS name
+          FROM ${fail} WHERE rule_idx IN (${qRules.map((r) => r.index).join(', ')}))
+    GROUP BY gid, ts`
+      : ''}`;
+
+  const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
+  const offGridSql = `INSERT INTO ${quar}
+    SELECT k.gid, k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
+        WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
+        WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
+        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
+    FROM ${kept} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
+    WHERE NOT k.on_grid AND NOT k.incomplete`;
+
+  // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
+  const qwideSql = `CREATE TEMP TABLE ${qwide} AS
+    SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
+    FROM ${rawRows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = coalesce(epoch_ms(r.ts), 0)
+    QUALIFY row_number() OVER (PARTITION BY r.gid, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
+
+  // The grid: observed bars (kept rows on it), the slots without one, the extent of each grid.
+  const values = CURATED_MASK_COLUMNS.map(sqlIdent);
+  // Observed bars: the kept rows on the grid. A view, not a table: copying two million rows
+  // costs more than filtering them again for each of the few statements that read them.
+  const obsRel = `(SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid)`;
+  const gridGid = `s.day * ${GID_SPAN} + y.sid`;
+  // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
+  // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
+  // committed raw bar (any version, valid or not), none without raw rows. Rows never lie past
+  // that bar, so which rows are on the grid (cut at now) does not change.
+  const gidsSql = `CREATE TEMP TABLE ${gids} AS
+    WITH g AS (
+      SELECT ${gridGid} AS gid, y.symbol, s.date, s.cal, s.day, s.final, s.n_cut, s.n_full, w.newest,
+             CASE WHEN s.final THEN s.cut_ms WHEN w.newest IS NULL THEN NULL ELSE least(s.cut_ms, w.newest) END AS cut_g
+      FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
+      LEFT JOIN (SELECT gid, max(ts) AS newest FROM ${rows} GROUP BY gid) w ON w.gid = ${gridGid}
+    )
+    SELECT g.*, coalesce(gr.slot + 1, 0) AS n_slots
+    FROM g ASOF LEFT JOIN ${grid} gr ON gr.cal = g.cal AND gr.day = g.day AND g.cut_g >= gr.ts`;
+  // The grid slots without an observed bar: each grid's observed slots as a bitmap (one row per
+  // grid) rather than a hash table of every observed bar.
+  const missing = `(SELECT e.gid, e.date, e.symbol, g.slot, g.ts
+      FROM ${gids} e JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.slot < e.n_slots
+      LEFT JOIN (SELECT gid, bitstring_agg(slot, 0, ${Math.max(1, cfg.maxSlots - 1)}) AS seen FROM ${obsRel} GROUP BY gid) o ON o.gid = e.gid
+      WHERE o.seen IS NULL OR get_bit(o.seen, CAST(g.slot AS INTEGER)) = 0)`;
+  const gaps: GapSqlInputs = { observed: obsRel, missing, extent: gids, grid };
+  const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
+  const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
+  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
+  const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
+
+  const statsSql = `CREATE TEMP TABLE ${stats} AS
+    SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+    FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day
+    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = e.gid`;
+
+  const laterFails: string[] = [];
+  cfg.rules.forEach((r, i) => {
+    if (isEntityRule(r)) laterFails.push(`SELECT ${dqRule(i).index}, gid, date, symbol, CAST(NULL AS BIGINT), reason FROM (${entityRuleFailuresSql(r, stats, freq)})`);
+  });
+  laterFails.push(`SELECT ${offGridIdx}, gid, date, symbol, ts, reason FROM ${quar} WHERE stage = 'grid'`);
+  laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
+      date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
+    FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
+  const laterFailSql = `INSERT INTO ${fail} ${laterFails.join('\nUNION ALL ')}`;
+
+  const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
+  const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
+
+  // One date's rows of a table keyed by gid: an integer range, cheap to scan for every date of a pass.
+  const dayOf = (date: string): string => {
+    const day = dates.indexOf(date);
+    if (day < 0) throw new RangeError(`date ${date} is not part of this transform pass`);
+    return `gid BETWEEN ${day * GID_SPAN} AND ${(day + 1) * GID_SPAN - 1}`;
+  };
+  const curatedColumns = (imputedRows: boolean): string =>
+    [
+      'symbol',
+      `${instant('ts')} AS ts`,
+      `${instant(imputedRows ? 'available_ts' : `ts + ${freq}`)} AS available_ts`,
+      ...values,
+      `${imputedRows} AS is_imputed`,
+      imputedRows ? 'imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
+      ...CURATED_MASK_COLUMNS.map((c) => `${imputedRows} AS ${sqlIdent(`${c}_imputed`)}`),
+    ].join(', ');
+  const finite = (c: string): string => `CASE WHEN isfinite(r.${c}) THEN r.${c} END AS ${c}`;
+  const quarantineColumns = [
+    'w.source',
+    'r.symbol',
+    'w.con_id',
+    'w.what_to_show',
+    `${instant('r.ts')} AS ts`,
+    ...['open', 'high', 'low', 'close', 'volume', 'wap'].map(finite),
+    'r.trade_count',
+    'w.batch_id',
+    `${instant('w.ingestion_ts')} AS ingestion_ts`,
+    'w.request_id',
+    'q.stage',
+    'q.rule',
+    'q.reason',
+    'q.other_rules',
+  ];
+
+  // Every quarantine row of the pass, with all its columns (few rows; read once per date).
+  const qoutSql = `CREATE TEMP TABLE ${qout} AS SELECT ${quarantineColumns.join(', ')}, q.date
+    FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
+    LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts`;
+
+  return {
+    rules,
+    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
+        count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
+        count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
+        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete AND q.ts IS NULL) AS incomplete,
+        ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
+      FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
+      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
+      GROUP BY r.date ORDER BY r.date`,
+    datesQuery: `SELECT date, bool_and(final) AS final, sum(n_cut - n_slots) AS not_arrived FROM ${gids} GROUP BY date ORDER BY date`,
+    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start FROM ${gids} ORDER BY date, symbol`,
+    quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
+    ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
+    reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,
+    failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
+        SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
+                  row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
+        FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
+      ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
+    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obsRel} WHERE ${dayOf(date)}
+      UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE ${dayOf(date)}`,
+    quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
+  };
+}
