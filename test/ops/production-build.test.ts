@@ -135,7 +135,7 @@ describe('npm run build and bin/ibpipe.js (real build, real processes)', () => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
         if (e.isDirectory()) scan(join(dir, e.name));
         else if (e.name.endsWith('.js')) {
-          for (const m of readFileSync(join(dir, e.name), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+|\brequire(?:\.resolve)?\s*\(\s*|\)\(\s*)['"]([^'"./][^'"]*)['"]/gm)) {
+          for (const m of readFileSync(join(dir, e.name), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+|\brequire(?:\.resolve)?\s*\(\s*|\)\(\s*)['"](@?[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9._-]+)*)['"]/gm)) {
             const spec = m[1]!;
             imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
           }

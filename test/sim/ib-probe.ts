@@ -1,4 +1,5 @@
 import { EventName, IBApi, type Contract } from '@stoqey/ib';
+import { LIBRARY_MAX_REQ_PER_SEC } from '../../src/data-sources/tws/ib-api-port.js';
 
 /**
  * A thin recorder around the unmodified @stoqey/ib IBApi client: it captures every event the
@@ -54,11 +55,10 @@ export class IbProbe {
   #waiters: (() => void)[] = [];
 
   constructor(port: number, options: { maxReqPerSec?: number } = {}) {
-    this.api = new IBApi({
-      host: '127.0.0.1',
-      port,
-      ...(options.maxReqPerSec ? { maxReqPerSec: options.maxReqPerSec } : {}),
-    });
+    // The library's own send queue (40 msg/s by default) holds requests back on real timers,
+    // where no frame counter sees them: a SimDriver could move the clock past a queued request
+    // or cancel. Opened wide by default, as ibpipe's client opens it.
+    this.api = new IBApi({ host: '127.0.0.1', port, maxReqPerSec: options.maxReqPerSec ?? LIBRARY_MAX_REQ_PER_SEC });
     this.api.on(EventName.error, (err: Error, code: number, reqId: number) => {
       this.errors.push({ code, reqId, message: err.message });
       this.#poke();
