@@ -477,6 +477,8 @@ export class Lake {
     const dir = dirname(file);
     ensureDir(dir, `write ${basename(file)}`);
     const tmp = join(dir, tempName(basename(file)));
+    // Busy until the file is in place: the fsyncs below yield to the event loop.
+    this.#pending++;
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
       const rows = await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
@@ -490,6 +492,8 @@ export class Lake {
       const fault = classifyWriteFault(err, `write ${basename(file)}`, dir);
       if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
+    } finally {
+      this.#pending--;
     }
   }
 
