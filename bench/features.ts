@@ -1,28 +1,32 @@
-// Benchmark: runFeaturePipeline with the technical feature group (issue 7's example) over every
-// symbol and date (curated → features), against DuckDB window functions (SMA, Bollinger std,
-// volatility, lags) over the same curated files written to the same layout; plus rows/s per
-// feature family (compute only).
+// Benchmark: runFeaturePipeline with the technical feature group (issue 7's example), curated →
+// features, end to end: 500 symbols x 20 sessions in one pass, and a rebuild of 100 symbols x
+// 250 sessions (also timed over its first 125 sessions: the time must grow linearly with
+// sessions). Each against DuckDB window functions (SMA, Bollinger std, volatility, lags) over the
+// same curated files written to the same layout, in the same run. The ibpipe runs happen in a
+// child process, so peak RSS is theirs. Plus rows/s per feature family (compute only).
 // Run: npx tsx bench/features.ts [--size quick|full]
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ManualClock } from '../src/core/clock.js';
+import type { Session } from '../src/calendar/trading-calendar.js';
 import { sqlString } from '../src/core/sql.js';
-import { CURATED_MASK_COLUMNS } from '../src/core/bars.js';
-import { silentLogger } from '../src/ops/logging-setup.js';
-import { runFeaturePipeline } from '../src/pipelines/feature-pipeline.js';
-import { computeFeatureGroup, type ComputableFeatureGroup } from '../src/pipelines/features/compute-feature-group.js';
+import { computeFeatureGroup, type ComputableFeatureGroup, type FeatureSeries } from '../src/pipelines/features/compute-feature-group.js';
 import { specOutputColumns, type FeatureSpec } from '../src/pipelines/features/feature-config.js';
-import { TECHNICAL } from './support/technical-group.js';
-import { resolveSourceDataset } from '../src/pipelines/source-dataset.js';
-import { CuratedStore } from '../src/storage/curated-store.js';
-import { FeatureStore } from '../src/storage/feature-store.js';
 import type { Lake } from '../src/storage/lake.js';
-import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
-import { benchCalendars, benchSessions, benchSymbols, MINUTE, symbolSeries, type SymbolSeries } from './support/synthetic-market.js';
+import { benchMain, median, processMaxRssMb, progress, round, type BenchResult } from './support/bench-harness.js';
+import { writeSyntheticCurated } from './support/curated-sql.js';
+import { runFeaturesInChild, type ChildResult } from './support/feature-run-child.js';
+import { benchSessions, benchSymbols, MINUTE } from './support/synthetic-market.js';
+import { TECHNICAL } from './support/technical-group.js';
 import { openBenchLake } from './support/temp-lake.js';
 
 const REPS = 3;
-
+/**
+ * The rebuild computes 1.5x its rows per repetition (half, then whole, or the other way round):
+ * two repetitions, one in each order, so the order's effect cancels in the mean.
+ */
+const REBUILD_REPS = 2;
+/** The rebuild's history: 250 sessions from here end in late 2024. */
+const REBUILD_FIRST_SESSION = '2023-12-01';
 
 const W20 = 'w20 AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 19 PRECEDING AND CURRENT ROW)';
 const PART = 'p AS (PARTITION BY symbol ORDER BY ts)';
@@ -49,196 +53,191 @@ function boundSelect(table: string): string {
   return `SELECT symbol, ts, date, ${selects} FROM ${from} WINDOW ${W20}, ${PART}`;
 }
 
-interface Universe {
-  symbols: string[];
-  series: SymbolSeries[];
-  dates: string[];
-  rows: number;
-  rowsPerDate: number;
-}
-
-/** The ibpipe path: runFeaturePipeline over every date in one pass (read curated, compute, write). */
-async function runIbpipe(u: Universe, lake: Lake, store: FeatureStore, rss: RssSampler): Promise<{ total: number; write: number }> {
-  let write = 0;
-  const original = store.writeFeaturesFromRelation.bind(store);
-  store.writeFeaturesFromRelation = async (w, relation) => {
-    const t = performance.now();
-    try {
-      return await original(w, relation);
-    } finally {
-      write += (performance.now() - t) / 1000;
-      rss.sample();
-    }
-  };
-  try {
-    const t0 = performance.now();
-    const res = await runFeaturePipeline(u.dates, u.symbols, TECHNICAL, TECHNICAL.version, {
-      lake,
-      featureStore: store,
-      logger: silentLogger(),
-      source: resolveSourceDataset(TECHNICAL.source),
-    });
-    const total = (performance.now() - t0) / 1000;
-    if (res.rowsWritten !== u.rows) throw new Error(`runFeaturePipeline wrote ${res.rowsWritten} rows, expected ${u.rows}`);
-    return { total, write };
-  } finally {
-    store.writeFeaturesFromRelation = original;
-  }
-}
-
-/** The curated partitions the pipeline reads, one file per date as the transform writes them (not timed). */
-async function writeCurated(lake: Lake, table: string, dates: readonly string[]): Promise<string[]> {
-  const curated = new CuratedStore(lake);
-  const masks = CURATED_MASK_COLUMNS.map((c) => `false AS ${c}_imputed`).join(', ');
-  const files: string[] = [];
-  for (const date of dates) {
-    const file = curated.partitionFile('bars_1min', date);
-    await lake.writeParquetAtomic(
-      file,
-      `SELECT symbol, ts, open, high, low, close, volume, (high + low + close) / 3 AS wap, CAST(volume / 20 AS BIGINT) AS trade_count,
-              false AS is_imputed, CAST(NULL AS VARCHAR) AS imputation, ${masks}
-       FROM ${table} WHERE date = ${sqlString(date)} ORDER BY symbol, ts`,
-    );
-    files.push(file);
-  }
-  return files;
-}
-
-/** Loads the same rows into an in-memory DuckDB table (not timed). */
-async function stageSeries(lake: Lake, u: Universe): Promise<string> {
-  const symbol = new Array<string>(u.rows);
-  const ts = new Float64Array(u.rows);
-  const date = new Array<string>(u.rows);
-  const cols = { open: new Float64Array(u.rows), high: new Float64Array(u.rows), low: new Float64Array(u.rows), close: new Float64Array(u.rows), volume: new Float64Array(u.rows) };
-  let j = 0;
-  u.series.forEach((s, k) => {
-    for (let i = 0; i < s.ts.length; i++, j++) {
-      symbol[j] = u.symbols[k] as string;
-      ts[j] = s.ts[i] as number;
-      date[j] = s.sessionDate[i] as string;
-      for (const c of ['open', 'high', 'low', 'close', 'volume'] as const) cols[c][j] = s[c][i] as number;
-    }
-  });
-  return lake.stage(
-    [
-      { name: 'symbol', type: 'VARCHAR' },
-      { name: 'ts', type: 'TIMESTAMPTZ' },
-      { name: 'date', type: 'VARCHAR' },
-      ...(['open', 'high', 'low', 'close', 'volume'] as const).map((name) => ({ name, type: 'DOUBLE' as const })),
-    ],
-    { symbol, ts, date, ...cols },
-    u.rows,
-  );
-}
-
 async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
 }
 
+/** The bound: one COPY of the window-expressible columns from the curated files, PARTITION_BY date. */
+async function timeBound(lake: Lake, files: readonly string[], dir: string): Promise<number> {
+  const source = `(SELECT symbol, ts, CAST(date AS VARCHAR) AS date, open, high, low, close, volume FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true))`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return timed(() => lake.run(`COPY (${boundSelect(source)} ORDER BY symbol, ts) TO ${sqlString(dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date))`));
+}
+
+/** Rows of `sessions` for `symbols` 1-min bars. */
+function rowsOf(symbols: number, sessions: readonly Session[]): number {
+  return symbols * sessions.reduce((n, s) => n + (s.close - s.open) / MINUTE, 0);
+}
+
 benchMain(async ({ size }) => {
-  const nSymbols = size === 'full' ? 500 : 100;
-  const nSessions = size === 'full' ? 20 : 4;
-  const symbols = benchSymbols(nSymbols);
-  const sessions = benchSessions(nSessions);
-  const series = symbols.map((_, i) => symbolSeries(i, sessions));
-  const rowsPerDate = nSymbols * ((sessions[0] as { open: number; close: number }).close - (sessions[0] as { open: number }).open) / MINUTE;
-  const u: Universe = { symbols, series, dates: sessions.map((s) => s.date), rows: series.reduce((n, s) => n + s.ts.length, 0), rowsPerDate };
-  if (u.rows !== rowsPerDate * nSessions) throw new Error('sessions must all have the same length');
-  progress(`features: ${nSymbols} symbols x ${nSessions} sessions = ${u.rows} rows`);
+  const full = size === 'full';
+  const results: BenchResult[] = [];
 
-  const bl = await openBenchLake();
-  try {
-    const { lake } = bl;
-    const store = new FeatureStore(lake, benchCalendars(symbols), new ManualClock(Date.parse('2024-06-01T00:00:00Z')));
-    const results: BenchResult[] = [];
-    const table = await stageSeries(lake, u);
-    const curatedFiles = await writeCurated(lake, table, u.dates);
-
-    // The group end to end.
-    const totals: number[] = [];
-    const writes: number[] = [];
-    const rss = new RssSampler().start();
-    for (let r = 0; r < REPS; r++) {
-      rmSync(lake.path('features'), { recursive: true, force: true });
-      const t = await runIbpipe(u, lake, store, rss);
-      totals.push(t.total);
-      writes.push(t.write);
-      progress(`features rep ${r + 1}: ${t.total.toFixed(2)} s (feature-store writes ${t.write.toFixed(2)} s)`);
-    }
-    const peak = rss.stop();
-
-    // The bound reads the same curated files and writes the same date-partitioned layout.
-    const source = `(SELECT symbol, ts, CAST(date AS VARCHAR) AS date, open, high, low, close, volume FROM read_parquet([${curatedFiles.map(sqlString).join(', ')}], hive_partitioning = true))`;
-    const boundDir = join(bl.dir, 'bound');
-    const bounds: number[] = [];
-    for (let r = 0; r < REPS; r++) {
-      rmSync(boundDir, { recursive: true, force: true });
-      mkdirSync(boundDir, { recursive: true });
-      bounds.push(
-        await timed(() =>
-          lake.run(`COPY (${boundSelect(source)} ORDER BY symbol, ts) TO ${sqlString(boundDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date))`),
-        ),
-      );
-      progress(`features bound rep ${r + 1}: ${bounds.at(-1)?.toFixed(2)} s`);
-    }
-    const t = median(totals);
-    const tb = median(bounds);
-    const ratio = tb / t;
-    results.push({
-      name: 'features/technical-group',
-      rows: u.rows,
-      rows_per_s: round(u.rows / t),
-      bound_rows_per_s: round(u.rows / tb),
-      ratio: round(ratio),
-      peak_rss_mb: round(peak) ?? 0,
-      target: 'within 3x of bound',
-      met: ratio >= 1 / 3,
-      notes:
-        `${nSymbols} symbols x ${nSessions} sessions; ibpipe: runFeaturePipeline over all dates in one pass with its defaults (reads curated/bars_1min, ` +
-        `16 columns, one FeatureStore partition per date; ${round(median(writes))} s of ${round(t)} s in the feature-store writes); ` +
-        `bound: one DuckDB COPY of the 8 window-expressible columns (SMA, Bollinger, volatility, lags) from the same curated files, PARTITION_BY date`,
-      reps: REPS,
-      seconds: round(t),
-      bound_seconds: round(tb),
-      metrics: { feature_store_write_seconds: round(median(writes)) },
-    });
-
-    // Per feature family: compute only, ibpipe vs the DuckDB window form where there is one.
-    for (const spec of TECHNICAL.features) {
-      const group: ComputableFeatureGroup = { name: TECHNICAL.name, features: [spec] };
-      const times: number[] = [];
-      for (let r = 0; r < REPS; r++) times.push(await timed(() => u.series.forEach((s) => computeFeatureGroup(s, group))));
-      const sql = SQL_FAMILIES[spec.fn];
-      const sqlTimes: number[] = [];
-      if (sql) {
-        const from = sql.from?.replace('{t}', table) ?? table;
-        for (let r = 0; r < REPS; r++) {
-          sqlTimes.push(await timed(() => lake.run(`CREATE OR REPLACE TEMP TABLE bench_family AS SELECT symbol, ts, ${sql.select} FROM ${from} WINDOW ${W20}, ${PART}`)));
-        }
+  // 1. The technical group end to end: 500 symbols x 20 sessions in one pass.
+  {
+    const symbols = benchSymbols(full ? 500 : 100);
+    const sessions = benchSessions(full ? 20 : 4);
+    const rows = rowsOf(symbols.length, sessions);
+    progress(`features: ${symbols.length} symbols x ${sessions.length} sessions = ${rows} rows`);
+    const bl = await openBenchLake();
+    try {
+      const files = await writeSyntheticCurated(bl.lake, symbols, sessions);
+      const dates = sessions.map((s) => s.date);
+      // ibpipe and bound interleaved, so a change in the machine's load hits both alike.
+      const runs: ChildResult[] = [];
+      const bounds: number[] = [];
+      for (let r = 0; r < REPS; r++) {
+        const child = await runFeaturesInChild({ root: bl.dir, symbols, runs: [dates] });
+        if (child.rowsWritten[0] !== rows) throw new Error(`runFeaturePipeline wrote ${child.rowsWritten[0]} rows, expected ${rows}`);
+        runs.push(child);
+        bounds.push(await timeBound(bl.lake, files, join(bl.dir, 'bound')));
+        progress(`features rep ${r + 1}: ${child.seconds[0]?.toFixed(2)} s (peak RSS ${child.peakRssMb.toFixed(0)} MB, event-loop lag p99 ${child.lagP99Ms.toFixed(0)} ms), bound ${bounds.at(-1)?.toFixed(2)} s`);
       }
-      const tf = median(times);
-      const tfb = sqlTimes.length ? median(sqlTimes) : null;
-      const r = tfb === null ? null : tfb / tf;
-      progress(`features/${spec.fn}: ${tf.toFixed(3)} s${tfb === null ? '' : `, DuckDB ${tfb.toFixed(3)} s`}`);
+      const run = { seconds: runs.map((x) => x.seconds[0] as number), batches: runs.map((x) => x.batches[0] as number), peakRssMb: Math.max(...runs.map((x) => x.peakRssMb)), lagP99Ms: median(runs.map((x) => x.lagP99Ms)), lagMaxMs: Math.max(...runs.map((x) => x.lagMaxMs)) };
+      const t = median(run.seconds);
+      const tb = median(bounds);
+      const ratio = tb / t;
+      const rssTarget = full ? 800 : Infinity;
       results.push({
-        name: `features/family:${spec.fn}`,
-        rows: u.rows,
-        rows_per_s: round(u.rows / tf),
-        bound_rows_per_s: tfb === null ? null : round(u.rows / tfb),
-        ratio: round(r),
-        peak_rss_mb: round(peak) ?? 0,
-        target: tfb === null ? '— (breakdown)' : 'within 3x of bound',
-        met: r === null ? null : r >= 1 / 3,
-        notes: `${spec.name} → ${specOutputColumns(spec).join(', ')}; compute only` + (tfb === null ? '; recursive, no DuckDB window form' : '; bound: DuckDB window functions into a temp table'),
+        name: 'features/technical-group',
+        rows,
+        rows_per_s: round(rows / t),
+        bound_rows_per_s: round(rows / tb),
+        ratio: round(ratio),
+        peak_rss_mb: round(run.peakRssMb) ?? 0,
+        target: full ? '>= 0.67 of bound, peak RSS <= 800 MB' : '>= 0.67 of bound',
+        met: ratio >= 0.67 && run.peakRssMb <= rssTarget,
+        notes:
+          `${symbols.length} symbols x ${sessions.length} sessions; ibpipe: runFeaturePipeline over all dates in one pass with its defaults ` +
+          `(reads curated/bars_1min, writes 16 feature columns + keys and masks per date; ${run.batches[0]} reads; event-loop lag p99 ${run.lagP99Ms.toFixed(0)} ms, max ${run.lagMaxMs.toFixed(0)} ms); ` +
+          `bound: one DuckDB COPY of the 8 window-expressible columns (SMA, Bollinger, volatility, lags) from the same curated files, PARTITION_BY date`,
         reps: REPS,
-        seconds: round(tf),
-        bound_seconds: round(tfb),
+        seconds: round(t),
+        bound_seconds: round(tb),
+        metrics: { reads: run.batches[0] ?? null, event_loop_lag_p99_ms: round(run.lagP99Ms), event_loop_lag_max_ms: round(run.lagMaxMs) },
       });
+    } finally {
+      await bl.dispose();
     }
-    return results;
-  } finally {
-    await bl.dispose();
   }
+
+  // 2. A rebuild over a long history, and its first half: linear in sessions?
+  {
+    const symbols = benchSymbols(full ? 100 : 20);
+    const sessions = benchSessions(full ? 250 : 40, REBUILD_FIRST_SESSION);
+    const half = sessions.slice(0, sessions.length / 2);
+    const rows = rowsOf(symbols.length, sessions);
+    const halfRows = rowsOf(symbols.length, half);
+    progress(`features rebuild: ${symbols.length} symbols x ${sessions.length} sessions = ${rows} rows`);
+    const bl = await openBenchLake();
+    try {
+      const files = await writeSyntheticCurated(bl.lake, symbols, sessions);
+      const all = sessions.map((s) => s.date);
+      const first = half.map((s) => s.date);
+      const halves: number[] = [];
+      const wholes: number[] = [];
+      const bounds: number[] = [];
+      let peakRssMb = 0;
+      let reads = 0;
+      for (let r = 0; r < REBUILD_REPS; r++) {
+        // Warmed up on one session (untimed), then both lengths, in alternating order: neither
+        // is the one that pays for the process's start-up or runs on a colder page cache.
+        const halfFirst = r % 2 === 0;
+        const child = await runFeaturesInChild({ root: bl.dir, symbols, warmup: all.slice(0, 1), runs: halfFirst ? [first, all] : [all, first] });
+        const [h, w] = halfFirst ? [0, 1] : [1, 0];
+        if (child.rowsWritten[w] !== rows) throw new Error(`rebuild wrote ${child.rowsWritten[w]} rows, expected ${rows}`);
+        halves.push(child.seconds[h] as number);
+        wholes.push(child.seconds[w] as number);
+        peakRssMb = Math.max(peakRssMb, child.peakRssMb);
+        reads = child.batches[w] as number;
+        bounds.push(await timeBound(bl.lake, files, join(bl.dir, 'bound')));
+        progress(`features rebuild rep ${r + 1}: ${half.length} sessions ${halves.at(-1)?.toFixed(2)} s, ${sessions.length} sessions ${wholes.at(-1)?.toFixed(2)} s, bound ${bounds.at(-1)?.toFixed(2)} s`);
+      }
+      const run = { peakRssMb, batches: [0, reads] };
+      const tHalf = median(halves);
+      const t = median(wholes);
+      const tb = median(bounds);
+      const ratio = tb / t;
+      // Linear: time per row over all sessions within 20 % of over the first half.
+      const growth = t / rows / (tHalf / halfRows);
+      results.push({
+        name: `features/rebuild-${symbols.length}x${sessions.length}`,
+        rows,
+        rows_per_s: round(rows / t),
+        bound_rows_per_s: round(rows / tb),
+        ratio: round(ratio),
+        peak_rss_mb: round(run.peakRssMb) ?? 0,
+        target: '>= 0.67 of bound; time per row at all sessions within 1.2x of at half',
+        met: ratio >= 0.67 && growth <= 1.2,
+        notes:
+          `${symbols.length} symbols x ${sessions.length} sessions from ${REBUILD_FIRST_SESSION}, one pass, ${run.batches[1]} reads; the first ${half.length} sessions took ${tHalf.toFixed(2)} s ` +
+          `(${round(halfRows / tHalf)} rows/s): time per row x${growth.toFixed(2)} for twice the sessions; bound as above`,
+        reps: REBUILD_REPS,
+        seconds: round(t),
+        bound_seconds: round(tb),
+        metrics: { half_sessions: half.length, half_seconds: round(tHalf), time_per_row_growth: round(growth), reads: run.batches[1] ?? null },
+      });
+    } finally {
+      await bl.dispose();
+    }
+  }
+
+  // 3. Per feature family: compute only, ibpipe vs the DuckDB window form where there is one,
+  // over the same bars (read back from the curated files).
+  {
+    const symbols = benchSymbols(full ? 500 : 100);
+    const sessions = benchSessions(full ? 20 : 4);
+    const bl = await openBenchLake();
+    try {
+      const { lake } = bl;
+      const files = await writeSyntheticCurated(lake, symbols, sessions);
+      await lake.run(`CREATE TEMP TABLE bench_series AS SELECT symbol, ts, open, high, low, close, volume FROM read_parquet([${files.map(sqlString).join(', ')}]) ORDER BY symbol, ts`);
+      const cols = await lake.readDoubles(`SELECT CAST(epoch_ms(ts) AS DOUBLE) AS ts, open, high, low, close, volume FROM bench_series`);
+      const rows = cols.rows;
+      const perSymbol = rows / symbols.length;
+      const series: FeatureSeries[] = symbols.map((_, k) => {
+        const part = (c: string): Float64Array => cols.get(c).subarray(k * perSymbol, (k + 1) * perSymbol);
+        return { ts: part('ts'), open: part('open'), high: part('high'), low: part('low'), close: part('close'), volume: part('volume'), sessionDate: part('ts').map((t) => Math.floor(t / 86_400_000)) };
+      });
+      for (const spec of TECHNICAL.features) {
+        const group: ComputableFeatureGroup = { name: TECHNICAL.name, features: [spec] };
+        const times: number[] = [];
+        for (let r = 0; r < REPS; r++) times.push(await timed(() => series.forEach((s) => computeFeatureGroup(s, group))));
+        const sql = SQL_FAMILIES[spec.fn];
+        const sqlTimes: number[] = [];
+        if (sql) {
+          const from = sql.from?.replace('{t}', 'bench_series') ?? 'bench_series';
+          for (let r = 0; r < REPS; r++) {
+            sqlTimes.push(await timed(() => lake.run(`CREATE OR REPLACE TEMP TABLE bench_family AS SELECT symbol, ts, ${sql.select} FROM ${from} WINDOW ${W20}, ${PART}`)));
+          }
+        }
+        const tf = median(times);
+        const tfb = sqlTimes.length ? median(sqlTimes) : null;
+        const r = tfb === null ? null : tfb / tf;
+        progress(`features/${spec.fn}: ${tf.toFixed(3)} s${tfb === null ? '' : `, DuckDB ${tfb.toFixed(3)} s`}`);
+        results.push({
+          name: `features/family:${spec.fn}`,
+          rows,
+          rows_per_s: round(rows / tf),
+          bound_rows_per_s: tfb === null ? null : round(rows / tfb),
+          ratio: round(r),
+          peak_rss_mb: round(processMaxRssMb()) ?? 0,
+          target: '— (breakdown)',
+          met: null,
+          notes:
+            `${spec.name} → ${specOutputColumns(spec).join(', ')}; compute only, ${symbols.length} symbols x ${sessions.length} sessions` +
+            (tfb === null ? '; recursive, no DuckDB window form' : '; bound: DuckDB window functions into a temp table'),
+          reps: REPS,
+          seconds: round(tf),
+          bound_seconds: round(tfb),
+        });
+      }
+    } finally {
+      await bl.dispose();
+    }
+  }
+  return results;
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { formatMarkdown, formatTable, parseBenchArgs, RESULT_MARKER, type BenchResult } from './support/bench-harness.js';
 
 /** One file per hot path, in pipeline order, then the CLI's start-up. */
-export const BENCHMARKS = ['raw-write', 'ingest-file', 'transform', 'features', 'inference-lookup', 'backfill-sim', 'daemon-steady-state', 'live-latency', 'startup'] as const;
+export const BENCHMARKS = ['raw-write', 'ingest-file', 'transform', 'features', 'dataset-build', 'inference-lookup', 'backfill-sim', 'daemon-steady-state', 'live-latency', 'startup'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -126,13 +126,14 @@ async function measure(c: Case, dir: string, profile: boolean): Promise<BenchRes
     const raw = new RawStore(lake, calendars);
     if (profile) {
       const run = lake.run.bind(lake);
-      lake.run = async (sql: string): Promise<void> => {
+      lake.run = async (sql: string): Promise<number> => {
         const t0 = performance.now();
         const c0 = process.cpuUsage();
-        await run(sql);
+        const changed = await run(sql);
         const ms = performance.now() - t0;
         const cpu = process.cpuUsage(c0);
         if (ms > 2) progress(`${ms.toFixed(0).padStart(6)} ms ${((cpu.user + cpu.system) / 1000).toFixed(0).padStart(6)} cpu  ${sql.replace(/\s+/g, ' ').slice(0, 80)}`);
+        return changed;
       };
     }
     const deps: SqlTransformDeps = {

@@ -19,7 +19,7 @@ import { calendarsConfigSchema, instrumentConfigSchema, timeSeriesConfigSchema }
 /** The root schema: one slice per module, composed here and nowhere else. */
 export const settingsSchema = z
   .object({
-    lake: lakeConfigSchema.default({ root: './data', memory_limit: '2GB', threads: 2 }),
+    lake: lakeConfigSchema.default({ root: './data', memory_limit: '2GB', threads: 2, feature_batch_rows: 1_000_000 }),
     tws: twsConfigSchema.default(twsConfigSchema.parse({})),
     sources: sourcesConfigSchema.default([]),
     time_series: timeSeriesConfigSchema.default(timeSeriesConfigSchema.parse({})),

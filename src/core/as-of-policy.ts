@@ -108,9 +108,10 @@ export interface AsOfJoinSpec {
 
 /**
  * SQL for a left as-of join: every left row once, with the matched right row's columns (NULL
- * when there is no match within the policy). DuckDB's ASOF JOIN finds the backward and forward
- * candidates; `nearest` picks between them, and the tolerance is applied to the chosen one.
- * Left columns are kept as they are (all of them); the caller keeps output names distinct.
+ * when there is no match within the policy). DuckDB's ASOF JOIN finds the candidates: backward
+ * and forward in one join (a candidate beyond the tolerance matches nothing); `nearest` takes
+ * both and picks, and the tolerance is applied to the chosen one. Left columns are kept as they
+ * are (all of them); the caller keeps output names distinct.
  */
 export function asOfJoinSql(spec: AsOfJoinSpec): string {
   const { left, right, policy } = spec;
@@ -120,32 +121,14 @@ export function asOfJoinSql(spec: AsOfJoinSpec): string {
   const keyNames = left.keys.map((_, i) => `__k${i}`);
   const keyEq = (a: string, b: string): string[] => keyNames.map((k) => `${a}.${k} = ${b}.${k}`);
   const using = ['__lt', ...keyNames].join(', ');
-  const want = policy.direction;
-  const candidates: string[] = [];
-  if (want !== 'forward') {
-    const op = policy.allowExactMatches ? '>=' : '>';
-    candidates.push(
-      `__b AS (SELECT __q.*, __r.__rt AS __bt FROM __q ASOF LEFT JOIN __r ON ${[...keyEq('__q', '__r'), `__q.__lt ${op} __r.__rt`].join(' AND ')})`,
-    );
-  }
-  if (want !== 'backward') {
-    const op = policy.allowExactMatches ? '<=' : '<';
-    candidates.push(
-      `__f AS (SELECT __q.*, __r.__rt AS __ft FROM __q ASOF LEFT JOIN __r ON ${[...keyEq('__q', '__r'), `__q.__lt ${op} __r.__rt`].join(' AND ')})`,
-    );
-  }
-  let chosen: string;
-  let from: string;
-  if (want === 'backward') {
-    chosen = '__bt';
-    from = '__b';
-  } else if (want === 'forward') {
-    chosen = '__ft';
-    from = '__f';
-  } else {
-    chosen = `CASE WHEN __bt IS NULL THEN __ft WHEN __ft IS NULL THEN __bt WHEN __lt - __bt <= __ft - __lt THEN __bt ELSE __ft END`;
-    from = `__b JOIN __f USING (${using})`;
-  }
+  if (policy.direction !== 'nearest') return directAsOfJoinSql(spec, lk, rk, keyNames);
+  // Nearest: both candidates per distinct (keys, time) of the left, the closer one (ties: the
+  // backward one), then its row.
+  const candidate = (name: string, time: string, op: string): string =>
+    `${name} AS (SELECT __q.*, __r.__rt AS ${time} FROM __q ASOF LEFT JOIN __r ON ${[...keyEq('__q', '__r'), `__q.__lt ${op} __r.__rt`].join(' AND ')})`;
+  const candidates = [candidate('__b', '__bt', policy.allowExactMatches ? '>=' : '>'), candidate('__f', '__ft', policy.allowExactMatches ? '<=' : '<')];
+  const chosen = `CASE WHEN __bt IS NULL THEN __ft WHEN __ft IS NULL THEN __bt WHEN __lt - __bt <= __ft - __lt THEN __bt ELSE __ft END`;
+  const from = `__b JOIN __f USING (${using})`;
   const tol = policy.toleranceMs === null ? '' : ` WHERE abs(__lt - __mt) <= ${policy.toleranceMs}`;
   const rightCols = spec.columns.map((c) => `__r.${sqlIdent(c.column)} AS ${sqlIdent(c.as)}`);
   if (spec.matchedTimeAs) rightCols.push(`__m.__mt AS ${sqlIdent(spec.matchedTimeAs)}`);
@@ -159,6 +142,27 @@ ${candidates.join(',\n')},
 __m AS (SELECT * FROM (SELECT ${using}, ${chosen} AS __mt FROM ${from})${tol})
 SELECT __l.* EXCLUDE (${using})${rightCols.length ? `, ${rightCols.join(', ')}` : ''}
 FROM __l LEFT JOIN __m ON ${matchJoin} LEFT JOIN __r ON ${rightJoin})`;
+}
+
+/**
+ * Backward and forward as one ASOF LEFT JOIN: each left row meets its candidate directly, and
+ * a candidate beyond the tolerance leaves the right columns NULL (the contract's one right row
+ * per (keys, time) makes this the same as asOfJoinSql's general form, in one pass).
+ */
+function directAsOfJoinSql(spec: AsOfJoinSpec, lk: readonly string[], rk: readonly string[], keyNames: readonly string[]): string {
+  const { left, right, policy } = spec;
+  const op = policy.direction === 'backward' ? (policy.allowExactMatches ? '>=' : '>') : policy.allowExactMatches ? '<=' : '<';
+  const on = [...keyNames.map((k) => `__l.${k} = __r.${k}`), `__l.__lt ${op} __r.__rt`].join(' AND ');
+  const within = policy.toleranceMs === null ? null : `abs(__l.__lt - __r.__rt) <= ${policy.toleranceMs}`;
+  const pick = (expr: string): string => (within === null ? expr : `CASE WHEN ${within} THEN ${expr} END`);
+  const rightCols = spec.columns.map((c) => `${pick(`__r.${sqlIdent(c.column)}`)} AS ${sqlIdent(c.as)}`);
+  if (spec.matchedTimeAs) rightCols.push(`${pick('__r.__rt')} AS ${sqlIdent(spec.matchedTimeAs)}`);
+  const wanted = [...new Set(spec.columns.map((c) => sqlIdent(c.column)))];
+  return `(WITH
+__l AS (SELECT *, ${[...lk, `CAST((${left.time}) AS BIGINT) AS __lt`].join(', ')} FROM ${left.relation}),
+__r AS (SELECT ${[...wanted, ...rk, `CAST((${right.time}) AS BIGINT) AS __rt`].join(', ')} FROM ${right.relation})
+SELECT __l.* EXCLUDE (${['__lt', ...keyNames].join(', ')})${rightCols.length ? `, ${rightCols.join(', ')}` : ''}
+FROM __l ASOF LEFT JOIN __r ON ${on})`;
 }
 
 /**

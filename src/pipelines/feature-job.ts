@@ -84,7 +84,7 @@ export const featuresJob: JobDefinition = {
     const results: FeaturePipelineResult[] = [];
     for (const { group, version: v } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal });
+      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows });
       metrics?.featureRevisions.labels(group.name, v).inc(result.revisions);
       results.push(result);
     }

@@ -1,17 +1,23 @@
-import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { parseDateLabel } from '../core/dates.js';
-import { InputError, UpstreamMissingError } from '../core/errors.js';
-import { runningAvailability } from '../data-quality/availability.js';
+import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
-import { sqlIdent, sqlString } from '../core/sql.js';
+import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../ops/logging-setup.js';
-import type { FeatureStore } from '../storage/feature-store.js';
-import type { Lake, LakeColumn } from '../storage/lake.js';
-import { computeFeatureGroup, groupLookbackBars, type FeatureSeries } from './features/compute-feature-group.js';
+import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
+import type { Lake } from '../storage/lake.js';
+import { groupLookbackBars } from './features/compute-feature-group.js';
+import { BATCH_KEY_OUTPUTS, type FeatureBatchInput } from './features/compute-feature-batch.js';
+import { FeatureBatchRunner, type FeatureComputeMode } from './features/feature-batch-runner.js';
+import { planFeatureBatches, type FeatureBatch } from './features/feature-batches.js';
 import { specOutputColumns, type FeatureGroup } from './features/feature-config.js';
 import { canonicalFeatureDefinition, featureDefinitionHash } from './features/feature-definition-hash.js';
 import { featureFunctionFor } from './features/feature-registry.js';
 import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type SourceDataset } from './source-dataset.js';
+
+/** Default row budget of one read: ~1 M source rows, about 150 MB of typed arrays for the technical group. */
+export const DEFAULT_FEATURE_BATCH_ROWS = 1_000_000;
+
+const DAY_MS = 86_400_000;
 
 export interface FeaturePipelineDeps {
   readonly lake: Lake;
@@ -20,13 +26,15 @@ export interface FeaturePipelineDeps {
   /** The dataset the group's `source` names (curated or aligned), resolved by the caller. */
   readonly source: SourceDataset;
   /**
-   * Source rows per DuckDB read (default 5 000). Converting a read into JS is synchronous, so
-   * this bounds how long one read holds the event loop as well as memory.
+   * Source rows one read may hold in memory, lookback included (default
+   * {@link DEFAULT_FEATURE_BATCH_ROWS}; config `lake.feature_batch_rows`). Reads take every
+   * symbol and as many sessions as fit; symbols are split only when one session of the whole
+   * universe with its lookback does not fit.
    */
-  readonly readBatchRows?: number;
-  /** Output rows per staging call into DuckDB (default 1 024); staging is synchronous too. */
-  readonly stageBatchRows?: number;
-  /** Checked between symbols: an abort stops the run before anything more is written. */
+  readonly batchRows?: number;
+  /** Where batches are computed (default `auto`: on a worker thread from WORKER_MIN_ROWS rows). */
+  readonly compute?: FeatureComputeMode;
+  /** Checked between batches: an abort stops the run before anything more is written. */
   readonly signal?: AbortSignal;
 }
 
@@ -47,38 +55,46 @@ export interface FeaturePipelineResult {
   readonly rowsWritten: number;
   /** Written rows that revised an already-published row (FeatureWriteResult.revisions), all dates. */
   readonly revisions: number;
+  /** DuckDB reads the run made (each reads every source file of its dates once). */
+  readonly batches: number;
 }
 
-const OHLCV = ['open', 'high', 'low', 'close', 'volume'] as const;
-
 /**
- * Computes a feature group over `symbols` for the session `dates` in one pass and writes one
- * feature partition per date (atomically; other symbols' rows of each date are kept).
+ * Computes a feature group over `symbols` for the session `dates` and writes one feature
+ * partition per date (atomically; other symbols' rows of each date are kept).
  *
- * Lookback — what "enough history" means: each symbol's series starts at least
- * `groupLookbackBars(group)` stored bars (rows, NULL rows included) before its first bar on the
- * first date, or at its first stored bar if it has fewer. That count is the largest window for
- * windowed features (SMA, std, lags: exact), and for recursive ones (EMA, MACD, Wilder RSI and
- * ATR) the warm-up plus the bars after which the seed's weight (1 − α)^k is below 1e-12. So a
- * day computed alone equals the same day inside a longer run (or a run from the first stored
- * session) to ~1e-12 relative, and values never depend on how far back history happens to go.
- * Whole earlier sessions are read, newest first, until every symbol has enough bars; a session
- * in which none of the still-short symbols has a row ends the search (their history starts
- * after it).
+ * History — what every value is computed from: day D of symbol s is computed on the series that
+ * starts `lookbackBars(spec)` stored bars (rows, NULL rows included) before s's first bar of D,
+ * per feature spec, or at s's first stored bar if it has fewer, or right after the latest
+ * earlier session in which s has no row. For windowed features (SMA, std, lags) that is the
+ * window; for recursive ones (EMA, MACD, Wilder RSI and ATR) the warm-up plus the bars after
+ * which the seed's weight (1 − α)^k is below 1e-12. The start depends only on D and the stored
+ * bars, never on the run: a range computed in one pass equals its days computed one at a time
+ * bit for bit, and a full-history computation to ~1e-12 relative. The group's lookback
+ * (`groupLookbackBars`, the largest) decides which earlier sessions are read: whole sessions,
+ * newest first, until every symbol has enough bars; a session in which none of the still-short
+ * symbols has a row ends the search.
  *
- * Values at bar i depend only on bars up to i (the feature functions' contract); each row is
- * stamped `ts` (bar start) and `available_ts`: the latest availability of the source rows up to
- * it, lookback included (a source row's `available_ts`, or `ts + bar length` when the source has
- * none), since a value imputed from later bars (`linear`) is known only when they are. Rows carry
- * the source's gap masks (`is_imputed`, `imputation`, `<col>_imputed`).
+ * Values at bar i depend only on bars up to i (the feature functions' contract). Each row is
+ * stamped `ts` (bar start) and `available_ts` = the running maximum, per symbol in time order
+ * from the start of the day's history, of the source's `available_ts` (`ts + bar length` when
+ * the source has no such column; C3), since a value imputed from later bars (`linear`) is known
+ * only when they are; rows carry the source's gap masks (`is_imputed`, `imputation`,
+ * `<col>_imputed`).
  *
- * The daemon runs this next to live ingestion, so it never holds the event loop for long: the
- * source is read in bounded batches of symbols, computed per symbol with a macrotask
- * (`setImmediate`) between symbols, and staged back into DuckDB in bounded chunks (measured,
- * bench/feature-pipeline-lag.ts: 500 symbols x 1 day with 2 days of lookback on a 2-core box
- * under load: lag p99 44 ms with these defaults, 109 ms with 4x larger batches). All of it runs
- * on the main thread: the pure computations take ~1 ms per symbol-day, so a worker thread would
- * mostly add copying, and the DuckDB reads and writes already run off the event loop.
+ * Data path (DESIGN §6): string and boolean columns never leave DuckDB. Each read takes the
+ * numeric inputs of a batch (every symbol and as many sessions as fit `batchRows`, lookback
+ * included; see planFeatureBatches) as Float64Arrays straight from DuckDB's vectors (no ORDER BY:
+ * runs are put in order in JS), kernels run on subarray views (computeFeatureBatch), and only
+ * DOUBLE outputs go back: DuckDB scans them from the typed arrays (Lake.withDoubles) and pairs
+ * them by position with the source's keys, both being sorted by (symbol, ts), so each date is
+ * written by one ordered COPY without a join or a sort.
+ *
+ * The daemon runs this next to live ingestion. Batches of WORKER_MIN_ROWS rows or more are
+ * computed on a worker thread, pipelined with the next read and the previous write, so the event
+ * loop only serves DuckDB (reads and scans that yield between 2,048-row vectors); smaller ones
+ * are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run bench -- --only
+ * features` reports the event-loop lag of the end-to-end runs.
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
@@ -90,7 +106,8 @@ export async function runFeaturePipeline(
   const { lake, featureStore, logger, source } = deps;
   const targets = [...new Set(dates)].sort();
   for (const d of targets) parseDateLabel(d);
-  const universe = [...new Set(symbols)];
+  // Code-unit order, which is DuckDB's VARCHAR order for instrument keys (ASCII).
+  const universe = [...new Set(symbols)].sort();
   for (const s of universe) assertInstrumentKey(s);
   if (targets.length === 0) throw new InputError(`feature group ${group.name}: no dates to compute`);
   if (universe.length === 0) throw new InputError(`feature group ${group.name}: no symbols`);
@@ -127,168 +144,272 @@ export async function runFeaturePipeline(
   featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group)), featureColumns, maskColumns: masks });
 
   const lookbackBars = groupLookbackBars(group);
-  const lookbackDates = await chooseLookback(lake, source, stored.filter((d) => d < (present[0] as string)).reverse(), universe, lookbackBars);
-  const readDates = [...lookbackDates, ...present].sort();
-  const targetSet = new Set(present);
-
-  const relation = sourceRelationSql(lake, source, readDates, universe) as string;
-  const [total] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${relation}`);
-  const rowsPerSymbol = Math.max(1, (total?.n ?? 0) / universe.length);
-  const batchSymbols = Math.max(1, Math.min(universe.length, Math.floor((deps.readBatchRows ?? 5_000) / rowsPerSymbol)));
-
-  const outColumns: LakeColumn[] = [
-    { name: 'date', type: 'VARCHAR' },
-    { name: 'symbol', type: 'VARCHAR' },
-    { name: 'ts', type: 'TIMESTAMPTZ' },
-    { name: 'available_ts', type: 'TIMESTAMPTZ' },
-    { name: 'is_imputed', type: 'BOOLEAN' },
-    { name: 'imputation', type: 'VARCHAR' },
-    ...masks.map((m): LakeColumn => ({ name: m, type: 'BOOLEAN' })),
-    ...featureColumns.map((f): LakeColumn => ({ name: f, type: 'DOUBLE' })),
-  ];
-  const acc = `ibp_features_${++accCounter}`;
-  await lake.run(`CREATE TEMP TABLE ${acc} (${outColumns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ')})`);
-  const stageEvery = deps.stageBatchRows ?? 1024;
-  let buffer = newBuffer(outColumns);
-  let rowsRead = 0;
-  const flush = async (): Promise<void> => {
-    if (buffer.rows === 0) return;
-    const staged = await lake.stage(outColumns, buffer.data, buffer.rows);
-    try {
-      await lake.run(`INSERT INTO ${acc} SELECT * FROM ${staged}`);
-    } finally {
-      await lake.dropTable(staged);
-    }
-    buffer = newBuffer(outColumns);
+  const ctx: RunContext = {
+    deps,
+    group,
+    version,
+    definitionHash,
+    featureColumns,
+    masks,
+    inputs,
+    hasImputation: sourceColumns.includes('imputation'),
+    universe,
+    universeTable: `ibp_universe_${++tempCounter}`,
+    symbolKeys: [],
+    lookbackBars,
+    budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
+    rowsRead: 0,
+    rowsWritten: 0,
+    revisions: 0,
+    batches: 0,
   };
-
+  // Symbol ids: the join key between the keys (in DuckDB) and the outputs (from JS).
+  await lake.run(
+    `CREATE TEMP TABLE ${ctx.universeTable} AS SELECT l[i] AS symbol, CAST(i - 1 AS DOUBLE) AS sid FROM (SELECT [${sqlKeyList(universe)}]::VARCHAR[] AS l), range(1, ${universe.length + 1}) t(i)`,
+  );
+  const lookbackAll = new Set<string>();
   try {
-    const hasImputation = sourceColumns.includes('imputation');
-    const select = [
-      'symbol',
-      'CAST(epoch_ms(ts) AS DOUBLE) AS ts',
-      'CAST(epoch_ms(available_ts) AS DOUBLE) AS available_ts',
-      'date',
-      'CAST(is_imputed AS BOOLEAN) AS is_imputed',
-      hasImputation ? 'CAST(imputation AS VARCHAR) AS imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
-      ...masks.map((m) => `CAST(${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
-      ...inputs.map((c, i) => `CAST(${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`__in${i}`)}`),
-    ].join(', ');
-    for (let b = 0; b < universe.length; b += batchSymbols) {
-      const batch = universe.slice(b, b + batchSymbols);
-      const rel = sourceRelationSql(lake, source, readDates, batch) as string;
-      const { names, columns } = await lake.queryColumns(`SELECT ${select} FROM ${rel} ORDER BY symbol, ts`);
-      const col = (name: string): unknown[] => columns[names.indexOf(name)] as unknown[];
-      const sym = col('symbol') as string[];
-      const tsCol = col('ts') as number[];
-      const availableCol = col('available_ts') as (number | null)[];
-      const dateCol = col('date') as string[];
-      const imputedCol = col('is_imputed');
-      const imputationCol = col('imputation');
-      const maskCols = masks.map((m) => col(m));
-      const inputCols = new Map(inputs.map((c, i) => [c, col(`__in${i}`)]));
-      const n = sym.length;
-      rowsRead += n;
-
-      const computeSymbol = (start: number, end: number): void => {
-        const len = end - start;
-        const ts = Float64Array.from(tsCol.slice(start, end));
-        const available = runningAvailability(ts, Float64Array.from(availableCol.slice(start, end), (v) => (typeof v === 'number' ? v : Number.NaN)), source.barMs);
-        const sessionDate = dateCol.slice(start, end);
-        const numeric = (name: string): Float64Array => {
-          const src = inputCols.get(name) as unknown[];
-          const out = new Float64Array(len);
-          for (let i = 0; i < len; i++) {
-            const v = src[start + i];
-            out[i] = typeof v === 'number' ? v : NaN;
-          }
-          return out;
-        };
-        const missing = new Float64Array(len).fill(NaN);
-        const pick = (name: string): Float64Array => (inputCols.has(name) ? numeric(name) : missing);
-        const extra: Record<string, Float64Array> = {};
-        for (const c of inputs) if (!(OHLCV as readonly string[]).includes(c)) extra[c] = numeric(c);
-        const series: FeatureSeries = { ts, open: pick('open'), high: pick('high'), low: pick('low'), close: pick('close'), volume: pick('volume'), sessionDate, columns: extra };
-        const computed = computeFeatureGroup(series, group).columns;
-        const values = featureColumns.map((f) => computed[f] as Float64Array);
-        const out = buffer.data;
-        const maskOut = masks.map((m) => out[m] as unknown[]);
-        const featureOut = featureColumns.map((f) => out[f] as unknown[]);
-        for (let i = 0; i < len; i++) {
-          const date = sessionDate[i] as string;
-          if (!targetSet.has(date)) continue;
-          const r = start + i;
-          out.date.push(date);
-          out.symbol.push(sym[r]);
-          out.ts.push(ts[i]);
-          out.available_ts.push(available[i]);
-          out.is_imputed.push(imputedCol[r]);
-          out.imputation.push(imputationCol[r]);
-          maskCols.forEach((mc, k) => (maskOut[k] as unknown[]).push(mc[r]));
-          values.forEach((v, k) => (featureOut[k] as unknown[]).push(v[i]));
-          buffer.rows++;
-        }
-      };
-
-      for (let start = 0; start < n; ) {
-        deps.signal?.throwIfAborted();
-        let end = start + 1;
-        while (end < n && sym[end] === sym[start]) end++;
-        computeSymbol(start, end);
-        if (buffer.rows >= stageEvery) await flush();
-        start = end;
-        // Let timers, sockets and the live ingestion run between symbols.
-        await nextMacrotask();
-      }
+    const hashes = await lake.readDoubles(`SELECT CAST(hash(symbol) AS DOUBLE) AS h FROM ${ctx.universeTable} ORDER BY sid`);
+    ctx.symbolKeys.push(...hashes.get('h'));
+    // 53 bits of a 64-bit hash: a collision among a few thousand keys is ~1e-9, but never silent.
+    if (new Set(ctx.symbolKeys).size !== universe.length) throw new StorageError(`feature run: two symbols share a hash; run them separately`, { details: { symbols: universe.length } });
+    // Consecutive stored sessions among the targets are one run: its later days find their
+    // history in its earlier ones. Separate runs each read their own lookback.
+    for (const run of consecutiveRuns(stored, new Set(present))) {
+      const earlier = stored.filter((d) => d < (run[0] as string)).reverse();
+      const lookbackDates = await chooseLookback(lake, source, earlier, universe, lookbackBars);
+      for (const d of lookbackDates) lookbackAll.add(d);
+      await computeRun(ctx, [...lookbackDates, ...run], lookbackDates.length);
     }
-    await flush();
+  } finally {
+    await lake.dropTable(ctx.universeTable);
+  }
 
-    let rowsWritten = 0;
-    let revisions = 0;
-    for (const date of present) {
-      const written = await featureStore.writeFeaturesFromRelation(
-        { group: group.name, version, definitionHash, date, symbols: universe, featureColumns, maskColumns: masks },
-        `(SELECT * EXCLUDE (date) FROM ${acc} WHERE date = ${sqlString(date)})`,
-      );
-      rowsWritten += written.rows;
-      revisions += written.revisions;
-    }
-    const result: FeaturePipelineResult = {
+  const result: FeaturePipelineResult = {
+    group: group.name,
+    version,
+    definitionHash,
+    dates: present,
+    skippedDates: skipped,
+    lookbackDates: [...lookbackAll].sort(),
+    lookbackBars,
+    symbols: universe.length,
+    rowsRead: ctx.rowsRead,
+    rowsWritten: ctx.rowsWritten,
+    revisions: ctx.revisions,
+    batches: ctx.batches,
+  };
+  logger.info(
+    {
       group: group.name,
       version,
-      definitionHash,
       dates: present,
-      skippedDates: skipped,
-      lookbackDates,
-      lookbackBars,
+      lookback_dates: result.lookbackDates,
+      lookback_bars: lookbackBars,
       symbols: universe.length,
-      rowsRead,
-      rowsWritten,
-      revisions,
-    };
-    logger.info(
-      { group: group.name, version, dates: present, lookback_dates: lookbackDates, lookback_bars: lookbackBars, symbols: universe.length, rows_read: rowsRead, rows_written: rowsWritten, feature_revisions: revisions },
-      'features written',
-    );
-    // Live and batch should agree: a published row that changes is skew someone may have acted on.
-    if (revisions > 0) logger.warn({ group: group.name, version, dates: present, feature_revisions: revisions }, 'published feature rows revised');
-    return result;
+      rows_read: ctx.rowsRead,
+      rows_written: ctx.rowsWritten,
+      feature_revisions: ctx.revisions,
+      batches: ctx.batches,
+    },
+    'features written',
+  );
+  // Live and batch should agree: a published row that changes is skew someone may have acted on.
+  if (ctx.revisions > 0) logger.warn({ group: group.name, version, dates: present, feature_revisions: ctx.revisions }, 'published feature rows revised');
+  return result;
+}
+
+let tempCounter = 0;
+
+interface RunContext {
+  readonly deps: FeaturePipelineDeps;
+  readonly group: FeatureGroup;
+  readonly version: string;
+  readonly definitionHash: string;
+  readonly featureColumns: readonly string[];
+  readonly masks: readonly string[];
+  readonly inputs: readonly string[];
+  readonly hasImputation: boolean;
+  readonly universe: readonly string[];
+  readonly universeTable: string;
+  /** CAST(hash(symbol) AS DOUBLE) by symbol id: how numeric reads name a row's symbol. */
+  readonly symbolKeys: number[];
+  readonly lookbackBars: number;
+  readonly budget: number;
+  rowsRead: number;
+  rowsWritten: number;
+  revisions: number;
+  batches: number;
+}
+
+/** Runs of targets that are consecutive in the stored sessions. */
+function consecutiveRuns(stored: readonly string[], targets: ReadonlySet<string>): string[][] {
+  const runs: string[][] = [];
+  let current: string[] = [];
+  for (const d of stored) {
+    if (targets.has(d)) current.push(d);
+    else if (current.length) {
+      runs.push(current);
+      current = [];
+    }
+  }
+  if (current.length) runs.push(current);
+  return runs;
+}
+
+/**
+ * Computes and writes the targets readDates[firstTarget..] (readDates: consecutive stored
+ * sessions). Pipelined: batch k+1 is read while batch k is computed (on the worker thread for
+ * large batches), and a segment's partitions are written while the next batch is computed.
+ */
+async function computeRun(ctx: RunContext, readDates: readonly string[], firstTarget: number): Promise<void> {
+  const { lake, source, signal } = ctx.deps;
+  const S = ctx.universe.length;
+  const M = readDates.length;
+  const days = readDates.map((d) => parseDateLabel(d) / DAY_MS);
+  const dayIndex = new Map(days.map((d, j) => [d, j]));
+  // Rows per (symbol, date): the plan's input (a scan of the symbol column only).
+  // Counts only: no bar length given, so no available_ts column is derived.
+  const rel = sourceRelationSql(lake, { kind: source.kind, name: source.name }, readDates, ctx.universe) as string;
+  const counts = await lake.readDoubles(
+    `SELECT u.sid, CAST(CAST(c.date AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day, CAST(c.n AS DOUBLE) AS n
+     FROM (SELECT symbol, date, count(*) AS n FROM ${rel} GROUP BY ALL) c JOIN ${ctx.universeTable} u USING (symbol)`,
+  );
+  const grid = new Float64Array(S * M);
+  const cSid = counts.get('sid');
+  const cDay = counts.get('day');
+  const cN = counts.get('n');
+  for (let i = 0; i < counts.rows; i++) {
+    const j = dayIndex.get(cDay[i] as number);
+    if (j !== undefined) grid[(cSid[i] as number) * M + j] = cN[i] as number;
+  }
+  const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
+  const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
+  const runner = FeatureBatchRunner.shared();
+  let writing: Promise<FeatureWriteResult> = Promise.resolve({ rows: 0, revisions: 0 });
+  const account = (w: FeatureWriteResult): void => {
+    ctx.rowsWritten += w.rows;
+    ctx.revisions += w.revisions;
+  };
+  let outputs = new Map<number, Float64Array[][]>();
+  let reading = batches.length ? readBatch(ctx, readDates, (batches[0] as (typeof batches)[number]).batch) : null;
+  try {
+    for (let k = 0; k < batches.length; k++) {
+      const { batch, last } = batches[k] as (typeof batches)[number];
+      signal?.throwIfAborted();
+      const input = await (reading as Promise<FeatureBatchInput>);
+      const computing = runner.compute({ ...input, days, dateStart: batch.dateStart, targetStart: batch.targetStart, targetEnd: batch.targetEnd }, ctx.deps.compute);
+      // Queued before the write of the previous segment, so DuckDB reads while the batch computes.
+      reading = k + 1 < batches.length ? readBatch(ctx, readDates, (batches[k + 1] as (typeof batches)[number]).batch) : null;
+      const computed = await computing;
+      for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
+      if (last) {
+        account(await writing);
+        // A date none of the symbols has rows on is still written: their old rows go.
+        const { targetStart, targetEnd } = plan[batches[k]?.segment as number] as (typeof plan)[number];
+        for (let j = targetStart; j <= targetEnd; j++) if (!outputs.has(j)) outputs.set(j, []);
+        const done = outputs;
+        outputs = new Map();
+        writing = writeSegment(ctx, readDates, done);
+      }
+    }
+    account(await writing);
   } finally {
-    await lake.dropTable(acc);
+    // On failure, let the queued statements settle before the caller drops its tables.
+    await Promise.allSettled([writing, reading ?? Promise.resolve()]);
   }
 }
 
-let accCounter = 0;
-
-interface Buffer {
-  rows: number;
-  data: Record<string, unknown[]> & { date: unknown[]; symbol: unknown[]; ts: unknown[]; available_ts: unknown[]; is_imputed: unknown[]; imputation: unknown[] };
+/** Reads one batch's numeric inputs (string and boolean columns stay in DuckDB). */
+async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch): Promise<FeatureBatchInput> {
+  const { lake, source } = ctx.deps;
+  const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
+  const scan = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+  // Asked of every file read (their footers only): in a lake written before curated rows had
+  // an available_ts, a range may start in files without it and go on in files with it.
+  const hasAvailable = (await lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${scan})`)).some((r) => r.column_name === 'available_ts');
+  const select = [
+    `CAST(hash(s.symbol) AS DOUBLE) AS symbol`,
+    'CAST(epoch_ms(s.ts) AS DOUBLE) AS ts',
+    `CAST(CAST(CAST(s.date AS VARCHAR) AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day`,
+    hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
+    ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
+  ].join(', ');
+  // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
+  // order in JS (each file is already sorted by symbol and ts).
+  const read = await lake.readDoubles(
+    `SELECT ${select} FROM ${scan} s
+     WHERE s.symbol IN (SELECT symbol FROM ${ctx.universeTable} WHERE sid >= ${batch.symbolStart} AND sid < ${batch.symbolEnd})`,
+    batch.rows,
+  );
+  ctx.batches++;
+  ctx.rowsRead += read.rows;
+  return {
+    group: { name: ctx.group.name, features: ctx.group.features },
+    featureColumns: ctx.featureColumns,
+    lookbackBars: ctx.lookbackBars,
+    barMs: source.barMs,
+    days: [],
+    dateStart: batch.dateStart,
+    targetStart: batch.targetStart,
+    targetEnd: batch.targetEnd,
+    symbolKeys: ctx.symbolKeys,
+    inputNames: ctx.inputs,
+    columns: { symbol: read.get('symbol'), ts: read.get('ts'), day: read.get('day'), available: read.get('available'), inputs: ctx.inputs.map((_, i) => read.get(`in${i}`)) },
+  };
 }
 
-function newBuffer(columns: readonly LakeColumn[]): Buffer {
-  const data: Record<string, unknown[]> = {};
-  for (const c of columns) data[c.name] = [];
-  return { rows: 0, data: data as Buffer['data'] };
+/**
+ * Writes the segment's dates: per date, the source's keys (symbol, ts, masks: they never leave
+ * DuckDB) side by side with the outputs by position, the order both are sorted in, so nothing is
+ * joined or sorted. A guard in the same statement fails it, before anything is published, if
+ * any row's symbol or ts differs between the two (the source partition was rewritten since it
+ * was read).
+ */
+async function writeSegment(ctx: RunContext, readDates: readonly string[], outputs: ReadonlyMap<number, Float64Array[][]>): Promise<FeatureWriteResult> {
+  const { lake, source, featureStore } = ctx.deps;
+  const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
+  const dates = dateIdx.map((j) => readDates[j] as string);
+  return lake.withDoubles(
+    [...BATCH_KEY_OUTPUTS, ...ctx.featureColumns],
+    dateIdx.map((j) => outputs.get(j) ?? []),
+    async (relations) => {
+      const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
+      // The source's rows of the run's symbols; without a filter (a semi-join that doubles the
+      // statement's cost) when the partition holds no other symbol.
+      const keys = new Map<string, string>();
+      for (const [k, d] of dates.entries()) {
+        const file = `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`;
+        const [stored] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${file}`);
+        const computed = (outputs.get(dateIdx[k] as number) ?? []).reduce((n, cols) => n + (cols[0]?.length ?? 0), 0);
+        keys.set(d, stored?.n === computed ? file : `(SELECT * FROM ${file} WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`);
+      }
+      return featureStore.writeFeaturesFromRelation(
+        { group: ctx.group.name, version: ctx.version, definitionHash: ctx.definitionHash, dates, symbols: ctx.universe, featureColumns: ctx.featureColumns, maskColumns: ctx.masks },
+        (d) => positionalRelation(ctx, keys.get(d) as string, byDate.get(d) as string, d),
+        { ordered: true },
+      );
+    },
+  );
+}
+
+/**
+ * The feature rows of one date: source keys `keys` and computed `outputs` (BATCH_KEY_OUTPUTS
+ * then the features) paired by position; reading it fails on the first row whose symbol or ts
+ * differ between the two.
+ */
+export function positionalRelation(ctx: Pick<RunContext, 'hasImputation' | 'masks' | 'featureColumns'>, keys: string, outputs: string, date: string): string {
+  const guard = `CASE WHEN o.__symbol IS DISTINCT FROM CAST(hash(k.symbol) AS DOUBLE) OR o.__ts IS DISTINCT FROM CAST(epoch_ms(k.ts) AS DOUBLE)
+    THEN error(${sqlString(`features for ${date}: the source partition changed while they were computed (`)} || coalesce(k.symbol, 'a missing row') || ' at ' || coalesce(CAST(k.ts AS VARCHAR), '?') || ${sqlString(' is out of step); run features again')}) ELSE k.symbol END`;
+  return `(SELECT ${[
+    `${guard} AS symbol`,
+    'k.ts',
+    'CAST(epoch_ms(CAST(o.__available AS BIGINT)) AS TIMESTAMPTZ) AS available_ts',
+    'CAST(k.is_imputed AS BOOLEAN) AS is_imputed',
+    `${ctx.hasImputation ? 'CAST(k.imputation AS VARCHAR)' : 'CAST(NULL AS VARCHAR)'} AS imputation`,
+    ...ctx.masks.map((m) => `CAST(k.${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
+    ...ctx.featureColumns.map((f) => `o.${sqlIdent(f)}`),
+  ].join(', ')} FROM ${keys} k POSITIONAL JOIN ${outputs} o)`;
 }
 
 /**
@@ -302,7 +423,7 @@ async function chooseLookback(lake: Lake, source: SourceDataset, candidates: rea
   for (const date of candidates) {
     const needy = [...have].filter(([, n]) => n < bars).map(([s]) => s);
     if (needy.length === 0) break;
-    const rel = sourceRelationSql(lake, source, [date], needy);
+    const rel = sourceRelationSql(lake, { kind: source.kind, name: source.name }, [date], needy);
     if (rel === null) continue;
     const counts = await lake.query<{ symbol: string; n: number }>(`SELECT symbol, count(*) AS n FROM ${rel} GROUP BY symbol`);
     // A session where none of the short symbols has a row is where their stored history begins

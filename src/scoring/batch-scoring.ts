@@ -161,6 +161,9 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     }
   } else {
     const now = deps.clock.now();
+    // The default instants are in the date's session: its partition, read once into typed
+    // arrays, answers both how far each symbol's rows go and every lookup below.
+    await deps.featureStore.preloadPartition(group, version, cfg.date);
     const newest = await deps.featureStore.newestRowStarts(group, version, cfg.date, symbols);
     for (const s of symbols) {
       const session = deps.calendars.calendarFor(s).session(cfg.date);
@@ -191,6 +194,9 @@ export async function runBatchScoring(cfg: BatchScoringConfig, deps: BatchScorin
     return { ...base, file: null, instants: 0, counts: { rows: 0, scored: 0, stale: 0, missing: 0, incomplete: 0 } };
   }
 
+  // Read the date's partition once into typed arrays (a no-op when it is already cached), so each
+  // lookup of an instant in its session is a binary search in memory rather than a query.
+  await deps.featureStore.preloadPartition(group, version, cfg.date);
   const lookups: InferenceFeatureRow[] = [];
   for (const t of instants) {
     deps.signal?.throwIfAborted();

@@ -18,12 +18,15 @@ export const {
   DuckDBDateValue,
   DuckDBDecimalValue,
   DuckDBInstance,
+  DuckDBTableFunction,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   DuckDBTypeId,
+  INTEGER,
   StatementType,
 } = duckdb;
 export type DuckDBInstance = DuckDB.DuckDBInstance;
+export type DuckDBTableFunction = DuckDB.DuckDBTableFunction;
 export type StatementType = DuckDB.StatementType;
 // Every type of the package too, so one import line serves a module (values must be listed above).
 export type * from '@duckdb/node-api';

@@ -65,16 +65,23 @@ export interface FeatureWrite {
   readonly maskColumns?: readonly string[];
 }
 
-/** What one partition write did. */
+/** What one write of feature partitions did. */
 export interface FeatureWriteResult {
-  /** Rows written for the replaced symbols. */
+  /** Rows written for the replaced symbols (other symbols' rows kept are not counted). */
   readonly rows: number;
   /**
-   * Rows that revise an already-published row: the partition held a row for the same
+   * Rows that revise an already-published row (C4): the partition held a row for the same
    * (symbol, ts) whose feature values, `is_imputed` or `available_ts` differ from the new one
-   * (a late bar, a correction). Zero on the first write of a partition.
+   * (IS DISTINCT FROM, after NaN and ±Infinity became NULL): a late bar, a correction, live/batch
+   * skew. Zero on the first write of a partition.
    */
   readonly revisions: number;
+}
+
+/** A write of several date partitions at once, from one relation with a `date` column. */
+export interface FeaturePartitionsWrite extends Omit<FeatureWrite, 'date'> {
+  /** Session dates replaced, YYYY-MM-DD. */
+  readonly dates: readonly string[];
 }
 
 export type InferenceStatus = 'ok' | 'stale' | 'missing';
@@ -207,36 +214,60 @@ export class FeatureStore {
       if (!col) throw new InputError(`writeFeatures: missing column ${c.name}`);
       if (col.length < rowCount) throw new InputError(`writeFeatures: column ${c.name} has ${col.length} rows, expected ${rowCount}`);
     }
-    this.#validate(w);
+    const { date, ...rest } = w;
+    const write: FeaturePartitionsWrite = { ...rest, dates: [date] };
+    this.#validate(write);
     const staged = await this.#lake.stage(cols, filled, rowCount);
     try {
-      return await this.writeFeaturesFromRelation(w, staged);
+      return await this.writeFeaturesFromRelation(write, `(SELECT *, ${sqlString(date)} AS date FROM ${staged})`);
     } finally {
       await this.#lake.dropTable(staged);
     }
   }
 
   /**
-   * Replaces the rows of `w.symbols` in one date partition with the rows of `relation` (a table
-   * or subquery with symbol, ts, available_ts, is_imputed, imputation, the mask columns and the
-   * feature columns), keeping other symbols' rows. The group version is registered (or checked)
-   * first. Atomic: readers see the old file or the new one. NaN and ±Infinity become NULL.
-   * Counts the rows that revise a row the partition already published (FeatureWriteResult).
+   * The one way feature partitions are written. Replaces the rows of `w.symbols` in the date
+   * partitions `w.dates` with new rows, keeping other symbols' rows, each date's file replaced
+   * atomically (readers see the old file or the new one) and sorted by (symbol, ts). The new rows
+   * come from `relation`: a table or subquery with a `date` (VARCHAR session date) column, or a
+   * function giving each date's rows. Columns: symbol, ts, available_ts, is_imputed, imputation,
+   * the mask columns and the feature columns; NaN and ±Infinity become NULL. The group version
+   * is registered (or checked) first. Returns the rows written (other symbols' not counted) and
+   * the revisions among them: each date's new rows compared, in SQL, with the rows of the same
+   * symbols the file being replaced holds, before it is replaced (FeatureWriteResult).
+   *
+   * Checks before anything is written: every row's date and symbol is among those replaced and
+   * (date, symbol, ts) is unique. With `ordered`, the caller vouches for that and for each
+   * date's rows arriving sorted by (symbol, ts) (the feature pipeline, whose relation checks
+   * itself row by row): no separate check and no sort unless other symbols' rows are merged in.
+   *
+   * One ordered COPY per date rather than one `COPY … PARTITION_BY (date)`: DuckDB 1.5's
+   * partitioned writer emits row groups out of order (measured: ~22 out-of-order row groups in
+   * a 195,000-row partition, even with ORDER BY and one thread), and readers rely on each symbol
+   * being one contiguous, sorted run.
    */
-  async writeFeaturesFromRelation(w: FeatureWrite, relation: string): Promise<FeatureWriteResult> {
+  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<FeatureWriteResult> {
     this.#validate(w);
-    const file = this.partitionFile(w.group, w.version, w.date);
     const masks = w.maskColumns ?? [];
     this.ensureRegistered(w);
+    const dates = [...new Set(w.dates)].sort();
     const replace = [...new Set(w.symbols)];
     const keys = keySetSql(replace);
-    const [stats] = await this.#lake.query<{ n: number; outside: number; dup: number }>(
-      `SELECT count(*) AS n, count(*) FILTER (WHERE symbol IS NULL OR symbol NOT IN ${keys}) AS outside,
-              count(*) - count(DISTINCT (symbol, ts)) AS dup FROM ${relation}`,
-    );
-    if (!stats) throw new StorageError('writeFeatures: count query returned nothing');
-    if (stats.outside > 0) throw new InputError(`writeFeatures: ${stats.outside} row(s) for symbols outside the symbols being replaced`);
-    if (stats.dup > 0) throw new InputError(`writeFeatures: ${stats.dup} duplicate (symbol, ts) row(s) for ${w.group} ${w.date}`);
+    const relationFor = (date: string): string =>
+      typeof relation === 'string' ? `(SELECT * FROM ${relation} WHERE CAST(date AS VARCHAR) = ${sqlString(date)})` : relation(date);
+    if (!options.ordered) {
+      const all = typeof relation === 'string' ? relation : `(${dates.map((d) => `SELECT *, ${sqlString(d)} AS date FROM ${relation(d)}`).join(' UNION ALL ')})`;
+      const dateSet = `(SELECT unnest([${dates.map(sqlString).join(', ')}]::VARCHAR[]))`;
+      const [stats] = await this.#lake.query<{ outside: number; foreign: number; dup: number }>(
+        `SELECT count(*) FILTER (WHERE symbol IS NULL OR symbol NOT IN ${keys}) AS outside,
+                count(*) FILTER (WHERE date IS NULL OR CAST(date AS VARCHAR) NOT IN ${dateSet}) AS foreign,
+                count(*) - count(DISTINCT (CAST(date AS VARCHAR), symbol, ts)) AS dup FROM ${all}`,
+      );
+      if (!stats) throw new StorageError('writeFeatures: count query returned nothing');
+      if (stats.outside > 0) throw new InputError(`writeFeatures: ${stats.outside} row(s) for symbols outside the symbols being replaced`);
+      if (stats.foreign > 0) throw new InputError(`writeFeatures: ${stats.foreign} row(s) for dates outside ${dates.join(', ')}`);
+      if (stats.dup > 0) throw new InputError(`writeFeatures: ${stats.dup} duplicate (symbol, ts) row(s) for ${w.group} ${dates.join(', ')}`);
+    }
     const select = [
       'symbol',
       'ts',
@@ -250,19 +281,35 @@ export class FeatureStore {
       ...w.featureColumns.map((f) => `CASE WHEN isfinite(CAST(${sqlIdent(f)} AS DOUBLE)) THEN CAST(${sqlIdent(f)} AS DOUBLE) END AS ${sqlIdent(f)}`),
     ].join(', ');
     const names = [...FEATURE_KEY_COLUMNS.map((c) => c.name), ...masks, ...w.featureColumns].map(sqlIdent).join(', ');
-    const exists = existsSync(file);
-    const revisions = exists ? await this.#countRevisions(file, `(SELECT ${select} FROM ${relation})`, keys, w.featureColumns) : 0;
-    const keep = exists ? `UNION ALL BY NAME SELECT ${names} FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol NOT IN ${keys}` : '';
-    await this.#lake.writeParquetAtomic(file, `SELECT ${names} FROM (SELECT ${select} FROM ${relation} ${keep}) ORDER BY symbol, ts`, {
-      rowGroupSize: FEATURE_ROW_GROUP_SIZE,
-    });
-    for (const cache of [this.#summaries, this.#columnCache]) for (const k of [...cache.keys()]) if (k.startsWith(`${file}|`)) cache.delete(k);
-    return { rows: stats.n, revisions };
+    let written = 0;
+    let revisions = 0;
+    for (const date of dates) {
+      const file = this.partitionFile(w.group, w.version, date);
+      const old = `read_parquet(${sqlString(file)}, hive_partitioning = false)`;
+      const [counts] = existsSync(file)
+        ? await this.#lake.query<{ kept: number; replaced: number }>(
+            `SELECT count(*) FILTER (WHERE symbol NOT IN ${keys}) AS kept, count(*) FILTER (WHERE symbol IN ${keys}) AS replaced FROM ${old}`,
+          )
+        : [];
+      const kept = counts?.kept ?? 0;
+      const fresh = `SELECT ${select} FROM ${relationFor(date)}`;
+      if ((counts?.replaced ?? 0) > 0) revisions += await this.#countRevisions(file, fresh, keys, w.featureColumns);
+      const sql =
+        kept > 0
+          ? `SELECT ${names} FROM (${fresh} UNION ALL BY NAME SELECT ${names} FROM ${old} WHERE symbol NOT IN ${keys}) ORDER BY symbol, ts`
+          : options.ordered
+            ? fresh
+            : `SELECT ${names} FROM (${fresh}) ORDER BY symbol, ts`;
+      written += (await this.#lake.writeParquetAtomic(file, sql, { rowGroupSize: FEATURE_ROW_GROUP_SIZE })) - kept;
+      for (const cache of [this.#summaries, this.#columnCache]) for (const k of [...cache.keys()]) if (k.startsWith(`${file}|`)) cache.delete(k);
+    }
+    return { rows: written, revisions };
   }
 
   /**
-   * Rows of `fresh` (normalised as written) whose (symbol, ts) the partition file already holds
-   * with a different feature value, `is_imputed` or `available_ts` (bit for bit: IS DISTINCT FROM).
+   * Rows of `fresh` (normalised as they are written) whose (symbol, ts) the partition file holds,
+   * among the symbols `keys` being replaced, with another feature value, `is_imputed` or
+   * `available_ts`, bit for bit (IS DISTINCT FROM). A column an older file lacks counts as NULL.
    */
   async #countRevisions(file: string, fresh: string, keys: string, featureColumns: readonly string[]): Promise<number> {
     const stored = new Set(
@@ -271,16 +318,17 @@ export class FeatureStore {
     const old = (c: string): string => (stored.has(c) ? `o.${sqlIdent(c)}` : 'NULL');
     const differs = ['available_ts', 'is_imputed', ...featureColumns].map((c) => `n.${sqlIdent(c)} IS DISTINCT FROM ${old(c)}`).join(' OR ');
     const [row] = await this.#lake.query<{ n: number }>(
-      `SELECT count(*) AS n FROM ${fresh} AS n JOIN (SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keys}) AS o
+      `SELECT count(*) AS n FROM (${fresh}) n JOIN (SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keys}) o
        ON n.symbol = o.symbol AND n.ts = o.ts WHERE ${differs}`,
     );
     return row?.n ?? 0;
   }
 
-  #validate(w: FeatureWrite): void {
+  #validate(w: FeaturePartitionsWrite): void {
     check(GROUP, w.group, 'group');
     check(VERSION, w.version, 'version');
-    check(DATE, w.date, 'date');
+    if (w.dates.length === 0) throw new InputError(`feature group ${w.group}: no dates to write`);
+    for (const d of w.dates) check(DATE, d, 'date');
     for (const s of w.symbols) assertInstrumentKey(s);
     const reserved = new Set(FEATURE_KEY_COLUMNS.map((c) => c.name));
     const seen = new Set<string>();
@@ -323,12 +371,24 @@ export class FeatureStore {
 
   /**
    * Per symbol, the start of its newest row in the date's partition (symbols without rows are
-   * absent): how far the features of a session have been computed, e.g. intraday.
+   * absent): how far the features of a session have been computed, e.g. intraday. From the
+   * in-memory copy when the partition is cached (see preloadPartition), else from the file.
    */
   async newestRowStarts(group: string, version: string, date: string, symbols: readonly string[]): Promise<Map<string, number>> {
     for (const s of symbols) assertInstrumentKey(s);
     const file = this.partitionFile(group, version, date);
     if (!existsSync(file) || symbols.length === 0) return new Map();
+    const record = this.registeredVersion(group, version);
+    const cached = record && this.#cacheColumns ? this.#cachedColumns(file, record.columns) : undefined;
+    if (cached) {
+      const newest = new Map<string, number>();
+      for (const s of symbols) {
+        const range = cached.ranges.get(s);
+        // Each symbol's rows are one run sorted by ts: its last row is its newest.
+        if (range && range.end > range.start) newest.set(s, cached.ts[range.end - 1] as number);
+      }
+      return newest;
+    }
     const rows = await this.#lake.query<{ symbol: string; ts: number }>(
       `SELECT symbol, max(ts) AS ts FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keySetSql(symbols)} GROUP BY symbol`,
     );
@@ -470,9 +530,15 @@ export class FeatureStore {
    * A partition held in memory as typed arrays (one per column) plus each symbol's row range,
    * cached per file version: an inference lookup is then a binary search per symbol. Returns
    * the cached copy if it is loaded and current; otherwise starts loading it in the background
-   * (one column per query, so no conversion holds the event loop for long) and returns
+   * (streamed vector by vector, so no copy holds the event loop for long) and returns
    * undefined. A copy whose file changed while it loaded is thrown away.
    */
+  /** The cached copy of a partition if it is loaded and current; never starts a load. */
+  #cachedColumns(file: string, columns: readonly string[]): PartitionColumns | undefined {
+    const cached = this.#columnCache.get(`${file}|${columns.join(',')}`);
+    return cached && cached.version === fileVersionOrNull(file) ? (cached.ready ?? undefined) : undefined;
+  }
+
   #columnsIfReady(file: string, columns: readonly string[]): PartitionColumns | undefined {
     const version = fileVersion(file);
     const key = `${file}|${columns.join(',')}`;
@@ -499,6 +565,10 @@ export class FeatureStore {
     return undefined;
   }
 
+  /**
+   * Reads a partition into typed arrays (one DuckDB read, straight from its DOUBLE vectors) plus
+   * each symbol's row range. The file is sorted by (symbol, ts), so each symbol is one run.
+   */
   async #loadColumns(file: string, columns: readonly string[]): Promise<PartitionColumns> {
     const src = `read_parquet(${sqlString(file)}, file_row_number = true, hive_partitioning = false)`;
     const ranges = new Map<string, { start: number; end: number }>();
@@ -507,28 +577,27 @@ export class FeatureStore {
     );
     let rows = 0;
     for (const g of groups) {
-      // Files are written sorted by (symbol, ts): each symbol is one contiguous run.
       if (g.last - g.first + 1 !== g.n) throw new StorageError(`feature file ${file} is not sorted by symbol`);
       ranges.set(g.symbol, { start: g.first, end: g.last + 1 });
       rows += g.n;
     }
-    const column = async (expr: string): Promise<Float64Array> => {
-      const { columns: cols } = await this.#lake.queryColumns(`SELECT ${expr} FROM ${src} ORDER BY file_row_number`);
-      const vals = cols[0] ?? [];
-      const out = new Float64Array(rows);
-      for (let i = 0; i < rows; i++) {
-        const v = vals[i];
-        out[i] = typeof v === 'number' ? v : NaN;
-      }
-      return out;
-    };
-    const ts = await column('CAST(epoch_ms(ts) AS DOUBLE)');
-    const available = await column('CAST(epoch_ms(available_ts) AS DOUBLE)');
-    const imputed = await column('CAST(is_imputed AS DOUBLE)');
     const names = new Set((await this.#lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name));
-    const values = new Map<string, Float64Array>();
-    for (const c of columns) if (names.has(c)) values.set(c, await column(`CAST(${sqlIdent(c)} AS DOUBLE)`));
-    return new PartitionColumns(ranges, ts, available, imputed, values);
+    const present = columns.filter((c) => names.has(c));
+    const select = [
+      'CAST(file_row_number AS DOUBLE) AS __row',
+      'CAST(epoch_ms(ts) AS DOUBLE) AS __ts',
+      'CAST(epoch_ms(available_ts) AS DOUBLE) AS __available',
+      'CAST(is_imputed AS DOUBLE) AS __imputed',
+      ...present.map((c, i) => `CAST(${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`__f${i}`)}`),
+    ].join(', ');
+    // A plain scan keeps the file's order; checked, and sorted by DuckDB only if it did not.
+    let data = await this.#lake.readDoubles(`SELECT ${select} FROM ${src}`, rows);
+    const row = data.get('__row');
+    let inOrder = data.rows === rows;
+    for (let i = 0; inOrder && i < row.length; i++) if (row[i] !== i) inOrder = false;
+    if (!inOrder) data = await this.#lake.readDoubles(`SELECT ${select} FROM ${src} ORDER BY file_row_number`, rows);
+    const values = new Map(present.map((c, i) => [c, data.get(`__f${i}`)]));
+    return new PartitionColumns(ranges, data.get('__ts'), data.get('__available'), data.get('__imputed'), values);
   }
 }
 

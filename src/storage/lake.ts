@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InputError, StorageError } from '../core/errors.js';
 import { safeJoin, sqlIdent, sqlString } from '../core/sql.js';
@@ -11,13 +12,18 @@ import {
   DuckDBDecimalValue,
   type DuckDBDoubleVector,
   DuckDBInstance,
+  DuckDBTableFunction,
   DuckDBTimestampTZValue,
   DuckDBTimestampValue,
+  DuckDBTypeId,
   type DuckDBResultReader,
   type DuckDBType,
   type DuckDBValue,
+  INTEGER,
   VARCHAR,
 } from './duckdb-api.js';
+import { DoubleColumns } from './double-columns.js';
+import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
 import { removeStaleTempFiles, tempName, type StaleTempSweep } from './temp-files.js';
 import { readQueryTable, type QueryTable } from './query-table.js';
@@ -39,6 +45,81 @@ export type LakeRow = Record<string, unknown>;
 
 const CHUNK_ROWS = 2048;
 let tempCounter = 0;
+let doublesCounter = 0;
+/** The table function through which SQL reads typed arrays registered by withDoubles. */
+const DOUBLES_FUNCTION = 'ibp_js_doubles';
+
+/** Typed arrays registered for one withDoubles call. */
+interface DoublesSet {
+  readonly names: readonly string[];
+  readonly parts: readonly (readonly Float64Array[])[];
+}
+
+/** Scan state of one ibp_js_doubles(id) in one query. */
+interface DoublesScan {
+  readonly set: DoublesSet;
+  /** Projected column indexes, in output order. */
+  readonly columns: readonly number[];
+  part: number;
+  pos: number;
+}
+
+/**
+ * `ibp_js_doubles(id)`: the rows of the typed arrays registered under `id`. Runs on the JS
+ * thread (the binding calls into it while the query runs), single-threaded per scan.
+ */
+function doublesTableFunction(sets: ReadonlyMap<number, DoublesSet>): DuckDBTableFunction {
+  const lookup = (id: unknown): DoublesSet => {
+    const set = sets.get(Number(id));
+    if (!set) throw new Error(`${DOUBLES_FUNCTION}(${String(id)}): no arrays registered under this id`);
+    return set;
+  };
+  return DuckDBTableFunction.create({
+    name: DOUBLES_FUNCTION,
+    parameterTypes: [INTEGER],
+    supportsProjectionPushdown: true,
+    bindFunction(info) {
+      try {
+        const set = lookup(info.getParameter(0));
+        for (const name of set.names) info.addResultColumn(name, DOUBLE);
+        info.setBindData({ set });
+        info.setCardinality(
+          set.parts.reduce((n, p) => n + (p[0]?.length ?? 0), 0),
+          true,
+        );
+      } catch (err) {
+        info.setError((err as Error).message);
+      }
+    },
+    initFunction(info) {
+      info.setMaxThreads(1);
+      const { set } = info.bindData as { set: DoublesSet };
+      const scan: DoublesScan = { set, columns: info.getColumnIndexes(), part: 0, pos: 0 };
+      info.setInitData(scan);
+    },
+    mainFunction(info, output) {
+      try {
+        const scan = info.initData as DoublesScan;
+        const parts = scan.set.parts;
+        while (scan.part < parts.length && scan.pos >= ((parts[scan.part] as readonly Float64Array[])[0]?.length ?? 0)) {
+          scan.part++;
+          scan.pos = 0;
+        }
+        if (scan.part >= parts.length) {
+          output.rowCount = 0;
+          return;
+        }
+        const part = parts[scan.part] as readonly Float64Array[];
+        const n = Math.min(CHUNK_ROWS, (part[0] as Float64Array).length - scan.pos);
+        output.rowCount = n;
+        scan.columns.forEach((c, k) => fillDoubleVector(output, k, part[c] as Float64Array, scan.pos, n));
+        scan.pos += n;
+      } catch (err) {
+        info.setError((err as Error).message);
+      }
+    },
+  });
+}
 
 function stagingType(t: LakeColumnType): DuckDBType {
   switch (t) {
@@ -90,6 +171,8 @@ export class Lake {
   #queue: Promise<unknown> = Promise.resolve();
   /** Staged view name → the temporary table holding its rows. */
   readonly #staged = new Map<string, string>();
+  /** Typed arrays visible to SQL through ibp_js_doubles(id), by id (see withDoubles). */
+  readonly #doubles = new Map<number, DoublesSet>();
   #closed = false;
   #pending = 0;
 
@@ -113,7 +196,9 @@ export class Lake {
       const conn = await instance.connect();
       // Stored instants are UTC; rendering them in the host's zone would only confuse.
       await conn.run(`SET TimeZone = 'UTC'`);
-      return new Lake(root, instance, conn);
+      const lake = new Lake(root, instance, conn);
+      conn.registerTableFunction(doublesTableFunction(lake.#doubles));
+      return lake;
     } catch (err) {
       throw new StorageError(`cannot open DuckDB for lake ${root}`, { cause: err });
     }
@@ -139,11 +224,14 @@ export class Lake {
     return this.#pending > 0;
   }
 
-  /** Runs a statement; DuckDB errors become StorageError with the SQL in details. */
-  run(sql: string): Promise<void> {
+  /**
+   * Runs a statement and returns the rows it changed (for COPY: the rows written); DuckDB errors
+   * become StorageError with the SQL in details.
+   */
+  run(sql: string): Promise<number> {
     return this.#serial(async () => {
       try {
-        await this.#conn.run(sql);
+        return (await this.#conn.run(sql)).rowsChanged;
       } catch (err) {
         throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
       }
@@ -240,6 +328,78 @@ export class Lake {
   }
 
   /**
+   * The columns of a query's result as Float64Arrays, copied vector by vector from DuckDB's
+   * result chunks (no JS value per row); NULL becomes NaN. Every column must be DOUBLE (cast in
+   * the SQL). The result is streamed, so DuckDB never holds it whole, and the event loop runs
+   * between chunks. `sizeHint` (rows expected) saves regrowing the arrays.
+   */
+  readDoubles(sql: string, sizeHint = 0): Promise<DoubleColumns> {
+    return this.#serial(async () => {
+      try {
+        const result = await this.#conn.stream(sql);
+        const names = result.columnNames();
+        names.forEach((name, i) => {
+          if (result.columnTypeId(i) !== DuckDBTypeId.DOUBLE) {
+            throw new StorageError(`readDoubles: column ${name} is ${result.columnType(i).toString()}, expected DOUBLE (cast it in the SQL)`, { details: { sql: sql.slice(0, 500) } });
+          }
+        });
+        let capacity = Math.max(CHUNK_ROWS, Math.trunc(sizeHint));
+        let cols = names.map(() => new Float64Array(capacity));
+        let rows = 0;
+        for (;;) {
+          const chunk = await result.fetchChunk();
+          if (!chunk || chunk.rowCount === 0) break;
+          if (rows + chunk.rowCount > capacity) {
+            capacity = Math.max(capacity * 2, rows + chunk.rowCount);
+            cols = cols.map((c) => {
+              const grown = new Float64Array(capacity);
+              grown.set(c.subarray(0, rows));
+              return grown;
+            });
+          }
+          for (let c = 0; c < cols.length; c++) copyDoubleVector(chunk, c, cols[c] as Float64Array, rows);
+          rows += chunk.rowCount;
+        }
+        const map = new Map<string, Float64Array>();
+        names.forEach((name, i) => map.set(name, capacity === rows ? (cols[i] as Float64Array) : (cols[i] as Float64Array).slice(0, rows)));
+        return new DoubleColumns(rows, names, map);
+      } catch (err) {
+        if (err instanceof StorageError) throw err;
+        throw new StorageError(`SQL failed: ${(err as Error).message}`, { cause: err, details: { sql: sql.slice(0, 500) } });
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` with JS typed arrays visible to SQL as relations of DOUBLE columns `names`: one
+   * relation per entry of `sets`, holding the rows of its parts (each part one Float64Array per
+   * name, all of one length) one after the other, in order; NaN reads as NULL. DuckDB scans the
+   * arrays through a table function, one memcpy per 2,048-row vector and only the columns a
+   * query uses, so nothing is copied into a DuckDB table (inserting doubles into one, by the
+   * appender or CREATE TABLE AS, costs 50–90 ns a value; this scan about 1 ns). The arrays must
+   * not change until `fn` settles; the relations are gone afterwards.
+   */
+  async withDoubles<T>(names: readonly string[], sets: readonly (readonly (readonly Float64Array[])[])[], fn: (relations: string[]) => Promise<T>): Promise<T> {
+    if (names.length === 0) throw new StorageError('withDoubles: no columns');
+    for (const parts of sets) {
+      for (const part of parts) {
+        const n = part[0]?.length ?? 0;
+        if (part.length !== names.length || part.some((c) => c.length !== n)) throw new StorageError(`withDoubles: each part needs ${names.length} columns of one length`);
+      }
+    }
+    const ids = sets.map((parts) => {
+      const id = ++doublesCounter;
+      this.#doubles.set(id, { names, parts });
+      return id;
+    });
+    try {
+      return await fn(ids.map((id) => `${DOUBLES_FUNCTION}(${id})`));
+    } finally {
+      for (const id of ids) this.#doubles.delete(id);
+    }
+  }
+
+  /**
    * Loads columnar JS data into a new temporary relation through the DataChunk appender
    * (never row-by-row INSERTs) and returns its name. Drop it with dropTable when done.
    */
@@ -311,24 +471,29 @@ export class Lake {
    * Writes the result of selectSql to `file` atomically: COPY to a hidden temporary file in the
    * same folder, fsync, rename over the target, fsync the folder. Readers see the old file or
    * the new one, never a partial one. `rowGroupSize` trades file size for row-group pruning.
-   * Returns the number of rows written.
+   * Returns the rows written.
    */
   async writeParquetAtomic(file: string, selectSql: string, options: { rowGroupSize?: number } = {}): Promise<number> {
     const dir = dirname(file);
     ensureDir(dir, `write ${basename(file)}`);
     const tmp = join(dir, tempName(basename(file)));
+    // Busy until the file is in place: the fsyncs below yield to the event loop.
+    this.#pending++;
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
-      const res = await this.query<{ Count: number }>(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
-      fsyncPath(tmp);
+      const rows = await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
+      // On the thread pool: an fsync of a large file on a busy disk would stall the event loop.
+      await fsyncPathAsync(tmp);
       renameSync(tmp, file);
-      fsyncPath(dir);
-      return res[0]?.Count ?? 0;
+      await fsyncPathAsync(dir);
+      return rows;
     } catch (err) {
       rmSync(tmp, { force: true });
       const fault = classifyWriteFault(err, `write ${basename(file)}`, dir);
       if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
+    } finally {
+      this.#pending--;
     }
   }
 
@@ -389,7 +554,13 @@ export class Lake {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#queue.catch(() => undefined);
+    // Statements queued while we wait (a background cache load's next step) extend the queue:
+    // wait until it stops growing, or the connection would close under a running statement.
+    let tail: Promise<unknown>;
+    do {
+      tail = this.#queue;
+      await tail.catch(() => undefined);
+    } while (tail !== this.#queue);
     this.#closed = true;
     this.#conn.closeSync();
     this.#instance.closeSync();
@@ -407,6 +578,17 @@ function rowObjects<T extends LakeRow>(reader: DuckDBResultReader): T[] {
     out[i] = row as T;
   }
   return out;
+}
+
+/** fsyncPath off the event loop (libuv's thread pool). */
+export async function fsyncPathAsync(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** fsync a file or folder so a rename after it is durable. */

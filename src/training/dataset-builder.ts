@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { join, relative, sep } from 'node:path';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
@@ -11,10 +12,11 @@ import { silentLogger, type Logger } from '../ops/logging-setup.js';
 import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
-import { fsyncPath, type Lake, type LakeColumn } from '../storage/lake.js';
+import { fsyncPathAsync, type Lake, type LakeColumn } from '../storage/lake.js';
 import { tempName } from '../storage/temp-files.js';
-import { LABEL_DROP_REASONS, computeLabels, type LabelDropReason, type LabelInputBar, type LabelRow } from './labels.js';
-import { SPLIT_NAMES, assignTimeSplits, type SplitName } from './time-split.js';
+import { labelsSql } from './label-sql.js';
+import { LABEL_DROP_REASONS, type LabelDropReason } from './labels.js';
+import { SPLIT_NAMES, timeSplitPlan, timeSplitSql, type SplitName } from './time-split.js';
 import type { DatasetSpec, LabelSpec } from './training-config.js';
 
 export const DATASET_FORMAT = 'ibpipe-dataset';
@@ -134,8 +136,11 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function sha256File(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
+/** sha256 of a file's bytes, streamed (no whole-file buffer, no long stall of the event loop). */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
 }
 
 /** The dataset id for a manifest (every field but `id`). */
@@ -258,7 +263,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   for (const date of barDates) {
     const file = sourcePartitionFile(lake, source, date);
     if (existsSync(file)) {
-      sources.push({ kind: source.kind, dataset: source.name, date, path: rel(file), sha256: sha256File(file) });
+      sources.push({ kind: source.kind, dataset: source.name, date, path: rel(file), sha256: await sha256File(file) });
     } else if (tradedDates.has(date)) {
       missing.push({ kind: source.kind, dataset: source.name, date });
     }
@@ -271,7 +276,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   }
   for (const g of groups) {
     const existing = featureStore.existingFiles(g.name, g.version, dateLabelsBetween(featureStart, spec.end));
-    for (const p of existing) sources.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date: p.date, path: rel(p.file), sha256: sha256File(p.file) });
+    for (const p of existing) sources.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date: p.date, path: rel(p.file), sha256: await sha256File(p.file) });
     const have = new Set(existing.map((p) => p.date));
     for (const date of anchorDates) if (tradedDates.has(date) && !have.has(date)) missing.push({ kind: 'features', dataset: `${g.name}/v=${g.version}`, date });
     if (!existing.some((p) => p.date >= spec.start)) {
@@ -281,26 +286,10 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     }
   }
 
-  // Labels, per symbol, from the source's closes (anchors in range only).
+  // Labels of the anchors in range, from the source's closes, computed by DuckDB (label-sql.ts).
   const dropped = emptyDropped();
-  const labelRows: (LabelRow & { symbol: string })[] = [];
   const barRel = sourceRelationSql(lake, source, barDates, symbols) as string;
-  const { columns: cc } = await lake.queryColumns(`SELECT symbol, ts, close, is_imputed, date, available_ts FROM ${barRel} ORDER BY symbol, ts`);
-  const [cSym, cTs, cClose, cImp, cDate, cAvail] = cc as [string[], number[], (number | null)[], (boolean | null)[], string[], number[]];
-  for (let i = 0; i < cSym.length; ) {
-    const symbol = cSym[i] as string;
-    const bars: LabelInputBar[] = [];
-    for (; i < cSym.length && cSym[i] === symbol; i++) {
-      bars.push({ ts: cTs[i] as number, close: cClose[i] ?? null, is_imputed: cImp[i] === true, session_date: cDate[i] as string, available_ts: cAvail[i] as number });
-    }
-    const all = computeLabels(bars, labelSpec, barMs);
-    // Anchors after `end` only exist to be read by earlier labels. Their outcome depends only
-    // on bars after them, so labelling that suffix alone gives exactly their drop counts.
-    const suffix = bars.filter((b) => b.session_date > spec.end);
-    const after = suffix.length > 0 ? computeLabels(suffix, labelSpec, barMs).dropped : null;
-    for (const r of LABEL_DROP_REASONS) dropped[r] += all.dropped[r] - (after ? after[r] : 0);
-    for (const row of all.rows) if (row.session_date >= spec.start && row.session_date <= spec.end) labelRows.push({ ...row, symbol });
-  }
+  const barColumns = new Set((await lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${barRel})`)).map((r) => r.column_name));
 
   const temps: string[] = [];
   const temp = (): string => {
@@ -318,104 +307,119 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       { name: labelSpec.name, type: 'DOUBLE' },
       { name: 'label_imputed', type: 'BOOLEAN' },
     ];
-    const staged = await lake.stage(
-      labelCols,
-      {
-        symbol: labelRows.map((r) => r.symbol),
-        ts: labelRows.map((r) => r.ts),
-        session_date: labelRows.map((r) => r.session_date),
-        anchor_ts: labelRows.map((r) => r.anchor_ts),
-        label_end_ts: labelRows.map((r) => r.label_end_ts),
-        [labelSpec.name]: labelRows.map((r) => r.label),
-        label_imputed: labelRows.map((r) => r.label_imputed),
-      },
-      labelRows.length,
-    );
-    temps.push(staged);
+    const labels = temp();
+    await lake.run(`CREATE TEMP TABLE ${labels} AS SELECT * FROM ${labelsSql({ relation: barRel, hasAvailable: barColumns.has('available_ts'), barMs }, labelSpec, spec.start, spec.end)}`);
+    for (const r of await lake.query<{ reason: LabelDropReason; n: number }>(`SELECT drop_reason AS reason, count(*) AS n FROM ${labels} WHERE drop_reason IS NOT NULL GROUP BY 1`)) {
+      dropped[r.reason] += r.n;
+    }
 
-    // Point-in-time join, one group at a time, through the shared as-of policy.
-    let relation = staged;
+    // Point-in-time decisions on narrow rows: per group, the feature row the shared as-of policy
+    // matches at the anchor (its ts, available_ts and is_imputed), and why a row is dropped.
+    // Materialized once, with the label (a table of a dozen narrow columns); the feature values
+    // are fetched only by the final write, by equality on the matched row.
+    const featureRel = new Map(groups.map((g) => [g.name, featureStore.trainingRelationSql(g.name, g.version, featureStart, spec.end, symbols)]));
+    let narrow = `(SELECT symbol, ts, session_date, anchor_ts, label_end_ts, ${sqlIdent(labelSpec.name)}, label_imputed FROM ${labels} WHERE drop_reason IS NULL)`;
     for (const g of groups) {
-      relation = asOfJoinSql({
-        left: { relation, time: 'epoch_ms(anchor_ts)', keys: ['symbol'] },
-        right: { relation: featureStore.trainingRelationSql(g.name, g.version, featureStart, spec.end, symbols), time: 'epoch_ms(available_ts)', keys: ['symbol'] },
+      narrow = asOfJoinSql({
+        left: { relation: narrow, time: 'epoch_ms(anchor_ts)', keys: ['symbol'] },
+        right: { relation: featureRel.get(g.name) as string, time: 'epoch_ms(available_ts)', keys: ['symbol'] },
         columns: [
           { column: 'ts', as: `${g.name}_ts` },
           { column: 'available_ts', as: `${g.name}_available_ts` },
           { column: 'is_imputed', as: `${g.name}_is_imputed` },
-          ...g.columns.map((c) => ({ column: c, as: c })),
         ],
         policy: POINT_IN_TIME,
       });
     }
-    const joined = temp();
+    const keys = temp();
     const missingExpr = groups.map((g) => `${sqlIdent(`${g.name}_available_ts`)} IS NULL`).join(' OR ');
     const staleExpr = groups.map((g) => `epoch_ms(anchor_ts) - epoch_ms(${sqlIdent(`${g.name}_available_ts`)}) > ${Math.trunc(g.ttlMs)}`).join(' OR ');
     const imputedExpr = spec.filters.drop_imputed_inputs ? groups.map((g) => `coalesce(${sqlIdent(`${g.name}_is_imputed`)}, false)`).join(' OR ') : 'false';
     await lake.run(
-      `CREATE TEMP TABLE ${joined} AS SELECT *, CASE WHEN ${missingExpr} THEN 'features_missing' WHEN ${staleExpr} THEN 'features_stale' WHEN ${imputedExpr} THEN 'imputed_inputs' END AS __drop FROM ${relation}`,
+      `CREATE TEMP TABLE ${keys} AS SELECT *, CASE WHEN ${missingExpr} THEN 'features_missing' WHEN ${staleExpr} THEN 'features_stale' WHEN ${imputedExpr} THEN 'imputed_inputs' END AS __drop FROM ${narrow}`,
     );
     // The as-of join cannot look ahead; this proves it on the rows themselves.
     const [violations] = await lake.query<{ n: number }>(
-      `SELECT count(*) AS n FROM ${joined} WHERE NOT (anchor_ts < label_end_ts)${groups.map((g) => ` OR ${sqlIdent(`${g.name}_available_ts`)} > anchor_ts`).join('')}`,
+      `SELECT count(*) AS n FROM ${keys} WHERE NOT (anchor_ts < label_end_ts)${groups.map((g) => ` OR ${sqlIdent(`${g.name}_available_ts`)} > anchor_ts`).join('')}`,
     );
     if ((violations?.n ?? 0) > 0) throw new StorageError(`dataset ${spec.name}: ${violations?.n} row(s) violate available_ts <= anchor_ts < label_end_ts (internal error)`);
-    for (const r of await lake.query<{ reason: DatasetDropReason; n: number }>(`SELECT __drop AS reason, count(*) AS n FROM ${joined} WHERE __drop IS NOT NULL GROUP BY 1`)) {
+    for (const r of await lake.query<{ reason: DatasetDropReason; n: number }>(`SELECT __drop AS reason, count(*) AS n FROM ${keys} WHERE __drop IS NOT NULL GROUP BY 1`)) {
       dropped[r.reason] += r.n;
     }
 
-    // Split by time over the rows that survived, with purge and embargo.
+    // Split by time over the rows that survived, with purge and embargo: the cut instants come
+    // from the distinct anchors (one per bar, not per row); each row's split is a SQL comparison.
     let splitInfo: DatasetManifest['split'] = null;
-    let splitJoin = '';
-    let splitSelect = '';
+    let outcome = `'all'`;
     if (spec.split) {
-      const { columns: kc } = await lake.queryColumns(
-        `SELECT epoch_ms(anchor_ts) AS a, epoch_ms(label_end_ts) AS e, CAST(session_date AS VARCHAR) AS d FROM ${joined} WHERE __drop IS NULL`,
-      );
-      const [ka, ke, kd] = kc as [number[], number[], string[]];
-      const splitRows = ka.map((a, i) => ({ anchor_ts: a, label_end_ts: ke[i] as number, session_date: kd[i] as string }));
-      const result = assignTimeSplits(splitRows, spec.split);
-      dropped.purged += result.counts.purged;
-      dropped.embargoed += result.counts.embargoed;
-      // A row's split depends only on (anchor, label end), so one entry per distinct pair.
-      const byKey = new Map<string, { a: number; e: number; split: SplitName | null }>();
-      splitRows.forEach((r, i) => byKey.set(`${r.anchor_ts}:${r.label_end_ts}`, { a: r.anchor_ts, e: r.label_end_ts, split: result.assignments[i] ?? null }));
-      const entries = [...byKey.values()];
-      const map = await lake.stage(
-        [
-          { name: 'a', type: 'BIGINT' },
-          { name: 'e', type: 'BIGINT' },
-          { name: 'split', type: 'VARCHAR' },
-        ],
-        { a: entries.map((x) => x.a), e: entries.map((x) => x.e), split: entries.map((x) => x.split) },
-        entries.length,
-      );
-      temps.push(map);
-      splitJoin = `JOIN ${map} AS __s ON __s.a = epoch_ms(j.anchor_ts) AND __s.e = epoch_ms(j.label_end_ts) AND __s.split IS NOT NULL`;
-      splitSelect = ', __s.split AS split';
-      splitInfo = { spec: spec.split, validation_start: iso(result.validation_start_ts), test_start: iso(result.test_start_ts) };
+      const anchors = (await lake.readDoubles(`SELECT DISTINCT CAST(epoch_ms(anchor_ts) AS DOUBLE) AS a FROM ${keys} WHERE __drop IS NULL ORDER BY a`)).get('a');
+      const firsts = new Map<string, number | null>();
+      for (const date of [spec.split.validation_start, spec.split.test_start]) {
+        if (date === undefined) continue;
+        const [first] = await lake.query<{ a: number | null }>(`SELECT min(epoch_ms(anchor_ts)) AS a FROM ${keys} WHERE __drop IS NULL AND session_date >= CAST(${sqlString(date)} AS DATE)`);
+        firsts.set(date, first?.a ?? null);
+      }
+      const plan = timeSplitPlan(anchors, spec.split, (date) => firsts.get(date) ?? null);
+      outcome = timeSplitSql(plan, 'epoch_ms(k.anchor_ts)', 'epoch_ms(k.label_end_ts)');
+      splitInfo = { spec: spec.split, validation_start: iso(plan.validationStart), test_start: iso(plan.testStart) };
+    }
+    const kept = `k.__drop IS NULL AND ${outcome} NOT IN ('purged', 'embargoed')`;
+
+    // Counts per symbol and outcome, and the instants spanned (the rows written are exactly these).
+    const countRows = await lake.query<{ symbol: string; split: string; n: number; first: number | null; last: number | null; last_end: number | null }>(
+      `SELECT k.symbol, ${outcome} AS split, count(*) AS n, min(k.anchor_ts) AS first, max(k.anchor_ts) AS last, max(k.label_end_ts) AS last_end
+       FROM ${keys} k WHERE k.__drop IS NULL GROUP BY ALL`,
+    );
+    const bySymbol: Record<string, { total: number } & Partial<Record<SplitName, number>>> = {};
+    const bySplit: Partial<Record<SplitName, number>> | null = spec.split ? Object.fromEntries(SPLIT_NAMES.map((s) => [s, 0])) : null;
+    for (const s of symbols) bySymbol[s] = spec.split ? { total: 0, train: 0, validation: 0, test: 0 } : { total: 0 };
+    let total = 0;
+    const span: { first: number | null; last: number | null; last_end: number | null } = { first: null, last: null, last_end: null };
+    for (const r of countRows) {
+      if (r.split === 'purged' || r.split === 'embargoed') {
+        dropped[r.split] += r.n;
+        continue;
+      }
+      const entry = bySymbol[r.symbol] as { total: number } & Partial<Record<SplitName, number>>;
+      entry.total += r.n;
+      total += r.n;
+      if (bySplit && r.split !== 'all') {
+        const name = r.split as SplitName;
+        entry[name] = (entry[name] ?? 0) + r.n;
+        bySplit[name] = (bySplit[name] ?? 0) + r.n;
+      }
+      if (r.first !== null && (span.first === null || r.first < span.first)) span.first = r.first;
+      if (r.last !== null && (span.last === null || r.last > span.last)) span.last = r.last;
+      if (r.last_end !== null && (span.last_end === null || r.last_end > span.last_end)) span.last_end = r.last_end;
+    }
+    if (total === 0) {
+      throw new InputError(`dataset ${spec.name}: no rows left to write (dropped: ${JSON.stringify(Object.fromEntries(Object.entries(dropped).filter(([, n]) => n > 0)))})`, {
+        details: { dropped },
+      });
     }
 
+    // The rows to write: labels, split, and per group the matched row's times, flag and values.
     const featureCols = groups.flatMap((g) => g.columns);
-    const ordered = [
-      'j.symbol',
-      'j.ts',
-      'j.session_date',
-      'j.anchor_ts',
-      'j.label_end_ts',
-      `j.${sqlIdent(labelSpec.name)}`,
-      'j.label_imputed',
+    const finalSelect = [
+      'k.symbol',
+      'k.ts',
+      'k.session_date',
+      'k.anchor_ts',
+      'k.label_end_ts',
+      `k.${sqlIdent(labelSpec.name)}`,
+      'k.label_imputed',
+      ...(spec.split ? [`${outcome} AS split`] : []),
+      ...groups.flatMap((g, i) => [
+        `k.${sqlIdent(`${g.name}_ts`)}`,
+        `k.${sqlIdent(`${g.name}_available_ts`)}`,
+        `k.${sqlIdent(`${g.name}_is_imputed`)}`,
+        ...g.columns.map((c) => `CAST(f${i}.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(c)}`),
+      ]),
     ].join(', ');
-    const groupSelect = groups
-      .flatMap((g) => [
-        `j.${sqlIdent(`${g.name}_ts`)}`,
-        `j.${sqlIdent(`${g.name}_available_ts`)}`,
-        `j.${sqlIdent(`${g.name}_is_imputed`)}`,
-        ...g.columns.map((c) => `CAST(j.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(c)}`),
-      ])
-      .join(', ');
-    const final = temp();
-    await lake.run(`CREATE TEMP TABLE ${final} AS SELECT ${ordered}${splitSelect}, ${groupSelect} FROM ${joined} AS j ${splitJoin} WHERE j.__drop IS NULL ORDER BY j.symbol, j.ts`);
+    const featureJoins = groups
+      .map((g, i) => `JOIN ${featureRel.get(g.name) as string} AS f${i} ON f${i}.symbol = k.symbol AND f${i}.ts = k.${sqlIdent(`${g.name}_ts`)}`)
+      .join(' ');
+    const final = `(SELECT ${finalSelect} FROM ${keys} AS k ${featureJoins} WHERE ${kept})`;
 
     const columns: LakeColumn[] = [
       ...labelCols,
@@ -428,32 +432,6 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       ]),
     ];
 
-    // Counts per symbol and split, and the instants spanned.
-    const splitKey = spec.split ? 'split' : `'all'`;
-    const countRows = await lake.query<{ symbol: string; split: string; n: number }>(`SELECT symbol, ${splitKey} AS split, count(*) AS n FROM ${final} GROUP BY 1, 2`);
-    const bySymbol: Record<string, { total: number } & Partial<Record<SplitName, number>>> = {};
-    const bySplit: Partial<Record<SplitName, number>> | null = spec.split ? Object.fromEntries(SPLIT_NAMES.map((s) => [s, 0])) : null;
-    for (const s of symbols) bySymbol[s] = spec.split ? { total: 0, train: 0, validation: 0, test: 0 } : { total: 0 };
-    let total = 0;
-    for (const r of countRows) {
-      const entry = bySymbol[r.symbol] as { total: number } & Partial<Record<SplitName, number>>;
-      entry.total += r.n;
-      total += r.n;
-      if (bySplit && r.split !== 'all') {
-        const name = r.split as SplitName;
-        entry[name] = (entry[name] ?? 0) + r.n;
-        bySplit[name] = (bySplit[name] ?? 0) + r.n;
-      }
-    }
-    if (total === 0) {
-      throw new InputError(`dataset ${spec.name}: no rows left to write (dropped: ${JSON.stringify(Object.fromEntries(Object.entries(dropped).filter(([, n]) => n > 0)))})`, {
-        details: { dropped },
-      });
-    }
-    const [span] = await lake.query<{ first: number; last: number; last_end: number }>(
-      `SELECT min(anchor_ts) AS first, max(anchor_ts) AS last, max(label_end_ts) AS last_end FROM ${final}`,
-    );
-
     // Write into a hidden folder, hash, name the folder by the id.
     const parent = lake.path('datasets', spec.name);
     mkdirSync(parent, { recursive: true });
@@ -461,8 +439,10 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     mkdirSync(tmpDir);
     try {
       const dataFile = join(tmpDir, DATASET_DATA_FILE);
-      await lake.run(`COPY (SELECT * FROM ${final} ORDER BY symbol, ts) TO ${sqlString(dataFile)} (FORMAT parquet, COMPRESSION zstd)`);
-      const bytes = readFileSync(dataFile);
+      const written = await lake.run(`COPY (SELECT * FROM ${final} ORDER BY symbol, ts) TO ${sqlString(dataFile)} (FORMAT parquet, COMPRESSION zstd)`);
+      if (written !== total) throw new StorageError(`dataset ${spec.name}: wrote ${written} rows, counted ${total} (internal error)`);
+      const dataBytes = statSync(dataFile).size;
+      const dataSha = await sha256File(dataFile);
       sources.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       missing.sort((a, b) => (a.kind + a.dataset + a.date < b.kind + b.dataset + b.date ? -1 : 1));
       const body: Omit<DatasetManifest, 'id'> = {
@@ -474,7 +454,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
         source: { kind: source.kind, name: source.name },
         bar_ms: barMs,
         feature_groups: groups.map((g) => ({ name: g.name, version: g.version, definition_hash: g.record.definition_hash, columns: g.columns, ttl_ms: g.ttlMs })),
-        time_range: { start: spec.start, end: spec.end, first_anchor: iso(span?.first ?? null), last_anchor: iso(span?.last ?? null), last_label_end: iso(span?.last_end ?? null) },
+        time_range: { start: spec.start, end: spec.end, first_anchor: iso(span.first), last_anchor: iso(span.last), last_label_end: iso(span.last_end) },
         columns,
         feature_columns: featureCols,
         label_column: labelSpec.name,
@@ -483,15 +463,15 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
         split: splitInfo,
         sources,
         missing_partitions: missing,
-        data: { file: DATASET_DATA_FILE, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
+        data: { file: DATASET_DATA_FILE, sha256: dataSha, bytes: dataBytes },
       };
       const id = datasetIdOf(body);
       const { format, format_version, ...rest } = body;
       const manifest: DatasetManifest = { format, format_version, id, ...rest };
       writeFileSync(join(tmpDir, DATASET_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-      fsyncPath(dataFile);
-      fsyncPath(join(tmpDir, DATASET_MANIFEST_FILE));
-      fsyncPath(tmpDir);
+      await fsyncPathAsync(dataFile);
+      await fsyncPathAsync(join(tmpDir, DATASET_MANIFEST_FILE));
+      await fsyncPathAsync(tmpDir);
       const target = lake.path('datasets', spec.name, id);
       if (existsSync(join(target, DATASET_MANIFEST_FILE))) {
         // Same id means the same manifest, including the data hash: the build already exists.
@@ -500,7 +480,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       } else {
         rmSync(target, { recursive: true, force: true });
         renameSync(tmpDir, target);
-        fsyncPath(parent);
+        await fsyncPathAsync(parent);
         logger.info({ dataset_id: id, rows: total, dropped, missing_partitions: missing.length }, 'dataset written');
       }
       return { id, path: target, manifest };

@@ -20,6 +20,83 @@ export interface TimeSplitResult {
 }
 
 /**
+ * Where a time split cuts, as instants: everything {@link assignTimeSplits} needs besides a
+ * row's own anchor and label end, so the same rule can run over any number of rows (in JS, or
+ * in SQL with {@link timeSplitSql}).
+ */
+export interface TimeSplitPlan {
+  /** Anchors before this instant are train (Infinity: all of them). */
+  readonly validationFrom: number;
+  /** Anchors from validationFrom up to before this instant are validation, the rest test. */
+  readonly testFrom: number;
+  /** First anchor instant of validation / test (null when that split is empty). */
+  readonly validationStart: number | null;
+  readonly testStart: number | null;
+  /** Anchors of validation / test at or before these are embargoed (-Infinity: none). */
+  readonly validationEmbargoUntil: number;
+  readonly testEmbargoUntil: number;
+}
+
+/**
+ * The plan for `anchors` (the distinct anchor instants, ascending). Date cutoffs need the first
+ * anchor whose session date is on or after each date (`firstAnchorOnOrAfter`, null if none).
+ * See {@link assignTimeSplits} for the rules.
+ */
+export function timeSplitPlan(anchors: ArrayLike<number>, split: SplitSpec, firstAnchorOnOrAfter: (date: string) => number | null): TimeSplitPlan {
+  const n = anchors.length;
+  let cutValidation: number;
+  let cutTest: number;
+  if (split.validation_start === undefined && split.test_start === undefined) {
+    cutValidation = Math.round((split.train ?? 0) * n);
+    cutTest = Math.max(cutValidation, Math.round(((split.train ?? 0) + (split.validation ?? 0)) * n));
+    if (split.test === undefined || split.test === 0) cutTest = Math.max(cutTest, n);
+  } else {
+    const cutAt = (date: string | undefined): number => {
+      if (date === undefined) return n;
+      const first = firstAnchorOnOrAfter(date);
+      return first === null ? n : lowerBound(anchors, first);
+    };
+    cutTest = cutAt(split.test_start);
+    cutValidation = split.validation_start === undefined ? cutTest : Math.min(cutAt(split.validation_start), cutTest);
+  }
+  const at = (i: number): number => (i < n ? (anchors[i] as number) : Infinity);
+  const embargo = split.embargo_bars;
+  const embargoUntil = (cut: number): number => (cut > 0 && embargo > 0 && Math.min(cut + embargo, n) - 1 >= 0 ? at(Math.min(cut + embargo, n) - 1) : -Infinity);
+  return {
+    validationFrom: at(cutValidation),
+    testFrom: at(cutTest),
+    validationStart: cutValidation < n && cutValidation < cutTest ? at(cutValidation) : null,
+    testStart: cutTest < n ? at(cutTest) : null,
+    validationEmbargoUntil: embargoUntil(cutValidation),
+    testEmbargoUntil: embargoUntil(cutTest),
+  };
+}
+
+/** One row's outcome under a plan: its split, or why it has none. */
+export function timeSplitOf(plan: TimeSplitPlan, anchor: number, labelEnd: number): SplitName | 'purged' | 'embargoed' {
+  if (anchor < plan.validationFrom) {
+    const next = plan.validationStart ?? plan.testStart;
+    return next !== null && labelEnd > next ? 'purged' : 'train';
+  }
+  if (anchor < plan.testFrom) {
+    if (anchor <= plan.validationEmbargoUntil) return 'embargoed';
+    return plan.testStart !== null && labelEnd > plan.testStart ? 'purged' : 'validation';
+  }
+  return anchor <= plan.testEmbargoUntil ? 'embargoed' : 'test';
+}
+
+/** {@link timeSplitOf} as a SQL expression over the given anchor and label-end columns (epoch ms). */
+export function timeSplitSql(plan: TimeSplitPlan, anchor: string, labelEnd: string): string {
+  const num = (x: number | null): string => (x === null ? 'NULL' : x === Infinity ? "'infinity'::DOUBLE" : x === -Infinity ? "'-infinity'::DOUBLE" : String(x));
+  const next = plan.validationStart ?? plan.testStart;
+  return `CASE
+    WHEN ${anchor} < ${num(plan.validationFrom)} THEN CASE WHEN ${next === null ? 'false' : `${labelEnd} > ${num(next)}`} THEN 'purged' ELSE 'train' END
+    WHEN ${anchor} < ${num(plan.testFrom)} THEN CASE WHEN ${anchor} <= ${num(plan.validationEmbargoUntil)} THEN 'embargoed'
+      WHEN ${plan.testStart === null ? 'false' : `${labelEnd} > ${num(plan.testStart)}`} THEN 'purged' ELSE 'validation' END
+    ELSE CASE WHEN ${anchor} <= ${num(plan.testEmbargoUntil)} THEN 'embargoed' ELSE 'test' END END`;
+}
+
+/**
  * Splits rows by time into train → validation → test, with every symbol cut at the same
  * instants. Pure and deterministic (depends only on the rows' times, not their order).
  *
@@ -36,62 +113,21 @@ export interface TimeSplitResult {
  */
 export function assignTimeSplits(rows: readonly SplitInputRow[], split: SplitSpec): TimeSplitResult {
   const anchors = [...new Set(rows.map((r) => r.anchor_ts))].sort((a, b) => a - b);
-  const n = anchors.length;
-  let cutValidation: number;
-  let cutTest: number;
-  if (split.validation_start === undefined && split.test_start === undefined) {
-    cutValidation = Math.round((split.train ?? 0) * n);
-    cutTest = Math.max(cutValidation, Math.round(((split.train ?? 0) + (split.validation ?? 0)) * n));
-    if (split.test === undefined || split.test === 0) cutTest = Math.max(cutTest, n);
-  } else {
-    const firstAnchorFrom = (date: string | undefined): number => {
-      if (date === undefined) return n;
-      let first = Infinity;
-      for (const r of rows) if (r.session_date >= date && r.anchor_ts < first) first = r.anchor_ts;
-      return first === Infinity ? n : lowerBound(anchors, first);
-    };
-    cutTest = firstAnchorFrom(split.test_start);
-    cutValidation = split.validation_start === undefined ? cutTest : Math.min(firstAnchorFrom(split.validation_start), cutTest);
-  }
-  const boundaryValidation = cutValidation < n && cutValidation < cutTest ? (anchors[cutValidation] as number) : null;
-  const boundaryTest = cutTest < n ? (anchors[cutTest] as number) : null;
-  const embargo = split.embargo_bars;
-  const embargoEnd = (cut: number): number => (anchors[Math.min(cut + embargo, n) - 1] as number | undefined) ?? -Infinity;
-
+  const plan = timeSplitPlan(anchors, split, (date) => {
+    let first = Infinity;
+    for (const r of rows) if (r.session_date >= date && r.anchor_ts < first) first = r.anchor_ts;
+    return first === Infinity ? null : first;
+  });
   const counts = { train: 0, validation: 0, test: 0, purged: 0, embargoed: 0 };
   const assignments = rows.map((r): SplitName | null => {
-    const i = lowerBound(anchors, r.anchor_ts);
-    let name: SplitName;
-    let boundaryAfter: number | null;
-    let boundaryBefore: number | null;
-    if (i < cutValidation) {
-      name = 'train';
-      boundaryBefore = null;
-      boundaryAfter = boundaryValidation ?? boundaryTest;
-    } else if (i < cutTest) {
-      name = 'validation';
-      boundaryBefore = cutValidation;
-      boundaryAfter = boundaryTest;
-    } else {
-      name = 'test';
-      boundaryBefore = cutTest;
-      boundaryAfter = null;
-    }
-    if (boundaryBefore !== null && boundaryBefore > 0 && embargo > 0 && r.anchor_ts <= embargoEnd(boundaryBefore)) {
-      counts.embargoed++;
-      return null;
-    }
-    if (boundaryAfter !== null && r.label_end_ts > boundaryAfter) {
-      counts.purged++;
-      return null;
-    }
-    counts[name]++;
-    return name;
+    const outcome = timeSplitOf(plan, r.anchor_ts, r.label_end_ts);
+    counts[outcome]++;
+    return outcome === 'purged' || outcome === 'embargoed' ? null : outcome;
   });
-  return { assignments, counts, validation_start_ts: boundaryValidation, test_start_ts: boundaryTest };
+  return { assignments, counts, validation_start_ts: plan.validationStart, test_start_ts: plan.testStart };
 }
 
-function lowerBound(sorted: readonly number[], x: number): number {
+function lowerBound(sorted: ArrayLike<number>, x: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {

@@ -16,7 +16,7 @@ import { executeJob } from '../../src/ops/orchestrator-adapter.js';
 import { TwsMarketService } from '../../src/ops/tws-market-service.js';
 import { runBatchScoring } from '../../src/scoring/batch-scoring.js';
 import { startSimGateway, type SimGateway } from '../../src/sim/sim-server.js';
-import { FeatureStore, type FeatureWrite } from '../../src/storage/feature-store.js';
+import { FeatureStore, type FeaturePartitionsWrite } from '../../src/storage/feature-store.js';
 import { PredictionStore, type PredictionRow } from '../../src/storage/prediction-store.js';
 import { Lake } from '../../src/storage/lake.js';
 import { RawStore } from '../../src/storage/raw-store.js';
@@ -148,9 +148,16 @@ describe('live chain = batch (daemon against the simulated gateway, manual clock
     const scored: PredictionRow[] = [];
     let daemon: Daemon | undefined;
     const writeFeatures = FeatureStore.prototype.writeFeaturesFromRelation;
-    FeatureStore.prototype.writeFeaturesFromRelation = async function (this: FeatureStore, w: FeatureWrite, relation: string) {
-      const res = await writeFeatures.call(this, w, relation);
-      published.push({ at: clock.now(), rows: await featureRows((daemon as Daemon).app.lake, this.partitionFile(w.group, w.version, w.date)) });
+    FeatureStore.prototype.writeFeaturesFromRelation = async function (
+      this: FeatureStore,
+      w: FeaturePartitionsWrite,
+      relation: string | ((date: string) => string),
+      options?: { ordered?: boolean },
+    ) {
+      const res = await writeFeatures.call(this, w, relation, options);
+      for (const date of [...new Set(w.dates)].sort()) {
+        published.push({ at: clock.now(), rows: await featureRows((daemon as Daemon).app.lake, this.partitionFile(w.group, w.version, date)) });
+      }
       return res;
     };
     const liveEvents: MarketDataEvent[] = [];
@@ -171,11 +178,12 @@ describe('live chain = batch (daemon against the simulated gateway, manual clock
           busy--;
         }
       };
-    const lakeMethods = { run: Lake.prototype.run, query: Lake.prototype.query, queryColumns: Lake.prototype.queryColumns, stage: Lake.prototype.stage };
+    const lakeMethods = { run: Lake.prototype.run, query: Lake.prototype.query, queryColumns: Lake.prototype.queryColumns, stage: Lake.prototype.stage, readDoubles: Lake.prototype.readDoubles };
     Lake.prototype.run = track(lakeMethods.run);
     Lake.prototype.query = track(lakeMethods.query) as Lake['query'];
     Lake.prototype.queryColumns = track(lakeMethods.queryColumns);
     Lake.prototype.stage = track(lakeMethods.stage);
+    Lake.prototype.readDoubles = track(lakeMethods.readDoubles);
     const writeTwsBars = RawStore.prototype.writeTwsBars;
     RawStore.prototype.writeTwsBars = track(writeTwsBars);
     const writePredictions = PredictionStore.prototype.writePredictions;

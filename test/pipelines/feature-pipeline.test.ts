@@ -8,12 +8,13 @@ import { VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { alignmentSpecSchema } from '../../src/pipelines/alignment-config.js';
 import { runAlignment } from '../../src/pipelines/alignment-pipeline.js';
-import { runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
+import { positionalRelation, runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
 import { computeFeatureGroup } from '../../src/pipelines/features/compute-feature-group.js';
 import { featureGroupSchema, specOutputColumns, type FeatureGroup } from '../../src/pipelines/features/feature-config.js';
 import { resolveSourceDataset } from '../../src/pipelines/source-dataset.js';
 import { FeatureStore } from '../../src/storage/feature-store.js';
 import type { LakeRow } from '../../src/storage/lake.js';
+import { sqlString } from '../../src/core/sql.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
 const MIN = 60_000;
@@ -232,6 +233,160 @@ describe('feature pipeline: lookback, masks, PIT stamps', () => {
   });
 });
 
+describe('feature pipeline: a range equals its days computed one at a time', () => {
+  let t: TempLake;
+  let store: FeatureStore;
+  beforeAll(async () => {
+    t = await openTempLake();
+    store = new FeatureStore(t.lake, t.calendars, new ManualClock(Date.parse('2024-12-01T00:00:00Z')));
+    await writeCurated(t);
+  });
+  afterAll(async () => t.cleanup());
+
+  /** Every stored column of every row, keyed by (symbol, ts); values compared with Object.is. */
+  async function snapshot(version: string, start: string, end: string): Promise<Map<string, LakeRow>> {
+    const rows = await store.getFeaturesForTraining('technical', version, start, end);
+    return new Map(rows.map((r) => [`${r.symbol as string}|${r.ts as number}`, { ...r, version: null }]));
+  }
+
+  it('bit for bit, whatever the batch size (one read, or one symbol-day per read) and on a worker thread', async () => {
+    const days = DATES.slice(1);
+    const whole = await runFeaturePipeline(days, SYMBOLS, TECH, 'range', depsFor(t, store, { compute: 'inline' }));
+    expect(whole.batches).toBe(1);
+    await runFeaturePipeline(days, SYMBOLS, TECH, 'range-worker', depsFor(t, store, { compute: 'worker' }));
+    // 1,000 rows fit one symbol's day with its 517 bars of history, never two: 2 symbols x 4 days = 8 reads.
+    const small = await runFeaturePipeline(days, SYMBOLS, TECH, 'range-small', depsFor(t, store, { batchRows: 1000 }));
+    expect(small.batches).toBe(8);
+    for (const d of days) await runFeaturePipeline([d], SYMBOLS, TECH, 'daily', depsFor(t, store));
+
+    const daily = await snapshot('daily', days[0] as string, days[3] as string);
+    expect(daily.size).toBe(4 * 2 * 390);
+    for (const version of ['range', 'range-worker', 'range-small']) {
+      const other = await snapshot(version, days[0] as string, days[3] as string);
+      expect(other.size).toBe(daily.size);
+      let values = 0;
+      for (const [key, row] of daily) {
+        const o = other.get(key);
+        for (const [c, v] of Object.entries(row)) {
+          if (!Object.is(v, o?.[c])) throw new Error(`${version} ${key} ${c}: ${String(o?.[c])} vs day by day ${String(v)}`);
+          if (typeof v === 'number') values++;
+        }
+      }
+      expect(values).toBeGreaterThan(daily.size * COLUMNS.length * 0.9);
+    }
+
+    // One symbol again: its rows are rewritten (the same, bit for bit), the other's kept, the file still sorted.
+    await runFeaturePipeline([days[2] as string], ['AAPL'], TECH, 'daily', depsFor(t, store));
+    expect(await snapshot('daily', days[0] as string, days[3] as string)).toEqual(daily);
+    const file = store.partitionFile('technical', 'daily', days[2] as string);
+    const order = await t.lake.query<{ bad: number }>(
+      `SELECT count(*) FILTER (WHERE bad) AS bad FROM (SELECT (symbol, ts) <= lag((symbol, ts)) OVER (ORDER BY file_row_number) AS bad FROM read_parquet(${sqlString(file)}, file_row_number = true))`,
+    );
+    expect(order).toEqual([{ bad: 0 }]);
+  });
+
+  it('stamps available_ts as the running maximum of the source\'s available_ts (C3)', async () => {
+    // Rewrite MSFT's 2024-11-21 with an available_ts column: bars 100..103 were imputed from bar
+    // 104 (linear), so they became known only when bar 104 completed.
+    const day = '2024-11-21';
+    const file = t.curated.partitionFile('bars_1min', day);
+    const open = Date.parse('2024-11-21T14:30:00Z');
+    const late = open + 105 * MIN;
+    await t.lake.writeParquetAtomic(
+      file,
+      `SELECT COLUMNS(c -> c <> 'available_ts'), CASE WHEN symbol = 'MSFT' AND ts >= ${sqlString(new Date(open + 100 * MIN).toISOString())}::TIMESTAMPTZ AND ts < ${sqlString(new Date(open + 104 * MIN).toISOString())}::TIMESTAMPTZ
+                      THEN ${sqlString(new Date(late).toISOString())}::TIMESTAMPTZ ELSE ts + INTERVAL 1 MINUTE END AS available_ts
+       FROM read_parquet(${sqlString(file)}, hive_partitioning = false) ORDER BY symbol, ts`,
+    );
+    await runFeaturePipeline([day, '2024-11-22'], ['MSFT'], TECH, 'avail', depsFor(t, store));
+    const rows = await store.getFeaturesForTraining('technical', 'avail', day, '2024-11-22', ['MSFT']);
+    expect(rows).toHaveLength(780);
+    rows.forEach((r, i) => {
+      const ts = r.ts as number;
+      // Bars 100..104 are known at bar 104's completion; every other bar at its own.
+      const expected = i >= 100 && i <= 104 ? late : ts + MIN;
+      if (r.available_ts !== expected) throw new Error(`row ${i}: available_ts ${String(r.available_ts)}, expected ${expected}`);
+    });
+
+    // A lake written before curated rows had available_ts: the range starts in a file without
+    // the column and goes on in one with it; the later day's stamps are the same.
+    const before = t.curated.partitionFile('bars_1min', '2024-11-20');
+    await t.lake.writeParquetAtomic(before, `SELECT COLUMNS(c -> c <> 'available_ts') FROM read_parquet(${sqlString(before)}, hive_partitioning = false) ORDER BY symbol, ts`);
+    await runFeaturePipeline(['2024-11-20', day], ['MSFT'], TECH, 'avail-mixed', depsFor(t, store));
+    const mixed = await store.getFeaturesForTraining('technical', 'avail-mixed', '2024-11-20', day, ['MSFT']);
+    expect(mixed.slice(390).map((r) => r.available_ts)).toEqual(rows.slice(0, 390).map((r) => r.available_ts));
+    expect(mixed.slice(0, 390).every((r) => r.available_ts === (r.ts as number) + MIN)).toBe(true);
+  });
+
+  it('counts revisions (C4) in its write: the published rows a rerun changes, and only those', async () => {
+    const day = '2024-11-22';
+    const stored = async (): Promise<Map<string, LakeRow>> => byKey(await store.getFeaturesForTraining('technical', 'rev', day, day));
+    const first = await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store));
+    expect(first.revisions).toBe(0);
+    const before = await stored();
+    // The same data again: every row is published already, none changes.
+    expect((await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store))).revisions).toBe(0);
+    // A corrected bar: AAPL's close at 11:50 ET moves by 1 %.
+    const file = t.curated.partitionFile('bars_1min', day);
+    const fix = Date.parse('2024-11-22T16:50:00Z');
+    await t.lake.writeParquetAtomic(
+      file,
+      `SELECT * REPLACE (CASE WHEN symbol = 'AAPL' AND ts = ${sqlString(new Date(fix).toISOString())}::TIMESTAMPTZ THEN close * 1.01 ELSE close END AS close)
+       FROM read_parquet(${sqlString(file)}, hive_partitioning = false) ORDER BY symbol, ts`,
+    );
+    const rerun = await runFeaturePipeline([day], SYMBOLS, TECH, 'rev', depsFor(t, store));
+    // The oracle: the stored rows compared in JS, on the columns the contract names.
+    const after = await stored();
+    const changed = [...after].filter(([key, row]) => ['available_ts', 'is_imputed', ...COLUMNS].some((c) => row[c] !== before.get(key)?.[c])).map(([key]) => key);
+    expect(changed.length).toBeGreaterThan(100);
+    expect(changed.every((k) => k.startsWith('AAPL|') && Number(k.split('|')[1]) >= fix)).toBe(true);
+    expect(rerun.revisions).toBe(changed.length);
+    // Rewriting MSFT alone revises nothing (AAPL's rows are kept, not compared).
+    expect((await runFeaturePipeline([day], ['MSFT'], TECH, 'rev', depsFor(t, store))).revisions).toBe(0);
+  });
+});
+
+describe('feature pipeline: keys and outputs side by side', () => {
+  it('pairs source keys with computed outputs by position and refuses to write when they are out of step', async () => {
+    const t = await openTempLake();
+    try {
+      const file = t.lake.path('keys.parquet');
+      await t.lake.writeParquetAtomic(
+        file,
+        `SELECT s AS symbol, TIMESTAMPTZ '2024-11-22 14:30:00+00' + INTERVAL (m) MINUTE AS ts, m = 1 AS is_imputed, CAST(NULL AS VARCHAR) AS imputation
+         FROM (VALUES ('AAPL'), ('MSFT')) v(s), range(3) r(m) ORDER BY symbol, ts`,
+      );
+      const hashes = await t.lake.readDoubles(`SELECT CAST(hash('AAPL') AS DOUBLE) AS a, CAST(hash('MSFT') AS DOUBLE) AS m`);
+      const [a, m] = [hashes.get('a')[0] as number, hashes.get('m')[0] as number];
+      const t0 = Date.parse('2024-11-22T14:30:00Z');
+      const sym = Float64Array.from([a, a, a, m, m, m]);
+      const ts = Float64Array.from([0, 1, 2, 0, 1, 2].map((m) => t0 + m * MIN));
+      const f = Float64Array.from([1, 2, 3, 4, 5, 6]);
+      const ctx = { hasImputation: true, masks: [], featureColumns: ['f'] };
+      const read = (cols: Float64Array[]): Promise<LakeRow[]> =>
+        t.lake.withDoubles(['__symbol', '__ts', '__available', 'f'], [[cols]], ([o]) =>
+          t.lake.query(`SELECT * FROM ${positionalRelation(ctx, `read_parquet(${sqlString(file)})`, o as string, '2024-11-22')}`),
+        );
+      const rows = await read([sym, ts, ts.map((x) => x + MIN), f]);
+      expect(rows.map((r) => [r.symbol, (r.ts as number) - t0, r.is_imputed, r.f])).toEqual([
+        ['AAPL', 0, false, 1],
+        ['AAPL', MIN, true, 2],
+        ['AAPL', 2 * MIN, false, 3],
+        ['MSFT', 0, false, 4],
+        ['MSFT', MIN, true, 5],
+        ['MSFT', 2 * MIN, false, 6],
+      ]);
+      // Outputs for the symbols in the wrong order: same ts sequence, different symbols.
+      const swapped = Float64Array.from([m, m, m, a, a, a]);
+      await expect(read([swapped, ts, ts, f])).rejects.toThrow(/source partition changed while they were computed \(AAPL at .* is out of step\)/);
+      // One output row short: the last key has no partner.
+      await expect(read([sym.subarray(0, 5), ts.subarray(0, 5), ts.subarray(0, 5), f.subarray(0, 5)])).rejects.toThrow(/MSFT at .* is out of step/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
 describe('feature pipeline: no look-ahead end to end', () => {
   it('perturbing curated bars after t leaves every stored feature at or before t unchanged (property)', async () => {
     const t = await openTempLake();
@@ -280,7 +435,7 @@ describe('feature pipeline: event loop', () => {
       // CPU time of the main thread between event-loop turns, not wall-clock lag: a busy machine
       // delays every turn without the pipeline blocking anything.
       const monitor = monitorMainThreadBlocking();
-      await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { readBatchRows: 2000, stageBatchRows: 1000 }));
+      await runFeaturePipeline(DATES.slice(2), SYMBOLS, TECH, 'v1', depsFor(t, store, { batchRows: 2000 }));
       const blocked = monitor.stop();
       expect(blocked.samples).toBeGreaterThan(1);
       expect(blocked.p99Ms).toBeLessThan(100);

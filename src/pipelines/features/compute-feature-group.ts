@@ -6,6 +6,12 @@ import type { FeatureInputs } from './feature-registry.js';
 /** A numeric column; null, undefined and ±Infinity are read as missing (NaN). */
 export type NumericColumn = Float64Array | ArrayLike<number | null | undefined>;
 
+/**
+ * The trading session of each bar: its YYYY-MM-DD label, or any key ordered the same way and
+ * equal exactly within a session (the pipeline passes epoch days as a Float64Array).
+ */
+export type SessionKeys = readonly string[] | ArrayLike<number>;
+
 /** One symbol's bars in strictly increasing `ts` order (bar start, epoch ms). */
 export interface FeatureSeries {
   readonly ts: Float64Array | readonly number[];
@@ -14,8 +20,8 @@ export interface FeatureSeries {
   readonly low: NumericColumn;
   readonly close: NumericColumn;
   readonly volume: NumericColumn;
-  /** Trading session date (YYYY-MM-DD) of each bar, non-decreasing. */
-  readonly sessionDate: readonly string[];
+  /** Trading session of each bar (date label or epoch day), non-decreasing. */
+  readonly sessionDate: SessionKeys;
   /** Further numeric columns a spec may name in `column` (e.g. `wap`, `trade_count`, a joined factor). */
   readonly columns?: Readonly<Record<string, NumericColumn>>;
 }

@@ -18,6 +18,7 @@ import {
   vwapSpecSchema,
   zscoreSpecSchema,
 } from './feature-config.js';
+import type { SessionKeys } from './compute-feature-group.js';
 import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
 import { macd } from './macd.js';
 import { ema, sma } from './moving-averages.js';
@@ -50,8 +51,8 @@ import { VWAP_PRICE_COLUMNS, barPrice, sessionVwap } from './vwap.js';
 export interface FeatureInputs {
   /** The column as a Float64Array (not to be mutated). Throws InputError if the series lacks it. */
   column(name: string): Float64Array;
-  /** Trading session date (YYYY-MM-DD) per bar. */
-  readonly sessionDate: readonly string[];
+  /** Trading session per bar: its date label or an epoch day, equal exactly within a session. */
+  readonly sessionDate: SessionKeys;
 }
 
 /**

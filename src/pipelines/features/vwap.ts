@@ -1,4 +1,5 @@
 import { InputError } from '../../core/errors.js';
+import type { SessionKeys } from './compute-feature-group.js';
 import type { VWAP_PRICES } from './feature-config.js';
 
 /** Which per-bar price the VWAP weights by volume. */
@@ -62,7 +63,7 @@ export function barPrice(kind: VwapPrice, cols: BarPriceInputs): Float64Array {
  * session's cumulative volume is 0. A bar with a missing price or volume makes the rest of that
  * session NaN (the true cumulative sums are unknown from there on); the next session starts clean.
  */
-export function sessionVwap(price: Float64Array, volume: Float64Array, sessionDate: readonly string[]): Float64Array {
+export function sessionVwap(price: Float64Array, volume: Float64Array, sessionDate: SessionKeys): Float64Array {
   const n = volume.length;
   const out = new Float64Array(n).fill(NaN);
   let pv = 0;
