@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Session } from '../calendar/trading-calendar.js';
 import { barSizeMs } from '../core/bars.js';
 import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
@@ -90,7 +91,28 @@ export class TwsMarketService implements MarketDataService {
     const startedAt = this.#app.clock.now();
     // An open session whose stored bars before the live stream have a hole is incomplete until caught up.
     for (const [symbol, from] of await this.#incompleteOpenSessions(instruments, startedAt)) this.#emit({ type: 'catch-up', symbol, from });
-    await Promise.all([this.#live(instruments), this.#catchUp(instruments, stored, startedAt)]);
+    // The catch-up fetches the open session up to this boundary and each live stream answers for
+    // every bar from it on: its subscription may reach the gateway bars later than `startedAt`
+    // (a busy machine, a slow contract lookup), and what its first answer does not reach back to
+    // is repaired by the stream rather than lost between the two.
+    const liveFrom = new Map<string, number>();
+    for (const inst of instruments) {
+      const b = this.#openSessionBoundary(inst, startedAt);
+      if (b) liveFrom.set(inst.key, b.to);
+    }
+    await Promise.all([this.#live(instruments, liveFrom), this.#catchUp(instruments, stored, startedAt)]);
+  }
+
+  /**
+   * The open session at `liveFrom`, if any, and where its catch-up ends (exclusive): before the
+   * bars the live stream's first answer brings (the last complete one and the current one).
+   */
+  #openSessionBoundary(inst: Instrument, liveFrom: number): { session: Session; to: number } | undefined {
+    const cal = this.#app.calendars.calendarFor(inst.key);
+    const session = cal.sessionAt(liveFrom);
+    if (!session) return undefined;
+    const bar = barSizeMs(this.#app.settings.tws.historical_bar_size);
+    return { session, to: Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar) };
   }
 
   /**
@@ -106,9 +128,9 @@ export class TwsMarketService implements MarketDataService {
     const wanted = new Map<string, { date: string; open: number; to: number; expected: number }>();
     for (const inst of instruments) {
       const cal = calendars.calendarFor(inst.key);
-      const session = cal.sessionAt(liveFrom);
-      if (!session) continue;
-      const to = Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar);
+      const boundary = this.#openSessionBoundary(inst, liveFrom);
+      if (!boundary) continue;
+      const { session, to } = boundary;
       wanted.set(inst.key, { date: session.date, open: session.open, to, expected: cal.expectedBarStarts(session, bar).filter((t) => t < to).length });
     }
     const out = new Map([...wanted].map(([s, w]) => [s, w.open]));
@@ -137,11 +159,11 @@ export class TwsMarketService implements MarketDataService {
    * timeout while subscribing): a failure here must neither crash the process nor end live
    * ingestion. Individual streams heal themselves inside runLiveStream.
    */
-  async #live(instruments: readonly Instrument[]): Promise<void> {
+  async #live(instruments: readonly Instrument[], from: ReadonlyMap<string, number>): Promise<void> {
     const signal = this.#abort.signal;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        const summary = await this.#ingestor.runLiveStream(instruments, { signal, onEvent: (e) => this.#onLiveEvent(e) });
+        const summary = await this.#ingestor.runLiveStream(instruments, { signal, from, onEvent: (e) => this.#onLiveEvent(e) });
         // What was flushed at shutdown: the next start's catch-up begins after these bars.
         const lastFinal = Object.fromEntries(Object.entries(summary.lastFinalTs).map(([k, t]) => [k, t === null ? null : new Date(t).toISOString()]));
         this.#log.info({ event: 'live_stopped', bars_written: summary.barsWritten, flush_failures: summary.flushFailures, last_final: lastFinal }, 'live stream stopped');
@@ -165,7 +187,6 @@ export class TwsMarketService implements MarketDataService {
   async #catchUp(instruments: readonly Instrument[], stored: ReadonlyMap<string, number | null>, liveFrom: number): Promise<void> {
     const { settings, calendars, clock, rawStore } = this.#app;
     const barSize = settings.tws.historical_bar_size;
-    const bar = barSizeMs(barSize);
     const signal = this.#abort.signal;
     const pending = new Set(instruments.map((i) => i.key));
     for (let attempt = 1; pending.size > 0 && !signal.aborted; attempt++) {
@@ -173,9 +194,9 @@ export class TwsMarketService implements MarketDataService {
         if (!pending.has(inst.key) || signal.aborted) continue;
         try {
           const cal = calendars.calendarFor(inst.key);
-          const session = cal.sessionAt(liveFrom);
-          if (session) {
-            const to = Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar);
+          const boundary = this.#openSessionBoundary(inst, liveFrom);
+          if (boundary) {
+            const { session, to } = boundary;
             const contract = await this.#client.resolveContract(inst, signal);
             for (const w of to > session.open ? planRange(cal, session.open, to, barSize) : []) {
               const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });

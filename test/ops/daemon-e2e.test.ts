@@ -230,7 +230,20 @@ describe('daemon end to end against the sim (real child processes, real sockets)
           .map((g) => ({ from: Date.parse(g.from), to: g.to === null ? Infinity : Date.parse(g.to) }));
         const lastTs = ts[ts.length - 1] as number;
         const expected = Array.from({ length: (lastTs - OPEN) / MIN + 1 }, (_, i) => OPEN + i * MIN).filter((t) => ts.includes(t) || !unrepaired.some((g) => g.from <= t && t < g.to));
-        expect(ts).toEqual(expected);
+        try {
+          expect(ts, `${symbol}: stored minutes`).toEqual(expected);
+        } catch (err) {
+          // Where the hole is against the crash, the restart's catch-up boundary and the live gaps.
+          const missing = expected.filter((m) => !ts.includes(m)).map((m) => new Date(m).toISOString());
+          console.error(`${symbol} misses ${JSON.stringify(missing)}; killed at ${new Date(killedAt).toISOString()}, restarted at ${new Date(restartedAt).toISOString()}`);
+          for (const [n, run] of [first, second].entries()) {
+            for (const l of run.lines) {
+              const about = l['symbol'] === symbol || l['instrument'] === symbol || (l['live'] as { symbol?: string } | undefined)?.symbol === symbol;
+              if ((l['level'] as number) >= 40 || (about && /catch-up|gap|live stream|subscribed/.test(String(l['msg'])))) console.error(`daemon ${n + 1}: ${JSON.stringify(l).slice(0, 400)}`);
+            }
+          }
+          throw err;
+        }
         // the last bar stored is the live stream's last final bar at shutdown: none lost in the buffer
         const lastFinal = stoppedLine?.last_final?.[symbol];
         expect(lastFinal, `${symbol} live stream's last final bar`).toBeTruthy();

@@ -36,6 +36,13 @@ export interface LiveBarStreamOptions {
   readonly finalizeGraceMs: number;
   /** No data for this long while the market is open means the stream is dead. */
   readonly silenceTimeoutMs: number;
+  /**
+   * Start of the first bar this stream answers for (the bars before it are caught up elsewhere,
+   * e.g. the daemon's catch-up of the open session). The first answer reaches back only a couple
+   * of bars from whenever the subscription reaches IB: if it begins later, the bars between are a
+   * gap, repaired like any other. Without it the stream answers from its first bar on.
+   */
+  readonly from?: number;
   /** Duration of the (re)subscription's initial answer; default two bars. */
   readonly initialDurationStr?: string;
   readonly resubscribeBackoff?: BackoffPolicy;
@@ -133,6 +140,7 @@ export class LiveBarStream {
     this.#barMs = barSizeMs(options.barSize);
     this.#quietMs = Math.max(UPDATE_SILENCE_MIN_MS, this.#barMs / 4);
     this.#finalizer = new LiveBarFinalizer<BarEvent>(this.#barMs, options.finalizeGraceMs);
+    this.#coveredTo = options.from;
     this.#unsubscribe = client.onConnectivity((e) => this.#onConnectivity(e));
     this.#done = this.#run();
   }
@@ -285,11 +293,15 @@ export class LiveBarStream {
   #checkContinuity(ts: number, prevDataAt: number): void {
     const seenEnd = this.#seenEnd();
     const prevTs = this.#finalizer.current?.ts ?? this.#finalizer.lastFinalTs;
-    if (seenEnd === undefined || prevTs === undefined) return;
+    // Before the first bar only `from` says where the stream's bars begin.
+    if (seenEnd === undefined) return;
     let reason: string | undefined;
     if (ts > seenEnd && this.#expected(seenEnd, ts).length > 0) {
-      reason = `bar times jumped from ${new Date(seenEnd - this.#barMs).toISOString()} to ${new Date(ts).toISOString()}`;
-    } else if (ts > prevTs && prevTs + this.#barMs > (this.#coveredTo ?? -Infinity) && prevDataAt + this.#quietMs < prevTs + this.#barMs && this.#opts.calendar.isOpen(prevTs)) {
+      reason =
+        prevTs === undefined
+          ? `first bar ${new Date(ts).toISOString()} is later than the stream's start ${new Date(seenEnd).toISOString()}`
+          : `bar times jumped from ${new Date(seenEnd - this.#barMs).toISOString()} to ${new Date(ts).toISOString()}`;
+    } else if (prevTs !== undefined && ts > prevTs && prevTs + this.#barMs > (this.#coveredTo ?? -Infinity) && prevDataAt + this.#quietMs < prevTs + this.#barMs && this.#opts.calendar.isOpen(prevTs)) {
       reason = `no updates for the last ${Math.round((prevTs + this.#barMs - prevDataAt) / 1000)} s of the bar ${new Date(prevTs).toISOString()}`;
     }
     if (reason === undefined) return;
@@ -309,7 +321,8 @@ export class LiveBarStream {
     const last = this.#finalizer.lastFinalTs;
     // A bar closed by the grace timer may have been cut short by the very silence or outage
     // that interrupted the stream: fetch it again (the raw store keeps the latest ingestion).
-    let from = last === undefined ? current : this.#finalizer.lastFinalByGrace ? last : last + this.#barMs;
+    // Nothing seen yet: the stream's bars begin at `from`, if it was given.
+    let from = last === undefined ? (current ?? this.#coveredTo) : this.#finalizer.lastFinalByGrace ? last : last + this.#barMs;
     if (from === undefined) return;
     // Bars before this are delivered or belong to an earlier repair.
     if (this.#coveredTo !== undefined) from = Math.max(from, this.#coveredTo);

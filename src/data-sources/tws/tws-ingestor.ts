@@ -123,6 +123,11 @@ export interface BackfillOptions {
 export interface LiveRunOptions {
   readonly signal: AbortSignal;
   readonly onEvent?: (e: LiveStreamEvent) => void;
+  /**
+   * Per instrument key, the start of the first bar its stream answers for (LiveBarStreamOptions.from):
+   * the bars before it are caught up elsewhere.
+   */
+  readonly from?: ReadonlyMap<string, number>;
   /** Called after every raw batch written. */
   readonly onFlush?: (info: { batchId: string; bars: number }) => void;
 }
@@ -829,6 +834,7 @@ export class TwsIngestor implements Ingestor {
             whatToShow: inst.what_to_show,
             useRth: inst.use_rth,
             calendar: this.#d.calendarFor(inst.key),
+            ...(options.from?.has(inst.key) ? { from: options.from.get(inst.key) } : {}),
             finalizeGraceMs: config.live.finalize_grace_ms,
             silenceTimeoutMs: config.live.silence_timeout_ms,
             repairAttempts: config.max_window_attempts,

@@ -118,6 +118,31 @@ describe('live bars against the simulated gateway (manual clock)', () => {
     }
   });
 
+  it('a stream told where its bars begin (the catch-up boundary) repairs the bars its late first answer does not reach back to', async () => {
+    // The daemon's catch-up fetches the open session up to a boundary taken at start-up; the live
+    // subscription may reach the gateway bars later (a busy machine). Here it reaches it at T0 while
+    // AAPL's catch-up stopped at T0 - 8 min: the first answer reaches back two bars only.
+    const { r, driver } = await manualRig(T0);
+    const events: LiveStreamEvent[] = [];
+    await driver.run(r.client.connect());
+    const ac = new AbortController();
+    const from = T0 - 8 * M;
+    const live = r.ingestor.runLiveStream([AAPL, MSFT], { signal: ac.signal, from: new Map([['AAPL', from]]), onEvent: (e) => events.push(e) });
+    await driver.until('the repair of AAPL', () => events.some((e) => e.type === 'gap-repaired' && e.symbol === 'AAPL') && Object.keys(r.ingestor.liveGaps()).length === 0, 20 * M, () => JSON.stringify(events));
+    await driver.advanceTo(T0 + 5 * M);
+    ac.abort();
+    expect((await live).flushFailures).toBe(0);
+    // Exactly the missing bars, [from, the first answer's first bar), were fetched.
+    expect(events.filter((e) => e.type === 'gap-repaired')).toEqual([{ type: 'gap-repaired', symbol: 'AAPL', from, to: T0 - 2 * M, bars: 6, expected: 6 }]);
+    const minutes = (a: number, b: number): number[] => Array.from({ length: (b - a) / M + 1 }, (_, i) => a + i * M);
+    const aapl = (await r.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-26', end: '2024-11-26', dedup: true })).map((x) => x.ts);
+    expect(aapl).toEqual(minutes(from, aapl.at(-1) as number));
+    expect(aapl.at(-1)).toBeGreaterThanOrEqual(T0 + 3 * M);
+    // Without a boundary a stream answers from its first bar on (MSFT: two bars back from T0).
+    const msft = (await r.rawStore.readTwsBars({ symbols: ['MSFT'], start: '2024-11-26', end: '2024-11-26', dedup: true })).map((x) => x.ts);
+    expect(msft[0]).toBe(T0 - 2 * M);
+  });
+
   it('the CME daily halt and the end of a session are no gap: nothing is repaired across them', async () => {
     const ES = instrumentConfigSchema.parse({ key: 'ES-202503', sec_type: 'FUT', symbol: 'ES', exchange: 'CME', currency: 'USD', last_trade_date_or_contract_month: '202503', calendar: 'CMES', use_rth: false });
     // Tuesday 2024-11-26, Chicago on CST: the halt is 22:00-23:00 UTC (16:00-17:00 CT); AAPL's session ends 21:00 UTC.
