@@ -280,13 +280,13 @@ export class Lake {
         });
       };
       if (sql.trim() === '') throw new InputError('refused: no SQL statement given');
-      let count: number;
+      let extracted;
       try {
-        count = (await this.#conn.extractStatements(sql)).count;
+        extracted = await this.#conn.extractStatements(sql);
       } catch (err) {
         throw sqlError(err);
       }
-      if (count !== 1) throw new InputError(`refused: ${count} statements given; ibpipe sql runs one query at a time`);
+      if (extracted.count !== 1) throw new InputError(`refused: ${extracted.count} statements given; ibpipe sql runs one query at a time`);
       // Parse only: json_serialize_sql serializes SELECT statements and nothing else.
       const parsed = (await this.#conn.runAndReadAll(`SELECT json_serialize_sql(${sqlString(sql)})`)).getRows()[0]?.[0];
       const verdict = JSON.parse(String(parsed)) as { error?: boolean; error_type?: string; error_message?: string };
@@ -294,7 +294,6 @@ export class Lake {
         if (verdict.error_type === 'not implemented') throw new InputError(`refused: ${readOnlyRefusal(sql)}`);
         throw sqlError(new Error(`${verdict.error_type ?? 'SQL'} error: ${verdict.error_message ?? 'cannot parse'}`));
       }
-      const extracted = await this.#conn.extractStatements(sql);
       let prepared;
       try {
         prepared = await extracted.prepare(0);
