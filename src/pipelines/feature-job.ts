@@ -82,9 +82,11 @@ export const featuresJob: JobDefinition = {
     for (const s of symbols) app.calendars.calendarFor(s);
     const dates = featureRunDates(params, symbols, app.calendars);
     const results: FeaturePipelineResult[] = [];
-    for (const { group, version: v } of resolved) {
+    for (const { group, version: v, fromRegistry } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows });
+      const index = app.settings.feature_groups.findIndex((g) => g.name === group.name);
+      const configPath = fromRegistry || index < 0 ? `feature group ${group.name} version ${v} (registry)` : `feature_groups[${index}]`;
+      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows, configPath });
       metrics?.featureRevisions.labels(group.name, v).inc(result.revisions);
       results.push(result);
     }
