@@ -7,6 +7,7 @@ import type { CuratedBarRow } from '../../src/core/bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { InputError, VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
+import { resolveFeatureGroup } from '../../src/pipelines/feature-job.js';
 import { runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
 import { featureGroupSchema, type FeatureGroupInput } from '../../src/pipelines/features/feature-config.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
@@ -218,6 +219,8 @@ describe('custom module and expression features through the feature pipeline', (
     await runFeaturePipeline([DATES[0] as string], ['AAPL'], g, 'v2', deps());
     const after = await rowsOf('edit', 'v2', DATES[0] as string);
     expect(after[2]?.m).toBeCloseTo(2 * (before[2]?.m as number), 12);
+    // The registry keeps the module's hash, not its code: `--version v1` alone cannot recompute it.
+    expect(() => resolveFeatureGroup({ feature_groups: [] }, store, 'edit', 'v1')).toThrow(/uses a custom module, of which the registry keeps only the content hash/);
     // The same content elsewhere is the same definition: the path is not hashed.
     const moved = join(modules, 'moved.js');
     copyFileSync(file, moved);

@@ -54,8 +54,9 @@ let tsxRegistered = false;
 const keyOf = (spec: Pick<CustomSpec, 'module' | 'export'>): string => `${spec.module}#${spec.export}`;
 
 async function importModule(spec: CustomSpec, sha256: string): Promise<Record<string, unknown>> {
-  // The content hash in the URL: an edited module is a new module instance in a long-running daemon.
-  const url = `${pathToFileURL(spec.module).href}?sha256=${sha256}`;
+  // The content hash in the URL: an edited module is a new module instance in a long-running
+  // daemon. (A distinct URL once tsx is registered: the failed import may be cached.)
+  const url = `${pathToFileURL(spec.module).href}?sha256=${sha256}${tsxRegistered ? '&tsx' : ''}`;
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (err) {
