@@ -176,6 +176,13 @@ describe('custom module and expression features through the feature pipeline', (
       expect((await rowsOf('stoch', 'v1', DATES[2] as string)).find((r) => r.symbol === symbol)?.k14).not.toBeNull();
     }
     expect(values).toBeGreaterThan(1500);
+    // Cut into many small reads (each with its own lookback), the range gives the same rows bit for bit.
+    const small = await runFeaturePipeline(DATES, SYMBOLS, g, 'small', deps({ batchRows: 500 }));
+    expect(small.batches).toBeGreaterThan(3);
+    for (const date of [DATES[0], DATES[2]] as string[]) {
+      const strip = (rows: LakeRow[]): unknown[] => rows.map((r) => [r.symbol, r.ts, r.available_ts, r.k14]);
+      expect(strip(await rowsOf('stoch', 'small', date))).toEqual(strip(await rowsOf('stoch', 'v1', date)));
+    }
   });
 
   it('refuses unsafe or unknown expressions before anything is registered, naming the config path', async () => {
