@@ -127,9 +127,9 @@ export async function runFeaturePipeline(
   }
   if (skipped.length) logger.warn({ group: group.name, source: source.name, dates: skipped }, 'no source partition: dates skipped');
 
-  // Module contents first: the definition hash reads them too, and batches check against these.
+  // Module contents, read once: the definition hash names them and every batch checks its import against them.
   const modules = featureModuleHashes(group.features);
-  const definitionHash = featureDefinitionHash(group);
+  const definitionHash = featureDefinitionHash(group, modules);
   const registered = featureStore.registeredVersion(group.name, version);
   let featureColumns = group.features.flatMap(specOutputColumns);
   // Keep the column order the version was first written with (a definition read back from the
@@ -158,7 +158,7 @@ export async function runFeaturePipeline(
     if (!sourceColumns.includes(c)) throw new InputError(`feature group ${group.name}: source ${source.name} has no column ${c}`, { details: { group: group.name, column: c } });
   }
   // Fail on a changed definition before any work.
-  featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group)), featureColumns, maskColumns: masks });
+  featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group, modules)), featureColumns, maskColumns: masks });
 
   const lookbackBars = groupLookbackBars(group);
   const ctx: RunContext = {

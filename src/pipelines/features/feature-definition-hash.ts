@@ -36,7 +36,7 @@ export function canonicalJson(value: unknown): string {
  * (`module_sha256`, read now), not its path: editing the file changes the definition, moving the
  * checkout does not.
  */
-export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGroup): string {
+export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGroup, moduleHashes?: Readonly<Record<string, string>>): string {
   const parsed = featureGroupSchema.safeParse(group);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
@@ -49,12 +49,16 @@ export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGro
     .map((spec) => {
       if (spec.fn !== 'custom') return spec;
       const { module: _path, ...rest } = spec;
-      return { ...rest, module_sha256: featureModuleSha256(spec) };
+      return { ...rest, module_sha256: moduleHashes?.[spec.module] ?? featureModuleSha256(spec) };
     });
   return canonicalJson({ hash_version: FEATURE_DEFINITION_HASH_VERSION, source, features: sorted });
 }
 
-/** sha256 (hex) of {@link canonicalFeatureDefinition}: the value stored in the feature-group registry. */
-export function featureDefinitionHash(group: FeatureGroupInput | FeatureGroup): string {
-  return createHash('sha256').update(canonicalFeatureDefinition(group)).digest('hex');
+/**
+ * sha256 (hex) of {@link canonicalFeatureDefinition}: the value stored in the feature-group
+ * registry. `moduleHashes` (path → sha256) are the module contents a run computes with; absent,
+ * the files are read now.
+ */
+export function featureDefinitionHash(group: FeatureGroupInput | FeatureGroup, moduleHashes?: Readonly<Record<string, string>>): string {
+  return createHash('sha256').update(canonicalFeatureDefinition(group, moduleHashes)).digest('hex');
 }
