@@ -194,6 +194,13 @@ describe('a daily-bar dataset next to the 1-minute one', () => {
     expect(existsSync(r.lake.path('quarantine', 'tws_bars'))).toBe(false);
     expect(readdirSync(r.lake.path('curated'))).toEqual(['bars_1d', 'bars_1min']);
 
+    // Compaction takes every dataset's raw partition of the date.
+    const compacted = await executeJob(app, 'compact', { date: WEEK[0] });
+    expect(compacted.error).toBeNull();
+    for (const token of ['1min', '1d']) {
+      expect(readdirSync(r.lake.path('raw', 'tws_bars', `bar_size=${token}`, `date=${WEEK[0] as string}`)).filter((f) => f.endsWith('.parquet'))).toEqual([expect.stringMatching(/^compacted-[0-9a-f]+\.parquet$/)]);
+    }
+
     for (const date of WEEK) await run(app, 'features', { date, group: 'daily' });
     const feats = await r.lake.query(`SELECT epoch_ms(ts) AS ts, sma_2 FROM read_parquet('${r.lake.path('features', 'daily', 'v=v1')}/date=*/data.parquet') WHERE symbol = '${other}' ORDER BY ts`);
     const closes = WEEK.map((d) => (expected.get(`${other}|${d}`) as Day).close);
