@@ -1,4 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InstrumentCalendars } from '../../src/calendar/instrument-calendars.js';
 import { parseSettings, type Settings } from '../../src/config/settings.js';
@@ -10,6 +12,7 @@ import { executeJob } from '../../src/ops/orchestrator-adapter.js';
 import { resolveBarDatasets } from '../../src/pipelines/bar-datasets.js';
 import { transformDatasets } from '../../src/pipelines/transform-job.js';
 import { CuratedStore } from '../../src/storage/curated-store.js';
+import { runCliInProcess } from '../support/cli-in-process.js';
 import { AAPL, MSFT, type ManualRig, startManualRig } from '../data-sources/tws/tws-rig.js';
 
 /**
@@ -216,14 +219,15 @@ describe('a second what_to_show for the same FX instrument', () => {
     rig = await startManualRig(NOW, { instruments: [EURUSD], tws: { pacing_safety_margin_ms: 20 } });
     const r = rig;
     await r.driver.run(r.client.connect());
-    const settings = parseSettings({
+    const settingsInput = {
       lake: { root: r.dir },
       instruments: [{ key: 'EURUSD', sec_type: 'CASH', symbol: 'EUR', exchange: 'IDEALPRO', currency: 'USD', calendar: 'FX', what_to_show: 'MIDPOINT', use_rth: false }],
       bar_datasets: [
         { name: 'bars_1min', bar_size: '1 min' },
         { name: 'bars_1min_bid', bar_size: '1 min', what_to_show: 'BID', instruments: ['EURUSD'] },
       ],
-    });
+    };
+    const settings = parseSettings(settingsInput);
     const DATE = '2024-11-27';
     for (const ds of resolveBarDatasets(settings)) {
       const s = await r.driver.run(r.ingestor.ingestHistoricalRange([EURUSD], DATE, DATE, { dataset: ds }));
@@ -234,10 +238,17 @@ describe('a second what_to_show for the same FX instrument', () => {
     expect(series).toEqual(['MIDPOINT', 'BID']);
     expect(readdirSync(r.lake.path('raw', 'tws_bars')).sort()).toEqual(['bar_size=1min', 'bar_size=1min-bid']);
 
-    const app = appFor(r, settings);
-    await run(app, 'transform', { date: DATE, dataset: 'bars_1min_bid' });
+    // `ibpipe run transform --dataset NAME` (the real command tree, in process): only that dataset.
+    const file = join(r.dir, 'config.yaml');
+    writeFileSync(file, stringify({ ...settingsInput, lake: { root: r.dir } }));
+    const unknown = await runCliInProcess(['run', 'transform', '--config', file, '--date', DATE, '--dataset', 'bars_1d']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no bar dataset bars_1d (configured: bars_1min, bars_1min_bid)');
+    const cli = await runCliInProcess(['run', 'transform', '--config', file, '--date', DATE, '--dataset', 'bars_1min_bid', '--format', 'json']);
+    expect(cli.code).toBe(0);
+    expect(existsSync(r.lake.path('curated', 'bars_1min_bid', `date=${DATE}`, 'data.parquet'))).toBe(true);
     expect(existsSync(r.lake.path('curated', 'bars_1min'))).toBe(false);
-    await run(app, 'transform', { date: DATE });
+    await run(appFor(r, settings), 'transform', { date: DATE });
 
     const read = (ds: string): Promise<Record<string, unknown>[]> =>
       r.lake.query(`SELECT epoch_ms(ts) AS ts, open, high, low, close FROM read_parquet('${r.lake.path('curated', ds, `date=${DATE}`, 'data.parquet')}') ORDER BY ts`);
