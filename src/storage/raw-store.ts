@@ -607,6 +607,12 @@ export class RawStore {
     return out;
   }
 
+  /** Committed, not-superseded files of every raw partition (`1min`, `1d`, `1min-bid`: lake-absolute paths). */
+  visibleFilesByPartition(): Map<string, string[]> {
+    const index = this.#index.refresh();
+    return new Map(index.partitions().map((p) => [p, [...index.visibleFiles(p).values()].flat().map((f) => join(this.#lake.root, f))]));
+  }
+
   /** Session dates that hold raw data for a bar size. */
   listDates(barSize: BarSize = '1 min', series?: string | null): string[] {
     return [...this.visibleFiles(barSize, undefined, series).keys()];

@@ -12,6 +12,7 @@ import { executeJob } from '../../src/ops/orchestrator-adapter.js';
 import { resolveBarDatasets } from '../../src/pipelines/bar-datasets.js';
 import { transformDatasets } from '../../src/pipelines/transform-job.js';
 import { CuratedStore } from '../../src/storage/curated-store.js';
+import { createLakeViews } from '../../src/storage/lake-views.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { AAPL, MSFT, type ManualRig, startManualRig } from '../data-sources/tws/tws-rig.js';
 
@@ -268,6 +269,12 @@ describe('a second what_to_show for the same FX instrument', () => {
         .map((b) => ({ ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close }));
     expect(mid.map((m) => ({ ...m, ts: Number(m.ts) }))).toEqual(truth('MIDPOINT'));
     expect(bid.map((m) => ({ ...m, ts: Number(m.ts) }))).toEqual(truth('BID'));
+    // The `ibpipe sql` views: one per raw partition and per curated table.
+    const views = await createLakeViews(r.lake, r.rawStore);
+    expect(views).toEqual(expect.arrayContaining(['raw_bars', 'raw_bars_1min_bid', 'curated_bars', 'curated_bars_1min_bid']));
+    const counts = await r.lake.query(`SELECT (SELECT count(*) FROM raw_bars WHERE what_to_show = 'MIDPOINT') AS raw_mid, (SELECT count(*) FROM raw_bars_1min_bid WHERE what_to_show = 'BID' AND bar_size = '1min-bid') AS raw_bid,
+      (SELECT count(*) FROM curated_bars) AS cur_mid, (SELECT count(*) FROM curated_bars_1min_bid) AS cur_bid`);
+    expect(counts[0]).toEqual({ raw_mid: 1440, raw_bid: 1440, cur_mid: 1440, cur_bid: 1440 });
     // Two different series: the bid sits below the midpoint.
     expect(bid.every((b, i) => Number(b.close) < Number(mid[i]?.close))).toBe(true);
   });
