@@ -285,6 +285,10 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
  * depends on the run time.
  */
 export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
+  if (deps.dataset?.daily) {
+    // Daily bars end at the session's close, not at ts + 1 day: only the SQL transform knows that.
+    throw new ConfigError(`${deps.dataset.name}: the JS reference transform covers fixed-length bars only; daily datasets run through transform-sql`, [`${deps.dataset.name}: daily dataset`]);
+  }
   const freq = transformGridMs(deps);
   const dataset = transformTarget(deps);
   const dqKey = transformDqKey(deps);
