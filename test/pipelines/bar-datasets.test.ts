@@ -279,3 +279,38 @@ describe('a second what_to_show for the same FX instrument', () => {
     expect(bid.every((b, i) => Number(b.close) < Number(mid[i]?.close))).toBe(true);
   });
 });
+
+describe('ibpipe backfill --dataset', () => {
+  it('fills only the named dataset, with its bar size, into its own raw partition', { timeout: 60_000 }, async () => {
+    const { SystemClock } = await import('../../src/core/clock.js');
+    const { startSimGateway } = await import('../../src/sim/sim-server.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const sim = await startSimGateway({ port: 0, clock: new SystemClock(), pacingTimeScale: 0.01 });
+    const dir = mkdtempSync(join(tmpdir(), 'ibpipe-ds-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      writeFileSync(
+        file,
+        stringify({
+          lake: { root: join(dir, 'lake') },
+          tws: { host: '127.0.0.1', port: sim.port, client_id: 41, pacing_time_scale: 0.01, pacing_safety_margin_ms: 20 },
+          logging: { level: 'warn', format: 'json' },
+          instruments: [{ key: 'AAPL', sec_type: 'STK', symbol: 'AAPL', exchange: 'SMART', primary_exchange: 'NASDAQ', currency: 'USD', calendar: 'XNYS' }],
+          bar_datasets: [
+            { name: 'bars_1min', bar_size: '1 min' },
+            { name: 'bars_1d', bar_size: '1 day' },
+          ],
+        }),
+      );
+      const out = await runCliInProcess(['backfill', '--config', file, '--symbols', 'AAPL', '--start', '2024-11-25', '--end', '2024-11-29', '--dataset', 'bars_1d', '--format', 'json']);
+      expect(out.code).toBe(0);
+      expect(JSON.parse(out.stdout)).toEqual([expect.objectContaining({ windows: 1, ok: 1, bars_written: 4, complete: true })]);
+      expect(readdirSync(join(dir, 'lake', 'raw', 'tws_bars'))).toEqual(['bar_size=1d']);
+      expect(readdirSync(join(dir, 'lake', 'raw', 'tws_bars', 'bar_size=1d')).filter((d) => d.startsWith('date=')).sort()).toEqual(WEEK.map((d) => `date=${d}`));
+    } finally {
+      await sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
