@@ -115,7 +115,7 @@ describe('npm run build and bin/ibpipe.js (real build, real processes)', () => {
     const entry = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
     expect(entry[0]).toBe('node');
     const entryArgs = entry.slice(1).map((a) => (a.startsWith(`${workdir}/`) ? at(a) : a));
-    const ibpipe = (args: string[]): ReturnType<typeof run> => run(process.execPath, [...entryArgs, ...args], image, { NODE_DEBUG: 'ibpipe', NODE_ENV: 'production' });
+    const ibpipe = (args: string[]): ReturnType<typeof run> => run(process.execPath, [...entryArgs, ...args], image, { NODE_DEBUG: 'ibpipe', NODE_ENV: 'production', XDG_CACHE_HOME: join(work, 'cache') });
 
     const help = await ibpipe(['--help']);
     expect(help.code, help.stderr).toBe(0);
@@ -128,6 +128,11 @@ describe('npm run build and bin/ibpipe.js (real build, real processes)', () => {
     const sql = await ibpipe(['sql', '--config', join(work, 'lake.yaml'), '--format', 'json', 'SELECT 6 * 7 AS answer']);
     expect(sql.code, sql.stderr).toBe(0);
     expect(JSON.parse(sql.stdout)).toEqual([{ answer: 42 }]);
+    // The built sql remembers the validated config (src/config/settings-cache.ts) and answers the same from it.
+    expect(readdirSync(join(work, 'cache', 'ibpipe', 'settings')).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    const again = await ibpipe(['sql', '--config', join(work, 'lake.yaml'), '--format', 'json', 'SELECT 6 * 7 AS answer']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual([{ answer: 42 }]);
 
     // Every package the built code imports or requires is a production dependency (or a Node built-in).
     const imported = new Set<string>();
