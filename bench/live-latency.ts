@@ -18,14 +18,7 @@ import { createLogger } from '../src/ops/logging-setup.js';
 import { executeJob } from '../src/ops/orchestrator-adapter.js';
 import { twsMarketFactory } from '../src/ops/tws-market-service.js';
 import { PredictionStore, type PredictionRow } from '../src/storage/prediction-store.js';
-import {
-  benchMain,
-  percentile,
-  progress,
-  round,
-  RssSampler,
-  type BenchResult,
-} from './support/bench-harness.js';
+import { benchMain, percentile, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
 import { benchSessions, benchSymbols, configInstruments } from './support/synthetic-market.js';
 import { startSimProcess } from './support/sim-process.js';
 import { TECHNICAL } from './support/technical-group.js';
@@ -65,11 +58,7 @@ benchMain(async ({ size }) => {
   const realStart = Date.now();
   const clock = new ScaledClock(start, speed, realStart);
   const wallOf = (instant: number): number => realStart + (instant - start) / speed;
-  const sim = await startSimProcess({
-    symbols: nSymbols,
-    pacingTimeScale: PACING_TIME_SCALE,
-    clock: { start, speed, realStart },
-  });
+  const sim = await startSimProcess({ symbols: nSymbols, pacingTimeScale: PACING_TIME_SCALE, clock: { start, speed, realStart } });
   const bl = await openBenchLake();
   const sink = new NullSink();
   let daemon: Daemon | undefined;
@@ -92,25 +81,10 @@ benchMain(async ({ size }) => {
     );
     const settings = parseSettings({
       lake: { root: bl.dir },
-      tws: {
-        host: '127.0.0.1',
-        port: sim.port,
-        client_id: 17,
-        pacing_time_scale: PACING_TIME_SCALE,
-        request_timeout_ms: 600_000,
-        connect_timeout_ms: 600_000,
-      },
+      tws: { host: '127.0.0.1', port: sim.port, client_id: 17, pacing_time_scale: PACING_TIME_SCALE, request_timeout_ms: 600_000, connect_timeout_ms: 600_000 },
       instruments: configInstruments(symbols),
       feature_groups: [TECHNICAL],
-      models: [
-        {
-          name: 'bench',
-          kind: 'local',
-          path: join(bl.dir, 'model.json'),
-          feature_group: 'technical',
-          feature_version: 'v1',
-        },
-      ],
+      models: [{ name: 'bench', kind: 'local', path: join(bl.dir, 'model.json'), feature_group: 'technical', feature_version: 'v1' }],
       jobs: [
         { name: 'transform', on_live_bars: true },
         { name: 'features', after: ['transform'], params: { group: 'technical', version: 'v1' } },
@@ -120,11 +94,7 @@ benchMain(async ({ size }) => {
       daemon: { catch_up_sessions: 0 },
       logging: { level: 'info', format: 'json' },
     });
-    const logger = createLogger({
-      level: 'info',
-      format: 'json',
-      destination: process.env.BENCH_DEBUG ? process.stderr : sink,
-    });
+    const logger = createLogger({ level: 'info', format: 'json', destination: process.env.BENCH_DEBUG ? process.stderr : sink });
     await bl.lake.close();
 
     // The previous session backfilled and curated (the features' lookback), then this morning
@@ -134,15 +104,7 @@ benchMain(async ({ size }) => {
     const client = TwsClient.fromConfig(settings.tws, { clock, logger });
     await client.connect();
     try {
-      const ingestor = new TwsIngestor({
-        client,
-        rawStore: app.rawStore,
-        stateDir: app.lake.path('state'),
-        calendarFor: (s) => app.calendars.calendarFor(s),
-        clock,
-        config: settings.tws,
-        logger,
-      });
+      const ingestor = new TwsIngestor({ client, rawStore: app.rawStore, stateDir: app.lake.path('state'), calendarFor: (s) => app.calendars.calendarFor(s), clock, config: settings.tws, logger });
       await ingestor.ingestHistoricalRange(configInstruments(symbols), prev.date, prev.date);
       const transformed = await executeJob(app, 'transform', { date: prev.date });
       if (transformed.record.status !== 'ok') throw new Error(`transform of ${prev.date} failed`);
@@ -152,15 +114,7 @@ benchMain(async ({ size }) => {
         const to = Math.floor(clock.now() / MIN) * MIN;
         const contract = await client.resolveContract(inst);
         for (const w of planRange(cal, today.open, to, '1 min')) {
-          const res = await client.requestHistoricalBars(
-            contract,
-            w.start,
-            w.end,
-            '1 min',
-            inst.what_to_show,
-            inst.use_rth,
-            { symbol: inst.key },
-          );
+          const res = await client.requestHistoricalBars(contract, w.start, w.end, '1 min', inst.what_to_show, inst.use_rth, { symbol: inst.key });
           await app.rawStore.writeTwsBars(res.bars, `morning-${inst.key}-${w.end}`, clock.now());
         }
       }
@@ -168,29 +122,18 @@ benchMain(async ({ size }) => {
       await client.disconnect();
     }
     await app.close();
-    progress(
-      `live-latency: ${prev.date} backfilled and curated, ${today.date} backfilled in ${((performance.now() - t0) / 1000).toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`,
-    );
+    progress(`live-latency: ${prev.date} backfilled and curated, ${today.date} backfilled in ${((performance.now() - t0) / 1000).toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`);
 
     // Every stored prediction, stamped when its write returned; every instrument's first commit of each bar.
     const stored = new Map<string, number>();
-    PredictionStore.prototype.writePredictions = async function (
-      this: PredictionStore,
-      model: string,
-      date: string,
-      rows: readonly PredictionRow[],
-    ) {
+    PredictionStore.prototype.writePredictions = async function (this: PredictionStore, model: string, date: string, rows: readonly PredictionRow[]) {
       const n = await writePredictions.call(this, model, date, rows);
       const now = Date.now();
-      for (const r of rows)
-        if (r.status === 'ok' && !stored.has(`${r.symbol}|${r.ts}`)) stored.set(`${r.symbol}|${r.ts}`, now);
+      for (const r of rows) if (r.status === 'ok' && !stored.has(`${r.symbol}|${r.ts}`)) stored.set(`${r.symbol}|${r.ts}`, now);
       return n;
     };
     daemon = await Daemon.start({ settings, clock, logger, market: twsMarketFactory() });
-    if (process.env.BENCH_DEBUG)
-      daemon.market?.onEvent?.((e) =>
-        progress(`event ${JSON.stringify(e)} at ${new Date(clock.now()).toISOString()}`),
-      );
+    if (process.env.BENCH_DEBUG) daemon.market?.onEvent?.((e) => progress(`event ${JSON.stringify(e)} at ${new Date(clock.now()).toISOString()}`));
     const committed = new Map<string, number>();
     daemon.app.rawStore.onCommit((info) => {
       const now = Date.now();
@@ -199,29 +142,15 @@ benchMain(async ({ size }) => {
     const rss = new RssSampler().start(100);
     // Warm-up: every instrument scored once (an instrument whose morning has a hole is held until caught up).
     const scoredSymbols = (): number => new Set([...stored.keys()].map((k) => k.split('|')[0])).size;
-    const ticker = setInterval(
-      () =>
-        progress(
-          `live-latency: warming up, ${scoredSymbols()}/${nSymbols} instruments scored (virtual ${new Date(clock.now()).toISOString()})`,
-        ),
-      30_000,
-    );
-    await waitFor('the first live scores', 900_000, () => scoredSymbols() === nSymbols).finally(() =>
-      clearInterval(ticker),
-    );
+    const ticker = setInterval(() => progress(`live-latency: warming up, ${scoredSymbols()}/${nSymbols} instruments scored (virtual ${new Date(clock.now()).toISOString()})`), 30_000);
+    await waitFor('the first live scores', 900_000, () => scoredSymbols() === nSymbols).finally(() => clearInterval(ticker));
     const warm = (performance.now() - t0) / 1000;
-    progress(
-      `live-latency: first live scores after ${warm.toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`,
-    );
+    progress(`live-latency: first live scores after ${warm.toFixed(1)} s (virtual ${new Date(clock.now()).toISOString()})`);
     const from = Math.ceil((clock.now() + 1) / MIN) * MIN;
     const closes = Array.from({ length: BARS }, (_, i) => from + (i + 1) * MIN);
     const last = closes[closes.length - 1] as number;
     // A chain slower than the bar interval falls behind (its runs coalesce): give it time to catch up.
-    await waitFor(
-      'the measured bars',
-      600_000 + ((last + MAX_LAG - clock.now()) / speed) * 2,
-      () => clock.now() > last + MAX_LAG || symbols.every((s) => stored.has(`${s}|${last}`)),
-    );
+    await waitFor('the measured bars', 600_000 + ((last + MAX_LAG - clock.now()) / speed) * 2, () => clock.now() > last + MAX_LAG || symbols.every((s) => stored.has(`${s}|${last}`)));
     const peak = rss.stop();
 
     const latency: number[] = [];
@@ -245,22 +174,11 @@ benchMain(async ({ size }) => {
     }
     const p = (xs: number[], q: number): number | null => round(percentile(xs, q));
     // Where the chain's time goes: each job's runs during the measured bars (durations on the clock, ÷ speed = wall).
-    const runs = daemon.ledger
-      .runs()
-      .filter((r) => r.status === 'ok' && r.started_at >= from && r.duration_ms !== null);
-    const stage = (job: string): number | null =>
-      p(
-        runs.filter((r) => r.job === job).map((r) => (r.duration_ms as number) / speed / 1000),
-        50,
-      );
+    const runs = daemon.ledger.runs().filter((r) => r.status === 'ok' && r.started_at >= from && r.duration_ms !== null);
+    const stage = (job: string): number | null => p(runs.filter((r) => r.job === job).map((r) => (r.duration_ms as number) / speed / 1000), 50);
     for (const close of closes) {
-      const xs = symbols
-        .map((s) => stored.get(`${s}|${close}`))
-        .filter((x): x is number => x !== undefined)
-        .map((x) => (x - wallOf(close)) / 1000);
-      progress(
-        `live-latency: bar closing ${new Date(close).toISOString()}: ${xs.length}/${nSymbols} scored, latency p50 ${p(xs, 50)} s, max ${p(xs, 100)} s`,
-      );
+      const xs = symbols.map((s) => stored.get(`${s}|${close}`)).filter((x): x is number => x !== undefined).map((x) => (x - wallOf(close)) / 1000);
+      progress(`live-latency: bar closing ${new Date(close).toISOString()}: ${xs.length}/${nSymbols} scored, latency p50 ${p(xs, 50)} s, max ${p(xs, 100)} s`);
     }
     const p95 = percentile(latency, 95);
     const result: BenchResult = {

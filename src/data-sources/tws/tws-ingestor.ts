@@ -108,12 +108,7 @@ export interface BackfillSummary {
   readonly commits: number;
   /** True when every planned window ended ok or no-data. */
   readonly complete: boolean;
-  readonly failed: ReadonlyArray<{
-    instrument: string;
-    sessionDate: string;
-    status: BackfillStatus;
-    error?: string;
-  }>;
+  readonly failed: ReadonlyArray<{ instrument: string; sessionDate: string; status: BackfillStatus; error?: string }>;
   readonly elapsedMs: number;
   /** From the first window request to the last answer: the part IB's pacing governs. */
   readonly fetchMs: number;
@@ -181,53 +176,28 @@ interface PlannedTasks {
   planned: number;
 }
 
-type WindowRecordBase = Omit<
-  BackfillWindowRecord,
-  'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'
->;
+type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
 
 type FetchOutcome =
   | { readonly record: BackfillWindowRecord }
-  | {
-      readonly base: WindowRecordBase;
-      readonly bars: BarEvent[];
-      readonly batchId: string;
-      readonly attempts: number;
-    };
+  | { readonly base: WindowRecordBase; readonly bars: BarEvent[]; readonly batchId: string; readonly attempts: number };
 
 const RETRY_BACKOFF: BackoffPolicy = { initialMs: 2_000, maxMs: 60_000, factor: 2, jitter: 0.5 };
 
 /** Idempotent batch id of a backfill page: the same request always maps to the same batch. */
-export function backfillBatchId(
-  instrument: string,
-  conId: number,
-  w: BackfillWindow,
-  whatToShow: string,
-  useRth: boolean,
-): string {
+export function backfillBatchId(instrument: string, conId: number, w: BackfillWindow, whatToShow: string, useRth: boolean): string {
   const h = createHash('sha256')
-    .update(
-      [instrument, conId, w.barSize, whatToShow, useRth ? 1 : 0, w.endDateTime, w.durationStr].join('|'),
-    )
+    .update([instrument, conId, w.barSize, whatToShow, useRth ? 1 : 0, w.endDateTime, w.durationStr].join('|'))
     .digest('hex');
   return `bf-${h.slice(0, 32)}`;
 }
 
-function windowKey(
-  instrument: string,
-  barSize: string,
-  whatToShow: string,
-  useRth: boolean,
-  start: number,
-  end: number,
-): string {
+function windowKey(instrument: string, barSize: string, whatToShow: string, useRth: boolean, start: number, end: number): string {
   return [instrument, barSize, whatToShow, useRth ? 1 : 0, start, end].join('|');
 }
 
 /** The deciding ledger line per window: the latest, except that a window once done stays done. */
-export function latestWindowRecords(
-  records: readonly BackfillLedgerRecord[],
-): Map<string, BackfillWindowRecord> {
+export function latestWindowRecords(records: readonly BackfillLedgerRecord[]): Map<string, BackfillWindowRecord> {
   const out = new Map<string, BackfillWindowRecord>();
   for (const r of records) {
     if (r.type !== 'window') continue;
@@ -260,14 +230,8 @@ export function unbackedWindows(done: readonly BackfillWindowRecord[], rawStore:
   const out: UnbackedWindow[] = [];
   for (const record of withBatch) {
     const p = presence.get(record.batch_id as string);
-    if (!p || !p.committed)
-      out.push({ record, reason: 'batch not committed in state/raw_batches.jsonl', missingFiles: [] });
-    else if (p.missing.length > 0)
-      out.push({
-        record,
-        reason: `raw file missing: ${p.missing.map((m) => m.path).join(', ')}`,
-        missingFiles: p.missing.map((m) => m.path),
-      });
+    if (!p || !p.committed) out.push({ record, reason: 'batch not committed in state/raw_batches.jsonl', missingFiles: [] });
+    else if (p.missing.length > 0) out.push({ record, reason: `raw file missing: ${p.missing.map((m) => m.path).join(', ')}`, missingFiles: p.missing.map((m) => m.path) });
   }
   return out;
 }
@@ -275,8 +239,7 @@ export function unbackedWindows(done: readonly BackfillWindowRecord[], rawStore:
 /** Newest sessions first overall, and no contract asked for twice in a row while others wait. */
 function roundRobin(perInstrument: readonly WindowTask[][]): WindowTask[] {
   const queue: WindowTask[] = [];
-  for (let i = 0; perInstrument.some((t) => i < t.length); i++)
-    for (const t of perInstrument) if (i < t.length) queue.push(t[i] as WindowTask);
+  for (let i = 0; perInstrument.some((t) => i < t.length); i++) for (const t of perInstrument) if (i < t.length) queue.push(t[i] as WindowTask);
   return queue;
 }
 
@@ -337,30 +300,9 @@ export class TwsIngestor implements Ingestor {
   #recordGapOutcome(e: LiveStreamEvent): void {
     const now = this.#d.clock.now();
     if (e.type === 'gap-repaired') {
-      this.#gapLedger.append({
-        type: 'live_gap',
-        symbol: e.symbol,
-        from: e.from,
-        to: e.to,
-        status: 'repaired',
-        bars: e.bars,
-        expected: e.expected,
-        attempts: 0,
-        recorded_at: now,
-      });
+      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, from: e.from, to: e.to, status: 'repaired', bars: e.bars, expected: e.expected, attempts: 0, recorded_at: now });
     } else if (e.type === 'repair-failed' && e.final) {
-      this.#gapLedger.append({
-        type: 'live_gap',
-        symbol: e.symbol,
-        from: e.from,
-        to: e.to,
-        status: 'failed',
-        bars: null,
-        expected: null,
-        attempts: e.attempts,
-        error: e.error,
-        recorded_at: now,
-      });
+      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, from: e.from, to: e.to, status: 'failed', bars: null, expected: null, attempts: e.attempts, error: e.error, recorded_at: now });
     }
   }
 
@@ -369,12 +311,7 @@ export class TwsIngestor implements Ingestor {
    * resuming from the ledger. Resolves with a summary; `complete` is false when any window ended
    * in pacing / error / timeout (the next run retries exactly those).
    */
-  async ingestHistoricalRange(
-    instruments: readonly Instrument[],
-    start: string,
-    end: string,
-    options: BackfillOptions = {},
-  ): Promise<BackfillSummary> {
+  async ingestHistoricalRange(instruments: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
     const { clock, config, rawStore } = this.#d;
     const signal = options.signal;
     const began = clock.now();
@@ -388,10 +325,7 @@ export class TwsIngestor implements Ingestor {
     let stopped: StorageWriteError | undefined;
     let plan: PlannedTasks = { perInstrument: [], failed: [], skipped: 0, planned: 0 };
     // Pages go to a group committer (see below); made up front so the summary can count its commits.
-    const committer = new RawBatchWriter(rawStore, clock, {
-      maxRows: config.backfill_commit_rows,
-      maxDelayMs: config.backfill_commit_delay_ms,
-    });
+    const committer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
     const summarize = (): BackfillSummary => {
       const summary: BackfillSummary = {
         runId,
@@ -405,17 +339,9 @@ export class TwsIngestor implements Ingestor {
         failed: plan.failed,
         elapsedMs: clock.now() - began,
         fetchMs: firstFetchAt === undefined || lastAnswerAt === undefined ? 0 : lastAnswerAt - firstFetchAt,
-        ...(stopped
-          ? { stoppedBy: { code: stopped.code, message: stopped.message, path: stopped.path } }
-          : {}),
+        ...(stopped ? { stoppedBy: { code: stopped.code, message: stopped.message, path: stopped.path } } : {}),
       };
-      if (stopped)
-        this.#log.error({
-          event: 'backfill_stopped',
-          code: stopped.code,
-          path: stopped.path,
-          error: stopped.message,
-        });
+      if (stopped) this.#log.error({ event: 'backfill_stopped', code: stopped.code, path: stopped.path, error: stopped.message });
       this.#log.info({ event: 'backfill_done', ...summary, failed: plan.failed.length });
       return summary;
     };
@@ -424,15 +350,7 @@ export class TwsIngestor implements Ingestor {
       this.#preloadPacer();
       plan = await this.#planTasks(
         instruments,
-        (inst, head) =>
-          planBackfill({
-            calendar: this.#d.calendarFor(inst.key),
-            startDate: start,
-            endDate: end,
-            barSize,
-            headTimestamp: head,
-            now: clock.now(),
-          }),
+        (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
         { start, end },
         this.#latestByWindow(),
         this.#heads(),
@@ -460,13 +378,7 @@ export class TwsIngestor implements Ingestor {
         barsWritten += rec.bars;
         batchesWritten++;
       }
-      if (!DONE.has(rec.status))
-        failed.push({
-          instrument: rec.instrument,
-          sessionDate: rec.session_date,
-          status: rec.status,
-          ...(rec.error ? { error: rec.error } : {}),
-        });
+      if (!DONE.has(rec.status)) failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
       const level = DONE.has(rec.status) ? 'info' : 'warn';
       this.#log[level]({
         event: 'backfill_window',
@@ -483,14 +395,7 @@ export class TwsIngestor implements Ingestor {
         total,
         ...(rec.error ? { error: rec.error } : {}),
       });
-      options.onProgress?.({
-        done,
-        total,
-        instrument: rec.instrument,
-        sessionDate: rec.session_date,
-        status: rec.status,
-        bars: rec.bars ?? 0,
-      });
+      options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
     };
 
     // Pages go to a group committer while the workers go on asking: IB's pacing budget is the
@@ -521,32 +426,14 @@ export class TwsIngestor implements Ingestor {
           const { base, bars, batchId, attempts } = outcome;
           const ticket = await committer.submit({ batchId, events: bars });
           settling.push(
-            ticket.committed
-              .then(
-                () =>
-                  record({
-                    ...base,
-                    status: 'ok',
-                    bars: bars.length,
-                    batch_id: batchId,
-                    attempts,
-                    recorded_at: clock.now(),
-                  }),
-                (err: unknown) => {
-                  if (err instanceof StorageWriteError) throw err;
-                  this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
-                  record({
-                    ...base,
-                    status: 'error',
-                    bars: null,
-                    batch_id: null,
-                    attempts,
-                    error: err instanceof Error ? err.message : String(err),
-                    recorded_at: clock.now(),
-                  });
-                },
-              )
-              .catch(fail),
+            ticket.committed.then(
+              () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
+              (err: unknown) => {
+                if (err instanceof StorageWriteError) throw err;
+                this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
+                record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() });
+              },
+            ).catch(fail),
           );
         } catch (err) {
           if (signal?.aborted && !(err instanceof StorageWriteError)) break;
@@ -587,12 +474,7 @@ export class TwsIngestor implements Ingestor {
     const failed: BackfillFailure[] = [];
     let skipped = 0;
     let planned = 0;
-    const plannedInstruments: {
-      inst: Instrument;
-      contract: ResolvedContract;
-      head: number | null;
-      windows: BackfillWindow[];
-    }[] = [];
+    const plannedInstruments: { inst: Instrument; contract: ResolvedContract; head: number | null; windows: BackfillWindow[] }[] = [];
     for (const inst of instruments) {
       let contract: ResolvedContract;
       let head: number | null | undefined;
@@ -602,20 +484,9 @@ export class TwsIngestor implements Ingestor {
         head = heads.get(headKey);
         if (head === undefined) {
           const contractNow = contract;
-          head = await this.#withReconnect(
-            () => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal),
-            signal,
-          );
+          head = await this.#withReconnect(() => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
           if (recordHeads) {
-            this.ledger.append({
-              type: 'head',
-              instrument: inst.key,
-              con_id: contract.conId,
-              what_to_show: inst.what_to_show,
-              use_rth: inst.use_rth,
-              head_ts: head,
-              recorded_at: clock.now(),
-            });
+            this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
           }
         }
       } catch (err) {
@@ -623,19 +494,13 @@ export class TwsIngestor implements Ingestor {
         if (err instanceof StorageWriteError) throw err;
         // One unknown or unreachable contract must not hold back the others.
         this.#log.error({ err, instrument: inst.key }, 'cannot plan the backfill of this instrument');
-        failed.push({
-          instrument: inst.key,
-          sessionDate: '',
-          status: 'error',
-          error: err instanceof Error ? err.message : String(err),
-        });
+        failed.push({ instrument: inst.key, sessionDate: '', status: 'error', error: err instanceof Error ? err.message : String(err) });
         continue;
       }
       plannedInstruments.push({ inst, contract, head, windows: windowsFor(inst, head) });
     }
     // Windows the ledger calls done are checked against raw in one pass over its ledger.
-    const keyOf = (inst: Instrument, w: BackfillWindow): string =>
-      windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
+    const keyOf = (inst: Instrument, w: BackfillWindow): string => windowKey(inst.key, barSize, inst.what_to_show, inst.use_rth, w.start, w.end);
     const doneRecords = plannedInstruments.flatMap(({ inst, windows }) =>
       windows.flatMap((w) => {
         const prev = history.get(keyOf(inst, w));
@@ -656,16 +521,7 @@ export class TwsIngestor implements Ingestor {
         tasks.push({ inst, contract, window: w, key, priorAttempts: prev?.attempts ?? 0 });
       }
       perInstrument.push(tasks);
-      this.#log.info({
-        event: 'backfill_plan',
-        instrument: inst.key,
-        con_id: contract.conId,
-        head_ts: head,
-        windows: windows.length,
-        to_request: tasks.length,
-        ...logRange,
-        bar_size: barSize,
-      });
+      this.#log.info({ event: 'backfill_plan', instrument: inst.key, con_id: contract.conId, head_ts: head, windows: windows.length, to_request: tasks.length, ...logRange, bar_size: barSize });
     }
     return { perInstrument, failed, skipped, planned };
   }
@@ -679,23 +535,12 @@ export class TwsIngestor implements Ingestor {
     const unbacked = unbackedWindows(done, this.#d.rawStore);
     for (const u of unbacked) {
       this.#log.warn(
-        {
-          event: 'backfill_ledger_mismatch',
-          instrument: u.record.instrument,
-          session_date: u.record.session_date,
-          batch_id: u.record.batch_id,
-          reason: u.reason,
-        },
+        { event: 'backfill_ledger_mismatch', instrument: u.record.instrument, session_date: u.record.session_date, batch_id: u.record.batch_id, reason: u.reason },
         'the backfill ledger records this window as done but its rows are not in raw; requesting it again',
       );
     }
     const lost = unbacked.flatMap((u) => u.missingFiles);
-    if (markLost && lost.length > 0)
-      this.#d.rawStore.markLost(
-        lost,
-        'missing on disk when a backfill checked its ledger',
-        this.#d.clock.now(),
-      );
+    if (markLost && lost.length > 0) this.#d.rawStore.markLost(lost, 'missing on disk when a backfill checked its ledger', this.#d.clock.now());
     return unbacked;
   }
 
@@ -704,8 +549,7 @@ export class TwsIngestor implements Ingestor {
     const all = this.#d.instruments ?? [];
     if (request.symbols === undefined) return [...all];
     const unknown = request.symbols.filter((s) => !all.some((i) => i.key === s));
-    if (unknown.length > 0)
-      throw new InputError(`${this.name}: not a configured instrument: ${unknown.join(', ')}`);
+    if (unknown.length > 0) throw new InputError(`${this.name}: not a configured instrument: ${unknown.join(', ')}`);
     return all.filter((i) => request.symbols?.includes(i.key));
   }
 
@@ -717,26 +561,15 @@ export class TwsIngestor implements Ingestor {
   #requestWindows(request: IngestRequest): (inst: Instrument, head: number | null) => BackfillWindow[] {
     const { clock, config } = this.#d;
     const now = clock.now();
-    if (request.start === undefined)
-      throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
+    if (request.start === undefined) throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
     const start = request.start;
     const end = request.end ?? now;
-    if (!(end > start))
-      throw new InputError(
-        `${this.name}: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`,
-      );
+    if (!(end > start)) throw new InputError(`${this.name}: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`);
     return (inst, head) => {
       const calendar = this.#d.calendarFor(inst.key);
       const startDate = calendar.sessionDateOf(start);
       const endDate = calendar.sessionDateOf(end - 1);
-      return planBackfill({
-        calendar,
-        startDate,
-        endDate,
-        barSize: config.historical_bar_size,
-        headTimestamp: head,
-        now,
-      }).filter((w) => w.end > start && w.start < end);
+      return planBackfill({ calendar, startDate, endDate, barSize: config.historical_bar_size, headTimestamp: head, now }).filter((w) => w.end > start && w.start < end);
     };
   }
 
@@ -754,15 +587,7 @@ export class TwsIngestor implements Ingestor {
     const instruments = this.#requested(request);
     await this.#connectOwned(request.signal);
     try {
-      const { perInstrument } = await this.#planTasks(
-        instruments,
-        windowsFor,
-        { request_start: request.start, request_end: request.end },
-        this.#latestByWindow(),
-        this.#heads(),
-        false,
-        request.signal,
-      );
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.#latestByWindow(), this.#heads(), false, request.signal);
       return roundRobin(perInstrument).map((t) => ({
         label: windowLabel(t),
         symbols: [t.inst.key],
@@ -792,15 +617,7 @@ export class TwsIngestor implements Ingestor {
       const history = this.#latestByWindow();
       const heads = this.#heads();
       this.#preloadPacer();
-      const { perInstrument } = await this.#planTasks(
-        instruments,
-        windowsFor,
-        { request_start: request.start, request_end: request.end },
-        history,
-        heads,
-        true,
-        signal,
-      );
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal);
       for (const task of roundRobin(perInstrument)) {
         signal?.throwIfAborted();
         const outcome = await this.#fetchWindow(task, runId, signal);
@@ -815,14 +632,7 @@ export class TwsIngestor implements Ingestor {
           events: bars,
           label: windowLabel(task),
           acknowledge: () => {
-            const rec: BackfillWindowRecord = {
-              ...base,
-              status: 'ok',
-              bars: bars.length,
-              batch_id: batchId,
-              attempts,
-              recorded_at: clock.now(),
-            };
+            const rec: BackfillWindowRecord = { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
             this.ledger.append(rec);
             this.#logWindow(rec);
           },
@@ -874,57 +684,23 @@ export class TwsIngestor implements Ingestor {
     };
     // A crash after the batch was committed but before its ledger line: the data is there.
     if (rawStore.hasBatch(batchId)) {
-      return {
-        record: {
-          ...base,
-          status: 'ok',
-          bars: null,
-          batch_id: batchId,
-          attempts: task.priorAttempts,
-          recorded_at: clock.now(),
-        },
-      };
+      return { record: { ...base, status: 'ok', bars: null, batch_id: batchId, attempts: task.priorAttempts, recorded_at: clock.now() } };
     }
     let attempts = task.priorAttempts;
     for (let tries = 1; ; tries++) {
       try {
-        const res = await client.requestHistoricalBars(
-          contract,
-          w.start,
-          w.end,
-          w.barSize,
-          inst.what_to_show,
-          inst.use_rth,
-          {
-            symbol: inst.key,
-            durationStr: w.durationStr,
-            onSend: () => this.#requests.note(clock.now(), inst.what_to_show),
-            ...(signal ? { signal } : {}),
-          },
-        );
+        const res = await client.requestHistoricalBars(contract, w.start, w.end, w.barSize, inst.what_to_show, inst.use_rth, {
+          symbol: inst.key,
+          durationStr: w.durationStr,
+          onSend: () => this.#requests.note(clock.now(), inst.what_to_show),
+          ...(signal ? { signal } : {}),
+        });
         attempts += res.attempts;
         if (res.noData || res.bars.length === 0) {
-          return {
-            record: {
-              ...base,
-              status: 'no-data',
-              bars: 0,
-              batch_id: null,
-              attempts,
-              recorded_at: clock.now(),
-            },
-          };
+          return { record: { ...base, status: 'no-data', bars: 0, batch_id: null, attempts, recorded_at: clock.now() } };
         }
         if (res.bars.length !== w.expectedBars) {
-          this.#log.warn(
-            {
-              instrument: inst.key,
-              session_date: w.sessionDate,
-              bars: res.bars.length,
-              expected_bars: w.expectedBars,
-            },
-            'window bar count differs from the calendar',
-          );
+          this.#log.warn({ instrument: inst.key, session_date: w.sessionDate, bars: res.bars.length, expected_bars: w.expectedBars }, 'window bar count differs from the calendar');
         }
         return { base, bars: res.bars, batchId, attempts };
       } catch (err) {
@@ -934,24 +710,12 @@ export class TwsIngestor implements Ingestor {
         const retryable = err instanceof IbpipeError ? err.retryable : false;
         if (!retryable || tries >= config.max_window_attempts) {
           return {
-            record: {
-              ...base,
-              status: statusOf(err),
-              bars: null,
-              batch_id: null,
-              attempts,
-              error: err instanceof Error ? err.message : String(err),
-              recorded_at: clock.now(),
-            },
+            record: { ...base, status: statusOf(err), bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() },
           };
         }
-        this.#log.warn(
-          { err, instrument: inst.key, session_date: w.sessionDate, tries },
-          'backfill window failed; retrying',
-        );
+        this.#log.warn({ err, instrument: inst.key, session_date: w.sessionDate, tries }, 'backfill window failed; retrying');
         if (err instanceof IbConnectivityError) await client.waitUntilConnected(signal);
-        else if (err instanceof IbCancelledError || err instanceof TimeoutError)
-          await clock.sleep(backoffDelay(tries, RETRY_BACKOFF), signal);
+        else if (err instanceof IbCancelledError || err instanceof TimeoutError) await clock.sleep(backoffDelay(tries, RETRY_BACKOFF), signal);
       }
     }
   }
@@ -961,13 +725,7 @@ export class TwsIngestor implements Ingestor {
       try {
         return await fn();
       } catch (err) {
-        if (
-          !(err instanceof IbConnectivityError) ||
-          !err.retryable ||
-          tries >= this.#d.config.max_window_attempts ||
-          signal?.aborted
-        )
-          throw err;
+        if (!(err instanceof IbConnectivityError) || !err.retryable || tries >= this.#d.config.max_window_attempts || signal?.aborted) throw err;
         await this.#d.client.waitUntilConnected(signal);
       }
     }
@@ -991,10 +749,7 @@ export class TwsIngestor implements Ingestor {
       const sent = this.#requests.recent(now, windowMs);
       if (sent.length > 0) {
         client.pacer.preload(sent);
-        this.#log.info(
-          { event: 'pacer_preloaded', recent: sent.length, in_flight_assumed: 0 },
-          'counting the previous run against the pacing window',
-        );
+        this.#log.info({ event: 'pacer_preloaded', recent: sent.length, in_flight_assumed: 0 }, 'counting the previous run against the pacing window');
       }
       return;
     }
@@ -1002,18 +757,9 @@ export class TwsIngestor implements Ingestor {
       .readAll()
       .filter((r): r is BackfillWindowRecord => r.type === 'window' && r.recorded_at + windowMs > now);
     if (recent.length === 0) return;
-    const inFlight = Array.from({ length: config.backfill_concurrency * 3 }, () => ({
-      at: now,
-      whatToShow: recent[0]?.what_to_show ?? 'TRADES',
-    }));
-    client.pacer.preload([
-      ...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })),
-      ...inFlight,
-    ]);
-    this.#log.info(
-      { event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length },
-      'counting the previous run against the pacing window',
-    );
+    const inFlight = Array.from({ length: config.backfill_concurrency * 3 }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
+    client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);
+    this.#log.info({ event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length }, 'counting the previous run against the pacing window');
   }
 
   #latestByWindow(): Map<string, BackfillWindowRecord> {
@@ -1081,23 +827,21 @@ export class TwsIngestor implements Ingestor {
       clock.clearTimeout(timer);
       timer = undefined;
       void flush().finally(() => {
-        // Bars that came while the flush ran wait at most the interval too.
-        if (buffer.length > 0 && timer === undefined && !signal.aborted)
-          timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
+        // Bars that came while the flush ran (or that it failed to write) wait at most the interval too.
+        if (buffer.length > 0 && timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
       });
     };
     const onFinalBar = (bar: BarEvent): void => {
       buffer.push(bar);
       if (buffer.length >= config.live.flush_max_bars) return flushNow();
-      // Group commit with the shortest wait: the newest bar is committed (one file for all
-      // instruments) as soon as every stream that owes it has passed it on as final; a laggard
-      // or a repaired bar waits at most flush_interval_ms.
+      // Group commit with the shortest wait: the newest bar is committed (one file for every
+      // instrument) as soon as each stream that owes it has passed it on as final; a laggard or
+      // a repaired bar waits at most flush_interval_ms.
       if (bar.ts >= newestFinal) {
         newestFinal = bar.ts;
         if (barFinalEverywhere(bar.ts, barMs, progress)) return flushNow();
       }
-      if (timer === undefined && !signal.aborted)
-        timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
+      if (timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
     };
     try {
       for (const inst of instruments) {
@@ -1134,10 +878,7 @@ export class TwsIngestor implements Ingestor {
         });
         this.#liveStreams = [...streams];
       }
-      if (!signal.aborted)
-        await new Promise<void>((resolve) =>
-          signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
+      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     } finally {
       clock.clearTimeout(timer);
       await Promise.all(streams.map((s) => client.unsubscribe(s)));
