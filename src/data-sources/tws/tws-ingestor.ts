@@ -837,7 +837,7 @@ export class TwsIngestor implements Ingestor {
       // Group commit with the shortest wait: the newest bar is committed (one file for every
       // instrument) as soon as each stream that owes it has passed it on as final; a laggard or
       // a repaired bar waits at most flush_interval_ms.
-      if (bar.ts >= newestFinal) {
+      if (config.live.flush_on_final && bar.ts >= newestFinal) {
         newestFinal = bar.ts;
         if (barFinalEverywhere(bar.ts, barMs, progress)) return flushNow();
       }
