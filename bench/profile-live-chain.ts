@@ -18,6 +18,11 @@ for (const m of ['run', 'query', 'queryColumns', 'readDoubles', 'writeParquetAto
   const orig = (Lake.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m];
   if (!orig) continue;
   (Lake.prototype as unknown as Record<string, unknown>)[m] = async function (this: Lake, ...a: unknown[]) {
+    const explain = process.env.EXPLAIN && m === 'run' && typeof a[0] === 'string' ? new RegExp(`^CREATE TEMP TABLE \\w+_(${process.env.EXPLAIN}) AS`).exec(a[0]) : null;
+    if (explain && typeof a[0] === 'string') {
+      const rows = (await (Lake.prototype.query as (sql: string) => Promise<Record<string, unknown>[]>).call(this, `EXPLAIN ANALYZE ${a[0].slice(explain[0].length)}`)) as Record<string, unknown>[];
+      for (const r of rows) console.log(String(r['explain_value'] ?? JSON.stringify(r)));
+    }
     const t = performance.now();
     try {
       return await orig.apply(this, a);
