@@ -143,6 +143,8 @@ export class Daemon {
         : null;
     if (this.liveChain && this.market) {
       const chain = this.liveChain;
+      // The chain's transform re-reads the day's raw rows every minute: keep them on the connection.
+      app.rawStore.cacheRecentDates();
       // Subscribed before the market starts, so the start-up catch-up's holds are seen.
       this.#unsubscribe.push(app.rawStore.onCommit((info) => chain.onCommit(info)));
       const off = this.market.onEvent?.((e) => chain.onEvent(e));

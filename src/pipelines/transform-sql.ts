@@ -36,7 +36,8 @@ import { compileTransformPlan, type PlannedRule, type TransformSqlPlan } from '.
 /** What the JS transform needs, with the stores' relation-level writes and the lake to run SQL on. */
 export interface SqlTransformDeps extends Omit<TransformDeps, 'rawStore' | 'curatedStore' | 'quarantineStore'> {
   readonly lake: Pick<Lake, 'run' | 'query' | 'stage' | 'dropTable'>;
-  readonly rawStore: Pick<RawStore, 'relationSql'>;
+  /** `leaseDate` (when present and caching is on) serves a one-date pass from the rows cached on the connection. */
+  readonly rawStore: Pick<RawStore, 'relationSql'> & Partial<Pick<RawStore, 'leaseDate'>>;
   readonly curatedStore: Pick<CuratedStore, 'writeCuratedRelation' | 'hasPartition' | 'partitionFile'>;
   readonly quarantineStore: Pick<QuarantineStore, 'replaceFromRelation'>;
 }
@@ -183,38 +184,44 @@ export class TransformPass {
     const staged: string[] = [];
     const prefix = `ibp_tx${++passCounter}`;
     const sorted = [...dates].sort();
+    const symbolsRel = await stage(
+      lake,
+      staged,
+      [{ name: 'symbol', type: 'VARCHAR' }, { name: 'cal', type: 'BIGINT' }, { name: 'sid', type: 'BIGINT' }],
+      { symbol: requested, cal: symbolCal, sid: requested.map((_, i) => i) },
+      requested.length,
+    );
+    const sessionsRel = await stage(
+      lake,
+      staged,
+      [
+        { name: 'cal', type: 'BIGINT' },
+        { name: 'cal_name', type: 'VARCHAR' },
+        { name: 'date', type: 'VARCHAR' },
+        { name: 'day', type: 'BIGINT' },
+        ...(['open_ms', 'close_ms', 'cut_ms', 'as_of_ms', 'now_ms'] as const).map((name) => ({ name, type: 'BIGINT' as const })),
+        { name: 'final', type: 'BOOLEAN' },
+      ],
+      sessions,
+      sessions.cal.length,
+    );
+    const breaksRel = await stage(
+      lake,
+      staged,
+      [{ name: 'cal', type: 'BIGINT' }, { name: 'date', type: 'VARCHAR' }, { name: 'start_ms', type: 'BIGINT' }, { name: 'end_ms', type: 'BIGINT' }],
+      breaks,
+      breaks.cal.length,
+    );
+    // One date (the live chain's intraday run, every minute): its rows from the connection's
+    // cache, which reads only the files committed since the previous run; the same rows as relationSql.
+    const lease = dates.length === 1 && sorted[0] !== undefined ? ((await deps.rawStore.leaseDate?.(sorted[0], deps.barSize, deps.dataset?.series)) ?? null) : null;
     const plan = compileTransformPlan(
       { rules: deps.dqRules[transformDqKey(deps)] ?? [], gaps: deps.gaps, barMs: freq, maxSlots },
       {
-        raw: deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize, series: deps.dataset?.series }),
-        symbols: await stage(
-          lake,
-          staged,
-          [{ name: 'symbol', type: 'VARCHAR' }, { name: 'cal', type: 'BIGINT' }, { name: 'sid', type: 'BIGINT' }],
-          { symbol: requested, cal: symbolCal, sid: requested.map((_, i) => i) },
-          requested.length,
-        ),
-        sessions: await stage(
-          lake,
-          staged,
-          [
-            { name: 'cal', type: 'BIGINT' },
-            { name: 'cal_name', type: 'VARCHAR' },
-            { name: 'date', type: 'VARCHAR' },
-            { name: 'day', type: 'BIGINT' },
-            ...(['open_ms', 'close_ms', 'cut_ms', 'as_of_ms', 'now_ms'] as const).map((name) => ({ name, type: 'BIGINT' as const })),
-            { name: 'final', type: 'BOOLEAN' },
-          ],
-          sessions,
-          sessions.cal.length,
-        ),
-        breaks: await stage(
-          lake,
-          staged,
-          [{ name: 'cal', type: 'BIGINT' }, { name: 'date', type: 'VARCHAR' }, { name: 'start_ms', type: 'BIGINT' }, { name: 'end_ms', type: 'BIGINT' }],
-          breaks,
-          breaks.cal.length,
-        ),
+        raw: lease?.sql ?? deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize, series: deps.dataset?.series }),
+        symbols: symbolsRel,
+        sessions: sessionsRel,
+        breaks: breaksRel,
       },
       prefix,
       dates,
@@ -230,6 +237,7 @@ export class TransformPass {
       for (const sql of plan.drop) await lake.run(sql).catch(() => undefined);
       throw err;
     } finally {
+      lease?.release();
       for (const s of staged) await lake.dropTable(s);
     }
     return new TransformPass(deps, dates, requested, plan, now, results);

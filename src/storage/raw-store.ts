@@ -8,6 +8,7 @@ import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestampt
 import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
 import { Lake, type LakeColumn } from './lake.js';
 import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from './raw-bar-columns.js';
+import { RawRowCache, type RawRowLease } from './raw-row-cache.js';
 import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
 import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
@@ -52,6 +53,12 @@ export const RAW_FILE_COLUMNS: readonly LakeColumn[] = [
 ];
 
 const RAW_SELECT = RAW_FILE_COLUMNS.map((c) => c.name).join(', ');
+
+/** The raw rows of these committed files, with `bar_size` and `date` from the Hive path. */
+function rawFilesSelect(files: readonly string[]): string {
+  const base = Lake.parquetRelation(files, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }]);
+  return `SELECT ${RAW_SELECT}, CAST(bar_size AS VARCHAR) AS bar_size, CAST(date AS VARCHAR) AS date FROM ${base}`;
+}
 
 /** What a batch written from a SQL relation is (see RawStore.writeRelation). */
 export interface RelationBatch {
@@ -178,6 +185,7 @@ export class RawStore {
   readonly #ledger: JsonlLedger<RawLedgerRecord>;
   readonly #index: RawBatchIndex;
   readonly #listeners = new Set<(info: BatchCommitInfo) => void>();
+  #cache: RawRowCache | null = null;
 
   constructor(lake: Lake, sessionDates: SessionDateResolver) {
     this.#lake = lake;
@@ -628,15 +636,31 @@ export class RawStore {
       .filter(([d]) => d >= q.start && d <= q.end)
       .flatMap(([, fs]) => fs)
       .filter((f) => !q.presentOnly || existsSync(f));
-    const base = Lake.parquetRelation(files, [
-      ...RAW_FILE_COLUMNS,
-      { name: 'bar_size', type: 'VARCHAR' },
-      { name: 'date', type: 'DATE' },
-    ]);
     const where = q.symbols ? `WHERE symbol IN (${q.symbols.length ? sqlKeyList(q.symbols) : 'NULL'})` : '';
-    const rel = `(SELECT ${RAW_SELECT}, CAST(bar_size AS VARCHAR) AS bar_size, CAST(date AS VARCHAR) AS date FROM ${base} ${where})`;
+    const rel = `(${rawFilesSelect(files)} ${where})`;
     if (!q.dedup) return rel;
     return `(SELECT * FROM ${rel} QUALIFY row_number() OVER (PARTITION BY source, symbol, ts ORDER BY ingestion_ts DESC, batch_id DESC) = 1)`;
+  }
+
+  /**
+   * From now on, keeps the committed rows of the most recent session dates cached on the lake's
+   * connection for leaseDate (a long-lived process: the daemon's live chain). Off by default: a
+   * one-shot run would only pay for the copy.
+   */
+  cacheRecentDates(maxDates = 4): void {
+    this.#cache ??= new RawRowCache(this.#lake, rawFilesSelect, { maxDates });
+  }
+
+  /**
+   * The committed raw rows of one session date of a bar dataset's raw partition (relationSql's
+   * rows and columns: every symbol, not deduplicated) from the cache, brought up to date by reading only the files committed since
+   * its last lease; null when caching is off or the date has no files. Release the lease once the
+   * statements reading it are done (the next lease waits for it).
+   */
+  async leaseDate(date: string, barSize: BarSize = '1 min', series?: string | null): Promise<RawRowLease | null> {
+    if (!this.#cache) return null;
+    if (!DATE.test(date)) throw new InputError(`dates must be YYYY-MM-DD, got ${date}`);
+    return this.#cache.lease(`${rawPartitionToken(barSize, series)}|${date}`, () => this.visibleFiles(barSize, [date], series).get(date) ?? []);
   }
 
   /** Newest stored bar start per symbol, looking at the most recent `lookbackDates` partitions. */

@@ -31,7 +31,8 @@ tws:
   # Timeouts are on the daemon's 120x clock: generous, so a busy machine is slow, not broken.
   connect_timeout_ms: 1200000
   request_timeout_ms: 1200000
-  live: { flush_interval_ms: ${flushMs}, finalize_grace_ms: 3000, silence_timeout_ms: 600000 }
+  # No flush as each minute turns final: the stop's flush is what this test watches (below).
+  live: { flush_interval_ms: ${flushMs}, flush_on_final: false, finalize_grace_ms: 3000, silence_timeout_ms: 600000 }
 instruments:
   - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }
   - { key: MSFT, sec_type: STK, symbol: MSFT, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }

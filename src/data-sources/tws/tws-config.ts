@@ -5,6 +5,7 @@ const liveDefaults = {
   mode: 'keep_up_to_date' as const,
   flush_interval_ms: 5_000,
   flush_max_bars: 5_000,
+  flush_on_final: true,
   silence_timeout_ms: 180_000,
   finalize_grace_ms: 30_000,
 };
@@ -42,7 +43,13 @@ export const twsConfigSchema = z
          * data agree (5-s real-time bars aggregated to 1 min can differ from HMDS bars).
          */
         mode: z.enum(['keep_up_to_date']).default('keep_up_to_date'),
+        /**
+         * Longest a final bar waits in the live buffer. A minute's bars are committed sooner: as
+         * soon as every stream that owes the newest one has passed it on as final.
+         */
         flush_interval_ms: z.number().int().positive().default(liveDefaults.flush_interval_ms),
+        /** Commit a minute as soon as its last bar is final (false: only on the interval, the size or the stop). */
+        flush_on_final: z.boolean().default(liveDefaults.flush_on_final),
         flush_max_bars: z.number().int().positive().default(liveDefaults.flush_max_bars),
         silence_timeout_ms: z.number().int().positive().default(liveDefaults.silence_timeout_ms),
         /** After a bar ends, how long to wait for the next bar's first update before calling it final. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
-import type { BarEvent, BarSize } from '../../core/bars.js';
+import { type BarEvent, type BarSize, barSizeMs } from '../../core/bars.js';
 import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
 import type { Instrument, WhatToShow } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../ops/logging-setup.js';
@@ -14,6 +14,7 @@ import { backoffDelay, type BackoffPolicy } from './backoff.js';
 import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
+import { barFinalEverywhere, type StreamProgress } from './live-flush-policy.js';
 import { REQUEST_LOG, RequestLog } from './request-log.js';
 import type { TwsConfig } from './tws-config.js';
 import type { ResolvedContract, TwsClient } from './tws-client.js';
@@ -802,6 +803,7 @@ export class TwsIngestor implements Ingestor {
     const { client, rawStore, clock, config } = this.#d;
     const { signal } = options;
     const barSize = config.historical_bar_size;
+    const barMs = barSizeMs(barSize);
     const buffer: BarEvent[] = [];
     let barsWritten = 0;
     let batchesWritten = 0;
@@ -837,45 +839,65 @@ export class TwsIngestor implements Ingestor {
     };
 
     const streams: LiveBarStream[] = [];
+    const progress: StreamProgress[] = [];
     let timer: TimerHandle | undefined;
-    const tick = (): void => {
+    // Newest bar start passed on as final by any stream: only its completion triggers an early flush.
+    let newestFinal = Number.NEGATIVE_INFINITY;
+    const flushNow = (): void => {
+      clock.clearTimeout(timer);
+      timer = undefined;
       void flush().finally(() => {
-        if (!signal.aborted) timer = clock.setTimeout(tick, config.live.flush_interval_ms);
+        // Bars that came while the flush ran (or that it failed to write) wait at most the interval too.
+        if (buffer.length > 0 && timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
       });
+    };
+    const onFinalBar = (bar: BarEvent): void => {
+      buffer.push(bar);
+      if (buffer.length >= config.live.flush_max_bars) return flushNow();
+      // Group commit with the shortest wait: the newest bar is committed (one file for every
+      // instrument) as soon as each stream that owes it has passed it on as final; a laggard or
+      // a repaired bar waits at most flush_interval_ms.
+      if (config.live.flush_on_final && bar.ts >= newestFinal) {
+        newestFinal = bar.ts;
+        if (barFinalEverywhere(bar.ts, barMs, progress)) return flushNow();
+      }
+      if (timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
     };
     try {
       for (const inst of instruments) {
         if (signal.aborted) break;
         const contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
-        streams.push(
-          client.subscribeMarketData(contract, {
-            symbol: inst.key,
-            barSize,
-            whatToShow: inst.what_to_show,
-            useRth: inst.use_rth,
-            calendar: this.#d.calendarFor(inst.key),
-            ...(options.from?.has(inst.key) ? { from: options.from.get(inst.key) } : {}),
-            finalizeGraceMs: config.live.finalize_grace_ms,
-            silenceTimeoutMs: config.live.silence_timeout_ms,
-            repairAttempts: config.max_window_attempts,
-            logger: this.#log,
-            onBar: (bar) => {
-              buffer.push(bar);
-              if (buffer.length >= config.live.flush_max_bars) void flush();
-            },
-            onEvent: (e) => {
-              try {
-                this.#recordGapOutcome(e);
-              } catch (err) {
-                this.#log.error({ err, event: e }, 'cannot record a live gap outcome');
-              }
-              options.onEvent?.(e);
-            },
-          }),
-        );
+        const calendar = this.#d.calendarFor(inst.key);
+        const stream = client.subscribeMarketData(contract, {
+          symbol: inst.key,
+          barSize,
+          whatToShow: inst.what_to_show,
+          useRth: inst.use_rth,
+          calendar,
+          ...(options.from?.has(inst.key) ? { from: options.from.get(inst.key) } : {}),
+          finalizeGraceMs: config.live.finalize_grace_ms,
+          silenceTimeoutMs: config.live.silence_timeout_ms,
+          repairAttempts: config.max_window_attempts,
+          logger: this.#log,
+          onBar: onFinalBar,
+          onEvent: (e) => {
+            try {
+              this.#recordGapOutcome(e);
+            } catch (err) {
+              this.#log.error({ err, event: e }, 'cannot record a live gap outcome');
+            }
+            options.onEvent?.(e);
+          },
+        });
+        streams.push(stream);
+        progress.push({
+          get lastFinalTs() {
+            return stream.lastFinalTs;
+          },
+          calendar,
+        });
         this.#liveStreams = [...streams];
       }
-      timer = clock.setTimeout(tick, config.live.flush_interval_ms);
       if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     } finally {
       clock.clearTimeout(timer);

@@ -143,6 +143,27 @@ describe('live bars against the simulated gateway (manual clock)', () => {
     expect(msft[0]).toBe(T0 - 2 * M);
   });
 
+  it('a minute is committed as one batch the moment its last bar is final, not on the flush interval', async () => {
+    // flush_interval_ms is 2 min here: on a fixed interval a bar would wait up to 2 min.
+    const { r, clock, driver } = await manualRig(T0);
+    const commits: { at: number; rows: number; lastTs: Map<string, number> }[] = [];
+    r.rawStore.onCommit((info) => commits.push({ at: clock.now(), rows: info.rows, lastTs: new Map(info.lastTs) }));
+    await driver.run(r.client.connect());
+    const ac = new AbortController();
+    const live = r.ingestor.runLiveStream([AAPL, MSFT], { signal: ac.signal });
+    await driver.advanceTo(T0 + 6 * M + 30_000);
+    ac.abort();
+    expect((await live).flushFailures).toBe(0);
+    // Bars T0 .. T0+4min: each committed in its own batch holding both instruments' bar, when the
+    // next bar's first update made it final: the sim updates every 5 s, so 5 s after its close
+    // (tws-protocol.md §4.2: IB's cadence is 4-6 s), never before.
+    for (let m = T0; m <= T0 + 4 * M; m += M) {
+      const c = commits.filter((x) => x.lastTs.get('AAPL') === m || x.lastTs.get('MSFT') === m);
+      const seen = c.map((x) => ({ rows: x.rows, aapl: x.lastTs.get('AAPL'), msft: x.lastTs.get('MSFT'), after: x.at - (m + M) }));
+      expect(seen, new Date(m).toISOString()).toEqual([{ rows: 2, aapl: m, msft: m, after: 5_000 }]);
+    }
+  });
+
   it('the CME daily halt and the end of a session are no gap: nothing is repaired across them', async () => {
     const ES = instrumentConfigSchema.parse({ key: 'ES-202503', sec_type: 'FUT', symbol: 'ES', exchange: 'CME', currency: 'USD', last_trade_date_or_contract_month: '202503', calendar: 'CMES', use_rth: false });
     // Tuesday 2024-11-26, Chicago on CST: the halt is 22:00-23:00 UTC (16:00-17:00 CT); AAPL's session ends 21:00 UTC.
