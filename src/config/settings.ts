@@ -11,7 +11,7 @@ import { loggingConfigSchema } from '../ops/logging-config.js';
 import { daemonConfigSchema, httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
 import { alignmentsConfigSchema } from '../pipelines/alignment-config.js';
 import { barDatasetReferenceIssues, barDatasetsConfigSchema } from '../pipelines/bar-datasets.js';
-import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
+import { featureGroupsConfigSchema, resolveFeatureModulePaths } from '../pipelines/features/feature-config.js';
 import { modelsConfigSchema, scoringReferenceIssues } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
 import { lakeConfigSchema } from '../storage/lake-config.js';
@@ -117,6 +117,7 @@ export function parseSettings(raw: unknown, source = 'config', baseDir = process
   const cfg = result.data;
   if (!isAbsolute(cfg.lake.root)) cfg.lake.root = resolve(baseDir, cfg.lake.root);
   for (const m of cfg.models) if (m.kind === 'local' && !isAbsolute(m.path)) m.path = resolve(baseDir, m.path);
+  resolveFeatureModulePaths(cfg.feature_groups, baseDir);
   return deepFreeze(cfg);
 }
 

@@ -34,6 +34,11 @@ export function resolveFeatureGroup(
   const record = version === undefined ? undefined : store.registeredVersion(name, version);
   if (record && version !== undefined) {
     const def = record.definition as { source?: unknown; features?: unknown } | null;
+    if (Array.isArray(def?.features) && def.features.some((f) => typeof f === 'object' && f !== null && 'module_sha256' in f)) {
+      throw new InputError(`feature group ${name} version ${version}: its definition uses a custom module, of which the registry keeps only the content hash; configure that version (with the module) to recompute it`, {
+        details: { group: name, version },
+      });
+    }
     const parsed = featureGroupSchema.safeParse({ name, version, source: def?.source, features: def?.features, ...(configured?.ttl !== undefined ? { ttl: configured.ttl } : {}) });
     if (!parsed.success) throw new InputError(`feature group ${name} version ${version}: the registry's definition cannot be read back`, { cause: parsed.error });
     return { group: parsed.data, version, fromRegistry: true };
@@ -82,9 +87,11 @@ export const featuresJob: JobDefinition = {
     for (const s of symbols) app.calendars.calendarFor(s);
     const dates = featureRunDates(params, symbols, app.calendars);
     const results: FeaturePipelineResult[] = [];
-    for (const { group, version: v } of resolved) {
+    for (const { group, version: v, fromRegistry } of resolved) {
       const source = resolveSourceDataset(group.source, app.settings.alignments);
-      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows });
+      const index = app.settings.feature_groups.findIndex((g) => g.name === group.name);
+      const configPath = fromRegistry || index < 0 ? `feature group ${group.name} version ${v} (registry)` : `feature_groups[${index}]`;
+      const result = await runFeaturePipeline(dates, symbols, group, v, { lake: app.lake, featureStore: store, logger, source, signal, batchRows: app.settings.lake.feature_batch_rows, configPath });
       metrics?.featureRevisions.labels(group.name, v).inc(result.revisions);
       results.push(result);
     }

@@ -12,6 +12,8 @@ import { planFeatureBatches, type FeatureBatch } from './features/feature-batche
 import { specOutputColumns, type FeatureGroup } from './features/feature-config.js';
 import { canonicalFeatureDefinition, featureDefinitionHash } from './features/feature-definition-hash.js';
 import { featureFunctionFor } from './features/feature-registry.js';
+import { featureModuleHashes, loadCustomFeatures } from './features/custom-feature.js';
+import { compileExpression, expressionInputName } from './features/expression-feature.js';
 import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type SourceDataset } from './source-dataset.js';
 
 /** Default row budget of one read: ~1 M source rows, about 150 MB of typed arrays for the technical group. */
@@ -36,6 +38,8 @@ export interface FeaturePipelineDeps {
   readonly compute?: FeatureComputeMode;
   /** Checked between batches: an abort stops the run before anything more is written. */
   readonly signal?: AbortSignal;
+  /** Where the group is in the config (e.g. `feature_groups[1]`), for errors about its specs. */
+  readonly configPath?: string;
 }
 
 export interface FeaturePipelineResult {
@@ -123,7 +127,9 @@ export async function runFeaturePipeline(
   }
   if (skipped.length) logger.warn({ group: group.name, source: source.name, dates: skipped }, 'no source partition: dates skipped');
 
-  const definitionHash = featureDefinitionHash(group);
+  // Module contents, read once: the definition hash names them and every batch checks its import against them.
+  const modules = featureModuleHashes(group.features);
+  const definitionHash = featureDefinitionHash(group, modules);
   const registered = featureStore.registeredVersion(group.name, version);
   let featureColumns = group.features.flatMap(specOutputColumns);
   // Keep the column order the version was first written with (a definition read back from the
@@ -137,11 +143,22 @@ export async function runFeaturePipeline(
   );
   const masks = sourceColumns.filter((c) => c.endsWith('_imputed') && c !== 'is_imputed');
   const inputs = [...new Set(group.features.flatMap((spec) => featureFunctionFor(spec).inputColumns(spec)))];
+  // Expression features: checked against the parser and the source's columns, then read as
+  // DuckDB-computed input columns.
+  const expressions = new Map<string, string>();
+  const probe = `(SELECT * FROM read_parquet(${sqlString(firstFile)}, hive_partitioning = false) LIMIT 0)`;
+  const configPath = deps.configPath ?? `feature group ${group.name}`;
+  for (const [i, spec] of group.features.entries()) {
+    if (spec.fn === 'expression') expressions.set(expressionInputName(spec), await compileExpression(lake, spec, sourceColumns, `${configPath}.features[${i}].expr`, probe));
+  }
+  // Custom modules load (and fail: missing export, not a function) before anything is registered.
+  await loadCustomFeatures(group.features, modules);
   for (const c of inputs) {
+    if (expressions.has(c)) continue;
     if (!sourceColumns.includes(c)) throw new InputError(`feature group ${group.name}: source ${source.name} has no column ${c}`, { details: { group: group.name, column: c } });
   }
   // Fail on a changed definition before any work.
-  featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group)), featureColumns, maskColumns: masks });
+  featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group, modules)), featureColumns, maskColumns: masks });
 
   const lookbackBars = groupLookbackBars(group);
   const ctx: RunContext = {
@@ -152,6 +169,8 @@ export async function runFeaturePipeline(
     featureColumns,
     masks,
     inputs,
+    expressions,
+    modules,
     hasImputation: sourceColumns.includes('imputation'),
     universe,
     universeTable: `ibp_universe_${++tempCounter}`,
@@ -229,6 +248,10 @@ interface RunContext {
   readonly featureColumns: readonly string[];
   readonly masks: readonly string[];
   readonly inputs: readonly string[];
+  /** SQL of the expression features' input columns, by input name (see compileExpression). */
+  readonly expressions: ReadonlyMap<string, string>;
+  /** sha256 of the custom features' modules, by path. */
+  readonly modules: Readonly<Record<string, string>>;
   readonly hasImputation: boolean;
   readonly universe: readonly string[];
   readonly universeTable: string;
@@ -333,15 +356,16 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
     'CAST(epoch_ms(s.ts) AS DOUBLE) AS ts',
     `CAST(CAST(CAST(s.date AS VARCHAR) AS DATE) - DATE '1970-01-01' AS DOUBLE) AS day`,
     hasAvailable ? 'CAST(epoch_ms(s.available_ts) AS DOUBLE) AS available' : 'CAST(NULL AS DOUBLE) AS available',
-    ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
+    ...ctx.inputs.map((c, i) => `CAST(s.${sqlIdent(ctx.expressions.has(c) ? `__expr${i}` : c)} AS DOUBLE) AS ${sqlIdent(`in${i}`)}`),
   ].join(', ');
+  const inBatch = `symbol IN (SELECT symbol FROM ${ctx.universeTable} WHERE sid >= ${batch.symbolStart} AND sid < ${batch.symbolEnd})`;
+  // Expression features are windows over the batch's rows of each symbol (its lookback
+  // included): computed in a subquery over the filtered scan, so their names are the source's.
+  const exprs = ctx.inputs.flatMap((c, i) => (ctx.expressions.has(c) ? [`${ctx.expressions.get(c) as string} AS ${sqlIdent(`__expr${i}`)}`] : []));
+  const from = exprs.length ? `(SELECT *, ${exprs.join(', ')} FROM ${scan} WHERE ${inBatch}) s` : `${scan} s WHERE s.${inBatch}`;
   // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
   // order in JS (each file is already sorted by symbol and ts).
-  const read = await lake.readDoubles(
-    `SELECT ${select} FROM ${scan} s
-     WHERE s.symbol IN (SELECT symbol FROM ${ctx.universeTable} WHERE sid >= ${batch.symbolStart} AND sid < ${batch.symbolEnd})`,
-    batch.rows,
-  );
+  const read = await lake.readDoubles(`SELECT ${select} FROM ${from}`, batch.rows);
   ctx.batches++;
   ctx.rowsRead += read.rows;
   return {
@@ -355,6 +379,7 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
     targetEnd: batch.targetEnd,
     symbolKeys: ctx.symbolKeys,
     inputNames: ctx.inputs,
+    modules: ctx.modules,
     columns: { symbol: read.get('symbol'), ts: read.get('ts'), day: read.get('day'), available: read.get('available'), inputs: ctx.inputs.map((_, i) => read.get(`in${i}`)) },
   };
 }

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInstantOption } from '../../src/cli/features-command.js';
 import type { CuratedBarRow } from '../../src/core/bars.js';
@@ -13,7 +13,7 @@ const MIN = 60_000;
 const dir = mkdtempSync(join(tmpdir(), 'ibpipe-features-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = (smaWindow: number): string => `
+const config = (smaWindow: number, expr = 'close - min(close) OVER w'): string => `
 lake: { root: ./lake }
 instruments:
   - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, currency: USD, calendar: XNYS }
@@ -28,9 +28,12 @@ feature_groups:
     features:
       - { name: sma_3, fn: sma, column: close, window: ${smaWindow} }
       - { name: close_lag, fn: lag, column: close, periods: [1] }
+      - { name: my_sma_3, fn: custom, module: ./features/sma.js, inputs: [close], params: { window: 3 }, lookback_bars: 2 }
+      - { name: above_min_3, fn: expression, expr: "${expr}", window: 3 }
 `;
 const CFG = join(dir, 'ibpipe.yaml');
 const CHANGED = join(dir, 'changed.yaml');
+const BAD_EXPR = join(dir, 'bad-expr.yaml');
 // 2024-11-26 (EST): 09:30 ET = 14:30 UTC. Close of the bar starting at minute k after the open = 100 + k.
 const OPEN = Date.parse('2024-11-26T14:30:00Z');
 
@@ -61,6 +64,10 @@ function row(symbol: string, ts: number, close: number): CuratedBarRow {
 beforeAll(async () => {
   writeFileSync(CFG, config(3));
   writeFileSync(CHANGED, config(4));
+  writeFileSync(BAD_EXPR, config(3, 'close - min(volume_usd) OVER w'));
+  // A custom feature module, named relative to the config file's directory.
+  mkdirSync(join(dir, 'features'));
+  copyFileSync(resolve(import.meta.dirname, '../../examples/features/sma.js'), join(dir, 'features', 'sma.js'));
   const lake = await Lake.open({ root: join(dir, 'lake') });
   try {
     // AAPL: 09:30..10:29 (60 bars); MSFT only 09:30..09:39.
@@ -89,7 +96,8 @@ describe('ibpipe run features / run align / features latest (child processes)', 
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>[];
-    // AAPL 09:59 is minute 29: close 129, sma_3 = (127 + 128 + 129) / 3 = 128, lag 1 = 128.
+    // AAPL 09:59 is minute 29: close 129, sma_3 = (127 + 128 + 129) / 3 = 128 (also by the module), lag 1 = 128,
+    // close - the lowest of the last 3 closes = 129 - 127 = 2.
     expect(out[0]).toEqual({
       symbol: 'AAPL',
       status: 'ok',
@@ -101,10 +109,10 @@ describe('ibpipe run features / run align / features latest (child processes)', 
       age_ms: 30_000,
       ttl_ms: 120_000,
       is_imputed: false,
-      features: { sma_3: 128, close_lag_1: 128 },
+      features: { sma_3: 128, close_lag_1: 128, my_sma_3: 128, above_min_3: 2 },
     });
     // MSFT's last bar 09:39 became available at 09:40: 20.5 minutes old, beyond the 2-minute TTL.
-    expect(out[1]).toMatchObject({ symbol: 'MSFT', status: 'stale', ts: '2024-11-26T14:39:00Z', age_ms: 1_230_000, features: { sma_3: null, close_lag_1: null } });
+    expect(out[1]).toMatchObject({ symbol: 'MSFT', status: 'stale', ts: '2024-11-26T14:39:00Z', age_ms: 1_230_000, features: { sma_3: null, close_lag_1: null, my_sma_3: null, above_min_3: null } });
   });
 
   it('prints CSV with the features flattened, a --ttl override and instants in New York time (--tz)', async () => {
@@ -114,8 +122,8 @@ describe('ibpipe run features / run align / features latest (child processes)', 
     expect(r.code).toBe(0);
     // 14:31:30 UTC on 2024-11-26 (EST, UTC-5) is 09:31:30 in New York.
     expect(r.stdout.trim().split('\n')).toEqual([
-      'symbol,status,group,version,as_of,ts,available_ts,age_ms,ttl_ms,is_imputed,sma_3,close_lag_1',
-      'MSFT,ok,technical,v1,2024-11-26T09:31:30-05:00,2024-11-26T09:30:00-05:00,2024-11-26T09:31:00-05:00,30000,600000,false,,',
+      'symbol,status,group,version,as_of,ts,available_ts,age_ms,ttl_ms,is_imputed,sma_3,close_lag_1,my_sma_3,above_min_3',
+      'MSFT,ok,technical,v1,2024-11-26T09:31:30-05:00,2024-11-26T09:30:00-05:00,2024-11-26T09:31:00-05:00,30000,600000,false,,,,',
     ]);
   });
 
@@ -129,6 +137,9 @@ describe('ibpipe run features / run align / features latest (child processes)', 
     const conflict = await runCli(['run', 'features', '--config', CHANGED, '--date', '2024-11-26', '--group', 'technical', '--format', 'json']);
     expect(conflict.code).toBe(2);
     expect(conflict.stderr).toContain('feature group technical version v1 was registered with a different definition');
+    const badExpr = await runCli(['run', 'features', '--config', BAD_EXPR, '--date', '2024-11-26', '--group', 'technical', '--format', 'json']);
+    expect(badExpr.code).toBe(2);
+    expect(badExpr.stderr).toContain('feature_groups[0].features[3].expr: expression feature above_min_3: unknown column volume_usd');
   });
 
   it('run align writes the aligned dataset', async () => {

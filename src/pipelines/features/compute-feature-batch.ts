@@ -1,6 +1,7 @@
 import { InputError } from '../../core/errors.js';
 import { runningAvailability } from '../../data-quality/availability.js';
 import { computeFeatureGroup, type ComputableFeatureGroup, type FeatureSeries } from './compute-feature-group.js';
+import { loadCustomFeatures } from './custom-feature.js';
 import { dayHistory } from './feature-batches.js';
 import { specOutputColumns } from './feature-config.js';
 import { DEFAULT_LOOKBACK_TOLERANCE, featureFunctionFor } from './feature-registry.js';
@@ -29,6 +30,8 @@ export interface FeatureBatchInput {
   readonly symbolKeys: readonly number[];
   /** Names of `columns.inputs`, in order (OHLCV or further numeric source columns). */
   readonly inputNames: readonly string[];
+  /** sha256 of each custom feature's module (by path) when the run's definition was hashed. */
+  readonly modules?: Readonly<Record<string, string>>;
   readonly columns: {
     readonly symbol: Float64Array;
     /** Bar start, epoch ms. */
@@ -90,6 +93,8 @@ function lookbackClasses(group: ComputableFeatureGroup): LookbackClass[] {
  */
 export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () => Promise<void>): Promise<FeatureBatchOutput> {
   const { group, featureColumns, lookbackBars, barMs } = input;
+  // Custom features' functions, in this thread (a worker imports them itself).
+  await loadCustomFeatures(group.features, input.modules);
   const dayIndex = new Map(input.days.map((d, j) => [d, j]));
   const sidOf = new Map(input.symbolKeys.map((k, sid) => [k, sid]));
   const { symbol, ts, day, available, inputs } = inSymbolOrder(input.columns, runsOf(input.columns, sidOf, dayIndex));

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -89,6 +90,50 @@ export const vwapSpecSchema = z
   .object({ ...base, fn: z.literal('vwap'), price: z.enum(VWAP_PRICES).default('typical') })
   .strict();
 
+/** A JavaScript identifier: the name a custom module exports its function under. */
+const EXPORT_NAME = /^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/;
+/** Module files a custom feature may name: JavaScript, or TypeScript (loaded through tsx). */
+export const FEATURE_MODULE_FILE = /\.(js|mjs|ts|mts)$/;
+const distinctIdentifiers = (what: string) =>
+  z
+    .array(identifier)
+    .min(1)
+    .refine((xs) => new Set(xs).size === xs.length, `${what} must be distinct`);
+
+/**
+ * A user-defined feature function in a module (README "Custom features"). `module` is resolved
+ * relative to the config file's directory when the config is loaded; its content (sha256), not its
+ * path, is part of the definition hash.
+ */
+export const customSpecSchema = z
+  .object({
+    ...base,
+    fn: z.literal('custom'),
+    module: z.string().min(1).regex(FEATURE_MODULE_FILE, 'expected a .js, .mjs, .ts or .mts file'),
+    export: z.string().regex(EXPORT_NAME, 'expected a JavaScript identifier').default('default'),
+    /** Source columns handed to the function, as Float64Arrays (NaN = NULL). */
+    inputs: distinctIdentifiers('inputs'),
+    /** JSON object handed to the function as `params`. */
+    params: z.record(z.string(), z.json()).default({}),
+    /** Bars of history before a day's first bar that the function's values depend on. */
+    lookback_bars: z.number().int().min(0).default(0),
+    /** Names of the arrays the function returns; one → column `name`, several → `name_<output>`. */
+    outputs: distinctIdentifiers('outputs').default(['value']),
+  })
+  .strict();
+/**
+ * A SQL window expression evaluated by DuckDB over the source rows, with `w` = the last `window`
+ * rows of the symbol (README "Expression features"). Validated against DuckDB's parser at run start.
+ */
+export const expressionSpecSchema = z
+  .object({
+    ...base,
+    fn: z.literal('expression'),
+    expr: z.string().trim().min(1).max(10_000),
+    window: window.default(1),
+  })
+  .strict();
+
 export const featureSpecSchema = z.discriminatedUnion('fn', [
   smaSpecSchema,
   emaSpecSchema,
@@ -104,6 +149,8 @@ export const featureSpecSchema = z.discriminatedUnion('fn', [
   bollingerSpecSchema,
   atrSpecSchema,
   vwapSpecSchema,
+  customSpecSchema,
+  expressionSpecSchema,
 ]);
 export type FeatureSpec = z.infer<typeof featureSpecSchema>;
 export type FeatureFn = FeatureSpec['fn'];
@@ -135,6 +182,8 @@ export function specOutputColumns(spec: FeatureSpec): string[] {
       return [`${spec.name}_lower`, `${spec.name}_mid`, `${spec.name}_upper`];
     case 'lag':
       return spec.periods.map((p) => `${spec.name}_${p}`);
+    case 'custom':
+      return spec.outputs.length === 1 ? [spec.name] : spec.outputs.map((o) => `${spec.name}_${o}`);
     default:
       return [spec.name];
   }
@@ -194,3 +243,11 @@ export const featureGroupsConfigSchema = z
     });
   });
 export type FeatureGroupsConfig = z.infer<typeof featureGroupsConfigSchema>;
+
+/**
+ * Resolves every custom feature's `module` against `baseDir` (the config file's directory), in
+ * place: called once by the settings loader, like models' paths.
+ */
+export function resolveFeatureModulePaths(groups: FeatureGroupsConfig, baseDir: string): void {
+  for (const g of groups) for (const spec of g.features) if (spec.fn === 'custom' && !isAbsolute(spec.module)) spec.module = resolve(baseDir, spec.module);
+}

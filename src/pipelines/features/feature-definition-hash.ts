@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { formatPath } from '../../config/settings.js';
 import { ConfigError } from '../../core/errors.js';
+import { featureModuleSha256 } from './custom-feature.js';
 import { featureGroupSchema } from './feature-config.js';
 import type { FeatureGroup, FeatureGroupInput } from './feature-config.js';
 
@@ -31,9 +32,11 @@ export function canonicalJson(value: unknown): string {
  * The canonical text of what a group computes: its source and its feature specs with defaults
  * applied, sorted by feature name (YAML order and spelled-out defaults do not matter). The group
  * name and version are the registry's key, and `ttl` is a serving policy that changes no value,
- * so none of them is part of the definition.
+ * so none of them is part of the definition. A custom feature's module counts by its content
+ * (`module_sha256`, read now), not its path: editing the file changes the definition, moving the
+ * checkout does not.
  */
-export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGroup): string {
+export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGroup, moduleHashes?: Readonly<Record<string, string>>): string {
   const parsed = featureGroupSchema.safeParse(group);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
@@ -41,11 +44,21 @@ export function canonicalFeatureDefinition(group: FeatureGroupInput | FeatureGro
     throw new ConfigError(`feature group ${name}: invalid definition\n${issues.join('\n')}`, issues);
   }
   const { source, features } = parsed.data;
-  const sorted = [...features].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...features]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((spec) => {
+      if (spec.fn !== 'custom') return spec;
+      const { module: _path, ...rest } = spec;
+      return { ...rest, module_sha256: moduleHashes?.[spec.module] ?? featureModuleSha256(spec) };
+    });
   return canonicalJson({ hash_version: FEATURE_DEFINITION_HASH_VERSION, source, features: sorted });
 }
 
-/** sha256 (hex) of {@link canonicalFeatureDefinition}: the value stored in the feature-group registry. */
-export function featureDefinitionHash(group: FeatureGroupInput | FeatureGroup): string {
-  return createHash('sha256').update(canonicalFeatureDefinition(group)).digest('hex');
+/**
+ * sha256 (hex) of {@link canonicalFeatureDefinition}: the value stored in the feature-group
+ * registry. `moduleHashes` (path → sha256) are the module contents a run computes with; absent,
+ * the files are read now.
+ */
+export function featureDefinitionHash(group: FeatureGroupInput | FeatureGroup, moduleHashes?: Readonly<Record<string, string>>): string {
+  return createHash('sha256').update(canonicalFeatureDefinition(group, moduleHashes)).digest('hex');
 }

@@ -4,7 +4,9 @@ import { bollinger } from './bollinger.js';
 import {
   atrSpecSchema,
   bollingerSpecSchema,
+  customSpecSchema,
   emaSpecSchema,
+  expressionSpecSchema,
   lagSpecSchema,
   logReturnsSpecSchema,
   macdSpecSchema,
@@ -20,6 +22,8 @@ import {
 } from './feature-config.js';
 import type { SessionKeys } from './compute-feature-group.js';
 import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
+import { callCustomFeature } from './custom-feature.js';
+import { expressionInputName } from './expression-feature.js';
 import { macd } from './macd.js';
 import { ema, sma } from './moving-averages.js';
 import { lag, logReturns, returns } from './returns.js';
@@ -244,6 +248,34 @@ export const FEATURE_FUNCTIONS: { readonly [F in FeatureFn]: FeatureFunction<F> 
       const cols: Record<string, Float64Array> = {};
       for (const c of VWAP_PRICE_COLUMNS[s.price]) cols[c] = inp.column(c);
       return [sessionVwap(barPrice(s.price, cols), inp.column('volume'), inp.sessionDate)];
+    },
+  },
+  custom: {
+    fn: 'custom',
+    schema: customSpecSchema,
+    summary: 'a function exported by a user module (loaded by loadCustomFeatures)',
+    inputColumns: (s) => [...s.inputs],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.lookback_bars,
+    lookbackBars: (s) => s.lookback_bars,
+    sessionAnchored: false,
+    compute: (s, inp) => callCustomFeature(s, (c) => inp.column(c), inp.sessionDate, inp.sessionDate.length),
+  },
+  expression: {
+    fn: 'expression',
+    schema: expressionSpecSchema,
+    summary: 'SQL window expression over the last `window` rows, evaluated by DuckDB',
+    // DuckDB evaluates the expression when the batch is read; compute only blanks the warm-up.
+    inputColumns: (s) => [expressionInputName(s)],
+    outputColumns: (s) => specOutputColumns(s),
+    warmupBars: (s) => s.window - 1,
+    lookbackBars: (s) => s.window - 1,
+    sessionAnchored: false,
+    compute: (s, inp) => {
+      const out = inp.column(expressionInputName(s)).slice();
+      // Fewer than `window` rows up to the bar: NULL, as the built-ins' warm-up.
+      out.fill(NaN, 0, Math.min(out.length, s.window - 1));
+      return [out];
     },
   },
 };

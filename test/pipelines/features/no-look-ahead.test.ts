@@ -1,10 +1,19 @@
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeFeatureGroup } from '../../../src/pipelines/features/compute-feature-group.js';
-import type { FeatureSeries } from '../../../src/pipelines/features/compute-feature-group.js';
+import { loadCustomFeatures } from '../../../src/pipelines/features/custom-feature.js';
+import {
+  compileExpression,
+  expressionInputName,
+} from '../../../src/pipelines/features/expression-feature.js';
 import { featureSpecSchema } from '../../../src/pipelines/features/feature-config.js';
-import type { FeatureFn, FeatureSpec } from '../../../src/pipelines/features/feature-config.js';
+import type { FeatureFn, FeatureSpec, SpecOf } from '../../../src/pipelines/features/feature-config.js';
 import { FEATURE_FN_NAMES, FEATURE_FUNCTIONS } from '../../../src/pipelines/features/feature-registry.js';
+import { assertNoLookAhead, type ComputeSeries } from '../../support/no-look-ahead.js';
+import { openTempLake, type TempLake } from '../../support/temp-lake.js';
+
+const EXAMPLES = resolve(import.meta.dirname, '../../../examples/features');
 
 /** Small-parameter specs so random series of up to 60 bars reach past every warm-up. */
 const SAMPLES: Record<FeatureFn, Record<string, unknown>[]> = {
@@ -22,106 +31,139 @@ const SAMPLES: Record<FeatureFn, Record<string, unknown>[]> = {
   bollinger: [{ window: 3, k: 1.5 }],
   atr: [{ window: 3 }],
   vwap: [{}, { price: 'wap' }, { price: 'ohlc4' }],
+  // The examples/ modules, through the same loader and call checks as the pipeline.
+  custom: [
+    { module: join(EXAMPLES, 'sma.js'), inputs: ['close'], params: { window: 3 }, lookback_bars: 2 },
+    {
+      module: join(EXAMPLES, 'session-range.ts'),
+      export: 'sessionRange',
+      inputs: ['high', 'low'],
+      outputs: ['high', 'low'],
+    },
+  ],
+  // Evaluated by DuckDB with the pipeline's SQL (compileExpression), then the registry's warm-up.
+  expression: [
+    { expr: '(close - min(low) OVER w) / nullif(max(high) OVER w - min(low) OVER w, 0)', window: 3 },
+    { expr: 'last_value(close) OVER w - first_value(open) OVER w + avg(volume) OVER w', window: 4 },
+  ],
 };
+
+const columns = ['symbol', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap'];
 
 const specsFor = (fn: FeatureFn): FeatureSpec[] =>
   (SAMPLES[fn] ?? []).map((params, i) => featureSpecSchema.parse({ name: `f${i}`, fn, ...params }));
 
-const value = fc.oneof(
-  { weight: 8, arbitrary: fc.double({ min: 0.5, max: 200, noNaN: true }) },
-  { weight: 1, arbitrary: fc.constantFrom(0, 100, 100) }, // repeats create flat windows
-  { weight: 1, arbitrary: fc.constant(NaN) }, // a curated bar left NULL
-);
-const column = (n: number): fc.Arbitrary<number[]> => fc.array(value, { minLength: n, maxLength: n });
-
-interface Cols {
-  open: number[];
-  high: number[];
-  low: number[];
-  close: number[];
-  volume: number[];
-  wap: number[];
-  /** true where a new session starts */
-  newSession: boolean[];
-}
-const cols = (n: number): fc.Arbitrary<Cols> =>
-  fc.record({
-    open: column(n),
-    high: column(n),
-    low: column(n),
-    close: column(n),
-    volume: column(n),
-    wap: column(n),
-    newSession: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
-  });
-
-const scenario = fc.integer({ min: 1, max: 60 }).chain((n) => fc.record({ n: fc.constant(n), base: cols(n), alt: cols(n) }));
-
-function toSeries(c: Cols): FeatureSeries {
-  let day = 0;
-  const sessionDate = c.newSession.map((isNew, i) => {
-    if (isNew && i > 0) day++;
-    return `2024-01-${String(2 + day).padStart(2, '0')}`;
-  });
-  return {
-    ts: c.close.map((_, i) => 1_704_205_800_000 + i * 60_000),
-    open: c.open,
-    high: c.high,
-    low: c.low,
-    close: c.close,
-    volume: c.volume,
-    sessionDate,
-    columns: { wap: c.wap },
-  };
-}
-
-/** The base series up to t, then anything (including different session boundaries) after t. */
-function changedAfter(base: Cols, alt: Cols, t: number): Cols {
-  const splice = <T>(a: T[], b: T[]): T[] => a.map((v, i) => (i <= t ? v : (b[i] as T)));
-  return {
-    open: splice(base.open, alt.open),
-    high: splice(base.high, alt.high),
-    low: splice(base.low, alt.low),
-    close: splice(base.close, alt.close),
-    volume: splice(base.volume, alt.volume),
-    wap: splice(base.wap, alt.wap),
-    newSession: splice(base.newSession, alt.newSession),
-  };
-}
-
 describe('no look-ahead: changing any bar after t leaves every output at <= t unchanged', () => {
+  let t: TempLake;
+  beforeAll(async () => {
+    t = await openTempLake();
+  });
+  afterAll(async () => t.cleanup());
+
+  /** Evaluates `sql` (an expression feature's compiled SQL) per series in one DuckDB query, then the registry's warm-up. */
+  const evaluateInDuckDb = (sql: string, spec: SpecOf<'expression'>): ComputeSeries => {
+    const group = { name: 'g', features: [spec] };
+    return async (series) => {
+      // All series in one table, one symbol each: one query per property run.
+      const offsets = series.map((_, k) => series.slice(0, k).reduce((n, s) => n + s.ts.length, 0));
+      const rows = series.reduce((n, s) => n + s.ts.length, 0);
+      const data: Record<string, unknown[]> = Object.fromEntries(columns.map((c) => [c, []]));
+      series.forEach((s, k) => {
+        for (let i = 0; i < s.ts.length; i++) {
+          data['symbol']?.push(`s${String(k).padStart(3, '0')}`);
+          data['ts']?.push(s.ts[i]);
+          for (const c of ['open', 'high', 'low', 'close', 'volume'] as const) data[c]?.push(s[c][i]);
+          data['wap']?.push(s.columns?.['wap']?.[i]);
+        }
+      });
+      const table = await t.lake.stage(
+        columns.map((c) => ({ name: c, type: c === 'symbol' ? 'VARCHAR' : 'DOUBLE' })),
+        data,
+        rows,
+      );
+      try {
+        const out = await t.lake.readDoubles(
+          `SELECT CAST(${sql} AS DOUBLE) AS v FROM ${table} ORDER BY symbol, ts`,
+        );
+        const v = out.get('v');
+        return series.map((s, k) => {
+          const own = v.slice(offsets[k] as number, (offsets[k] as number) + s.ts.length);
+          return computeFeatureGroup(
+            { ...s, columns: { ...s.columns, [expressionInputName(spec)]: own } },
+            group,
+          ).columns;
+        });
+      } finally {
+        await t.lake.dropTable(table);
+      }
+    };
+  };
+
   it('every registered function has sample specs here', () => {
     for (const fn of FEATURE_FN_NAMES) expect(specsFor(fn).length, fn).toBeGreaterThan(0);
     expect(Object.keys(SAMPLES).sort()).toEqual([...FEATURE_FN_NAMES].sort());
   });
 
-  for (const fn of FEATURE_FN_NAMES) {
-    it(`${fn}`, () => {
+  for (const fn of FEATURE_FN_NAMES.filter((f) => f !== 'expression')) {
+    it(`${fn}`, async () => {
       for (const spec of specsFor(fn)) {
         const group = { name: 'g', features: [spec] };
-        fc.assert(
-          fc.property(scenario, ({ n, base, alt }) => {
-            const before = computeFeatureGroup(toSeries(base), group).columns;
-            expect(Object.keys(before)).toEqual(FEATURE_FUNCTIONS[fn].outputColumns(spec as never));
-            // Every split point, so a look-ahead that shows only at one index (a seed, a session start) is found.
-            for (let t = 0; t < n; t++) {
-              const after = computeFeatureGroup(toSeries(changedAfter(base, alt, t)), group).columns;
-              for (const [name, col] of Object.entries(before)) {
-                const other = after[name] as Float64Array;
-                expect(col.length).toBe(n);
-                for (let i = 0; i <= t; i++) {
-                  if (!Object.is(col[i], other[i])) throw new Error(`${spec.fn} ${name}[${i}] changed (t=${t}): ${col[i]} -> ${other[i]}`);
-                }
-              }
-            }
-            // Outputs are a value or NaN (NULL), never ±Infinity.
-            for (const [name, col] of Object.entries(before)) {
-              for (let i = 0; i < n; i++) if ((col[i] as number) === Infinity || (col[i] as number) === -Infinity) throw new Error(`${name}[${i}] infinite`);
-            }
-          }),
-          { numRuns: 100, seed: 0x1b7e },
-        );
+        await loadCustomFeatures(group.features);
+        await assertNoLookAhead((series) => series.map((s) => computeFeatureGroup(s, group).columns), {
+          label: `${fn} ${JSON.stringify(spec)}`,
+          columns: FEATURE_FUNCTIONS[fn].outputColumns(spec as never),
+        });
       }
     });
   }
+
+  it('the helper catches a look-ahead in a module and in SQL', async () => {
+    // fast-check reports the property's own error as the cause.
+    const failureOf = (p: Promise<void>): Promise<string> =>
+      p.then(
+        () => 'passed',
+        (e: Error) => String((e.cause as Error | undefined)?.message ?? e.message),
+      );
+    const module = join(t.dir, 'peek.js');
+    writeFileSync(
+      module,
+      'export default ({ inputs: { close }, length }) => ({ value: close.map((_, i) => (i + 1 < length ? close[i + 1] : NaN)) });\n',
+    );
+    const peek = featureSpecSchema.parse({ name: 'p', fn: 'custom', module, inputs: ['close'] });
+    await loadCustomFeatures([peek]);
+    const group = { name: 'g', features: [peek] };
+    expect(
+      await failureOf(
+        assertNoLookAhead((series) => series.map((s) => computeFeatureGroup(s, group).columns), {
+          label: 'peek',
+          columns: ['p'],
+          numRuns: 20,
+        }),
+      ),
+    ).toMatch(/peek p\[\d+\] changed/);
+    const ahead = featureSpecSchema.parse({ name: 'a', fn: 'expression', expr: 'close', window: 1 });
+    expect(
+      await failureOf(
+        assertNoLookAhead(
+          evaluateInDuckDb(
+            'max(close) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING)',
+            ahead as SpecOf<'expression'>,
+          ),
+          { label: 'ahead', columns: ['a'], numRuns: 20 },
+        ),
+      ),
+    ).toMatch(/ahead a\[\d+\] changed/);
+  });
+
+  it('expression (DuckDB windows over each series)', async () => {
+    const probe = `(SELECT ${columns.map((c) => `CAST(NULL AS ${c === 'symbol' ? 'VARCHAR' : 'DOUBLE'}) AS ${c}`).join(', ')} LIMIT 0)`;
+    for (const spec of specsFor('expression') as SpecOf<'expression'>[]) {
+      const sql = await compileExpression(t.lake, spec, columns, 'test', probe);
+      await assertNoLookAhead(evaluateInDuckDb(sql, spec), {
+        label: `expression ${spec.expr}`,
+        columns: [spec.name],
+        numRuns: 40,
+      });
+    }
+  });
 });
