@@ -580,7 +580,7 @@ export class TwsIngestor implements Ingestor {
       if (start !== undefined) startDate = calendar.sessionDateOf(start);
       else {
         const mark = marks?.get(inst.key);
-        startDate = mark !== undefined ? calendar.sessionDateOf(mark) : sessionsBefore(calendar, calendar.sessionDateOf(now), sessionsBack ?? 0);
+        startDate = mark !== undefined ? calendar.sessionDateOf(mark) : completedSessionsBack(calendar, now, sessionsBack ?? 1);
       }
       const endDate = calendar.sessionDateOf(end - 1);
       if (endDate < startDate) return [];
@@ -921,9 +921,13 @@ export function isLiveBatchId(batchId: string): boolean {
   return batchId.startsWith(LIVE_BATCH_PREFIX);
 }
 
-/** The session date `n` sessions before `date` (the date itself for n = 0). */
-function sessionsBefore(calendar: TradingCalendar, date: string, n: number): string {
-  let d = date;
-  for (let i = 0; i < n; i++) d = calendar.previousSession(d).date;
-  return d;
+/** Date of the oldest of the `n` newest sessions that closed by `now`. */
+function completedSessionsBack(calendar: TradingCalendar, now: number, n: number): string {
+  const today = calendar.sessionDateOf(now);
+  let session = calendar.session(today) ?? calendar.previousSession(today);
+  let found = 0;
+  for (;;) {
+    if (session.close <= now && ++found >= n) return session.date;
+    session = calendar.previousSession(session.date);
+  }
 }
