@@ -90,6 +90,10 @@ describe('ibpipe ingest --source: one command for every source type', () => {
       { symbol: 'MSFT', n: 780, imputed: 0, same: 780 },
     ]);
 
+    // The shipped example config is valid (its module path resolves next to it).
+    const example = await runCliInProcess(['config', 'check', resolve(import.meta.dirname, '../../examples/sources/ibpipe-walk.yaml')]);
+    expect(example.code, example.stderr).toBe(0);
+
     const unknown = await runCliInProcess(['ingest', '--config', cfg, '--source', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('--source: no source named "nope"');
