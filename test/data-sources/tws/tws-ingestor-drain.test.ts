@@ -126,9 +126,11 @@ describe('TwsIngestor as an Ingestor', () => {
     writeFileSync(
       cfg,
       `lake: { root: ${rig.dir} }\nlogging: { level: warn }\ntws: { port: ${rig.config.port}, client_id: 14, pacing_time_scale: 0.01, pacing_safety_margin_ms: 20 }\n` +
-        'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }\n',
+        'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }\n' +
+        '  - { key: BOGUS, sec_type: STK, symbol: BOGUS, exchange: SMART, currency: USD, calendar: XNYS }\n',
     );
-    const args = ['ingest', '--config', cfg, '--source', 'tws', '--start', '2024-11-25', '--end', '2024-11-26', '--format', 'json'];
+    const window = ['--start', '2024-11-25', '--end', '2024-11-26', '--format', 'json'];
+    const args = ['ingest', '--config', cfg, '--source', 'tws', '--symbols', 'AAPL', ...window];
     const first = await runCliInProcess(args);
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual([{ source: 'tws', type: 'tws', batches: 2, batches_written: 2, rows_read: 780, rows_written: 780, unfinished: 0, complete: true }]);
@@ -136,5 +138,15 @@ describe('TwsIngestor as an Ingestor', () => {
     expect(rows.map((r) => r.ts)).toEqual(TWO_SESSIONS);
     const again = await runCliInProcess(args);
     expect(JSON.parse(again.stdout)).toMatchObject([{ batches: 0, rows_written: 0, complete: true }]);
+
+    // An instrument IB does not know: the run is incomplete (exit 1, listed on stderr), as is the job, with a retryable code.
+    const all = await runCliInProcess(['ingest', '--config', cfg, '--source', 'tws', ...window]);
+    expect(all.code).toBe(1);
+    expect(JSON.parse(all.stdout)).toMatchObject([{ source: 'tws', batches: 0, unfinished: 1, complete: false }]);
+    expect(all.stderr).toMatch(/^unfinished: BOGUS: error/m);
+    const job = await runCliInProcess(['run', 'ingest', '--config', cfg, '--source', 'tws', ...window]);
+    expect(job.code).toBe(1);
+    expect(JSON.parse(job.stdout)).toMatchObject([{ job: 'ingest', status: 'failed' }]);
+    expect(job.stderr).toContain('error [INGEST_INCOMPLETE]: ingest: 1 item(s) unfinished');
   });
 });
