@@ -121,8 +121,11 @@ export function parseSettings(raw: unknown, source = 'config', baseDir = process
   const cfg = result.data;
   if (!isAbsolute(cfg.lake.root)) cfg.lake.root = resolve(baseDir, cfg.lake.root);
   for (const m of cfg.models) if (m.kind === 'local' && !isAbsolute(m.path)) m.path = resolve(baseDir, m.path);
-  // A source module is found next to the config that names it, wherever the command runs from.
-  for (const s of cfg.sources) if (s.type === 'module' && !isAbsolute(s.module)) s.module = resolve(baseDir, s.module);
+  // A source's module and files are found next to the config that names them, wherever the command runs from.
+  for (const s of cfg.sources) {
+    if (s.type === 'module' && !isAbsolute(s.module)) s.module = resolve(baseDir, s.module);
+    if (s.type === 'file') s.paths = s.paths.map((p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
+  }
   return deepFreeze(cfg);
 }
 

@@ -5,25 +5,10 @@ import { ConfigError } from './errors.js';
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 
-/** Loads tsx's ESM hooks once (a development dependency): lets built JavaScript import a .ts module of a checkout. */
-let tsxRegistered: Promise<void> | null = null;
-
-async function registerTsx(what: string, file: string): Promise<void> {
-  tsxRegistered ??= (async () => {
-    const api = (await import('tsx/esm/api')) as { register: () => unknown };
-    api.register();
-  })();
-  try {
-    await tsxRegistered;
-  } catch (err) {
-    tsxRegistered = null;
-    throw new ConfigError(`${what}: ${file} is TypeScript, and tsx (a development dependency) is not installed to load it; compile it to .js or run from a checkout`, [], { cause: err });
-  }
-}
-
 /**
  * One named export of a user's module (a source, a feature function …): `file` is an absolute
- * path to a .js / .mjs file, or a .ts file when running from a checkout. Every way it can be
+ * path to a .js / .mjs file, or a .ts file when the process runs the TypeScript sources (a
+ * checkout through bin/ibpipe.js or tsx; tests). Every way it can be
  * missing is a ConfigError naming `what` (the config entry) and the file: no file, a module that
  * does not load (syntax error, a throw at top level, a missing import), no such export.
  */
@@ -35,13 +20,12 @@ export async function loadUserExport(file: string, exportName: string, what: str
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
     const code = (err as { code?: unknown } | null)?.code;
-    if (code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !TS_EXTENSIONS.has(extname(file))) throw loadFailure(what, file, err);
-    await registerTsx(what, file);
-    try {
-      mod = (await import(url)) as Record<string, unknown>;
-    } catch (again) {
-      throw loadFailure(what, file, again);
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSIONS.has(extname(file))) {
+      // Built JavaScript (dist/, production images) carries no TypeScript loader, by design.
+      const issue = `${what}: module ${file} is TypeScript, which this process (built JavaScript) cannot load; compile it to .js, or run ibpipe from a checkout without a current build (the sources then run through tsx)`;
+      throw new ConfigError(issue, [issue], { cause: err });
     }
+    throw loadFailure(what, file, err);
   }
   if (!(exportName in mod) || mod[exportName] === undefined) {
     const have = Object.keys(mod).filter((k) => mod[k] !== undefined);

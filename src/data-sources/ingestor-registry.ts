@@ -80,10 +80,11 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
   tws: (config, ctx) => {
     if (ctx.tws === undefined) throw new ConfigError(`source ${config.name}: the tws settings were not passed to the ingestor registry`);
     const calendars = ctx.calendarFor === undefined ? new InstrumentCalendars(ctx.instruments) : undefined;
+    const tws = config.client_id === undefined ? ctx.tws : { ...ctx.tws, client_id: config.client_id };
     return new TwsIngestor({
       name: config.name,
       // A client of its own, connected for the length of each plan / run.
-      client: TwsClient.fromConfig(ctx.tws, { clock: ctx.clock, logger: ctx.logger }),
+      client: TwsClient.fromConfig(tws, { clock: ctx.clock, logger: ctx.logger }),
       ownsClient: true,
       rawStore: ctx.rawStore,
       stateDir: ctx.lake.path('state'),

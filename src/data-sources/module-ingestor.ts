@@ -287,9 +287,11 @@ export class ModuleIngestor implements Ingestor {
     if (!inst) return refuse('symbol', symbol, this.#d.instruments.some((i) => i.key === symbol) ? 'is not an instrument this source serves (symbols)' : 'is not a configured instrument');
     const ts = bar.ts;
     if (typeof ts !== 'number' || !Number.isSafeInteger(ts)) return refuse('ts', ts, 'is not an integer epoch-ms instant');
-    if (!isPlausibleInstant(ts)) refuse('ts', new Date(ts).toISOString(), PROBLEMS.range);
+    // Shown as an instant where Date can (a wrong unit reads better as a date), else as the number.
+    const shownTs = Math.abs(ts) <= 8.64e15 ? new Date(ts).toISOString() : String(ts);
+    if (!isPlausibleInstant(ts)) refuse('ts', shownTs, PROBLEMS.range);
     if ((request.start !== undefined && ts < request.start) || (request.end !== undefined && ts >= request.end)) {
-      refuse('ts', new Date(ts).toISOString(), 'is outside the requested window');
+      refuse('ts', shownTs, 'is outside the requested window');
     }
     const num = (field: 'open' | 'high' | 'low' | 'close' | 'volume'): number => {
       const v = bar[field];

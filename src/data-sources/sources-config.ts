@@ -128,6 +128,11 @@ export const twsSourceConfigSchema = z
      * with nothing stored, this many completed sessions back (the daemon's catch-up rule).
      */
     default_sessions: z.number().int().min(1).max(250).default(DEFAULT_TWS_SOURCE_SESSIONS),
+    /**
+     * Client id of the source's own connection (default `tws.client_id`). IB refuses a second
+     * connection with an id in use: give one of its own to run it while the daemon is connected.
+     */
+    client_id: z.number().int().min(0).optional(),
   })
   .strict();
 export type TwsSourceConfig = z.infer<typeof twsSourceConfigSchema>;

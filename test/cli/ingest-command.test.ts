@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,8 +25,11 @@ sources:
     name: walk
     module: ${example}
     options: { seed: 7 }
+  - { type: file, name: drop, paths: [./incoming] }
 `,
 );
+mkdirSync(join(dir, 'incoming'));
+writeFileSync(join(dir, 'incoming', 'bars.csv'), 'symbol,ts,open,high,low,close,volume\nAAPL,2024-03-06T14:30:00Z,10,11,9,10.5,100\nAAPL,2024-03-06T14:31:00Z,10,11,9,10.5,101\n');
 const WINDOW = ['--start', '2024-03-04', '--end', '2024-03-05'];
 
 async function lakeFacts(): Promise<{ raw: number; ledger: string; curated: { symbol: string; n: number; imputed: number; same: number }[] }> {
@@ -89,6 +92,11 @@ describe('ibpipe ingest --source: one command for every source type', () => {
       { symbol: 'AAPL', n: 780, imputed: 0, same: 780 },
       { symbol: 'MSFT', n: 780, imputed: 0, same: 780 },
     ]);
+
+    // A file source through the same command: its folder is found next to the config (this process runs elsewhere).
+    const files = await runCliInProcess(['ingest', '--config', cfg, '--source', 'drop', '--format', 'json']);
+    expect(files.code, files.stderr).toBe(0);
+    expect(JSON.parse(files.stdout)).toEqual([{ source: 'drop', type: 'file', batches: 1, batches_written: 1, rows_read: 2, rows_written: 2, unfinished: 0, complete: true }]);
 
     // The shipped example config is valid (its module path resolves next to it).
     const example = await runCliInProcess(['config', 'check', resolve(import.meta.dirname, '../../examples/sources/ibpipe-walk.yaml')]);

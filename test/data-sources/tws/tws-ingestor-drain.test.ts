@@ -93,7 +93,9 @@ describe('TwsIngestor as an Ingestor', () => {
 
   it('without a start, a tws source resumes each instrument at its newest stored session, or default_sessions completed sessions back', async () => {
     rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
-    const ingestor = createIngestor(sourceConfigSchema.parse({ type: 'tws', name: 'ib', default_sessions: 2 }), {
+    // The rig's own client holds tws.client_id: the source connects with the client_id it names (else IB answers 326).
+    await rig.client.connect();
+    const ingestor = createIngestor(sourceConfigSchema.parse({ type: 'tws', name: 'ib', default_sessions: 2, client_id: 13 }), {
       lake: rig.lake,
       rawStore: rig.rawStore,
       clock: rig.clock,
@@ -101,7 +103,7 @@ describe('TwsIngestor as an Ingestor', () => {
       instruments: [AAPL, MSFT].map((i) => instrumentConfigSchema.parse(i)),
       barSize: rig.config.historical_bar_size,
       env: {},
-      tws: { ...rig.config, client_id: 13 },
+      tws: rig.config,
     });
     const request = { symbols: ['MSFT'], start: parseWindowEdge('2024-11-25', 'start'), end: parseWindowEdge('2024-11-26', 'end') };
     await drainIngestor(ingestor, request, { sink: rig.rawStore, clock: rig.clock, logger: silentLogger() });
