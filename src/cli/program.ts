@@ -7,6 +7,7 @@ import { registerDaemonCommand } from './daemon-command.js';
 import { registerDashboardCommand } from './dashboard-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerFeaturesCommands } from './features-command.js';
+import { registerIngestCommand } from './ingest-command.js';
 import { registerIngestDbCommand } from './ingest-db-command.js';
 import { registerIngestFileCommand } from './ingest-file-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerDashboardCommand(program);
   registerDemoCommand(program);
   registerCalendarCommands(program);
+  registerIngestCommand(program);
   registerIngestFileCommand(program);
   registerIngestDbCommand(program);
   registerBackfillCommand(program);

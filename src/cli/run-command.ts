@@ -21,6 +21,7 @@ interface RunOptions {
   group?: string;
   dataset?: string;
   version?: string;
+  source?: string[];
 }
 
 /** `--symbols A,B` or `--symbols A B`: one list, order kept, duplicates dropped. */
@@ -28,6 +29,13 @@ export function parseSymbols(values: readonly string[] | undefined): string[] | 
   if (!values) return undefined;
   const out = [...new Set(values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean))];
   if (out.length === 0) throw new InputError('--symbols: expected at least one instrument key');
+  return out;
+}
+
+/** `--source a,b` or `--source a b`: one list, order kept, duplicates dropped. */
+function parseNames(values: readonly string[], option: string): string[] {
+  const out = [...new Set(values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean))];
+  if (out.length === 0) throw new InputError(`${option}: expected at least one name`);
   return out;
 }
 
@@ -74,6 +82,7 @@ export function registerRunCommand(program: Command): void {
         .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
         .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
         .option('--model <name>', 'score: the models[] entry to score with (default: all)')
+        .option('--source <names...>', 'ingest: the sources[] entries to drain, comma- or space-separated (default: all configured)')
         .option('--at <instant>', 'score: scoring instant, ISO 8601 with a zone or epoch ms (default: every bar close of the date)'),
     ),
   ).action(async (job: string, opts: RunOptions) => {
@@ -99,6 +108,7 @@ export function registerRunCommand(program: Command): void {
       ...(opts.group !== undefined ? { group: opts.group } : {}),
       ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.model !== undefined ? { model: opts.model } : {}),
+      ...(opts.source !== undefined ? { sources: parseNames(opts.source, '--source') } : {}),
       ...(opts.at !== undefined ? { at: parseScoringInstant(opts.at) } : {}),
     };
     const logger = createLogger({ level: settings.logging.level, format: settings.logging.format, destination: process.stderr });

@@ -118,6 +118,11 @@ export function parseSettings(raw: unknown, source = 'config', baseDir = process
   if (!isAbsolute(cfg.lake.root)) cfg.lake.root = resolve(baseDir, cfg.lake.root);
   for (const m of cfg.models) if (m.kind === 'local' && !isAbsolute(m.path)) m.path = resolve(baseDir, m.path);
   resolveFeatureModulePaths(cfg.feature_groups, baseDir);
+  // A source's module and files are found next to the config that names them, wherever the command runs from.
+  for (const s of cfg.sources) {
+    if (s.type === 'module' && !isAbsolute(s.module)) s.module = resolve(baseDir, s.module);
+    if (s.type === 'file') s.paths = s.paths.map((p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
+  }
   return deepFreeze(cfg);
 }
 

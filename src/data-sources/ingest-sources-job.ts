@@ -1,7 +1,20 @@
 import { InputError } from '../core/errors.js';
 import { drainIngestor, type IngestSummary } from './ingestor.js';
 import { createIngestor, type IngestorContext } from './ingestor-registry.js';
-import type { SourceConfig, SourceType } from './sources-config.js';
+import { DEFAULT_TWS_SOURCE_SESSIONS, type SourceConfig, type SourceType } from './sources-config.js';
+
+/** The source `ibpipe ingest --source tws` means when no configured source is named `tws`: IB history through `tws:`. */
+export const IMPLICIT_TWS_SOURCE: SourceConfig = Object.freeze({ type: 'tws', name: 'tws', default_sessions: DEFAULT_TWS_SOURCE_SESSIONS });
+
+/**
+ * The configured sources, plus the implicit `tws` source when `names` asks for it and no
+ * configured source takes the name (it is never part of "every source").
+ */
+export function sourcesFor(configured: readonly SourceConfig[], names: readonly string[] | undefined): SourceConfig[] {
+  const out = [...configured];
+  if (names?.includes(IMPLICIT_TWS_SOURCE.name) && !configured.some((s) => s.name === IMPLICIT_TWS_SOURCE.name)) out.push(IMPLICIT_TWS_SOURCE);
+  return out;
+}
 
 export interface IngestSourcesParams {
   /** Source names to run; default every configured source (of `types`, when given). */
@@ -27,7 +40,8 @@ export interface IngestSourcesDeps extends IngestorContext {
  * propagates with `retryable: true`.
  */
 export async function runIngestSources(deps: IngestSourcesDeps, params: IngestSourcesParams = {}): Promise<IngestSummary[]> {
-  const byType = params.types ? deps.sources.filter((s) => params.types?.includes(s.type)) : [...deps.sources];
+  const all = sourcesFor(deps.sources, params.sources);
+  const byType = params.types ? all.filter((s) => params.types?.includes(s.type)) : all;
   let selected = byType;
   if (params.sources) {
     const unknown = params.sources.filter((n) => !byType.some((s) => s.name === n));
@@ -57,9 +71,10 @@ export async function runIngestSources(deps: IngestSourcesDeps, params: IngestSo
         batches_written: summary.batchesWritten,
         rows_read: summary.rowsRead,
         rows_written: summary.rowsWritten,
+        unfinished: summary.unfinished.length,
         duration_ms: deps.clock.now() - started,
       },
-      'source ingested',
+      summary.unfinished.length > 0 ? 'source ingested; some work is unfinished (the next run retries it)' : 'source ingested',
     );
     summaries.push(summary);
   }

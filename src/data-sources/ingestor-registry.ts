@@ -10,6 +10,7 @@ import type { RawStore } from '../storage/raw-store.js';
 import { DbIngestor } from './db-ingestor.js';
 import { FileIngestor } from './file-ingestor.js';
 import type { Ingestor } from './ingestor.js';
+import { ModuleIngestor } from './module-ingestor.js';
 import { pgTargetFromEnv } from './pg-connection.js';
 import type { SourceConfig, SourceType } from './sources-config.js';
 import { TwsClient } from './tws/tws-client.js';
@@ -62,13 +63,28 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       clock: ctx.clock,
       logger: ctx.logger.child({ component: 'db-ingestor' }),
     }),
+  module: (config, ctx) => {
+    const calendars = ctx.calendarFor === undefined ? new InstrumentCalendars(ctx.instruments) : undefined;
+    return new ModuleIngestor({
+      config,
+      instruments: ctx.instruments,
+      barSize: config.bar_size ?? ctx.barSize,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      env: ctx.env,
+      stateDir: ctx.lake.path('state'),
+      watermarks: new WatermarkStore(ctx.lake.path('state', 'source_watermarks.jsonl')),
+      calendarFor: ctx.calendarFor ?? ((s) => (calendars as InstrumentCalendars).calendarFor(s)),
+    });
+  },
   tws: (config, ctx) => {
     if (ctx.tws === undefined) throw new ConfigError(`source ${config.name}: the tws settings were not passed to the ingestor registry`);
     const calendars = ctx.calendarFor === undefined ? new InstrumentCalendars(ctx.instruments) : undefined;
+    const tws = config.client_id === undefined ? ctx.tws : { ...ctx.tws, client_id: config.client_id };
     return new TwsIngestor({
       name: config.name,
       // A client of its own, connected for the length of each plan / run.
-      client: TwsClient.fromConfig(ctx.tws, { clock: ctx.clock, logger: ctx.logger }),
+      client: TwsClient.fromConfig(tws, { clock: ctx.clock, logger: ctx.logger }),
       ownsClient: true,
       rawStore: ctx.rawStore,
       stateDir: ctx.lake.path('state'),
@@ -77,6 +93,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       config: ctx.tws,
       logger: ctx.logger,
       instruments: ctx.instruments,
+      defaultSessions: config.default_sessions,
     });
   },
 };

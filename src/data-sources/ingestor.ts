@@ -39,12 +39,18 @@ export interface IngestWorkItem {
   readonly rows: number | null;
 }
 
-/** A batch for the raw store. */
+/**
+ * A batch for the raw store: the unit that is committed, acknowledged and resumed. It becomes
+ * visible whole or not at all (its files are renamed into place, then one ledger line commits
+ * them); a batch refused by the edge's checks writes nothing.
+ */
 export interface IngestBatch {
   /**
-   * Deterministic for the batch's content or bounds: the same batch produced again (a re-run,
-   * a retry after a crash) has the same id, so the raw store's ledger turns it into a no-op.
-   * Must match the raw store's `^[A-Za-z0-9._-]{1,128}$`.
+   * Deterministic: a function of what the batch covers (its bounds: symbol and window, a page's
+   * first and last keys) or of its content (a file's hash), never of the clock or of a run
+   * counter. The same batch produced again (a re-run, a retry after a crash) has the same id, and
+   * the raw store's ledger turns it into a no-op; so a batch id must not be reused for different
+   * bars (the second one would be skipped). Must match the raw store's `^[A-Za-z0-9._-]{1,128}$`.
    */
   readonly batchId: string;
   /**
@@ -61,31 +67,50 @@ export interface IngestBatch {
   /** What the batch covers, for logs and reports. */
   readonly label: string;
   /**
-   * Called once the batch is committed in the raw store (written now, or found already there).
-   * Sources advance their own progress state (watermarks, backfill ledgers) here and never
-   * earlier, so a crash between the raw commit and this call only repeats a no-op batch.
+   * Called exactly once per batch, and only after the raw store has committed it (written now,
+   * or found already committed: `result.written` tells which); never for a batch whose write
+   * failed. Sources advance their own progress state (watermarks, backfill ledgers) here and
+   * never earlier, so a crash between the commit and this call only repeats a no-op batch. The
+   * consumer awaits it before asking for the next batch; if it throws, the run stops there.
    */
   acknowledge?(result: WriteBatchResult): Promise<void> | void;
 }
 
 /**
- * A source of bars (TWS history, files, a database …). Implementations are created by the
- * ingestor registry from a `sources:` config entry (or directly by their command).
+ * A source of bars (TWS history, files, a database, a user's module …). Implementations are
+ * created by the ingestor registry from a `sources:` config entry (or directly by their command).
  *
- * Contract for `run`: batches are produced lazily, one at a time; the consumer commits each
- * batch to the raw store and awaits `acknowledge` before it asks for the next one, so a source
- * never holds more than one batch in memory and never advances its state past what is
- * committed. Abandoning the iteration (break, throw, abort) is always safe: whatever was not
- * acknowledged is produced again, with the same batch id, by the next run.
+ * Contract:
+ * - `plan(request)` says what `run(request)` would do (one item per file, page, window or
+ *   symbol) and changes nothing: no write, no state advanced (`ibpipe ingest --dry-run`).
+ * - `run(request)` yields batches lazily, one at a time; the consumer (`drainIngestor`) commits
+ *   each to the raw store and awaits its `acknowledge` before it asks for the next, so a source
+ *   never holds more than one batch and never advances its state past what is committed.
+ * - Resume: progress lives in the source's own state (a watermark per symbol, a ledger of done
+ *   windows) and moves only in `acknowledge`. A request without `start` means "everything new
+ *   since that state" (or a documented default window); with `start`, the source re-reads the
+ *   window regardless of its state, and batches already committed come out as no-ops because
+ *   their ids are the same.
+ * - Abandoning the iteration (break, throw, abort) is always safe: whatever was not acknowledged
+ *   is produced again, with the same batch id, by the next run. Batches acknowledged before a
+ *   failure stay committed (each is whole); the failing batch leaves nothing.
+ * - Errors are typed (src/core/errors.ts): bad input (a refused row, an unknown symbol) is an
+ *   InputError naming the source and the row; a transient failure is `retryable`.
  */
 export interface Ingestor {
   /** Config name of this source (unique among the configured sources), e.g. `warehouse`. */
   readonly name: string;
-  /** Value of `source` on every bar it produces: TWS, FILE, DB. */
+  /** Value of `source` on every bar it produces: TWS, FILE, DB, MODULE (or a module's own). */
   readonly source: string;
   /** What `run` would do for this request, without writing anything. */
   plan(request: IngestRequest): Promise<IngestWorkItem[]>;
   run(request: IngestRequest): AsyncIterable<IngestBatch>;
+  /**
+   * Work the last `run` recorded as failed instead of yielding it (e.g. a backfill window that
+   * failed past its retries): the run is then incomplete and the next one retries it. Absent or
+   * empty: everything planned was yielded.
+   */
+  unfinished?(): readonly string[];
 }
 
 /** Where batches go: the raw store's appends (RawStore satisfies this). */
@@ -115,6 +140,8 @@ export interface IngestSummary {
   rowsRead: number;
   rowsWritten: number;
   outcomes: BatchOutcome[];
+  /** What the run left unfinished (see Ingestor.unfinished); empty when complete. */
+  unfinished: string[];
 }
 
 /**
@@ -127,7 +154,7 @@ export async function drainIngestor(
   request: IngestRequest,
   deps: { sink: BatchSink; clock: Clock; logger: Logger },
 ): Promise<IngestSummary> {
-  const summary: IngestSummary = { source: ingestor.name, batches: 0, batchesWritten: 0, rowsRead: 0, rowsWritten: 0, outcomes: [] };
+  const summary: IngestSummary = { source: ingestor.name, batches: 0, batchesWritten: 0, rowsRead: 0, rowsWritten: 0, outcomes: [], unfinished: [] };
   for await (const batch of ingestor.run(request)) {
     request.signal?.throwIfAborted();
     const result = await writeBatch(deps.sink, batch, deps.clock.now());
@@ -145,6 +172,7 @@ export async function drainIngestor(
       result.written ? 'batch written' : 'batch already ingested',
     );
   }
+  summary.unfinished = [...(ingestor.unfinished?.() ?? [])];
   return summary;
 }
 

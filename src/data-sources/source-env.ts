@@ -17,6 +17,7 @@ export function pickSourceEnv(sources: readonly SourceConfig[], env: Readonly<Re
 export function sourceEnvNames(sources: readonly SourceConfig[]): string[] {
   const names = new Set<string>();
   for (const s of sources) {
+    if (s.type === 'module') for (const n of s.env) names.add(n);
     if (s.type !== 'postgres') continue;
     if (s.url_env !== undefined) names.add(s.url_env);
     else for (const n of PG_ENV_NAMES) names.add(n);

@@ -115,16 +115,54 @@ export const postgresSourceConfigSchema = z
   });
 export type PostgresSourceConfig = z.infer<typeof postgresSourceConfigSchema>;
 
+/** Completed sessions a `tws` source backfills when nothing of an instrument is stored yet and no start is given. */
+export const DEFAULT_TWS_SOURCE_SESSIONS = 5;
+
 /** IB history through the gateway in `tws:` (bar size, pacing), for the configured instruments. */
 export const twsSourceConfigSchema = z
   .object({
     type: z.literal('tws'),
     name: sourceName,
+    /**
+     * A run without a start begins, per instrument, at the session of its newest stored raw bar;
+     * with nothing stored, this many completed sessions back (the daemon's catch-up rule).
+     */
+    default_sessions: z.number().int().min(1).max(250).default(DEFAULT_TWS_SOURCE_SESSIONS),
+    /**
+     * Client id of the source's own connection (default `tws.client_id`). IB refuses a second
+     * connection with an id in use: give one of its own to run it while the daemon is connected.
+     */
+    client_id: z.number().int().min(0).optional(),
   })
   .strict();
 export type TwsSourceConfig = z.infer<typeof twsSourceConfigSchema>;
 
-export const sourceConfigSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, postgresSourceConfigSchema, twsSourceConfigSchema]);
+/**
+ * A user-defined ingestor: a JavaScript (or, run from a checkout, TypeScript) module whose export
+ * is a factory returning an object that implements the `Ingestor` contract (src/data-sources/
+ * ingestor.ts; the factory's arguments in module-ingestor.ts). `module` is resolved relative to
+ * the config file's directory.
+ */
+export const moduleSourceConfigSchema = z
+  .object({
+    type: z.literal('module'),
+    name: sourceName,
+    module: z.string().min(1),
+    /** Name of the factory export; `default` for `export default`. */
+    export: z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$]*$/, 'expected a JavaScript export name').default('default'),
+    /** Handed to the factory as is. */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** Instruments this source serves; default every configured instrument. */
+    symbols: z.array(z.string()).min(1).optional(),
+    /** Bar size of its bars; default `tws.historical_bar_size`. */
+    bar_size: barSize.optional(),
+    /** Environment variables (credentials, endpoints) the factory may read; it sees no others. */
+    env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')).default([]),
+  })
+  .strict();
+export type ModuleSourceConfig = z.infer<typeof moduleSourceConfigSchema>;
+
+export const sourceConfigSchema = z.discriminatedUnion('type', [fileSourceConfigSchema, postgresSourceConfigSchema, twsSourceConfigSchema, moduleSourceConfigSchema]);
 export type SourceConfig = z.infer<typeof sourceConfigSchema>;
 export type SourceType = SourceConfig['type'];
 

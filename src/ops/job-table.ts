@@ -1,4 +1,5 @@
 import { ingestDbJob } from '../data-sources/ingest-db-job.js';
+import { ingestJob } from '../data-sources/ingest-job.js';
 import { alignJob } from '../pipelines/alignment-job.js';
 import { compactionJob } from '../pipelines/compaction-job.js';
 import { featuresJob } from '../pipelines/feature-job.js';
@@ -16,6 +17,7 @@ export const JOB_TABLE: Readonly<Partial<Record<JobKind, JobDefinition>>> = {
   features: featuresJob,
   dataset: datasetJob,
   score: scoreJob,
+  ingest: ingestJob,
   ingest_db: ingestDbJob,
 };
 

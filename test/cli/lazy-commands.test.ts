@@ -48,7 +48,7 @@ describe('lazy commands: the CLI parses first and loads only what the command ru
 
     // The walk covered the whole command tree, and each help really printed.
     const paths = r.helps.map((h) => h.path.join(' '));
-    expect(paths).toEqual(expect.arrayContaining(['', 'sql', 'run', 'daemon', 'sim', 'dashboard', 'demo', 'backfill', 'ingest-db', 'config check', 'features latest', 'calendar sessions']));
+    expect(paths).toEqual(expect.arrayContaining(['', 'sql', 'run', 'daemon', 'sim', 'dashboard', 'demo', 'backfill', 'ingest', 'ingest-db', 'config check', 'features latest', 'calendar sessions']));
     for (const h of r.helps) {
       expect(h.code, h.path.join(' ')).toBe(0);
       expect(h.out, h.path.join(' ')).toContain(`Usage: ibpipe${h.path.length > 0 ? ` ${h.path.join(' ')}` : ''}`);

@@ -168,6 +168,12 @@ export interface TwsIngestorDeps {
   readonly name?: string;
   /** The ingestor connects the client at the start of `plan` / `run` and disconnects it at their end. */
   readonly ownsClient?: boolean;
+  /**
+   * Lets `plan` / `run` go without a start: each instrument then begins at the session of its
+   * watermark (its newest stored raw bar, or the newest window the backfill ledger has done),
+   * or this many completed sessions back when it has neither. Without it a start is required.
+   */
+  readonly defaultSessions?: number;
 }
 
 interface WindowTask {
@@ -282,6 +288,7 @@ export class TwsIngestor implements Ingestor {
   /** Live streams of the running `runLiveStream`, for their gaps. */
   #liveStreams: readonly LiveBarStream[] = [];
   readonly #gapLedger: JsonlLedger<LiveGapRecord>;
+  #unfinished: string[] = [];
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
@@ -576,19 +583,43 @@ export class TwsIngestor implements Ingestor {
    * the instrument's calendar), whole, so a window and its batch id do not depend on where the
    * request's edges fall. `end` defaults to now; `start` is required (IB history goes back years).
    */
-  #requestWindows(request: IngestRequest): (inst: Instrument, head: number | null) => BackfillWindow[] {
+  #requestWindows(request: IngestRequest, marks?: ReadonlyMap<string, number>): (inst: Instrument, head: number | null) => BackfillWindow[] {
     const { clock, config } = this.#d;
     const now = clock.now();
-    if (request.start === undefined) throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
+    const sessionsBack = this.#d.defaultSessions;
+    if (request.start === undefined && (sessionsBack === undefined || marks === undefined)) {
+      throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
+    }
     const start = request.start;
     const end = request.end ?? now;
-    if (!(end > start)) throw new InputError(`${this.name}: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`);
+    if (start !== undefined && !(end > start)) throw new InputError(`${this.name}: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`);
     return (inst, head) => {
       const calendar = this.#d.calendarFor(inst.key);
-      const startDate = calendar.sessionDateOf(start);
+      let startDate: string;
+      if (start !== undefined) startDate = calendar.sessionDateOf(start);
+      else {
+        const mark = marks?.get(inst.key);
+        startDate = mark !== undefined ? calendar.sessionDateOf(mark) : completedSessionsBack(calendar, now, sessionsBack ?? 1);
+      }
       const endDate = calendar.sessionDateOf(end - 1);
-      return planBackfill({ calendar, startDate, endDate, barSize: config.historical_bar_size, headTimestamp: head, now }).filter((w) => w.end > start && w.start < end);
+      if (endDate < startDate) return [];
+      return planBackfill({ calendar, startDate, endDate, barSize: config.historical_bar_size, headTimestamp: head, now }).filter((w) => w.end > (start ?? -Infinity) && w.start < end);
     };
+  }
+
+  /**
+   * Where a run without a start resumes, per instrument key: the later of its newest stored raw
+   * bar (the newest partitions) and the newest window the backfill ledger has done.
+   */
+  async #watermarks(request: IngestRequest): Promise<Map<string, number> | undefined> {
+    if (request.start !== undefined || this.#d.defaultSessions === undefined) return undefined;
+    const barSize = this.#d.config.historical_bar_size;
+    const marks = await this.#d.rawStore.latestBarTimes(barSize);
+    for (const r of this.#latestByWindow().values()) {
+      if (r.bar_size !== barSize || !DONE.has(r.status)) continue;
+      if ((marks.get(r.instrument) ?? -Infinity) < r.window_start) marks.set(r.instrument, r.window_start);
+    }
+    return marks;
   }
 
   async #connectOwned(signal?: AbortSignal): Promise<void> {
@@ -601,7 +632,7 @@ export class TwsIngestor implements Ingestor {
 
   /** One work item per window `run` would request (windows the ledger shows done are left out). */
   async plan(request: IngestRequest): Promise<IngestWorkItem[]> {
-    const windowsFor = this.#requestWindows(request);
+    const windowsFor = this.#requestWindows(request, await this.#watermarks(request));
     const instruments = this.#requested(request);
     await this.#connectOwned(request.signal);
     try {
@@ -627,7 +658,7 @@ export class TwsIngestor implements Ingestor {
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
     const { clock } = this.#d;
     const signal = request.signal;
-    const windowsFor = this.#requestWindows(request);
+    const windowsFor = this.#requestWindows(request, await this.#watermarks(request));
     const instruments = this.#requested(request);
     const runId = this.#newRunId();
     await this.#connectOwned(signal);
@@ -635,13 +666,15 @@ export class TwsIngestor implements Ingestor {
       const history = this.#latestByWindow();
       const heads = this.#heads();
       this.#preloadPacer();
-      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal);
+      const { perInstrument, failed } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal);
+      this.#unfinished = failed.map((f) => `${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
       for (const task of roundRobin(perInstrument)) {
         signal?.throwIfAborted();
         const outcome = await this.#fetchWindow(task, runId, signal);
         if ('record' in outcome) {
           this.ledger.append(outcome.record);
           this.#logWindow(outcome.record);
+          if (!DONE.has(outcome.record.status)) this.#unfinished.push(`${windowLabel(task)}: ${outcome.record.status}${outcome.record.error ? ` (${outcome.record.error})` : ''}`);
           continue;
         }
         const { base, bars, batchId, attempts } = outcome;
@@ -659,6 +692,11 @@ export class TwsIngestor implements Ingestor {
     } finally {
       await this.#disconnectOwned();
     }
+  }
+
+  /** Windows (and instruments) the last `run` left unfinished: failed past their retries; the next run retries them. */
+  unfinished(): readonly string[] {
+    return [...this.#unfinished];
   }
 
   #logWindow(rec: BackfillWindowRecord): void {
@@ -923,4 +961,15 @@ const LIVE_BATCH_PREFIX = 'live-';
 /** True for the batch id of a live flush (liveBatchId). */
 export function isLiveBatchId(batchId: string): boolean {
   return batchId.startsWith(LIVE_BATCH_PREFIX);
+}
+
+/** Date of the oldest of the `n` newest sessions that closed by `now`. */
+function completedSessionsBack(calendar: TradingCalendar, now: number, n: number): string {
+  const today = calendar.sessionDateOf(now);
+  let session = calendar.session(today) ?? calendar.previousSession(today);
+  let found = 0;
+  for (;;) {
+    if (session.close <= now && ++found >= n) return session.date;
+    session = calendar.previousSession(session.date);
+  }
 }

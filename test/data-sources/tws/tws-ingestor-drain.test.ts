@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
 import { drainIngestor, parseWindowEdge } from '../../../src/data-sources/ingestor.js';
@@ -6,6 +8,7 @@ import { sourceConfigSchema } from '../../../src/data-sources/sources-config.js'
 import { BACKFILL_LEDGER, type BackfillLedgerRecord, TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
 import { silentLogger } from '../../../src/ops/logging-setup.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
+import { runCliInProcess } from '../../support/cli-in-process.js';
 import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig } from './tws-rig.js';
 
 // Two full XNYS sessions by hand: 09:30-16:00 EST = 14:30-21:00 UTC, 390 one-minute bars each.
@@ -86,5 +89,66 @@ describe('TwsIngestor as an Ingestor', () => {
     const rows = await rig.rawStore.readTwsBars({ symbols: ['MSFT'], start: '2024-11-25', end: '2024-11-26', dedup: true });
     expect(rows.map((r) => r.ts)).toEqual(TWO_SESSIONS);
     expect(await ingestor.plan(request)).toEqual([]);
+  });
+
+  it('without a start, a tws source resumes each instrument at its newest stored session, or default_sessions completed sessions back', async () => {
+    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
+    // The rig's own client holds tws.client_id: the source connects with the client_id it names (else IB answers 326).
+    await rig.client.connect();
+    const ingestor = createIngestor(sourceConfigSchema.parse({ type: 'tws', name: 'ib', default_sessions: 2, client_id: 13 }), {
+      lake: rig.lake,
+      rawStore: rig.rawStore,
+      clock: rig.clock,
+      logger: silentLogger(),
+      instruments: [AAPL, MSFT].map((i) => instrumentConfigSchema.parse(i)),
+      barSize: rig.config.historical_bar_size,
+      env: {},
+      tws: rig.config,
+    });
+    const request = { symbols: ['MSFT'], start: parseWindowEdge('2024-11-25', 'start'), end: parseWindowEdge('2024-11-26', 'end') };
+    await drainIngestor(ingestor, request, { sink: rig.rawStore, clock: rig.clock, logger: silentLogger() });
+    const now = rig.clock.now();
+    const cal = rig.calendars.calendarFor('AAPL');
+    const dateOf = (w: { start: number | null }): string => cal.sessionDateOf(w.start as number);
+
+    // MSFT: its newest stored session (done: skipped) onwards, up to the last completed session.
+    const msft = await ingestor.plan({ symbols: ['MSFT'], end: parseWindowEdge('2024-12-06', 'end') });
+    expect(msft.map(dateOf).sort()).toEqual(['2024-11-27', '2024-11-29', '2024-12-02', '2024-12-03', '2024-12-04', '2024-12-05', '2024-12-06']);
+
+    // AAPL: nothing stored, so the two newest sessions that have closed by now (none left out in between).
+    const aapl = (await ingestor.plan({ symbols: ['AAPL'] })).map(dateOf).sort();
+    expect(aapl).toHaveLength(2);
+    const completed = cal.sessionsInRange(aapl[0] as string, cal.sessionDateOf(now)).filter((s) => s.close <= now).map((s) => s.date);
+    expect(completed).toEqual(aapl);
+  });
+
+  it('`ibpipe ingest --source tws` backfills through the implicit tws source (none configured) and prints the one summary row', async () => {
+    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
+    const cfg = join(rig.dir, 'ibpipe.yaml');
+    writeFileSync(
+      cfg,
+      `lake: { root: ${rig.dir} }\nlogging: { level: warn }\ntws: { port: ${rig.config.port}, client_id: 14, pacing_time_scale: 0.01, pacing_safety_margin_ms: 20 }\n` +
+        'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }\n' +
+        '  - { key: BOGUS, sec_type: STK, symbol: BOGUS, exchange: SMART, currency: USD, calendar: XNYS }\n',
+    );
+    const window = ['--start', '2024-11-25', '--end', '2024-11-26', '--format', 'json'];
+    const args = ['ingest', '--config', cfg, '--source', 'tws', '--symbols', 'AAPL', ...window];
+    const first = await runCliInProcess(args);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual([{ source: 'tws', type: 'tws', batches: 2, batches_written: 2, rows_read: 780, rows_written: 780, unfinished: 0, complete: true }]);
+    const rows = await rig.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-25', end: '2024-11-26', dedup: true });
+    expect(rows.map((r) => r.ts)).toEqual(TWO_SESSIONS);
+    const again = await runCliInProcess(args);
+    expect(JSON.parse(again.stdout)).toMatchObject([{ batches: 0, rows_written: 0, complete: true }]);
+
+    // An instrument IB does not know: the run is incomplete (exit 1, listed on stderr), as is the job, with a retryable code.
+    const all = await runCliInProcess(['ingest', '--config', cfg, '--source', 'tws', ...window]);
+    expect(all.code).toBe(1);
+    expect(JSON.parse(all.stdout)).toMatchObject([{ source: 'tws', batches: 0, unfinished: 1, complete: false }]);
+    expect(all.stderr).toMatch(/^unfinished: BOGUS: error/m);
+    const job = await runCliInProcess(['run', 'ingest', '--config', cfg, '--source', 'tws', ...window]);
+    expect(job.code).toBe(1);
+    expect(JSON.parse(job.stdout)).toMatchObject([{ job: 'ingest', status: 'failed' }]);
+    expect(job.stderr).toContain('error [INGEST_INCOMPLETE]: ingest: 1 item(s) unfinished');
   });
 });
