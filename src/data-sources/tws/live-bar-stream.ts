@@ -5,7 +5,7 @@ import { type BarEvent, type BarSize, barSizeMs } from '../../core/bars.js';
 import { IbpipeError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../ops/logging-setup.js';
 import { planRange } from './backfill-planner.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { IbCancelledError, IbConnectivityError } from './ib-errors.js';
 import { LiveBarFinalizer } from './live-bar-finalizer.js';
 import type { ConnectivityEvent, LiveRequestHandle, ResolvedContract, TwsClient } from './tws-client.js';

@@ -1,9 +1,9 @@
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, TimeoutError } from '../../core/errors.js';
+import { backoffDelay, retry, type BackoffPolicy } from '../../core/retry.js';
 import type { ContractSpec } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../ops/logging-setup.js';
-import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { assertExplicitZone, formatIbUtc, parseIbBarTime } from './ib-datetime.js';
 import { createIbApi, type IbApiFactory, type IbApiPort, type IbContract, type IbContractDetails } from './ib-api-port.js';
 import {
@@ -124,6 +124,7 @@ interface Pending {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+const DEFAULT_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5 };
 const PACING_BACKOFF: BackoffPolicy = { initialMs: 15_000, maxMs: 600_000, factor: 2, jitter: 0.25 };
 
 function finite(v: unknown): number | null {
@@ -571,20 +572,16 @@ export class TwsClient {
 
   // ---- connection lifecycle ----------------------------------------------------------------
 
-  async #connectWithRetry(maxAttempts: number, signal?: AbortSignal): Promise<void> {
-    const policy = this.#opts.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#connectOnce(signal);
-        return;
-      } catch (err) {
-        const retryable = !(err instanceof IbpipeError) || err.retryable;
-        if (!retryable || attempt >= maxAttempts || signal?.aborted || !this.#wanted) throw err;
-        const wait = backoffDelay(attempt, policy, this.#random);
-        this.#log.warn({ err, attempt, waitMs: wait }, 'connect failed; retrying');
-        await this.clock.sleep(wait, signal);
-      }
-    }
+  #connectWithRetry(maxAttempts: number, signal?: AbortSignal): Promise<void> {
+    return retry(() => this.#connectOnce(signal), {
+      clock: this.clock,
+      signal,
+      policy: this.#opts.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF,
+      maxAttempts,
+      random: this.#random,
+      retryable: (err) => (!(err instanceof IbpipeError) || err.retryable) && this.#wanted,
+      onRetry: ({ error, attempt, delayMs }) => this.#log.warn({ err: error, attempt, waitMs: delayMs }, 'connect failed; retrying'),
+    });
   }
 
   #connectOnce(signal?: AbortSignal): Promise<void> {

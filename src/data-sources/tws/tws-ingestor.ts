@@ -10,7 +10,7 @@ import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { REQUEST_LOG, RequestLog } from './request-log.js';
