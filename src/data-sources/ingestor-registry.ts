@@ -4,7 +4,7 @@ import type { BarSize } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { InstrumentConfig } from '../config/instrument-config.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { Lake } from '../storage/lake.js';
 import type { RawStore } from '../storage/raw-store.js';
 import { DbIngestor } from './db-ingestor.js';

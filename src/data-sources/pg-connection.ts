@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, IbpipeError, TimeoutError, type IbpipeErrorOptions } from '../core/errors.js';
 import { backoffDelay, exponentialBackoff, retry, type BackoffPolicy } from '../core/retry.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 
 /** The PostgreSQL server could not be reached or dropped the connection; worth retrying. */
 export class DbConnectionError extends IbpipeError {

@@ -4,7 +4,7 @@ import { SystemClock, type Clock } from '../core/clock.js';
 import { CuratedStore } from '../storage/curated-store.js';
 import { Lake } from '../storage/lake.js';
 import { RawStore } from '../storage/raw-store.js';
-import { silentLogger, type Logger } from './logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 
 /**
  * The composition root: everything a command or the daemon needs, built once from the frozen

@@ -8,7 +8,7 @@ import { EventLoopMonitor } from './event-loop-monitor.js';
 import { HttpServer, type RouteHandler } from './http-server.js';
 import { JobLedger } from './job-ledger.js';
 import { LiveChainTrigger } from './live-chain-trigger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from './metrics.js';
 import { executeJob, parseJobKind } from './orchestrator-adapter.js';
 import { Scheduler } from './scheduler.js';

@@ -1,7 +1,7 @@
 import type { JobKind } from './ops-config.js';
 import type { AppContext } from './app-context.js';
 import type { JobParams } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { DaemonMetrics } from './metrics.js';
 
 /** What a job run receives: the app's pieces, a signal that fires on shutdown, a child logger. */

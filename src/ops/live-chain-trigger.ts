@@ -5,7 +5,7 @@ import { isLiveBatchId } from '../data-sources/tws/tws-ingestor.js';
 import type { BatchCommitInfo } from '../storage/raw-store.js';
 import type { MarketDataEvent } from './daemon.js';
 import type { JobParams } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 
 export interface LiveChainTriggerDeps {
   readonly clock: Clock;

@@ -1,6 +1,7 @@
-import pino, { type Logger } from 'pino';
+import pino, { type Logger as PinoLogger } from 'pino';
 
-export type { Logger } from 'pino';
+// The port lives in core; re-exported for the CLI, ops and tests that already import it here.
+export { silentLogger, type Logger } from '../core/logger.js';
 
 export interface LoggingOptions {
   level?: string;
@@ -13,7 +14,7 @@ export interface LoggingOptions {
  * Root logger: JSON lines on stdout (what operators tail and ship), pretty-printed only when a
  * person is watching a TTY. Components take `logger.child({ component })`; errors go in `{ err }`.
  */
-export function createLogger(options: LoggingOptions = {}): Logger {
+export function createLogger(options: LoggingOptions = {}): PinoLogger {
   const format = options.format ?? 'auto';
   const dest = options.destination ?? process.stdout;
   const pretty = format === 'pretty' || (format === 'auto' && options.destination === undefined && process.stdout.isTTY === true);
@@ -27,9 +28,4 @@ export function createLogger(options: LoggingOptions = {}): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   }
   return pino(base, dest as pino.DestinationStream);
-}
-
-/** A logger that discards everything (tests and library callers that pass none). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
 }

@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { isRetryable } from '../core/errors.js';
 import { backoffDelay, exponentialBackoff } from '../core/retry.js';
 import type { JobLedger, JobParams, JobTrigger } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { JobConfig } from './ops-config.js';
 import type { ExecutedRun } from './orchestrator-adapter.js';
 

@@ -10,7 +10,7 @@ import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
 import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
 import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { DaemonMetrics } from './metrics.js';
 
 /** Waits between restarts of the connection, the live stream and catch-up rounds: 2 s doubling to 60 s. */

@@ -2,7 +2,7 @@ import { InputError } from '../core/errors.js';
 import type { DqMetricsExporter } from '../data-quality/metrics.js';
 import type { AppContext } from '../ops/app-context.js';
 import type { JobDefinition, JobOutcome } from '../ops/job-definition.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { QuarantineStore } from '../storage/quarantine-store.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import type { DqResultRecord, TransformSummary } from './transform-pipeline.js';

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { ConfigError, InputError, RemoteServiceError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import type { JobLedger } from '../ops/job-ledger.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import type { FeatureStore, InferenceFeatureRow } from '../storage/feature-store.js';
 import type { Lake } from '../storage/lake.js';
 import type { PredictionRow, PredictionStore } from '../storage/prediction-store.js';

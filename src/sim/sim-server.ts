@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ClientSession, type SessionHost } from './client-session.js';
 import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { ScenarioRunner, type FaultControls } from './faults.js';
 import { BASE_BAR_MS, hashU, SyntheticMarket } from './market.js';
 import { HistoricalPacing, type PacingRule } from './pacing-rules.js';

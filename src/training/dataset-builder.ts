@@ -8,7 +8,7 @@ import { POINT_IN_TIME, asOfJoinSql } from '../core/as-of-policy.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError, VersionConflictError } from '../core/errors.js';
 import { sqlIdent, sqlString } from '../core/sql.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';

@@ -3,7 +3,7 @@ import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { type BarEvent, type BarSize, barSizeMs } from '../../core/bars.js';
 import { IbpipeError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { planRange } from './backfill-planner.js';
 import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { IbCancelledError, IbConnectivityError } from './ib-errors.js';

@@ -3,7 +3,7 @@ import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, TimeoutError } from '../../core/errors.js';
 import { backoffDelay, retry, type BackoffPolicy } from '../../core/retry.js';
 import type { ContractSpec } from '../../core/instruments.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { assertExplicitZone, formatIbUtc, parseIbBarTime } from './ib-datetime.js';
 import { createIbApi, type IbApiFactory, type IbApiPort, type IbContract, type IbContractDetails } from './ib-api-port.js';
 import {

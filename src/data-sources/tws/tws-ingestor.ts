@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
 import type { Instrument } from '../../core/instruments.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
 import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';

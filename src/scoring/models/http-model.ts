@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import { IbpipeError, RemoteServiceError, TimeoutError } from '../../core/errors.js';
 import { exponentialBackoff, retry } from '../../core/retry.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { featureMatrix, type FeatureRow, type Model } from './model.js';
 
 /**
