@@ -3,7 +3,7 @@ import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import type { BarSize } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { InstrumentConfig } from '../config/instrument-config.js';
+import type { Instrument } from '../core/instruments.js';
 import type { Logger } from '../core/logger.js';
 import type { Lake } from '../storage/lake.js';
 import type { RawStore } from '../storage/raw-store.js';
@@ -23,7 +23,7 @@ export interface IngestorContext {
   readonly rawStore: RawStore;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly instruments: readonly InstrumentConfig[];
+  readonly instruments: readonly Instrument[];
   /** Bar size of sources that do not name one (`tws.historical_bar_size`). */
   readonly barSize: BarSize;
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatPath } from '../../config/settings.js';
+import { formatPath } from '../../core/config-path.js';
 import { ConfigError } from '../../core/errors.js';
 import { featureGroupSchema } from './feature-config.js';
 import type { FeatureGroup, FeatureGroupInput } from './feature-config.js';
