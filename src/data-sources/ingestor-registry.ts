@@ -16,6 +16,7 @@ import { TwsClient } from './tws/tws-client.js';
 import type { TwsConfig } from './tws/tws-config.js';
 import { TwsIngestor } from './tws/tws-ingestor.js';
 import { WatermarkStore } from './watermark-store.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 /** What a source's factory may use; built once per command or job. */
 export interface IngestorContext {
@@ -57,7 +58,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       config,
       instruments: ctx.instruments,
       defaultBarSize: ctx.barSize,
-      watermarks: new WatermarkStore(ctx.lake.path('state', 'source_watermarks.jsonl')),
+      watermarks: new WatermarkStore(stateLedgerPath(ctx.lake, 'source_watermarks')),
       target: pgTargetFromEnv(ctx.env, { source: config.name, urlEnv: config.url_env, connectTimeoutMs: config.connect_timeout_ms }),
       clock: ctx.clock,
       logger: ctx.logger.child({ component: 'db-ingestor' }),

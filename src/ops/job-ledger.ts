@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { IbpipeError } from '../core/errors.js';
 import type { Lake } from '../storage/lake.js';
 import { JsonlLedger } from '../storage/state-store.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 export type JobRunStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'abandoned';
 /** Why a run started; `live` is the daemon's live chain (the bars of an interval were committed). */
@@ -45,7 +46,7 @@ export class JobLedger {
   readonly #clock: Clock;
 
   constructor(lake: Lake, clock: Clock) {
-    this.#ledger = new JsonlLedger(lake.path('state', 'job_runs.jsonl'));
+    this.#ledger = new JsonlLedger(stateLedgerPath(lake, 'job_runs'));
     this.#clock = clock;
   }
 

@@ -7,6 +7,7 @@ import { QuarantineStore } from '../storage/quarantine-store.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import type { DqResultRecord, TransformSummary } from './transform-pipeline.js';
 import { runTransformSql, TransformRange, type SqlTransformDeps } from './transform-sql.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 /** The transform's dependencies, taken from the app context. */
 export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqMetricsExporter): SqlTransformDeps {
@@ -15,7 +16,7 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
     rawStore: app.rawStore,
     curatedStore: app.curatedStore,
     quarantineStore: new QuarantineStore(app.lake),
-    dqLedger: new JsonlLedger<DqResultRecord>(app.lake.path('state', 'dq_results.jsonl')),
+    dqLedger: new JsonlLedger<DqResultRecord>(stateLedgerPath(app.lake, 'dq_results')),
     calendars: app.calendars,
     clock: app.clock,
     logger,

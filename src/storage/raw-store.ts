@@ -12,6 +12,7 @@ import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord 
 import { JsonlLedger } from './state-store.js';
 import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
+import { stateLedgerPath } from './state-ledgers.js';
 
 /** Maps an instrument key and an instant to its partition (trading session) date. */
 export interface SessionDateResolver {
@@ -180,7 +181,7 @@ export class RawStore {
   constructor(lake: Lake, sessionDates: SessionDateResolver) {
     this.#lake = lake;
     this.#dates = sessionDates;
-    this.#ledger = new JsonlLedger<RawLedgerRecord>(lake.path('state', 'raw_batches.jsonl'));
+    this.#ledger = new JsonlLedger<RawLedgerRecord>(stateLedgerPath(lake, 'raw_batches'));
     this.#index = new RawBatchIndex(this.#ledger);
   }
 
