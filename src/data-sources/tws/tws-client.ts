@@ -9,40 +9,25 @@ import { createIbApi, type IbApiFactory, type IbApiPort, type IbContract, type I
 import {
   classifyIbError,
   IbConnectivityError,
-  type ConnectivityState,
   type IbError,
   IbInvalidRequestError,
   IbNoDataError,
   IbPacingError,
 } from './ib-errors.js';
 import { LiveBarStream, type LiveBarStreamOptions } from './live-bar-stream.js';
+import type {
+  ConnectivityEvent,
+  HistoricalBarsOptions,
+  HistoricalBarsResult,
+  LiveBarSource,
+  LiveRequestHandle,
+  LiveRequestHandlers,
+  ResolvedContract,
+} from './tws-port.js';
 import type { TwsConfig } from './tws-config.js';
 import { HistoricalPacer, type HistoricalRequestKey, type PacingPermit } from './pacing.js';
 
-/** A contract as IB resolved it (reqContractDetails). */
-export interface ResolvedContract {
-  readonly conId: number;
-  readonly symbol: string;
-  readonly secType: string;
-  readonly exchange: string;
-  readonly primaryExchange: string | undefined;
-  readonly currency: string;
-  readonly localSymbol: string | undefined;
-  readonly lastTradeDateOrContractMonth: string | undefined;
-  /** IANA zone IB reports for the instrument (IB spells some as aliases, e.g. US/Eastern). */
-  readonly timeZone: string;
-  /** IB's trading / liquid hours strings, e.g. `20241125:0400-20241125:2000;…`. */
-  readonly tradingHours: string;
-  readonly liquidHours: string;
-  readonly longName: string;
-}
-
-export type ConnectivityEvent =
-  | { readonly type: 'connected' }
-  | { readonly type: 'disconnected'; readonly reason: string }
-  | { readonly type: 'reconnected' }
-  /** The gateway's own link to IB (1100 / 1101 / 1102 and farm codes); the socket stays open. */
-  | { readonly type: 'ib-link'; readonly state: ConnectivityState; readonly code: number; readonly text: string };
+export type { ConnectivityEvent, HistoricalBarsOptions, HistoricalBarsResult, LiveRequestHandle, LiveRequestHandlers, ResolvedContract } from './tws-port.js';
 
 export interface TwsClientOptions {
   readonly host: string;
@@ -70,46 +55,6 @@ export interface TwsClientOptions {
    * `yyyymmdd hh:mm:ss <zone>` in the instrument's zone. Both parse to the same UTC instants.
    */
   readonly formatDate?: 1 | 2;
-}
-
-export interface HistoricalBarsOptions {
-  /** Instrument key written as the bar's symbol (defaults to the IB symbol). */
-  readonly symbol?: string;
-  /** Overrides the `<seconds> S` duration derived from [start, end). */
-  readonly durationStr?: string;
-  readonly signal?: AbortSignal;
-  /** Called as each attempt is sent (after the pacer's permit), e.g. to note it for a restart. */
-  readonly onSend?: () => void;
-}
-
-export interface HistoricalBarsResult {
-  /** Bars with start in [start, end), ascending, UTC bar starts. */
-  readonly bars: BarEvent[];
-  /** Stable name of the request, stored with every bar. */
-  readonly requestId: string;
-  readonly endDateTime: string;
-  readonly durationStr: string;
-  /** IB answered "no data" for the window (a valid, empty answer). */
-  readonly noData: boolean;
-  /** Requests sent for this window (1 + pacing retries). */
-  readonly attempts: number;
-  /** Bars IB returned outside [start, end) and that were dropped. */
-  readonly dropped: number;
-}
-
-/** Callbacks of an open keepUpToDate request. */
-export interface LiveRequestHandlers {
-  /** Every bar of the initial answer, then every update, in arrival order. */
-  onBar(bar: BarEvent, phase: 'initial' | 'update'): void;
-  /** The initial answer is complete. */
-  onInitialEnd(): void;
-  /** The request ended: IB cancelled it, the socket dropped, or it failed. */
-  onEnd(err: unknown): void;
-}
-
-export interface LiveRequestHandle {
-  readonly reqId: number;
-  cancel(): void;
 }
 
 interface Pending {
@@ -155,7 +100,7 @@ function notConnected(message = 'not connected to the gateway'): IbConnectivityE
  * and keepUpToDate requests. Every request passes the shared HistoricalPacer; every IB message
  * is classified once by classifyIbError.
  */
-export class TwsClient {
+export class TwsClient implements LiveBarSource {
   readonly pacer: HistoricalPacer;
   readonly clock: Clock;
   readonly #opts: TwsClientOptions;
