@@ -1,7 +1,7 @@
 import { DuckDBInstance } from '../storage/duckdb-api.js';
 import { InputError } from '../core/errors.js';
 import { sqlString } from '../core/sql.js';
-import { toPlain } from '../storage/lake.js';
+import { toPlain } from '../storage/plain-values.js';
 
 /**
  * Recorded bars the sim replays instead of synthesising (`replay_file` of a sim instrument).
