@@ -2,7 +2,7 @@ import type { Settings } from '../config/settings.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import type { JobParams } from '../ops/job-ledger.js';
+import type { JobParams } from '../core/job.js';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import { FeatureStore } from '../storage/feature-store.js';
 import { runFeaturePipeline, type FeaturePipelineResult } from './feature-pipeline.js';
