@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { KNOWN_BREAKS, LAYERS } from './layers.mjs';
+import { KNOWN_BREAKS, KNOWN_CYCLES, LAYERS } from './layers.mjs';
 
 function listTs(dir) {
   const out = [];
@@ -46,7 +46,7 @@ const folderOf = (rel) => rel.split('/')[0];
  * Checks the tree under `srcDir` (paths reported relative to it). Returns the problems as
  * `{ kind: 'layer' | 'cycle' | 'stale-exception', message }`.
  */
-export function checkLayers(srcDir, layers = LAYERS, knownBreaks = KNOWN_BREAKS) {
+export function checkLayers(srcDir, layers = LAYERS, knownBreaks = KNOWN_BREAKS, knownCycles = KNOWN_CYCLES) {
   const files = listTs(srcDir).map((f) => relative(srcDir, f).split(sep).join('/'));
   const known = new Set(files);
   const graph = new Map();
@@ -78,11 +78,20 @@ export function checkLayers(srcDir, layers = LAYERS, knownBreaks = KNOWN_BREAKS)
   for (const k of knownBreaks) {
     if (!used.has(k)) problems.push({ kind: 'stale-exception', message: `${k.from} no longer imports ${k.to}: remove it from KNOWN_BREAKS in scripts/layers.mjs` });
   }
-  for (const cycle of cyclesOf(graph)) problems.push({ kind: 'cycle', message: `import cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+  const listed = new Set(knownCycles.map((c) => [...c].sort().join(' ')));
+  const seen = new Set();
+  for (const { files: members, path } of cyclesOf(graph)) {
+    const key = [...members].sort().join(' ');
+    seen.add(key);
+    if (!listed.has(key)) problems.push({ kind: 'cycle', message: `import cycle: ${[...path, path[0]].join(' -> ')}${members.length > path.length ? ` (and ${members.length - path.length} more file(s) in the same knot: ${members.filter((m) => !path.includes(m)).join(', ')})` : ''}` });
+  }
+  for (const key of listed) {
+    if (!seen.has(key)) problems.push({ kind: 'stale-exception', message: `the cycle of ${key.split(' ').join(', ')} is gone: remove it from KNOWN_CYCLES in scripts/layers.mjs` });
+  }
   return problems;
 }
 
-/** Strongly connected components of more than one file (or a file importing itself), each as one cycle path. */
+/** Strongly connected components of more than one file (or a file importing itself): their files and one cycle through them. */
 function cyclesOf(graph) {
   let index = 0;
   const idx = new Map();
@@ -109,7 +118,7 @@ function cyclesOf(graph) {
         on.delete(w);
         comp.push(w);
       } while (w !== v);
-      if (comp.length > 1 || (graph.get(v) ?? []).includes(v)) out.push(pathThrough(graph, new Set(comp), comp.sort()[0]));
+      if (comp.length > 1 || (graph.get(v) ?? []).includes(v)) out.push({ files: comp, path: pathThrough(graph, new Set(comp), [...comp].sort()[0]) });
     }
   };
   for (const v of graph.keys()) if (!idx.has(v)) strong(v);

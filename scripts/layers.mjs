@@ -28,4 +28,25 @@ export const LAYERS = {
  * on any wrong-way import not listed here, and on a listed one that no longer exists (so the list
  * only shrinks). `from` and `to` are paths under src/.
  */
-export const KNOWN_BREAKS = [];
+export const KNOWN_BREAKS = [
+  // The job wrappers still live beside their stages; they move to src/jobs/ (which may use ops).
+  { from: 'data-sources/ingest-db-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/alignment-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/compaction-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/feature-job.ts', to: 'config/settings.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/feature-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/transform-job.ts', to: 'ops/app-context.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'pipelines/transform-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'scoring/score-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'scoring/score-job.ts', to: 'ops/job-ledger.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'training/dataset-job.ts', to: 'config/settings.ts', why: 'job wrapper not yet in src/jobs/' },
+  { from: 'training/dataset-job.ts', to: 'ops/job-definition.ts', why: 'job wrapper not yet in src/jobs/' },
+  // The sim reads replay files with DuckDB; the reader should be handed in by whoever starts the sim.
+  { from: 'sim/replay-source.ts', to: 'storage/duckdb-api.ts', why: 'replay reader not yet a port' },
+  { from: 'sim/replay-source.ts', to: 'storage/plain-values.ts', why: 'replay reader not yet a port' },
+];
+
+/** File-level import cycles not broken yet, each as the sorted list of its files (the check fails on any other). */
+export const KNOWN_CYCLES = [
+  ['ops/daemon.ts', 'ops/live-chain-trigger.ts'],
+];

@@ -18,7 +18,7 @@ import {
   vwapSpecSchema,
   zscoreSpecSchema,
 } from './feature-config.js';
-import type { SessionKeys } from './compute-feature-group.js';
+import type { SessionKeys } from './session-keys.js';
 import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
 import { macd } from './macd.js';
 import { ema, sma } from './moving-averages.js';
