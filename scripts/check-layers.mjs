@@ -4,6 +4,7 @@
 // imports (file-level cycles). Exit 1 with one line per problem. `node scripts/check-layers.mjs [ROOT]`.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { KNOWN_BREAKS, KNOWN_CYCLES, LAYERS } from './layers.mjs';
@@ -150,9 +151,9 @@ function pathThrough(graph, comp, start) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === normalize(process.argv[1])) {
   const root = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..');
   const problems = checkLayers(join(root, 'src'));
-  for (const p of problems) console.error(`${p.kind}: ${p.message}`);
+  for (const p of problems) process.stderr.write(`${p.kind}: ${p.message}\n`);
   if (problems.length > 0) {
-    console.error(`${problems.length} layering problem(s): see the folder READMEs and scripts/layers.mjs`);
+    process.stderr.write(`${problems.length} layering problem(s): see the folder READMEs and scripts/layers.mjs\n`);
     process.exit(1);
   }
 }
