@@ -4,7 +4,7 @@ import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
 import type { JobParams } from '../core/job.js';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
-import { FeatureStore } from '../storage/feature-store.js';
+import type { FeatureStore } from '../storage/feature-store.js';
 import { runFeaturePipeline, type FeaturePipelineResult } from './feature-pipeline.js';
 import { featureGroupSchema, type FeatureGroup } from './features/feature-config.js';
 import { resolveSourceDataset } from './source-dataset.js';
@@ -74,7 +74,7 @@ export const featuresJob: JobDefinition = {
     const groupName = typeof params['group'] === 'string' ? params['group'] : undefined;
     const version = typeof params['version'] === 'string' ? params['version'] : undefined;
     if (groupName === undefined && version !== undefined) throw new InputError('--version needs --group');
-    const store = new FeatureStore(app.lake, app.calendars, app.clock);
+    const store = app.featureStore;
     const names = groupName !== undefined ? [groupName] : app.settings.feature_groups.map((g) => g.name);
     if (names.length === 0) throw new InputError('no feature_groups configured');
     const resolved = names.map((n) => resolveFeatureGroup(app.settings, store, n, version));

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
 import { JobLedger } from '../ops/job-ledger.js';
-import { FeatureStore } from '../storage/feature-store.js';
 import { PredictionStore } from '../storage/prediction-store.js';
 import { resolveSourceDataset } from '../pipelines/source-dataset.js';
 import { featureTtlMs } from '../training/feature-timing.js';
@@ -44,7 +43,7 @@ export const scoreJob: JobDefinition = {
         wanted === undefined ? 'no models configured: add a models: entry (see `ibpipe train`)' : `no model named ${wanted} in models (configured: ${app.settings.models.map((m) => m.name).join(', ') || 'none'})`,
       );
     }
-    const featureStore = new FeatureStore(app.lake, app.calendars, app.clock);
+    const featureStore = app.featureStore;
     const featuresRuns = featuresRunsFromLedger(new JobLedger(app.lake, app.clock));
     const id = runId ?? randomUUID();
     const configs: BatchScoringConfig[] = models.map((model) => {
