@@ -4,7 +4,7 @@ import { InputError } from '../../core/errors.js';
 import { sqlIdent, sqlString } from '../../core/sql.js';
 import { canonicalJson } from '../../pipelines/features/feature-definition-hash.js';
 import type { Lake } from '../../storage/lake.js';
-import { DATASET_DATA_FILE, findDataset, type DatasetHandle } from '../../training/dataset-builder.js';
+import { DATASET_DATA_FILE, findDataset, type DatasetHandle } from '../../training/dataset-store.js';
 import { LinearModel, saveLinearModel, type LinearModelDocument } from './linear-model.js';
 import { trainLinearModel } from './linear-trainer.js';
 import type { FeatureRow } from './model.js';
