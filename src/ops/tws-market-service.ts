@@ -9,7 +9,7 @@ import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import type { AppContext } from './app-context.js';
 import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
-import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
+import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './market-data.js';
 import type { Logger } from '../core/logger.js';
 import type { DaemonMetrics } from './metrics.js';
 
