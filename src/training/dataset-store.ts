@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import type { LakeColumn } from '../storage/lake.js';
 import { InputError } from '../core/errors.js';
-import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
+import { canonicalJson } from '../core/canonical-json.js';
 import { fsyncPathAsync, type Lake } from '../storage/lake.js';
 import { tempName } from '../storage/temp-files.js';
 import type { LabelDropReason } from './labels.js';

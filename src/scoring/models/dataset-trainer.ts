@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, renameSync } from 'node:fs';
 import { InputError } from '../../core/errors.js';
 import { sqlIdent, sqlString } from '../../core/sql.js';
-import { canonicalJson } from '../../pipelines/features/feature-definition-hash.js';
+import { canonicalJson } from '../../core/canonical-json.js';
 import type { Lake } from '../../storage/lake.js';
 import { DATASET_DATA_FILE, findDataset, type DatasetHandle } from '../../training/dataset-store.js';
 import { LinearModel, saveLinearModel, type LinearModelDocument } from './linear-model.js';
