@@ -51,7 +51,7 @@ export function registerFeaturesCommands(program: Command): void {
   ).action(async (opts: LatestOptions) => {
     const { loadSettings } = await import('../config/settings.js');
     const { createAppContext } = await import('../ops/app-context.js');
-    const { resolveFeatureGroup } = await import('../pipelines/feature-job.js');
+    const { resolveFeatureGroup } = await import('../jobs/feature-job.js');
     const { durationSecondsSchema } = await import('../pipelines/features/feature-config.js');
     const { resolveSourceDataset } = await import('../pipelines/source-dataset.js');
     const { featureTtlMs } = await import('../training/feature-timing.js');

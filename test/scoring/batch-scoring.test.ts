@@ -7,7 +7,7 @@ import { RemoteServiceError, UpstreamMissingError } from '../../src/core/errors.
 import { JobLedger } from '../../src/ops/job-ledger.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
 import { parseScoringInstant, runBatchScoring, type BatchScoringConfig } from '../../src/scoring/batch-scoring.js';
-import { featuresRunsFromLedger } from '../../src/scoring/score-job.js';
+import { featuresRunsFromLedger } from '../../src/jobs/score-job.js';
 import { httpModelConfigSchema, type ModelConfig } from '../../src/scoring/scoring-config.js';
 import type { FeatureStore } from '../../src/storage/feature-store.js';
 import { PredictionStore } from '../../src/storage/prediction-store.js';

@@ -5,9 +5,9 @@ import type { JobDefinition } from '../ops/job-definition.js';
 import type { JobParams } from '../core/job.js';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { FeatureStore } from '../storage/feature-store.js';
-import { runFeaturePipeline, type FeaturePipelineResult } from './feature-pipeline.js';
-import { featureGroupSchema, type FeatureGroup } from './features/feature-config.js';
-import { resolveSourceDataset } from './source-dataset.js';
+import { runFeaturePipeline, type FeaturePipelineResult } from '../pipelines/feature-pipeline.js';
+import { featureGroupSchema, type FeatureGroup } from '../pipelines/features/feature-config.js';
+import { resolveSourceDataset } from '../pipelines/source-dataset.js';
 
 /** A group definition to compute and the version label to write it under. */
 export interface ResolvedFeatureGroup {

@@ -5,7 +5,7 @@ import { JobLedger } from '../ops/job-ledger.js';
 import { PredictionStore } from '../storage/prediction-store.js';
 import { resolveSourceDataset } from '../pipelines/source-dataset.js';
 import { featureTtlMs } from '../training/feature-timing.js';
-import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult, type FeaturesRunLookup } from './batch-scoring.js';
+import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult, type FeaturesRunLookup } from '../scoring/batch-scoring.js';
 
 /** Scoring's view of the features runs, answered from the job ledger. */
 export function featuresRunsFromLedger(ledger: JobLedger): FeaturesRunLookup {

@@ -2,10 +2,10 @@ import type { Settings } from '../config/settings.js';
 import { ConfigError, InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
 import { featureDefinitionHash } from '../pipelines/features/feature-definition-hash.js';
-import { buildTrainingDataset, type DatasetBuildConfig } from './dataset-builder.js';
-import { datasetSpecSchema } from './training-config.js';
+import { buildTrainingDataset, type DatasetBuildConfig } from '../training/dataset-builder.js';
+import { datasetSpecSchema } from '../training/training-config.js';
 import { resolveSourceDataset } from '../pipelines/source-dataset.js';
-import { featureTtlMs } from './feature-timing.js';
+import { featureTtlMs } from '../training/feature-timing.js';
 
 /**
  * The build config of `datasets[name]`: its label, its feature groups with their TTL (the same

@@ -1,7 +1,7 @@
 import { InputError } from '../core/errors.js';
-import { drainIngestor, type IngestSummary } from './ingestor.js';
-import { createIngestor, type IngestorContext } from './ingestor-registry.js';
-import type { SourceConfig, SourceType } from './sources-config.js';
+import { drainIngestor, type IngestSummary } from '../data-sources/ingestor.js';
+import { createIngestor, type IngestorContext } from '../data-sources/ingestor-registry.js';
+import type { SourceConfig, SourceType } from '../data-sources/sources-config.js';
 
 export interface IngestSourcesParams {
   /** Source names to run; default every configured source (of `types`, when given). */

@@ -5,8 +5,8 @@ import type { JobDefinition, JobOutcome } from '../ops/job-definition.js';
 import type { Logger } from '../core/logger.js';
 import { QuarantineStore } from '../storage/quarantine-store.js';
 import { JsonlLedger } from '../storage/state-store.js';
-import type { DqResultRecord, TransformSummary } from './transform-pipeline.js';
-import { runTransformSql, TransformRange, type SqlTransformDeps } from './transform-sql.js';
+import type { DqResultRecord, TransformSummary } from '../pipelines/transform-pipeline.js';
+import { runTransformSql, TransformRange, type SqlTransformDeps } from '../pipelines/transform-sql.js';
 import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 /** The transform's dependencies, taken from the app context. */
