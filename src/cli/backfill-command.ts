@@ -46,14 +46,16 @@ export function registerBackfillCommand(program: Command): void {
       .requiredOption('--config <file>', 'YAML config file')
       .requiredOption('--symbols <keys>', 'comma-separated instrument keys from the config')
       .requiredOption('--start <date>', 'first session date, YYYY-MM-DD')
-      .requiredOption('--end <date>', 'last session date, YYYY-MM-DD'),
-  ).action(async (opts: { config: string; symbols: string; start: string; end: string; format?: string }) => {
+      .requiredOption('--end <date>', 'last session date, YYYY-MM-DD')
+      .option('--dataset <names>', 'bar_datasets[] entries to fill, comma-separated (default: every configured one)'),
+  ).action(async (opts: { config: string; symbols: string; start: string; end: string; dataset?: string; format?: string }) => {
     const { parseIsoDate } = await import('../calendar/civil-date.js');
     const { loadSettings } = await import('../config/settings.js');
     const { TwsClient } = await import('../data-sources/tws/tws-client.js');
     const { TwsIngestor } = await import('../data-sources/tws/tws-ingestor.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { createLogger } = await import('../ops/logging-setup.js');
+    const { transformDatasets } = await import('../jobs/transform-job.js');
     const format = resolveFormat(opts.format);
     parseIsoDate(opts.start, '--start');
     parseIsoDate(opts.end, '--end');
@@ -66,6 +68,7 @@ export function registerBackfillCommand(program: Command): void {
       if (!inst) throw new InputError(`--symbols: ${JSON.stringify(k)} is not an instrument in ${opts.config}`);
       return inst;
     });
+    const datasets = transformDatasets({ settings }, opts.dataset);
     const tty = process.stderr.isTTY === true;
     // JSON progress lines go to stderr (stdout carries the result); on a TTY a progress bar replaces them.
     const logger = createLogger({ level: tty ? 'warn' : settings.logging.level, format: 'json', destination: process.stderr });
@@ -99,26 +102,36 @@ export function registerBackfillCommand(program: Command): void {
         config: settings.tws,
         logger,
       });
-      let summary: BackfillSummary | null = null;
-      let stopped: { code: string; message: string; path: string } | null = null;
-      try {
-        summary = await ingestor.ingestHistoricalRange(instruments, opts.start, opts.end, {
-          signal: ac.signal,
-          ...(tty ? { onProgress: drawProgress } : {}),
-        });
-        stopped = summary.stoppedBy ?? null;
-      } catch (err) {
-        // A refused write outside the window loop (e.g. the ledger line of a page already stored).
-        if (!(err instanceof StorageWriteError)) throw err;
-        stopped = err;
+      // One run per bar dataset, in declaration order (daily bars after the intraday ones they
+      // are usually declared after); each paced by the same client, so IB's limits hold across them.
+      const rows: Record<string, unknown>[] = [];
+      let incomplete = false;
+      for (const ds of datasets) {
+        let summary: BackfillSummary | null = null;
+        let stopped: { code: string; message: string; path: string } | null = null;
+        try {
+          summary = await ingestor.ingestHistoricalRange(instruments, opts.start, opts.end, {
+            signal: ac.signal,
+            dataset: ds,
+            ...(tty ? { onProgress: drawProgress } : {}),
+          });
+          stopped = summary.stoppedBy ?? null;
+        } catch (err) {
+          // A refused write outside the window loop (e.g. the ledger line of a page already stored).
+          if (!(err instanceof StorageWriteError)) throw err;
+          stopped = err;
+        }
+        if (tty && stopped) process.stderr.write('\n');
+        rows.push(datasets.length > 1 ? { dataset: ds.name, ...summaryRow(summary, stopped) } : summaryRow(summary, stopped));
+        for (const f of summary?.failed ?? []) {
+          process.stderr.write(`${datasets.length > 1 ? `${ds.name}: ` : ''}${f.sessionDate ? `window ${f.instrument} ${f.sessionDate}` : `instrument ${f.instrument}`}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
+        }
+        if (stopped) process.stderr.write(`error [${stopped.code}]: ${stopped.message}\n`);
+        if (stopped || !summary?.complete) incomplete = true;
+        if (stopped) break;
       }
-      if (tty && stopped) process.stderr.write('\n');
-      process.stdout.write(`${formatRows([summaryRow(summary, stopped)], format)}\n`);
-      for (const f of summary?.failed ?? []) {
-        process.stderr.write(`${f.sessionDate ? `window ${f.instrument} ${f.sessionDate}` : `instrument ${f.instrument}`}: ${f.status}${f.error ? ` (${f.error})` : ''}\n`);
-      }
-      if (stopped) process.stderr.write(`error [${stopped.code}]: ${stopped.message}\n`);
-      if (stopped || !summary?.complete) process.exitCode = 1;
+      process.stdout.write(`${formatRows(rows, format)}\n`);
+      if (incomplete) process.exitCode = 1;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

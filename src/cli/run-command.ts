@@ -19,6 +19,7 @@ interface RunOptions {
   model?: string;
   at?: string;
   group?: string;
+  dataset?: string;
   version?: string;
 }
 
@@ -69,6 +70,7 @@ export function registerRunCommand(program: Command): void {
         .option('--end <date>', 'last session date of a range (inclusive)')
         .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
         .option('--name <name>', 'dataset: the datasets[] entry to build; align: the alignments[] entry (default: all)')
+        .option('--dataset <name>', 'transform: the bar_datasets[] entry to curate, e.g. bars_1d (default: every configured one)')
         .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
         .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
         .option('--model <name>', 'score: the models[] entry to score with (default: all)')
@@ -93,6 +95,7 @@ export function registerRunCommand(program: Command): void {
     const symbols = parseSymbols(opts.symbols);
     const extra: JobParams = {
       ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.dataset !== undefined ? { dataset: opts.dataset } : {}),
       ...(opts.group !== undefined ? { group: opts.group } : {}),
       ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.model !== undefined ? { model: opts.model } : {}),

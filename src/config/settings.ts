@@ -9,6 +9,7 @@ import { dqRulesConfigSchema, gapsConfigSchema } from '../data-quality/dq-config
 import { loggingConfigSchema } from '../ops/logging-config.js';
 import { daemonConfigSchema, httpConfigSchema, jobsConfigSchema } from '../ops/ops-config.js';
 import { alignmentsConfigSchema } from '../pipelines/alignment-config.js';
+import { barDatasetReferenceIssues, barDatasetsConfigSchema } from '../pipelines/bar-datasets.js';
 import { featureGroupsConfigSchema } from '../pipelines/features/feature-config.js';
 import { modelsConfigSchema, scoringReferenceIssues } from '../scoring/scoring-config.js';
 import { simConfigSchema } from '../sim/sim-config.js';
@@ -28,6 +29,7 @@ export const settingsSchema = z
     instruments: z.array(instrumentConfigSchema).min(1, 'at least one instrument is required'),
     dq_rules: dqRulesConfigSchema,
     gaps: gapsConfigSchema.default(gapsConfigSchema.parse({})),
+    bar_datasets: barDatasetsConfigSchema,
     alignments: alignmentsConfigSchema,
     feature_groups: featureGroupsConfigSchema,
     labels: labelsConfigSchema,
@@ -49,6 +51,7 @@ export const settingsSchema = z
       }
       seen.set(inst.key, i);
     });
+    for (const issue of barDatasetReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
     for (const issue of trainingReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
     for (const issue of scoringReferenceIssues(cfg)) ctx.addIssue({ code: 'custom', ...issue });
   });

@@ -19,6 +19,19 @@ export const BAR_SIZE_TOKENS: Record<BarSize, string> = {
   '1 day': '1d',
 };
 
+const SERIES = /^[A-Z_]{1,16}$/;
+
+/**
+ * The `bar_size=` partition value of raw files: `1min`, `1d`; a bar dataset with its own
+ * what_to_show gets a partition of its own, `1min-bid`, `1min-bidask` (pipelines/bar-datasets.ts).
+ */
+export function rawPartitionToken(barSize: BarSize, series?: string | null): string {
+  const token = BAR_SIZE_TOKENS[barSize];
+  if (!series) return token;
+  if (!SERIES.test(series)) throw new RangeError(`what_to_show ${JSON.stringify(series)}: expected an IB series such as MIDPOINT`);
+  return `${token}-${series.toLowerCase().replaceAll('_', '')}`;
+}
+
 export function barSizeMs(size: BarSize): number {
   return BAR_SIZES[size];
 }

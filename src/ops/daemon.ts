@@ -5,7 +5,7 @@ import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { createAppContext, type AppContext } from './app-context.js';
 import { EventLoopMonitor } from './event-loop-monitor.js';
 import { HttpServer, type RouteHandler } from './http-server.js';
-import { JobLedger } from './job-ledger.js';
+import { JobLedger, type JobParams } from './job-ledger.js';
 import { LiveChainTrigger } from './live-chain-trigger.js';
 import type { LiveGapReport, MarketDataFactory, MarketDataService } from './market-data.js';
 import type { Logger } from '../core/logger.js';
@@ -93,7 +93,9 @@ export class Daemon {
             maxWaitMs: app.settings.daemon.live_bars_max_wait_ms,
             logger: app.logger.child({ component: 'live-chain' }),
             fire: (params) => {
-              for (const job of liveJobs) this.scheduler.trigger(job.name, params, 'live');
+              // The job's own params (e.g. `{ dataset: bars_1min }`: the live chain curates the
+              // streamed dataset only) apply to its live runs as to its scheduled ones.
+              for (const job of liveJobs) this.scheduler.trigger(job.name, { ...(job.params as JobParams), ...params }, 'live');
             },
           })
         : null;

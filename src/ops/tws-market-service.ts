@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Session } from '../calendar/trading-calendar.js';
-import { barSizeMs } from '../core/bars.js';
+import { barSizeMs, rawPartitionToken } from '../core/bars.js';
 import { backoffDelay, exponentialBackoff, retry } from '../core/retry.js';
 import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
 import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
 import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 import type { AppContext } from './app-context.js';
 import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
 import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './market-data.js';
@@ -223,6 +224,14 @@ export class TwsMarketService implements MarketDataService {
             const summary = await this.#ingestor.ingestHistoricalRange([inst], firstDate, today, { signal });
             this.#log.info({ instrument: inst.key, from: firstDate, to: today, windows: summary.windows, bars: summary.barsWritten, complete: summary.complete }, 'catch-up of completed sessions');
             if (!summary.complete) throw new Error(`backfill of ${inst.key} ${firstDate}..${today} incomplete`);
+            // The other bar datasets (daily bars, a second what_to_show) are not streamed: their
+            // completed sessions are backfilled here, each in its own raw partition.
+            for (const ds of resolveBarDatasets(settings)) {
+              if (ds.rawPartition === rawPartitionToken(barSize, null) || (ds.instruments && !ds.instruments.includes(inst.key))) continue;
+              const more = await this.#ingestor.ingestHistoricalRange([inst], firstDate, today, { signal, dataset: ds });
+              this.#log.info({ instrument: inst.key, dataset: ds.name, from: firstDate, to: today, windows: more.windows, bars: more.barsWritten, complete: more.complete }, 'catch-up of completed sessions');
+              if (!more.complete) throw new Error(`backfill of ${ds.name} ${inst.key} ${firstDate}..${today} incomplete`);
+            }
           }
           pending.delete(inst.key);
         } catch (err) {

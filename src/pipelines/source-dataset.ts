@@ -18,11 +18,17 @@ export interface SourceDataset {
   readonly barMs: number;
 }
 
+/** `bars_<frequency>` plus an optional `_<suffix>` (a second what_to_show, …). */
+export const BAR_DATASET_NAME = /^bars_(\d+(?:s|min|h|d))(?:_[a-z0-9_]{1,40})?$/;
+
 const DATE_DIR = /^date=(\d{4}-\d{2}-\d{2})$/;
 
-/** Bar length of a dataset named `bars_<frequency>` (`bars_1min` → 60 000), if it is named so. */
+/**
+ * Bar length of a dataset named `bars_<frequency>[_<suffix>]` (`bars_1min` → 60 000, `bars_1d`,
+ * `bars_1min_bid` → 60 000), if it is named so. Bar datasets (bar-datasets.ts) are named so.
+ */
 export function barMsFromName(name: string): number | undefined {
-  const m = /^bars_(\d+(?:s|min|h|d))$/.exec(name);
+  const m = BAR_DATASET_NAME.exec(name);
   return m ? frequencyMs(m[1] as string) : undefined;
 }
 

@@ -10,6 +10,7 @@ import type { DqMetricsExporter, DqOverallSeverity, DqRuleMetrics, GapTotals } f
 import type { ExpectedSession, RuleFailure } from '../data-quality/rules.js';
 import { summarizeOutcomes, validate, type RuleOutcome, type ValidationResult } from '../data-quality/validator.js';
 import type { Logger } from '../core/logger.js';
+import type { BarDataset } from './bar-datasets.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { QuarantineRow, QuarantineStore } from '../storage/quarantine-store.js';
 import type { RawStore } from '../storage/raw-store.js';
@@ -36,6 +37,24 @@ export interface TransformDeps {
   /** Bar size of the raw bars read (`tws.historical_bar_size`). */
   readonly barSize: BarSize;
   readonly metrics?: DqMetricsExporter;
+  /**
+   * The bar dataset transformed (pipelines/bar-datasets.ts); `dqRules`, `gaps` and `barSize` are
+   * then its own. Absent: the classic dataset (`dq_rules.tws_bars`, curated `bars_<gaps.frequency>`).
+   */
+  readonly dataset?: TransformDataset;
+}
+
+/** What the transform needs to know of a bar dataset beyond its rules, gaps and bar size. */
+export type TransformDataset = Pick<BarDataset, 'name' | 'dqKey' | 'series' | 'instruments' | 'daily'>;
+
+/** Quarantine folder, DQ ledger `dataset`, metrics label and `dq_rules` key of a transform. */
+export function transformDqKey(deps: Pick<TransformDeps, 'dataset'>): string {
+  return deps.dataset?.dqKey ?? TRANSFORM_SOURCE_DATASET;
+}
+
+/** The curated dataset a transform writes. */
+export function transformTarget(deps: Pick<TransformDeps, 'dataset' | 'gaps'>): string {
+  return deps.dataset?.name ?? curatedDatasetFor(deps.gaps);
 }
 
 /** One failure as the DQ ledger keeps it: located by symbol and bar, not by row index. */
@@ -266,10 +285,16 @@ export function curatedDatasetFor(gaps: Pick<GapsConfig, 'frequency'>): string {
  * depends on the run time.
  */
 export async function runTransformTwsBars(date: string, symbols: readonly string[] | undefined, deps: TransformDeps): Promise<TransformSummary> {
+  if (deps.dataset?.daily) {
+    // Daily bars end at the session's close, not at ts + 1 day: only the SQL transform knows that.
+    throw new ConfigError(`${deps.dataset.name}: the JS reference transform covers fixed-length bars only; daily datasets run through transform-sql`, [`${deps.dataset.name}: daily dataset`]);
+  }
   const freq = transformGridMs(deps);
-  const dataset = curatedDatasetFor(deps.gaps);
+  const dataset = transformTarget(deps);
+  const dqKey = transformDqKey(deps);
   const logger = deps.logger.child({ component: 'transform', date, dataset });
-  const requested = [...new Set(symbols && symbols.length > 0 ? symbols : deps.calendars.symbols())].sort(compareKeys);
+  const inDataset = deps.dataset?.instruments ? new Set(deps.dataset.instruments) : null;
+  const requested = [...new Set(symbols && symbols.length > 0 ? symbols : deps.calendars.symbols())].filter((s) => inDataset === null || inDataset.has(s)).sort(compareKeys);
   const now = deps.clock.now();
 
   // Symbols whose exchange trades that date.
@@ -286,7 +311,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     sessions.set(s, session);
   }
 
-  const raw = open.length > 0 ? await deps.rawStore.readTwsBars({ symbols: open, start: date, end: date, barSize: deps.barSize }) : [];
+  const raw = open.length > 0 ? await deps.rawStore.readTwsBars({ symbols: open, start: date, end: date, barSize: deps.barSize, series: deps.dataset?.series }) : [];
   const deduped = dedupLatest(raw).map(normalise);
 
   // How far each symbol is curated, and what the calendar expects from it up to there.
@@ -321,7 +346,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   }
   const invalidCount = quarantine.length;
 
-  const rules = deps.dqRules[TRANSFORM_SOURCE_DATASET] ?? [];
+  const rules = deps.dqRules[dqKey] ?? [];
   const dq = validate(valid, rules, { expected, asOfByEntity, asOf: now, barMs: freq, columns: [...CURATED_MASK_COLUMNS] });
   const removed = new Set<number>();
   for (const q of dq.quarantine) {
@@ -382,7 +407,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
   let curatedFile: string | null = null;
   let quarantineFile: string | null = null;
   if (result.publish) {
-    quarantineFile = await deps.quarantineStore.replace(TRANSFORM_SOURCE_DATASET, date, requested, quarantine);
+    quarantineFile = await deps.quarantineStore.replace(dqKey, date, requested, quarantine);
     if (filled.rows.length > 0 || deps.curatedStore.hasPartition(dataset, date)) {
       counts.curated_rows = await deps.curatedStore.writeCuratedBars(filled.rows, dataset, date, requested);
       curatedFile = deps.curatedStore.partitionFile(dataset, date);
@@ -412,7 +437,7 @@ export async function runTransformTwsBars(date: string, symbols: readonly string
     const failing = result.outcomes.filter((o) => result.failingRules.includes(o.name));
     const lines = failing.map((o) => `${o.name}: ${o.failures.length} failure(s), e.g. ${o.failures[0]?.entity ?? ''} ${o.failures[0]?.reason ?? ''}`.trim());
     logger.error({ counts, severity: result.severity, failing_rules: result.failingRules }, 'transform refused to publish');
-    throw new DataQualityError(`${TRANSFORM_SOURCE_DATASET} ${date}: DQ rule(s) with action fail failed; nothing published\n${lines.join('\n')}`, {
+    throw new DataQualityError(`${dqKey} ${date}: DQ rule(s) with action fail failed; nothing published\n${lines.join('\n')}`, {
       details: { date, dataset, failing_rules: result.failingRules, counts },
     });
   }
@@ -441,7 +466,7 @@ function recordResult(
   }));
   deps.dqLedger.append({
     run_at: run.finishedAt,
-    dataset: TRANSFORM_SOURCE_DATASET,
+    dataset: transformDqKey(deps),
     target: run.dataset,
     date: run.date,
     symbols: run.symbols,
@@ -470,7 +495,7 @@ function recordResult(
     failures,
   });
   deps.metrics?.record({
-    dataset: TRANSFORM_SOURCE_DATASET,
+    dataset: transformDqKey(deps),
     metrics: result.metrics,
     severity: result.severity,
     published: result.publish,

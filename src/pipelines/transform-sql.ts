@@ -13,9 +13,9 @@ import type { QuarantineStore } from '../storage/quarantine-store.js';
 import type { RawStore } from '../storage/raw-store.js';
 import {
   MAX_LEDGER_FAILURES,
-  TRANSFORM_SOURCE_DATASET,
-  curatedDatasetFor,
   transformCounts,
+  transformDqKey,
+  transformTarget,
   transformGridMs,
   type DqFailureRecord,
   type TransformDeps,
@@ -90,9 +90,13 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v ?? 0);
 }
 
-/** The universe of a run: requested symbols (default: every configured one), unique and sorted. */
-export function transformUniverse(symbols: readonly string[] | undefined, calendars: SqlTransformDeps['calendars']): string[] {
-  return [...new Set(symbols && symbols.length > 0 ? symbols : calendars.symbols())].sort(compareKeys);
+/**
+ * The universe of a run: requested symbols (default: every configured one), unique and sorted;
+ * only the bar dataset's instruments when it lists them.
+ */
+export function transformUniverse(symbols: readonly string[] | undefined, calendars: SqlTransformDeps['calendars'], dataset?: SqlTransformDeps['dataset']): string[] {
+  const inDataset = dataset?.instruments ? new Set(dataset.instruments) : null;
+  return [...new Set(symbols && symbols.length > 0 ? symbols : calendars.symbols())].filter((s) => inDataset === null || inDataset.has(s)).sort(compareKeys);
 }
 
 /**
@@ -121,7 +125,8 @@ export class TransformPass {
   static async compute(dates: readonly string[], symbols: readonly string[] | undefined, deps: SqlTransformDeps): Promise<TransformPass> {
     const freq = transformGridMs(deps);
     const graceMs = frequencyMs(deps.gaps.final_grace);
-    const requested = transformUniverse(symbols, deps.calendars);
+    const requested = transformUniverse(symbols, deps.calendars, deps.dataset);
+    const daily = deps.dataset?.daily === true;
     const now = deps.clock.now();
     const calIds = new Map<TradingCalendar, number>();
     const symbolCal: number[] = requested.map((s) => {
@@ -147,7 +152,8 @@ export class TransformPass {
         sessions.open_ms.push(session.open);
         maxSlots = Math.max(maxSlots, Math.ceil((session.close - session.open) / freq));
         sessions.close_ms.push(session.close);
-        sessions.cut_ms.push(now - freq);
+        // A daily bar (one per session, stamped at the open) is complete at the session's close.
+        sessions.cut_ms.push(daily ? (session.close <= now ? session.open : session.open - 1) : now - freq);
         // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
         sessions.as_of_ms.push(tradedUntil(session, Math.min(now, session.close)));
         sessions.now_ms.push(now);
@@ -178,9 +184,9 @@ export class TransformPass {
     const prefix = `ibp_tx${++passCounter}`;
     const sorted = [...dates].sort();
     const plan = compileTransformPlan(
-      { rules: deps.dqRules[TRANSFORM_SOURCE_DATASET] ?? [], gaps: deps.gaps, barMs: freq, maxSlots },
+      { rules: deps.dqRules[transformDqKey(deps)] ?? [], gaps: deps.gaps, barMs: freq, maxSlots },
       {
-        raw: deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize }),
+        raw: deps.rawStore.relationSql({ start: sorted[0] ?? '1970-01-01', end: sorted.at(-1) ?? '1970-01-01', barSize: deps.barSize, series: deps.dataset?.series }),
         symbols: await stage(
           lake,
           staged,
@@ -242,7 +248,8 @@ export class TransformPass {
     const r = this.#results.get(date);
     if (!r) throw new RangeError(`date ${date} is not part of this transform pass`);
     const deps = this.#deps;
-    const dataset = curatedDatasetFor(deps.gaps);
+    const dataset = transformTarget(deps);
+    const dqKey = transformDqKey(deps);
     const logger = log.child({ component: 'transform', date, dataset });
     const plan = this.#plan;
 
@@ -282,7 +289,7 @@ export class TransformPass {
     let curatedFile: string | null = null;
     let quarantineFile: string | null = null;
     if (publish) {
-      quarantineFile = await deps.quarantineStore.replaceFromRelation(TRANSFORM_SOURCE_DATASET, date, this.#requested, plan.quarantineSelect(date), quarantined > 0);
+      quarantineFile = await deps.quarantineStore.replaceFromRelation(dqKey, date, this.#requested, plan.quarantineSelect(date), quarantined > 0);
       if (gapTotals.expected > 0 || deps.curatedStore.hasPartition(dataset, date)) {
         await deps.curatedStore.writeCuratedRelation(plan.curatedSelect(date), dataset, date, this.#requested);
         counts.curated_rows = gapTotals.expected;
@@ -301,7 +308,7 @@ export class TransformPass {
     const outliers = outcomes.filter((o) => o.rule.type === 'outlier').reduce((n, o) => n + o.failures, 0);
     deps.dqLedger.append({
       run_at: finishedAt,
-      dataset: TRANSFORM_SOURCE_DATASET,
+      dataset: dqKey,
       target: dataset,
       date,
       symbols: r.open,
@@ -330,7 +337,7 @@ export class TransformPass {
       failures,
     });
     deps.metrics?.record({
-      dataset: TRANSFORM_SOURCE_DATASET,
+      dataset: dqKey,
       metrics: { rows: r.counts.valid, nullRates, rules: ruleMetrics, quarantinedRows: quarantined, outliers },
       severity,
       published: publish,
@@ -362,7 +369,7 @@ export class TransformPass {
           return `${o.rule.name}: ${o.failures} failure(s), e.g. ${first?.symbol ?? ''} ${first?.reason ?? ''}`.trim();
         });
       logger.error({ counts, severity, failing_rules: failingRules }, 'transform refused to publish');
-      throw new DataQualityError(`${TRANSFORM_SOURCE_DATASET} ${date}: DQ rule(s) with action fail failed; nothing published\n${lines.join('\n')}`, {
+      throw new DataQualityError(`${dqKey} ${date}: DQ rule(s) with action fail failed; nothing published\n${lines.join('\n')}`, {
         details: { date, dataset, failing_rules: failingRules, counts },
       });
     }
@@ -484,7 +491,7 @@ export class TransformRange {
     const start = this.#dates.indexOf(date);
     if (start < 0) return [date];
     const freq = frequencyMs(this.#deps.gaps.frequency);
-    const symbols = transformUniverse(this.#symbols, this.#deps.calendars);
+    const symbols = transformUniverse(this.#symbols, this.#deps.calendars, this.#deps.dataset);
     const out: string[] = [];
     let rows = 0;
     for (const d of this.#dates.slice(start)) {

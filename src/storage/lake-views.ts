@@ -28,6 +28,13 @@ export async function createLakeViews(lake: Lake, rawStore: RawStore): Promise<s
     `CREATE OR REPLACE VIEW raw_bars AS SELECT * FROM ${Lake.parquetRelation(rawFiles, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }])}`,
   );
   views.push('raw_bars');
+  // The other bar datasets' raw partitions (bar_size=1d, bar_size=1min-bid): raw_bars_1d, raw_bars_1min_bid.
+  for (const [token, files] of rawStore.visibleFilesByPartition()) {
+    if (token === '1min' || !/^[a-z0-9-]+$/.test(token) || files.length === 0) continue;
+    const name = `raw_bars_${token.replaceAll('-', '_')}`;
+    await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }])}`);
+    views.push(name);
+  }
 
   const curatedRoot = lake.path('curated');
   const datasets = existsSync(curatedRoot) ? readdirSync(curatedRoot).filter((d) => /^[a-z][a-z0-9_]*$/.test(d)).sort() : [];

@@ -1,4 +1,4 @@
-import { BAR_SIZES, type BarEvent, type BarSize } from '../core/bars.js';
+import { BAR_SIZES, rawPartitionToken, type BarEvent, type BarSize } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlString } from '../core/sql.js';
@@ -22,6 +22,8 @@ export interface RawBatchPart {
   readonly events: readonly BarEvent[];
   /** Only rows of these session dates are kept (re-writing what a lost file held); all when absent. */
   readonly onlyDates?: ReadonlySet<string>;
+  /** A bar dataset's own what_to_show: the rows go to its own raw partition (`bar_size=1min-bid`). */
+  readonly series?: string | null | undefined;
 }
 
 /** Numeric columns staged per row; everything else is a per-row key into `keys`. */
@@ -52,6 +54,8 @@ export interface EncodedPart {
 export interface EncodedRawBars {
   readonly rowCount: number;
   readonly barSize: BarSize;
+  /** `bar_size=` partition value (rawPartitionToken of the bar size and the parts' series). */
+  readonly partition: string;
   readonly columns: Float64Array[];
   readonly keys: readonly RowKey[];
   /** Session dates, indexed by `date_no`, with their row counts. */
@@ -101,6 +105,10 @@ function partDates(part: RawBatchPart, dates: SessionDateResolver): string[] {
  */
 export function encodeRawBars(parts: readonly RawBatchPart[], dateResolver: SessionDateResolver): EncodedRawBars {
   const barSize = parts.find((p) => p.events.length > 0)?.events[0]?.barSize ?? '1 min';
+  const series = parts[0]?.series ?? null;
+  for (const p of parts) {
+    if ((p.series ?? null) !== series) throw new InputError(`batch ${p.batchId}: what_to_show partition ${String(p.series ?? null)} differs from ${String(series)} in one group`);
+  }
   const perPart = parts.map((part) => {
     part.events.forEach((e, i) => {
       const problem = validateEvent(e);
@@ -179,7 +187,7 @@ export function encodeRawBars(parts: readonly RawBatchPart[], dateResolver: Sess
       ep.rows++;
     });
   }
-  return { rowCount: n, barSize, columns, keys, dates: dateRows, parts: encodedParts, sorted };
+  return { rowCount: n, barSize, partition: rawPartitionToken(barSize, series), columns, keys, dates: dateRows, parts: encodedParts, sorted };
 }
 
 /** `[v0, v1, …][key + 1]`, or the literal itself when every key has the same value. */

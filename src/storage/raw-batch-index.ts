@@ -113,6 +113,11 @@ export class RawBatchIndex {
     return this.#known.has(path);
   }
 
+  /** The `bar_size=` partition values any ledger record names, sorted. */
+  partitions(): string[] {
+    return [...this.#files.keys()].sort();
+  }
+
   /** Visible files (lake-relative, sorted) per session date, dates ascending; only `dates` when given. */
   visibleFiles(barSizeToken: string, dates?: readonly string[]): Map<string, string[]> {
     const perDate = this.#files.get(barSizeToken);

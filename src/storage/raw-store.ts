@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BAR_SIZE_TOKENS, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, rawPartitionToken, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
@@ -129,6 +129,8 @@ export interface ReadRawQuery {
   /** Last session date, inclusive. */
   end: string;
   barSize?: BarSize;
+  /** A bar dataset's own what_to_show: its own partition (`bar_size=1min-bid`); absent: the bar size's. */
+  series?: string | null | undefined;
   /** One row per (source, symbol, ts): the latest ingestion wins. */
   dedup?: boolean;
   /**
@@ -256,7 +258,7 @@ export class RawStore {
     if (toWrite.length === 0) return done(null, 0, []);
 
     const enc = encodeRawBars(toWrite, this.#dates);
-    const token = BAR_SIZE_TOKENS[enc.barSize];
+    const token = enc.partition;
     const single = toWrite.length === 1 ? toWrite[0] : undefined;
     const groupId =
       single && !single.onlyDates
@@ -587,17 +589,23 @@ export class RawStore {
   }
 
   /** Committed, not-superseded files per date for a bar size (lake-absolute paths), dates ascending. */
-  visibleFiles(barSize: BarSize = '1 min', dates?: readonly string[]): Map<string, string[]> {
+  visibleFiles(barSize: BarSize = '1 min', dates?: readonly string[], series?: string | null): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    for (const [d, paths] of this.#index.refresh().visibleFiles(BAR_SIZE_TOKENS[barSize], dates)) {
+    for (const [d, paths] of this.#index.refresh().visibleFiles(rawPartitionToken(barSize, series), dates)) {
       out.set(d, paths.map((p) => join(this.#lake.root, p)));
     }
     return out;
   }
 
+  /** Committed, not-superseded files of every raw partition (`1min`, `1d`, `1min-bid`: lake-absolute paths). */
+  visibleFilesByPartition(): Map<string, string[]> {
+    const index = this.#index.refresh();
+    return new Map(index.partitions().map((p) => [p, [...index.visibleFiles(p).values()].flat().map((f) => join(this.#lake.root, f))]));
+  }
+
   /** Session dates that hold raw data for a bar size. */
-  listDates(barSize: BarSize = '1 min'): string[] {
-    return [...this.visibleFiles(barSize).keys()];
+  listDates(barSize: BarSize = '1 min', series?: string | null): string[] {
+    return [...this.visibleFiles(barSize, undefined, series).keys()];
   }
 
   /**
@@ -606,7 +614,7 @@ export class RawStore {
    */
   relationSql(q: ReadRawQuery): string {
     if (!DATE.test(q.start) || !DATE.test(q.end)) throw new InputError(`dates must be YYYY-MM-DD, got ${q.start}..${q.end}`);
-    const files = [...this.visibleFiles(q.barSize ?? '1 min').entries()]
+    const files = [...this.visibleFiles(q.barSize ?? '1 min', undefined, q.series).entries()]
       .filter(([d]) => d >= q.start && d <= q.end)
       .flatMap(([, fs]) => fs)
       .filter((f) => !q.presentOnly || existsSync(f));
@@ -622,12 +630,12 @@ export class RawStore {
   }
 
   /** Newest stored bar start per symbol, looking at the most recent `lookbackDates` partitions. */
-  async latestBarTimes(barSize: BarSize = '1 min', lookbackDates = 7): Promise<Map<string, number>> {
-    const dates = this.listDates(barSize).slice(-lookbackDates);
+  async latestBarTimes(barSize: BarSize = '1 min', lookbackDates = 7, series?: string | null): Promise<Map<string, number>> {
+    const dates = this.listDates(barSize, series).slice(-lookbackDates);
     const out = new Map<string, number>();
     if (dates.length === 0) return out;
     const rows = await this.#lake.query<{ symbol: string; ts: number }>(
-      `SELECT symbol, max(ts) AS ts FROM ${this.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize })} GROUP BY symbol`,
+      `SELECT symbol, max(ts) AS ts FROM ${this.relationSql({ start: dates[0] as string, end: dates[dates.length - 1] as string, barSize, series })} GROUP BY symbol`,
     );
     for (const r of rows) out.set(r.symbol, r.ts);
     return out;
@@ -646,13 +654,13 @@ export class RawStore {
    * before the commit) and atomic for readers: the ledger line is the switch-over; the old files
    * are deleted only after it.
    */
-  async compactRaw(date: string, barSize: BarSize = '1 min'): Promise<CompactResult> {
+  async compactRaw(date: string, barSize: BarSize = '1 min', series?: string | null): Promise<CompactResult> {
     if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${date}`);
-    const files = this.visibleFiles(barSize, [date]).get(date) ?? [];
-    const token = BAR_SIZE_TOKENS[barSize];
+    const files = this.visibleFiles(barSize, [date], series).get(date) ?? [];
+    const token = rawPartitionToken(barSize, series);
     if (files.length === 0) return { date, filesBefore: 0, rows: 0, path: null };
     if (files.length === 1 && /compacted-[0-9a-f]+\.parquet$/.test(files[0] as string)) {
-      this.#removeSuperseded(date, barSize);
+      this.#removeSuperseded(date, barSize, series);
       return { date, filesBefore: 1, rows: -1, path: files[0] as string };
     }
     const rels = files.map((f) => relative(this.#lake.root, f));
@@ -678,14 +686,14 @@ export class RawStore {
     } finally {
       endWrite();
     }
-    this.#removeSuperseded(date, barSize);
+    this.#removeSuperseded(date, barSize, series);
     return { date, filesBefore: files.length, rows, path: target };
   }
 
   /** Deletes files that a committed compaction replaced (idempotent; finishes an interrupted compaction). */
-  #removeSuperseded(date: string, barSize: BarSize): void {
-    const token = BAR_SIZE_TOKENS[barSize];
-    const visible = new Set(this.visibleFiles(barSize, [date]).get(date) ?? []);
+  #removeSuperseded(date: string, barSize: BarSize, series?: string | null): void {
+    const token = rawPartitionToken(barSize, series);
+    const visible = new Set(this.visibleFiles(barSize, [date], series).get(date) ?? []);
     for (const r of this.#ledger.readAll()) {
       if (r.type !== 'compaction' || r.date !== date || r.bar_size !== token) continue;
       for (const p of r.replaces) {

@@ -1,5 +1,6 @@
-import { dayFromYmd } from '../../calendar/civil-date.js';
-import { localToInstant } from '../../calendar/zoned-time.js';
+import { dayFromYmd, formatIsoDate } from '../../calendar/civil-date.js';
+import type { TradingCalendar } from '../../calendar/trading-calendar.js';
+import { instantToLocal, localToInstant } from '../../calendar/zoned-time.js';
 import { InputError } from '../../core/errors.js';
 
 /**
@@ -69,4 +70,16 @@ export function parseIbBarTime(text: string, fallbackZone: string): number {
   const dash = /^(\d{8})-(\d{2}:\d{2}:\d{2})$/.exec(t);
   if (dash) return parseIbUtc(t);
   throw new InputError(`unrecognised IB bar time ${JSON.stringify(text)}`);
+}
+
+/**
+ * IB stamps a daily bar with its session date only (`yyyymmdd`, which parseIbBarTime reads as
+ * local midnight of `ibZone`, the contract's zone). ibpipe stamps a daily bar at its session's
+ * open (DESIGN §4: ts is the bar's start), so the grid of a daily dataset is the calendar's list
+ * of sessions and the partition date is the session date. A date with no session (IB serving a
+ * bar the calendar does not know) keeps its midnight: the transform sets it aside as off-grid.
+ */
+export function dailyBarStart(ts: number, ibZone: string, calendar: Pick<TradingCalendar, 'session'>): number {
+  const date = formatIsoDate(instantToLocal(ibZone, ts).day);
+  return calendar.session(date)?.open ?? ts;
 }

@@ -3,7 +3,7 @@ import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
-import type { Instrument } from '../../core/instruments.js';
+import type { Instrument, WhatToShow } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
 import type { RawStore } from '../../storage/raw-store.js';
@@ -11,6 +11,7 @@ import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
 import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
+import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { RequestLog } from './request-log.js';
@@ -116,9 +117,19 @@ export interface BackfillSummary {
   readonly stoppedBy?: { readonly code: string; readonly message: string; readonly path: string };
 }
 
+/** The bar dataset a backfill fills (pipelines/bar-datasets.ts); absent: `tws.historical_bar_size`, each instrument's what_to_show. */
+export interface BackfillDataset {
+  readonly barSize: BarSize;
+  /** The series requested for every instrument, stored in its own raw partition; null: each instrument's own. */
+  readonly series: WhatToShow | null;
+  /** Instrument keys of the dataset; null: all. Instruments outside it are left out of the run. */
+  readonly instruments: readonly string[] | null;
+}
+
 export interface BackfillOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: BackfillProgress) => void;
+  readonly dataset?: BackfillDataset;
 }
 
 export interface LiveRunOptions {
@@ -311,12 +322,18 @@ export class TwsIngestor implements Ingestor {
    * resuming from the ledger. Resolves with a summary; `complete` is false when any window ended
    * in pacing / error / timeout (the next run retries exactly those).
    */
-  async ingestHistoricalRange(instruments: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
+  async ingestHistoricalRange(requested: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
     const { clock, config, rawStore } = this.#d;
     const signal = options.signal;
     const began = clock.now();
     const runId = this.#newRunId();
-    const barSize = config.historical_bar_size;
+    const ds = options.dataset;
+    const barSize = ds?.barSize ?? config.historical_bar_size;
+    const series = ds?.series ?? null;
+    // A dataset's own series is what every request of the run asks for (its windows, batch ids and ledger lines follow).
+    const instruments = requested
+      .filter((i) => !ds?.instruments || ds.instruments.includes(i.key))
+      .map((i) => (series === null ? i : { ...i, what_to_show: series }));
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
     let batchesWritten = 0;
@@ -356,6 +373,7 @@ export class TwsIngestor implements Ingestor {
         this.#heads(),
         true,
         signal,
+        barSize,
       );
     } catch (err) {
       if (!(err instanceof StorageWriteError)) throw err;
@@ -424,7 +442,7 @@ export class TwsIngestor implements Ingestor {
           // Fetched after the lake refused a write: the page cannot be kept; the next run asks again.
           if (stopped !== undefined) break;
           const { base, bars, batchId, attempts } = outcome;
-          const ticket = await committer.submit({ batchId, events: bars });
+          const ticket = await committer.submit({ batchId, events: bars, series });
           settling.push(
             ticket.committed.then(
               () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
@@ -467,9 +485,9 @@ export class TwsIngestor implements Ingestor {
     heads: ReadonlyMap<string, number | null>,
     recordHeads: boolean,
     signal: AbortSignal | undefined,
+    barSize: BarSize = this.#d.config.historical_bar_size,
   ): Promise<PlannedTasks> {
-    const { client, clock, config } = this.#d;
-    const barSize = config.historical_bar_size;
+    const { client, clock } = this.#d;
     const perInstrument: WindowTask[][] = [];
     const failed: BackfillFailure[] = [];
     let skipped = 0;
@@ -702,7 +720,9 @@ export class TwsIngestor implements Ingestor {
         if (res.bars.length !== w.expectedBars) {
           this.#log.warn({ instrument: inst.key, session_date: w.sessionDate, bars: res.bars.length, expected_bars: w.expectedBars }, 'window bar count differs from the calendar');
         }
-        return { base, bars: res.bars, batchId, attempts };
+        const calendar = this.#d.calendarFor(inst.key);
+        const bars = w.barSize === '1 day' ? res.bars.map((b) => ({ ...b, ts: dailyBarStart(b.ts, contract.timeZone, calendar) })) : res.bars;
+        return { base, bars, batchId, attempts };
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err;
         if (err instanceof StorageWriteError) throw err;

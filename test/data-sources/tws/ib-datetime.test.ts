@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertExplicitZone, formatIbUtc, hasExplicitZone, parseIbBarTime, parseIbUtc } from '../../../src/data-sources/tws/ib-datetime.js';
+import { getCalendar } from '../../../src/calendar/calendar-registry.js';
+import { assertExplicitZone, dailyBarStart, formatIbUtc, hasExplicitZone, parseIbBarTime, parseIbUtc } from '../../../src/data-sources/tws/ib-datetime.js';
 
 describe('IB date-times', () => {
   it('formats and parses the UTC dash form', () => {
@@ -31,5 +32,20 @@ describe('IB date-times', () => {
     expect(parseIbBarTime('20241125', 'America/New_York')).toBe(Date.UTC(2024, 10, 25, 5));
     expect(() => parseIbBarTime('yesterday', 'UTC')).toThrow(/unrecognised/);
     expect(() => parseIbBarTime('20241125 09:30:00 Mars/Olympus', 'UTC')).toThrow(/time zone/);
+  });
+
+  it('stamps a date-only daily bar at its session open (holidays and CME Sunday opens included)', () => {
+    const xnys = getCalendar('XNYS');
+    const cmes = getCalendar('CMES');
+    // Day after Thanksgiving 2024: an early close, a normal session that opens 09:30 New York (14:30 UTC).
+    expect(dailyBarStart(parseIbBarTime('20241129', 'US/Eastern'), 'US/Eastern', xnys)).toBe(Date.UTC(2024, 10, 29, 14, 30));
+    // Summer time: 09:30 New York is 13:30 UTC.
+    expect(dailyBarStart(parseIbBarTime('20240702', 'US/Eastern'), 'US/Eastern', xnys)).toBe(Date.UTC(2024, 6, 2, 13, 30));
+    // Thanksgiving itself has no session: the local midnight stays (the transform sets it aside as off-grid).
+    const thanksgiving = parseIbBarTime('20241128', 'US/Eastern');
+    expect(thanksgiving).toBe(Date.UTC(2024, 10, 28, 5, 0));
+    expect(dailyBarStart(thanksgiving, 'US/Eastern', xnys)).toBe(thanksgiving);
+    // CME Globex: Monday's session opens Sunday 17:00 Chicago (23:00 UTC in winter).
+    expect(dailyBarStart(parseIbBarTime('20241202', 'US/Central'), 'US/Central', cmes)).toBe(Date.UTC(2024, 11, 1, 23, 0));
   });
 });
