@@ -36,6 +36,7 @@ export async function createAppContext(
   return {
     settings,
     clock,
+    // core's silentLogger is a plain object: a command that never logs (`ibpipe sql`) never loads pino.
     logger: options.logger ?? silentLogger(),
     lake,
     calendars,

@@ -1,7 +1,20 @@
-import pino, { type Logger as PinoLogger } from 'pino';
+import { createRequire } from 'node:module';
+import type pinoModule from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 
 // The port lives in core; re-exported for the CLI, ops and tests that already import it here.
 export { silentLogger, type Logger } from '../core/logger.js';
+
+let pinoModuleCache: typeof pinoModule | undefined;
+
+/**
+ * pino (27 CommonJS files) loads when the first logger is made, not when a module that can log is
+ * imported: `ibpipe sql` and `config check` never make one. require() because the package is CommonJS.
+ */
+function loadPino(): typeof pinoModule {
+  pinoModuleCache ??= createRequire(import.meta.url)('pino') as typeof pinoModule;
+  return pinoModuleCache;
+}
 
 export interface LoggingOptions {
   level?: string;
@@ -15,6 +28,7 @@ export interface LoggingOptions {
  * person is watching a TTY. Components take `logger.child({ component })`; errors go in `{ err }`.
  */
 export function createLogger(options: LoggingOptions = {}): PinoLogger {
+  const pino = loadPino();
   const format = options.format ?? 'auto';
   const dest = options.destination ?? process.stdout;
   const pretty = format === 'pretty' || (format === 'auto' && options.destination === undefined && process.stdout.isTTY === true);
@@ -27,5 +41,5 @@ export function createLogger(options: LoggingOptions = {}): PinoLogger {
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   }
-  return pino(base, dest as pino.DestinationStream);
+  return pino(base, dest as DestinationStream);
 }
