@@ -1,5 +1,45 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { KNOWN_BREAKS, LAYERS } from './scripts/layers.mjs';
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The layering (scripts/layers.mjs) as `no-restricted-imports` per folder and depth: from
+ * src/<folder>/<d - 1 subfolders>/x.ts, `../` d times reaches src/. scripts/check-layers.mjs
+ * checks the same table on resolved paths (dynamic imports too) and looks for import cycles.
+ */
+function layerRules() {
+  const folders = Object.keys(LAYERS);
+  const out = [];
+  for (const [folder, allowed] of Object.entries(LAYERS)) {
+    const banned = folders.filter((f) => f !== folder && !allowed.includes(f));
+    if (banned.length === 0) continue;
+    for (let depth = 1; depth <= 3; depth++) {
+      const glob = `src/${folder}/${'*/'.repeat(depth - 1)}*.ts`;
+      const rule = (except) => {
+        const skip = except.map((to) => `(?!${escape(to.replace(/\.ts$/, '.js'))}$)`).join('');
+        return [
+          'error',
+          {
+            patterns: [
+              {
+                regex: `^(\\.\\./){${depth}}${skip}(${banned.map(escape).join('|')})(/|$)`,
+                message: `${folder}/ may import ${allowed.length > 0 ? allowed.join(', ') : 'nothing outside itself'} (scripts/layers.mjs, src/${folder}/README.md).`,
+              },
+            ],
+          },
+        ];
+      };
+      out.push({ files: [glob], rules: { 'no-restricted-imports': rule([]) } });
+      const exceptions = KNOWN_BREAKS.filter((k) => k.from.startsWith(`${folder}/`) && k.from.split('/').length === depth + 1);
+      for (const from of new Set(exceptions.map((k) => k.from))) {
+        out.push({ files: [`src/${from}`], rules: { 'no-restricted-imports': rule(exceptions.filter((k) => k.from === from).map((k) => k.to)) } });
+      }
+    }
+  }
+  return out;
+}
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**', 'test-artifacts/**'] },
@@ -45,6 +85,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...layerRules(),
   {
     files: ['src/core/clock.ts', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-syntax': 'off' },

@@ -55,7 +55,7 @@ export function registerBackfillCommand(program: Command): void {
     const { TwsIngestor } = await import('../data-sources/tws/tws-ingestor.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { createLogger } = await import('../ops/logging-setup.js');
-    const { transformDatasets } = await import('../pipelines/transform-job.js');
+    const { transformDatasets } = await import('../jobs/transform-job.js');
     const format = resolveFormat(opts.format);
     parseIsoDate(opts.start, '--start');
     parseIsoDate(opts.end, '--end');

@@ -51,10 +51,9 @@ export function registerFeaturesCommands(program: Command): void {
   ).action(async (opts: LatestOptions) => {
     const { loadSettings } = await import('../config/settings.js');
     const { createAppContext } = await import('../ops/app-context.js');
-    const { resolveFeatureGroup } = await import('../pipelines/feature-job.js');
+    const { resolveFeatureGroup } = await import('../jobs/feature-job.js');
     const { durationSecondsSchema } = await import('../pipelines/features/feature-config.js');
     const { resolveSourceDataset } = await import('../pipelines/source-dataset.js');
-    const { FeatureStore } = await import('../storage/feature-store.js');
     const { featureTtlMs } = await import('../training/feature-timing.js');
     const { InstantFormatter } = await import('./instant-format.js');
     const format = resolveFormat(opts.format);
@@ -62,7 +61,7 @@ export function registerFeaturesCommands(program: Command): void {
     const { settings } = loadSettings(opts.config, process.env);
     const app = await createAppContext(settings);
     try {
-      const store = new FeatureStore(app.lake, app.calendars, app.clock);
+      const store = app.featureStore;
       const { group, version } = resolveFeatureGroup(settings, store, opts.group, opts.version);
       const asOf = opts.asOf === undefined ? app.clock.now() : parseInstantOption(opts.asOf, '--as-of');
       const symbols = parseSymbols(opts.symbols) ?? app.calendars.symbols();

@@ -38,7 +38,7 @@ export function registerIngestCommand(program: Command): void {
     ),
   ).action(async (opts: IngestOptions) => {
     const { loadSettings } = await import('../config/settings.js');
-    const { runIngestSources, sourcesFor } = await import('../data-sources/ingest-sources-job.js');
+    const { runIngestSources, sourcesFor } = await import('../jobs/ingest-sources-job.js');
     const { parseWindowEdge } = await import('../data-sources/ingestor.js');
     const { createIngestor, pickSourceEnv } = await import('../data-sources/ingestor-registry.js');
     const { createAppContext } = await import('../ops/app-context.js');

@@ -26,7 +26,7 @@ export function registerIngestDbCommand(program: Command): void {
       .option('--dry-run', 'print what would be read per symbol, write nothing'),
   ).action(async (opts: IngestDbOptions) => {
     const { loadSettings } = await import('../config/settings.js');
-    const { runIngestSources } = await import('../data-sources/ingest-sources-job.js');
+    const { runIngestSources } = await import('../jobs/ingest-sources-job.js');
     const { parseWindowEdge } = await import('../data-sources/ingestor.js');
     const { createIngestor, pickSourceEnv } = await import('../data-sources/ingestor-registry.js');
     const { createAppContext } = await import('../ops/app-context.js');

@@ -57,6 +57,7 @@ export function registerSimCommand(program: Command): void {
       const { simSettingsSchema } = await import('../sim/sim-config.js');
       const { gatewayOptionsFrom, simClock, simSettingsFromDocument } = await import('../sim/sim-options.js');
       const { startSimGateway } = await import('../sim/sim-server.js');
+      const { readTableFile } = await import('../storage/table-file.js');
       let doc: Record<string, unknown> = {};
       let source = 'defaults';
       if (opts.config) {
@@ -95,6 +96,7 @@ export function registerSimCommand(program: Command): void {
         ),
         port: opts.port ?? settings.port,
         host: opts.host ?? settings.host,
+        readReplayFile: readTableFile,
       });
       // Always printed, whatever the log level: scripts and tests read the bound port from it.
       const ready = {

@@ -17,6 +17,7 @@ import { simConfigSchema } from '../sim/sim-config.js';
 import { lakeConfigSchema } from '../storage/lake-config.js';
 import { datasetsConfigSchema, labelsConfigSchema, trainingReferenceIssues } from '../training/training-config.js';
 import { calendarsConfigSchema, instrumentConfigSchema, timeSeriesConfigSchema } from './instrument-config.js';
+import { formatPath } from '../core/config-path.js';
 
 /** The root schema: one slice per module, composed here and nowhere else. */
 export const settingsSchema = z
@@ -65,16 +66,6 @@ export interface LoadedSettings {
 }
 
 export const ENV_PREFIX = 'IBPIPE_';
-
-/** Formats a zod path as `instruments[2].key`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out === '' ? String(seg) : `.${String(seg)}`;
-  }
-  return out === '' ? '(root)' : out;
-}
 
 function issuesOf(error: z.ZodError): string[] {
   return error.issues.map((iss) => {

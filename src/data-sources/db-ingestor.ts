@@ -3,7 +3,7 @@ import { BAR_SIZES, type BarEvent, type BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, InputError } from '../core/errors.js';
 import { sqlIdent } from '../core/sql.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { parseWindowEdge, type IngestBatch, type IngestRequest, type IngestWorkItem, type Ingestor } from './ingestor.js';
 import { instantToLocal } from '../calendar/zoned-time.js';
 import { isPlausibleInstant, PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS, PROBLEMS, shownValue } from './bar-value-rules.js';

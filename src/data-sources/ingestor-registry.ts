@@ -3,8 +3,8 @@ import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import type { BarSize } from '../core/bars.js';
 import { ConfigError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { InstrumentConfig } from '../config/instrument-config.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Instrument } from '../core/instruments.js';
+import type { Logger } from '../core/logger.js';
 import type { Lake } from '../storage/lake.js';
 import type { RawStore } from '../storage/raw-store.js';
 import { DbIngestor } from './db-ingestor.js';
@@ -17,6 +17,7 @@ import { TwsClient } from './tws/tws-client.js';
 import type { TwsConfig } from './tws/tws-config.js';
 import { TwsIngestor } from './tws/tws-ingestor.js';
 import { WatermarkStore } from './watermark-store.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 /** What a source's factory may use; built once per command or job. */
 export interface IngestorContext {
@@ -24,7 +25,7 @@ export interface IngestorContext {
   readonly rawStore: RawStore;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly instruments: readonly InstrumentConfig[];
+  readonly instruments: readonly Instrument[];
   /** Bar size of sources that do not name one (`tws.historical_bar_size`). */
   readonly barSize: BarSize;
   /**
@@ -58,7 +59,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       config,
       instruments: ctx.instruments,
       defaultBarSize: ctx.barSize,
-      watermarks: new WatermarkStore(ctx.lake.path('state', 'source_watermarks.jsonl')),
+      watermarks: new WatermarkStore(stateLedgerPath(ctx.lake, 'source_watermarks')),
       target: pgTargetFromEnv(ctx.env, { source: config.name, urlEnv: config.url_env, connectTimeoutMs: config.connect_timeout_ms }),
       clock: ctx.clock,
       logger: ctx.logger.child({ component: 'db-ingestor' }),

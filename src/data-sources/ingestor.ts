@@ -1,7 +1,7 @@
 import type { BarEvent, BarSize } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { RelationBatch, WriteBatchResult } from '../storage/raw-store.js';
 import { parseInstantText } from './bar-value-rules.js';
 

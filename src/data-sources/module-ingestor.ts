@@ -4,8 +4,8 @@ import { BAR_SIZES, type BarEvent, type BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, IbpipeError, InputError, type IbpipeErrorOptions } from '../core/errors.js';
 import { loadUserExport } from '../core/user-module.js';
-import type { InstrumentConfig } from '../config/instrument-config.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Instrument } from '../core/instruments.js';
+import type { Logger } from '../core/logger.js';
 import type { WriteBatchResult } from '../storage/raw-store.js';
 import { isPlausibleInstant, PROBLEMS, shownValue } from './bar-value-rules.js';
 import type { IngestBatch, IngestRequest, IngestWorkItem, Ingestor } from './ingestor.js';
@@ -49,7 +49,7 @@ export interface SourceModuleContext {
   /** The entry's `options`, as written. */
   readonly options: Readonly<Record<string, unknown>>;
   /** The instruments this source serves (its `symbols`, default all), as configured. */
-  readonly instruments: readonly InstrumentConfig[];
+  readonly instruments: readonly Instrument[];
   readonly barSize: BarSize;
   /** Length of one bar in ms. */
   readonly barMs: number;
@@ -93,7 +93,7 @@ const WHAT_TO_SHOW = /^[A-Z_]{1,32}$/;
 export interface ModuleIngestorDeps {
   readonly config: ModuleSourceConfig;
   /** Every configured instrument (the source serves `config.symbols` of them, default all). */
-  readonly instruments: readonly InstrumentConfig[];
+  readonly instruments: readonly Instrument[];
   readonly barSize: BarSize;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -117,8 +117,8 @@ export class ModuleIngestor implements Ingestor {
   readonly name: string;
   readonly #d: ModuleIngestorDeps;
   readonly #what: string;
-  readonly #served: InstrumentConfig[];
-  readonly #byKey: Map<string, InstrumentConfig>;
+  readonly #served: Instrument[];
+  readonly #byKey: Map<string, Instrument>;
   #module: Promise<SourceModule> | null = null;
   #source = DEFAULT_MODULE_SOURCE;
 

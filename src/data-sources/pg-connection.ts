@@ -1,8 +1,8 @@
 import pg from 'pg';
-import pRetry from 'p-retry';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, IbpipeError, TimeoutError, type IbpipeErrorOptions } from '../core/errors.js';
-import type { Logger } from '../ops/logging-setup.js';
+import { backoffDelay, exponentialBackoff, retry, type BackoffPolicy } from '../core/retry.js';
+import type { Logger } from '../core/logger.js';
 
 /** The PostgreSQL server could not be reached or dropped the connection; worth retrying. */
 export class DbConnectionError extends IbpipeError {
@@ -125,9 +125,14 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
 }
 
-/** Delay before retry `n` (1-based): initial·2^(n-1), capped; a pure function so tests can state it. */
+/** The backoff of a source's `retry` config: initial·2^(n-1), capped, no jitter. */
+function backoffOf(policy: RetryPolicy): BackoffPolicy {
+  return exponentialBackoff(policy.initialDelayMs, policy.maxDelayMs);
+}
+
+/** Delay before retry `n` (1-based), so tests can state it. */
 export function retryDelayMs(n: number, policy: RetryPolicy): number {
-  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, n - 1));
+  return backoffDelay(n, backoffOf(policy));
 }
 
 export interface PgSessionOptions {
@@ -143,7 +148,7 @@ export interface PgSessionOptions {
 /**
  * One connection that reconnects. Every query is retried (after reconnecting) when its error
  * is retryable; callers therefore only issue idempotent reads. Backoff waits are taken on the
- * Clock: p-retry runs with a zero timeout and the wait happens in its shouldRetry hook.
+ * Clock (core retry).
  */
 export class PgSession {
   readonly #opts: PgSessionOptions;
@@ -154,8 +159,8 @@ export class PgSession {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: readonly unknown[] = []): Promise<pg.QueryResult<R>> {
-    const { retry, clock, logger, source, signal } = this.#opts;
-    return pRetry(
+    const { retry: policy, clock, logger, source, signal } = this.#opts;
+    return retry(
       async () => {
         try {
           const client = await this.#connected();
@@ -167,16 +172,13 @@ export class PgSession {
         }
       },
       {
-        retries: retry.retries,
-        minTimeout: 0,
-        maxTimeout: 0,
+        clock,
         signal,
-        shouldRetry: async ({ error, attemptNumber }) => {
-          if (!(error instanceof IbpipeError) || !error.retryable) return false;
-          const delay = retryDelayMs(attemptNumber, retry);
-          logger.warn({ source, attempt: attemptNumber, delay_ms: delay, code: error.code, reason: error.message }, 'database error; retrying');
-          await clock.sleep(delay, signal);
-          return true;
+        policy: backoffOf(policy),
+        maxAttempts: policy.retries + 1,
+        onRetry: ({ error, attempt, delayMs }) => {
+          const e = error as IbpipeError;
+          logger.warn({ source, attempt, delay_ms: delayMs, code: e.code, reason: e.message }, 'database error; retrying');
         },
       },
     );

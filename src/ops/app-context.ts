@@ -2,9 +2,10 @@ import { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { Settings } from '../config/settings.js';
 import { SystemClock, type Clock } from '../core/clock.js';
 import { CuratedStore } from '../storage/curated-store.js';
+import { FeatureStore } from '../storage/feature-store.js';
 import { Lake } from '../storage/lake.js';
 import { RawStore } from '../storage/raw-store.js';
-import { silentLogger, type Logger } from './logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 
 /**
  * The composition root: everything a command or the daemon needs, built once from the frozen
@@ -18,6 +19,8 @@ export interface AppContext {
   readonly calendars: InstrumentCalendars;
   readonly rawStore: RawStore;
   readonly curatedStore: CuratedStore;
+  /** The one feature store of the process: its registry view and inference caches outlive each job run. */
+  readonly featureStore: FeatureStore;
   /** Environment variables for configured sources (database credentials), picked in src/cli; never logged. */
   readonly sourceEnv: Readonly<Record<string, string | undefined>>;
   close(): Promise<void>;
@@ -29,19 +32,17 @@ export async function createAppContext(
 ): Promise<AppContext> {
   const lake = await Lake.open(settings.lake);
   const calendars = new InstrumentCalendars(settings.instruments, settings.calendars.extra_closures);
-  let logger = options.logger;
+  const clock = options.clock ?? new SystemClock();
   return {
     settings,
-    clock: options.clock ?? new SystemClock(),
-    // Made on first use: a command that never logs (`ibpipe sql`) never loads pino.
-    get logger() {
-      logger ??= silentLogger();
-      return logger;
-    },
+    clock,
+    // core's silentLogger is a plain object: a command that never logs (`ibpipe sql`) never loads pino.
+    logger: options.logger ?? silentLogger(),
     lake,
     calendars,
     rawStore: new RawStore(lake, calendars),
     curatedStore: new CuratedStore(lake),
+    featureStore: new FeatureStore(lake, calendars, clock),
     sourceEnv: options.sourceEnv ?? {},
     close: () => lake.close(),
   };

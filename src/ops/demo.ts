@@ -9,7 +9,7 @@ import { startSimGateway, type SimGateway } from '../sim/sim-server.js';
 import { createAppContext, type AppContext } from './app-context.js';
 import { Daemon } from './daemon.js';
 import type { JobParams } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { executeJob } from './orchestrator-adapter.js';
 import { jobDefinition } from './job-table.js';
 import type { JobKind } from './ops-config.js';

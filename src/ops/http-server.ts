@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 
 /** A route handler: returns status, content type and body. */
 export type RouteHandler = (req: IncomingMessage, url: URL) => Promise<{ status: number; type: string; body: string | Buffer; headers?: Record<string, string> }>;

@@ -1,50 +1,11 @@
+import type { JobDefinition as CoreJobDefinition, JobRunContext as CoreJobRunContext, JobSeries as CoreJobSeries } from '../core/job.js';
 import type { JobKind } from './ops-config.js';
 import type { AppContext } from './app-context.js';
-import type { JobParams } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
 import type { DaemonMetrics } from './metrics.js';
 
-/** What a job run receives: the app's pieces, a signal that fires on shutdown, a child logger. */
-export interface JobRunContext {
-  readonly app: AppContext;
-  readonly signal: AbortSignal;
-  readonly logger: Logger;
-  /** The daemon's metrics, when running inside it (jobs export their own figures there). */
-  readonly metrics?: DaemonMetrics;
-  /** The job ledger's run id of this run, for outputs that record which run wrote them. */
-  readonly runId?: string;
-}
+export type { JobOutcome, JobParams } from '../core/job.js';
 
-export interface JobOutcome {
-  /** Counts for the ledger and logs: read, written, rejected, imputed, … */
-  counts: Record<string, number>;
-  /** Anything worth printing with `--format json` (handles, ids, paths); instants as epoch ms, listed in JobDefinition.summaryInstants. */
-  summary?: unknown;
-  /** A few identifiers worth a column in table output too (a dataset id, a file). */
-  display?: Record<string, string | number>;
-}
-
-export interface JobDefinition {
-  readonly kind: JobKind;
-  readonly description: string;
-  /** Works on one session date (`params.date`); the scheduler derives it from the fire time. */
-  readonly perDate: boolean;
-  run(ctx: JobRunContext, params: JobParams): Promise<JobOutcome>;
-  /**
-   * Where the summary holds instants (epoch ms), in InstantFormatter.paths syntax
-   * (`asOf`, `reports[].overLimit[].start`): `ibpipe run --format json` prints them as ISO 8601.
-   */
-  readonly summaryInstants?: readonly string[];
-  /**
-   * Optional, for per-date jobs run over a range (`ibpipe run JOB --start/--end`): a runner for
-   * the planned dates, in order. Each date is still a job run of its own (ledger, exit status),
-   * but the runner may compute several dates in one pass when the first of them runs.
-   */
-  series?(app: AppContext, paramsList: readonly JobParams[]): JobSeries;
-}
-
-/** Runs the dates of a series (see JobDefinition.series); close() releases what a pass holds. */
-export interface JobSeries {
-  run(ctx: JobRunContext, params: JobParams): Promise<JobOutcome>;
-  close(): Promise<void>;
-}
+/** The job port (src/core/job.ts) bound to this application's context, job kinds and metrics. */
+export type JobRunContext = CoreJobRunContext<AppContext, DaemonMetrics>;
+export type JobDefinition = CoreJobDefinition<AppContext, JobKind, DaemonMetrics>;
+export type JobSeries = CoreJobSeries<AppContext, DaemonMetrics>;

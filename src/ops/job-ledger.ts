@@ -1,22 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { IbpipeError } from '../core/errors.js';
+import type { JobParams } from '../core/job.js';
 import type { Lake } from '../storage/lake.js';
 import { JsonlLedger } from '../storage/state-store.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 export type JobRunStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'abandoned';
 /** Why a run started; `live` is the daemon's live chain (the bars of an interval were committed). */
 export type JobTrigger = 'schedule' | 'catch_up' | 'manual' | 'dependency' | 'retry' | 'recovery' | 'live';
 
-/** Parameters a job run was given; `date` is the session date it works on. */
-export interface JobParams {
-  date?: string;
-  start?: string;
-  end?: string;
-  at?: number;
-  symbols?: string[];
-  [key: string]: unknown;
-}
+export type { JobParams } from '../core/job.js';
 
 export interface JobRunRecord {
   run_id: string;
@@ -45,7 +39,7 @@ export class JobLedger {
   readonly #clock: Clock;
 
   constructor(lake: Lake, clock: Clock) {
-    this.#ledger = new JsonlLedger(lake.path('state', 'job_runs.jsonl'));
+    this.#ledger = new JsonlLedger(stateLedgerPath(lake, 'job_runs'));
     this.#clock = clock;
   }
 

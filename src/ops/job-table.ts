@@ -1,11 +1,11 @@
-import { ingestDbJob } from '../data-sources/ingest-db-job.js';
-import { ingestJob } from '../data-sources/ingest-job.js';
-import { alignJob } from '../pipelines/alignment-job.js';
-import { compactionJob } from '../pipelines/compaction-job.js';
-import { featuresJob } from '../pipelines/feature-job.js';
-import { transformJob } from '../pipelines/transform-job.js';
-import { scoreJob } from '../scoring/score-job.js';
-import { datasetJob } from '../training/dataset-job.js';
+import { ingestDbJob } from '../jobs/ingest-db-job.js';
+import { ingestJob } from '../jobs/ingest-job.js';
+import { alignJob } from '../jobs/alignment-job.js';
+import { compactionJob } from '../jobs/compaction-job.js';
+import { featuresJob } from '../jobs/feature-job.js';
+import { transformJob } from '../jobs/transform-job.js';
+import { scoreJob } from '../jobs/score-job.js';
+import { datasetJob } from '../jobs/dataset-job.js';
 import type { JobDefinition } from './job-definition.js';
 import type { JobKind } from './ops-config.js';
 

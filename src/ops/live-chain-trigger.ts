@@ -3,9 +3,9 @@ import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { isLiveBatchId } from '../data-sources/tws/tws-ingestor.js';
 import type { BatchCommitInfo } from '../storage/raw-store.js';
-import type { MarketDataEvent } from './daemon.js';
+import type { MarketDataEvent } from './market-data.js';
 import type { JobParams } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 
 export interface LiveChainTriggerDeps {
   readonly clock: Clock;

@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import type pinoModule from 'pino';
-import type { DestinationStream, Logger } from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 
-export type { Logger } from 'pino';
+// The port lives in core; re-exported for the CLI, ops and tests that already import it here.
+export { silentLogger, type Logger } from '../core/logger.js';
 
 let pinoModuleCache: typeof pinoModule | undefined;
 
@@ -26,7 +27,7 @@ export interface LoggingOptions {
  * Root logger: JSON lines on stdout (what operators tail and ship), pretty-printed only when a
  * person is watching a TTY. Components take `logger.child({ component })`; errors go in `{ err }`.
  */
-export function createLogger(options: LoggingOptions = {}): Logger {
+export function createLogger(options: LoggingOptions = {}): PinoLogger {
   const pino = loadPino();
   const format = options.format ?? 'auto';
   const dest = options.destination ?? process.stdout;
@@ -41,9 +42,4 @@ export function createLogger(options: LoggingOptions = {}): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   }
   return pino(base, dest as DestinationStream);
-}
-
-/** A logger that discards everything (tests and library callers that pass none). */
-export function silentLogger(): Logger {
-  return loadPino()({ level: 'silent' });
 }

@@ -2,8 +2,9 @@ import { Cron } from 'croner';
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { isRetryable } from '../core/errors.js';
+import { backoffDelay, exponentialBackoff } from '../core/retry.js';
 import type { JobLedger, JobParams, JobTrigger } from './job-ledger.js';
-import type { Logger } from './logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { JobConfig } from './ops-config.js';
 import type { ExecutedRun } from './orchestrator-adapter.js';
 
@@ -245,7 +246,7 @@ export class Scheduler {
       return;
     }
     if (isRetryable(result.error) && attempt < job.retry.max_attempts && !this.#stopping) {
-      const delay = job.retry.backoff_ms * 2 ** (attempt - 1);
+      const delay = backoffDelay(attempt, exponentialBackoff(job.retry.backoff_ms));
       logger.warn({ job: job.name, attempt, delay_ms: delay }, 'retryable failure; retrying with backoff');
       this.#later(delay, () => this.#enqueue(job, params, 'retry', attempt + 1, scheduledFor));
     }

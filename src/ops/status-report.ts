@@ -3,9 +3,10 @@ import type { AppContext } from './app-context.js';
 import { JobLedger } from './job-ledger.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
-import { BACKFILL_LEDGER, type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
+import { type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
 import { expectedBarStartsIn } from '../calendar/expected-bars.js';
-import { LIVE_GAP_LEDGER, type LiveGapRecord } from '../data-sources/tws/tws-ingestor.js';
+import { type LiveGapRecord } from '../data-sources/tws/tws-ingestor.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 export interface CoverageRow {
   symbol: string;
@@ -87,7 +88,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
     error: r.error?.message ?? null,
   }));
   const dqLatest = new Map<string, DqResultRecord>();
-  for (const r of new JsonlLedger<DqResultRecord>(app.lake.path('state', 'dq_results.jsonl')).readAll()) dqLatest.set(r.date, r);
+  for (const r of new JsonlLedger<DqResultRecord>(stateLedgerPath(app.lake, 'dq_results')).readAll()) dqLatest.set(r.date, r);
   const dq = [...dqLatest.values()]
     .sort((a, b) => a.date.localeCompare(b.date))
     .slice(-(options.lastDates ?? 10))
@@ -100,7 +101,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
       unfilled: r.gaps.unfilled,
       failing_rules: r.failing_rules.join(' '),
     }));
-  const done = [...latestWindowRecords(new JsonlLedger<BackfillLedgerRecord>(app.lake.path('state', BACKFILL_LEDGER)).readAll()).values()].filter(
+  const done = [...latestWindowRecords(new JsonlLedger<BackfillLedgerRecord>(stateLedgerPath(app.lake, 'backfill_windows')).readAll()).values()].filter(
     (r) => r.status === 'ok' || r.status === 'no-data',
   );
   const unbacked_windows = unbackedWindows(done, app.rawStore)
@@ -116,7 +117,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
  */
 async function unrepairedLiveGaps(app: AppContext): Promise<LiveGapRow[]> {
   const latest = new Map<string, LiveGapRecord>();
-  for (const r of new JsonlLedger<LiveGapRecord>(app.lake.path('state', LIVE_GAP_LEDGER)).readAll()) {
+  for (const r of new JsonlLedger<LiveGapRecord>(stateLedgerPath(app.lake, 'live_gaps')).readAll()) {
     if (r.type === 'live_gap') latest.set(`${r.symbol}|${r.from}|${r.to}`, r);
   }
   const barSize = app.settings.tws.historical_bar_size;

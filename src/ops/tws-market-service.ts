@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Session } from '../calendar/trading-calendar.js';
 import { barSizeMs, rawPartitionToken } from '../core/bars.js';
+import { backoffDelay, exponentialBackoff, retry } from '../core/retry.js';
 import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
 import { planRange } from '../data-sources/tws/backfill-planner.js';
@@ -9,9 +10,12 @@ import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
 import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 import type { AppContext } from './app-context.js';
 import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
-import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './daemon.js';
-import type { Logger } from './logging-setup.js';
+import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './market-data.js';
+import type { Logger } from '../core/logger.js';
 import type { DaemonMetrics } from './metrics.js';
+
+/** Waits between restarts of the connection, the live stream and catch-up rounds: 2 s doubling to 60 s. */
+const RESTART_BACKOFF = exponentialBackoff(2_000, 60_000);
 
 /**
  * The daemon's live data over TWS: connect (retrying until stopped), subscribe every
@@ -77,16 +81,17 @@ export class TwsMarketService implements MarketDataService {
     const signal = this.#abort.signal;
     // The gateway may be down or restarting when the daemon starts: keep trying until stopped
     // (each connect() already retries a few times with backoff).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#client.connect(signal);
-        break;
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#log.error({ err, attempt }, 'cannot connect to the gateway; retrying');
-        await this.#app.clock.sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined);
-        if (signal.aborted) return;
-      }
+    try {
+      await retry(() => this.#client.connect(signal), {
+        clock: this.#app.clock,
+        signal,
+        policy: RESTART_BACKOFF,
+        retryable: () => true,
+        onRetry: ({ error, attempt }) => this.#log.error({ err: error, attempt }, 'cannot connect to the gateway; retrying'),
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
     }
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
@@ -162,19 +167,23 @@ export class TwsMarketService implements MarketDataService {
    */
   async #live(instruments: readonly Instrument[], from: ReadonlyMap<string, number>): Promise<void> {
     const signal = this.#abort.signal;
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      try {
+    await retry(
+      async () => {
         const summary = await this.#ingestor.runLiveStream(instruments, { signal, from, onEvent: (e) => this.#onLiveEvent(e) });
         // What was flushed at shutdown: the next start's catch-up begins after these bars.
         const lastFinal = Object.fromEntries(Object.entries(summary.lastFinalTs).map(([k, t]) => [k, t === null ? null : new Date(t).toISOString()]));
         this.#log.info({ event: 'live_stopped', bars_written: summary.barsWritten, flush_failures: summary.flushFailures, last_final: lastFinal }, 'live stream stopped');
-        return;
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#log.error({ err, attempt }, 'live stream failed; restarting');
-        await this.#app.clock.sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined);
-      }
-    }
+      },
+      {
+        clock: this.#app.clock,
+        signal,
+        policy: RESTART_BACKOFF,
+        retryable: () => true,
+        onRetry: ({ error, attempt }) => this.#log.error({ err: error, attempt }, 'live stream failed; restarting'),
+      },
+    ).catch((err: unknown) => {
+      if (!signal.aborted) throw err;
+    });
   }
 
   /**
@@ -230,7 +239,7 @@ export class TwsMarketService implements MarketDataService {
           this.#log.warn({ err, instrument: inst.key, attempt }, 'catch-up failed; retrying');
         }
       }
-      if (pending.size > 0) await clock.sleep(Math.min(60_000, 1_000 * 2 ** attempt), signal).catch(() => undefined);
+      if (pending.size > 0) await clock.sleep(backoffDelay(attempt, RESTART_BACKOFF), signal).catch(() => undefined);
     }
   }
 

@@ -5,7 +5,7 @@ import { CURATED_MASK_COLUMNS, frequencyMs } from '../core/bars.js';
 import { InputError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { Lake } from '../storage/lake.js';
 import type { AlignmentJoin, AlignmentSpec } from './alignment-config.js';
 import { barMsFromName, sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type SourceDataset } from './source-dataset.js';

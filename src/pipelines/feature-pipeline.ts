@@ -2,7 +2,7 @@ import { parseDateLabel } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
 import type { Lake } from '../storage/lake.js';
 import { groupLookbackBars } from './features/compute-feature-group.js';

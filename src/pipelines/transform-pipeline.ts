@@ -9,7 +9,7 @@ import { instrumentCutoffs, withinCutoff, type InstrumentCutoff } from '../data-
 import type { DqMetricsExporter, DqOverallSeverity, DqRuleMetrics, GapTotals } from '../data-quality/metrics.js';
 import type { ExpectedSession, RuleFailure } from '../data-quality/rules.js';
 import { summarizeOutcomes, validate, type RuleOutcome, type ValidationResult } from '../data-quality/validator.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { BarDataset } from './bar-datasets.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { QuarantineRow, QuarantineStore } from '../storage/quarantine-store.js';

@@ -6,7 +6,7 @@ import type { GapReport } from '../data-quality/gaps.js';
 import { isFinalRun, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
 import { JS_COMPAT_MACROS } from '../data-quality/js-compat-sql.js';
 import type { DqOverallSeverity } from '../data-quality/metrics.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { Lake } from '../storage/lake.js';
 import type { QuarantineStore } from '../storage/quarantine-store.js';

@@ -3,8 +3,7 @@ import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, InputError, RemoteServiceError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
-import type { JobLedger } from '../ops/job-ledger.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import type { FeatureStore, InferenceFeatureRow } from '../storage/feature-store.js';
 import type { Lake } from '../storage/lake.js';
 import type { PredictionRow, PredictionStore } from '../storage/prediction-store.js';
@@ -45,11 +44,30 @@ export interface BatchScoringDeps {
   readonly calendars: InstrumentCalendars;
   readonly clock: Clock;
   readonly logger?: Logger;
-  /** When given, a features run recorded for the date must not have failed (or be running). */
-  readonly jobLedger?: JobLedger;
+  /** When given, the latest features run recorded for the date must not have failed (or be running). */
+  readonly featuresRuns?: FeaturesRunLookup;
   /** The model to call; default createModel(cfg.model). */
   readonly model?: Model;
   readonly signal?: AbortSignal;
+}
+
+/** The latest run of the features job over a group and date, as far as scoring needs it. */
+export interface FeaturesRunStatus {
+  /** The job's name (`features`, `features-nightly`, …). */
+  readonly job: string;
+  readonly runId: string;
+  readonly status: 'running' | 'ok' | 'failed' | 'abandoned';
+  /** First line of the failure, if any. */
+  readonly error: string | null;
+}
+
+/**
+ * The port through which scoring learns whether the features behind a date were left in doubt:
+ * the score job answers it from the job ledger, so this stage never reads the daemon's state.
+ */
+export interface FeaturesRunLookup {
+  /** The latest non-skipped features run whose group is `group` (or all groups) and whose dates cover `date`. */
+  latestFeaturesRun(group: string, date: string): FeaturesRunStatus | undefined;
 }
 
 export interface BatchScoringResult {
@@ -78,13 +96,13 @@ export function parseScoringInstant(value: string): number {
 
 /**
  * Checks that what scoring reads exists for the date: the feature group version is registered,
- * its partition for the date is in the lake, and (with a ledger) the latest `features` run
+ * its partition for the date is in the lake, and (with `featuresRuns`) the latest `features` run
  * recorded for the date and group did not fail and is not still running. Throws
  * UpstreamMissingError naming what is missing.
  */
 export function checkScoringUpstream(
   cfg: Pick<BatchScoringConfig, 'model' | 'date'>,
-  deps: Pick<BatchScoringDeps, 'lake' | 'featureStore' | 'jobLedger'>,
+  deps: Pick<BatchScoringDeps, 'lake' | 'featureStore' | 'featuresRuns'>,
 ): void {
   const { feature_group: group, feature_version: version } = cfg.model;
   const what = `model ${cfg.model.name} for ${cfg.date}`;
@@ -101,19 +119,12 @@ export function checkScoringUpstream(
       details: { model: cfg.model.name, group, version, date: cfg.date, partition: rel },
     });
   }
-  if (deps.jobLedger) {
-    const runs = deps.jobLedger
-      .runs()
-      .filter((r) => r.kind === 'features' && r.status !== 'skipped')
-      .filter((r) => r.params.group === undefined || r.params.group === group)
-      .filter((r) => r.params.date === cfg.date || (r.params.start !== undefined && r.params.end !== undefined && r.params.start <= cfg.date && cfg.date <= r.params.end));
-    const last = runs.at(-1);
-    if (last && (last.status === 'failed' || last.status === 'running' || last.status === 'abandoned')) {
-      const state = last.status === 'running' ? 'is still running' : `${last.status}${last.error ? ` (${last.error.message.split('\n')[0]})` : ''}`;
-      throw new UpstreamMissingError(`cannot score ${what}: the latest features run for ${cfg.date} (${last.job}, run ${last.run_id}) ${state}; the partition may be out of date`, {
-        details: { model: cfg.model.name, group, version, date: cfg.date, features_run_id: last.run_id, features_status: last.status },
-      });
-    }
+  const last = deps.featuresRuns?.latestFeaturesRun(group, cfg.date);
+  if (last && (last.status === 'failed' || last.status === 'running' || last.status === 'abandoned')) {
+    const state = last.status === 'running' ? 'is still running' : `${last.status}${last.error ? ` (${last.error})` : ''}`;
+    throw new UpstreamMissingError(`cannot score ${what}: the latest features run for ${cfg.date} (${last.job}, run ${last.runId}) ${state}; the partition may be out of date`, {
+      details: { model: cfg.model.name, group, version, date: cfg.date, features_run_id: last.runId, features_status: last.status },
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Clock } from '../core/clock.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { badKindFor, corruptBar, corruptBars } from './faults.js';
 import {
   formatConnectionTime,

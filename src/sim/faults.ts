@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { hashU, type MarketBar } from './market.js';
 import { simDurationMs, type BadBarKind, type BadBarsConfig, type ScenarioStep } from './sim-config.js';
 

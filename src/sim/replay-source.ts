@@ -1,7 +1,11 @@
-import { DuckDBInstance } from '../storage/duckdb-api.js';
 import { InputError } from '../core/errors.js';
-import { sqlString } from '../core/sql.js';
-import { toPlain } from '../storage/lake.js';
+
+/**
+ * Reads a CSV or Parquet file into plain rows (lower-case column names, timestamps as epoch ms).
+ * Whoever starts the sim hands one in (the CLI passes storage's readTableFile), so the sim needs
+ * no database of its own.
+ */
+export type ReplayTableReader = (file: string) => Promise<Record<string, unknown>[]>;
 
 /**
  * Recorded bars the sim replays instead of synthesising (`replay_file` of a sim instrument).
@@ -27,26 +31,15 @@ const TS_COLUMNS = ['ts', 'time', 'timestamp', 'date', 'datetime'];
  * count][, symbol]); ts is ISO-8601, a timestamp, or epoch seconds/ms of the bar start. With a
  * `symbol` column only the rows of `key` are used. Throws InputError for an unusable file.
  */
-export async function loadReplaySeries(file: string, key: string): Promise<ReplaySeries> {
-  const reader = /\.parquet$/i.test(file)
-    ? `read_parquet(${sqlString(file)})`
-    : `read_csv_auto(${sqlString(file)}, header = true)`;
-  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+export async function loadReplaySeries(file: string, key: string, readRows: ReplayTableReader): Promise<ReplaySeries> {
   let rows: Record<string, unknown>[];
   try {
-    const conn = await instance.connect();
-    await conn.run(`SET TimeZone = 'UTC'`);
-    const reply = await conn.runAndReadAll(`SELECT * FROM ${reader}`);
-    const names = reply.columnNames().map((n) => n.toLowerCase());
-    rows = reply.getRows().map((r) => Object.fromEntries(r.map((v, i) => [names[i] as string, toPlain(v)])));
-    conn.closeSync();
+    rows = await readRows(file);
   } catch (err) {
     throw new InputError(`replay file ${file}: cannot read (${(err as Error).message})`, {
       cause: err,
       details: { file },
     });
-  } finally {
-    instance.closeSync();
   }
   const first = rows[0] ?? {};
   const tsCol = TS_COLUMNS.find((c) => c in first);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ScaledClock, SystemClock, type Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { simSettingsSchema, type SimInstrumentConfig, type SimSettings } from './sim-config.js';
 import { BUILTIN_INSTRUMENTS } from './sim-instruments.js';
 import type { SimGatewayOptions } from './sim-server.js';

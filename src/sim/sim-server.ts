@@ -1,11 +1,12 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { ClientSession, type SessionHost } from './client-session.js';
 import { SystemClock, type Clock, type TimerHandle } from '../core/clock.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { InputError } from '../core/errors.js';
 import { ScenarioRunner, type FaultControls } from './faults.js';
 import { BASE_BAR_MS, hashU, SyntheticMarket } from './market.js';
 import { HistoricalPacing, type PacingRule } from './pacing-rules.js';
-import { loadReplaySeries } from './replay-source.js';
+import { loadReplaySeries, type ReplayTableReader } from './replay-source.js';
 import {
   BAD_BAR_KINDS,
   type BadBarsConfig,
@@ -22,6 +23,8 @@ export interface SimGatewayOptions {
   readonly host?: string;
   /** Time source for bars, streams, pacing and faults. Default: the system clock. */
   readonly clock?: Clock;
+  /** Reads an instrument's `replay_file` (needed only when one has a replay file; the CLI passes storage's readTableFile). */
+  readonly readReplayFile?: ReplayTableReader;
   /** Instruments served in addition to (or, with builtinInstruments=false, instead of) the built-in universe. */
   readonly instruments?: readonly SimInstrumentConfig[];
   readonly builtinInstruments?: boolean;
@@ -95,7 +98,9 @@ const MAX_CATCH_UP_MS = 600_000;
 export async function startSimGateway(options: SimGatewayOptions = {}): Promise<SimGateway> {
   const server = new SimServer(options);
   for (const inst of server.instruments) {
-    if (inst.replayFile) server.market.setReplay(inst.key, await loadReplaySeries(inst.replayFile, inst.key));
+    if (!inst.replayFile) continue;
+    if (!options.readReplayFile) throw new InputError(`sim instrument ${inst.key}: replay_file ${inst.replayFile} given but no replay file reader (readReplayFile)`);
+    server.market.setReplay(inst.key, await loadReplaySeries(inst.replayFile, inst.key, options.readReplayFile));
   }
   await server.listen(options.port ?? 4002, options.host ?? '127.0.0.1');
   return server;

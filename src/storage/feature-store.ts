@@ -8,6 +8,7 @@ import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import { Lake, type ColumnData, type LakeColumn, type LakeRow } from './lake.js';
 import { JsonlLedger } from './state-store.js';
+import { stateLedgerPath } from './state-ledgers.js';
 
 const GROUP = /^[a-z][a-z0-9_]{0,62}$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
@@ -140,7 +141,7 @@ export class FeatureStore {
     this.#lake = lake;
     this.#calendars = calendars;
     this.#clock = clock;
-    this.#registry = new JsonlLedger<FeatureRegistryRecord>(lake.path('state', 'feature_registry.jsonl'));
+    this.#registry = new JsonlLedger<FeatureRegistryRecord>(stateLedgerPath(lake, 'feature_registry'));
   }
 
   partitionFile(group: string, version: string, date: string): string {

@@ -1,19 +1,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { sqlIdent, sqlString } from '../core/sql.js';
-import { BACKFILL_LEDGER, LIVE_GAP_LEDGER } from '../data-sources/tws/tws-ingestor.js';
 import { CURATED_COLUMNS } from './curated-store.js';
 import { Lake } from './lake.js';
 import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
+import { STATE_LEDGERS } from './state-ledgers.js';
 
-const STATE_VIEWS: Record<string, string> = {
-  job_runs: 'job_runs.jsonl',
-  dq_results: 'dq_results.jsonl',
-  backfill_ledger: BACKFILL_LEDGER,
-  source_watermarks: 'source_watermarks.jsonl',
-  feature_registry: 'feature_registry.jsonl',
-  raw_batches: 'raw_batches.jsonl',
-  live_gaps: LIVE_GAP_LEDGER,
-};
+const STATE_VIEWS: Record<string, string> = Object.fromEntries(
+  Object.values(STATE_LEDGERS).flatMap(({ file, view }) => (view === null ? [] : [[view, file]])),
+);
 
 function dateDirs(dir: string): string[] {
   if (!existsSync(dir)) return [];

@@ -8,13 +8,9 @@ import {
   DOUBLE,
   type DuckDBConnection,
   DuckDBDataChunk,
-  DuckDBDateValue,
-  DuckDBDecimalValue,
   type DuckDBDoubleVector,
   DuckDBInstance,
   DuckDBTableFunction,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
   DuckDBTypeId,
   type DuckDBResultReader,
   type DuckDBType,
@@ -26,6 +22,7 @@ import { DoubleColumns } from './double-columns.js';
 import { copyDoubleVector, fillDoubleVector } from './duckdb-vectors.js';
 import type { LakeConfig } from './lake-config.js';
 import { removeStaleTempFiles, tempName, type StaleTempSweep } from './temp-files.js';
+import { toPlain, type LakeRow } from './plain-values.js';
 import { readQueryTable, type QueryTable } from './query-table.js';
 import { isReadOnlyStatement, readOnlyRefusal } from './read-only-sql.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
@@ -41,7 +38,8 @@ export interface LakeColumn {
 /** Columnar data: one array per column, all of one length. NaN in DOUBLE columns is stored as NULL. */
 export type ColumnData = Record<string, ArrayLike<unknown>>;
 
-export type LakeRow = Record<string, unknown>;
+export type { LakeRow } from './plain-values.js';
+export { toPlain };
 
 const CHUNK_ROWS = 2048;
 let tempCounter = 0;
@@ -147,16 +145,6 @@ function finalExpr(c: LakeColumn): string {
     default:
       return id;
   }
-}
-
-/** Converts one DuckDB value to the plain JS the rest of ibpipe uses (epoch ms, numbers, strings). */
-export function toPlain(v: DuckDBValue): unknown {
-  if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof DuckDBTimestampTZValue || v instanceof DuckDBTimestampValue) return Number(v.micros / 1000n);
-  if (v instanceof DuckDBDateValue) return v.toString();
-  if (v instanceof DuckDBDecimalValue) return v.toDouble();
-  return v.toString();
 }
 
 /**

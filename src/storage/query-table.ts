@@ -1,6 +1,6 @@
 import type { DuckDBResultReader, DuckDBValue } from '@duckdb/node-api';
 import { DuckDBTypeId } from './duckdb-api.js';
-import { toPlain, type LakeRow } from './lake.js';
+import { toPlain, type LakeRow } from './plain-values.js';
 
 /** What a result column holds, as far as printing it goes. */
 export type QueryColumnKind = 'instant' | 'date' | 'value';

@@ -2,7 +2,19 @@ import { BAR_SIZES, rawPartitionToken, type BarEvent, type BarSize } from '../co
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlString } from '../core/sql.js';
-import type { SessionDateResolver } from './raw-store.js';
+
+/** Maps an instrument key and an instant to its partition (trading session) date. */
+export interface SessionDateResolver {
+  /** Throws InputError for an unknown symbol. */
+  sessionDateOf(symbol: string, ts: number): string;
+  /**
+   * The calendar of a symbol (throws InputError for an unknown one): writeRelation maps whole
+   * hours of instants to dates per calendar instead of asking per row.
+   */
+  calendarFor(symbol: string): { sessionDateOf(instant: number): string };
+  /** Every symbol it knows (the configured instruments). */
+  symbols(): readonly string[];
+}
 
 /** Bars of one raw batch (a backfill page, a live flush, a file) under their own batch id. */
 export interface RawBatchPart {

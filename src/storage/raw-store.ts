@@ -7,25 +7,15 @@ import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
 import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
 import { Lake, type LakeColumn } from './lake.js';
-import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect } from './raw-bar-columns.js';
+import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect, type SessionDateResolver } from './raw-bar-columns.js';
 import { RawRowCache, type RawRowLease } from './raw-row-cache.js';
 import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
 import { JsonlLedger } from './state-store.js';
 import { FOREIGN_TEMP_MAX_AGE_MS, PENDING_MARKER as PENDING, tempName, tempSubject, writerOf, writerState, type StaleTempSweep } from './temp-files.js';
 import { classifyWriteFault, ensureDir } from './write-faults.js';
+import { stateLedgerPath } from './state-ledgers.js';
 
-/** Maps an instrument key and an instant to its partition (trading session) date. */
-export interface SessionDateResolver {
-  /** Throws InputError for an unknown symbol. */
-  sessionDateOf(symbol: string, ts: number): string;
-  /**
-   * The calendar of a symbol (throws InputError for an unknown one): writeRelation maps whole
-   * hours of instants to dates per calendar instead of asking per row.
-   */
-  calendarFor(symbol: string): { sessionDateOf(instant: number): string };
-  /** Every symbol it knows (the configured instruments). */
-  symbols(): readonly string[];
-}
+export type { SessionDateResolver } from './raw-bar-columns.js';
 
 export const RAW_DATASET = 'tws_bars';
 const BATCH_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -190,7 +180,7 @@ export class RawStore {
   constructor(lake: Lake, sessionDates: SessionDateResolver) {
     this.#lake = lake;
     this.#dates = sessionDates;
-    this.#ledger = new JsonlLedger<RawLedgerRecord>(lake.path('state', 'raw_batches.jsonl'));
+    this.#ledger = new JsonlLedger<RawLedgerRecord>(stateLedgerPath(lake, 'raw_batches'));
     this.#index = new RawBatchIndex(this.#ledger);
   }
 

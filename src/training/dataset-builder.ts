@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, rmSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { join, relative, sep } from 'node:path';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
@@ -8,24 +8,37 @@ import { POINT_IN_TIME, asOfJoinSql } from '../core/as-of-policy.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError, VersionConflictError } from '../core/errors.js';
 import { sqlIdent, sqlString } from '../core/sql.js';
-import { silentLogger, type Logger } from '../ops/logging-setup.js';
-import { canonicalJson } from '../pipelines/features/feature-definition-hash.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { sourcePartitionFile, sourceRelationSql, type SourceDataset } from '../pipelines/source-dataset.js';
 import type { FeatureStore } from '../storage/feature-store.js';
-import { fsyncPathAsync, type Lake, type LakeColumn } from '../storage/lake.js';
-import { tempName } from '../storage/temp-files.js';
+import type { Lake, LakeColumn } from '../storage/lake.js';
+import {
+  DATASET_DATA_FILE,
+  DATASET_FORMAT,
+  datasetIdOf,
+  publishDataset,
+  stageDataset,
+  type DatasetDropReason,
+  type DatasetHandle,
+  type DatasetManifest,
+  type DatasetSource,
+} from './dataset-store.js';
 import { labelsSql } from './label-sql.js';
 import { LABEL_DROP_REASONS, type LabelDropReason } from './labels.js';
 import { SPLIT_NAMES, timeSplitPlan, timeSplitSql, type SplitName } from './time-split.js';
 import type { DatasetSpec, LabelSpec } from './training-config.js';
 
-export const DATASET_FORMAT = 'ibpipe-dataset';
-export const DATASET_DATA_FILE = 'data.parquet';
-export const DATASET_MANIFEST_FILE = 'manifest.json';
-
-/** Length of a dataset id: hex characters of the manifest's sha256 (64 bits). */
-const ID_LENGTH = 16;
-const DATASET_ID = /^[0-9a-f]{16}$/;
+export {
+  DATASET_DATA_FILE,
+  DATASET_FORMAT,
+  DATASET_MANIFEST_FILE,
+  datasetIdOf,
+  findDataset,
+  type DatasetDropReason,
+  type DatasetHandle,
+  type DatasetManifest,
+  type DatasetSource,
+} from './dataset-store.js';
 
 /** One feature group the dataset joins, resolved against the feature store's registry. */
 export interface DatasetFeatureGroup {
@@ -58,78 +71,6 @@ export interface DatasetBuildDeps {
   readonly logger?: Logger;
 }
 
-/** A Parquet file the dataset was built from, with the sha256 of its bytes. */
-export interface DatasetSource {
-  readonly kind: 'curated' | 'aligned' | 'features';
-  /** Bar dataset name, or `<group>/v=<version>`. */
-  readonly dataset: string;
-  readonly date: string;
-  /** Relative to the lake root, `/`-separated. */
-  readonly path: string;
-  readonly sha256: string;
-}
-
-export type DatasetDropReason = LabelDropReason | 'features_missing' | 'features_stale' | 'imputed_inputs' | 'purged' | 'embargoed';
-
-export interface DatasetManifest {
-  readonly format: typeof DATASET_FORMAT;
-  readonly format_version: 1;
-  /** sha256 (first 16 hex) of the canonical JSON of every other field of this manifest. */
-  readonly id: string;
-  readonly name: string;
-  /** The dataset entry as configured (defaults applied). */
-  readonly config: DatasetSpec;
-  readonly label: LabelSpec;
-  /** The bar dataset the labels were computed from. */
-  readonly source: { readonly kind: 'curated' | 'aligned'; readonly name: string };
-  readonly bar_ms: number;
-  readonly feature_groups: readonly {
-    readonly name: string;
-    readonly version: string;
-    readonly definition_hash: string;
-    readonly columns: readonly string[];
-    readonly ttl_ms: number;
-  }[];
-  /** Session dates of the anchors, and the instants the rows actually span (ISO 8601, UTC). */
-  readonly time_range: {
-    readonly start: string;
-    readonly end: string;
-    readonly first_anchor: string | null;
-    readonly last_anchor: string | null;
-    readonly last_label_end: string | null;
-  };
-  /** Columns of data.parquet, in order. */
-  readonly columns: readonly LakeColumn[];
-  /** Feature columns (all groups, in order) and the label column: what a trainer uses. */
-  readonly feature_columns: readonly string[];
-  readonly label_column: string;
-  readonly rows: {
-    readonly total: number;
-    /** Present when the config has a split. */
-    readonly by_split: Partial<Record<SplitName, number>> | null;
-    readonly by_symbol: Readonly<Record<string, { readonly total: number } & Partial<Record<SplitName, number>>>>;
-  };
-  /** Anchors (bars in range) that produced no row, by the first reason that applied. */
-  readonly dropped: Readonly<Record<DatasetDropReason, number>>;
-  readonly split: {
-    readonly spec: NonNullable<DatasetSpec['split']>;
-    readonly validation_start: string | null;
-    readonly test_start: string | null;
-  } | null;
-  readonly sources: readonly DatasetSource[];
-  /** Session dates on which some symbol's exchange traded but a partition the build needed was absent. */
-  readonly missing_partitions: readonly { readonly kind: 'curated' | 'aligned' | 'features'; readonly dataset: string; readonly date: string }[];
-  readonly data: { readonly file: string; readonly sha256: string; readonly bytes: number };
-}
-
-/** What buildTrainingDataset returns (and `ibpipe run dataset` prints as JSON). */
-export interface DatasetHandle {
-  readonly id: string;
-  /** Folder holding data.parquet and manifest.json. */
-  readonly path: string;
-  readonly manifest: DatasetManifest;
-}
-
 let tempCounter = 0;
 
 function iso(ms: number | null): string | null {
@@ -141,12 +82,6 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
-}
-
-/** The dataset id for a manifest (every field but `id`). */
-export function datasetIdOf(manifest: Omit<DatasetManifest, 'id'> | DatasetManifest): string {
-  const { id: _id, ...rest } = manifest as DatasetManifest;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, ID_LENGTH);
 }
 
 function emptyDropped(): Record<DatasetDropReason, number> {
@@ -433,10 +368,7 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
     ];
 
     // Write into a hidden folder, hash, name the folder by the id.
-    const parent = lake.path('datasets', spec.name);
-    mkdirSync(parent, { recursive: true });
-    const tmpDir = join(parent, tempName('dataset'));
-    mkdirSync(tmpDir);
+    const tmpDir = stageDataset(lake, spec.name);
     try {
       const dataFile = join(tmpDir, DATASET_DATA_FILE);
       const written = await lake.run(`COPY (SELECT * FROM ${final} ORDER BY symbol, ts) TO ${sqlString(dataFile)} (FORMAT parquet, COMPRESSION zstd)`);
@@ -468,21 +400,9 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
       const id = datasetIdOf(body);
       const { format, format_version, ...rest } = body;
       const manifest: DatasetManifest = { format, format_version, id, ...rest };
-      writeFileSync(join(tmpDir, DATASET_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-      await fsyncPathAsync(dataFile);
-      await fsyncPathAsync(join(tmpDir, DATASET_MANIFEST_FILE));
-      await fsyncPathAsync(tmpDir);
-      const target = lake.path('datasets', spec.name, id);
-      if (existsSync(join(target, DATASET_MANIFEST_FILE))) {
-        // Same id means the same manifest, including the data hash: the build already exists.
-        rmSync(tmpDir, { recursive: true, force: true });
-        logger.info({ dataset_id: id, rows: total }, 'dataset already built; kept the existing files');
-      } else {
-        rmSync(target, { recursive: true, force: true });
-        renameSync(tmpDir, target);
-        await fsyncPathAsync(parent);
-        logger.info({ dataset_id: id, rows: total, dropped, missing_partitions: missing.length }, 'dataset written');
-      }
+      const { path: target, created } = await publishDataset(lake, spec.name, tmpDir, manifest);
+      if (created) logger.info({ dataset_id: id, rows: total, dropped, missing_partitions: missing.length }, 'dataset written');
+      else logger.info({ dataset_id: id, rows: total }, 'dataset already built; kept the existing files');
       return { id, path: target, manifest };
     } catch (err) {
       rmSync(tmpDir, { recursive: true, force: true });
@@ -491,35 +411,4 @@ export async function buildTrainingDataset(cfg: DatasetBuildConfig, deps: Datase
   } finally {
     for (const t of temps) await lake.dropTable(t).catch(() => undefined);
   }
-}
-
-/** Reads and checks the manifest of dataset `id` (optionally under `name`); throws InputError when absent. */
-export function findDataset(lake: Lake, id: string, name?: string): DatasetHandle {
-  if (!DATASET_ID.test(id)) throw new InputError(`dataset id must be ${ID_LENGTH} hex characters, got ${JSON.stringify(id)}`);
-  const names = name !== undefined ? [name] : datasetNames(lake);
-  for (const n of names) {
-    const dir = lake.path('datasets', n, id);
-    const file = join(dir, DATASET_MANIFEST_FILE);
-    if (!existsSync(file)) continue;
-    let manifest: DatasetManifest;
-    try {
-      manifest = JSON.parse(readFileSync(file, 'utf8')) as DatasetManifest;
-    } catch (err) {
-      throw new InputError(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
-    }
-    if (manifest.format !== DATASET_FORMAT || manifest.id !== id) throw new InputError(`${file}: not an ibpipe dataset manifest for ${id}`);
-    return { id, path: dir, manifest };
-  }
-  throw new InputError(`no dataset ${id} under ${lake.path('datasets')}${name !== undefined ? `/${name}` : ''}; build one with \`ibpipe run dataset\``, {
-    details: { id, name: name ?? null },
-  });
-}
-
-function datasetNames(lake: Lake): string[] {
-  const root = lake.path('datasets');
-  if (!existsSync(root)) return [];
-  // Names only, to resolve an id; no data is globbed.
-  return readdirSync(root)
-    .filter((n) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n))
-    .sort();
 }

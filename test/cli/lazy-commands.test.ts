@@ -80,7 +80,7 @@ describe('lazy commands: the CLI parses first and loads only what the command ru
     expect(r.run.code).toBe(0);
     expect(JSON.parse(r.run.out)).toMatchObject([{ date: '2024-03-05', job: 'transform', status: 'ok' }]);
     const run = names(r.runModules);
-    expect(run).toContain('src/pipelines/transform-job.ts');
+    expect(run).toContain('src/jobs/transform-job.ts');
     expect(run.filter((m) => ['pkg:@stoqey/ib', 'pkg:pg'].includes(m) || /^src\/(sim\/|ops\/dashboard\/|data-sources\/tws\/tws-client\.ts$)/.test(m))).toEqual([]);
   });
 

@@ -4,7 +4,7 @@ import { parseSettings } from '../../src/config/settings.js';
 import { ManualClock, SystemClock, type Clock } from '../../src/core/clock.js';
 import { InputError } from '../../src/core/errors.js';
 import { DbIngestor } from '../../src/data-sources/db-ingestor.js';
-import { ingestDbJob } from '../../src/data-sources/ingest-db-job.js';
+import { ingestDbJob } from '../../src/jobs/ingest-db-job.js';
 import { drainIngestor, type BatchSink, type Ingestor } from '../../src/data-sources/ingestor.js';
 import { createIngestor } from '../../src/data-sources/ingestor-registry.js';
 import { SourceSchemaError } from '../../src/data-sources/pg-connection.js';

@@ -5,7 +5,7 @@ import { instrumentConfigSchema } from '../../src/config/instrument-config.js';
 import { settingsSchema } from '../../src/config/settings.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ConfigError, InputError, TimeoutError } from '../../src/core/errors.js';
-import { runIngestSources } from '../../src/data-sources/ingest-sources-job.js';
+import { runIngestSources } from '../../src/jobs/ingest-sources-job.js';
 import { parseWindowEdge } from '../../src/data-sources/ingestor.js';
 import { createIngestor, sourceEnvNames } from '../../src/data-sources/ingestor-registry.js';
 import { classifyPgError, DbAccessError, DbConnectionError, DbQueryError, pgTargetFromEnv, retryDelayMs, SourceSchemaError } from '../../src/data-sources/pg-connection.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import { instrumentConfigSchema } from '../../src/config/instrument-config.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ConfigError, InputError } from '../../src/core/errors.js';
-import { runIngestSources } from '../../src/data-sources/ingest-sources-job.js';
+import { runIngestSources } from '../../src/jobs/ingest-sources-job.js';
 import { SourceModuleError } from '../../src/data-sources/module-ingestor.js';
 import { sourcesConfigSchema } from '../../src/data-sources/sources-config.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';

@@ -10,8 +10,9 @@ import type { AppContext } from '../../src/ops/app-context.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { executeJob } from '../../src/ops/orchestrator-adapter.js';
 import { resolveBarDatasets } from '../../src/pipelines/bar-datasets.js';
-import { transformDatasets } from '../../src/pipelines/transform-job.js';
+import { transformDatasets } from '../../src/jobs/transform-job.js';
 import { CuratedStore } from '../../src/storage/curated-store.js';
+import { FeatureStore } from '../../src/storage/feature-store.js';
 import { createLakeViews } from '../../src/storage/lake-views.js';
 import { runCliInProcess } from '../support/cli-in-process.js';
 import { AAPL, MSFT, type ManualRig, startManualRig } from '../data-sources/tws/tws-rig.js';
@@ -35,14 +36,16 @@ const base = (root: string, extra: Record<string, unknown>): Readonly<Settings> 
   });
 
 function appFor(rig: ManualRig, settings: Readonly<Settings>): AppContext {
+  const calendars = new InstrumentCalendars(settings.instruments);
   return {
     settings,
     clock: rig.clock,
     logger: silentLogger(),
     lake: rig.lake,
-    calendars: new InstrumentCalendars(settings.instruments),
+    calendars,
     rawStore: rig.rawStore,
     curatedStore: new CuratedStore(rig.lake),
+    featureStore: new FeatureStore(rig.lake, calendars, rig.clock),
     sourceEnv: {},
     close: async () => undefined,
   };

@@ -7,7 +7,7 @@ import type { CuratedBarRow } from '../../src/core/bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { InputError, VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
-import { resolveFeatureGroup } from '../../src/pipelines/feature-job.js';
+import { resolveFeatureGroup } from '../../src/jobs/feature-job.js';
 import { runFeaturePipeline, type FeaturePipelineDeps } from '../../src/pipelines/feature-pipeline.js';
 import { featureGroupSchema, type FeatureGroupInput } from '../../src/pipelines/features/feature-config.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';

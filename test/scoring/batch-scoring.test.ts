@@ -7,6 +7,7 @@ import { RemoteServiceError, UpstreamMissingError } from '../../src/core/errors.
 import { JobLedger } from '../../src/ops/job-ledger.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
 import { parseScoringInstant, runBatchScoring, type BatchScoringConfig } from '../../src/scoring/batch-scoring.js';
+import { featuresRunsFromLedger } from '../../src/jobs/score-job.js';
 import { httpModelConfigSchema, type ModelConfig } from '../../src/scoring/scoring-config.js';
 import type { FeatureStore } from '../../src/storage/feature-store.js';
 import { PredictionStore } from '../../src/storage/prediction-store.js';
@@ -102,7 +103,8 @@ function cfg(model: ModelConfig, over: Partial<BatchScoringConfig> = {}): BatchS
 }
 
 function deps(s: { t: TempLake; store: FeatureStore; predictions: PredictionStore }, clock: Clock, extra: { jobLedger?: JobLedger } = {}) {
-  return { lake: s.t.lake, featureStore: s.store, predictionStore: s.predictions, calendars: s.t.calendars, clock, ...extra };
+  const featuresRuns = extra.jobLedger ? { featuresRuns: featuresRunsFromLedger(extra.jobLedger) } : {};
+  return { lake: s.t.lake, featureStore: s.store, predictionStore: s.predictions, calendars: s.t.calendars, clock, ...featuresRuns };
 }
 
 describe('runBatchScoring', () => {

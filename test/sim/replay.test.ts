@@ -6,6 +6,7 @@ import { EventName } from '@stoqey/ib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { startSimGateway } from '../../src/sim/sim-server.js';
+import { readTableFile } from '../../src/storage/table-file.js';
 import { IbProbe, utcSeconds } from './ib-probe.js';
 
 /** Replaying recorded bars (CSV or Parquet) instead of the synthetic market. */
@@ -55,6 +56,7 @@ describe('replay', () => {
     const gw = await startSimGateway({
       port: 0,
       clock: new ManualClock(Date.UTC(2024, 11, 2)),
+      readReplayFile: readTableFile,
       builtinInstruments: false,
       instruments: [{ ...INSTRUMENT, replay_file: file }],
     });
@@ -129,6 +131,7 @@ describe('replay', () => {
     const gw = await startSimGateway({
       port: 0,
       clock: new ManualClock(Date.UTC(2024, 11, 2)),
+      readReplayFile: readTableFile,
       builtinInstruments: false,
       instruments: [{ ...INSTRUMENT, replay_file: file }],
     });

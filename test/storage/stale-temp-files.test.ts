@@ -7,7 +7,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { createAppContext } from '../../src/ops/app-context.js';
 import { Daemon } from '../../src/ops/daemon.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
-import { compactionJob } from '../../src/pipelines/compaction-job.js';
+import { compactionJob } from '../../src/jobs/compaction-job.js';
 import { currentWriter, FOREIGN_TEMP_MAX_AGE_MS } from '../../src/storage/temp-files.js';
 import { makeBars } from '../support/bar-factory.js';
 import { spawnTs, waitForExit, waitForLine } from '../support/child.js';

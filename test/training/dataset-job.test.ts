@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSettings } from '../../src/config/settings.js';
 import { InputError } from '../../src/core/errors.js';
 import { featureDefinitionHash } from '../../src/pipelines/features/feature-definition-hash.js';
-import { datasetBuildConfigFrom, withRange } from '../../src/training/dataset-job.js';
+import { datasetBuildConfigFrom, withRange } from '../../src/jobs/dataset-job.js';
 import { featureTtlMs } from '../../src/training/feature-timing.js';
 
 const inst = { key: 'AAPL', sec_type: 'STK', symbol: 'AAPL', exchange: 'SMART', currency: 'USD', calendar: 'XNYS' };

@@ -3,12 +3,12 @@ import type { TradingCalendar } from '../../calendar/trading-calendar.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { type BarEvent, type BarSize, barSizeMs } from '../../core/bars.js';
 import { IbpipeError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { planRange } from './backfill-planner.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { IbCancelledError, IbConnectivityError } from './ib-errors.js';
 import { LiveBarFinalizer } from './live-bar-finalizer.js';
-import type { ConnectivityEvent, LiveRequestHandle, ResolvedContract, TwsClient } from './tws-client.js';
+import type { ConnectivityEvent, LiveBarSource, LiveRequestHandle, ResolvedContract } from './tws-port.js';
 
 /**
  * Live bars for one instrument, self-healing. Uses keepUpToDate bars rather than 5-second
@@ -103,7 +103,7 @@ const UPDATE_SILENCE_MIN_MS = 10_000;
 
 export class LiveBarStream {
   readonly symbol: string;
-  readonly #client: TwsClient;
+  readonly #client: LiveBarSource;
   readonly #contract: ResolvedContract;
   readonly #opts: LiveBarStreamOptions;
   readonly #log: Logger;
@@ -131,7 +131,7 @@ export class LiveBarStream {
   #lastDataAt = 0;
   readonly #done: Promise<void>;
 
-  constructor(client: TwsClient, contract: ResolvedContract, options: LiveBarStreamOptions) {
+  constructor(client: LiveBarSource, contract: ResolvedContract, options: LiveBarStreamOptions) {
     this.#client = client;
     this.#contract = contract;
     this.#opts = options;

@@ -1,9 +1,10 @@
 import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { classifyWriteFault, ensureDir } from '../../storage/write-faults.js';
 import { dirname } from 'node:path';
+import { REQUEST_LOG } from '../../storage/state-ledgers.js';
 
 /** File name under state/. */
-export const REQUEST_LOG = 'backfill_requests.jsonl';
+export { REQUEST_LOG } from '../../storage/state-ledgers.js';
 
 /** The log's tail read at start-up: IB's 10-minute window holds at most 60 requests (~70 bytes each). */
 const TAIL_BYTES = 64 * 1024;

@@ -1,48 +1,33 @@
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, TimeoutError } from '../../core/errors.js';
+import { backoffDelay, retry, type BackoffPolicy } from '../../core/retry.js';
 import type { ContractSpec } from '../../core/instruments.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
-import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { assertExplicitZone, formatIbUtc, parseIbBarTime } from './ib-datetime.js';
 import { createIbApi, type IbApiFactory, type IbApiPort, type IbContract, type IbContractDetails } from './ib-api-port.js';
 import {
   classifyIbError,
   IbConnectivityError,
-  type ConnectivityState,
   type IbError,
   IbInvalidRequestError,
   IbNoDataError,
   IbPacingError,
 } from './ib-errors.js';
 import { LiveBarStream, type LiveBarStreamOptions } from './live-bar-stream.js';
+import type {
+  ConnectivityEvent,
+  HistoricalBarsOptions,
+  HistoricalBarsResult,
+  LiveBarSource,
+  LiveRequestHandle,
+  LiveRequestHandlers,
+  ResolvedContract,
+} from './tws-port.js';
 import type { TwsConfig } from './tws-config.js';
 import { HistoricalPacer, type HistoricalRequestKey, type PacingPermit } from './pacing.js';
 
-/** A contract as IB resolved it (reqContractDetails). */
-export interface ResolvedContract {
-  readonly conId: number;
-  readonly symbol: string;
-  readonly secType: string;
-  readonly exchange: string;
-  readonly primaryExchange: string | undefined;
-  readonly currency: string;
-  readonly localSymbol: string | undefined;
-  readonly lastTradeDateOrContractMonth: string | undefined;
-  /** IANA zone IB reports for the instrument (IB spells some as aliases, e.g. US/Eastern). */
-  readonly timeZone: string;
-  /** IB's trading / liquid hours strings, e.g. `20241125:0400-20241125:2000;…`. */
-  readonly tradingHours: string;
-  readonly liquidHours: string;
-  readonly longName: string;
-}
-
-export type ConnectivityEvent =
-  | { readonly type: 'connected' }
-  | { readonly type: 'disconnected'; readonly reason: string }
-  | { readonly type: 'reconnected' }
-  /** The gateway's own link to IB (1100 / 1101 / 1102 and farm codes); the socket stays open. */
-  | { readonly type: 'ib-link'; readonly state: ConnectivityState; readonly code: number; readonly text: string };
+export type { ConnectivityEvent, HistoricalBarsOptions, HistoricalBarsResult, LiveRequestHandle, LiveRequestHandlers, ResolvedContract } from './tws-port.js';
 
 export interface TwsClientOptions {
   readonly host: string;
@@ -72,46 +57,6 @@ export interface TwsClientOptions {
   readonly formatDate?: 1 | 2;
 }
 
-export interface HistoricalBarsOptions {
-  /** Instrument key written as the bar's symbol (defaults to the IB symbol). */
-  readonly symbol?: string;
-  /** Overrides the `<seconds> S` duration derived from [start, end). */
-  readonly durationStr?: string;
-  readonly signal?: AbortSignal;
-  /** Called as each attempt is sent (after the pacer's permit), e.g. to note it for a restart. */
-  readonly onSend?: () => void;
-}
-
-export interface HistoricalBarsResult {
-  /** Bars with start in [start, end), ascending, UTC bar starts. */
-  readonly bars: BarEvent[];
-  /** Stable name of the request, stored with every bar. */
-  readonly requestId: string;
-  readonly endDateTime: string;
-  readonly durationStr: string;
-  /** IB answered "no data" for the window (a valid, empty answer). */
-  readonly noData: boolean;
-  /** Requests sent for this window (1 + pacing retries). */
-  readonly attempts: number;
-  /** Bars IB returned outside [start, end) and that were dropped. */
-  readonly dropped: number;
-}
-
-/** Callbacks of an open keepUpToDate request. */
-export interface LiveRequestHandlers {
-  /** Every bar of the initial answer, then every update, in arrival order. */
-  onBar(bar: BarEvent, phase: 'initial' | 'update'): void;
-  /** The initial answer is complete. */
-  onInitialEnd(): void;
-  /** The request ended: IB cancelled it, the socket dropped, or it failed. */
-  onEnd(err: unknown): void;
-}
-
-export interface LiveRequestHandle {
-  readonly reqId: number;
-  cancel(): void;
-}
-
 interface Pending {
   onHistoricalData?(time: string, open: number, high: number, low: number, close: number, volume: number, count: number, wap: number): void;
   onHistoricalUpdate?(time: string, open: number, high: number, low: number, close: number, volume: number, count: number, wap: number): void;
@@ -124,6 +69,7 @@ interface Pending {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+const DEFAULT_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5 };
 const PACING_BACKOFF: BackoffPolicy = { initialMs: 15_000, maxMs: 600_000, factor: 2, jitter: 0.25 };
 
 function finite(v: unknown): number | null {
@@ -154,7 +100,7 @@ function notConnected(message = 'not connected to the gateway'): IbConnectivityE
  * and keepUpToDate requests. Every request passes the shared HistoricalPacer; every IB message
  * is classified once by classifyIbError.
  */
-export class TwsClient {
+export class TwsClient implements LiveBarSource {
   readonly pacer: HistoricalPacer;
   readonly clock: Clock;
   readonly #opts: TwsClientOptions;
@@ -571,20 +517,16 @@ export class TwsClient {
 
   // ---- connection lifecycle ----------------------------------------------------------------
 
-  async #connectWithRetry(maxAttempts: number, signal?: AbortSignal): Promise<void> {
-    const policy = this.#opts.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#connectOnce(signal);
-        return;
-      } catch (err) {
-        const retryable = !(err instanceof IbpipeError) || err.retryable;
-        if (!retryable || attempt >= maxAttempts || signal?.aborted || !this.#wanted) throw err;
-        const wait = backoffDelay(attempt, policy, this.#random);
-        this.#log.warn({ err, attempt, waitMs: wait }, 'connect failed; retrying');
-        await this.clock.sleep(wait, signal);
-      }
-    }
+  #connectWithRetry(maxAttempts: number, signal?: AbortSignal): Promise<void> {
+    return retry(() => this.#connectOnce(signal), {
+      clock: this.clock,
+      signal,
+      policy: this.#opts.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF,
+      maxAttempts,
+      random: this.#random,
+      retryable: (err) => (!(err instanceof IbpipeError) || err.retryable) && this.#wanted,
+      onRetry: ({ error, attempt, delayMs }) => this.#log.warn({ err: error, attempt, waitMs: delayMs }, 'connect failed; retrying'),
+    });
   }
 
   #connectOnce(signal?: AbortSignal): Promise<void> {

@@ -4,18 +4,19 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import { type BarEvent, type BarSize, barSizeMs } from '../../core/bars.js';
 import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
 import type { Instrument, WhatToShow } from '../../core/instruments.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
 import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { barFinalEverywhere, type StreamProgress } from './live-flush-policy.js';
-import { REQUEST_LOG, RequestLog } from './request-log.js';
+import { RequestLog } from './request-log.js';
+import { BACKFILL_LEDGER, LIVE_GAP_LEDGER, REQUEST_LOG } from '../../storage/state-ledgers.js';
 import type { TwsConfig } from './tws-config.js';
 import type { ResolvedContract, TwsClient } from './tws-client.js';
 
@@ -61,7 +62,7 @@ export interface BackfillHeadRecord {
 export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
 
 /** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
-export const BACKFILL_LEDGER = 'backfill_windows.jsonl';
+export { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
 
 /**
  * One line of state/live_gaps.jsonl: how a live gap's repair ended. A `failed` line whose gap
@@ -83,7 +84,7 @@ export interface LiveGapRecord {
 }
 
 /** File name under state/ (the `live_gaps` view of `ibpipe sql` reads it). */
-export const LIVE_GAP_LEDGER = 'live_gaps.jsonl';
+export { LIVE_GAP_LEDGER } from '../../storage/state-ledgers.js';
 const DONE: ReadonlySet<BackfillStatus> = new Set(['ok', 'no-data']);
 
 export interface BackfillProgress {

@@ -1,5 +1,5 @@
 import { MAX_HISTORICAL_REQUESTS_PER_WINDOW } from '../../data-sources/tws/pacing.js';
-import { BACKFILL_LEDGER } from '../../data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
 import type { JobRunRecord } from '../job-ledger.js';
 import { ratioBucket, type CoverageCell } from './coverage-math.js';
 import type { BackfillRow, CoverageView, DqDateView, DqOverview, GapReportView, JobSummary, LiveView, QuarantineView, SeriesView } from './dashboard-queries.js';

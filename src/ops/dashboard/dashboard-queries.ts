@@ -9,7 +9,7 @@ import { addDays, parseDateLabel } from '../../core/dates.js';
 import { InputError } from '../../core/errors.js';
 import { assertInstrumentKey } from '../../core/instruments.js';
 import { sqlIdent, sqlString } from '../../core/sql.js';
-import { BACKFILL_LEDGER, type BackfillLedgerRecord, type BackfillStatus } from '../../data-sources/tws/tws-ingestor.js';
+import { type BackfillLedgerRecord, type BackfillStatus } from '../../data-sources/tws/tws-ingestor.js';
 import { curatedDatasetFor, TRANSFORM_SOURCE_DATASET, type DqFailureRecord, type DqResultRecord } from '../../pipelines/transform-pipeline.js';
 import type { FeatureRegistryRecord } from '../../storage/feature-store.js';
 import type { Lake, LakeRow } from '../../storage/lake.js';
@@ -30,6 +30,7 @@ import {
   type StoredSlot,
 } from './coverage-math.js';
 import { FileAggregateCache } from './file-aggregate-cache.js';
+import { stateLedgerPath } from '../../storage/state-ledgers.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_DIR = /^date=(\d{4}-\d{2}-\d{2})$/;
@@ -222,9 +223,9 @@ export class DashboardQueries {
   constructor(src: DashboardSource, daemon: DashboardDaemon | null = null) {
     this.#src = src;
     this.#daemon = daemon;
-    this.#dq = new JsonlLedger(src.lake.path('state', 'dq_results.jsonl'));
-    this.#backfill = new JsonlLedger(src.lake.path('state', BACKFILL_LEDGER));
-    this.#features = new JsonlLedger(src.lake.path('state', 'feature_registry.jsonl'));
+    this.#dq = new JsonlLedger(stateLedgerPath(src.lake, 'dq_results'));
+    this.#backfill = new JsonlLedger(stateLedgerPath(src.lake, 'backfill_windows'));
+    this.#features = new JsonlLedger(stateLedgerPath(src.lake, 'feature_registry'));
     this.#ledger = daemon?.ledger ?? new JobLedger(src.lake, src.clock);
   }
 

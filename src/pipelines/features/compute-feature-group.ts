@@ -2,15 +2,12 @@ import { InputError } from '../../core/errors.js';
 import type { FeatureGroup } from './feature-config.js';
 import { DEFAULT_LOOKBACK_TOLERANCE, featureFunctionFor } from './feature-registry.js';
 import type { FeatureInputs } from './feature-registry.js';
+import type { SessionKeys } from './session-keys.js';
 
 /** A numeric column; null, undefined and ±Infinity are read as missing (NaN). */
 export type NumericColumn = Float64Array | ArrayLike<number | null | undefined>;
 
-/**
- * The trading session of each bar: its YYYY-MM-DD label, or any key ordered the same way and
- * equal exactly within a session (the pipeline passes epoch days as a Float64Array).
- */
-export type SessionKeys = readonly string[] | ArrayLike<number>;
+export type { SessionKeys } from './session-keys.js';
 
 /** One symbol's bars in strictly increasing `ts` order (bar start, epoch ms). */
 export interface FeatureSeries {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { InputError } from '../../core/errors.js';
 import type { FeatureSpec, SpecOf } from './feature-config.js';
-import type { SessionKeys } from './compute-feature-group.js';
+import type { SessionKeys } from './session-keys.js';
 
 /** What a custom feature function is called with: one symbol's series (README "Custom features"). */
 export interface CustomFeatureArgs {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { formatPath } from '../../config/settings.js';
+import { canonicalJson } from '../../core/canonical-json.js';
+import { formatPath } from '../../core/config-path.js';
 import { ConfigError } from '../../core/errors.js';
 import { featureModuleSha256 } from './custom-feature.js';
 import { featureGroupSchema } from './feature-config.js';
@@ -8,25 +9,7 @@ import type { FeatureGroup, FeatureGroupInput } from './feature-config.js';
 /** Bumped if the canonical form below ever changes, so old and new hashes never collide silently. */
 export const FEATURE_DEFINITION_HASH_VERSION = 1;
 
-/**
- * JSON with object keys sorted at every level, no whitespace, undefined members dropped and
- * -0 written as 0: equal values always give the same text.
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: non-finite number ${value}`);
-    return JSON.stringify(Object.is(value, -0) ? 0 : value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  throw new TypeError(`canonicalJson: unsupported ${typeof value}`);
-}
+export { canonicalJson };
 
 /**
  * The canonical text of what a group computes: its source and its feature specs with defaults

@@ -20,7 +20,7 @@ import {
   vwapSpecSchema,
   zscoreSpecSchema,
 } from './feature-config.js';
-import type { SessionKeys } from './compute-feature-group.js';
+import type { SessionKeys } from './session-keys.js';
 import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
 import { callCustomFeature } from './custom-feature.js';
 import { expressionInputName } from './expression-feature.js';

@@ -1,5 +1,5 @@
 import { InputError } from '../../core/errors.js';
-import type { SessionKeys } from './compute-feature-group.js';
+import type { SessionKeys } from './session-keys.js';
 import type { VWAP_PRICES } from './feature-config.js';
 
 /** Which per-bar price the VWAP weights by volume. */

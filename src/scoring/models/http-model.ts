@@ -1,6 +1,7 @@
 import type { Clock } from '../../core/clock.js';
 import { IbpipeError, RemoteServiceError, TimeoutError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../ops/logging-setup.js';
+import { exponentialBackoff, retry } from '../../core/retry.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { featureMatrix, type FeatureRow, type Model } from './model.js';
 
 /**
@@ -94,26 +95,34 @@ export class HttpModel implements Model {
     return out;
   }
 
-  async #withRetries(instances: number[][], offset: number, signal: AbortSignal | undefined): Promise<number[]> {
-    const attempts = this.#retries + 1;
-    for (let attempt = 1; ; attempt++) {
-      signal?.throwIfAborted();
-      let retryAfterMs: number | undefined;
-      try {
-        return await this.#attempt(instances, signal, (ms) => (retryAfterMs = ms));
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        if (!(err instanceof IbpipeError)) throw err;
-        err.details['attempts'] = attempt;
-        err.details['batch_offset'] = offset;
-        if (!err.retryable || attempt >= attempts) throw err;
-        const backoff = Math.min(this.#backoffMs * 2 ** (attempt - 1), this.#maxBackoffMs);
-        const delayMs = retryAfterMs === undefined ? backoff : Math.max(backoff, Math.min(retryAfterMs, RETRY_AFTER_CAP_MS));
-        this.#logger.warn({ err, model: this.id, url: this.#where, attempt, delay_ms: delayMs }, 'model request failed; retrying');
-        this.#onRetry?.({ attempt, delayMs, error: err });
-        await this.#clock.sleep(delayMs, signal);
-      }
-    }
+  #withRetries(instances: number[][], offset: number, signal: AbortSignal | undefined): Promise<number[]> {
+    let retryAfterMs: number | undefined;
+    return retry(
+      async (attempt) => {
+        retryAfterMs = undefined;
+        try {
+          return await this.#attempt(instances, signal, (ms) => (retryAfterMs = ms));
+        } catch (err) {
+          if (err instanceof IbpipeError && !signal?.aborted) {
+            err.details['attempts'] = attempt;
+            err.details['batch_offset'] = offset;
+          }
+          throw err;
+        }
+      },
+      {
+        clock: this.#clock,
+        signal,
+        policy: exponentialBackoff(this.#backoffMs, this.#maxBackoffMs),
+        maxAttempts: this.#retries + 1,
+        delayMs: (_err, _attempt, backoff) => (retryAfterMs === undefined ? backoff : Math.max(backoff, Math.min(retryAfterMs, RETRY_AFTER_CAP_MS))),
+        onRetry: ({ attempt, delayMs, error }) => {
+          const err = error as IbpipeError;
+          this.#logger.warn({ err, model: this.id, url: this.#where, attempt, delay_ms: delayMs }, 'model request failed; retrying');
+          this.#onRetry?.({ attempt, delayMs, error: err });
+        },
+      },
+    );
   }
 
   async #attempt(instances: number[][], signal: AbortSignal | undefined, setRetryAfter: (ms: number) => void): Promise<number[]> {

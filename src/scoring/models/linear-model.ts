@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { formatPath } from '../../config/settings.js';
+import { formatPath } from '../../core/config-path.js';
 import { IbpipeError, type IbpipeErrorOptions } from '../../core/errors.js';
 import { featureMatrix, type FeatureRow, type Model } from './model.js';
 

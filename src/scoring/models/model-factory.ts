@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.js';
-import type { Logger } from '../../ops/logging-setup.js';
+import type { Logger } from '../../core/logger.js';
 import type { ModelConfig } from '../scoring-config.js';
 import { HttpModel } from './http-model.js';
 import { loadLinearModel } from './linear-model.js';

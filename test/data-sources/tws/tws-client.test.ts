@@ -1,7 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../../src/core/clock.js';
-import { backoffDelay } from '../../../src/data-sources/tws/backoff.js';
 import { IbConnectivityError, IbInvalidRequestError } from '../../../src/data-sources/tws/ib-errors.js';
 import { type ConnectivityEvent, TwsClient } from '../../../src/data-sources/tws/tws-client.js';
 import { AAPL, type Rig, startManualRig, startRig } from './tws-rig.js';
@@ -19,14 +18,6 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => srv.close(() => r()));
   return typeof addr === 'object' && addr ? addr.port : 0;
 }
-
-describe('backoffDelay', () => {
-  it('grows exponentially up to the cap, with the jitter share drawn at random', () => {
-    const p = { initialMs: 100, maxMs: 1_000, factor: 2, jitter: 0.5 };
-    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, p, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
-    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, p, () => 1))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
-  });
-});
 
 describe('TwsClient', () => {
   it('gives up connecting after the configured attempts with a connectivity error (nothing listens)', async () => {

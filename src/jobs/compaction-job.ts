@@ -2,7 +2,7 @@ import type { JobDefinition } from '../ops/job-definition.js';
 import { rawPartitionToken, type BarSize } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import type { CompactResult } from '../storage/raw-store.js';
-import { resolveBarDatasets } from './bar-datasets.js';
+import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 
 /** After a session: merge that date's raw batch files into one sorted file (DESIGN §6). */
 export const compactionJob: JobDefinition = {

@@ -2,11 +2,26 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
 import { JobLedger } from '../ops/job-ledger.js';
-import { FeatureStore } from '../storage/feature-store.js';
 import { PredictionStore } from '../storage/prediction-store.js';
 import { resolveSourceDataset } from '../pipelines/source-dataset.js';
 import { featureTtlMs } from '../training/feature-timing.js';
-import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult } from './batch-scoring.js';
+import { checkScoringUpstream, runBatchScoring, type BatchScoringConfig, type BatchScoringResult, type FeaturesRunLookup } from '../scoring/batch-scoring.js';
+
+/** Scoring's view of the features runs, answered from the job ledger. */
+export function featuresRunsFromLedger(ledger: JobLedger): FeaturesRunLookup {
+  return {
+    latestFeaturesRun(group, date) {
+      const last = ledger
+        .runs()
+        .filter((r) => r.kind === 'features' && r.status !== 'skipped')
+        .filter((r) => r.params.group === undefined || r.params.group === group)
+        .filter((r) => r.params.date === date || (r.params.start !== undefined && r.params.end !== undefined && r.params.start <= date && date <= r.params.end))
+        .at(-1);
+      if (!last || last.status === 'skipped') return undefined;
+      return { job: last.job, runId: last.run_id, status: last.status, error: last.error ? (last.error.message.split('\n')[0] ?? '') : null };
+    },
+  };
+}
 
 /**
  * `score` as a job (`ibpipe run score --config F --date D [--at T] [--model M]`): scores the
@@ -28,8 +43,8 @@ export const scoreJob: JobDefinition = {
         wanted === undefined ? 'no models configured: add a models: entry (see `ibpipe train`)' : `no model named ${wanted} in models (configured: ${app.settings.models.map((m) => m.name).join(', ') || 'none'})`,
       );
     }
-    const featureStore = new FeatureStore(app.lake, app.calendars, app.clock);
-    const jobLedger = new JobLedger(app.lake, app.clock);
+    const featureStore = app.featureStore;
+    const featuresRuns = featuresRunsFromLedger(new JobLedger(app.lake, app.clock));
     const id = runId ?? randomUUID();
     const configs: BatchScoringConfig[] = models.map((model) => {
       const group = app.settings.feature_groups.find((g) => g.name === model.feature_group);
@@ -46,11 +61,11 @@ export const scoreJob: JobDefinition = {
         runId: id,
       };
     });
-    for (const cfg of configs) checkScoringUpstream(cfg, { lake: app.lake, featureStore, jobLedger });
+    for (const cfg of configs) checkScoringUpstream(cfg, { lake: app.lake, featureStore, featuresRuns });
     const predictionStore = new PredictionStore(app.lake);
     const results: BatchScoringResult[] = [];
     for (const cfg of configs) {
-      results.push(await runBatchScoring(cfg, { lake: app.lake, featureStore, predictionStore, calendars: app.calendars, clock: app.clock, logger, jobLedger, signal }));
+      results.push(await runBatchScoring(cfg, { lake: app.lake, featureStore, predictionStore, calendars: app.calendars, clock: app.clock, logger, featuresRuns, signal }));
     }
     const counts = { models: results.length, rows: 0, scored: 0, stale: 0, missing: 0, incomplete: 0 };
     for (const r of results) for (const k of ['rows', 'scored', 'stale', 'missing', 'incomplete'] as const) counts[k] += r.counts[k];

@@ -2,11 +2,10 @@ import type { Settings } from '../config/settings.js';
 import { ConfigError, InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
 import { featureDefinitionHash } from '../pipelines/features/feature-definition-hash.js';
-import { FeatureStore } from '../storage/feature-store.js';
-import { buildTrainingDataset, type DatasetBuildConfig } from './dataset-builder.js';
-import { datasetSpecSchema } from './training-config.js';
+import { buildTrainingDataset, type DatasetBuildConfig } from '../training/dataset-builder.js';
+import { datasetSpecSchema } from '../training/training-config.js';
 import { resolveSourceDataset } from '../pipelines/source-dataset.js';
-import { featureTtlMs } from './feature-timing.js';
+import { featureTtlMs } from '../training/feature-timing.js';
 
 /**
  * The build config of `datasets[name]`: its label, its feature groups with their TTL (the same
@@ -81,7 +80,7 @@ export const datasetJob: JobDefinition = {
     const cfg = withRange(datasetBuildConfigFrom(app.settings, name), params.start ?? params.date, params.end ?? params.date);
     const handle = await buildTrainingDataset(cfg, {
       lake: app.lake,
-      featureStore: new FeatureStore(app.lake, app.calendars, app.clock),
+      featureStore: app.featureStore,
       calendars: app.calendars,
       logger,
     });

@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import { parseWindowEdge } from './ingestor.js';
+import { parseWindowEdge } from '../data-sources/ingestor.js';
 
 function stringList(value: unknown, name: string): string[] | undefined {
   if (value === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { IbpipeError, InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import { parseWindowEdge } from './ingestor.js';
+import { parseWindowEdge } from '../data-sources/ingestor.js';
 
 /** An ingest run left work unfinished (e.g. backfill windows that failed past their retries); re-running retries exactly that. */
 export class IngestIncompleteError extends IbpipeError {

@@ -2,12 +2,12 @@ import type { Settings } from '../config/settings.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import type { JobParams } from '../ops/job-ledger.js';
+import type { JobParams } from '../core/job.js';
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
-import { FeatureStore } from '../storage/feature-store.js';
-import { runFeaturePipeline, type FeaturePipelineResult } from './feature-pipeline.js';
-import { featureGroupSchema, type FeatureGroup } from './features/feature-config.js';
-import { resolveSourceDataset } from './source-dataset.js';
+import type { FeatureStore } from '../storage/feature-store.js';
+import { runFeaturePipeline, type FeaturePipelineResult } from '../pipelines/feature-pipeline.js';
+import { featureGroupSchema, type FeatureGroup } from '../pipelines/features/feature-config.js';
+import { resolveSourceDataset } from '../pipelines/source-dataset.js';
 
 /** A group definition to compute and the version label to write it under. */
 export interface ResolvedFeatureGroup {
@@ -79,7 +79,7 @@ export const featuresJob: JobDefinition = {
     const groupName = typeof params['group'] === 'string' ? params['group'] : undefined;
     const version = typeof params['version'] === 'string' ? params['version'] : undefined;
     if (groupName === undefined && version !== undefined) throw new InputError('--version needs --group');
-    const store = new FeatureStore(app.lake, app.calendars, app.clock);
+    const store = app.featureStore;
     const names = groupName !== undefined ? [groupName] : app.settings.feature_groups.map((g) => g.name);
     if (names.length === 0) throw new InputError('no feature_groups configured');
     const resolved = names.map((n) => resolveFeatureGroup(app.settings, store, n, version));

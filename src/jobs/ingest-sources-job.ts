@@ -1,7 +1,7 @@
 import { InputError } from '../core/errors.js';
-import { drainIngestor, type IngestSummary } from './ingestor.js';
-import { createIngestor, type IngestorContext } from './ingestor-registry.js';
-import { DEFAULT_TWS_SOURCE_SESSIONS, type SourceConfig, type SourceType } from './sources-config.js';
+import { drainIngestor, type IngestSummary } from '../data-sources/ingestor.js';
+import { createIngestor, type IngestorContext } from '../data-sources/ingestor-registry.js';
+import { DEFAULT_TWS_SOURCE_SESSIONS, type SourceConfig, type SourceType } from '../data-sources/sources-config.js';
 
 /** The source `ibpipe ingest --source tws` means when no configured source is named `tws`: IB history through `tws:`. */
 export const IMPLICIT_TWS_SOURCE: SourceConfig = Object.freeze({ type: 'tws', name: 'tws', default_sessions: DEFAULT_TWS_SOURCE_SESSIONS });

@@ -2,12 +2,13 @@ import { ConfigError, InputError } from '../core/errors.js';
 import type { DqMetricsExporter } from '../data-quality/metrics.js';
 import type { AppContext } from '../ops/app-context.js';
 import type { JobDefinition, JobOutcome } from '../ops/job-definition.js';
-import type { Logger } from '../ops/logging-setup.js';
+import type { Logger } from '../core/logger.js';
 import { QuarantineStore } from '../storage/quarantine-store.js';
 import { JsonlLedger } from '../storage/state-store.js';
-import { resolveBarDatasets, type BarDataset } from './bar-datasets.js';
-import type { DqResultRecord, TransformSummary } from './transform-pipeline.js';
-import { runTransformSql, TransformRange, type SqlTransformDeps } from './transform-sql.js';
+import { resolveBarDatasets, type BarDataset } from '../pipelines/bar-datasets.js';
+import type { DqResultRecord, TransformSummary } from '../pipelines/transform-pipeline.js';
+import { runTransformSql, TransformRange, type SqlTransformDeps } from '../pipelines/transform-sql.js';
+import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 /**
  * The bar datasets a transform run works on: `params.dataset` (a name, or a list of names), else
@@ -34,7 +35,7 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
     rawStore: app.rawStore,
     curatedStore: app.curatedStore,
     quarantineStore: new QuarantineStore(app.lake),
-    dqLedger: new JsonlLedger<DqResultRecord>(app.lake.path('state', 'dq_results.jsonl')),
+    dqLedger: new JsonlLedger<DqResultRecord>(stateLedgerPath(app.lake, 'dq_results')),
     calendars: app.calendars,
     clock: app.clock,
     logger,

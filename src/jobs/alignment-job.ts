@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { JobDefinition } from '../ops/job-definition.js';
-import { runAlignment, type AlignmentResult } from './alignment-pipeline.js';
+import { runAlignment, type AlignmentResult } from '../pipelines/alignment-pipeline.js';
 
 /**
  * `align` as a job: `ibpipe run align --config F (--date D | --start D --end D) [--name N]
