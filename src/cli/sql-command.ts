@@ -19,12 +19,13 @@ export function registerSqlCommand(program: Command): void {
     ),
   ).action(async (query: string, opts: { config: string; format?: string; tz?: string }) => {
     const { InstantFormatter } = await import('./instant-format.js');
-    const { loadSettings } = await import('../config/settings.js');
+    const { loadSettingsCached } = await import('../config/settings-cache.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { createLakeViews } = await import('../storage/lake-views.js');
     const format = resolveFormat(opts.format);
     const time = InstantFormatter.fromOption(opts.tz);
-    const { settings } = loadSettings(opts.config, process.env);
+    // Validated as `config check` would, or read back from an earlier identical validation (see the module).
+    const { settings } = await loadSettingsCached(opts.config, process.env);
     const ctx = await createAppContext(settings);
     try {
       await createLakeViews(ctx.lake, ctx.rawStore);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { deepFreeze } from '../core/deep-freeze.js';
 import { ConfigError } from '../core/errors.js';
 import { sourcesConfigSchema } from '../data-sources/sources-config.js';
 import { twsConfigSchema } from '../data-sources/tws/tws-config.js';
@@ -104,14 +105,6 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: Readonly<Re
     applied.set(path.join('.'), name);
   }
   return applied;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 /** Validates an already-parsed config object; throws ConfigError listing every problem. */

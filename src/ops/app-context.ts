@@ -29,10 +29,15 @@ export async function createAppContext(
 ): Promise<AppContext> {
   const lake = await Lake.open(settings.lake);
   const calendars = new InstrumentCalendars(settings.instruments, settings.calendars.extra_closures);
+  let logger = options.logger;
   return {
     settings,
     clock: options.clock ?? new SystemClock(),
-    logger: options.logger ?? silentLogger(),
+    // Made on first use: a command that never logs (`ibpipe sql`) never loads pino.
+    get logger() {
+      logger ??= silentLogger();
+      return logger;
+    },
     lake,
     calendars,
     rawStore: new RawStore(lake, calendars),
