@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InstrumentCalendars } from '../../src/calendar/instrument-calendars.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { MarketDataEvent } from '../../src/ops/daemon.js';
+import { liveJobParams, type MarketDataEvent } from '../../src/ops/daemon.js';
 import type { JobParams } from '../../src/ops/job-ledger.js';
 import { LiveChainTrigger } from '../../src/ops/live-chain-trigger.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
@@ -203,5 +203,16 @@ describe('LiveChainTrigger', () => {
     expect(trigger.holds().size).toBe(0);
     expect(fired.at(-1)).toEqual({ date: '2024-12-04', dataset: ['bars_1min', 'bars_1min_bid'] });
     trigger.stop();
+  });
+
+  it("passes the datasets whose bars arrived to transform jobs only, narrowed to a job's own dataset", () => {
+    const chain = { date: '2024-12-04', symbols: ['EURUSD'], dataset: ['bars_1min', 'bars_1min_bid'] };
+    expect(liveJobParams('transform', undefined, chain)).toEqual(chain);
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, chain)).toEqual({ ...chain, dataset: ['bars_1min'] });
+    // The job curates a dataset whose bars did not arrive: not run.
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, { ...chain, dataset: ['bars_1min_bid'] })).toBeNull();
+    // `dataset` means a training dataset to the dataset job and nothing to features: left out.
+    expect(liveJobParams('features', { group: 'tech', version: 'v1' }, chain)).toEqual({ group: 'tech', version: 'v1', date: '2024-12-04', symbols: ['EURUSD'] });
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, { date: '2024-12-04' })).toEqual({ dataset: 'bars_1min', date: '2024-12-04' });
   });
 });
