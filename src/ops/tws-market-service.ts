@@ -229,7 +229,7 @@ export class TwsMarketService implements MarketDataService {
               // The classic stream keeps its ids; another's names its partition.
               const idKey = `${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}${tag === undefined ? '' : `|${ds.rawPartition}`}`;
               const id = `catchup-${createHash('sha256').update(idKey).digest('hex').slice(0, 32)}`;
-              await rawStore.writeBatchGroup([{ batchId: id, events: res.bars, series: ds.series }], clock.now());
+              await rawStore.writeTwsBars(res.bars, id, clock.now(), ds.series);
               this.#log.info({ instrument: inst.key, ...(tag === undefined ? {} : { dataset: tag }), from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
             }
             this.#emit({ type: 'caught-up', symbol: inst.key, ...(tag === undefined ? {} : { dataset: tag }) });

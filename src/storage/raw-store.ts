@@ -247,9 +247,9 @@ export class RawStore {
     this.#ledger.appendMany(records);
   }
 
-  /** Appends one batch. Every row is checked before anything is written. */
-  async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult> {
-    const res = await this.writeBatchGroup([{ batchId, events }], ingestionTs);
+  /** Appends one batch (of a bar dataset's own `series`: its own partition). Every row is checked before anything is written. */
+  async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number, series: string | null = null): Promise<WriteBatchResult> {
+    const res = await this.writeBatchGroup([{ batchId, events, series }], ingestionTs);
     return res.parts[0] as WriteBatchResult;
   }
 

@@ -876,10 +876,9 @@ export class TwsIngestor implements Ingestor {
       // The classic lane keeps its ids; another lane's id names its partition, so equal bars of two series never share an id.
       const batchId = liveBatchId(bars, lane.tag === undefined ? null : lane.partition);
       try {
-        const res = await rawStore.writeBatchGroup([{ batchId, events: bars, series: lane.ds.series }], clock.now());
-        const part = res.parts[0];
-        barsWritten += part?.rows ?? 0;
-        batchesWritten += part?.written ? 1 : 0;
+        const res = await rawStore.writeTwsBars(bars, batchId, clock.now(), lane.ds.series);
+        barsWritten += res.rows;
+        batchesWritten += res.written ? 1 : 0;
         this.#log.info({ event: 'live_flush', batch_id: batchId, bars: bars.length, ...(lane.tag === undefined ? {} : { dataset: lane.tag }) });
         options.onFlush?.({ batchId, bars: bars.length });
       } catch (err) {
