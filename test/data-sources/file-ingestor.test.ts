@@ -64,6 +64,19 @@ describe('FileIngestor: CSV', () => {
     expect(rows[0]?.ingestion_ts).toBe(Date.parse('2024-12-01T00:00:00Z'));
   });
 
+  it('an attribute every instrument shares reaches every row of a known symbol, and only those', async () => {
+    // One instrument: its con_id and what_to_show are the same for the whole universe.
+    const one = ingestor({ instruments: [{ key: 'AAPL', what_to_show: 'MIDPOINT', con_id: 265598 }] });
+    const f = join(t.dir, 'one.csv');
+    writeFileSync(f, [HEADER, ...goodRows(3)].join('\n'));
+    await one.ingestFile(f);
+    const rows = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
+    expect(rows.map((r) => [r.symbol, r.con_id, r.what_to_show])).toEqual(Array.from({ length: 3 }, () => ['AAPL', 265598, 'MIDPOINT']));
+    const g = join(t.dir, 'other.csv');
+    writeFileSync(g, [HEADER, ...goodRows(2), ...goodRows(1, 'MSFT')].join('\n'));
+    expect((await refusal(one, g)).message).toMatch(/:4:1: column symbol: "MSFT" is not a configured instrument/);
+  });
+
   it('epoch seconds, milliseconds, microseconds and nanoseconds all name the same instant', async () => {
     const f = join(t.dir, 'epochs.csv');
     const ms = Date.parse('2024-11-26T14:30:00Z');
