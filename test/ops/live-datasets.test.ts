@@ -107,6 +107,12 @@ describe('live streaming follows the intraday bar datasets (daemon + simulated g
       expect(ohlc(rows)).toEqual(ohlc(truth));
       stored.set(series, ohlc(rows));
     }
+    // Per-stream state: /healthz keys the BID stream apart from the classic one, each at its own last final bar.
+    const lastLive = daemon.health().last_live_bar;
+    expect(Object.keys(lastLive).sort()).toEqual(['EURUSD', 'EURUSD@bars_1min_bid']);
+    for (const [key, series] of [['EURUSD', 'MIDPOINT'], ['EURUSD@bars_1min_bid', 'BID']] as const) {
+      expect(Date.parse(lastLive[key] as string)).toBeGreaterThanOrEqual((stored.get(series)?.at(-1)?.[0] as number) ?? Infinity);
+    }
     // Two different series: the bid sits below the midpoint at every bar.
     const mid = stored.get('MIDPOINT') as number[][];
     const bid = stored.get('BID') as number[][];
