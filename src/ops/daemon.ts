@@ -6,8 +6,10 @@ import { createAppContext, type AppContext } from './app-context.js';
 import { EventLoopMonitor } from './event-loop-monitor.js';
 import { HttpServer, type RouteHandler } from './http-server.js';
 import { JobLedger, type JobParams } from './job-ledger.js';
-import { LiveChainTrigger } from './live-chain-trigger.js';
+import { LiveChainTrigger, type LiveChainStream } from './live-chain-trigger.js';
 import type { LiveGapReport, MarketDataFactory, MarketDataService } from './market-data.js';
+import { liveDatasetTag, liveStreamKey } from '../data-sources/tws/tws-ingestor.js';
+import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from './metrics.js';
 import { executeJob, parseJobKind } from './orchestrator-adapter.js';
@@ -89,13 +91,17 @@ export class Daemon {
             calendars: app.calendars,
             symbols: app.settings.instruments.map((i) => i.key),
             barMs: barSizeMs(app.settings.tws.historical_bar_size),
+            streams: liveChainStreams(app.settings),
             finalGraceMs: frequencyMs(app.settings.gaps.final_grace),
             maxWaitMs: app.settings.daemon.live_bars_max_wait_ms,
             logger: app.logger.child({ component: 'live-chain' }),
             fire: (params) => {
               // The job's own params (e.g. `{ dataset: bars_1min }`: the live chain curates the
               // streamed dataset only) apply to its live runs as to its scheduled ones.
-              for (const job of liveJobs) this.scheduler.trigger(job.name, { ...(job.params as JobParams), ...params }, 'live');
+              for (const job of liveJobs) {
+                const merged = liveJobParams(parseJobKind(job.job ?? job.name), job.params as JobParams, params);
+                if (merged) this.scheduler.trigger(job.name, merged, 'live');
+              }
             },
           })
         : null;
@@ -119,7 +125,7 @@ export class Daemon {
       // Temporary files left by a writer killed mid-write; those of writers still running stay.
       const sweep = app.rawStore.removeStaleFiles(clock.now());
       if (sweep.removed.length > 0) log.info({ removed: sweep.removed, kept: sweep.kept }, 'stale temporary files removed');
-      const stored = daemon.liveChain ? await app.rawStore.latestBarTimes(app.settings.tws.historical_bar_size) : null;
+      const stored = daemon.liveChain ? await storedStreamTimes(app) : null;
       if (daemon.market) await daemon.market.start();
       await daemon.scheduler.start();
       if (daemon.liveChain && stored) daemon.liveChain.start(stored);
@@ -241,4 +247,47 @@ export class Daemon {
     }
     return this.#stopping;
   }
+}
+
+/** The live chain's streams: every intraday bar dataset times its instruments (daily ones are not streamed). */
+function liveChainStreams(settings: Settings): LiveChainStream[] {
+  const out: LiveChainStream[] = [];
+  for (const ds of resolveBarDatasets(settings)) {
+    if (ds.daily) continue;
+    const tag = liveDatasetTag(ds, settings.tws.historical_bar_size);
+    for (const i of settings.instruments) {
+      if (ds.instruments && !ds.instruments.includes(i.key)) continue;
+      out.push({ symbol: i.key, ...(tag === undefined ? {} : { tag }), dataset: ds.name, partition: ds.rawPartition, barMs: barSizeMs(ds.barSize) });
+    }
+  }
+  return out;
+}
+
+/** Newest stored bar start per live stream (liveStreamKey), each from its own dataset's raw partition. */
+async function storedStreamTimes(app: AppContext): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  for (const ds of resolveBarDatasets(app.settings)) {
+    if (ds.daily) continue;
+    const tag = liveDatasetTag(ds, app.settings.tws.historical_bar_size);
+    for (const [symbol, ts] of await app.rawStore.latestBarTimes(ds.barSize, 7, ds.series)) out.set(liveStreamKey(symbol, tag), ts);
+  }
+  return out;
+}
+
+/**
+ * A live-chain job's params: the job's own, then the chain's (date, symbols). The chain's
+ * `dataset` (the streamed datasets whose bars arrived) goes to transform jobs only, narrowed to
+ * the job's own `dataset` when it has one; a transform none of whose datasets arrived is not run
+ * (null).
+ */
+export function liveJobParams(kind: string, own: JobParams | undefined, chain: JobParams): JobParams | null {
+  const { dataset, ...rest } = chain;
+  const merged: JobParams = { ...(own ?? {}), ...rest };
+  if (kind !== 'transform' || dataset === undefined) return merged;
+  const arrived = (Array.isArray(dataset) ? dataset : [dataset]).map(String);
+  const mine = own?.dataset;
+  if (mine === undefined || mine === null) return { ...merged, dataset: arrived };
+  const wanted = Array.isArray(mine) ? mine.map(String) : String(mine).split(',').map((n) => n.trim()).filter(Boolean);
+  const both = wanted.filter((n) => arrived.includes(n));
+  return both.length === 0 ? null : { ...merged, dataset: both };
 }

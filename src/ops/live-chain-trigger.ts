@@ -1,19 +1,38 @@
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { isLiveBatchId } from '../data-sources/tws/tws-ingestor.js';
+import { isLiveBatchId, liveStreamKey } from '../data-sources/tws/tws-ingestor.js';
 import type { BatchCommitInfo } from '../storage/raw-store.js';
 import type { MarketDataEvent } from './market-data.js';
 import type { JobParams } from './job-ledger.js';
 import type { Logger } from '../core/logger.js';
 
+/** One live stream the chain waits for: an instrument in one intraday bar dataset. */
+export interface LiveChainStream {
+  readonly symbol: string;
+  /** The dataset's tag on the stream's events (absent for the classic dataset: liveStreamKey). */
+  readonly tag?: string;
+  /** Dataset name, passed to the chain as `dataset` when more than one dataset is streamed. */
+  readonly dataset: string;
+  /** Raw partition its bars are committed to (BatchCommitInfo.partition). */
+  readonly partition: string;
+  /** Bar length of the stream. */
+  readonly barMs: number;
+}
+
 export interface LiveChainTriggerDeps {
   readonly clock: Clock;
   readonly calendars: Pick<InstrumentCalendars, 'calendarFor'>;
-  /** The live instruments. */
+  /** The live instruments (with `barMs`: one classic stream each, whatever partition its commits name). */
   readonly symbols: readonly string[];
   /** Bar length of the live bars. */
   readonly barMs: number;
+  /**
+   * The live streams, one per intraday dataset and instrument; replaces `symbols` / `barMs`. Each
+   * is waited for, held and released on its own (commits of its own partition, events of its own
+   * tag), so two series of one instrument never stand in for each other.
+   */
+  readonly streams?: readonly LiveChainStream[];
   /** `gaps.final_grace`: the session's final run is due at its close plus this. */
   readonly finalGraceMs: number;
   /** `daemon.live_bars_max_wait_ms`: how long after a bar's close to wait for a laggard. */
@@ -21,7 +40,8 @@ export interface LiveChainTriggerDeps {
   readonly logger: Logger;
   /**
    * Runs the chain (the jobs with `on_live_bars`) for one session date; `symbols` when it is not
-   * for every instrument (some trade another date, or are held).
+   * for every instrument (some trade another date, or are held); `dataset` (the names whose
+   * streams are run) when more than one dataset is streamed.
    */
   fire(params: JobParams & { date: string }): void;
 }
@@ -59,7 +79,11 @@ const REPAIR_COMMITS = 2;
  */
 export class LiveChainTrigger {
   readonly #d: LiveChainTriggerDeps;
+  /** Per stream key (liveStreamKey). */
+  readonly #streams: ReadonlyMap<string, LiveChainStream & { readonly anyPartition: boolean }>;
   readonly #symbols: ReadonlySet<string>;
+  /** Dataset names in declaration order, when more than one is streamed. */
+  readonly #datasets: readonly string[] | null;
   readonly #committed = new Map<string, number>();
   readonly #holds = new Map<string, HoldState>();
   readonly #firedFinal = new Set<string>();
@@ -78,12 +102,16 @@ export class LiveChainTrigger {
 
   constructor(deps: LiveChainTriggerDeps) {
     this.#d = deps;
-    this.#symbols = new Set(deps.symbols);
+    const streams: readonly LiveChainStream[] = deps.streams ?? deps.symbols.map((symbol) => ({ symbol, dataset: '', partition: '', barMs: deps.barMs }));
+    this.#streams = new Map(streams.map((st) => [liveStreamKey(st.symbol, st.tag), { ...st, anyPartition: !deps.streams }]));
+    this.#symbols = new Set(streams.map((st) => st.symbol));
+    const names = [...new Set(streams.map((st) => st.dataset))];
+    this.#datasets = deps.streams && names.length > 1 ? names : null;
   }
 
-  /** Starts firing; `committed` is each instrument's newest stored bar start (rawStore.latestBarTimes). */
+  /** Starts firing; `committed` is each stream's (liveStreamKey) newest stored bar start (rawStore.latestBarTimes of its partition). */
   start(committed: ReadonlyMap<string, number | null>): void {
-    for (const [s, ts] of committed) if (ts !== null && this.#symbols.has(s)) this.#committed.set(s, Math.max(ts, this.#committed.get(s) ?? -Infinity));
+    for (const [s, ts] of committed) if (ts !== null && this.#streams.has(s)) this.#committed.set(s, Math.max(ts, this.#committed.get(s) ?? -Infinity));
     this.#started = true;
     this.#armFinal();
     this.#evaluate();
@@ -95,7 +123,7 @@ export class LiveChainTrigger {
     this.#d.clock.clearTimeout(this.#finalTimer);
   }
 
-  /** Per instrument, the bar start from which its stored bars are incomplete (none when absent). */
+  /** Per stream (liveStreamKey), the bar start from which its stored bars are incomplete (none when absent). */
   holds(): Map<string, number> {
     const out = new Map<string, number>();
     for (const [s, h] of this.#holds) {
@@ -108,14 +136,19 @@ export class LiveChainTrigger {
   /** A raw batch was committed (rawStore.onCommit). */
   onCommit(info: BatchCommitInfo): void {
     let ours = false;
-    for (const [s, ts] of info.lastTs) {
-      if (!this.#symbols.has(s)) continue;
+    for (const [key, st] of this.#streams) {
+      if (!st.anyPartition && st.partition !== info.partition) continue;
+      const ts = info.lastTs.get(st.symbol);
+      if (ts === undefined) continue;
       ours = true;
-      if (ts > (this.#committed.get(s) ?? -Infinity)) this.#committed.set(s, ts);
+      if (ts > (this.#committed.get(key) ?? -Infinity)) this.#committed.set(key, ts);
     }
     let released = false;
     if (isLiveBatchId(info.batchId)) {
       for (const [s, h] of this.#holds) {
+        const st = this.#streams.get(s);
+        // A repair is committed by its own stream's flushes: another series' commits do not count.
+        if (st && !st.anyPartition && st.partition !== info.partition) continue;
         for (const g of [...h.pending]) {
           if (g.commitsLeft === undefined || --g.commitsLeft > 0) continue;
           h.pending.splice(h.pending.indexOf(g), 1);
@@ -130,10 +163,11 @@ export class LiveChainTrigger {
 
   /** A live-data event (MarketDataService.onEvent). */
   onEvent(e: MarketDataEvent): void {
-    if (!this.#symbols.has(e.symbol)) return;
-    const h = this.#holds.get(e.symbol) ?? { pending: [] };
-    this.#holds.set(e.symbol, h);
-    const before = this.holds().get(e.symbol);
+    const key = liveStreamKey(e.symbol, e.dataset);
+    if (!this.#streams.has(key)) return;
+    const h = this.#holds.get(key) ?? { pending: [] };
+    this.#holds.set(key, h);
+    const before = this.holds().get(key);
     switch (e.type) {
       case 'catch-up':
         h.catchUp = e.from;
@@ -165,9 +199,9 @@ export class LiveChainTrigger {
       default:
         break;
     }
-    const after = this.holds().get(e.symbol);
+    const after = this.holds().get(key);
     if (after === before) return;
-    this.#d.logger.info({ symbol: e.symbol, event: e.type, hold_before: after === undefined ? null : iso(after) }, after === undefined ? 'live chain: hold released' : 'live chain: holding');
+    this.#d.logger.info({ symbol: e.symbol, ...(e.dataset === undefined ? {} : { dataset: e.dataset }), event: e.type, hold_before: after === undefined ? null : iso(after) }, after === undefined ? 'live chain: hold released' : 'live chain: holding');
     // A hold lifted (or moved later) lets more of the instrument be curated now.
     if (after === undefined || (before !== undefined && after > before)) {
       this.#released = true;
@@ -183,17 +217,18 @@ export class LiveChainTrigger {
   /** Fires when nothing worth waiting for is still on its way; else waits until it comes or its deadline. */
   #evaluate(): void {
     if (!this.#started || !this.#dirty) return;
-    const { clock, barMs, maxWaitMs } = this.#d;
+    const { clock, maxWaitMs } = this.#d;
     const now = clock.now();
     const holds = this.holds();
     const byDate = new Map<string, string[]>();
     let waitUntil = Number.POSITIVE_INFINITY;
     let interval = Number.NEGATIVE_INFINITY;
     const late: string[] = [];
-    for (const s of this.#symbols) {
-      const cal = this.#d.calendars.calendarFor(s);
+    for (const [s, st] of this.#streams) {
+      const { barMs } = st;
+      const cal = this.#d.calendars.calendarFor(st.symbol);
       const session = currentSession(cal, now, this.#d.finalGraceMs);
-      const due = session ? this.#lastDueBar(cal, session, now) : undefined;
+      const due = session ? this.#lastDueBar(cal, session, now, barMs) : undefined;
       if (!session || due === undefined) continue;
       interval = Math.max(interval, due);
       const list = byDate.get(session.date) ?? [];
@@ -225,12 +260,11 @@ export class LiveChainTrigger {
     const lateIn = this.#late.size > 0 && late.every((s) => !this.#late.has(s));
     if (!fresh && !this.#released && !lateIn) return;
     let fired = false;
-    for (const [date, symbols] of byDate) {
-      const ready = symbols.filter((s) => !holds.has(s));
+    for (const [date, keys] of byDate) {
+      const ready = keys.filter((s) => !holds.has(s));
       // While every instrument of a date is held (e.g. the start-up catch-up) a run would change nothing.
       if (ready.length === 0) continue;
-      this.#fire(date, ready);
-      fired = true;
+      fired = this.#fireStreams(date, keys, ready) || fired;
     }
     if (!fired) return;
     this.#firedInterval = Math.max(this.#firedInterval, interval);
@@ -238,8 +272,28 @@ export class LiveChainTrigger {
     this.#released = false;
   }
 
-  #fire(date: string, symbols: readonly string[]): void {
-    const params: JobParams & { date: string } = { date, ...(symbols.length < this.#symbols.size ? { symbols: [...symbols].sort() } : {}) };
+  /**
+   * Fires for the datasets with a ready stream on `date`, and the instruments none of whose
+   * streams in those datasets is held: one run curates each named dataset for each named
+   * instrument, so a hold on one series keeps its instrument out of the run (never curated with
+   * bars on their way imputed).
+   */
+  #fireStreams(date: string, keys: readonly string[], ready: readonly string[]): boolean {
+    const streams = (ks: readonly string[]): (LiveChainStream & { anyPartition: boolean })[] => ks.map((k) => this.#streams.get(k)).filter((st) => st !== undefined);
+    const datasets = new Set(streams(ready).map((st) => st.dataset));
+    const heldSymbols = new Set(streams(keys.filter((k) => !ready.includes(k))).filter((st) => datasets.has(st.dataset)).map((st) => st.symbol));
+    const symbols = [...new Set(streams(ready).map((st) => st.symbol))].filter((s) => !heldSymbols.has(s));
+    if (symbols.length === 0) return false;
+    this.#fire(date, symbols, this.#datasets?.filter((d) => datasets.has(d)));
+    return true;
+  }
+
+  #fire(date: string, symbols: readonly string[], datasets?: readonly string[]): void {
+    const params: JobParams & { date: string } = {
+      date,
+      ...(symbols.length < this.#symbols.size ? { symbols: [...symbols].sort() } : {}),
+      ...(datasets ? { dataset: [...datasets] } : {}),
+    };
     this.#d.logger.debug({ params }, 'live chain: firing');
     this.#d.fire(params);
   }
@@ -271,18 +325,19 @@ export class LiveChainTrigger {
       }
       for (const [date, symbols] of byDate) {
         this.#d.logger.info({ date, symbols: symbols.length }, 'live chain: session over, final run');
-        this.#fire(date, symbols);
+        // The streamed datasets only: a daily dataset's bar is backfilled after the close, by its own job.
+        this.#fire(date, symbols, this.#datasets ?? undefined);
       }
       this.#armFinal();
     }, next - now);
   }
 
   /** Start of the latest bar of `session` complete at `now`, if any. */
-  #lastDueBar(cal: TradingCalendar, session: Session, now: number): number | undefined {
-    const key = `${cal.name}|${session.date}`;
+  #lastDueBar(cal: TradingCalendar, session: Session, now: number, barMs: number): number | undefined {
+    const key = `${cal.name}|${session.date}|${barMs}`;
     let grid = this.#grids.get(key);
     if (!grid) {
-      grid = cal.expectedBarStarts(session, this.#d.barMs);
+      grid = cal.expectedBarStarts(session, barMs);
       this.#grids.set(key, grid);
       if (this.#grids.size > 64) this.#grids.delete(this.#grids.keys().next().value as string);
     }
@@ -290,7 +345,7 @@ export class LiveChainTrigger {
     let hi = grid.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((grid[mid] as number) + this.#d.barMs <= now) lo = mid + 1;
+      if ((grid[mid] as number) + barMs <= now) lo = mid + 1;
       else hi = mid;
     }
     return lo > 0 ? grid[lo - 1] : undefined;

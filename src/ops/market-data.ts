@@ -9,8 +9,8 @@ import type { DaemonMetrics } from './metrics.js';
  */
 export type MarketDataEvent =
   | LiveStreamEvent
-  | { readonly type: 'catch-up'; readonly symbol: string; readonly from: number }
-  | { readonly type: 'caught-up'; readonly symbol: string };
+  | { readonly type: 'catch-up'; readonly symbol: string; readonly dataset?: string; readonly from: number }
+  | { readonly type: 'caught-up'; readonly symbol: string; readonly dataset?: string };
 
 /** Live market data as the daemon sees it: started once, stopped (and flushed) on shutdown. */
 export interface MarketDataService {

@@ -3,6 +3,7 @@ import type { AppContext } from './app-context.js';
 import { JobLedger } from './job-ledger.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
+import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 import { type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
 import { expectedBarStartsIn } from '../calendar/expected-bars.js';
 import { type LiveGapRecord } from '../data-sources/tws/tws-ingestor.js';
@@ -29,6 +30,8 @@ export interface UnbackedWindowRow {
 /** A live gap whose repair failed and whose bars are still not all stored. */
 export interface LiveGapRow {
   symbol: string;
+  /** The bar dataset of the stream, when not the classic one. */
+  dataset?: string;
   /** Instants in epoch ms (printed as ISO 8601, see STATUS_REPORT_INSTANTS). */
   from: number;
   to: number;
@@ -118,16 +121,22 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
 async function unrepairedLiveGaps(app: AppContext): Promise<LiveGapRow[]> {
   const latest = new Map<string, LiveGapRecord>();
   for (const r of new JsonlLedger<LiveGapRecord>(stateLedgerPath(app.lake, 'live_gaps')).readAll()) {
-    if (r.type === 'live_gap') latest.set(`${r.symbol}|${r.from}|${r.to}`, r);
+    // Per stream: a gap of one series is repaired (or not) on its own.
+    if (r.type === 'live_gap') latest.set(`${r.symbol}|${r.dataset ?? ''}|${r.from}|${r.to}`, r);
   }
-  const barSize = app.settings.tws.historical_bar_size;
+  const datasets = resolveBarDatasets(app.settings);
   const known = new Set(app.settings.instruments.map((i) => i.key));
   const rows: LiveGapRow[] = [];
   for (const g of latest.values()) {
     if (g.status !== 'failed' || !known.has(g.symbol)) continue;
+    // The classic stream's gaps (no dataset) are checked in its partition, another's in its dataset's.
+    const ds = g.dataset === undefined ? undefined : datasets.find((d) => d.name === g.dataset);
+    if (g.dataset !== undefined && ds === undefined) continue;
+    const barSize = ds?.barSize ?? app.settings.tws.historical_bar_size;
+    const series = ds?.series ?? null;
     const cal = app.calendars.calendarFor(g.symbol);
     const expected = expectedBarStartsIn(cal, g.from, g.to, barSizeMs(barSize)).length;
-    const rel = app.rawStore.relationSql({ start: cal.sessionDateOf(g.from), end: cal.sessionDateOf(g.to - 1), barSize, symbols: [g.symbol], presentOnly: true });
+    const rel = app.rawStore.relationSql({ start: cal.sessionDateOf(g.from), end: cal.sessionDateOf(g.to - 1), barSize, series, symbols: [g.symbol], presentOnly: true });
     const [stored] = await app.lake.query<{ n: number }>(
       `SELECT count(DISTINCT ts) AS n FROM ${rel} WHERE epoch_ms(ts) >= ${Math.trunc(g.from)} AND epoch_ms(ts) < ${Math.trunc(g.to)}`,
     );
@@ -135,6 +144,7 @@ async function unrepairedLiveGaps(app: AppContext): Promise<LiveGapRow[]> {
     if (n >= expected) continue;
     rows.push({
       symbol: g.symbol,
+      ...(g.dataset === undefined ? {} : { dataset: g.dataset }),
       from: g.from,
       to: g.to,
       expected,

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Session } from '../calendar/trading-calendar.js';
-import { barSizeMs, rawPartitionToken } from '../core/bars.js';
+import { barSizeMs, rawPartitionToken, type BarSize } from '../core/bars.js';
 import { backoffDelay, exponentialBackoff, retry } from '../core/retry.js';
 import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
 import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
-import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
-import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
+import { liveDatasetTag, liveStreamKey, TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { resolveBarDatasets, type BarDataset } from '../pipelines/bar-datasets.js';
 import type { AppContext } from './app-context.js';
 import type { LiveStreamEvent } from '../data-sources/tws/live-bar-stream.js';
 import type { LiveGapReport, MarketDataEvent, MarketDataFactory, MarketDataService } from './market-data.js';
@@ -61,8 +61,10 @@ export class TwsMarketService implements MarketDataService {
       if (this.#last.has(symbol)) this.#last.set(symbol, ts);
     }
     const stored = new Map(this.#last);
+    const classic = rawPartitionToken(this.#app.settings.tws.historical_bar_size, null);
     this.#unsubscribe = this.#app.rawStore.onCommit((info) => {
-      for (const [symbol, ts] of info.lastTs) {
+      // The last bar per instrument is the classic dataset's: another series' bars never stand in for it.
+      if (info.partition === classic) for (const [symbol, ts] of info.lastTs) {
         if ((this.#last.get(symbol) ?? -Infinity) < ts) this.#last.set(symbol, ts);
       }
       this.#metrics.barsIngested.labels(info.source).inc(info.rows);
@@ -95,29 +97,47 @@ export class TwsMarketService implements MarketDataService {
     }
     const instruments = this.#app.settings.instruments as readonly Instrument[];
     const startedAt = this.#app.clock.now();
-    // An open session whose stored bars before the live stream have a hole is incomplete until caught up.
-    for (const [symbol, from] of await this.#incompleteOpenSessions(instruments, startedAt)) this.#emit({ type: 'catch-up', symbol, from });
+    const live = this.#liveDatasets();
+    // An open session whose stored bars before the live stream have a hole is incomplete until
+    // caught up: per stream (dataset and instrument), so one series' hole holds that series only.
+    for (const ds of live) {
+      const tag = this.#tag(ds);
+      for (const [symbol, from] of await this.#incompleteOpenSessions(instrumentsOf(instruments, ds), startedAt, ds)) {
+        this.#emit({ type: 'catch-up', symbol, from, ...(tag === undefined ? {} : { dataset: tag }) });
+      }
+    }
     // The catch-up fetches the open session up to this boundary and each live stream answers for
     // every bar from it on: its subscription may reach the gateway bars later than `startedAt`
     // (a busy machine, a slow contract lookup), and what its first answer does not reach back to
     // is repaired by the stream rather than lost between the two.
     const liveFrom = new Map<string, number>();
-    for (const inst of instruments) {
-      const b = this.#openSessionBoundary(inst, startedAt);
-      if (b) liveFrom.set(inst.key, b.to);
+    for (const ds of live) {
+      for (const inst of instrumentsOf(instruments, ds)) {
+        const b = this.#openSessionBoundary(inst, startedAt, ds.barSize);
+        if (b) liveFrom.set(liveStreamKey(inst.key, this.#tag(ds)), b.to);
+      }
     }
-    await Promise.all([this.#live(instruments, liveFrom), this.#catchUp(instruments, stored, startedAt)]);
+    await Promise.all([this.#live(instruments, liveFrom, live), this.#catchUp(instruments, stored, startedAt, live)]);
+  }
+
+  /** The intraday bar datasets, each streamed live (daily ones are backfilled after the close). */
+  #liveDatasets(): BarDataset[] {
+    return resolveBarDatasets(this.#app.settings).filter((d) => !d.daily);
+  }
+
+  #tag(ds: BarDataset): string | undefined {
+    return liveDatasetTag(ds, this.#app.settings.tws.historical_bar_size);
   }
 
   /**
    * The open session at `liveFrom`, if any, and where its catch-up ends (exclusive): before the
    * bars the live stream's first answer brings (the last complete one and the current one).
    */
-  #openSessionBoundary(inst: Instrument, liveFrom: number): { session: Session; to: number } | undefined {
+  #openSessionBoundary(inst: Instrument, liveFrom: number, barSize: BarSize): { session: Session; to: number } | undefined {
     const cal = this.#app.calendars.calendarFor(inst.key);
     const session = cal.sessionAt(liveFrom);
     if (!session) return undefined;
-    const bar = barSizeMs(this.#app.settings.tws.historical_bar_size);
+    const bar = barSizeMs(barSize);
     return { session, to: Math.max(session.open, session.open + (Math.floor((liveFrom - session.open) / bar) - 1) * bar) };
   }
 
@@ -127,14 +147,14 @@ export class TwsMarketService implements MarketDataService {
    * and the current one) — a fresh lake, downtime, a crash — with the session's open. On a failed
    * check every such instrument is listed.
    */
-  async #incompleteOpenSessions(instruments: readonly Instrument[], liveFrom: number): Promise<Map<string, number>> {
-    const { calendars, lake, rawStore, settings } = this.#app;
-    const barSize = settings.tws.historical_bar_size;
+  async #incompleteOpenSessions(instruments: readonly Instrument[], liveFrom: number, ds: BarDataset): Promise<Map<string, number>> {
+    const { calendars, lake, rawStore } = this.#app;
+    const { barSize, series } = ds;
     const bar = barSizeMs(barSize);
     const wanted = new Map<string, { date: string; open: number; to: number; expected: number }>();
     for (const inst of instruments) {
       const cal = calendars.calendarFor(inst.key);
-      const boundary = this.#openSessionBoundary(inst, liveFrom);
+      const boundary = this.#openSessionBoundary(inst, liveFrom, barSize);
       if (!boundary) continue;
       const { session, to } = boundary;
       wanted.set(inst.key, { date: session.date, open: session.open, to, expected: cal.expectedBarStarts(session, bar).filter((t) => t < to).length });
@@ -147,7 +167,7 @@ export class TwsMarketService implements MarketDataService {
         // Distinct bars on the grid in [open, live start), per instrument.
         const counts = await lake.query<{ symbol: string; n: number }>(
           `SELECT r.symbol, count(DISTINCT epoch_ms(r.ts)) AS n
-           FROM ${rawStore.relationSql({ start: date, end: date, barSize, symbols: mine.map(([s]) => s) })} AS r
+           FROM ${rawStore.relationSql({ start: date, end: date, barSize, series, symbols: mine.map(([s]) => s) })} AS r
            JOIN (VALUES ${windows}) AS w(symbol, open, upto) ON r.symbol = w.symbol
            WHERE epoch_ms(r.ts) >= w.open AND epoch_ms(r.ts) < w.upto AND (epoch_ms(r.ts) - w.open) % ${bar} = 0
            GROUP BY r.symbol`,
@@ -165,11 +185,11 @@ export class TwsMarketService implements MarketDataService {
    * timeout while subscribing): a failure here must neither crash the process nor end live
    * ingestion. Individual streams heal themselves inside runLiveStream.
    */
-  async #live(instruments: readonly Instrument[], from: ReadonlyMap<string, number>): Promise<void> {
+  async #live(instruments: readonly Instrument[], from: ReadonlyMap<string, number>, datasets: readonly BarDataset[]): Promise<void> {
     const signal = this.#abort.signal;
     await retry(
       async () => {
-        const summary = await this.#ingestor.runLiveStream(instruments, { signal, from, onEvent: (e) => this.#onLiveEvent(e) });
+        const summary = await this.#ingestor.runLiveStream(instruments, { signal, from, datasets, onEvent: (e) => this.#onLiveEvent(e) });
         // What was flushed at shutdown: the next start's catch-up begins after these bars.
         const lastFinal = Object.fromEntries(Object.entries(summary.lastFinalTs).map(([k, t]) => [k, t === null ? null : new Date(t).toISOString()]));
         this.#log.info({ event: 'live_stopped', bars_written: summary.barsWritten, flush_failures: summary.flushFailures, last_final: lastFinal }, 'live stream stopped');
@@ -194,7 +214,7 @@ export class TwsMarketService implements MarketDataService {
    * session (or N sessions back on an empty lake); windows the ledger has done are skipped.
    * Failures are retried with backoff until the service stops.
    */
-  async #catchUp(instruments: readonly Instrument[], stored: ReadonlyMap<string, number | null>, liveFrom: number): Promise<void> {
+  async #catchUp(instruments: readonly Instrument[], stored: ReadonlyMap<string, number | null>, liveFrom: number, live: readonly BarDataset[]): Promise<void> {
     const { settings, calendars, clock, rawStore } = this.#app;
     const barSize = settings.tws.historical_bar_size;
     const signal = this.#abort.signal;
@@ -204,18 +224,24 @@ export class TwsMarketService implements MarketDataService {
         if (!pending.has(inst.key) || signal.aborted) continue;
         try {
           const cal = calendars.calendarFor(inst.key);
-          const boundary = this.#openSessionBoundary(inst, liveFrom);
-          if (boundary) {
+          // The open session of every streamed dataset of the instrument, each in its own partition.
+          for (const ds of live.filter((d) => !d.instruments || d.instruments.includes(inst.key))) {
+            const boundary = this.#openSessionBoundary(inst, liveFrom, ds.barSize);
+            if (!boundary) continue;
+            const tag = this.#tag(ds);
+            const whatToShow = ds.series ?? inst.what_to_show;
             const { session, to } = boundary;
             const contract = await this.#client.resolveContract(inst, signal);
-            for (const w of to > session.open ? planRange(cal, session.open, to, barSize) : []) {
-              const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, barSize, inst.what_to_show, inst.use_rth, { symbol: inst.key, signal });
+            for (const w of to > session.open ? planRange(cal, session.open, to, ds.barSize) : []) {
+              const res = await this.#client.requestHistoricalBars(contract, w.start, w.end, ds.barSize, whatToShow, inst.use_rth, { symbol: inst.key, signal });
               if (res.bars.length === 0) continue;
-              const id = `catchup-${createHash('sha256').update(`${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}`).digest('hex').slice(0, 32)}`;
-              await rawStore.writeTwsBars(res.bars, id, clock.now());
-              this.#log.info({ instrument: inst.key, from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
+              // The classic stream keeps its ids; another's names its partition.
+              const idKey = `${inst.key}|${w.start}|${w.end}|${res.bars.length}|${res.bars.at(-1)?.close}${tag === undefined ? '' : `|${ds.rawPartition}`}`;
+              const id = `catchup-${createHash('sha256').update(idKey).digest('hex').slice(0, 32)}`;
+              await rawStore.writeTwsBars(res.bars, id, clock.now(), ds.series);
+              this.#log.info({ instrument: inst.key, ...(tag === undefined ? {} : { dataset: tag }), from: new Date(w.start).toISOString(), to: new Date(w.end).toISOString(), bars: res.bars.length }, 'catch-up of the open session');
             }
-            this.#emit({ type: 'caught-up', symbol: inst.key });
+            this.#emit({ type: 'caught-up', symbol: inst.key, ...(tag === undefined ? {} : { dataset: tag }) });
           }
           const last = stored.get(inst.key) ?? null;
           const today = cal.sessionDateOf(liveFrom);
@@ -305,6 +331,11 @@ export class TwsMarketService implements MarketDataService {
       }
     }
   }
+}
+
+/** The instruments of a bar dataset. */
+function instrumentsOf(instruments: readonly Instrument[], ds: Pick<BarDataset, 'instruments'>): Instrument[] {
+  return instruments.filter((i) => !ds.instruments || ds.instruments.includes(i.key));
 }
 
 function backSessions(cal: { previousSession(date: string): { date: string } }, today: string, n: number): string {

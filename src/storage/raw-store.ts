@@ -109,6 +109,8 @@ export interface BatchCommitInfo {
   source: string;
   rows: number;
   lastTs: ReadonlyMap<string, number>;
+  /** The raw partition written (`bar_size=<partition>`: `1min`, `1d`, `1min-bid`). */
+  partition: string;
 }
 
 /** A group commit: one ledger line for several batches; `parts` in the order given. */
@@ -235,9 +237,9 @@ export class RawStore {
     this.#ledger.appendMany(records);
   }
 
-  /** Appends one batch. Every row is checked before anything is written. */
-  async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult> {
-    const res = await this.writeBatchGroup([{ batchId, events }], ingestionTs);
+  /** Appends one batch (of a bar dataset's own `series`: its own partition). Every row is checked before anything is written. */
+  async writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number, series: string | null = null): Promise<WriteBatchResult> {
+    const res = await this.writeBatchGroup([{ batchId, events, series }], ingestionTs);
     return res.parts[0] as WriteBatchResult;
   }
 
@@ -300,7 +302,7 @@ export class RawStore {
     if (this.#listeners.size > 0) {
       const lastTs = new Map<string, number>();
       for (const p of toWrite) for (const e of p.events) if ((lastTs.get(e.symbol) ?? -Infinity) < e.ts) lastTs.set(e.symbol, e.ts);
-      for (const l of this.#listeners) l({ batchId: groupId, source, rows: enc.rowCount, lastTs });
+      for (const l of this.#listeners) l({ batchId: groupId, source, rows: enc.rowCount, lastTs, partition: token });
     }
     return done(groupId, enc.rowCount, enc.dates.map((d) => d.date).sort());
   }
@@ -592,7 +594,7 @@ export class RawStore {
   #commit(record: BatchRecord, lastTs: () => Map<string, number>): void {
     this.#ledger.append(record);
     if (this.#listeners.size === 0) return;
-    const info: BatchCommitInfo = { batchId: record.batch_id, source: record.source, rows: record.rows, lastTs: lastTs() };
+    const info: BatchCommitInfo = { batchId: record.batch_id, source: record.source, rows: record.rows, lastTs: lastTs(), partition: record.bar_size };
     for (const l of this.#listeners) l(info);
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InstrumentCalendars } from '../../src/calendar/instrument-calendars.js';
 import { ManualClock } from '../../src/core/clock.js';
-import type { MarketDataEvent } from '../../src/ops/daemon.js';
+import { liveJobParams, type MarketDataEvent } from '../../src/ops/daemon.js';
 import type { JobParams } from '../../src/ops/job-ledger.js';
 import { LiveChainTrigger } from '../../src/ops/live-chain-trigger.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
@@ -26,7 +26,7 @@ function rig(o: { maxWaitMs?: number } = {}) {
   });
   /** A raw batch committing these symbols' bars that start at `bar` (HH:MM New York). */
   const commit = (bar: string, symbols = SYMBOLS, batchId = 'live-x'): void =>
-    trigger.onCommit({ batchId, source: 'TWS', rows: symbols.length, lastTs: new Map(symbols.map((s) => [s, at(bar)])) });
+    trigger.onCommit({ batchId, source: 'TWS', rows: symbols.length, lastTs: new Map(symbols.map((s) => [s, at(bar)])), partition: '1min' });
   return { clock, fired, trigger, commit };
 }
 
@@ -159,5 +159,60 @@ describe('LiveChainTrigger', () => {
       ['21:10:00', '2024-12-05'],
     ]);
     trigger.stop();
+  });
+
+  it('waits for, holds and releases each series of an instrument on its own (two datasets of one FX pair)', async () => {
+    // EURUSD in two 1-min datasets: MIDPOINT (classic, bar_size=1min) and BID (bar_size=1min-bid).
+    const clock = new ManualClock(at('10:00', '05'));
+    const fired: JobParams[] = [];
+    const trigger = new LiveChainTrigger({
+      clock,
+      calendars: new InstrumentCalendars([{ key: 'EURUSD', calendar: 'FX' }]),
+      symbols: ['EURUSD'],
+      barMs: MIN,
+      streams: [
+        { symbol: 'EURUSD', dataset: 'bars_1min', partition: '1min', barMs: MIN },
+        { symbol: 'EURUSD', tag: 'bars_1min_bid', dataset: 'bars_1min_bid', partition: '1min-bid', barMs: MIN },
+      ],
+      finalGraceMs: 10 * MIN,
+      maxWaitMs: 15_000,
+      logger: silentLogger(),
+      fire: (params) => fired.push(params),
+    });
+    const commit = (bar: string, partition: string, batchId = 'live-x'): void =>
+      trigger.onCommit({ batchId, source: 'TWS', rows: 1, lastTs: new Map([['EURUSD', at(bar)]]), partition });
+    trigger.start(new Map([['EURUSD', at('09:58')], ['EURUSD@bars_1min_bid', at('09:58')]]));
+    // The MIDPOINT bar of 09:59 is committed: the BID one is still owed, so nothing runs yet.
+    commit('09:59', '1min');
+    expect(fired).toEqual([]);
+    commit('09:59', '1min-bid');
+    expect(fired).toEqual([{ date: '2024-12-04', dataset: ['bars_1min', 'bars_1min_bid'] }]);
+    // A gap in the BID stream holds that series only: the next run curates MIDPOINT alone.
+    trigger.onEvent({ type: 'resumed', symbol: 'EURUSD', dataset: 'bars_1min_bid', gap: { from: at('10:00'), to: at('10:01') } });
+    expect(trigger.holds()).toEqual(new Map([['EURUSD@bars_1min_bid', at('10:00')]]));
+    await clock.advance(MIN); // 10:01:05: the 10:00 bar is due
+    commit('10:00', '1min');
+    expect(fired.at(-1)).toEqual({ date: '2024-12-04', dataset: ['bars_1min'] });
+    // The repair's bars are committed by the BID stream's own flushes: MIDPOINT commits do not release it.
+    trigger.onEvent({ type: 'gap-repaired', symbol: 'EURUSD', dataset: 'bars_1min_bid', from: at('10:00'), to: at('10:01'), bars: 1, expected: 1 });
+    commit('10:00', '1min', 'live-y');
+    commit('10:00', '1min', 'live-z');
+    expect(trigger.holds().has('EURUSD@bars_1min_bid')).toBe(true);
+    commit('10:00', '1min-bid', 'live-b1');
+    commit('10:00', '1min-bid', 'live-b2');
+    expect(trigger.holds().size).toBe(0);
+    expect(fired.at(-1)).toEqual({ date: '2024-12-04', dataset: ['bars_1min', 'bars_1min_bid'] });
+    trigger.stop();
+  });
+
+  it("passes the datasets whose bars arrived to transform jobs only, narrowed to a job's own dataset", () => {
+    const chain = { date: '2024-12-04', symbols: ['EURUSD'], dataset: ['bars_1min', 'bars_1min_bid'] };
+    expect(liveJobParams('transform', undefined, chain)).toEqual(chain);
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, chain)).toEqual({ ...chain, dataset: ['bars_1min'] });
+    // The job curates a dataset whose bars did not arrive: not run.
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, { ...chain, dataset: ['bars_1min_bid'] })).toBeNull();
+    // `dataset` means a training dataset to the dataset job and nothing to features: left out.
+    expect(liveJobParams('features', { group: 'tech', version: 'v1' }, chain)).toEqual({ group: 'tech', version: 'v1', date: '2024-12-04', symbols: ['EURUSD'] });
+    expect(liveJobParams('transform', { dataset: 'bars_1min' }, { date: '2024-12-04' })).toEqual({ dataset: 'bars_1min', date: '2024-12-04' });
   });
 });

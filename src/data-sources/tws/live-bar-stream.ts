@@ -54,14 +54,16 @@ export interface LiveBarStreamOptions {
   onEvent?(event: LiveStreamEvent): void;
 }
 
-export type LiveStreamEvent =
+/** `dataset`: set (by the ingestor) on the events of a non-classic bar dataset's stream, so two series of one instrument stay apart. */
+export type LiveStreamEvent = { readonly dataset?: string } & (
   | { readonly type: 'subscribed'; readonly symbol: string; readonly reqId: number }
   | { readonly type: 'interrupted'; readonly symbol: string; readonly reason: string; readonly gapFrom: number | undefined }
   /** Data flows again; `gap` is the window to repair (null when the new stream's first bars cover it). */
   | { readonly type: 'resumed'; readonly symbol: string; readonly gap: { readonly from: number; readonly to: number } | null }
   | { readonly type: 'gap-repaired'; readonly symbol: string; readonly from: number; readonly to: number; readonly bars: number; readonly expected: number }
   /** `final`: the attempts are spent; the bars stay missing until a later retry succeeds. */
-  | { readonly type: 'repair-failed'; readonly symbol: string; readonly from: number; readonly to: number; readonly error: string; readonly attempts: number; readonly final: boolean };
+  | { readonly type: 'repair-failed'; readonly symbol: string; readonly from: number; readonly to: number; readonly error: string; readonly attempts: number; readonly final: boolean }
+);
 
 /** A window of bars the stream did not deliver, as health and metrics report it. */
 export interface LiveGap {
