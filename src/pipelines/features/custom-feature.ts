@@ -49,32 +49,22 @@ export function featureModuleHashes(specs: readonly FeatureSpec[]): Record<strin
 
 /** Functions loaded in this thread, by `module#export`: what `callCustomFeature` runs. */
 const loaded = new Map<string, { sha256: string; fn: CustomFeatureFunction }>();
-let tsxRegistered = false;
 
 const keyOf = (spec: Pick<CustomSpec, 'module' | 'export'>): string => `${spec.module}#${spec.export}`;
 
 async function importModule(spec: CustomSpec, sha256: string): Promise<Record<string, unknown>> {
-  // The content hash in the URL: an edited module is a new module instance in a long-running
-  // daemon. (A distinct URL once tsx is registered: the failed import may be cached.)
-  const url = `${pathToFileURL(spec.module).href}?sha256=${sha256}${tsxRegistered ? '&tsx' : ''}`;
+  // The content hash in the URL: an edited module is a new module instance in a long-running daemon.
+  const url = `${pathToFileURL(spec.module).href}?sha256=${sha256}`;
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.m?ts$/.test(spec.module) && !tsxRegistered) {
-      // Built ibpipe on Node 20: TypeScript modules need tsx's loader (a dev dependency).
-      let register: () => unknown;
-      try {
-        ({ register } = (await import('tsx/esm/api')) as { register: () => unknown });
-      } catch (e) {
-        throw new InputError(`feature ${spec.name}: module ${spec.module} is TypeScript and tsx is not installed to load it; compile it to .js or install tsx`, {
-          cause: e,
-          details: { feature: spec.name, module: spec.module },
-        });
-      }
-      register();
-      tsxRegistered = true;
-      return importModule(spec, sha256);
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[mc]?ts$/.test(spec.module)) {
+      // Built JavaScript (dist/, production images) carries no TypeScript loader, by design (as for module sources).
+      throw new InputError(
+        `feature ${spec.name}: module ${spec.module} is TypeScript, which this process (built JavaScript) cannot load; compile it to .js, or run ibpipe from a checkout without a current build (the sources then run through tsx)`,
+        { cause: err, details: { feature: spec.name, module: spec.module } },
+      );
     }
     throw new InputError(`feature ${spec.name}: cannot load module ${spec.module}: ${(err as Error).message}`, { cause: err, details: { feature: spec.name, module: spec.module } });
   }
