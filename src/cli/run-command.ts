@@ -78,7 +78,7 @@ export function registerRunCommand(program: Command): void {
         .option('--end <date>', 'last session date of a range (inclusive)')
         .option('--symbols <keys...>', 'instrument keys, comma- or space-separated (default: all configured)')
         .option('--name <name>', 'dataset: the datasets[] entry to build; align: the alignments[] entry (default: all)')
-        .option('--dataset <name>', 'transform: the bar_datasets[] entry to curate, e.g. bars_1d (default: every configured one)')
+        .option('--dataset <name>', 'transform: the bar_datasets[] entry to curate, e.g. bars_1d; ingest: the bar datasets tws sources fill (default: every configured one)')
         .option('--group <name>', 'features: the feature_groups[] entry to compute (default: all)')
         .option('--version <version>', 'features: version label to write (default: the configured one; an older registered version recomputes its stored definition)')
         .option('--model <name>', 'score: the models[] entry to score with (default: all)')

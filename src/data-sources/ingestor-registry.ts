@@ -15,7 +15,7 @@ import { pgTargetFromEnv } from './pg-connection.js';
 import type { SourceConfig, SourceType } from './sources-config.js';
 import { TwsClient } from './tws/tws-client.js';
 import type { TwsConfig } from './tws/tws-config.js';
-import { TwsIngestor } from './tws/tws-ingestor.js';
+import { TwsIngestor, type BackfillDataset } from './tws/tws-ingestor.js';
 import { WatermarkStore } from './watermark-store.js';
 import { stateLedgerPath } from '../storage/state-ledgers.js';
 
@@ -37,6 +37,8 @@ export interface IngestorContext {
   readonly tws?: TwsConfig | undefined;
   /** Trading calendar of an instrument key (default: each instrument's calendar without extra closures). */
   readonly calendarFor?: ((symbol: string) => TradingCalendar) | undefined;
+  /** The bar dataset a `tws` source fills; absent: the classic one (`tws.historical_bar_size`). */
+  readonly twsDataset?: BackfillDataset | undefined;
 }
 
 type Factory<T extends SourceType> = (config: Extract<SourceConfig, { type: T }>, ctx: IngestorContext) => Ingestor;
@@ -95,6 +97,7 @@ const FACTORIES: { readonly [T in SourceType]: Factory<T> } = {
       logger: ctx.logger,
       instruments: ctx.instruments,
       defaultSessions: config.default_sessions,
+      ...(ctx.twsDataset === undefined ? {} : { dataset: ctx.twsDataset }),
     });
   },
 };

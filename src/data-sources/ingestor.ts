@@ -64,6 +64,8 @@ export interface IngestBatch {
    */
   readonly relation?: RelationRows | undefined;
   readonly rows?: number | undefined;
+  /** The bar dataset's own what_to_show (its own raw partition, e.g. `bar_size=1min-bid`); absent or null: the classic partition. */
+  readonly series?: string | null | undefined;
   /** What the batch covers, for logs and reports. */
   readonly label: string;
   /**
@@ -115,13 +117,13 @@ export interface Ingestor {
 
 /** Where batches go: the raw store's appends (RawStore satisfies this). */
 export interface BatchSink {
-  writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number): Promise<WriteBatchResult>;
+  writeTwsBars(events: readonly BarEvent[], batchId: string, ingestionTs: number, series?: string | null): Promise<WriteBatchResult>;
   writeRelation(relation: string, batch: RelationBatch): Promise<WriteBatchResult>;
 }
 
 /** Commits one batch to a sink, whichever form its rows take. */
 export function writeBatch(sink: BatchSink, batch: IngestBatch, ingestionTs: number): Promise<WriteBatchResult> {
-  if (batch.relation === undefined) return sink.writeTwsBars(batch.events, batch.batchId, ingestionTs);
+  if (batch.relation === undefined) return sink.writeTwsBars(batch.events, batch.batchId, ingestionTs, batch.series ?? null);
   const { sql, source, barSize, costly } = batch.relation;
   return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs, costly });
 }
@@ -132,6 +134,8 @@ export interface BatchOutcome extends WriteBatchResult {
 
 export interface IngestSummary {
   source: string;
+  /** The bar dataset a tws source filled (one summary per dataset); absent for other sources. */
+  dataset?: string;
   /** Batches the source produced. */
   batches: number;
   /** Of those, newly written (the rest were already committed). */

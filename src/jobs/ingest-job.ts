@@ -19,7 +19,8 @@ function stringList(value: unknown, name: string): string[] | undefined {
  * The `ingest` job for the scheduler and `ibpipe run ingest`: `params.source` (or `sources`)
  * names the configured sources to drain (default every configured source; `tws` also means
  * the implicit IB source when none is named so), each incrementally from its own state unless
- * `start` / `end` narrow it, like `ibpipe ingest --source NAME`. Re-running is always safe.
+ * `start` / `end` narrow it, like `ibpipe ingest --source NAME`; a tws source fills every bar
+ * dataset, or those `params.dataset` names. Re-running is always safe.
  * Work a source left unfinished fails the run with a retryable IngestIncompleteError after
  * everything else was committed, so the scheduler's retry picks it up.
  */
@@ -33,6 +34,8 @@ export const ingestJob: JobDefinition = {
     if (start !== undefined && end !== undefined && start >= end) throw new InputError(`ingest: start ${String(params.start)} is not before end ${String(params.end)}`);
     // The drivers (pg, the IB client, user modules) load only when this job runs.
     const { runIngestSources } = await import('./ingest-sources-job.js');
+    const { resolveBarDatasets } = await import('../pipelines/bar-datasets.js');
+    const { transformDatasets } = await import('./transform-job.js');
     const summaries = await runIngestSources(
       {
         lake: app.lake,
@@ -45,8 +48,16 @@ export const ingestJob: JobDefinition = {
         sources: app.settings.sources,
         tws: app.settings.tws,
         calendarFor: (symbol) => app.calendars.calendarFor(symbol),
+        barDatasets: resolveBarDatasets(app.settings),
       },
-      { sources: stringList(params.sources ?? params.source, 'source'), symbols: stringList(params.symbols, 'symbols'), start, end, signal },
+      {
+        sources: stringList(params.sources ?? params.source, 'source'),
+        symbols: stringList(params.symbols, 'symbols'),
+        start,
+        end,
+        signal,
+        ...(params.dataset === undefined ? {} : { datasets: transformDatasets(app, params.dataset) }),
+      },
     );
     const unfinished = summaries.flatMap((s) => s.unfinished.map((u) => `${s.source}: ${u}`));
     if (unfinished.length > 0) {

@@ -203,6 +203,18 @@ export interface TwsIngestorDeps {
    * or this many completed sessions back when it has neither. Without it a start is required.
    */
   readonly defaultSessions?: number;
+  /**
+   * The bar dataset `plan` / `run` fill (its bar size, series, instruments and raw partition;
+   * the default start is its own watermark); absent: the classic one (`tws.historical_bar_size`,
+   * each instrument's what_to_show).
+   */
+  readonly dataset?: BackfillDataset;
+}
+
+/** The instruments of a dataset, each asking for the dataset's series when it has one (its windows, batch ids and ledger lines follow). */
+function datasetInstruments(requested: readonly Instrument[], ds: BackfillDataset | undefined): Instrument[] {
+  const series = ds?.series ?? null;
+  return requested.filter((i) => !ds?.instruments || ds.instruments.includes(i.key)).map((i) => (series === null ? i : { ...i, what_to_show: series }));
 }
 
 interface WindowTask {
@@ -367,10 +379,7 @@ export class TwsIngestor implements Ingestor {
     const ds = options.dataset;
     const barSize = ds?.barSize ?? config.historical_bar_size;
     const series = ds?.series ?? null;
-    // A dataset's own series is what every request of the run asks for (its windows, batch ids and ledger lines follow).
-    const instruments = requested
-      .filter((i) => !ds?.instruments || ds.instruments.includes(i.key))
-      .map((i) => (series === null ? i : { ...i, what_to_show: series }));
+    const instruments = datasetInstruments(requested, ds);
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
     let batchesWritten = 0;
@@ -599,13 +608,17 @@ export class TwsIngestor implements Ingestor {
     return unbacked;
   }
 
-  /** Instruments a request names (default: every instrument this ingestor was given), in config order. */
+  /** Instruments a request names (default: every instrument this ingestor was given) that its dataset holds, in config order. */
   #requested(request: IngestRequest): Instrument[] {
     const all = this.#d.instruments ?? [];
-    if (request.symbols === undefined) return [...all];
-    const unknown = request.symbols.filter((s) => !all.some((i) => i.key === s));
+    const unknown = (request.symbols ?? []).filter((s) => !all.some((i) => i.key === s));
     if (unknown.length > 0) throw new InputError(`${this.name}: not a configured instrument: ${unknown.join(', ')}`);
-    return all.filter((i) => request.symbols?.includes(i.key));
+    return datasetInstruments(request.symbols === undefined ? all : all.filter((i) => request.symbols?.includes(i.key)), this.#d.dataset);
+  }
+
+  /** Bar size of the dataset `plan` / `run` fill. */
+  get #barSize(): BarSize {
+    return this.#d.dataset?.barSize ?? this.#d.config.historical_bar_size;
   }
 
   /**
@@ -614,8 +627,8 @@ export class TwsIngestor implements Ingestor {
    * request's edges fall. `end` defaults to now; `start` is required (IB history goes back years).
    */
   #requestWindows(request: IngestRequest, marks?: ReadonlyMap<string, number>): (inst: Instrument, head: number | null) => BackfillWindow[] {
-    const { clock, config } = this.#d;
-    const now = clock.now();
+    const now = this.#d.clock.now();
+    const barSize = this.#barSize;
     const sessionsBack = this.#d.defaultSessions;
     if (request.start === undefined && (sessionsBack === undefined || marks === undefined)) {
       throw new InputError(`${this.name}: a TWS backfill needs a start (e.g. --start YYYY-MM-DD)`);
@@ -633,20 +646,23 @@ export class TwsIngestor implements Ingestor {
       }
       const endDate = calendar.sessionDateOf(end - 1);
       if (endDate < startDate) return [];
-      return planBackfill({ calendar, startDate, endDate, barSize: config.historical_bar_size, headTimestamp: head, now }).filter((w) => w.end > (start ?? -Infinity) && w.start < end);
+      return planBackfill({ calendar, startDate, endDate, barSize, headTimestamp: head, now }).filter((w) => w.end > (start ?? -Infinity) && w.start < end);
     };
   }
 
   /**
    * Where a run without a start resumes, per instrument key: the later of its newest stored raw
-   * bar (the newest partitions) and the newest window the backfill ledger has done.
+   * bar (the newest partitions of the dataset's own raw partition) and the newest window of the
+   * dataset (bar size and series) the backfill ledger has done.
    */
   async #watermarks(request: IngestRequest): Promise<Map<string, number> | undefined> {
     if (request.start !== undefined || this.#d.defaultSessions === undefined) return undefined;
-    const barSize = this.#d.config.historical_bar_size;
-    const marks = await this.#d.rawStore.latestBarTimes(barSize);
+    const barSize = this.#barSize;
+    const series = this.#d.dataset?.series ?? null;
+    const marks = await this.#d.rawStore.latestBarTimes(barSize, undefined, series);
+    const whatToShow = new Map(datasetInstruments(this.#d.instruments ?? [], this.#d.dataset).map((i) => [i.key, i.what_to_show]));
     for (const r of this.#latestByWindow().values()) {
-      if (r.bar_size !== barSize || !DONE.has(r.status)) continue;
+      if (r.bar_size !== barSize || r.what_to_show !== whatToShow.get(r.instrument) || !DONE.has(r.status)) continue;
       if ((marks.get(r.instrument) ?? -Infinity) < r.window_start) marks.set(r.instrument, r.window_start);
     }
     return marks;
@@ -666,7 +682,7 @@ export class TwsIngestor implements Ingestor {
     const instruments = this.#requested(request);
     await this.#connectOwned(request.signal);
     try {
-      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.#latestByWindow(), this.#heads(), false, request.signal);
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.#latestByWindow(), this.#heads(), false, request.signal, this.#barSize);
       return roundRobin(perInstrument).map((t) => ({
         label: windowLabel(t),
         symbols: [t.inst.key],
@@ -696,7 +712,8 @@ export class TwsIngestor implements Ingestor {
       const history = this.#latestByWindow();
       const heads = this.#heads();
       this.#preloadPacer();
-      const { perInstrument, failed } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal);
+      const { perInstrument, failed } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal, this.#barSize);
+      const series = this.#d.dataset?.series ?? null;
       this.#unfinished = failed.map((f) => `${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
       for (const task of roundRobin(perInstrument)) {
         signal?.throwIfAborted();
@@ -711,6 +728,7 @@ export class TwsIngestor implements Ingestor {
         yield {
           batchId,
           events: bars,
+          series,
           label: windowLabel(task),
           acknowledge: () => {
             const rec: BackfillWindowRecord = { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };

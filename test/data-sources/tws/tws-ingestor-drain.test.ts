@@ -151,4 +151,108 @@ describe('TwsIngestor as an Ingestor', () => {
     expect(JSON.parse(job.stdout)).toMatchObject([{ job: 'ingest', status: 'failed' }]);
     expect(job.stderr).toContain('error [INGEST_INCOMPLETE]: ingest: 1 item(s) unfinished');
   });
+
+  it('a tws source given a dataset requests its what_to_show into its own partition and resumes from that dataset\'s own watermark', async () => {
+    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
+    const calendars = rig.calendars;
+    const sourceFor = (twsDataset: { name: string; barSize: '1 min' | '1 day'; series: 'MIDPOINT' | null; instruments: string[] | null }, clientId: number) =>
+      createIngestor(sourceConfigSchema.parse({ type: 'tws', name: 'ib', default_sessions: 2, client_id: clientId }), {
+        lake: rig?.lake as Rig['lake'],
+        rawStore: rig?.rawStore as Rig['rawStore'],
+        clock: rig?.clock as Rig['clock'],
+        logger: silentLogger(),
+        instruments: [AAPL, MSFT].map((i) => instrumentConfigSchema.parse(i)),
+        barSize: '1 min',
+        env: {},
+        tws: rig?.config,
+        calendarFor: (s) => calendars.calendarFor(s),
+        twsDataset,
+      });
+    const deps = { sink: rig.rawStore, clock: rig.clock, logger: silentLogger() };
+    // A MIDPOINT dataset of MSFT only: AAPL is left out, every request asks for MIDPOINT, the bars land in bar_size=1min-midpoint.
+    const mid = sourceFor({ name: 'bars_1min_mid', barSize: '1 min', series: 'MIDPOINT', instruments: ['MSFT'] }, 17);
+    const request = { start: parseWindowEdge('2024-11-25', 'start'), end: parseWindowEdge('2024-11-26', 'end') };
+    const summary = await drainIngestor(mid, request, deps);
+    expect(summary).toMatchObject({ batches: 2, batchesWritten: 2, rowsWritten: 780 });
+    const asked = rig.simLog.lines.filter((l) => l['event'] === 'request' && (l['type'] === 'historicalData' || l['type'] === 'headTimestamp'));
+    expect(asked.length).toBeGreaterThan(0);
+    expect(new Set(asked.map((l) => `${String(l['symbol'])} ${String(l['what_to_show'])}`))).toEqual(new Set(['MSFT MIDPOINT']));
+    const midRows = await rig.rawStore.readTwsBars({ symbols: ['MSFT'], start: '2024-11-25', end: '2024-11-26', series: 'MIDPOINT', dedup: true });
+    expect(midRows.map((r) => r.ts)).toEqual(TWO_SESSIONS);
+    expect(await rig.rawStore.readTwsBars({ start: '2024-11-25', end: '2024-11-26' })).toEqual([]);
+
+    // Without a start: the MIDPOINT dataset resumes at its newest stored session (2024-11-26, done) ...
+    const cal = calendars.calendarFor('MSFT');
+    const dateOf = (w: { start: number | null }): string => cal.sessionDateOf(w.start as number);
+    expect((await mid.plan({ end: parseWindowEdge('2024-11-29', 'end') })).map(dateOf).sort()).toEqual(['2024-11-27', '2024-11-29']);
+    // ... while the classic 1-minute dataset, with nothing stored, goes default_sessions (2) closed sessions back from now, not from MIDPOINT's watermark.
+    const classic = sourceFor({ name: 'bars_1min', barSize: '1 min', series: null, instruments: null }, 18);
+    const planned = await classic.plan({ symbols: ['MSFT'] });
+    const now = rig.clock.now();
+    const closed = planned.map(dateOf).sort();
+    expect(closed).toHaveLength(2);
+    expect(cal.sessionsInRange(closed[0] as string, cal.sessionDateOf(now)).filter((x) => x.close <= now).map((x) => x.date)).toEqual(closed);
+  });
+
+  it('`ibpipe ingest --source tws` fills every bar dataset into its own raw partition, one summary row each; --dataset narrows; other sources refuse it', { timeout: 60_000 }, async () => {
+    rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
+    const { readdirSync } = await import('node:fs');
+    const cfg = join(rig.dir, 'datasets.yaml');
+    writeFileSync(
+      cfg,
+      `lake: { root: ${rig.dir} }\nlogging: { level: warn }\ntws: { port: ${rig.config.port}, client_id: 15, pacing_time_scale: 0.01, pacing_safety_margin_ms: 20 }\n` +
+        'instruments:\n  - { key: AAPL, sec_type: STK, symbol: AAPL, exchange: SMART, primary_exchange: NASDAQ, currency: USD, calendar: XNYS }\n' +
+        'bar_datasets:\n  - { name: bars_1min, bar_size: 1 min }\n  - { name: bars_1d, bar_size: 1 day }\n' +
+        `sources:\n  - { type: file, name: csv, paths: [${join(rig.dir, 'none.csv')}] }\n`,
+    );
+    const window = ['--start', '2024-11-25', '--end', '2024-11-26', '--format', 'json'];
+    const args = ['ingest', '--config', cfg, '--source', 'tws', ...window];
+
+    // --dataset bars_1d: only the daily partition, one page for both sessions, one bar per session; one row, no dataset column.
+    const narrowed = await runCliInProcess([...args, '--dataset', 'bars_1d']);
+    expect(narrowed.code, narrowed.stderr).toBe(0);
+    expect(JSON.parse(narrowed.stdout)).toEqual([{ source: 'tws', type: 'tws', batches: 1, batches_written: 1, rows_read: 2, rows_written: 2, unfinished: 0, complete: true }]);
+    expect(readdirSync(rig.lake.path('raw', 'tws_bars'))).toEqual(['bar_size=1d']);
+
+    // Every dataset: the 1-minute one is filled (one page per session, 390 bars each); the daily one is already done.
+    const first = await runCliInProcess(args);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual([
+      { source: 'tws', dataset: 'bars_1min', type: 'tws', batches: 2, batches_written: 2, rows_read: 780, rows_written: 780, unfinished: 0, complete: true },
+      { source: 'tws', dataset: 'bars_1d', type: 'tws', batches: 0, batches_written: 0, rows_read: 0, rows_written: 0, unfinished: 0, complete: true },
+    ]);
+    expect(readdirSync(rig.lake.path('raw', 'tws_bars')).sort()).toEqual(['bar_size=1d', 'bar_size=1min']);
+    const minutes = await rig.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-25', end: '2024-11-26', dedup: true });
+    expect(minutes.map((r) => r.ts)).toEqual(TWO_SESSIONS);
+    // The sim's daily bar of a session is its minutes aggregated, stamped at the open (09:30 EST = 14:30 UTC).
+    const daily = await rig.rawStore.readTwsBars({ symbols: ['AAPL'], start: '2024-11-25', end: '2024-11-26', barSize: '1 day', dedup: true });
+    expect(daily.map((r) => Number(r.ts))).toEqual([Date.parse('2024-11-25T14:30:00Z'), Date.parse('2024-11-26T14:30:00Z')]);
+    for (const d of daily) {
+      const own = minutes.filter((m) => Number(m.ts) >= Number(d.ts) && Number(m.ts) < Number(d.ts) + 390 * 60_000);
+      expect(own).toHaveLength(390);
+      expect(d.open).toBeCloseTo(own[0]?.open as number, 6);
+      expect(d.close).toBeCloseTo(own.at(-1)?.close as number, 6);
+      expect(d.high).toBeCloseTo(Math.max(...own.map((m) => m.high)), 6);
+      expect(d.low).toBeCloseTo(Math.min(...own.map((m) => m.low)), 6);
+    }
+
+    // A second run adds nothing and asks IB for nothing.
+    const requestsBefore = rig.sim.stats().requestsByType['historicalData'];
+    const again = await runCliInProcess(args);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject([
+      { dataset: 'bars_1min', batches: 0, rows_written: 0, complete: true },
+      { dataset: 'bars_1d', batches: 0, rows_written: 0, complete: true },
+    ]);
+    expect(rig.sim.stats().requestsByType['historicalData']).toBe(requestsBefore);
+
+    // --dataset means nothing to another source type, and an unknown dataset is named: both exit 2 before any work.
+    const file = await runCliInProcess(['ingest', '--config', cfg, '--source', 'csv', '--dataset', 'bars_1d']);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain('--dataset: bar datasets are filled by tws sources only; csv is a file source');
+    const unknown = await runCliInProcess(['ingest', '--config', cfg, '--source', 'tws', '--dataset', 'bars_5min']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('dataset: unknown bar dataset bars_5min; expected one of bars_1min, bars_1d');
+    expect(rig.sim.stats().pacingViolations).toBe(0);
+  });
 });
