@@ -180,6 +180,11 @@ export class Lake {
         memory_limit: cfg.memory_limit ?? '2GB',
         threads: String(cfg.threads ?? 2),
         temp_directory: tmp,
+        // The lake replaces files in place (curated and feature partitions, by rename at the same
+        // path), and a long-lived connection reads them right after; DuckDB's in-memory cache of
+        // external file blocks is meant for files that never change. Local reads come from the OS
+        // page cache anyway, so nothing is lost by never serving a replaced file's old bytes.
+        enable_external_file_cache: 'false',
       });
       const conn = await instance.connect();
       // Stored instants are UTC; rendering them in the host's zone would only confuse.

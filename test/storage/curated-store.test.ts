@@ -34,6 +34,18 @@ describe('CuratedStore', () => {
     expect(first[0]).toEqual(row('MSFT', T0, 2));
   });
 
+  it('a partition replaced at the same path is read fresh by the same connection (no external-file block cache)', async () => {
+    // DuckDB's external file cache keeps blocks of files it read, for files that never change; the
+    // lake replaces partitions in place, so the lake's connection must not use it.
+    expect(await t.lake.query<{ v: string }>(`SELECT current_setting('enable_external_file_cache')::VARCHAR AS v`)).toEqual([{ v: 'false' }]);
+    for (let i = 1; i <= 20; i++) {
+      // Same rows, same sizes, only the values change: what a stale block would hide.
+      await t.curated.writeCuratedBars([row('AAPL', T0, i), row('MSFT', T0, 100 + i)], 'bars_1min', '2024-11-26');
+      const rows = await t.curated.readCuratedBars('bars_1min', undefined, '2024-11-26', '2024-11-26');
+      expect(rows.map((r) => r.close)).toEqual([i, 100 + i]);
+    }
+  });
+
   it('writes byte-identical files for the same rows in any input order', async () => {
     const rows = [row('MSFT', T0, 2), row('AAPL', T0 + 60_000, 1, true), row('AAPL', T0, 1)];
     await t.curated.writeCuratedBars(rows, 'bars_1min', '2024-11-26');
