@@ -194,12 +194,27 @@ export async function runFeaturePipeline(
     if (new Set(ctx.symbolKeys).size !== universe.length) throw new StorageError(`feature run: two symbols share a hash; run them separately`, { details: { symbols: universe.length } });
     // Consecutive stored sessions among the targets are one run: its later days find their
     // history in its earlier ones. Separate runs each read their own lookback.
+    const runs: { readDates: string[]; firstTarget: number }[] = [];
     for (const run of consecutiveRuns(stored, new Set(present))) {
       const earlier = stored.filter((d) => d < (run[0] as string)).reverse();
       const lookbackDates = await chooseLookback(lake, source, earlier, universe, lookbackBars);
       for (const d of lookbackDates) lookbackAll.add(d);
-      await computeRun(ctx, [...lookbackDates, ...run], lookbackDates.length);
+      runs.push({ readDates: [...lookbackDates, ...run], firstTarget: lookbackDates.length });
     }
+    // A user's module may fail on data of any read (it throws, returns a short array). One read
+    // fails before its write; over several, earlier reads would already be published. So a group
+    // with a custom feature computes every read once without writing first (twice the compute,
+    // paid only when the run needs more than one read), and nothing is published unless all pass.
+    if (group.features.some((f) => f.fn === 'custom')) {
+      let reads = 0;
+      for (const r of runs) reads += await computeRun(ctx, r.readDates, r.firstTarget, 'count');
+      if (reads > 1) {
+        const counted = { rowsRead: ctx.rowsRead, batches: ctx.batches };
+        for (const r of runs) await computeRun(ctx, r.readDates, r.firstTarget, 'check');
+        Object.assign(ctx, counted);
+      }
+    }
+    for (const r of runs) await computeRun(ctx, r.readDates, r.firstTarget, 'write');
   } finally {
     await lake.dropTable(ctx.universeTable);
   }
@@ -285,7 +300,10 @@ function consecutiveRuns(stored: readonly string[], targets: ReadonlySet<string>
  * sessions). Pipelined: batch k+1 is read while batch k is computed (on the worker thread for
  * large batches), and a segment's partitions are written while the next batch is computed.
  */
-async function computeRun(ctx: RunContext, readDates: readonly string[], firstTarget: number): Promise<void> {
+/** `count`: only the number of reads the run takes; `check`: compute every read, write nothing. */
+type RunMode = 'write' | 'check' | 'count';
+
+async function computeRun(ctx: RunContext, readDates: readonly string[], firstTarget: number, mode: RunMode): Promise<number> {
   const { lake, source, signal } = ctx.deps;
   const S = ctx.universe.length;
   const M = readDates.length;
@@ -308,6 +326,7 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
   }
   const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
   const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
+  if (mode === 'count') return batches.length;
   const runner = FeatureBatchRunner.shared();
   let writing: Promise<FeatureWriteResult> = Promise.resolve({ rows: 0, revisions: 0 });
   const account = (w: FeatureWriteResult): void => {
@@ -326,7 +345,8 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
       reading = k + 1 < batches.length ? readBatch(ctx, readDates, (batches[k + 1] as (typeof batches)[number]).batch) : null;
       const computed = await computing;
       for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
-      if (last) {
+      if (last && mode === 'check') outputs = new Map();
+      else if (last) {
         account(await writing);
         // A date none of the symbols has rows on is still written: their old rows go.
         const { targetStart, targetEnd } = plan[batches[k]?.segment as number] as (typeof plan)[number];
@@ -341,6 +361,7 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     // On failure, let the queued statements settle before the caller drops its tables.
     await Promise.allSettled([writing, reading ?? Promise.resolve()]);
   }
+  return batches.length;
 }
 
 /** Reads one batch's numeric inputs (string and boolean columns stay in DuckDB). */

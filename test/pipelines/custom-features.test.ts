@@ -270,6 +270,38 @@ describe('custom module and expression features through the feature pipeline', (
     }
   });
 
+  it('a module failing only on data of a later read publishes nothing; a good one over many reads writes every date once', async () => {
+    // MSFT's NULL bars on the second date are the data this module refuses: the first reads (the
+    // first date) pass, a later one throws. Without a check pass, the first date would be published.
+    const picky = join(modules, 'picky.js');
+    writeFileSync(picky, "export default ({ inputs, length }) => { if (inputs.close.some(Number.isNaN)) throw new Error('a NULL close'); return { value: new Float64Array(length) }; };\n");
+    for (const compute of ['inline', 'worker'] as const) {
+      const name = `picky_${compute}`;
+      const g = group(name, [
+        { name: 'fine', fn: 'sma', window: 2 },
+        { name: 'picky', fn: 'custom', module: picky, inputs: ['close'] },
+      ]);
+      const err = (await runFeaturePipeline(DATES, SYMBOLS, g, 'v1', deps({ compute, batchRows: 500 })).catch((e: unknown) => e)) as Error;
+      expect(err, compute).toBeInstanceOf(InputError);
+      expect(err.message).toMatch(/feature picky.*threw: a NULL close/);
+      expect(existsSync(join(t.dir, 'features', name)) ? readdirSync(join(t.dir, 'features', name), { recursive: true }).filter((f) => String(f).endsWith('.parquet')) : []).toEqual([]);
+    }
+    // The same shape with a module that accepts everything: many reads, every date written, and the
+    // run's counts are those of one pass (the check pass is not counted), as for a built-in group.
+    const custom = group('many_custom', [{ name: 'm', fn: 'custom', module: join(EXAMPLES, 'sma.js'), inputs: ['close'], params: { window: 20 }, lookback_bars: 19 }]);
+    const builtin = group('many_builtin', [{ name: 'm', fn: 'sma', column: 'close', window: 20 }]);
+    const a = await runFeaturePipeline(DATES, SYMBOLS, custom, 'v1', deps({ batchRows: 500 }));
+    const b = await runFeaturePipeline(DATES, SYMBOLS, builtin, 'v1', deps({ batchRows: 500 }));
+    expect(a.batches).toBeGreaterThan(3);
+    expect([a.batches, a.rowsRead, a.rowsWritten]).toEqual([b.batches, b.rowsRead, b.rowsWritten]);
+    for (const date of DATES) {
+      const strip = (rows: LakeRow[]): unknown[] => rows.map((r) => [r.symbol, r.ts, r.m]);
+      const [x, y] = [await rowsOf('many_custom', 'v1', date), await rowsOf('many_builtin', 'v1', date)];
+      expect(x).toHaveLength(780);
+      expect(strip(x).map((r) => (r as number[]).slice(0, 2))).toEqual(strip(y).map((r) => (r as number[]).slice(0, 2)));
+    }
+  });
+
   it('resolves a module path relative to the config file directory', () => {
     const cfg = parseSettings(
       {
