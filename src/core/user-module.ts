@@ -19,12 +19,8 @@ export async function loadUserExport(file: string, exportName: string, what: str
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSIONS.has(extname(file))) {
-      // Built JavaScript (dist/, production images) carries no TypeScript loader, by design.
-      const issue = `${what}: module ${file} is TypeScript, which this process (built JavaScript) cannot load; compile it to .js, or run ibpipe from a checkout without a current build (the sources then run through tsx)`;
-      throw new ConfigError(issue, [issue], { cause: err });
-    }
+    const ts = typeScriptLoadIssue(err, file, what);
+    if (ts !== null) throw new ConfigError(ts, [ts], { cause: err });
     throw loadFailure(what, file, err);
   }
   if (!(exportName in mod) || mod[exportName] === undefined) {
@@ -33,6 +29,17 @@ export async function loadUserExport(file: string, exportName: string, what: str
     throw new ConfigError(issue, [issue]);
   }
   return mod[exportName];
+}
+
+/**
+ * The message for a TypeScript module that this process cannot import (built JavaScript —
+ * dist/, production images — carries no TypeScript loader, by design), or null when `err` is
+ * another failure. Shared by every loader of users' modules (sources, feature functions).
+ */
+export function typeScriptLoadIssue(err: unknown, file: string, what: string): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !TS_EXTENSIONS.has(extname(file))) return null;
+  return `${what}: module ${file} is TypeScript, which this process (built JavaScript) cannot load; compile it to .js, or run ibpipe from a checkout without a current build (the sources then run through tsx)`;
 }
 
 function loadFailure(what: string, file: string, err: unknown): ConfigError {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { InputError } from '../../core/errors.js';
+import { typeScriptLoadIssue } from '../../core/user-module.js';
 import type { FeatureSpec, SpecOf } from './feature-config.js';
 import type { SessionKeys } from './session-keys.js';
 
@@ -58,14 +59,8 @@ async function importModule(spec: CustomSpec, sha256: string): Promise<Record<st
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[mc]?ts$/.test(spec.module)) {
-      // Built JavaScript (dist/, production images) carries no TypeScript loader, by design (as for module sources).
-      throw new InputError(
-        `feature ${spec.name}: module ${spec.module} is TypeScript, which this process (built JavaScript) cannot load; compile it to .js, or run ibpipe from a checkout without a current build (the sources then run through tsx)`,
-        { cause: err, details: { feature: spec.name, module: spec.module } },
-      );
-    }
+    const ts = typeScriptLoadIssue(err, spec.module, `feature ${spec.name}`);
+    if (ts !== null) throw new InputError(ts, { cause: err, details: { feature: spec.name, module: spec.module } });
     throw new InputError(`feature ${spec.name}: cannot load module ${spec.module}: ${(err as Error).message}`, { cause: err, details: { feature: spec.name, module: spec.module } });
   }
 }
