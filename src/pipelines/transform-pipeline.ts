@@ -1,6 +1,6 @@
 import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import { tradedUntil } from '../calendar/trading-intervals.js';
-import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, DataQualityError } from '../core/errors.js';
 import type { DqRulesConfig, GapsConfig } from '../data-quality/dq-config.js';
@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import type { BarDataset } from './bar-datasets.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { QuarantineRow, QuarantineStore } from '../storage/quarantine-store.js';
+import type { RawBarRow } from '../storage/tables/raw-bars.js';
 import type { RawStore } from '../storage/raw-store.js';
 import type { JsonlLedger } from '../storage/state-store.js';
 
@@ -213,7 +214,7 @@ function invalidity(r: Normalised): { rule: (typeof VALIDITY_RULES)[number]; rea
     if (v === null || !Number.isFinite(v)) return { rule: 'finite_price', reason: `${k} ${String(v)} is not a finite number` };
   }
   for (const k of ['open', 'high', 'low', 'close'] as const) {
-    if (!(r[k] > 0)) return { rule: 'positive_price', reason: `${k} ${r[k]} is not positive` };
+    if (!((r[k] ?? NaN) > 0)) return { rule: 'positive_price', reason: `${k} ${r[k]} is not positive` };
   }
   const v = r.volume as number | null;
   if (v === null || !Number.isFinite(v)) return { rule: 'non_negative_volume', reason: `volume ${String(v)} is not a finite number` };

@@ -1,31 +1,17 @@
 import { existsSync } from 'node:fs';
-import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedBarRow } from '../core/bars.js';
+import { frequencyMs } from '../core/bars.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
-import { Lake, type LakeColumn } from './lake.js';
+import { Lake } from './lake.js';
 import { withAvailability } from './availability-sql.js';
+import { CURATED_BARS, type CuratedBarRow } from './tables/curated-bars.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
 
-export const CURATED_COLUMNS: readonly LakeColumn[] = [
-  { name: 'symbol', type: 'VARCHAR' },
-  { name: 'ts', type: 'TIMESTAMPTZ' },
-  { name: 'available_ts', type: 'TIMESTAMPTZ' },
-  { name: 'open', type: 'DOUBLE' },
-  { name: 'high', type: 'DOUBLE' },
-  { name: 'low', type: 'DOUBLE' },
-  { name: 'close', type: 'DOUBLE' },
-  { name: 'volume', type: 'DOUBLE' },
-  { name: 'wap', type: 'DOUBLE' },
-  { name: 'trade_count', type: 'BIGINT' },
-  { name: 'is_imputed', type: 'BOOLEAN' },
-  { name: 'imputation', type: 'VARCHAR' },
-  ...CURATED_MASK_COLUMNS.map((c): LakeColumn => ({ name: `${c}_imputed`, type: 'BOOLEAN' })),
-];
-const SELECT = CURATED_COLUMNS.map((c) => c.name).join(', ');
+const SELECT = CURATED_BARS.select;
 
 function checkDataset(dataset: string): void {
   if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
@@ -71,9 +57,7 @@ export class CuratedStore {
     for (const r of rows) {
       if (!replace.includes(r.symbol)) throw new InputError(`row for ${r.symbol} outside the symbols being replaced`);
     }
-    const data: Record<string, unknown[]> = {};
-    for (const c of CURATED_COLUMNS) data[c.name] = rows.map((r) => (r as unknown as Record<string, unknown>)[c.name] ?? null);
-    const staged = await this.#lake.stage(CURATED_COLUMNS, data, rows.length);
+    const staged = await this.#lake.stage(CURATED_BARS.columns, CURATED_BARS.columnBatch(rows), rows.length);
     try {
       await this.writeCuratedRelation(`SELECT ${SELECT} FROM ${staged}`, dataset, date, replace);
     } finally {
@@ -103,7 +87,7 @@ export class CuratedStore {
   /** SQL relation over the curated rows of the given dates (missing partitions are skipped). */
   relationSql(dataset: string, dates: readonly string[], symbols?: readonly string[]): string {
     const files = this.existingDates(dataset, dates).map((d) => this.partitionFile(dataset, d));
-    const base = files.length > 0 ? withAvailability(Lake.parquetRelation(files, []), barMsOf(dataset)) : Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }]);
+    const base = files.length > 0 ? withAvailability(Lake.parquetRelation(files, []), barMsOf(dataset)) : Lake.parquetRelation(files, CURATED_BARS.withPartitions);
     const where = symbols ? `WHERE symbol IN (${symbols.length ? sqlKeyList(symbols) : 'NULL'})` : '';
     return `(SELECT ${SELECT}, CAST(date AS VARCHAR) AS date FROM ${base} ${where})`;
   }
@@ -112,6 +96,6 @@ export class CuratedStore {
   async readCuratedBars(dataset: string, symbols: readonly string[] | undefined, start: string, end: string): Promise<CuratedBarRow[]> {
     const dates = dateLabelsBetween(start, end);
     const rows = await this.#lake.query(`SELECT * EXCLUDE (date) FROM ${this.relationSql(dataset, dates, symbols)} ORDER BY symbol, ts`);
-    return rows as unknown as CuratedBarRow[];
+    return CURATED_BARS.parseRows(rows);
   }
 }

@@ -1,0 +1,36 @@
+import { CURATED_MASK_COLUMNS } from '../../core/bars.js';
+import { column, lakeTable, nullableColumn, type RowOf } from './lake-table.js';
+
+/**
+ * `curated/<dataset>/date=<session date>/data.parquet`: one row per (symbol, ts) on the calendar
+ * grid, with its gap mask; `date` lives in the Hive path.
+ */
+export const CURATED_BARS = lakeTable(
+  'curated',
+  [
+    column('symbol', 'VARCHAR'),
+    column('ts', 'TIMESTAMPTZ'),
+    /**
+     * When every value of the row was knowable: `ts + bar` for an observed bar, later for a value
+     * imputed from later bars (e.g. `linear`). Point-in-time reads compare this.
+     */
+    column('available_ts', 'TIMESTAMPTZ'),
+    nullableColumn('open', 'DOUBLE'),
+    nullableColumn('high', 'DOUBLE'),
+    nullableColumn('low', 'DOUBLE'),
+    nullableColumn('close', 'DOUBLE'),
+    nullableColumn('volume', 'DOUBLE'),
+    nullableColumn('wap', 'DOUBLE'),
+    nullableColumn('trade_count', 'BIGINT'),
+    /** True when any column of this row was imputed (or left NULL for an over-long gap). */
+    column('is_imputed', 'BOOLEAN'),
+    /** Name of the imputation rule applied, e.g. `ffill`, or NULL for an observed bar. */
+    nullableColumn('imputation', 'VARCHAR'),
+    /** Per-column gap mask: true when that column was not observed on this bar. */
+    ...CURATED_MASK_COLUMNS.map((c) => column(`${c}_imputed` as const, 'BOOLEAN')),
+  ],
+  [column('date', 'DATE')],
+);
+
+/** A curated row; instants are epoch ms. */
+export type CuratedBarRow = RowOf<typeof CURATED_BARS.columns>;
