@@ -6,7 +6,7 @@ import { ConfigError, DataQualityError } from '../core/errors.js';
 import type { DqRulesConfig, GapsConfig } from '../data-quality/dq-config.js';
 import { fillGaps, overLimitOutcome, type GapReport, type ObservedBar } from '../data-quality/gaps.js';
 import { instrumentCutoffs, withinCutoff, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
-import type { DqMetricsExporter, DqOverallSeverity, DqRuleMetrics, GapTotals } from '../data-quality/metrics.js';
+import type { DqMetricsExporter, DqOverallSeverity, GapTotals } from '../data-quality/metrics.js';
 import type { ExpectedSession, RuleFailure } from '../data-quality/rules.js';
 import { summarizeOutcomes, validate, type RuleOutcome, type ValidationResult } from '../data-quality/validator.js';
 import type { Logger } from '../core/logger.js';
@@ -15,7 +15,10 @@ import type { CuratedStore } from '../storage/curated-store.js';
 import type { QuarantineRow, QuarantineStore } from '../storage/quarantine-store.js';
 import type { RawBarRow } from '../storage/tables/raw-bars.js';
 import type { RawStore } from '../storage/raw-store.js';
+import type { DqFailureRecord, DqResultRecord } from '../storage/state-ledgers.js';
 import type { JsonlLedger } from '../storage/state-store.js';
+
+export type { DqFailureRecord, DqResultRecord } from '../storage/state-ledgers.js';
 
 /** The raw dataset this transform reads; its DQ rules are `dq_rules.tws_bars`. */
 export const TRANSFORM_SOURCE_DATASET = 'tws_bars';
@@ -56,41 +59,6 @@ export function transformDqKey(deps: Pick<TransformDeps, 'dataset'>): string {
 /** The curated dataset a transform writes. */
 export function transformTarget(deps: Pick<TransformDeps, 'dataset' | 'gaps'>): string {
   return deps.dataset?.name ?? curatedDatasetFor(deps.gaps);
-}
-
-/** One failure as the DQ ledger keeps it: located by symbol and bar, not by row index. */
-export interface DqFailureRecord {
-  rule: string;
-  severity: string;
-  action: string;
-  symbol: string | null;
-  /** Starts with the bar's ISO instant when the failure is about one bar. */
-  reason: string;
-}
-
-/** One line of `state/dq_results.jsonl` per transform run and date. */
-export interface DqResultRecord {
-  run_at: number;
-  dataset: string;
-  target: string;
-  date: string;
-  symbols: string[];
-  as_of: number;
-  /** True for the session's final transform (the whole grid); false for an intraday one, cut at the data. */
-  final: boolean;
-  rows: number;
-  severity: DqOverallSeverity;
-  published: boolean;
-  failing_rules: string[];
-  rules: DqRuleMetrics[];
-  null_rates: Record<string, number>;
-  quarantined: number;
-  outliers: number;
-  gaps: GapTotals;
-  sessions: { symbol: string; date: string; expected: number; observed: number; imputed: number; unfilled: number; longest_gap: number; over_limit_gaps: number }[];
-  failures_total: number;
-  /** The first MAX_LEDGER_FAILURES failures; the quarantine file holds every rejected row. */
-  failures: DqFailureRecord[];
 }
 
 export const MAX_LEDGER_FAILURES = 500;

@@ -16,74 +16,22 @@ import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-error
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { barFinalEverywhere, type StreamProgress } from './live-flush-policy.js';
 import { RequestLog } from './request-log.js';
-import { BACKFILL_LEDGER, LIVE_GAP_LEDGER, REQUEST_LOG } from '../../storage/state-ledgers.js';
+import {
+  BACKFILL_LEDGER,
+  LIVE_GAP_LEDGER,
+  REQUEST_LOG,
+  type BackfillLedgerRecord,
+  type BackfillStatus,
+  type BackfillWindowRecord,
+  type LiveGapRecord,
+} from '../../storage/state-ledgers.js';
 import type { TwsConfig } from './tws-config.js';
 import type { ResolvedContract, TwsClient } from './tws-client.js';
 
-export type BackfillStatus = 'ok' | 'no-data' | 'pacing' | 'error' | 'timeout';
-
-/** One line of the backfill ledger (state/backfill_windows.jsonl): the outcome of one window in one run. */
-export interface BackfillWindowRecord {
-  readonly type: 'window';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly bar_size: BarSize;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly session_date: string;
-  /** Window [start, end) as epoch ms UTC, and as IB was asked for it. */
-  readonly window_start: number;
-  readonly window_end: number;
-  readonly end_date_time: string;
-  readonly duration: string;
-  readonly status: BackfillStatus;
-  /** Bars stored (null when a crash left the batch committed but this line unwritten). */
-  readonly bars: number | null;
-  readonly expected_bars: number;
-  readonly batch_id: string | null;
-  /** Requests made for this window over all runs. */
-  readonly attempts: number;
-  readonly error?: string;
-  readonly run_id: string;
-  readonly recorded_at: number;
-}
-
-/** The head timestamp IB reported, so a resumed backfill does not ask again. */
-export interface BackfillHeadRecord {
-  readonly type: 'head';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly head_ts: number | null;
-  readonly recorded_at: number;
-}
-
-export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
-
+/** The ledgers' record types and file names are owned by storage/state-ledgers.ts. */
+export type { BackfillHeadRecord, BackfillLedgerRecord, BackfillStatus, BackfillWindowRecord, LiveGapRecord } from '../../storage/state-ledgers.js';
 /** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
 export { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
-
-/**
- * One line of state/live_gaps.jsonl: how a live gap's repair ended. A `failed` line whose gap
- * has no later `repaired` line is a hole `ibpipe status` reports.
- */
-export interface LiveGapRecord {
-  readonly type: 'live_gap';
-  readonly symbol: string;
-  /** The bar dataset of the stream; absent for the classic dataset's stream. */
-  readonly dataset?: string;
-  /** [from, to) epoch ms UTC. */
-  readonly from: number;
-  readonly to: number;
-  readonly status: 'repaired' | 'failed';
-  /** Bars the repair stored (repaired) and bars the calendar expects in the gap. */
-  readonly bars: number | null;
-  readonly expected: number | null;
-  readonly attempts: number;
-  readonly error?: string;
-  readonly recorded_at: number;
-}
 
 /** File name under state/ (the `live_gaps` view of `ibpipe sql` reads it). */
 export { LIVE_GAP_LEDGER } from '../../storage/state-ledgers.js';
