@@ -1,13 +1,6 @@
 import type { DuckDBResultReader, DuckDBValue } from '@duckdb/node-api';
 import { StorageError } from '../core/errors.js';
-import {
-  DuckDBTimestampMillisecondsValue,
-  DuckDBTimestampNanosecondsValue,
-  DuckDBTimestampSecondsValue,
-  DuckDBTimestampTZValue,
-  DuckDBTimestampValue,
-  DuckDBTypeId,
-} from './duckdb-api.js';
+import { DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId } from './duckdb-api.js';
 import { toPlain, type LakeRow } from './plain-values.js';
 
 /** What a result column holds, as far as printing it goes. */

@@ -1,5 +1,6 @@
 import { CURATED_MASK_COLUMNS } from '../../core/bars.js';
 import { column, lakeTable, nullableColumn, type RowOf } from './lake-table.js';
+import { BAR_VALUE_COLUMNS } from './raw-bars.js';
 
 /**
  * `curated/<dataset>/date=<session date>/data.parquet`: one row per (symbol, ts) on the calendar
@@ -15,13 +16,7 @@ export const CURATED_BARS = lakeTable(
      * imputed from later bars (e.g. `linear`). Point-in-time reads compare this.
      */
     column('available_ts', 'TIMESTAMPTZ'),
-    nullableColumn('open', 'DOUBLE'),
-    nullableColumn('high', 'DOUBLE'),
-    nullableColumn('low', 'DOUBLE'),
-    nullableColumn('close', 'DOUBLE'),
-    nullableColumn('volume', 'DOUBLE'),
-    nullableColumn('wap', 'DOUBLE'),
-    nullableColumn('trade_count', 'BIGINT'),
+    ...BAR_VALUE_COLUMNS,
     /** True when any column of this row was imputed (or left NULL for an over-long gap). */
     column('is_imputed', 'BOOLEAN'),
     /** Name of the imputation rule applied, e.g. `ffill`, or NULL for an observed bar. */

@@ -1,5 +1,16 @@
 import { column, lakeTable, nullableColumn, type RowOf } from './lake-table.js';
 
+/** A bar's values, in raw and curated files alike (CURATED_MASK_COLUMNS names the same columns). */
+export const BAR_VALUE_COLUMNS = [
+  nullableColumn('open', 'DOUBLE'),
+  nullableColumn('high', 'DOUBLE'),
+  nullableColumn('low', 'DOUBLE'),
+  nullableColumn('close', 'DOUBLE'),
+  nullableColumn('volume', 'DOUBLE'),
+  nullableColumn('wap', 'DOUBLE'),
+  nullableColumn('trade_count', 'BIGINT'),
+] as const;
+
 /**
  * `raw/tws_bars/bar_size=<partition>/date=<session date>/batch-<id>.parquet`: bars as a source
  * delivered them (DESIGN §6), one file per committed batch. Prices are NULL where the source sent
@@ -15,13 +26,7 @@ export const RAW_BARS = lakeTable(
     column('what_to_show', 'VARCHAR'),
     /** Bar start. */
     column('ts', 'TIMESTAMPTZ'),
-    nullableColumn('open', 'DOUBLE'),
-    nullableColumn('high', 'DOUBLE'),
-    nullableColumn('low', 'DOUBLE'),
-    nullableColumn('close', 'DOUBLE'),
-    nullableColumn('volume', 'DOUBLE'),
-    nullableColumn('wap', 'DOUBLE'),
-    nullableColumn('trade_count', 'BIGINT'),
+    ...BAR_VALUE_COLUMNS,
     column('batch_id', 'VARCHAR'),
     column('ingestion_ts', 'TIMESTAMPTZ'),
     /** The IB request (or file) that produced the bar. */
