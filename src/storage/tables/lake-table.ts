@@ -128,16 +128,21 @@ export function lakeTable(table: string, columns: readonly TableColumn[], partit
   const all = [...names, ...partitions.map((c) => c.name)];
   const twice = all.find((n, i) => all.indexOf(n) !== i);
   if (twice !== undefined) throw new StorageError(`lake table ${table}: column ${twice} declared twice`);
+  const width = columns.length;
   const parseRow = (raw: LakeRow, i: number): Record<string, unknown> => {
-    const row: Record<string, unknown> = {};
     for (const c of columns) {
-      if (!(c.name in raw)) throw new StorageError(`${table} row ${i}: column ${c.name} is missing from the result`, { details: { table, column: c.name, row: i } });
       const v = raw[c.name];
+      if (v === undefined && !(c.name in raw)) throw new StorageError(`${table} row ${i}: column ${c.name} is missing from the result`, { details: { table, column: c.name, row: i } });
       if (v === null ? !c.nullable : !fits(c, v)) {
         throw new StorageError(`${table} row ${i}: column ${c.name}: expected ${expected(c)}, got ${describe(v)}`, { details: { table, column: c.name, row: i } });
       }
-      row[c.name] = v;
     }
+    // Every declared column is there: a result with no other column is the row already (no copy).
+    let keys = 0;
+    for (const _ in raw) keys++;
+    if (keys === width) return raw;
+    const row: Record<string, unknown> = {};
+    for (const c of columns) row[c.name] = raw[c.name];
     return row;
   };
   return {
