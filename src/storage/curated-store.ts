@@ -6,24 +6,15 @@ import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake } from './lake.js';
 import { withAvailability } from './availability-sql.js';
-import { CURATED_BARS, type CuratedBarRow } from './tables/curated-bars.js';
-
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
+import { CURATED_BARS, CURATED_FILES, type CuratedBarRow } from './tables/curated-bars.js';
+import { datePartitionFile } from './tables/date-partitions.js';
 
 const SELECT = CURATED_BARS.select;
 
-function checkDataset(dataset: string): void {
-  if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
-}
 /** Bar length of a `bars_<frequency>` dataset (0 for other names): the availability of rows in files that predate `available_ts`. */
 function barMsOf(dataset: string): number {
   const m = /^bars_(\d+(?:s|min|h|d))$/.exec(dataset);
   return m ? frequencyMs(m[1] as string) : 0;
-}
-
-function checkDate(date: string): void {
-  if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
 }
 
 /**
@@ -39,9 +30,7 @@ export class CuratedStore {
   }
 
   partitionFile(dataset: string, date: string): string {
-    checkDataset(dataset);
-    checkDate(date);
-    return this.#lake.path('curated', dataset, `date=${date}`, 'data.parquet');
+    return datePartitionFile(this.#lake, CURATED_FILES, dataset, date);
   }
 
   hasPartition(dataset: string, date: string): boolean {

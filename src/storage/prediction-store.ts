@@ -2,12 +2,11 @@ import { existsSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { sqlString } from '../core/sql.js';
 import type { Lake } from './lake.js';
-import { PREDICTIONS, type PredictionRow } from './tables/predictions.js';
+import { datePartitionFile } from './tables/date-partitions.js';
+import { PREDICTION_FILES, PREDICTIONS, type PredictionRow } from './tables/predictions.js';
 
 export type { PredictionRow, PredictionStatus } from './tables/predictions.js';
 
-const MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 const NAMES = PREDICTIONS.select;
 
@@ -25,9 +24,7 @@ export class PredictionStore {
   }
 
   partitionFile(model: string, date: string): string {
-    if (!MODEL.test(model)) throw new InputError(`model name ${JSON.stringify(model)} must match ${MODEL.source}`);
-    if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
-    return this.#lake.path('predictions', model, `date=${date}`, 'data.parquet');
+    return datePartitionFile(this.#lake, PREDICTION_FILES, model, date);
   }
 
   /** Merges rows into the date's file (see the class comment); returns the rows written by this call. */

@@ -4,13 +4,12 @@ import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlNotInKeys, sqlString } from '../core/sql.js';
 import type { Lake } from './lake.js';
 import type { CellWriter } from './tables/lake-table.js';
-import { QUARANTINE, type QuarantineRow } from './tables/quarantine.js';
+import { datePartitionFile } from './tables/date-partitions.js';
+import { QUARANTINE, QUARANTINE_FILES, type QuarantineRow } from './tables/quarantine.js';
 
 export type { QuarantineRow } from './tables/quarantine.js';
 
 const SELECT = QUARANTINE.select;
-const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Values the appender can take: non-finite numbers (or unsafe instants) become NULL. */
 const cellOf: CellWriter = (c, v) => {
@@ -34,9 +33,7 @@ export class QuarantineStore {
   }
 
   partitionFile(dataset: string, date: string): string {
-    if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
-    if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
-    return this.#lake.path('quarantine', dataset, `date=${date}`, 'data.parquet');
+    return datePartitionFile(this.#lake, QUARANTINE_FILES, dataset, date);
   }
 
   /**

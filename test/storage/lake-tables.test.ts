@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import type { BarEvent } from '../../src/core/bars.js';
-import { StorageError } from '../../src/core/errors.js';
+import { InputError, StorageError } from '../../src/core/errors.js';
 import { sqlString } from '../../src/core/sql.js';
 import { PredictionStore } from '../../src/storage/prediction-store.js';
 import { QuarantineStore } from '../../src/storage/quarantine-store.js';
@@ -171,6 +171,18 @@ describe('lake tables through a real temp lake', () => {
     await predictions.writePredictions('m1', '2024-11-26', p);
     expect(await predictions.readPredictions('m1', '2024-11-26')).toEqual(p);
     expect(await fileSchema(predictions.partitionFile('m1', '2024-11-26'))).toEqual(declared(PREDICTIONS.columns));
+  });
+
+  it('each table keeps one file per name and session date under its root, and refuses names and dates that would leave it', () => {
+    const quarantine = new QuarantineStore(t.lake);
+    const predictions = new PredictionStore(t.lake);
+    expect(t.curated.partitionFile('bars_1min', '2024-11-26')).toBe(join(t.dir, 'curated', 'bars_1min', 'date=2024-11-26', 'data.parquet'));
+    expect(quarantine.partitionFile('bars_1min', '2024-11-26')).toBe(join(t.dir, 'quarantine', 'bars_1min', 'date=2024-11-26', 'data.parquet'));
+    expect(predictions.partitionFile('Model-1.2', '2024-11-26')).toBe(join(t.dir, 'predictions', 'Model-1.2', 'date=2024-11-26', 'data.parquet'));
+    expect(() => t.curated.partitionFile('../raw', '2024-11-26')).toThrow(new InputError('dataset name "../raw" must match ^[a-z][a-z0-9_]{0,63}$'));
+    expect(() => quarantine.partitionFile('Bars', '2024-11-26')).toThrow(InputError);
+    expect(() => predictions.partitionFile('../m', '2024-11-26')).toThrow(new InputError('model name "../m" must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'));
+    expect(() => predictions.partitionFile('m', '2024-11-26/..')).toThrow(new InputError('date must be YYYY-MM-DD, got "2024-11-26/.."'));
   });
 
   it('a file whose column has another type is refused at the read, naming the table and column', async () => {

@@ -1,6 +1,7 @@
 import { CURATED_MASK_COLUMNS } from '../../core/bars.js';
 import { column, lakeTable, nullableColumn, type RowOf } from './lake-table.js';
 import { BAR_VALUE_COLUMNS } from './raw-bars.js';
+import { DATASET_NAME, type DatePartitionLayout } from './date-partitions.js';
 
 /**
  * `curated/<dataset>/date=<session date>/data.parquet`: one row per (symbol, ts) on the calendar
@@ -26,6 +27,9 @@ export const CURATED_BARS = lakeTable(
   ],
   [column('date', 'DATE')],
 );
+
+/** `curated/<dataset>/date=<session date>/data.parquet`. */
+export const CURATED_FILES: DatePartitionLayout = { root: 'curated', key: 'dataset', pattern: DATASET_NAME };
 
 /** A curated row; instants are epoch ms. */
 export type CuratedBarRow = RowOf<typeof CURATED_BARS.columns>;

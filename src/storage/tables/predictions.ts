@@ -1,3 +1,4 @@
+import type { DatePartitionLayout } from './date-partitions.js';
 import { column, enumColumn, lakeTable, nullableColumn, type RowOf } from './lake-table.js';
 
 /** Why a (symbol, instant) has a score or not. */
@@ -29,6 +30,9 @@ export const PREDICTIONS = lakeTable('predictions', [
   column('run_id', 'VARCHAR'),
   column('scored_at', 'TIMESTAMPTZ'),
 ]);
+
+/** `predictions/<model>/date=<date>/data.parquet`. */
+export const PREDICTION_FILES: DatePartitionLayout = { root: 'predictions', key: 'model', pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/ };
 
 /** A predictions row; instants are epoch ms. */
 export type PredictionRow = RowOf<typeof PREDICTIONS.columns>;

@@ -1,5 +1,6 @@
 import { column, lakeTable, nullableColumn, relaxColumns, type RowOf } from './lake-table.js';
 import { RAW_BARS } from './raw-bars.js';
+import { DATASET_NAME, type DatePartitionLayout } from './date-partitions.js';
 
 /**
  * `quarantine/<dataset>/date=<session date>/data.parquet`: a rejected record is the raw row as
@@ -16,6 +17,9 @@ export const QUARANTINE = lakeTable('quarantine', [
   /** Other rules it also failed, comma-separated, or NULL. */
   nullableColumn('other_rules', 'VARCHAR'),
 ]);
+
+/** `quarantine/<dataset>/date=<session date>/data.parquet`. */
+export const QUARANTINE_FILES: DatePartitionLayout = { root: 'quarantine', key: 'dataset', pattern: DATASET_NAME };
 
 /** A rejected record: the raw row as read, plus why and by which rule it was set aside. */
 export type QuarantineRow = RowOf<typeof QUARANTINE.columns>;
