@@ -10,6 +10,7 @@ import type { RawStore } from '../../storage/raw-store.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
+import { type BackfillPageSink, GroupCommitPageSink, PageHandOff } from './backfill-page-sink.js';
 import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
@@ -234,6 +235,25 @@ interface PlannedTasks {
   planned: number;
 }
 
+interface DriveInput {
+  readonly instruments: readonly Instrument[];
+  readonly windowsFor: (inst: Instrument, head: number | null) => BackfillWindow[];
+  /** Logged with each instrument's plan. */
+  readonly logRange: Readonly<Record<string, unknown>>;
+  readonly barSize: BarSize;
+  readonly series: WhatToShow | null;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((p: BackfillProgress) => void) | undefined;
+}
+
+interface DriveResult {
+  readonly summary: BackfillSummary;
+  /** Each failure as `run` reports it (Ingestor.unfinished). */
+  readonly unfinished: readonly string[];
+  /** The lake refused a write: the run stopped there. */
+  readonly stopped?: StorageWriteError;
+}
+
 type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
 
 type FetchOutcome =
@@ -373,13 +393,37 @@ export class TwsIngestor implements Ingestor {
    */
   async ingestHistoricalRange(requested: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
     const { clock, config, rawStore } = this.#d;
-    const signal = options.signal;
+    const barSize = options.dataset?.barSize ?? config.historical_bar_size;
+    // Pages go to a group committer while the workers go on asking (see #drive).
+    const sink = new GroupCommitPageSink(new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms }));
+    const { summary } = await this.#drive(
+      {
+        instruments: datasetInstruments(requested, options.dataset),
+        windowsFor: (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
+        logRange: { start, end },
+        barSize,
+        series: options.dataset?.series ?? null,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      },
+      sink,
+    );
+    return summary;
+  }
+
+  /**
+   * The one backfill driver behind `ingestHistoricalRange` and `run`: plans the instruments'
+   * windows (minus those the ledger shows done), fetches them with `backfill_concurrency`
+   * workers round-robin through the client's shared pacer, hands each page to `sink` and writes
+   * the window's ledger line only once the sink reports it committed. A window IB answers with
+   * no data, or that fails past its retries, gets its ledger line at once. A refused write (disk
+   * full, permission) stops the run: nothing later could be stored either.
+   */
+  async #drive(input: DriveInput, sink: BackfillPageSink): Promise<DriveResult> {
+    const { clock, config } = this.#d;
+    const { signal, series } = input;
     const began = clock.now();
     const runId = this.#newRunId();
-    const ds = options.dataset;
-    const barSize = ds?.barSize ?? config.historical_bar_size;
-    const series = ds?.series ?? null;
-    const instruments = datasetInstruments(requested, ds);
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
     let batchesWritten = 0;
@@ -387,9 +431,8 @@ export class TwsIngestor implements Ingestor {
     let lastAnswerAt: number | undefined;
     let stopped: StorageWriteError | undefined;
     let plan: PlannedTasks = { perInstrument: [], failed: [], skipped: 0, planned: 0 };
-    // Pages go to a group committer (see below); made up front so the summary can count its commits.
-    const committer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
-    const summarize = (): BackfillSummary => {
+    const unfinished: string[] = [];
+    const finish = (): DriveResult => {
       const summary: BackfillSummary = {
         runId,
         windows: plan.planned,
@@ -397,7 +440,7 @@ export class TwsIngestor implements Ingestor {
         byStatus,
         barsWritten,
         batchesWritten,
-        commits: committer.commits,
+        commits: sink.commits,
         complete: plan.failed.length === 0 && stopped === undefined,
         failed: plan.failed,
         elapsedMs: clock.now() - began,
@@ -406,27 +449,19 @@ export class TwsIngestor implements Ingestor {
       };
       if (stopped) this.#log.error({ event: 'backfill_stopped', code: stopped.code, path: stopped.path, error: stopped.message });
       this.#log.info({ event: 'backfill_done', ...summary, failed: plan.failed.length });
-      return summary;
+      return { summary, unfinished, ...(stopped ? { stopped } : {}) };
     };
 
     try {
       this.#preloadPacer();
-      plan = await this.#planTasks(
-        instruments,
-        (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
-        { start, end },
-        this.#latestByWindow(),
-        this.#heads(),
-        true,
-        signal,
-        barSize,
-      );
+      plan = await this.#planTasks(input.instruments, input.windowsFor, input.logRange, this.#latestByWindow(), this.#heads(), true, signal, input.barSize);
     } catch (err) {
       if (!(err instanceof StorageWriteError)) throw err;
       stopped = err;
-      return summarize();
+      return finish();
     }
     const { failed } = plan;
+    for (const f of failed) unfinished.push(`${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
 
     // Round-robin across instruments: newest sessions first overall, and no contract is asked
     // for twice in a row, so the per-contract rule never binds before the 10-minute one.
@@ -434,7 +469,7 @@ export class TwsIngestor implements Ingestor {
     let done = 0;
     const total = queue.length;
     let next = 0;
-    const record = (rec: BackfillWindowRecord): void => {
+    const record = (rec: BackfillWindowRecord, task: WindowTask): void => {
       this.ledger.append(rec);
       done++;
       byStatus[rec.status]++;
@@ -442,7 +477,10 @@ export class TwsIngestor implements Ingestor {
         barsWritten += rec.bars;
         batchesWritten++;
       }
-      if (!DONE.has(rec.status)) failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
+      if (!DONE.has(rec.status)) {
+        failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
+        unfinished.push(`${windowLabel(task)}: ${rec.status}${rec.error ? ` (${rec.error})` : ''}`);
+      }
       const level = DONE.has(rec.status) ? 'info' : 'warn';
       this.#log[level]({
         event: 'backfill_window',
@@ -459,21 +497,28 @@ export class TwsIngestor implements Ingestor {
         total,
         ...(rec.error ? { error: rec.error } : {}),
       });
-      options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
+      input.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
     };
 
-    // Pages go to a group committer while the workers go on asking: IB's pacing budget is the
-    // scarce resource, so it is never left idle waiting for the disk, and many pages share one
-    // commit (one file per session date, one raw ledger line). A window's ledger line is written
-    // only once its group is committed. The committer holds back the workers when a full group is
-    // already waiting, so a slow lake cannot fill memory. A refused write (disk full, permission)
-    // stops the run: nothing later could be stored either.
-    const settling: Promise<void>[] = [];
+    // IB's pacing budget is the scarce resource, so it is never left idle waiting for the disk:
+    // the workers go on asking while the sink stores pages, and the sink holds them back when it
+    // has enough waiting, so a slow lake (or consumer) cannot fill memory.
     let firstError: { err: unknown } | undefined;
     const fail = (err: unknown): void => {
       if (err instanceof StorageWriteError) stopped ??= err;
       else firstError ??= { err };
     };
+    // A page's callbacks stop the run on a failure to record it, and report it to the sink's caller too.
+    const guarded =
+      <A extends unknown[]>(fn: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          fn(...args);
+        } catch (err) {
+          fail(err);
+          throw err;
+        }
+      };
     const worker = async (): Promise<void> => {
       while (next < queue.length && !signal?.aborted && stopped === undefined && firstError === undefined) {
         const task = queue[next++] as WindowTask;
@@ -482,23 +527,24 @@ export class TwsIngestor implements Ingestor {
           const outcome = await this.#fetchWindow(task, runId, signal);
           lastAnswerAt = clock.now();
           if ('record' in outcome) {
-            record(outcome.record);
+            record(outcome.record, task);
             continue;
           }
           // Fetched after the lake refused a write: the page cannot be kept; the next run asks again.
           if (stopped !== undefined) break;
           const { base, bars, batchId, attempts } = outcome;
-          const ticket = await committer.submit({ batchId, events: bars, series });
-          settling.push(
-            ticket.committed.then(
-              () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
-              (err: unknown) => {
-                if (err instanceof StorageWriteError) throw err;
-                this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
-                record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() });
-              },
-            ).catch(fail),
-          );
+          await sink.submit({
+            batchId,
+            events: bars,
+            series,
+            label: windowLabel(task),
+            onCommitted: guarded(() => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }, task)),
+            onFailed: guarded((err: unknown) => {
+              if (err instanceof StorageWriteError) throw err;
+              this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
+              record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() }, task);
+            }),
+          });
         } catch (err) {
           if (signal?.aborted && !(err instanceof StorageWriteError)) break;
           fail(err);
@@ -510,12 +556,11 @@ export class TwsIngestor implements Ingestor {
       await Promise.all(Array.from({ length: workers }, () => worker()));
     } finally {
       // Pages already fetched are committed even when the run is interrupted: IB's budget paid for them.
-      await committer.flush();
-      await Promise.all(settling);
+      await sink.drain();
     }
     if (signal?.aborted && stopped === undefined) throw signal.reason ?? new Error('backfill aborted');
     if (firstError !== undefined) throw firstError.err;
-    return summarize();
+    return finish();
   }
 
   /**
@@ -696,48 +741,41 @@ export class TwsIngestor implements Ingestor {
   }
 
   /**
-   * One batch per window, requested one at a time in plan order; the window's ledger line is
-   * written when its batch is acknowledged. A window IB answers with no data, or that fails
-   * past its retries, is recorded in the ledger and yields nothing (the next run retries the
-   * failures only).
+   * The same driver as `ingestHistoricalRange` (same planning, pacing, ledger lines and error
+   * handling), its pages handed to the consumer one batch each: a window's ledger line is
+   * written when its batch is acknowledged. A window IB answers with no data, or that fails past
+   * its retries, is recorded in the ledger and yields nothing (the next run retries the failures
+   * only). Batches come in the order their pages arrive (several windows are in flight).
    */
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
-    const { clock } = this.#d;
     const signal = request.signal;
     const windowsFor = this.#requestWindows(request, await this.#watermarks(request));
     const instruments = this.#requested(request);
-    const runId = this.#newRunId();
     await this.#connectOwned(signal);
+    const handOff = new PageHandOff();
+    let driving: Promise<DriveResult> | undefined;
     try {
-      const history = this.#latestByWindow();
-      const heads = this.#heads();
-      this.#preloadPacer();
-      const { perInstrument, failed } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal, this.#barSize);
-      const series = this.#d.dataset?.series ?? null;
-      this.#unfinished = failed.map((f) => `${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
-      for (const task of roundRobin(perInstrument)) {
-        signal?.throwIfAborted();
-        const outcome = await this.#fetchWindow(task, runId, signal);
-        if ('record' in outcome) {
-          this.ledger.append(outcome.record);
-          this.#logWindow(outcome.record);
-          if (!DONE.has(outcome.record.status)) this.#unfinished.push(`${windowLabel(task)}: ${outcome.record.status}${outcome.record.error ? ` (${outcome.record.error})` : ''}`);
-          continue;
-        }
-        const { base, bars, batchId, attempts } = outcome;
-        yield {
-          batchId,
-          events: bars,
-          series,
-          label: windowLabel(task),
-          acknowledge: () => {
-            const rec: BackfillWindowRecord = { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
-            this.ledger.append(rec);
-            this.#logWindow(rec);
-          },
-        };
+      this.#unfinished = [];
+      driving = this.#drive(
+        { instruments, windowsFor, logRange: { request_start: request.start, request_end: request.end }, barSize: this.#barSize, series: this.#d.dataset?.series ?? null, signal },
+        handOff,
+      );
+      // The consumer is told once the driver ends, whichever way.
+      driving.then(
+        () => handOff.close(),
+        () => handOff.close(),
+      );
+      for (let page = await handOff.take(); page !== undefined; page = await handOff.take()) {
+        const p = page;
+        yield { batchId: p.batchId, events: p.events, series: p.series, label: p.label, acknowledge: () => handOff.acknowledge(p) };
       }
+      const result = await driving;
+      this.#unfinished = [...result.unfinished];
+      if (result.stopped) throw result.stopped;
     } finally {
+      // A consumer that left early (a failed write, a break) gives up the pages it did not acknowledge.
+      handOff.abandon();
+      await driving?.catch(() => undefined);
       await this.#disconnectOwned();
     }
   }
@@ -745,21 +783,6 @@ export class TwsIngestor implements Ingestor {
   /** Windows (and instruments) the last `run` left unfinished: failed past their retries; the next run retries them. */
   unfinished(): readonly string[] {
     return [...this.#unfinished];
-  }
-
-  #logWindow(rec: BackfillWindowRecord): void {
-    const level = DONE.has(rec.status) ? 'info' : 'warn';
-    this.#log[level]({
-      event: 'backfill_window',
-      instrument: rec.instrument,
-      session_date: rec.session_date,
-      status: rec.status,
-      bars: rec.bars,
-      expected_bars: rec.expected_bars,
-      batch_id: rec.batch_id,
-      attempts: rec.attempts,
-      ...(rec.error ? { error: rec.error } : {}),
-    });
   }
 
   #newRunId(): string {
