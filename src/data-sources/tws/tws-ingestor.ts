@@ -8,7 +8,7 @@ import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
 import { BackfillLedger, type BackfillStatus, type BackfillWindowRecord, headKey, isDone, type UnbackedWindow, unbackedWindows, windowKey } from './backfill-ledger.js';
-import { type BackfillPageSink, GroupCommitPageSink, PageHandOff } from './backfill-page-sink.js';
+import { type BackfillPageSink, GroupCommitPageSink, PageAbandonedError, PageHandOff } from './backfill-page-sink.js';
 import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
@@ -552,7 +552,10 @@ export class TwsIngestor implements Ingestor {
    * only). Batches come in the order their pages arrive (several windows are in flight).
    */
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
-    const signal = request.signal;
+    // A consumer that leaves early stops the driver at once: requests waiting for the pacer or in
+    // flight are abandoned (cancelled at IB), not waited for.
+    const left = new AbortController();
+    const signal = request.signal ? AbortSignal.any([request.signal, left.signal]) : left.signal;
     const windowsFor = this.#requestWindows(request, await this.#watermarks(request));
     const instruments = this.#requested(request);
     await this.#connectOwned(signal);
@@ -579,6 +582,7 @@ export class TwsIngestor implements Ingestor {
     } finally {
       // A consumer that left early (a failed write, a break) gives up the pages it did not acknowledge.
       handOff.abandon();
+      left.abort(new PageAbandonedError());
       await driving?.catch(() => undefined);
       await this.#disconnectOwned();
     }

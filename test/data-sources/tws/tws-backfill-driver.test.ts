@@ -3,7 +3,7 @@ import { instrumentConfigSchema } from '../../../src/config/instrument-config.js
 import type { Instrument } from '../../../src/core/instruments.js';
 import { drainIngestor } from '../../../src/data-sources/ingestor.js';
 import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
-import { BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord, type BackfillWindowRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
 import { AAPL, MSFT, type ManualRig, nyseMinuteStarts, startManualRig } from './tws-rig.js';
@@ -90,5 +90,50 @@ describe('one backfill driver behind both entry points', () => {
     expect(b.lines).toEqual(a.lines);
     expect(b.requests).toEqual(a.requests);
     for (const rig of [viaRange, viaRun]) expect(rig.sim.stats().pacingViolations).toBe(0);
+  });
+});
+
+describe('run() when its consumer leaves early', () => {
+  it('pages handed out but not acknowledged get no ledger line and are requested again by the next run; committed ones are not', async () => {
+    const rig = await startManualRig(NOW, { tws: { pacing_safety_margin_ms: 20 } });
+    rigs.push(rig);
+    const calendars = rig.calendars;
+    const source = new TwsIngestor({
+      client: rig.client,
+      ownsClient: true,
+      rawStore: rig.rawStore,
+      stateDir: rig.lake.path('state'),
+      calendarFor: (s) => calendars.calendarFor(s),
+      clock: rig.clock,
+      config: rig.config,
+      instruments: [AAPL, MSFT],
+    });
+    const request = { start: Date.UTC(2024, 10, 25), end: Date.UTC(2024, 10, 30) };
+    const windowLines = (): BackfillWindowRecord[] =>
+      new JsonlLedger<BackfillLedgerRecord>(rig.lake.path('state', BACKFILL_LEDGER)).readAll().filter((r): r is BackfillWindowRecord => r.type === 'window');
+
+    // Commit and acknowledge the first batch, take the second without committing it, then leave.
+    const firstRun = async (): Promise<string[]> => {
+      const taken: string[] = [];
+      for await (const batch of source.run(request)) {
+        taken.push(batch.batchId);
+        if (taken.length === 1) {
+          const res = await rig.rawStore.writeTwsBars(batch.events, batch.batchId, rig.clock.now(), batch.series ?? null);
+          await batch.acknowledge?.(res);
+        } else break;
+      }
+      return taken;
+    };
+    const [committed, dropped] = await rig.driver.run(firstRun());
+    expect(windowLines().map((r) => r.batch_id)).toEqual([committed]);
+    expect(rig.rawStore.hasBatch(dropped as string)).toBe(false);
+
+    // The next run asks for the 7 other windows (the dropped one among them), not the committed one.
+    const second = await rig.driver.run(drainIngestor(source, request, { sink: rig.rawStore, clock: rig.clock, logger: silentLogger() }));
+    expect(second).toMatchObject({ batches: 7, batchesWritten: 7 });
+    expect(second.outcomes.map((o) => o.batchId)).toContain(dropped);
+    expect(second.outcomes.map((o) => o.batchId)).not.toContain(committed);
+    expect(new Set(windowLines().map((r) => r.batch_id)).size).toBe(8);
+    expect(await rig.rawStore.readTwsBars({ symbols: ['AAPL', 'MSFT'], start: '2024-11-25', end: '2024-11-29' })).toHaveLength(2 * WEEK.length);
   });
 });
