@@ -2,7 +2,7 @@ import type { AppContext } from './app-context.js';
 import { JobLedger } from './job-ledger.js';
 import { barSizeMs } from '../core/bars.js';
 import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
-import { latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
+import { latestWindowRecords, unbackedWindows } from '../data-sources/tws/backfill-ledger.js';
 import { expectedBarStartsIn } from '../calendar/expected-bars.js';
 import { openStateLedger, type DqResultRecord, type LiveGapRecord } from '../storage/state-ledgers.js';
 

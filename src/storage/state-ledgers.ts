@@ -13,11 +13,11 @@ import { JsonlLedger } from './state-store.js';
 export const STATE_LEDGERS = {
   /** Committed raw batches (`RawLedgerRecord`; written by storage/raw-store.ts). */
   raw_batches: { file: 'raw_batches.jsonl', view: 'raw_batches' },
-  /** Backfill windows and their outcome (`BackfillLedgerRecord`; written by the TWS ingestor). */
+  /** Backfill windows and their outcome (`BackfillLedgerRecord`; written by data-sources/tws/backfill-ledger.ts). */
   backfill_windows: { file: 'backfill_windows.jsonl', view: 'backfill_ledger' },
   /** Every historical request sent to IB (`RequestLogRecord`; written by data-sources/tws/request-log.ts). */
   backfill_requests: { file: 'backfill_requests.jsonl', view: null },
-  /** How each live gap's repair ended (`LiveGapRecord`; written by the TWS ingestor's live ingest). */
+  /** How each live gap's repair ended (`LiveGapRecord`; written by data-sources/tws/live-ingest.ts). */
   live_gaps: { file: 'live_gaps.jsonl', view: 'live_gaps' },
   /** Per-source, per-symbol watermarks (`WatermarkRecord`; written by data-sources/watermark-store.ts). */
   source_watermarks: { file: 'source_watermarks.jsonl', view: 'source_watermarks' },
