@@ -217,7 +217,7 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
             SELECT k.gid, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
-            FROM doubtful k JOIN u ON u.gid = k.gid AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
+            FROM (SELECT *, unnest(range(1, ${w + 1})) AS back FROM doubtful) k JOIN u ON u.gid = k.gid AND u.rn = k.rn - k.back
             GROUP BY k.gid, k.ts, k.x, k.px)))
     )
     SELECT o.gid, o.date, o.symbol, o.ts,

@@ -76,13 +76,19 @@ export interface TransformSqlPlan {
   readonly reportsQuery: string;
   /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
   failuresQuery(limit: number, perRule: number): string;
-  /** The curated rows of one date (CURATED_COLUMNS). */
+  /** The curated rows of one date (CURATED_COLUMNS and the integer sort key {@link CURATED_SORT_KEY}, in `(symbol, ts)` order). */
   curatedSelect(date: string): string;
   /** The quarantine rows of one date (QUARANTINE_COLUMNS). */
   quarantineSelect(date: string): string;
 }
 
 const MAX_SAFE = '9007199254740991';
+
+/**
+ * Columns of {@link TransformSqlPlan.curatedSelect} beyond CURATED_COLUMNS whose order is the
+ * order of `(symbol, ts)` (gid and epoch ms): sorting two integers costs less than text and instants.
+ */
+export const CURATED_SORT_KEY = ['ibp_sort_gid', 'ibp_sort_ts'] as const;
 
 /**
  * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
@@ -173,8 +179,10 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
   const dupsSql = `CREATE TEMP TABLE ${dups} AS
     SELECT gid, any_value(date) AS date, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
+  // `r` is read twice (rows without other versions; the few keys with several) rather than
+  // materialized: a second scan of the raw file costs less than copying every row once more.
   const rowsSql = `CREATE TEMP TABLE ${rows} AS
-    WITH r AS MATERIALIZED (
+    WITH r AS NOT MATERIALIZED (
       SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
@@ -293,6 +301,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   };
   const curatedColumns = (imputedRows: boolean): string =>
     [
+      // The sort key: within a date, gid follows the symbols' order (sid numbers them sorted).
+      `gid AS ${CURATED_SORT_KEY[0]}`,
+      `ts AS ${CURATED_SORT_KEY[1]}`,
       'symbol',
       `${instant('ts')} AS ts`,
       `${instant(imputedRows ? 'available_ts' : `ts + ${freq}`)} AS available_ts`,
