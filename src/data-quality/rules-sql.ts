@@ -194,13 +194,17 @@ function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
   return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
 }
 
-function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
+function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undefined): string | null {
   const value = outlierValueSql(rule);
   if (value === null) return null;
   const w = rule.window;
   const th = sqlNumber(rule.threshold);
   const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
-  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end.
+  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end,
+  // from the small names relation when there is one (a join with the rows would hash them all).
+  const named = names === undefined
+    ? `FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts`
+    : `FROM exact e JOIN ${names} o ON o.gid = e.gid`;
   return `WITH u AS MATERIALIZED (
       SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
       FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
@@ -220,17 +224,18 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
             FROM (SELECT *, unnest(range(1, ${w + 1})) AS back FROM doubtful) k JOIN u ON u.gid = k.gid AND u.rn = k.rn - k.back
             GROUP BY k.gid, k.ts, k.x, k.px)))
     )
-    SELECT o.gid, o.date, o.symbol, o.ts,
+    SELECT e.gid, o.date, o.symbol, e.ts,
       ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(e.r) || ' is ' || ${JS_SQL.fixed1}(e.z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
-    FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts
+    ${named}
     WHERE e.sd > 0 AND abs(e.z) > ${th}`;
 }
 
 /**
  * The failures of a row-judged rule as `SELECT gid, date, symbol, ts, reason` over `rows`, or null
- * when the rule cannot fail on them (e.g. a range over a column the rows do not have).
+ * when the rule cannot fail on them (e.g. a range over a column the rows do not have). `names`,
+ * when given, is a small relation `(gid, date, symbol)` with one row per gid of the rows.
  */
-export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null {
+export function rowRuleFailuresSql(rule: RowDqRule, rows: string, names?: string): string | null {
   switch (rule.type) {
     case 'range':
       return rangeSql(rule, rows);
@@ -245,7 +250,7 @@ export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null
     case 'unique':
       return uniqueSql(rule, rows);
     case 'outlier':
-      return outlierSql(rule, rows);
+      return outlierSql(rule, rows, names);
   }
 }
 

@@ -64,14 +64,14 @@ export interface TransformSqlPlan {
   readonly drop: readonly string[];
   /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
   readonly countsQuery: string;
-  /** Per date: `final` (every open instrument's final run) and `not_arrived` (grid bars complete at now but after the cutoff). */
-  readonly datesQuery: string;
-  /** Per date and open instrument: `final`, `last_bar_start` (the cutoff of an intraday run; NULL when final or without raw rows). */
+  /**
+   * Per date and open instrument: `final` (its run is the session's final one), `last_bar_start`
+   * (the cutoff of an intraday run; NULL when final or without raw rows) and `not_arrived` (grid
+   * bars complete at now but after the cutoff).
+   */
   readonly cutoffsQuery: string;
-  /** Per date and quarantine stage: `date, stage, n`. */
-  readonly quarantineCountsQuery: string;
-  /** Per date and rule: `date, rule_idx, n`. */
-  readonly ruleCountsQuery: string;
+  /** Per date, quarantined rows per stage (`date, stage, NULL, n`) and failures per rule (`date, NULL, rule_idx, n`). */
+  readonly failureCountsQuery: string;
   /** Gap reports, sorted by date and symbol. */
   readonly reportsQuery: string;
   /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
@@ -207,7 +207,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
-    const sql = rowRuleFailuresSql(r, valid);
+    const sql = rowRuleFailuresSql(r, valid, gids);
     if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
@@ -337,7 +337,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    compute: [gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql, quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
     drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
@@ -347,10 +347,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
       LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
       GROUP BY r.date ORDER BY r.date`,
-    datesQuery: `SELECT date, bool_and(final) AS final, sum(n_cut - n_slots) AS not_arrived FROM ${gids} GROUP BY date ORDER BY date`,
-    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start FROM ${gids} ORDER BY date, symbol`,
-    quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
-    ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
+    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
+    failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
+      UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,
     reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,
     failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
         SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
