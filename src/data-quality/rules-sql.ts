@@ -168,11 +168,11 @@ function monotonicSql(rule: RuleOf<'monotonic_time'>, rows: string): string {
   return `SELECT ${FAIL_COLUMNS},
       CASE WHEN t IS NULL THEN ${sqlString(`${rule.time} is missing`)}
            ELSE ${sqlString(`${rule.time} `)} || ${JS_SQL.isoNum}(t) || ${sqlString(` is not ${word} `)} || ${JS_SQL.isoNum}(prev) || ' seen earlier for ' || coalesce(entity_text, 'null') END AS reason
-    FROM (
+    FROM ${gathered(`SELECT * FROM (
       SELECT ${FAIL_COLUMNS}, ${time} AS t, ${e.kind === 'missing' ? 'NULL' : e.text} AS entity_text,
              max(${time}) OVER (PARTITION BY date, ${entity} ORDER BY symbol, ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
       FROM ${rows})
-    WHERE t IS NULL OR (prev IS NOT NULL AND ${broken})`;
+    WHERE t IS NULL OR (prev IS NOT NULL AND ${broken})`)}`;
 }
 
 function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
