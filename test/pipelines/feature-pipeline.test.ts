@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canMeasureMainThreadCpu, monitorMainThreadBlocking } from '../support/main-thread-blocking.js';
 import { getCalendar } from '../../src/calendar/calendar-registry.js';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
