@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { VersionConflictError } from '../core/errors.js';
-import { checkFeatureName } from './feature-table.js';
+import { checkFeatureName } from './tables/features.js';
 import type { Lake } from './lake.js';
 import { JsonlLedger } from './state-store.js';
 import { stateLedgerPath } from './state-ledgers.js';

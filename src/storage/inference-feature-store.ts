@@ -5,7 +5,7 @@ import { InputError, StorageError, UpstreamMissingError } from '../core/errors.j
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeySet, sqlString } from '../core/sql.js';
 import type { FeatureRegistryStore } from './feature-registry-store.js';
-import { checkFeatureName } from './feature-table.js';
+import { checkFeatureName } from './tables/features.js';
 import type { Lake, LakeRow } from './lake.js';
 import type { OfflineFeatureStore } from './offline-feature-store.js';
 

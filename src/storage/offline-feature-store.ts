@@ -4,7 +4,7 @@ import { InputError, StorageError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlKeySet, sqlString } from '../core/sql.js';
 import type { FeatureRegistration, FeatureRegistryStore } from './feature-registry-store.js';
-import { FEATURE_KEY_COLUMNS, FEATURE_ROW_GROUP_SIZE, checkFeatureName } from './feature-table.js';
+import { FEATURE_KEY_COLUMNS, FEATURE_ROW_GROUP_SIZE, checkFeatureName } from './tables/features.js';
 import type { ColumnData, Lake, LakeColumn, LakeRow } from './lake.js';
 
 /** What one write of a feature partition is. */

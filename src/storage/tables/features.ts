@@ -1,5 +1,5 @@
-import { InputError } from '../core/errors.js';
-import type { LakeColumn } from './lake.js';
+import { InputError } from '../../core/errors.js';
+import type { LakeColumn } from '../lake.js';
 
 /** Columns every feature file starts with, in order; then the gap masks, then the features. */
 export const FEATURE_KEY_COLUMNS: readonly LakeColumn[] = [
