@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { VersionConflictError } from '../core/errors.js';
-import { checkFeatureName } from './tables/features.js';
+import { checkFeatureName, type FeatureTableSchema } from './tables/features.js';
 import type { Lake } from './lake.js';
 import { JsonlLedger } from './state-store.js';
 import { stateLedgerPath } from './state-ledgers.js';
@@ -20,17 +20,10 @@ export interface FeatureRegistryRecord {
   readonly registered_at: string;
 }
 
-/** What registering a group version takes (the identity and the columns of what is written). */
-export interface FeatureRegistration {
-  readonly group: string;
-  readonly version: string;
-  readonly definitionHash: string;
+/** What registering a group version takes: its table (identity and columns) and its definition. */
+export interface FeatureRegistration extends FeatureTableSchema {
   /** Canonical definition, stored in the registry the first time this version is written. */
   readonly definition?: unknown;
-  /** Feature columns (DOUBLE), in file order. */
-  readonly featureColumns: readonly string[];
-  /** Gap-mask columns (BOOLEAN, named `*_imputed`) carried from the source besides is_imputed. */
-  readonly maskColumns?: readonly string[];
 }
 
 /**

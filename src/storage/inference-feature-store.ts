@@ -5,7 +5,7 @@ import { InputError, StorageError, UpstreamMissingError } from '../core/errors.j
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeySet, sqlString } from '../core/sql.js';
 import type { FeatureRegistryStore } from './feature-registry-store.js';
-import { checkFeatureName } from './tables/features.js';
+import { checkFeatureName, parseFeatureKey } from './tables/features.js';
 import type { Lake, LakeRow } from './lake.js';
 import type { OfflineFeatureStore } from './offline-feature-store.js';
 
@@ -193,7 +193,7 @@ export class InferenceFeatureStore {
     const rows = await this.#lake.query(
       `SELECT * FROM ${asOfPointSql({ relation: rel, time: 'epoch_ms(available_ts)', keys: ['symbol'], t: asOf, policy: POINT_IN_TIME })}`,
     );
-    return rows.map((r) => rowCandidate(r, columns));
+    return rows.map((r) => rowCandidate(r, columns, file));
   }
 
   /** Last row per symbol of a partition file, cached per file version. */
@@ -210,7 +210,10 @@ export class InferenceFeatureStore {
       `SELECT * FROM ${asOfPointSql({ relation: `read_parquet(${sqlString(file)}, hive_partitioning = false)`, time: 'epoch_ms(available_ts)', keys: ['symbol'], t: Number.MAX_SAFE_INTEGER, policy: POINT_IN_TIME })}`,
     );
     const bySymbol = new Map<string, Candidate>();
-    for (const r of rows) bySymbol.set(r.symbol as string, rowCandidate(r, columns));
+    for (const r of rows) {
+      const c = rowCandidate(r, columns, file);
+      bySymbol.set(c.symbol, c);
+    }
     this.#summaries.set(key, { version, bySymbol });
     evict(this.#summaries, SUMMARY_CACHE_FILES);
     return bySymbol;
@@ -318,19 +321,14 @@ interface Candidate {
   value(column: string): number | null;
 }
 
-function rowCandidate(r: LakeRow, columns: readonly string[]): Candidate {
+function rowCandidate(r: LakeRow, columns: readonly string[], file: string): Candidate {
+  const key = parseFeatureKey(r, file);
   const vals = new Map<string, number | null>();
   for (const c of columns) {
     const v = r[c];
     vals.set(c, typeof v === 'number' && Number.isFinite(v) ? v : null);
   }
-  return {
-    symbol: r.symbol as string,
-    ts: r.ts as number,
-    available: r.available_ts as number,
-    isImputed: typeof r.is_imputed === 'boolean' ? r.is_imputed : null,
-    value: (c) => vals.get(c) ?? null,
-  };
+  return { symbol: key.symbol, ts: key.ts, available: key.available_ts, isImputed: key.is_imputed, value: (c) => vals.get(c) ?? null };
 }
 
 /** One partition in typed arrays; NaN marks NULL. */

@@ -4,8 +4,8 @@ import { InputError, StorageError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlKeySet, sqlString } from '../core/sql.js';
 import type { FeatureRegistration, FeatureRegistryStore } from './feature-registry-store.js';
-import { FEATURE_KEY_COLUMNS, FEATURE_ROW_GROUP_SIZE, checkFeatureName } from './tables/features.js';
-import type { ColumnData, Lake, LakeColumn, LakeRow } from './lake.js';
+import { FEATURE_KEY_COLUMNS, FEATURE_ROW_GROUP_SIZE, checkFeatureName, featureFileColumnNames, featureFileSelect, featureRowColumns } from './tables/features.js';
+import type { ColumnData, Lake, LakeRow } from './lake.js';
 
 /** What one write of a feature partition is. */
 export interface FeatureWrite extends FeatureRegistration {
@@ -61,16 +61,7 @@ export class OfflineFeatureStore {
 
   /** Writes one date partition from columnar JS data (see {@link writeFeaturesFromRelation}). */
   async writeFeatures(w: FeatureWrite, data: ColumnData, rowCount: number): Promise<FeatureWriteResult> {
-    const masks = w.maskColumns ?? [];
-    const cols: LakeColumn[] = [
-      { name: 'symbol', type: 'VARCHAR' },
-      { name: 'ts', type: 'TIMESTAMPTZ' },
-      { name: 'available_ts', type: 'TIMESTAMPTZ' },
-      { name: 'is_imputed', type: 'BOOLEAN' },
-      { name: 'imputation', type: 'VARCHAR' },
-      ...masks.map((m): LakeColumn => ({ name: m, type: 'BOOLEAN' })),
-      ...w.featureColumns.map((f): LakeColumn => ({ name: f, type: 'DOUBLE' })),
-    ];
+    const cols = featureRowColumns(w);
     const filled: Record<string, ArrayLike<unknown>> = { ...data };
     if (!filled.imputation) filled.imputation = new Array<null>(rowCount).fill(null);
     for (const c of cols) {
@@ -112,7 +103,6 @@ export class OfflineFeatureStore {
    */
   async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<FeatureWriteResult> {
     this.#validate(w);
-    const masks = w.maskColumns ?? [];
     this.#registry.ensureRegistered(w);
     const dates = [...new Set(w.dates)].sort();
     const replace = [...new Set(w.symbols)];
@@ -132,19 +122,8 @@ export class OfflineFeatureStore {
       if (stats.foreign > 0) throw new InputError(`writeFeatures: ${stats.foreign} row(s) for dates outside ${dates.join(', ')}`);
       if (stats.dup > 0) throw new InputError(`writeFeatures: ${stats.dup} duplicate (symbol, ts) row(s) for ${w.group} ${dates.join(', ')}`);
     }
-    const select = [
-      'symbol',
-      'ts',
-      'available_ts',
-      `${sqlString(w.group)} AS feature_group`,
-      `${sqlString(w.version)} AS version`,
-      `${sqlString(w.definitionHash)} AS definition_hash`,
-      'CAST(is_imputed AS BOOLEAN) AS is_imputed',
-      'CAST(imputation AS VARCHAR) AS imputation',
-      ...masks.map((m) => `CAST(${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
-      ...w.featureColumns.map((f) => `CASE WHEN isfinite(CAST(${sqlIdent(f)} AS DOUBLE)) THEN CAST(${sqlIdent(f)} AS DOUBLE) END AS ${sqlIdent(f)}`),
-    ].join(', ');
-    const names = [...FEATURE_KEY_COLUMNS.map((c) => c.name), ...masks, ...w.featureColumns].map(sqlIdent).join(', ');
+    const select = featureFileSelect(w);
+    const names = featureFileColumnNames(w).map(sqlIdent).join(', ');
     let written = 0;
     let revisions = 0;
     for (const date of dates) {
