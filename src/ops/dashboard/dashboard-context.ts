@@ -6,7 +6,7 @@ import type { Clock } from '../../core/clock.js';
 import { parseDateLabel } from '../../core/dates.js';
 import { InputError } from '../../core/errors.js';
 import { assertInstrumentKey } from '../../core/instruments.js';
-import { type BackfillLedgerRecord } from '../../data-sources/tws/tws-ingestor.js';
+import { type BackfillLedgerRecord } from '../../data-sources/tws/backfill-ledger.js';
 import { curatedDatasetFor, TRANSFORM_SOURCE_DATASET, type DqResultRecord } from '../../pipelines/transform-pipeline.js';
 import type { FeatureRegistryRecord } from '../../storage/feature-store.js';
 import type { Lake } from '../../storage/lake.js';

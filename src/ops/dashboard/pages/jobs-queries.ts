@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { BackfillLedgerRecord, BackfillStatus } from '../../../data-sources/tws/tws-ingestor.js';
+import type { BackfillLedgerRecord, BackfillStatus } from '../../../data-sources/tws/backfill-ledger.js';
 import type { JobRunRecord } from '../../job-ledger.js';
 import { compare, type DashboardContext } from '../dashboard-context.js';
 
