@@ -2,23 +2,10 @@ import type { Clock } from '../core/clock.js';
 import { VersionConflictError } from '../core/errors.js';
 import { checkFeatureName, type FeatureTableSchema } from './tables/features.js';
 import type { Lake } from './lake.js';
-import { JsonlLedger } from './state-store.js';
-import { stateLedgerPath } from './state-ledgers.js';
+import type { JsonlLedger } from './state-store.js';
+import { openStateLedger, type FeatureRegistryRecord } from './state-ledgers.js';
 
-/** One feature-group version as recorded in `state/feature_registry.jsonl`. */
-export interface FeatureRegistryRecord {
-  readonly group: string;
-  readonly version: string;
-  /** sha256 of the canonical definition: the identity of what this version computes. */
-  readonly definition_hash: string;
-  /** The canonical definition itself (source and feature specs), so an old version can be recomputed. */
-  readonly definition: unknown;
-  /** Feature output columns, in file order. */
-  readonly columns: readonly string[];
-  /** Gap-mask columns carried from the source (besides is_imputed), in file order. */
-  readonly mask_columns: readonly string[];
-  readonly registered_at: string;
-}
+export type { FeatureRegistryRecord };
 
 /** What registering a group version takes: its table (identity and columns) and its definition. */
 export interface FeatureRegistration extends FeatureTableSchema {
@@ -37,7 +24,7 @@ export class FeatureRegistryStore {
 
   constructor(lake: Lake, clock: Clock) {
     this.#clock = clock;
-    this.#ledger = new JsonlLedger<FeatureRegistryRecord>(stateLedgerPath(lake, 'feature_registry'));
+    this.#ledger = openStateLedger(lake, 'feature_registry');
   }
 
   /** The registry record of a group version, if it was ever written. */

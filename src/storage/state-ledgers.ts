@@ -23,7 +23,7 @@ export const STATE_LEDGERS = {
   source_watermarks: { file: 'source_watermarks.jsonl', view: 'source_watermarks' },
   /** DQ results per transform run and date (`DqResultRecord`; written by the transform). */
   dq_results: { file: 'dq_results.jsonl', view: 'dq_results' },
-  /** Feature-group versions and their definition hashes (`FeatureRegistryRecord`, storage/feature-store.ts). */
+  /** Feature-group versions and their definition hashes (`FeatureRegistryRecord`, storage/feature-registry-store.ts). */
   feature_registry: { file: 'feature_registry.jsonl', view: 'feature_registry' },
   /** Every job run, start and end (`JobRunRecord`; written by ops/job-ledger.ts). */
   job_runs: { file: 'job_runs.jsonl', view: 'job_runs' },
@@ -40,8 +40,8 @@ export function stateLedgerPath(lake: Lake, name: StateLedgerName): string {
   return lake.path('state', STATE_LEDGERS[name].file);
 }
 
-/** A ledger of this lake, typed by its record (feature_registry's record is still declared by its store). */
-export function openStateLedger<N extends Exclude<StateLedgerName, 'feature_registry'>>(lake: Lake, name: N): JsonlLedger<StateLedgerRecords[N]> {
+/** A ledger of this lake, typed by its record. */
+export function openStateLedger<N extends StateLedgerName>(lake: Lake, name: N): JsonlLedger<StateLedgerRecords[N]> {
   return new JsonlLedger<StateLedgerRecords[N]>(stateLedgerPath(lake, name));
 }
 
@@ -262,6 +262,23 @@ export interface JobRunRecord {
 }
 
 /** The record type of each ledger's lines. */
+// ---- feature_registry --------------------------------------------------------------------
+
+/** One feature-group version as recorded in `state/feature_registry.jsonl`. */
+export interface FeatureRegistryRecord {
+  readonly group: string;
+  readonly version: string;
+  /** sha256 of the canonical definition: the identity of what this version computes. */
+  readonly definition_hash: string;
+  /** The canonical definition itself (source and feature specs), so an old version can be recomputed. */
+  readonly definition: unknown;
+  /** Feature output columns, in file order. */
+  readonly columns: readonly string[];
+  /** Gap-mask columns carried from the source (besides is_imputed), in file order. */
+  readonly mask_columns: readonly string[];
+  readonly registered_at: string;
+}
+
 export interface StateLedgerRecords {
   raw_batches: RawLedgerRecord;
   backfill_windows: BackfillLedgerRecord;
@@ -270,4 +287,5 @@ export interface StateLedgerRecords {
   source_watermarks: WatermarkRecord;
   dq_results: DqResultRecord;
   job_runs: JobRunRecord;
+  feature_registry: FeatureRegistryRecord;
 }

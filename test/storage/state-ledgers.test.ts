@@ -14,8 +14,8 @@ afterEach(async () => {
 });
 
 describe('state ledgers: one module names each file and its record type', () => {
-  it('every ledger but the feature registry (still typed by its store) has a record type', () => {
-    expectTypeOf<keyof StateLedgerRecords>().toEqualTypeOf<Exclude<StateLedgerName, 'feature_registry'>>();
+  it('every ledger has a record type', () => {
+    expectTypeOf<keyof StateLedgerRecords>().toEqualTypeOf<StateLedgerName>();
     const files = Object.values(STATE_LEDGERS).map((l) => l.file);
     expect(new Set(files).size).toBe(files.length);
   });

@@ -6,13 +6,11 @@ import type { Clock } from '../../core/clock.js';
 import { parseDateLabel } from '../../core/dates.js';
 import { InputError } from '../../core/errors.js';
 import { assertInstrumentKey } from '../../core/instruments.js';
-import { type BackfillLedgerRecord } from '../../data-sources/tws/backfill-ledger.js';
-import { curatedDatasetFor, TRANSFORM_SOURCE_DATASET, type DqResultRecord } from '../../pipelines/transform-pipeline.js';
-import type { FeatureRegistryRecord } from '../../storage/feature-store.js';
+import { curatedDatasetFor, TRANSFORM_SOURCE_DATASET } from '../../pipelines/transform-pipeline.js';
 import type { Lake } from '../../storage/lake.js';
 import type { RawStore } from '../../storage/raw-store.js';
-import { JsonlLedger } from '../../storage/state-store.js';
-import { stateLedgerPath } from '../../storage/state-ledgers.js';
+import type { JsonlLedger } from '../../storage/state-store.js';
+import { openStateLedger, type BackfillLedgerRecord, type DqResultRecord, type FeatureRegistryRecord } from '../../storage/state-ledgers.js';
 import type { HealthReport, MarketDataService } from '../daemon.js';
 import { JobLedger } from '../job-ledger.js';
 import type { CuratedAggregate } from './coverage-math.js';
@@ -92,9 +90,9 @@ export class DashboardContext {
   constructor(src: DashboardSource, daemon: DashboardDaemon | null = null) {
     this.src = src;
     this.daemon = daemon;
-    this.dqLedger = new JsonlLedger(stateLedgerPath(src.lake, 'dq_results'));
-    this.backfillLedger = new JsonlLedger(stateLedgerPath(src.lake, 'backfill_windows'));
-    this.featureRegistry = new JsonlLedger(stateLedgerPath(src.lake, 'feature_registry'));
+    this.dqLedger = openStateLedger(src.lake, 'dq_results');
+    this.backfillLedger = openStateLedger(src.lake, 'backfill_windows');
+    this.featureRegistry = openStateLedger(src.lake, 'feature_registry');
     this.jobLedger = daemon?.ledger ?? new JobLedger(src.lake, src.clock);
   }
 
