@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { InputError, IbpipeError, StorageError } from '../core/errors.js';
 import { sqlEnum, sqlIdent, sqlList, sqlString } from '../core/sql.js';
 import type { Lake } from '../storage/lake.js';
-import type { RawStore, WriteBatchResult } from '../storage/raw-store.js';
+import type { RawStore, RelationSummary, WriteBatchResult } from '../storage/raw-store.js';
 import { PROBLEMS, shownValue } from './bar-value-rules.js';
 import {
   decimalFromNumberSql,
@@ -65,6 +65,11 @@ export interface CheckedFile {
   readonly stamp: string;
   /** How each field is read (column name or position, source type). */
   readonly columns: readonly FileColumn[];
+  /**
+   * The raw store's pre-write scan of the rows the check kept, made by the check's own read of
+   * the file (absent when the check had to scan on its own): the write then reads the file once.
+   */
+  readonly summary?: { readonly keep: string; readonly of: RelationSummary } | undefined;
 }
 
 export interface FileIngestResult extends WriteBatchResult {
@@ -153,10 +158,55 @@ export class FileIngestor implements Ingestor {
     const format = ext === '.csv' ? 'csv' : 'parquet';
     const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
     const checked = { file, batchId: `file-${digest.slice(0, 32)}`, format, rows: 0, stamp, columns } as const;
+    const fused = await this.#checkAndSummarize(checked, request);
+    if (fused !== null) return fused;
+    return { ...checked, ...(await this.#check(checked, request)) };
+  }
+
+  /**
+   * The check and the raw store's pre-write scan in one read of the file: every cell's problem
+   * counted, and the kept rows summarised for the write. Null when DuckDB fails on a value while
+   * converting it for the write's columns: the plain check then names the problem.
+   */
+  async #checkAndSummarize(c: CheckedFile, request: IngestRequest): Promise<(CheckedFile & { kept: number }) | null> {
+    const rejects = c.format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
+    try {
+      const rel = this.#parsed(c, rejects, false);
+      const anyProblem = this.#anyProblem(rel.parsed);
+      const keep = this.#keepSql(request);
+      const out = `(SELECT _inst_key AS symbol, _inst_con_id AS con_id, _inst_wts AS what_to_show, v_ts AS ts, v_open AS open, v_high AS high, v_low AS low,
+                           v_close AS close, v_volume AS volume, ${rel.parsed.has('wap') ? 'v_wap' : 'NULL'} AS wap, ${rel.parsed.has('trade_count') ? 'v_trade_count' : 'NULL'} AS trade_count,
+                           ${sqlString(basename(c.file))} AS request_id, * FROM ${rel.sql})`;
+      let scan: Awaited<ReturnType<RawStore['summarizeRelation']>>;
+      try {
+        scan = await this.#deps.rawStore.summarizeRelation(out, { keep, counts: { n: 'true', kept: keep, bad: anyProblem } });
+      } catch (err) {
+        if (rejects !== null) await this.#failOnRejects(c.file, rejects, c.columns.length).catch((e: unknown) => (e instanceof InputError ? Promise.reject(e) : undefined));
+        if (isInputReadError(err)) return null;
+        throw err;
+      }
+      if (rejects !== null) await this.#failOnRejects(c.file, rejects, c.columns.length);
+      const { n = 0, kept = 0, bad = 0 } = scan.counts;
+      if (bad > 0) {
+        const located = this.#parsed(c, null);
+        await this.#failOnFirstProblem(c, located.sql, this.#anyProblem(located.parsed), bad);
+      }
+      return { ...c, rows: n, kept, summary: { keep: this.#keepSql(request, '_inst_key'), of: scan.summary } };
+    } finally {
+      if (rejects !== null) {
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_scans`);
+      }
+    }
+  }
+
+  /** Checks a file by a scan of its own (when the fused check and summary could not convert a value). */
+  async #check(checked: CheckedFile, request: IngestRequest): Promise<{ rows: number; kept: number }> {
+    const { file, format, columns } = checked;
     const rejects = format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
     try {
       const rel = this.#parsed(checked, rejects);
-      const anyProblem = `coalesce(${FIELDS.filter((f) => rel.parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
+      const anyProblem = this.#anyProblem(rel.parsed);
       let summary: { n: number; kept: number; bad: number };
       try {
         const res = await this.#deps.lake.query<{ n: number; kept: number; bad: number }>(
@@ -173,13 +223,17 @@ export class FileIngestor implements Ingestor {
       }
       if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length);
       if (summary.bad > 0) await this.#failOnFirstProblem(checked, rel.sql, anyProblem, summary.bad);
-      return { ...checked, rows: summary.n, kept: summary.kept };
+      return { rows: summary.n, kept: summary.kept };
     } finally {
       if (rejects !== null) {
         await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
         await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_scans`);
       }
     }
+  }
+
+  #anyProblem(parsed: ReadonlySet<Field>): string {
+    return `coalesce(${FIELDS.filter((f) => parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
   }
 
   /** Writes a checked file as one batch (a no-op when its id is already committed). */
@@ -192,6 +246,7 @@ export class FileIngestor implements Ingestor {
       barSize: this.#deps.barSize,
       ingestionTs: this.#deps.clock.now(),
       costly: rel.costly,
+      summary: rel.summary,
     });
     return { ...result, file: checked.file };
   }
@@ -209,8 +264,11 @@ export class FileIngestor implements Ingestor {
 
   /** The rows of a checked file (narrowed by the request) as a relation for RawStore.writeRelation. */
   relationOf(checked: CheckedFile, request: IngestRequest = {}): RelationRows {
+    // The check's summary holds for exactly the rows it kept: the same narrowing, or none.
+    const keep = this.#keepSql(request, '_inst_key');
+    const summary = checked.summary?.keep === keep ? checked.summary.of : undefined;
     // CSV text is parsed by SQL on every read; a Parquet file's typed columns are cheap to read again.
-    return { sql: this.#writeRelation(checked, request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv' };
+    return { sql: this.#writeRelation(checked, request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv', summary };
   }
 
   async ingestFile(path: string): Promise<FileIngestResult> {
@@ -383,17 +441,21 @@ export class FileIngestor implements Ingestor {
     return this.#instrumentColumns(src);
   }
 
-  /** The checking relation: rn, then v_<field> and p_<field> (NULL or the refusal) per mapped field. */
-  #parsed(c: CheckedFile, rejects: string | null): { sql: string; parsed: Set<Field> } {
+  /**
+   * The checking relation: rn (when `withRowNumber`), the instrument (_inst_key, _inst_wts,
+   * _inst_con_id), then v_<field>, p_<field> (NULL or the refusal) and r_<field> (the cell) per
+   * mapped field.
+   */
+  #parsed(c: CheckedFile, rejects: string | null, withRowNumber = true): { sql: string; parsed: Set<Field> } {
     const q = new LayeredSelect();
-    const out: string[] = ['rn'];
+    const out: string[] = [...(withRowNumber ? ['rn'] : []), '_inst_key', '_inst_wts', '_inst_con_id'];
     const parsed = new Set<Field>();
     for (const col of c.columns) {
       const f = this.#fieldSql(q, col, sqlIdent(`f_${col.field}`));
       out.push(`${f.value} AS v_${col.field}`, `${f.problem} AS p_${col.field}`, `${sqlIdent(`f_${col.field}`)} AS r_${col.field}`);
       parsed.add(col.field);
     }
-    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, rejects, true))})`, parsed };
+    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, rejects, withRowNumber))})`, parsed };
   }
 
   /** The rows to write, as RAW_RELATION_COLUMNS. */
