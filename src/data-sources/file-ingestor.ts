@@ -145,22 +145,36 @@ export class FileIngestor implements Ingestor {
   /** Reads and checks a file without writing anything; throws InputError naming the first bad cell. */
   async checkFile(path: string, request: IngestRequest = {}): Promise<CheckedFile & { kept: number }> {
     const file = resolve(path);
+    const unreadable = (err: unknown): InputError => new InputError(`${file}: cannot read (${(err as Error).message})`, { cause: err, details: { file } });
     let stamp: string;
-    let digest: string;
     try {
       stamp = stampOf(file);
-      digest = await hashFile(file);
     } catch (err) {
-      throw new InputError(`${file}: cannot read (${(err as Error).message})`, { cause: err, details: { file } });
+      throw unreadable(err);
     }
-    const ext = extname(file).toLowerCase();
-    if (ext !== '.csv' && ext !== '.parquet') throw new InputError(`${file}: expected a .csv or .parquet file`, { details: { file } });
-    const format = ext === '.csv' ? 'csv' : 'parquet';
-    const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
-    const checked = { file, batchId: `file-${digest.slice(0, 32)}`, format, rows: 0, stamp, columns } as const;
-    const fused = await this.#checkAndSummarize(checked, request);
-    if (fused !== null) return fused;
-    return { ...checked, ...(await this.#check(checked, request)) };
+    // The batch id (the bytes' hash) is computed on the event loop while DuckDB reads the file.
+    const hashing = hashFile(file);
+    hashing.catch(() => undefined);
+    let result: CheckedFile & { kept: number };
+    try {
+      const ext = extname(file).toLowerCase();
+      if (ext !== '.csv' && ext !== '.parquet') throw new InputError(`${file}: expected a .csv or .parquet file`, { details: { file } });
+      const format = ext === '.csv' ? 'csv' : 'parquet';
+      const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
+      const unhashed = { file, batchId: '', format, rows: 0, stamp, columns } as const;
+      result = (await this.#checkAndSummarize(unhashed, request)) ?? { ...unhashed, ...(await this.#check(unhashed, request)) };
+    } catch (err) {
+      // A file that cannot be read at all says so, rather than what reading it as a format found.
+      const failed = await hashing.then(() => null, (e: unknown) => e);
+      throw failed === null ? err : unreadable(failed);
+    }
+    let digest: string;
+    try {
+      digest = await hashing;
+    } catch (err) {
+      throw unreadable(err);
+    }
+    return { ...result, batchId: `file-${digest.slice(0, 32)}` };
   }
 
   /**
