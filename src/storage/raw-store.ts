@@ -74,6 +74,8 @@ export interface RelationSummary {
   /** The configured symbols the scan numbered rows by (a write with other symbols scans again). */
   readonly symbols: string;
   readonly rows: readonly SummaryRow[];
+  /** Rows that come before their predecessor in (symbol, ts) order: 0 when the rows need no sort. */
+  readonly descents: number;
 }
 
 /** What summarizeRelation scans besides the write's own aggregates. */
@@ -121,7 +123,6 @@ interface SummaryRow extends Record<string, unknown> {
   req_min: string | null;
   req_max: string | null;
   req_n: number;
-  descents: number;
 }
 
 export interface WriteBatchResult {
@@ -376,7 +377,21 @@ export class RawStore {
     const totals = rows.find((r) => !r.by_hour && !r.by_symbol);
     const counts: Record<string, number> = {};
     names.forEach((n, i) => (counts[n] = Number(totals?.[`c${i}`] ?? 0)));
-    return { summary: { symbols: known.symbols.join('\n'), rows: rows.filter((r) => r.by_hour || r.by_symbol) }, counts };
+    const descents = await this.#descents(relation);
+    return { summary: { symbols: known.symbols.join('\n'), rows: rows.filter((r) => r.by_hour || r.by_symbol), descents }, counts };
+  }
+
+  /**
+   * Whether the rows come in (symbol, ts) order: rows that come before their predecessor. A
+   * query of its own: a streaming lag over the input order runs on one thread, and only the
+   * symbol and ts columns need reading for it, while the summary's aggregates run on all.
+   */
+  async #descents(relation: string): Promise<number> {
+    const [r] = await this.#lake.query<{ descents: number | null }>(
+      `SELECT count(*) FILTER (WHERE prev_symbol > symbol OR (prev_symbol = symbol AND prev_ts > ts)) AS descents
+       FROM (SELECT symbol, ts, lag(symbol) OVER () AS prev_symbol, lag(ts) OVER () AS prev_ts FROM ${this.#castRelation(relation)})`,
+    );
+    return Number(r?.descents ?? 0);
   }
 
   /** The relation with RAW_RELATION_COLUMNS cast to their types (extra: more columns computed over the relation's own). */
@@ -394,8 +409,7 @@ export class RawStore {
   }
 
   /**
-   * One scan: the (calendar, hour) pairs present (for dates), each symbol's attributes, and
-   * whether the rows already come in (symbol, ts) order (a streaming lag over the input order).
+   * One scan: the (calendar, hour) pairs present (for dates) and each symbol's attributes.
    * Aggregated per (symbol, hour) first (a few rows per symbol and session), then rolled up per
    * (calendar, hour) and per symbol: each row updates one set of aggregates, not two. A projection,
    * not a join, numbers the symbols, so the input order survives.
@@ -405,7 +419,7 @@ export class RawStore {
     const extra = `, ${request.keep ?? 'true'} AS _keep${countExprs.map((c, i) => `, (${c}) AS _c${i}`).join('')}`;
     const rel = this.#castRelation(relation, extra);
     const calList = sqlList(known.cal, 'INTEGER');
-    const numbered = `(SELECT r.*, ${this.#symbolNumber(known.symbols)} AS k, lag(r.symbol) OVER () AS prev_symbol, lag(r.ts) OVER () AS prev_ts FROM ${rel} r)`;
+    const numbered = `(SELECT r.*, ${this.#symbolNumber(known.symbols)} AS k FROM ${rel} r)`;
     const cAgg = countExprs.map((_, i) => `, count(*) FILTER (WHERE r._c${i}) AS c${i}`).join('');
     const cNull = countExprs.map((_, i) => `, NULL::BIGINT AS c${i}`).join('');
     const cSum = countExprs.map((_, i) => `, sum(c${i}) AS c${i}`).join('');
@@ -413,18 +427,17 @@ export class RawStore {
          SELECT r.k, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r._keep, count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown,
                 count(*) FILTER (WHERE ${INCOMPLETE}) AS bad, epoch_ms(max(r.ts)) AS last,
                 min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
-                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
-                count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents${cAgg}
+                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n${cAgg}
          FROM ${numbered} r GROUP BY ALL)
        SELECT true AS by_hour, false AS by_symbol, (${calList})[k + 1] AS cal, hour, NULL::INTEGER AS k, sum(n) AS n, sum(unknown) AS unknown, sum(bad) AS bad, max(last) AS last,
-              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n, sum(descents) AS descents${cNull}
+              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n${cNull}
        FROM fine WHERE _keep GROUP BY ALL
        UNION ALL
        SELECT false, true, NULL, NULL, k, sum(n), sum(unknown), sum(bad), max(last), min(wts_min), max(wts_max), min(con_min), max(con_max), sum(con_n),
-              min(req_min), max(req_max), sum(req_n), sum(descents)${cNull}
+              min(req_min), max(req_max), sum(req_n)${cNull}
        FROM fine WHERE _keep GROUP BY k
        UNION ALL
-       SELECT false, false, NULL, NULL, NULL, sum(n), sum(unknown), sum(bad), NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, sum(descents)${cSum}
+       SELECT false, false, NULL, NULL, NULL, sum(n), sum(unknown), sum(bad), NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0${cSum}
        FROM fine`;
   }
 
@@ -437,8 +450,8 @@ export class RawStore {
     const incomplete = INCOMPLETE;
     const k = this.#symbolNumber(known.symbols);
     const calList = sqlList(known.cal, 'INTEGER');
-    const given = batch.summary !== undefined && batch.summary.symbols === known.symbols.join('\n') ? batch.summary.rows : null;
-    const summary = given ?? (await lake.query<SummaryRow>(this.#summarySql(relation, known, {}))).filter((r) => r.by_hour || r.by_symbol);
+    const given = batch.summary !== undefined && batch.summary.symbols === known.symbols.join('\n') ? batch.summary : null;
+    const summary = given?.rows ?? (await lake.query<SummaryRow>(this.#summarySql(relation, known, {}))).filter((r) => r.by_hour || r.by_symbol);
     const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
     if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
     const total = hours.reduce((n, h) => n + h.n, 0);
@@ -471,7 +484,7 @@ export class RawStore {
     const narrow = `${k} AS k, r.symbol, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${uniform ? '' : ', r.what_to_show, r.con_id, r.request_id'}`;
     // Rows already in (symbol, ts) order (a file exported per symbol) keep it through filters and
     // projections: no sort, which is most of the cost of writing them.
-    const ordered = hours.reduce((n, h) => n + h.descents, 0) === 0;
+    const ordered = (given?.descents ?? (await this.#descents(relation))) === 0;
     const order = ordered ? '' : ' ORDER BY k, ts';
     // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
     const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;
