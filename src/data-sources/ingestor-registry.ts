@@ -15,7 +15,8 @@ import { pgTargetFromEnv } from './pg-connection.js';
 import type { SourceConfig, SourceType } from './sources-config.js';
 import { TwsClient } from './tws/tws-client.js';
 import type { TwsConfig } from './tws/tws-config.js';
-import { TwsIngestor, type BackfillDataset } from './tws/tws-ingestor.js';
+import { TwsIngestor } from './tws/tws-ingestor.js';
+import { type BackfillDataset } from './tws/tws-dataset.js';
 import { WatermarkStore } from './watermark-store.js';
 import { stateLedgerPath } from '../storage/state-ledgers.js';
 

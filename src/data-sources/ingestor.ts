@@ -89,7 +89,8 @@ export interface IngestBatch {
  *   symbol) and changes nothing: no write, no state advanced (`ibpipe ingest --dry-run`).
  * - `run(request)` yields batches lazily, one at a time; the consumer (`drainIngestor`) commits
  *   each to the raw store and awaits its `acknowledge` before it asks for the next, so a source
- *   never holds more than one batch and never advances its state past what is committed.
+ *   holds a bounded number of batches (one; a TWS source one per request in flight) and never
+ *   advances its state past what is committed.
  * - Resume: progress lives in the source's own state (a watermark per symbol, a ledger of done
  *   windows) and moves only in `acknowledge`. A request without `start` means "everything new
  *   since that state" (or a documented default window); with `start`, the source re-reads the

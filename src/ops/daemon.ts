@@ -8,7 +8,7 @@ import { HttpServer, type RouteHandler } from './http-server.js';
 import { JobLedger, type JobParams } from './job-ledger.js';
 import { LiveChainTrigger, type LiveChainStream } from './live-chain-trigger.js';
 import type { LiveGapReport, MarketDataFactory, MarketDataService } from './market-data.js';
-import { liveDatasetTag, liveStreamKey } from '../data-sources/tws/tws-ingestor.js';
+import { liveDatasetTag, liveStreamKey } from '../data-sources/tws/live-ingest.js';
 import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
 import type { Logger } from '../core/logger.js';
 import { DaemonMetrics } from './metrics.js';

@@ -1,7 +1,7 @@
 import type { InstrumentCalendars } from '../calendar/instrument-calendars.js';
 import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { isLiveBatchId, liveStreamKey } from '../data-sources/tws/tws-ingestor.js';
+import { isLiveBatchId, liveStreamKey } from '../data-sources/tws/live-ingest.js';
 import type { BatchCommitInfo } from '../storage/raw-store.js';
 import type { MarketDataEvent } from './market-data.js';
 import type { JobParams } from './job-ledger.js';

@@ -4,9 +4,9 @@ import { JobLedger } from './job-ledger.js';
 import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
 import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
-import { type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/tws-ingestor.js';
+import { type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/backfill-ledger.js';
 import { expectedBarStartsIn } from '../calendar/expected-bars.js';
-import { type LiveGapRecord } from '../data-sources/tws/tws-ingestor.js';
+import { type LiveGapRecord } from '../data-sources/tws/live-ingest.js';
 import { stateLedgerPath } from '../storage/state-ledgers.js';
 
 export interface CoverageRow {

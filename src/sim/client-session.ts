@@ -28,7 +28,9 @@ import type { BadBarsConfig } from './sim-config.js';
 import { matchContract, type ContractQuery, type SimInstrument } from './sim-instruments.js';
 import {
   build,
+  type ClientRequest,
   CODE,
+  decodeRequest,
   MIN_CLIENT_VERSION,
   NO_VALID_ID,
   REQ,
@@ -252,7 +254,7 @@ export class ClientSession {
         return;
       }
       try {
-        this.#dispatch(f.fields);
+        this.#dispatch(decodeRequest(f.fields));
       } catch (err) {
         this.#log.error({ err, fields: f.fields.slice(0, 3) }, 'request handling failed');
       }
@@ -272,66 +274,65 @@ export class ClientSession {
     this.send(build.serverVersion(formatConnectionTime(this.gw.clock.now(), this.gw.timezone)));
   }
 
-  #dispatch(f: string[]): void {
-    const id = Number(f[0]);
+  #dispatch(req: ClientRequest): void {
     if (this.#state === 'awaiting-start') {
-      if (id === REQ.START_API) this.#startApi(f);
+      if (req.type === 'startApi') this.#startApi(req.clientId);
       return;
     }
     if (this.#state !== 'ready') return;
-    switch (id) {
-      case REQ.REQ_CURRENT_TIME:
+    switch (req.type) {
+      case 'currentTime':
         this.gw.count('currentTime');
         this.gw.served();
         this.send(build.currentTime(Math.floor(this.gw.clock.now() / 1000)));
         return;
-      case REQ.REQ_IDS:
+      case 'ids':
         this.gw.count('ids');
         this.gw.served();
         this.send(build.nextValidId(this.gw.nextValidId));
         return;
-      case REQ.REQ_MANAGED_ACCTS:
+      case 'managedAccounts':
         this.gw.count('managedAccounts');
         this.gw.served();
         this.send(build.managedAccounts(this.gw.accounts));
         return;
-      case REQ.REQ_MARKET_DATA_TYPE:
+      case 'marketDataType':
         return;
-      case REQ.REQ_CONTRACT_DATA:
-        this.#contractDetails(f);
+      case 'contractDetails':
+        this.#contractDetails(req);
         return;
-      case REQ.REQ_HEAD_TIMESTAMP:
-        this.#headTimestamp(f);
+      case 'headTimestamp':
+        this.#headTimestamp(req);
         return;
-      case REQ.CANCEL_HEAD_TIMESTAMP:
+      case 'cancelHeadTimestamp':
         return;
-      case REQ.REQ_HISTORICAL_DATA:
-        void this.#historical(f).catch((err: unknown) =>
+      case 'historicalData':
+        void this.#historical(req).catch((err: unknown) =>
           this.#log.error({ err }, 'historical request failed'),
         );
         return;
-      case REQ.CANCEL_HISTORICAL_DATA:
-        this.#cancel(Number(f[2]), 'keepUpToDate');
+      case 'cancelHistoricalData':
+        this.#cancel(req.reqId, 'keepUpToDate');
         return;
-      case REQ.REQ_REAL_TIME_BARS:
-        this.#realTimeBars(f);
+      case 'realTimeBars':
+        this.#realTimeBars(req);
         return;
-      case REQ.CANCEL_REAL_TIME_BARS:
-        this.#cancel(Number(f[2]), 'realTimeBars');
+      case 'cancelRealTimeBars':
+        this.#cancel(req.reqId, 'realTimeBars');
         return;
-      case REQ.REQ_MKT_DATA:
+      case 'mktData':
         this.gw.count('mktData');
-        this.sendError(Number(f[2]), 354, 'Requested market data is not subscribed.');
+        this.sendError(req.reqId, 354, 'Requested market data is not subscribed.');
         return;
-      case REQ.CANCEL_MKT_DATA:
+      case 'cancelMktData':
         return;
-      default:
-        this.#log.info({ event: 'unsupported_request', msg_id: id }, 'request type not simulated; ignored');
+      case 'startApi':
+      case 'unsupported':
+        this.#log.info({ event: 'unsupported_request', msg_id: req.type === 'startApi' ? REQ.START_API : req.msgId }, 'request type not simulated; ignored');
     }
   }
 
-  #startApi(f: string[]): void {
-    const clientId = Number(f[2] || 0);
+  #startApi(clientId: number): void {
     if (this.gw.clientIdInUse(clientId, this)) {
       this.gw.countClientIdRejection();
       this.sendError(NO_VALID_ID, CODE.CLIENT_ID_IN_USE, TEXT.clientIdInUse);
@@ -362,10 +363,9 @@ export class ClientSession {
     return undefined;
   }
 
-  #contractDetails(f: string[]): void {
+  #contractDetails(req: Extract<ClientRequest, { type: 'contractDetails' }>): void {
     this.gw.count('contractDetails');
-    const reqId = Number(f[2]);
-    const q = contractQuery(f, 3);
+    const { reqId, contract: q } = req;
     this.#log.info(
       { event: 'request', type: 'contractDetails', client_id: this.clientId, req_id: reqId, contract: q },
       'contract details',
@@ -381,13 +381,9 @@ export class ClientSession {
     this.gw.served();
   }
 
-  #headTimestamp(f: string[]): void {
+  #headTimestamp(req: Extract<ClientRequest, { type: 'headTimestamp' }>): void {
     this.gw.count('headTimestamp');
-    const reqId = Number(f[1]);
-    const q = contractQuery(f, 2);
-    const rth = truthy(f[15]);
-    const series = (f[16] ?? '').toUpperCase();
-    const formatDate = Number(f[17] || 1);
+    const { reqId, contract: q, rth, whatToShow: series, formatDate } = req;
     this.#log.info(
       {
         event: 'request',
@@ -416,19 +412,9 @@ export class ClientSession {
     this.gw.served();
   }
 
-  async #historical(f: string[]): Promise<void> {
+  async #historical(req: Extract<ClientRequest, { type: 'historicalData' }>): Promise<void> {
     this.gw.count('historicalData');
-    const reqId = Number(f[1]);
-    const q = contractQuery(f, 2);
-    const endText = f[15] ?? '';
-    const barText = f[16] ?? '';
-    const durationText = f[17] ?? '';
-    const rth = truthy(f[18]);
-    const series = (f[19] ?? '').toUpperCase();
-    const formatDate = Number(f[20] || 1);
-    let i = 21;
-    if (q.secType.toUpperCase() === 'BAG') i += 1 + 4 * Number(f[21] || 0);
-    const keepUpToDate = truthy(f[i]);
+    const { reqId, contract: q, endDateTime: endText, barSize: barText, duration: durationText, rth, whatToShow: series, formatDate, keepUpToDate } = req;
     const now = this.gw.clock.now();
     this.#log.info(
       {
@@ -577,12 +563,9 @@ export class ClientSession {
     }
   }
 
-  #realTimeBars(f: string[]): void {
+  #realTimeBars(req: Extract<ClientRequest, { type: 'realTimeBars' }>): void {
     this.gw.count('realTimeBars');
-    const reqId = Number(f[2]);
-    const q = contractQuery(f, 3);
-    const series = (f[16] ?? '').toUpperCase();
-    const rth = truthy(f[17]);
+    const { reqId, contract: q, whatToShow: series, rth } = req;
     this.#log.info(
       {
         event: 'request',
@@ -659,30 +642,6 @@ const KNOWN_SERIES = new Set([
 function seriesAvailable(inst: SimInstrument, series: string): boolean {
   if (!(PRICE_SERIES as readonly string[]).includes(series)) return false;
   return inst.hasTrades || (series !== 'TRADES' && series !== 'ADJUSTED_LAST');
-}
-
-function truthy(v: string | undefined): boolean {
-  return v === '1' || v === 'true';
-}
-
-/**
- * Reads the 12-field contract block: conId, symbol, secType, lastTradeDateOrContractMonth,
- * strike, right, multiplier, exchange, primaryExch, currency, localSymbol, tradingClass.
- */
-function contractQuery(f: string[], at: number): ContractQuery {
-  const s = (k: number): string => f[at + k] ?? '';
-  return {
-    conId: Number(s(0) || 0),
-    symbol: s(1),
-    secType: s(2),
-    lastTradeDateOrContractMonth: s(3),
-    multiplier: s(6),
-    exchange: s(7),
-    primaryExch: s(8),
-    currency: s(9),
-    localSymbol: s(10),
-    tradingClass: s(11),
-  };
 }
 
 function toWire(b: MarketBar, bar: BarSpec, formatDate: number, inst: SimInstrument): WireBar {

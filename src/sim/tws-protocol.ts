@@ -1,4 +1,5 @@
 import type { WireValue } from './wire-codec.js';
+import type { ContractQuery } from './sim-instruments.js';
 
 /**
  * Message ids, field layouts and error texts of the TWS API at server version 193, the version
@@ -246,3 +247,133 @@ export const build = {
     b.count,
   ],
 } as const;
+
+// ---- client requests ------------------------------------------------------------------------
+
+/** The contract block of a request (12 fields; strike and right are read past, as the sim ignores them). */
+export type RequestContract = ContractQuery;
+
+/**
+ * A client message decoded by its id into a typed record (field layouts at SERVER_VERSION:
+ * shared/reference/tws-protocol.md §3). Fields keep the gateway's leniency: a missing number is
+ * NaN or its default, a missing text is empty; validating values is the session's job.
+ */
+export type ClientRequest =
+  | { readonly type: 'startApi'; readonly clientId: number }
+  | { readonly type: 'currentTime' }
+  | { readonly type: 'ids' }
+  | { readonly type: 'managedAccounts' }
+  | { readonly type: 'marketDataType' }
+  | { readonly type: 'contractDetails'; readonly reqId: number; readonly contract: RequestContract }
+  | {
+      readonly type: 'headTimestamp';
+      readonly reqId: number;
+      readonly contract: RequestContract;
+      readonly rth: boolean;
+      /** Upper-cased, as the gateway compares it. */
+      readonly whatToShow: string;
+      readonly formatDate: number;
+    }
+  | { readonly type: 'cancelHeadTimestamp'; readonly reqId: number }
+  | {
+      readonly type: 'historicalData';
+      readonly reqId: number;
+      readonly contract: RequestContract;
+      /** As sent: `yyyymmdd hh:mm:ss[ zone]`, `yyyymmdd-hh:mm:ss` or "" (now). */
+      readonly endDateTime: string;
+      readonly barSize: string;
+      readonly duration: string;
+      readonly rth: boolean;
+      /** Upper-cased, as the gateway compares it. */
+      readonly whatToShow: string;
+      readonly formatDate: number;
+      readonly keepUpToDate: boolean;
+    }
+  | { readonly type: 'cancelHistoricalData'; readonly reqId: number }
+  | { readonly type: 'realTimeBars'; readonly reqId: number; readonly contract: RequestContract; readonly whatToShow: string; readonly rth: boolean }
+  | { readonly type: 'cancelRealTimeBars'; readonly reqId: number }
+  | { readonly type: 'mktData'; readonly reqId: number }
+  | { readonly type: 'cancelMktData'; readonly reqId: number }
+  | { readonly type: 'unsupported'; readonly msgId: number };
+
+function truthy(v: string | undefined): boolean {
+  return v === '1' || v === 'true';
+}
+
+/**
+ * Reads the 12-field contract block: conId, symbol, secType, lastTradeDateOrContractMonth,
+ * strike, right, multiplier, exchange, primaryExch, currency, localSymbol, tradingClass.
+ */
+function contractAt(f: readonly string[], at: number): RequestContract {
+  const s = (k: number): string => f[at + k] ?? '';
+  return {
+    conId: Number(s(0) || 0),
+    symbol: s(1),
+    secType: s(2),
+    lastTradeDateOrContractMonth: s(3),
+    multiplier: s(6),
+    exchange: s(7),
+    primaryExch: s(8),
+    currency: s(9),
+    localSymbol: s(10),
+    tradingClass: s(11),
+  };
+}
+
+/** Decodes one client message (the fields of a frame, its id first). */
+export function decodeRequest(f: readonly string[]): ClientRequest {
+  const msgId = Number(f[0]);
+  switch (msgId) {
+    case REQ.START_API:
+      return { type: 'startApi', clientId: Number(f[2] || 0) };
+    case REQ.REQ_CURRENT_TIME:
+      return { type: 'currentTime' };
+    case REQ.REQ_IDS:
+      return { type: 'ids' };
+    case REQ.REQ_MANAGED_ACCTS:
+      return { type: 'managedAccounts' };
+    case REQ.REQ_MARKET_DATA_TYPE:
+      return { type: 'marketDataType' };
+    // id, version, reqId, contract (12), …
+    case REQ.REQ_CONTRACT_DATA:
+      return { type: 'contractDetails', reqId: Number(f[2]), contract: contractAt(f, 3) };
+    // id, reqId, contract (12), includeExpired, useRTH, whatToShow, formatDate
+    case REQ.REQ_HEAD_TIMESTAMP:
+      return { type: 'headTimestamp', reqId: Number(f[1]), contract: contractAt(f, 2), rth: truthy(f[15]), whatToShow: (f[16] ?? '').toUpperCase(), formatDate: Number(f[17] || 1) };
+    case REQ.CANCEL_HEAD_TIMESTAMP:
+      return { type: 'cancelHeadTimestamp', reqId: Number(f[1]) };
+    // id, reqId, contract (12), includeExpired, endDateTime, barSize, duration, useRTH, whatToShow,
+    // formatDate, [BAG: legs count + 4 fields per leg], keepUpToDate, chartOptions
+    case REQ.REQ_HISTORICAL_DATA: {
+      const contract = contractAt(f, 2);
+      let i = 21;
+      if (contract.secType.toUpperCase() === 'BAG') i += 1 + 4 * Number(f[21] || 0);
+      return {
+        type: 'historicalData',
+        reqId: Number(f[1]),
+        contract,
+        endDateTime: f[15] ?? '',
+        barSize: f[16] ?? '',
+        duration: f[17] ?? '',
+        rth: truthy(f[18]),
+        whatToShow: (f[19] ?? '').toUpperCase(),
+        formatDate: Number(f[20] || 1),
+        keepUpToDate: truthy(f[i]),
+      };
+    }
+    // id, version, reqId
+    case REQ.CANCEL_HISTORICAL_DATA:
+      return { type: 'cancelHistoricalData', reqId: Number(f[2]) };
+    // id, version, reqId, contract (12), barSize, whatToShow, useRTH, options
+    case REQ.REQ_REAL_TIME_BARS:
+      return { type: 'realTimeBars', reqId: Number(f[2]), contract: contractAt(f, 3), whatToShow: (f[16] ?? '').toUpperCase(), rth: truthy(f[17]) };
+    case REQ.CANCEL_REAL_TIME_BARS:
+      return { type: 'cancelRealTimeBars', reqId: Number(f[2]) };
+    case REQ.REQ_MKT_DATA:
+      return { type: 'mktData', reqId: Number(f[2]) };
+    case REQ.CANCEL_MKT_DATA:
+      return { type: 'cancelMktData', reqId: Number(f[2]) };
+    default:
+      return { type: 'unsupported', msgId };
+  }
+}

@@ -9,11 +9,11 @@ import type { Lake } from './lake.js';
 export const STATE_LEDGERS = {
   /** Committed raw batches (`RawLedgerRecord`, storage/raw-store.ts). */
   raw_batches: { file: 'raw_batches.jsonl', view: 'raw_batches' },
-  /** Backfill windows and their outcome (`BackfillLedgerRecord`, data-sources/tws/tws-ingestor.ts). */
+  /** Backfill windows and their outcome (`BackfillLedgerRecord`, data-sources/tws/backfill-ledger.ts). */
   backfill_windows: { file: 'backfill_windows.jsonl', view: 'backfill_ledger' },
   /** Every historical request sent to IB (`RequestLogRecord`, data-sources/tws/request-log.ts). */
   backfill_requests: { file: 'backfill_requests.jsonl', view: null },
-  /** How each live gap's repair ended (`LiveGapRecord`, data-sources/tws/tws-ingestor.ts). */
+  /** How each live gap's repair ended (`LiveGapRecord`, data-sources/tws/live-ingest.ts). */
   live_gaps: { file: 'live_gaps.jsonl', view: 'live_gaps' },
   /** Per-source, per-symbol watermarks (data-sources/watermark-store.ts). */
   source_watermarks: { file: 'source_watermarks.jsonl', view: 'source_watermarks' },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKFILL_LEDGER } from '../../src/data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER } from '../../src/data-sources/tws/backfill-ledger.js';
 import { PredictionStore } from '../../src/storage/prediction-store.js';
 import { makeBars } from '../support/bar-factory.js';
 import { runCli } from '../support/child.js';

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
-import { BACKFILL_LEDGER } from '../../src/data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER } from '../../src/data-sources/tws/backfill-ledger.js';
 import { createLakeViews } from '../../src/storage/lake-views.js';
 import { makeBars } from '../support/bar-factory.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';

@@ -1,93 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { TradingCalendar } from '../../calendar/trading-calendar.js';
-import type { Clock, TimerHandle } from '../../core/clock.js';
-import { type BarEvent, type BarSize, barSizeMs, rawPartitionToken } from '../../core/bars.js';
+import type { BarEvent, BarSize } from '../../core/bars.js';
 import { IbpipeError, InputError, StorageWriteError, TimeoutError } from '../../core/errors.js';
 import type { Instrument, WhatToShow } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { RawBatchWriter } from '../../storage/raw-batch-writer.js';
-import type { RawStore } from '../../storage/raw-store.js';
-import { JsonlLedger } from '../../storage/state-store.js';
 import type { IngestBatch, Ingestor, IngestRequest, IngestWorkItem } from '../ingestor.js';
 import { type BackfillWindow, planBackfill } from './backfill-planner.js';
+import { BackfillLedger, type BackfillStatus, type BackfillWindowRecord, headKey, isDone, type UnbackedWindow, unbackedWindows, windowKey } from './backfill-ledger.js';
+import { type BackfillPageSink, GroupCommitPageSink, PageAbandonedError, PageHandOff } from './backfill-page-sink.js';
 import { backoffDelay, type BackoffPolicy } from '../../core/retry.js';
 import { dailyBarStart } from './ib-datetime.js';
 import { IbCancelledError, IbConnectivityError, IbPacingError } from './ib-errors.js';
-import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
-import { barFinalEverywhere, type StreamProgress } from './live-flush-policy.js';
+import type { LiveGap } from './live-bar-stream.js';
+import { LiveIngest, type LiveIngestDeps, type LiveRunOptions, type LiveRunSummary } from './live-ingest.js';
 import { RequestLog } from './request-log.js';
-import { BACKFILL_LEDGER, LIVE_GAP_LEDGER, REQUEST_LOG } from '../../storage/state-ledgers.js';
-import type { TwsConfig } from './tws-config.js';
-import type { ResolvedContract, TwsClient } from './tws-client.js';
-
-export type BackfillStatus = 'ok' | 'no-data' | 'pacing' | 'error' | 'timeout';
-
-/** One line of the backfill ledger (state/backfill_windows.jsonl): the outcome of one window in one run. */
-export interface BackfillWindowRecord {
-  readonly type: 'window';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly bar_size: BarSize;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly session_date: string;
-  /** Window [start, end) as epoch ms UTC, and as IB was asked for it. */
-  readonly window_start: number;
-  readonly window_end: number;
-  readonly end_date_time: string;
-  readonly duration: string;
-  readonly status: BackfillStatus;
-  /** Bars stored (null when a crash left the batch committed but this line unwritten). */
-  readonly bars: number | null;
-  readonly expected_bars: number;
-  readonly batch_id: string | null;
-  /** Requests made for this window over all runs. */
-  readonly attempts: number;
-  readonly error?: string;
-  readonly run_id: string;
-  readonly recorded_at: number;
-}
-
-/** The head timestamp IB reported, so a resumed backfill does not ask again. */
-export interface BackfillHeadRecord {
-  readonly type: 'head';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly head_ts: number | null;
-  readonly recorded_at: number;
-}
-
-export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
-
-/** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
-export { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
-
-/**
- * One line of state/live_gaps.jsonl: how a live gap's repair ended. A `failed` line whose gap
- * has no later `repaired` line is a hole `ibpipe status` reports.
- */
-export interface LiveGapRecord {
-  readonly type: 'live_gap';
-  readonly symbol: string;
-  /** The bar dataset of the stream; absent for the classic dataset's stream. */
-  readonly dataset?: string;
-  /** [from, to) epoch ms UTC. */
-  readonly from: number;
-  readonly to: number;
-  readonly status: 'repaired' | 'failed';
-  /** Bars the repair stored (repaired) and bars the calendar expects in the gap. */
-  readonly bars: number | null;
-  readonly expected: number | null;
-  readonly attempts: number;
-  readonly error?: string;
-  readonly recorded_at: number;
-}
-
-/** File name under state/ (the `live_gaps` view of `ibpipe sql` reads it). */
-export { LIVE_GAP_LEDGER } from '../../storage/state-ledgers.js';
-const DONE: ReadonlySet<BackfillStatus> = new Set(['ok', 'no-data']);
+import { type BackfillDataset, datasetInstruments } from './tws-dataset.js';
+import { withReconnect } from './with-reconnect.js';
+import { REQUEST_LOG } from '../../storage/state-ledgers.js';
+import type { ResolvedContract } from './tws-client.js';
 
 export interface BackfillProgress {
   readonly done: number;
@@ -120,76 +51,14 @@ export interface BackfillSummary {
   readonly stoppedBy?: { readonly code: string; readonly message: string; readonly path: string };
 }
 
-/** The bar dataset a backfill fills (pipelines/bar-datasets.ts); absent: `tws.historical_bar_size`, each instrument's what_to_show. */
-export interface BackfillDataset {
-  readonly barSize: BarSize;
-  /** The series requested for every instrument, stored in its own raw partition; null: each instrument's own. */
-  readonly series: WhatToShow | null;
-  /** Instrument keys of the dataset; null: all. Instruments outside it are left out of the run. */
-  readonly instruments: readonly string[] | null;
-}
-
 export interface BackfillOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: BackfillProgress) => void;
   readonly dataset?: BackfillDataset;
 }
 
-/** An intraday bar dataset streamed live: one keepUpToDate stream per instrument of it, flushed into its raw partition. */
-export interface LiveDataset extends BackfillDataset {
-  /** Dataset name (`bars_1min_bid`): tags the events and keys of its streams (see liveStreamKey). */
-  readonly name: string;
-}
-
-/**
- * Key of one live stream wherever state is kept per stream: the instrument key for the classic
- * dataset (`tws.historical_bar_size`, each instrument's own series), `<key>@<dataset>` for every
- * other, so two series of one instrument never share a buffer, watermark, gap or hold.
- */
-export function liveStreamKey(symbol: string, dataset?: string): string {
-  return dataset === undefined ? symbol : `${symbol}@${dataset}`;
-}
-
-/** The dataset tag of a classic-or-not live dataset: undefined for the classic one. */
-export function liveDatasetTag(ds: LiveDataset, classicBarSize: BarSize): string | undefined {
-  return ds.series === null && ds.barSize === classicBarSize ? undefined : ds.name;
-}
-
-export interface LiveRunOptions {
-  readonly signal: AbortSignal;
-  /** Events of every stream; those of a non-classic dataset's stream carry its `dataset`. */
-  readonly onEvent?: (e: LiveStreamEvent) => void;
-  /**
-   * The intraday datasets to stream (daily ones are refused); absent: the classic one only
-   * (`tws.historical_bar_size`, each instrument's what_to_show, every instrument).
-   */
-  readonly datasets?: readonly LiveDataset[];
-  /**
-   * Per stream (liveStreamKey), the start of the first bar it answers for (LiveBarStreamOptions.from):
-   * the bars before it are caught up elsewhere.
-   */
-  readonly from?: ReadonlyMap<string, number>;
-  /** Called after every raw batch written. */
-  readonly onFlush?: (info: { batchId: string; bars: number }) => void;
-}
-
-export interface LiveRunSummary {
-  readonly barsWritten: number;
-  readonly batchesWritten: number;
-  readonly flushFailures: number;
-  /** Per stream (liveStreamKey), the start of the last final bar it passed on (all of them flushed unless flushFailures). */
-  readonly lastFinalTs: Readonly<Record<string, number | null>>;
-}
-
-export interface TwsIngestorDeps {
-  readonly client: TwsClient;
-  readonly rawStore: RawStore;
-  /** Folder of the lake's ledgers (`<lake>/state`). */
-  readonly stateDir: string;
-  /** Trading calendar of an instrument key. */
-  readonly calendarFor: (symbol: string) => TradingCalendar;
-  readonly clock: Clock;
-  readonly config: TwsConfig;
+/** The live side's needs (client, stores, ledgers folder, calendars, clock, config), a logger optional, and the backfill's own. */
+export interface TwsIngestorDeps extends Omit<LiveIngestDeps, 'logger'> {
   readonly logger?: Logger;
   /** What `plan` / `run` serve (the configured instruments); `ingestHistoricalRange` takes its own. */
   readonly instruments?: readonly Instrument[];
@@ -211,12 +80,6 @@ export interface TwsIngestorDeps {
   readonly dataset?: BackfillDataset;
 }
 
-/** The instruments of a dataset, each asking for the dataset's series when it has one (its windows, batch ids and ledger lines follow). */
-function datasetInstruments(requested: readonly Instrument[], ds: BackfillDataset | undefined): Instrument[] {
-  const series = ds?.series ?? null;
-  return requested.filter((i) => !ds?.instruments || ds.instruments.includes(i.key)).map((i) => (series === null ? i : { ...i, what_to_show: series }));
-}
-
 interface WindowTask {
   readonly inst: Instrument;
   readonly contract: ResolvedContract;
@@ -234,6 +97,25 @@ interface PlannedTasks {
   planned: number;
 }
 
+interface DriveInput {
+  readonly instruments: readonly Instrument[];
+  readonly windowsFor: (inst: Instrument, head: number | null) => BackfillWindow[];
+  /** Logged with each instrument's plan. */
+  readonly logRange: Readonly<Record<string, unknown>>;
+  readonly barSize: BarSize;
+  readonly series: WhatToShow | null;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((p: BackfillProgress) => void) | undefined;
+}
+
+interface DriveResult {
+  readonly summary: BackfillSummary;
+  /** Each failure as `run` reports it (Ingestor.unfinished). */
+  readonly unfinished: readonly string[];
+  /** The lake refused a write: the run stopped there. */
+  readonly stopped?: StorageWriteError;
+}
+
 type WindowRecordBase = Omit<BackfillWindowRecord, 'status' | 'bars' | 'batch_id' | 'attempts' | 'error' | 'recorded_at'>;
 
 type FetchOutcome =
@@ -248,50 +130,6 @@ export function backfillBatchId(instrument: string, conId: number, w: BackfillWi
     .update([instrument, conId, w.barSize, whatToShow, useRth ? 1 : 0, w.endDateTime, w.durationStr].join('|'))
     .digest('hex');
   return `bf-${h.slice(0, 32)}`;
-}
-
-function windowKey(instrument: string, barSize: string, whatToShow: string, useRth: boolean, start: number, end: number): string {
-  return [instrument, barSize, whatToShow, useRth ? 1 : 0, start, end].join('|');
-}
-
-/** The deciding ledger line per window: the latest, except that a window once done stays done. */
-export function latestWindowRecords(records: readonly BackfillLedgerRecord[]): Map<string, BackfillWindowRecord> {
-  const out = new Map<string, BackfillWindowRecord>();
-  for (const r of records) {
-    if (r.type !== 'window') continue;
-    const key = windowKey(r.instrument, r.bar_size, r.what_to_show, r.use_rth, r.window_start, r.window_end);
-    const prev = out.get(key);
-    if (prev && DONE.has(prev.status) && !DONE.has(r.status)) continue;
-    out.set(key, r);
-  }
-  return out;
-}
-
-/** A window the backfill ledger records as done whose rows are not in the raw store. */
-export interface UnbackedWindow {
-  readonly record: BackfillWindowRecord;
-  /** Why: the batch is missing from the raw ledger, or its files are gone. */
-  readonly reason: string;
-  /** Committed files found missing (to be marked lost); empty when the batch was never committed. */
-  readonly missingFiles: readonly string[];
-}
-
-/**
- * Checks done windows against the raw store (its ledger and the files on disk): the backfill
- * ledger alone is not trusted, since `state/` may have been restored from an older copy or
- * partly lost. Windows without rows (no-data) have nothing to check.
- */
-export function unbackedWindows(done: readonly BackfillWindowRecord[], rawStore: RawStore): UnbackedWindow[] {
-  const withBatch = done.filter((r) => r.status === 'ok' && r.batch_id !== null);
-  if (withBatch.length === 0) return [];
-  const presence = rawStore.batchPresence(withBatch.map((r) => r.batch_id as string));
-  const out: UnbackedWindow[] = [];
-  for (const record of withBatch) {
-    const p = presence.get(record.batch_id as string);
-    if (!p || !p.committed) out.push({ record, reason: 'batch not committed in state/raw_batches.jsonl', missingFiles: [] });
-    else if (p.missing.length > 0) out.push({ record, reason: `raw file missing: ${p.missing.map((m) => m.path).join(', ')}`, missingFiles: p.missing.map((m) => m.path) });
-  }
-  return out;
 }
 
 /** Newest sessions first overall, and no contract asked for twice in a row while others wait. */
@@ -320,50 +158,37 @@ function statusOf(err: unknown): BackfillStatus {
 export class TwsIngestor implements Ingestor {
   readonly name: string;
   readonly source = 'TWS';
-  readonly ledger: JsonlLedger<BackfillLedgerRecord>;
+  readonly ledger: BackfillLedger;
   readonly #requests: RequestLog;
   readonly #d: TwsIngestorDeps;
   readonly #log: Logger;
   /** The previous process's requests are counted once, before this instance's first run. */
   #preloaded = false;
-  /** Live streams of the running `runLiveStream`, for their gaps. */
-  #liveStreams: readonly { readonly key: string; readonly stream: LiveBarStream }[] = [];
-  readonly #gapLedger: JsonlLedger<LiveGapRecord>;
   #unfinished: string[] = [];
+  readonly #live: LiveIngest;
 
   constructor(deps: TwsIngestorDeps) {
     this.#d = deps;
     this.name = deps.name ?? 'tws';
     this.#log = (deps.logger ?? silentLogger()).child({ component: 'tws-ingestor' });
-    this.ledger = new JsonlLedger<BackfillLedgerRecord>(`${deps.stateDir}/${BACKFILL_LEDGER}`);
+    this.ledger = new BackfillLedger(deps.stateDir);
     this.#requests = new RequestLog(`${deps.stateDir}/${REQUEST_LOG}`);
-    this.#gapLedger = new JsonlLedger<LiveGapRecord>(`${deps.stateDir}/${LIVE_GAP_LEDGER}`);
+    this.#live = new LiveIngest({ client: deps.client, rawStore: deps.rawStore, stateDir: deps.stateDir, calendarFor: deps.calendarFor, clock: deps.clock, config: deps.config, logger: this.#log });
   }
 
   /** Gaps of the live streams not yet repaired, per stream (liveStreamKey; streams without any left out). */
   liveGaps(): Record<string, LiveGap[]> {
-    const out: Record<string, LiveGap[]> = {};
-    for (const { key, stream } of this.#liveStreams) {
-      const gaps = stream.gaps;
-      if (gaps.length > 0) out[key] = gaps;
-    }
-    return out;
+    return this.#live.liveGaps();
   }
 
   /** Start of the last final bar each live stream (liveStreamKey) passed on (stored, or buffered until the next flush). */
   liveLastFinal(): Record<string, number | null> {
-    return Object.fromEntries(this.#liveStreams.map(({ key, stream }) => [key, stream.lastFinalTs ?? null]));
+    return this.#live.liveLastFinal();
   }
 
-  /** Records how a repair ended, so `ibpipe status` (another process) can list what stays missing. */
-  #recordGapOutcome(e: LiveStreamEvent): void {
-    const now = this.#d.clock.now();
-    const ds = e.dataset === undefined ? {} : { dataset: e.dataset };
-    if (e.type === 'gap-repaired') {
-      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, ...ds, from: e.from, to: e.to, status: 'repaired', bars: e.bars, expected: e.expected, attempts: 0, recorded_at: now });
-    } else if (e.type === 'repair-failed' && e.final) {
-      this.#gapLedger.append({ type: 'live_gap', symbol: e.symbol, ...ds, from: e.from, to: e.to, status: 'failed', bars: null, expected: null, attempts: e.attempts, error: e.error, recorded_at: now });
-    }
+  /** Streams live bars until `options.signal` aborts (LiveIngest.run). */
+  runLiveStream(instruments: readonly Instrument[], options: LiveRunOptions): Promise<LiveRunSummary> {
+    return this.#live.run(instruments, options);
   }
 
   /**
@@ -373,13 +198,37 @@ export class TwsIngestor implements Ingestor {
    */
   async ingestHistoricalRange(requested: readonly Instrument[], start: string, end: string, options: BackfillOptions = {}): Promise<BackfillSummary> {
     const { clock, config, rawStore } = this.#d;
-    const signal = options.signal;
+    const barSize = options.dataset?.barSize ?? config.historical_bar_size;
+    // Pages go to a group committer while the workers go on asking (see #drive).
+    const sink = new GroupCommitPageSink(new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms }));
+    const { summary } = await this.#drive(
+      {
+        instruments: datasetInstruments(requested, options.dataset),
+        windowsFor: (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
+        logRange: { start, end },
+        barSize,
+        series: options.dataset?.series ?? null,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      },
+      sink,
+    );
+    return summary;
+  }
+
+  /**
+   * The one backfill driver behind `ingestHistoricalRange` and `run`: plans the instruments'
+   * windows (minus those the ledger shows done), fetches them with `backfill_concurrency`
+   * workers round-robin through the client's shared pacer, hands each page to `sink` and writes
+   * the window's ledger line only once the sink reports it committed. A window IB answers with
+   * no data, or that fails past its retries, gets its ledger line at once. A refused write (disk
+   * full, permission) stops the run: nothing later could be stored either.
+   */
+  async #drive(input: DriveInput, sink: BackfillPageSink): Promise<DriveResult> {
+    const { clock, config } = this.#d;
+    const { signal, series } = input;
     const began = clock.now();
     const runId = this.#newRunId();
-    const ds = options.dataset;
-    const barSize = ds?.barSize ?? config.historical_bar_size;
-    const series = ds?.series ?? null;
-    const instruments = datasetInstruments(requested, ds);
     const byStatus: Record<BackfillStatus, number> = { ok: 0, 'no-data': 0, pacing: 0, error: 0, timeout: 0 };
     let barsWritten = 0;
     let batchesWritten = 0;
@@ -387,9 +236,8 @@ export class TwsIngestor implements Ingestor {
     let lastAnswerAt: number | undefined;
     let stopped: StorageWriteError | undefined;
     let plan: PlannedTasks = { perInstrument: [], failed: [], skipped: 0, planned: 0 };
-    // Pages go to a group committer (see below); made up front so the summary can count its commits.
-    const committer = new RawBatchWriter(rawStore, clock, { maxRows: config.backfill_commit_rows, maxDelayMs: config.backfill_commit_delay_ms });
-    const summarize = (): BackfillSummary => {
+    const unfinished: string[] = [];
+    const finish = (): DriveResult => {
       const summary: BackfillSummary = {
         runId,
         windows: plan.planned,
@@ -397,7 +245,7 @@ export class TwsIngestor implements Ingestor {
         byStatus,
         barsWritten,
         batchesWritten,
-        commits: committer.commits,
+        commits: sink.commits,
         complete: plan.failed.length === 0 && stopped === undefined,
         failed: plan.failed,
         elapsedMs: clock.now() - began,
@@ -406,27 +254,19 @@ export class TwsIngestor implements Ingestor {
       };
       if (stopped) this.#log.error({ event: 'backfill_stopped', code: stopped.code, path: stopped.path, error: stopped.message });
       this.#log.info({ event: 'backfill_done', ...summary, failed: plan.failed.length });
-      return summary;
+      return { summary, unfinished, ...(stopped ? { stopped } : {}) };
     };
 
     try {
       this.#preloadPacer();
-      plan = await this.#planTasks(
-        instruments,
-        (inst, head) => planBackfill({ calendar: this.#d.calendarFor(inst.key), startDate: start, endDate: end, barSize, headTimestamp: head, now: clock.now() }),
-        { start, end },
-        this.#latestByWindow(),
-        this.#heads(),
-        true,
-        signal,
-        barSize,
-      );
+      plan = await this.#planTasks(input.instruments, input.windowsFor, input.logRange, this.ledger.latestByWindow(), this.ledger.heads(), true, signal, input.barSize);
     } catch (err) {
       if (!(err instanceof StorageWriteError)) throw err;
       stopped = err;
-      return summarize();
+      return finish();
     }
     const { failed } = plan;
+    for (const f of failed) unfinished.push(`${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
 
     // Round-robin across instruments: newest sessions first overall, and no contract is asked
     // for twice in a row, so the per-contract rule never binds before the 10-minute one.
@@ -434,7 +274,7 @@ export class TwsIngestor implements Ingestor {
     let done = 0;
     const total = queue.length;
     let next = 0;
-    const record = (rec: BackfillWindowRecord): void => {
+    const record = (rec: BackfillWindowRecord, task: WindowTask): void => {
       this.ledger.append(rec);
       done++;
       byStatus[rec.status]++;
@@ -442,8 +282,11 @@ export class TwsIngestor implements Ingestor {
         barsWritten += rec.bars;
         batchesWritten++;
       }
-      if (!DONE.has(rec.status)) failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
-      const level = DONE.has(rec.status) ? 'info' : 'warn';
+      if (!isDone(rec.status)) {
+        failed.push({ instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, ...(rec.error ? { error: rec.error } : {}) });
+        unfinished.push(`${windowLabel(task)}: ${rec.status}${rec.error ? ` (${rec.error})` : ''}`);
+      }
+      const level = isDone(rec.status) ? 'info' : 'warn';
       this.#log[level]({
         event: 'backfill_window',
         instrument: rec.instrument,
@@ -459,21 +302,28 @@ export class TwsIngestor implements Ingestor {
         total,
         ...(rec.error ? { error: rec.error } : {}),
       });
-      options.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
+      input.onProgress?.({ done, total, instrument: rec.instrument, sessionDate: rec.session_date, status: rec.status, bars: rec.bars ?? 0 });
     };
 
-    // Pages go to a group committer while the workers go on asking: IB's pacing budget is the
-    // scarce resource, so it is never left idle waiting for the disk, and many pages share one
-    // commit (one file per session date, one raw ledger line). A window's ledger line is written
-    // only once its group is committed. The committer holds back the workers when a full group is
-    // already waiting, so a slow lake cannot fill memory. A refused write (disk full, permission)
-    // stops the run: nothing later could be stored either.
-    const settling: Promise<void>[] = [];
+    // IB's pacing budget is the scarce resource, so it is never left idle waiting for the disk:
+    // the workers go on asking while the sink stores pages, and the sink holds them back when it
+    // has enough waiting, so a slow lake (or consumer) cannot fill memory.
     let firstError: { err: unknown } | undefined;
     const fail = (err: unknown): void => {
       if (err instanceof StorageWriteError) stopped ??= err;
       else firstError ??= { err };
     };
+    // A page's callbacks stop the run on a failure to record it, and report it to the sink's caller too.
+    const guarded =
+      <A extends unknown[]>(fn: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          fn(...args);
+        } catch (err) {
+          fail(err);
+          throw err;
+        }
+      };
     const worker = async (): Promise<void> => {
       while (next < queue.length && !signal?.aborted && stopped === undefined && firstError === undefined) {
         const task = queue[next++] as WindowTask;
@@ -482,23 +332,24 @@ export class TwsIngestor implements Ingestor {
           const outcome = await this.#fetchWindow(task, runId, signal);
           lastAnswerAt = clock.now();
           if ('record' in outcome) {
-            record(outcome.record);
+            record(outcome.record, task);
             continue;
           }
           // Fetched after the lake refused a write: the page cannot be kept; the next run asks again.
           if (stopped !== undefined) break;
           const { base, bars, batchId, attempts } = outcome;
-          const ticket = await committer.submit({ batchId, events: bars, series });
-          settling.push(
-            ticket.committed.then(
-              () => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }),
-              (err: unknown) => {
-                if (err instanceof StorageWriteError) throw err;
-                this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
-                record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() });
-              },
-            ).catch(fail),
-          );
+          await sink.submit({
+            batchId,
+            events: bars,
+            series,
+            label: windowLabel(task),
+            onCommitted: guarded(() => record({ ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() }, task)),
+            onFailed: guarded((err: unknown) => {
+              if (err instanceof StorageWriteError) throw err;
+              this.#log.error({ err, batch_id: batchId }, 'storing a backfill page failed');
+              record({ ...base, status: 'error', bars: null, batch_id: null, attempts, error: err instanceof Error ? err.message : String(err), recorded_at: clock.now() }, task);
+            }),
+          });
         } catch (err) {
           if (signal?.aborted && !(err instanceof StorageWriteError)) break;
           fail(err);
@@ -510,12 +361,11 @@ export class TwsIngestor implements Ingestor {
       await Promise.all(Array.from({ length: workers }, () => worker()));
     } finally {
       // Pages already fetched are committed even when the run is interrupted: IB's budget paid for them.
-      await committer.flush();
-      await Promise.all(settling);
+      await sink.drain();
     }
     if (signal?.aborted && stopped === undefined) throw signal.reason ?? new Error('backfill aborted');
     if (firstError !== undefined) throw firstError.err;
-    return summarize();
+    return finish();
   }
 
   /**
@@ -543,12 +393,11 @@ export class TwsIngestor implements Ingestor {
       let contract: ResolvedContract;
       let head: number | null | undefined;
       try {
-        contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
-        const headKey = `${inst.key}|${inst.what_to_show}|${inst.use_rth ? 1 : 0}`;
-        head = heads.get(headKey);
+        contract = await withReconnect(client, this.#d.config.max_window_attempts, () => client.resolveContract(inst, signal), signal);
+        head = heads.get(headKey(inst.key, inst.what_to_show, inst.use_rth));
         if (head === undefined) {
           const contractNow = contract;
-          head = await this.#withReconnect(() => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
+          head = await withReconnect(client, this.#d.config.max_window_attempts, () => client.headTimestamp(contractNow, inst.what_to_show, inst.use_rth, signal), signal);
           if (recordHeads) {
             this.ledger.append({ type: 'head', instrument: inst.key, con_id: contract.conId, what_to_show: inst.what_to_show, use_rth: inst.use_rth, head_ts: head, recorded_at: clock.now() });
           }
@@ -568,7 +417,7 @@ export class TwsIngestor implements Ingestor {
     const doneRecords = plannedInstruments.flatMap(({ inst, windows }) =>
       windows.flatMap((w) => {
         const prev = history.get(keyOf(inst, w));
-        return prev && DONE.has(prev.status) ? [prev] : [];
+        return prev && isDone(prev.status) ? [prev] : [];
       }),
     );
     const unbacked = new Set(this.#checkAgainstRaw(doneRecords, recordHeads).map((u) => u.record));
@@ -578,7 +427,7 @@ export class TwsIngestor implements Ingestor {
       for (const w of windows) {
         const key = keyOf(inst, w);
         const prev = history.get(key);
-        if (prev && DONE.has(prev.status) && !unbacked.has(prev)) {
+        if (prev && isDone(prev.status) && !unbacked.has(prev)) {
           skipped++;
           continue;
         }
@@ -661,8 +510,8 @@ export class TwsIngestor implements Ingestor {
     const series = this.#d.dataset?.series ?? null;
     const marks = await this.#d.rawStore.latestBarTimes(barSize, undefined, series);
     const whatToShow = new Map(datasetInstruments(this.#d.instruments ?? [], this.#d.dataset).map((i) => [i.key, i.what_to_show]));
-    for (const r of this.#latestByWindow().values()) {
-      if (r.bar_size !== barSize || r.what_to_show !== whatToShow.get(r.instrument) || !DONE.has(r.status)) continue;
+    for (const r of this.ledger.latestByWindow().values()) {
+      if (r.bar_size !== barSize || r.what_to_show !== whatToShow.get(r.instrument) || !isDone(r.status)) continue;
       if ((marks.get(r.instrument) ?? -Infinity) < r.window_start) marks.set(r.instrument, r.window_start);
     }
     return marks;
@@ -682,7 +531,7 @@ export class TwsIngestor implements Ingestor {
     const instruments = this.#requested(request);
     await this.#connectOwned(request.signal);
     try {
-      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.#latestByWindow(), this.#heads(), false, request.signal, this.#barSize);
+      const { perInstrument } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, this.ledger.latestByWindow(), this.ledger.heads(), false, request.signal, this.#barSize);
       return roundRobin(perInstrument).map((t) => ({
         label: windowLabel(t),
         symbols: [t.inst.key],
@@ -696,48 +545,45 @@ export class TwsIngestor implements Ingestor {
   }
 
   /**
-   * One batch per window, requested one at a time in plan order; the window's ledger line is
-   * written when its batch is acknowledged. A window IB answers with no data, or that fails
-   * past its retries, is recorded in the ledger and yields nothing (the next run retries the
-   * failures only).
+   * The same driver as `ingestHistoricalRange` (same planning, pacing, ledger lines and error
+   * handling), its pages handed to the consumer one batch each: a window's ledger line is
+   * written when its batch is acknowledged. A window IB answers with no data, or that fails past
+   * its retries, is recorded in the ledger and yields nothing (the next run retries the failures
+   * only). Batches come in the order their pages arrive (several windows are in flight).
    */
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
-    const { clock } = this.#d;
-    const signal = request.signal;
+    // A consumer that leaves early stops the driver at once: requests waiting for the pacer or in
+    // flight are abandoned (cancelled at IB), not waited for.
+    const left = new AbortController();
+    const signal = request.signal ? AbortSignal.any([request.signal, left.signal]) : left.signal;
     const windowsFor = this.#requestWindows(request, await this.#watermarks(request));
     const instruments = this.#requested(request);
-    const runId = this.#newRunId();
     await this.#connectOwned(signal);
+    const handOff = new PageHandOff();
+    let driving: Promise<DriveResult> | undefined;
     try {
-      const history = this.#latestByWindow();
-      const heads = this.#heads();
-      this.#preloadPacer();
-      const { perInstrument, failed } = await this.#planTasks(instruments, windowsFor, { request_start: request.start, request_end: request.end }, history, heads, true, signal, this.#barSize);
-      const series = this.#d.dataset?.series ?? null;
-      this.#unfinished = failed.map((f) => `${f.instrument}: ${f.status}${f.error ? ` (${f.error})` : ''}`);
-      for (const task of roundRobin(perInstrument)) {
-        signal?.throwIfAborted();
-        const outcome = await this.#fetchWindow(task, runId, signal);
-        if ('record' in outcome) {
-          this.ledger.append(outcome.record);
-          this.#logWindow(outcome.record);
-          if (!DONE.has(outcome.record.status)) this.#unfinished.push(`${windowLabel(task)}: ${outcome.record.status}${outcome.record.error ? ` (${outcome.record.error})` : ''}`);
-          continue;
-        }
-        const { base, bars, batchId, attempts } = outcome;
-        yield {
-          batchId,
-          events: bars,
-          series,
-          label: windowLabel(task),
-          acknowledge: () => {
-            const rec: BackfillWindowRecord = { ...base, status: 'ok', bars: bars.length, batch_id: batchId, attempts, recorded_at: clock.now() };
-            this.ledger.append(rec);
-            this.#logWindow(rec);
-          },
-        };
+      this.#unfinished = [];
+      driving = this.#drive(
+        { instruments, windowsFor, logRange: { request_start: request.start, request_end: request.end }, barSize: this.#barSize, series: this.#d.dataset?.series ?? null, signal },
+        handOff,
+      );
+      // The consumer is told once the driver ends, whichever way.
+      driving.then(
+        () => handOff.close(),
+        () => handOff.close(),
+      );
+      for (let page = await handOff.take(); page !== undefined; page = await handOff.take()) {
+        const p = page;
+        yield { batchId: p.batchId, events: p.events, series: p.series, label: p.label, acknowledge: () => handOff.acknowledge(p) };
       }
+      const result = await driving;
+      this.#unfinished = [...result.unfinished];
+      if (result.stopped) throw result.stopped;
     } finally {
+      // A consumer that left early (a failed write, a break) gives up the pages it did not acknowledge.
+      handOff.abandon();
+      left.abort(new PageAbandonedError());
+      await driving?.catch(() => undefined);
       await this.#disconnectOwned();
     }
   }
@@ -745,21 +591,6 @@ export class TwsIngestor implements Ingestor {
   /** Windows (and instruments) the last `run` left unfinished: failed past their retries; the next run retries them. */
   unfinished(): readonly string[] {
     return [...this.#unfinished];
-  }
-
-  #logWindow(rec: BackfillWindowRecord): void {
-    const level = DONE.has(rec.status) ? 'info' : 'warn';
-    this.#log[level]({
-      event: 'backfill_window',
-      instrument: rec.instrument,
-      session_date: rec.session_date,
-      status: rec.status,
-      bars: rec.bars,
-      expected_bars: rec.expected_bars,
-      batch_id: rec.batch_id,
-      attempts: rec.attempts,
-      ...(rec.error ? { error: rec.error } : {}),
-    });
   }
 
   #newRunId(): string {
@@ -826,17 +657,6 @@ export class TwsIngestor implements Ingestor {
     }
   }
 
-  async #withReconnect<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!(err instanceof IbConnectivityError) || !err.retryable || tries >= this.#d.config.max_window_attempts || signal?.aborted) throw err;
-        await this.#d.client.waitUntilConnected(signal);
-      }
-    }
-  }
-
   /**
    * After a restart, IB still counts the previous process's requests against the 10-minute
    * window. Every request is noted in the request log as it goes out, so those are known exactly,
@@ -859,192 +679,12 @@ export class TwsIngestor implements Ingestor {
       }
       return;
     }
-    const recent = this.ledger
-      .readAll()
-      .filter((r): r is BackfillWindowRecord => r.type === 'window' && r.recorded_at + windowMs > now);
+    const recent = this.ledger.recentWindows(now, windowMs);
     if (recent.length === 0) return;
     const inFlight = Array.from({ length: config.backfill_concurrency * 3 }, () => ({ at: now, whatToShow: recent[0]?.what_to_show ?? 'TRADES' }));
     client.pacer.preload([...recent.map((r) => ({ at: r.recorded_at, whatToShow: r.what_to_show })), ...inFlight]);
     this.#log.info({ event: 'pacer_preloaded', recent: recent.length, in_flight_assumed: inFlight.length }, 'counting the previous run against the pacing window');
   }
-
-  #latestByWindow(): Map<string, BackfillWindowRecord> {
-    return latestWindowRecords(this.ledger.readAll());
-  }
-
-  #heads(): Map<string, number | null> {
-    const out = new Map<string, number | null>();
-    for (const r of this.ledger.readAll()) {
-      if (r.type === 'head') out.set(`${r.instrument}|${r.what_to_show}|${r.use_rth ? 1 : 0}`, r.head_ts);
-    }
-    return out;
-  }
-
-  /**
-   * Streams live bars for the instruments until `signal` aborts: one stream per intraday dataset
-   * and instrument of it, only final bars, batched to each dataset's raw partition on size, on
-   * interval and at shutdown. Each stream resubscribes and repairs its gap by itself after
-   * disconnects, 1101, IB cancellations or silence.
-   */
-  async runLiveStream(instruments: readonly Instrument[], options: LiveRunOptions): Promise<LiveRunSummary> {
-    const { client, rawStore, clock, config } = this.#d;
-    const { signal } = options;
-    const classicSize = config.historical_bar_size;
-    const datasets: readonly LiveDataset[] = options.datasets ?? [{ name: 'classic', barSize: classicSize, series: null, instruments: null }];
-    const daily = datasets.find((d) => d.barSize === '1 day');
-    if (daily) throw new InputError(`live: dataset ${daily.name} has daily bars, which are backfilled after the close, not streamed`);
-    /** One group commit lane per dataset: its raw partition, buffer and flush-on-final progress. */
-    interface Lane {
-      readonly ds: LiveDataset;
-      readonly tag: string | undefined;
-      readonly partition: string;
-      readonly barMs: number;
-      readonly buffer: BarEvent[];
-      readonly progress: StreamProgress[];
-      /** Newest bar start passed on as final by a stream of the lane: only its completion triggers an early flush. */
-      newestFinal: number;
-    }
-    const lanes: Lane[] = datasets.map((ds) => ({
-      ds,
-      tag: liveDatasetTag(ds, classicSize),
-      partition: rawPartitionToken(ds.barSize, ds.series),
-      barMs: barSizeMs(ds.barSize),
-      buffer: [],
-      progress: [],
-      newestFinal: Number.NEGATIVE_INFINITY,
-    }));
-    const buffered = (): number => lanes.reduce((n, l) => n + l.buffer.length, 0);
-    let barsWritten = 0;
-    let batchesWritten = 0;
-    let flushFailures = 0;
-    let flushing: Promise<void> = Promise.resolve();
-
-    const flushLane = async (lane: Lane): Promise<void> => {
-      const { buffer } = lane;
-      if (buffer.length === 0) return;
-      // A correction of a bar still in the buffer replaces it: only the latest version is written.
-      const latest = new Map<string, BarEvent>();
-      for (const bar of buffer.splice(0, buffer.length)) {
-        const key = `${bar.symbol}|${bar.ts}`;
-        latest.delete(key);
-        latest.set(key, bar);
-      }
-      const bars = [...latest.values()];
-      // The classic lane keeps its ids; another lane's id names its partition, so equal bars of two series never share an id.
-      const batchId = liveBatchId(bars, lane.tag === undefined ? null : lane.partition);
-      try {
-        const res = await rawStore.writeTwsBars(bars, batchId, clock.now(), lane.ds.series);
-        barsWritten += res.rows;
-        batchesWritten += res.written ? 1 : 0;
-        this.#log.info({ event: 'live_flush', batch_id: batchId, bars: bars.length, ...(lane.tag === undefined ? {} : { dataset: lane.tag }) });
-        options.onFlush?.({ batchId, bars: bars.length });
-      } catch (err) {
-        // Keep them for the next flush: nothing acknowledged by a stream is dropped.
-        buffer.unshift(...bars);
-        flushFailures++;
-        this.#log.error({ err, batch_id: batchId, bars: bars.length }, 'live flush failed; will retry');
-      }
-    };
-    const flush = (): Promise<void> => {
-      flushing = flushing.then(async () => {
-        for (const lane of lanes) await flushLane(lane);
-      });
-      return flushing;
-    };
-
-    const streams: { key: string; stream: LiveBarStream }[] = [];
-    let timer: TimerHandle | undefined;
-    const flushNow = (): void => {
-      clock.clearTimeout(timer);
-      timer = undefined;
-      void flush().finally(() => {
-        // Bars that came while the flush ran (or that it failed to write) wait at most the interval too.
-        if (buffered() > 0 && timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
-      });
-    };
-    const onFinalBar = (lane: Lane, bar: BarEvent): void => {
-      lane.buffer.push(bar);
-      if (lane.buffer.length >= config.live.flush_max_bars) return flushNow();
-      // Group commit with the shortest wait: the newest bar of a lane is committed (one file for
-      // every instrument) as soon as each stream of the lane that owes it has passed it on as
-      // final; a laggard or a repaired bar waits at most flush_interval_ms.
-      if (config.live.flush_on_final && bar.ts >= lane.newestFinal) {
-        lane.newestFinal = bar.ts;
-        if (barFinalEverywhere(bar.ts, lane.barMs, lane.progress)) return flushNow();
-      }
-      if (timer === undefined && !signal.aborted) timer = clock.setTimeout(flushNow, config.live.flush_interval_ms);
-    };
-    try {
-      for (const inst of instruments) {
-        if (signal.aborted) break;
-        const mine = lanes.filter((l) => !l.ds.instruments || l.ds.instruments.includes(inst.key));
-        if (mine.length === 0) continue;
-        const contract = await this.#withReconnect(() => client.resolveContract(inst, signal), signal);
-        const calendar = this.#d.calendarFor(inst.key);
-        // Each stream is one keepUpToDate request through the client's shared pacer (its request
-        // key names the bar size and series), so every extra series counts against the same limits.
-        for (const lane of mine) {
-          if (signal.aborted) break;
-          const key = liveStreamKey(inst.key, lane.tag);
-          const tag = lane.tag;
-          const stream = client.subscribeMarketData(contract, {
-            symbol: inst.key,
-            barSize: lane.ds.barSize,
-            whatToShow: lane.ds.series ?? inst.what_to_show,
-            useRth: inst.use_rth,
-            calendar,
-            ...(options.from?.has(key) ? { from: options.from.get(key) } : {}),
-            finalizeGraceMs: config.live.finalize_grace_ms,
-            silenceTimeoutMs: config.live.silence_timeout_ms,
-            repairAttempts: config.max_window_attempts,
-            logger: this.#log,
-            onBar: (bar) => onFinalBar(lane, bar),
-            onEvent: (raw) => {
-              const e: LiveStreamEvent = tag === undefined ? raw : { ...raw, dataset: tag };
-              try {
-                this.#recordGapOutcome(e);
-              } catch (err) {
-                this.#log.error({ err, event: e }, 'cannot record a live gap outcome');
-              }
-              options.onEvent?.(e);
-            },
-          });
-          streams.push({ key, stream });
-          lane.progress.push({
-            get lastFinalTs() {
-              return stream.lastFinalTs;
-            },
-            calendar,
-          });
-          this.#liveStreams = [...streams];
-        }
-      }
-      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    } finally {
-      clock.clearTimeout(timer);
-      await Promise.all(streams.map((s) => client.unsubscribe(s.stream)));
-      this.#liveStreams = [];
-      await flush();
-      clock.clearTimeout(timer);
-    }
-    const lastFinalTs = Object.fromEntries(streams.map((s) => [s.key, s.stream.lastFinalTs ?? null]));
-    return { barsWritten, batchesWritten, flushFailures, lastFinalTs };
-  }
-}
-
-/** Content-derived id of a live flush (of a non-classic dataset's `partition`): writing the same bars again is a no-op. */
-export function liveBatchId(bars: readonly BarEvent[], partition: string | null = null): string {
-  const h = createHash('sha256');
-  if (partition !== null) h.update(`bar_size=${partition}\n`);
-  for (const b of bars) h.update(`${b.symbol}|${b.ts}|${b.open}|${b.high}|${b.low}|${b.close}|${b.volume}\n`);
-  return `${LIVE_BATCH_PREFIX}${h.digest('hex').slice(0, 32)}`;
-}
-
-const LIVE_BATCH_PREFIX = 'live-';
-
-/** True for the batch id of a live flush (liveBatchId). */
-export function isLiveBatchId(batchId: string): boolean {
-  return batchId.startsWith(LIVE_BATCH_PREFIX);
 }
 
 /** Date of the oldest of the `n` newest sessions that closed by `now`. */

@@ -9,7 +9,7 @@ import { addDays, parseDateLabel } from '../../core/dates.js';
 import { InputError } from '../../core/errors.js';
 import { assertInstrumentKey } from '../../core/instruments.js';
 import { sqlIdent, sqlString } from '../../core/sql.js';
-import { type BackfillLedgerRecord, type BackfillStatus } from '../../data-sources/tws/tws-ingestor.js';
+import { type BackfillLedgerRecord, type BackfillStatus } from '../../data-sources/tws/backfill-ledger.js';
 import { curatedDatasetFor, TRANSFORM_SOURCE_DATASET, type DqFailureRecord, type DqResultRecord } from '../../pipelines/transform-pipeline.js';
 import type { FeatureRegistryRecord } from '../../storage/feature-store.js';
 import type { Lake, LakeRow } from '../../storage/lake.js';

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TwsClient } from '../../../src/data-sources/tws/tws-client.js';
-import { BACKFILL_LEDGER, TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { REQUEST_LOG, RequestLog } from '../../../src/data-sources/tws/request-log.js';
 import { AAPL, MSFT, type Rig, startRig } from './tws-rig.js';
 

@@ -1,7 +1,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TwsIngestor, unbackedWindows, latestWindowRecords, BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { unbackedWindows, latestWindowRecords, BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { createLogger } from '../../../src/ops/logging-setup.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
 import { parseSettings } from '../../../src/config/settings.js';

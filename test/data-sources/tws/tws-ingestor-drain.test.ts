@@ -5,7 +5,8 @@ import { instrumentConfigSchema } from '../../../src/config/instrument-config.js
 import { drainIngestor, parseWindowEdge } from '../../../src/data-sources/ingestor.js';
 import { createIngestor } from '../../../src/data-sources/ingestor-registry.js';
 import { sourceConfigSchema } from '../../../src/data-sources/sources-config.js';
-import { BACKFILL_LEDGER, type BackfillLedgerRecord, TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { silentLogger } from '../../../src/ops/logging-setup.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
 import { runCliInProcess } from '../../support/cli-in-process.js';

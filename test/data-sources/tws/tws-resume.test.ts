@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getCalendar } from '../../../src/calendar/calendar-registry.js';
-import { BACKFILL_LEDGER, type BackfillWindowRecord } from '../../../src/data-sources/tws/tws-ingestor.js';
+import { BACKFILL_LEDGER, type BackfillWindowRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { AAPL, MSFT, type Rig, startRig } from './tws-rig.js';
 
 const REPO = join(import.meta.dirname, '../../..');
