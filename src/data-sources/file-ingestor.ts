@@ -30,6 +30,12 @@ const KNOWN = new Set<string>(FIELDS);
 const UNKNOWN_SYMBOL = 'is not a configured instrument';
 /** Names DuckDB's CSV reject tables uniquely within the process (checks may overlap on one lake). */
 let rejectTables = 0;
+/**
+ * Summary rows (one per symbol and per calendar hour) that checked, not yet written files keep
+ * for their writes at once; a check beyond keeps none, and its file's write scans it again. Bounds
+ * the memory of checking many files before writing the first (250 daily files of 5,000 symbols).
+ */
+const HELD_SUMMARY_ROWS_MAX = 250_000;
 
 /** What the file ingestor needs to know about a configured instrument. */
 export interface FileInstrument {
@@ -53,6 +59,8 @@ export interface FileIngestorDeps {
    * zone); absent = such values are refused. Never assumed to be UTC.
    */
   tsTimezone?: string | undefined;
+  /** Summary rows checked files may keep for their writes at once (default HELD_SUMMARY_ROWS_MAX). */
+  maxHeldSummaryRows?: number | undefined;
 }
 
 /** A file that passed every check, ready to write; none of its rows is held in JS. */
@@ -136,6 +144,9 @@ export class FileIngestor implements Ingestor {
   readonly name: string;
   readonly source = 'FILE';
   readonly #deps: FileIngestorDeps;
+  /** Summaries handed out by checks and not yet written, with their row counts. */
+  readonly #held = new Map<RelationSummary, number>();
+  #heldRows = 0;
 
   constructor(deps: FileIngestorDeps) {
     this.#deps = deps;
@@ -205,6 +216,10 @@ export class FileIngestor implements Ingestor {
         const located = this.#parsed(c, null);
         await this.#failOnFirstProblem(c, located.sql, this.#anyProblem(located.parsed), bad);
       }
+      const size = scan.summary.rows.length;
+      if (this.#heldRows + size > (this.#deps.maxHeldSummaryRows ?? HELD_SUMMARY_ROWS_MAX)) return { ...c, rows: n, kept };
+      this.#held.set(scan.summary, size);
+      this.#heldRows += size;
       return { ...c, rows: n, kept, summary: { keep: this.#keepSql(request, '_inst_key'), of: scan.summary } };
     } finally {
       if (rejects !== null) {
@@ -252,17 +267,30 @@ export class FileIngestor implements Ingestor {
 
   /** Writes a checked file as one batch (a no-op when its id is already committed). */
   async writeFile(checked: CheckedFile, request: IngestRequest = {}, batchId = checked.batchId): Promise<FileIngestResult> {
-    this.assertUnchanged(checked);
-    const rel = this.relationOf(checked, request);
-    const result = await this.#deps.rawStore.writeRelation(rel.sql, {
-      batchId,
-      source: this.source,
-      barSize: this.#deps.barSize,
-      ingestionTs: this.#deps.clock.now(),
-      costly: rel.costly,
-      summary: rel.summary,
-    });
-    return { ...result, file: checked.file };
+    try {
+      this.assertUnchanged(checked);
+      const rel = this.relationOf(checked, request);
+      const result = await this.#deps.rawStore.writeRelation(rel.sql, {
+        batchId,
+        source: this.source,
+        barSize: this.#deps.barSize,
+        ingestionTs: this.#deps.clock.now(),
+        costly: rel.costly,
+        summary: rel.summary,
+      });
+      return { ...result, file: checked.file };
+    } finally {
+      this.#release(checked);
+    }
+  }
+
+  /** Forgets a checked file's summary (its write is done or abandoned). */
+  #release(checked: CheckedFile): void {
+    const of = checked.summary?.of;
+    const size = of === undefined ? undefined : this.#held.get(of);
+    if (of === undefined || size === undefined) return;
+    this.#held.delete(of);
+    this.#heldRows -= size;
   }
 
   /** Throws InputError when the file changed (size or modification time) since it was checked. */
@@ -322,18 +350,24 @@ export class FileIngestor implements Ingestor {
    */
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
     const checked: (CheckedFile & { kept: number })[] = [];
-    for (const f of this.listFiles()) checked.push(await this.checkFile(f, request));
-    const narrowed = request.symbols !== undefined || request.start !== undefined || request.end !== undefined;
-    for (const c of checked) {
-      request.signal?.throwIfAborted();
-      if (c.kept === 0) continue;
-      let batchId = c.batchId;
-      if (narrowed && c.kept !== c.rows) {
-        const filter = JSON.stringify([request.symbols ? [...new Set(request.symbols)].sort() : null, request.start ?? null, request.end ?? null]);
-        batchId = `${c.batchId}-${createHash('sha256').update(filter).digest('hex').slice(0, 12)}`;
+    try {
+      for (const f of this.listFiles()) checked.push(await this.checkFile(f, request));
+      const narrowed = request.symbols !== undefined || request.start !== undefined || request.end !== undefined;
+      for (const c of checked) {
+        request.signal?.throwIfAborted();
+        if (c.kept === 0) continue;
+        let batchId = c.batchId;
+        if (narrowed && c.kept !== c.rows) {
+          const filter = JSON.stringify([request.symbols ? [...new Set(request.symbols)].sort() : null, request.start ?? null, request.end ?? null]);
+          batchId = `${c.batchId}-${createHash('sha256').update(filter).digest('hex').slice(0, 12)}`;
+        }
+        this.assertUnchanged(c);
+        yield { batchId, events: [], relation: this.relationOf(c, request), rows: c.kept, label: c.file };
+        // The consumer has written the batch (or stopped): its summary is no longer needed.
+        this.#release(c);
       }
-      this.assertUnchanged(c);
-      yield { batchId, events: [], relation: this.relationOf(c, request), rows: c.kept, label: c.file };
+    } finally {
+      for (const c of checked) this.#release(c);
     }
   }
 

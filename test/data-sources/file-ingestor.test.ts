@@ -247,6 +247,28 @@ describe('FileIngestor: Parquet', () => {
 });
 
 describe('FileIngestor: partitions and order', () => {
+  it('files checked before any is written keep their summaries up to a bound; beyond it a write scans its file again, with the same rows', async () => {
+    const a = join(t.dir, 'a.csv');
+    const b = join(t.dir, 'b.csv');
+    writeFileSync(a, [HEADER, ...goodRows(3, 'MSFT'), ...goodRows(3, 'AAPL')].join('\n'));
+    writeFileSync(b, [HEADER, ...goodRows(4, 'AAPL')].join('\n'));
+    // a's summary: 2 symbols + 1 (calendar, hour) row; b's: 1 + 1. A bound of 4 keeps a's, not b's.
+    const ing = ingestor({ maxHeldSummaryRows: 4 });
+    const ca = await ing.checkFile(a);
+    const cb = await ing.checkFile(b);
+    expect(ca.summary).toBeDefined();
+    expect(cb.summary).toBeUndefined();
+    await ing.writeFile(ca);
+    await ing.writeFile(cb);
+    // Once a is written its summary is let go, so the next check keeps one again.
+    expect((await ing.checkFile(b)).summary).toBeDefined();
+    const rows = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
+    expect(rows.map((r) => `${r.symbol} ${new Date(r.ts).toISOString().slice(11, 16)} ${r.request_id}`).sort()).toEqual([
+      'AAPL 14:30 a.csv', 'AAPL 14:30 b.csv', 'AAPL 14:31 a.csv', 'AAPL 14:31 b.csv', 'AAPL 14:32 a.csv', 'AAPL 14:32 b.csv', 'AAPL 14:33 b.csv',
+      'MSFT 14:30 a.csv', 'MSFT 14:31 a.csv', 'MSFT 14:32 a.csv',
+    ]);
+  });
+
   it('writes each session date of each calendar to its own file, sorted by (symbol, ts), every value intact', async () => {
     // ES trades Sunday 17:00 Chicago (23:00Z) into Monday: those bars belong to Monday's session;
     // AAPL's Friday and Monday bars to their New York dates. Rows arrive in time order, mixed.
