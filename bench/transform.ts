@@ -144,6 +144,16 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
         if (ms > 2) progress(`${ms.toFixed(0).padStart(6)} ms ${((cpu.user + cpu.system) / 1000).toFixed(0).padStart(6)} cpu  ${sql.replace(/\s+/g, ' ').slice(0, 80)}`);
         return changed;
       };
+      // The small reads too: their round trips are part of the run's fixed cost.
+      const query = lake.query.bind(lake);
+      lake.query = async <T extends Record<string, unknown>>(sql: string): Promise<T[]> => {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        const out = await query<T>(sql);
+        const cpu = process.cpuUsage(c0);
+        if (!sql.startsWith('EXPLAIN')) progress(`${(performance.now() - t0).toFixed(0).padStart(6)} ms ${((cpu.user + cpu.system) / 1000).toFixed(0).padStart(6)} cpu  (read) ${sql.replace(/\s+/g, ' ').slice(0, 73)}`);
+        return out;
+      };
     }
     const deps: SqlTransformDeps = {
       lake,

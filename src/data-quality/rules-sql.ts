@@ -99,6 +99,15 @@ function showValue(v: string | number): string {
 
 const FAIL_COLUMNS = 'gid, date, symbol, ts';
 
+/**
+ * The failing rows gathered into a relation of their own before their reasons are formatted:
+ * the formatting macros (lambdas) cost about as much per input chunk as per row, so formatting
+ * a few rows still spread over the chunks of every row they were filtered from costs tens of ms.
+ */
+function gathered(select: string): string {
+  return `(WITH f AS MATERIALIZED (${select}) SELECT * FROM f)`;
+}
+
 function rangeSql(rule: RuleOf<'range'>, rows: string): string | null {
   const c = col(rule.field);
   const field = sqlString(rule.field);
@@ -107,12 +116,11 @@ function rangeSql(rule: RuleOf<'range'>, rows: string): string | null {
   const cases: string[] = [];
   if (rule.min !== undefined) cases.push(`WHEN x < ${sqlNumber(rule.min)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is below min ${rule.min}`)}`);
   if (rule.max !== undefined) cases.push(`WHEN x > ${sqlNumber(rule.max)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is above max ${rule.max}`)}`);
-  return `SELECT ${FAIL_COLUMNS}, CASE ${cases.join(' ')} END AS reason FROM (SELECT ${FAIL_COLUMNS}, ${c.num} AS x FROM ${rows}) WHERE x IS NOT NULL AND (${[
-    rule.min !== undefined ? `x < ${sqlNumber(rule.min)}` : null,
-    rule.max !== undefined ? `x > ${sqlNumber(rule.max)}` : null,
-  ]
+  const outside = [rule.min !== undefined ? `x < ${sqlNumber(rule.min)}` : null, rule.max !== undefined ? `x > ${sqlNumber(rule.max)}` : null]
     .filter((s) => s !== null)
-    .join(' OR ')})`;
+    .join(' OR ');
+  return `SELECT ${FAIL_COLUMNS}, CASE ${cases.join(' ')} END AS reason
+    FROM ${gathered(`SELECT ${FAIL_COLUMNS}, x FROM (SELECT ${FAIL_COLUMNS}, ${c.num} AS x FROM ${rows}) WHERE x IS NOT NULL AND (${outside})`)}`;
 }
 
 function enumSql(rule: RuleOf<'enum'>, rows: string): string | null {
@@ -125,7 +133,8 @@ function enumSql(rule: RuleOf<'enum'>, rows: string): string | null {
     : rule.values.filter((v): v is number => typeof v === 'number').map(sqlNumber);
   const value = c.kind === 'string' ? c.sql : (c.num as string);
   const outside = allowed.length > 0 ? `${value} NOT IN (${allowed.join(', ')})` : 'true';
-  return `SELECT ${FAIL_COLUMNS}, ${sqlString(rule.field)} || ' ' || ${c.show} || ${suffix} AS reason FROM ${rows} WHERE NOT ${c.missing} AND ${outside}`;
+  return `SELECT ${FAIL_COLUMNS}, ${sqlString(rule.field)} || ' ' || ${c.show} || ${suffix} AS reason
+    FROM ${gathered(`SELECT * FROM ${rows} WHERE NOT ${c.missing} AND ${outside}`)}`;
 }
 
 function notNullSql(rule: RuleOf<'not_null'>, rows: string): string {
@@ -146,7 +155,7 @@ function ohlcSql(rows: string): string {
   const present = ['open', 'high', 'low', 'close'].map((c) => `${c} IS NOT NULL AND NOT isnan(${c})`).join(' AND ');
   return `SELECT ${FAIL_COLUMNS}, concat_ws('; ', ${checks.map(([ok, text]) => `CASE WHEN NOT (${ok}) THEN ${text} END`).join(', ')}) AS reason
     FROM (SELECT ${FAIL_COLUMNS}, open, high, low, close, ${['open', 'high', 'low', 'close'].map((c) => `${JS_SQL.num}(${c}) AS j${c[0] as string}`).join(', ')}
-          FROM ${rows} WHERE ${present} AND NOT (${checks.map(([ok]) => ok).join(' AND ')}))`;
+          FROM ${gathered(`SELECT ${FAIL_COLUMNS}, open, high, low, close FROM ${rows} WHERE ${present} AND NOT (${checks.map(([ok]) => ok).join(' AND ')})`)})`;
 }
 
 function monotonicSql(rule: RuleOf<'monotonic_time'>, rows: string): string {
@@ -159,11 +168,11 @@ function monotonicSql(rule: RuleOf<'monotonic_time'>, rows: string): string {
   return `SELECT ${FAIL_COLUMNS},
       CASE WHEN t IS NULL THEN ${sqlString(`${rule.time} is missing`)}
            ELSE ${sqlString(`${rule.time} `)} || ${JS_SQL.isoNum}(t) || ${sqlString(` is not ${word} `)} || ${JS_SQL.isoNum}(prev) || ' seen earlier for ' || coalesce(entity_text, 'null') END AS reason
-    FROM (
+    FROM ${gathered(`SELECT * FROM (
       SELECT ${FAIL_COLUMNS}, ${time} AS t, ${e.kind === 'missing' ? 'NULL' : e.text} AS entity_text,
              max(${time}) OVER (PARTITION BY date, ${entity} ORDER BY symbol, ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
       FROM ${rows})
-    WHERE t IS NULL OR (prev IS NOT NULL AND ${broken})`;
+    WHERE t IS NULL OR (prev IS NOT NULL AND ${broken})`)}`;
 }
 
 function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
@@ -194,13 +203,17 @@ function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
   return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
 }
 
-function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
+function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undefined): string | null {
   const value = outlierValueSql(rule);
   if (value === null) return null;
   const w = rule.window;
   const th = sqlNumber(rule.threshold);
   const jsR = (x: string, px: string): string => `${JS_SQL.log}(${x} / ${px})`;
-  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end.
+  // The windows sort only (gid, ts, x): names come back for the few failing rows at the end,
+  // from the small names relation when there is one (a join with the rows would hash them all).
+  const named = names === undefined
+    ? `FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts`
+    : `FROM exact e JOIN ${names} o ON o.gid = e.gid`;
   return `WITH u AS MATERIALIZED (
       SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
       FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
@@ -217,20 +230,21 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string): string | null {
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
             SELECT k.gid, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
-            FROM doubtful k JOIN u ON u.gid = k.gid AND u.rn BETWEEN k.rn - ${w} AND k.rn - 1
+            FROM (SELECT *, unnest(range(1, ${w + 1})) AS back FROM doubtful) k JOIN u ON u.gid = k.gid AND u.rn = k.rn - k.back
             GROUP BY k.gid, k.ts, k.x, k.px)))
     )
-    SELECT o.gid, o.date, o.symbol, o.ts,
+    SELECT e.gid, o.date, o.symbol, e.ts,
       ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(e.r) || ' is ' || ${JS_SQL.fixed1}(e.z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
-    FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts
+    ${named}
     WHERE e.sd > 0 AND abs(e.z) > ${th}`;
 }
 
 /**
  * The failures of a row-judged rule as `SELECT gid, date, symbol, ts, reason` over `rows`, or null
- * when the rule cannot fail on them (e.g. a range over a column the rows do not have).
+ * when the rule cannot fail on them (e.g. a range over a column the rows do not have). `names`,
+ * when given, is a small relation `(gid, date, symbol)` with one row per gid of the rows.
  */
-export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null {
+export function rowRuleFailuresSql(rule: RowDqRule, rows: string, names?: string): string | null {
   switch (rule.type) {
     case 'range':
       return rangeSql(rule, rows);
@@ -245,7 +259,7 @@ export function rowRuleFailuresSql(rule: RowDqRule, rows: string): string | null
     case 'unique':
       return uniqueSql(rule, rows);
     case 'outlier':
-      return outlierSql(rule, rows);
+      return outlierSql(rule, rows, names);
   }
 }
 

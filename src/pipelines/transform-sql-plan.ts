@@ -64,25 +64,31 @@ export interface TransformSqlPlan {
   readonly drop: readonly string[];
   /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
   readonly countsQuery: string;
-  /** Per date: `final` (every open instrument's final run) and `not_arrived` (grid bars complete at now but after the cutoff). */
-  readonly datesQuery: string;
-  /** Per date and open instrument: `final`, `last_bar_start` (the cutoff of an intraday run; NULL when final or without raw rows). */
+  /**
+   * Per date and open instrument: `final` (its run is the session's final one), `last_bar_start`
+   * (the cutoff of an intraday run; NULL when final or without raw rows) and `not_arrived` (grid
+   * bars complete at now but after the cutoff).
+   */
   readonly cutoffsQuery: string;
-  /** Per date and quarantine stage: `date, stage, n`. */
-  readonly quarantineCountsQuery: string;
-  /** Per date and rule: `date, rule_idx, n`. */
-  readonly ruleCountsQuery: string;
+  /** Per date, quarantined rows per stage (`date, stage, NULL, n`) and failures per rule (`date, NULL, rule_idx, n`). */
+  readonly failureCountsQuery: string;
   /** Gap reports, sorted by date and symbol. */
   readonly reportsQuery: string;
   /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
   failuresQuery(limit: number, perRule: number): string;
-  /** The curated rows of one date (CURATED_COLUMNS). */
+  /** The curated rows of one date (CURATED_COLUMNS and the integer sort key {@link CURATED_SORT_KEY}, in `(symbol, ts)` order). */
   curatedSelect(date: string): string;
   /** The quarantine rows of one date (QUARANTINE_COLUMNS). */
   quarantineSelect(date: string): string;
 }
 
 const MAX_SAFE = '9007199254740991';
+
+/**
+ * Columns of {@link TransformSqlPlan.curatedSelect} beyond CURATED_COLUMNS whose order is the
+ * order of `(symbol, ts)` (gid and epoch ms): sorting two integers costs less than text and instants.
+ */
+export const CURATED_SORT_KEY = ['ibp_sort_gid', 'ibp_sort_ts'] as const;
 
 /**
  * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
@@ -173,8 +179,10 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
   const dupsSql = `CREATE TEMP TABLE ${dups} AS
     SELECT gid, any_value(date) AS date, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
+  // `r` is read twice (rows without other versions; the few keys with several) rather than
+  // materialized: a second scan of the raw file costs less than copying every row once more.
   const rowsSql = `CREATE TEMP TABLE ${rows} AS
-    WITH r AS MATERIALIZED (
+    WITH r AS NOT MATERIALIZED (
       SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
@@ -196,10 +204,13 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     SELECT * FROM x`;
 
   const valid = `(SELECT * FROM ${rows} WHERE vrule_idx IS NULL)`;
-  const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason FROM ${rows} WHERE vrule_idx IS NOT NULL`];
+  // The invalid rows gathered before their reasons are formatted (the formatting macros cost
+  // per input chunk: see rules-sql.ts).
+  const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason
+    FROM (WITH f AS MATERIALIZED (SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL) SELECT * FROM f)`];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
-    const sql = rowRuleFailuresSql(r, valid);
+    const sql = rowRuleFailuresSql(r, valid, gids);
     if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
@@ -293,6 +304,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   };
   const curatedColumns = (imputedRows: boolean): string =>
     [
+      // The sort key: within a date, gid follows the symbols' order (sid numbers them sorted).
+      `gid AS ${CURATED_SORT_KEY[0]}`,
+      `ts AS ${CURATED_SORT_KEY[1]}`,
       'symbol',
       `${instant('ts')} AS ts`,
       `${instant(imputedRows ? 'available_ts' : `ts + ${freq}`)} AS available_ts`,
@@ -326,7 +340,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, failSql, quarSql, offGridSql, qwideSql, gidsSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
+    compute: [gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql, quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
     drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
@@ -336,10 +350,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
       LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
       GROUP BY r.date ORDER BY r.date`,
-    datesQuery: `SELECT date, bool_and(final) AS final, sum(n_cut - n_slots) AS not_arrived FROM ${gids} GROUP BY date ORDER BY date`,
-    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start FROM ${gids} ORDER BY date, symbol`,
-    quarantineCountsQuery: `SELECT date, stage, count(*) AS n FROM ${quar} GROUP BY ALL ORDER BY ALL`,
-    ruleCountsQuery: `SELECT date, rule_idx, count(*) AS n FROM ${fail} GROUP BY ALL ORDER BY ALL`,
+    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
+    failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
+      UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,
     reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,
     failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
         SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,

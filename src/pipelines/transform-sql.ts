@@ -21,7 +21,7 @@ import {
   type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
-import { compileTransformPlan, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
+import { compileTransformPlan, CURATED_SORT_KEY, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
 
 /**
  * The transform as set-based SQL (issue 17): raw → curated for one or many session dates with
@@ -234,7 +234,7 @@ export class TransformPass {
       for (const sql of plan.compute) await lake.run(sql);
       await readResults(lake, plan, results);
     } catch (err) {
-      for (const sql of plan.drop) await lake.run(sql).catch(() => undefined);
+      await lake.run(plan.drop.join(';\n')).catch(() => undefined);
       throw err;
     } finally {
       lease?.release();
@@ -299,7 +299,7 @@ export class TransformPass {
     if (publish) {
       quarantineFile = await deps.quarantineStore.replaceFromRelation(dqKey, date, this.#requested, plan.quarantineSelect(date), quarantined > 0);
       if (gapTotals.expected > 0 || deps.curatedStore.hasPartition(dataset, date)) {
-        await deps.curatedStore.writeCuratedRelation(plan.curatedSelect(date), dataset, date, this.#requested);
+        await deps.curatedStore.writeCuratedRelation(plan.curatedSelect(date), dataset, date, this.#requested, { sortKey: CURATED_SORT_KEY });
         counts.curated_rows = gapTotals.expected;
         curatedFile = deps.curatedStore.partitionFile(dataset, date);
       }
@@ -389,7 +389,8 @@ export class TransformPass {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const sql of this.#plan.drop) await this.#deps.lake.run(sql);
+    // One round trip for all of them.
+    await this.#deps.lake.run(this.#plan.drop.join(';\n'));
   }
 }
 
@@ -416,19 +417,18 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
       nulls: Object.fromEntries(CURATED_MASK_COLUMNS.map((c) => [c, num(row[`null_${c}`])])),
     };
   }
-  for (const row of await lake.query(plan.datesQuery)) {
-    const r = at(row.date);
-    r.final = row.final === true;
-    r.notArrived = num(row.not_arrived);
-  }
+  // A date is final when every open instrument's run is (the JS reference: `every`, true when none).
   for (const row of await lake.query(plan.cutoffsQuery)) {
-    at(row.date).cutoffs.set(String(row.symbol), { final: row.final === true, lastBarStart: row.last_bar_start === null ? null : num(row.last_bar_start) });
+    const r = at(row.date);
+    r.final &&= row.final === true;
+    r.notArrived += num(row.not_arrived);
+    r.cutoffs.set(String(row.symbol), { final: row.final === true, lastBarStart: row.last_bar_start === null ? null : num(row.last_bar_start) });
   }
-  for (const row of await lake.query(plan.quarantineCountsQuery)) {
-    const stage = row.stage as 'validity' | 'dq' | 'grid';
-    at(row.date).quarantined[stage] = num(row.n);
+  for (const row of await lake.query(plan.failureCountsQuery)) {
+    const r = at(row.date);
+    if (row.stage === null) r.ruleFailures.set(num(row.rule_idx), num(row.n));
+    else r.quarantined[row.stage as 'validity' | 'dq' | 'grid'] = num(row.n);
   }
-  for (const row of await lake.query(plan.ruleCountsQuery)) at(row.date).ruleFailures.set(num(row.rule_idx), num(row.n));
   for (const row of await lake.query(plan.failuresQuery(MAX_LEDGER_FAILURES, 3))) {
     at(row.date).failures.push({ rule_idx: num(row.rule_idx), symbol: (row.symbol as string | null) ?? null, reason: String(row.reason) });
   }

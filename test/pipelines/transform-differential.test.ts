@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -242,6 +242,8 @@ interface Outcome {
   summary: unknown;
   error: string | null;
   curated: unknown[];
+  /** The curated file's (symbol, ts) in stored order: both paths write it sorted. */
+  stored: unknown[];
   quarantine: unknown[];
 }
 
@@ -253,7 +255,9 @@ async function snapshot(curated: CuratedStore, quarantine: QuarantineStore, data
   } catch (err) {
     error = `${(err as Error).name}: ${(err as Error).message}`;
   }
-  return { summary, error, curated: await curated.readCuratedBars(dataset, undefined, date, date), quarantine: await quarantine.read('tws_bars', date) };
+  const file = curated.partitionFile(dataset, date);
+  const stored = existsSync(file) ? (await lake.query(`SELECT symbol, epoch_ms(ts) AS ts FROM read_parquet('${file}', hive_partitioning = false)`)).map((r) => [r.symbol, r.ts]) : [];
+  return { summary, error, curated: await curated.readCuratedBars(dataset, undefined, date, date), stored, quarantine: await quarantine.read('tws_bars', date) };
 }
 
 async function runCase(s: Scenario): Promise<void> {
@@ -306,6 +310,7 @@ async function runCase(s: Scenario): Promise<void> {
     expect(b.summary, `${date}: summary`).toEqual(a.summary);
     expect(b.quarantine, `${date}: quarantine rows`).toEqual(a.quarantine);
     expect(b.curated, `${date}: curated rows`).toEqual(a.curated);
+    expect(b.stored, `${date}: curated file order`).toEqual(a.stored);
   });
   expect(sqlDeps.dqLedger.readAll(), 'DQ ledger lines').toEqual(jsDeps.dqLedger.readAll());
 }
