@@ -9,7 +9,8 @@ import { sqlString } from '../src/core/sql.js';
 import type { Lake } from '../src/storage/lake.js';
 import { SystemClock } from '../src/core/clock.js';
 import { DEFAULT_GROUP_COMMIT, RawBatchWriter } from '../src/storage/raw-batch-writer.js';
-import { RAW_DATASET, RAW_FILE_COLUMNS, RawStore } from '../src/storage/raw-store.js';
+import { RAW_DATASET, RawStore } from '../src/storage/raw-store.js';
+import { RAW_BARS } from '../src/storage/tables/raw-bars.js';
 import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
 import { benchCalendars, benchSessions, benchSymbols, sessionBars } from './support/synthetic-market.js';
 import { openBenchLake } from './support/temp-lake.js';
@@ -32,7 +33,7 @@ async function stageRows(lake: Lake, variant: Variant): Promise<string> {
   const n = events.length;
   const col = <K extends keyof BarEvent>(k: K): unknown[] => events.map((e) => e[k]);
   return lake.stage(
-    [...RAW_FILE_COLUMNS, { name: 'date', type: 'VARCHAR' }, { name: 'batch_no', type: 'INTEGER' }],
+    [...RAW_BARS.columns, { name: 'date', type: 'VARCHAR' }, { name: 'batch_no', type: 'INTEGER' }],
     {
       source: col('source'),
       symbol: col('symbol'),
@@ -56,7 +57,7 @@ async function stageRows(lake: Lake, variant: Variant): Promise<string> {
   );
 }
 
-const FILE_COLUMNS = RAW_FILE_COLUMNS.map((c) => c.name).join(', ');
+const FILE_COLUMNS = RAW_BARS.select;
 
 /** The bound: one COPY … PARTITION_BY of every row, sorted as ibpipe sorts its files. */
 async function boundOneCopy(lake: Lake, table: string, root: string): Promise<number> {

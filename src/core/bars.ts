@@ -66,56 +66,6 @@ export interface BarEvent {
   requestId: string | null;
 }
 
-/** A raw row as stored in raw/tws_bars (DESIGN §6 columns); instants are epoch ms. */
-export interface RawBarRow {
-  source: string;
-  symbol: string;
-  con_id: number | null;
-  bar_size: string;
-  what_to_show: string;
-  ts: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  wap: number | null;
-  trade_count: number | null;
-  batch_id: string;
-  ingestion_ts: number;
-  request_id: string | null;
-}
-
-/** A curated row: one per (symbol, ts) on the calendar grid, with its gap mask. */
-export interface CuratedBarRow {
-  symbol: string;
-  ts: number;
-  /**
-   * When every value of the row was knowable (epoch ms): `ts + bar` for an observed bar, later
-   * for a value imputed from later bars (e.g. `linear`). Point-in-time reads compare this.
-   */
-  available_ts: number;
-  open: number | null;
-  high: number | null;
-  low: number | null;
-  close: number | null;
-  volume: number | null;
-  wap: number | null;
-  trade_count: number | null;
-  /** True when any column of this row was imputed (or left NULL for an over-long gap). */
-  is_imputed: boolean;
-  /** Name of the imputation rule applied, e.g. `ffill`, or null for an observed bar. */
-  imputation: string | null;
-  /** Per-column gap mask: true when that column was not observed on this bar. */
-  open_imputed: boolean;
-  high_imputed: boolean;
-  low_imputed: boolean;
-  close_imputed: boolean;
-  volume_imputed: boolean;
-  wap_imputed: boolean;
-  trade_count_imputed: boolean;
-}
-
 /** Columns that carry a `<column>_imputed` gap-mask column in curated data. */
 export const CURATED_MASK_COLUMNS = ['open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count'] as const;
 export type CuratedValueColumn = (typeof CURATED_MASK_COLUMNS)[number];

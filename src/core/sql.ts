@@ -44,6 +44,15 @@ export function safeJoin(root: string, ...segments: string[]): string {
 }
 
 /**
+ * A set of instrument keys as a subquery, for `x IN <set>` / `x NOT IN <set>`: against a
+ * subquery DuckDB builds a hash join (5 ms), a literal list is evaluated literal by literal
+ * (0.65 s for 500 keys on 195k rows). Empty keys give an empty set. Keys are validated.
+ */
+export function sqlKeySet(keys: readonly string[]): string {
+  return keys.length ? `(SELECT unnest([${sqlKeyList(keys)}]))` : `(SELECT CAST(NULL AS VARCHAR) WHERE false)`;
+}
+
+/**
  * `column NOT IN (…keys)` as a subquery over a list literal: DuckDB evaluates a long literal
  * NOT IN list per row (0.65 s vs 5 ms for 500 keys on 195k rows). Keys are validated.
  */

@@ -1,6 +1,7 @@
 import type { TradingCalendar } from '../calendar/trading-calendar.js';
 import { inBreak } from '../calendar/trading-intervals.js';
-import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedBarRow, type CuratedValueColumn } from '../core/bars.js';
+import { CURATED_MASK_COLUMNS, frequencyMs, type CuratedValueColumn } from '../core/bars.js';
+import type { CuratedBarRow } from '../storage/tables/curated-bars.js';
 import { InputError } from '../core/errors.js';
 import { linearKnownAt, runKnownAt } from './availability.js';
 import type { GapsConfig, ImputationStrategy } from './dq-config.js';

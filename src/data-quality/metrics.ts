@@ -1,14 +1,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DqRuleRecord, GapTotals } from '../storage/state-ledgers.js';
 import type { DqAction, DqSeverity } from './dq-config.js';
 import { isMissing, type DqRow } from './rules.js';
 
-/** Failure count of one rule in one validation run. */
-export interface DqRuleMetrics {
-  readonly name: string;
-  readonly type: string;
+/** Failure count of one rule in one validation run (the DQ ledger's rule record, with config's severity and action). */
+export interface DqRuleMetrics extends DqRuleRecord {
   readonly severity: DqSeverity;
   readonly action: DqAction;
-  readonly failures: number;
 }
 
 /** The measurable outcome of one validation run (what the state ledger and Prometheus get). */
@@ -26,13 +24,7 @@ export interface DqMetrics {
 }
 
 /** Gap-engine totals of a run (see gaps.ts GapReport). */
-export interface GapTotals {
-  readonly expected: number;
-  readonly observed: number;
-  readonly imputed: number;
-  readonly unfilled: number;
-  readonly overLimitGaps: number;
-}
+export type { GapTotals } from '../storage/state-ledgers.js';
 
 export type DqOverallSeverity = 'ok' | DqSeverity;
 

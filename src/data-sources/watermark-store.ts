@@ -1,23 +1,7 @@
+import type { Watermark, WatermarkRecord } from '../storage/state-ledgers.js';
 import { JsonlLedger } from '../storage/state-store.js';
 
-/** How far a source has been ingested for one symbol. */
-export interface Watermark {
-  /** Start of the newest ingested bar, epoch ms UTC (after any ts_label shift). */
-  readonly ts: number;
-  /**
-   * The same position in the source's own representation (e.g. `2024-01-02 14:30:00.000123+00`),
-   * so resuming compares exactly what the source stores, not a rounded copy.
-   */
-  readonly key: string;
-}
-
-interface WatermarkRecord {
-  source: string;
-  batch_id: string;
-  /** Instant the advance was recorded (epoch ms). */
-  at: number;
-  marks: Record<string, Watermark>;
-}
+export type { Watermark } from '../storage/state-ledgers.js';
 
 /**
  * Per-source, per-symbol watermarks in `state/source_watermarks.jsonl`. One line per committed

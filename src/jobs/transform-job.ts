@@ -4,11 +4,10 @@ import type { AppContext } from '../ops/app-context.js';
 import type { JobDefinition, JobOutcome } from '../ops/job-definition.js';
 import type { Logger } from '../core/logger.js';
 import { QuarantineStore } from '../storage/quarantine-store.js';
-import { JsonlLedger } from '../storage/state-store.js';
 import { resolveBarDatasets, type BarDataset } from '../pipelines/bar-datasets.js';
-import type { DqResultRecord, TransformSummary } from '../pipelines/transform-pipeline.js';
+import type { TransformSummary } from '../pipelines/transform-pipeline.js';
 import { runTransformSql, TransformRange, type SqlTransformDeps } from '../pipelines/transform-sql.js';
-import { stateLedgerPath } from '../storage/state-ledgers.js';
+import { openStateLedger } from '../storage/state-ledgers.js';
 
 /**
  * The bar datasets a transform run works on: `params.dataset` (a name, or a list of names), else
@@ -35,7 +34,7 @@ export function transformDepsFrom(app: AppContext, logger: Logger, metrics?: DqM
     rawStore: app.rawStore,
     curatedStore: app.curatedStore,
     quarantineStore: new QuarantineStore(app.lake),
-    dqLedger: new JsonlLedger<DqResultRecord>(stateLedgerPath(app.lake, 'dq_results')),
+    dqLedger: openStateLedger(app.lake, 'dq_results'),
     calendars: app.calendars,
     clock: app.clock,
     logger,

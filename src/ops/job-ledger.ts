@@ -3,32 +3,11 @@ import type { Clock } from '../core/clock.js';
 import { IbpipeError } from '../core/errors.js';
 import type { JobParams } from '../core/job.js';
 import type { Lake } from '../storage/lake.js';
-import { JsonlLedger } from '../storage/state-store.js';
-import { stateLedgerPath } from '../storage/state-ledgers.js';
-
-export type JobRunStatus = 'running' | 'ok' | 'failed' | 'skipped' | 'abandoned';
-/** Why a run started; `live` is the daemon's live chain (the bars of an interval were committed). */
-export type JobTrigger = 'schedule' | 'catch_up' | 'manual' | 'dependency' | 'retry' | 'recovery' | 'live';
+import type { JsonlLedger } from '../storage/state-store.js';
+import { openStateLedger, type JobRunRecord, type JobRunStatus, type JobTrigger } from '../storage/state-ledgers.js';
 
 export type { JobParams } from '../core/job.js';
-
-export interface JobRunRecord {
-  run_id: string;
-  job: string;
-  kind: string;
-  params: JobParams;
-  status: JobRunStatus;
-  trigger: JobTrigger;
-  attempt: number;
-  /** Fire time this run belongs to (epoch ms), for catch-up bookkeeping. */
-  scheduled_for: number | null;
-  started_at: number;
-  ended_at: number | null;
-  duration_ms: number | null;
-  counts: Record<string, number>;
-  error: { code: string; message: string; retryable: boolean } | null;
-  reason?: string;
-}
+export type { JobRunRecord, JobRunStatus, JobTrigger } from '../storage/state-ledgers.js';
 
 /**
  * Every job run, start and end, in `state/job_runs.jsonl`. A run is one `running` line then one
@@ -39,7 +18,7 @@ export class JobLedger {
   readonly #clock: Clock;
 
   constructor(lake: Lake, clock: Clock) {
-    this.#ledger = new JsonlLedger(stateLedgerPath(lake, 'job_runs'));
+    this.#ledger = openStateLedger(lake, 'job_runs');
     this.#clock = clock;
   }
 

@@ -1,13 +1,10 @@
-import type { DqResultRecord } from '../pipelines/transform-pipeline.js';
 import type { AppContext } from './app-context.js';
 import { JobLedger } from './job-ledger.js';
-import { JsonlLedger } from '../storage/state-store.js';
 import { barSizeMs } from '../core/bars.js';
 import { resolveBarDatasets } from '../pipelines/bar-datasets.js';
-import { type BackfillLedgerRecord, latestWindowRecords, unbackedWindows } from '../data-sources/tws/backfill-ledger.js';
+import { latestWindowRecords, unbackedWindows } from '../data-sources/tws/backfill-ledger.js';
 import { expectedBarStartsIn } from '../calendar/expected-bars.js';
-import { type LiveGapRecord } from '../data-sources/tws/live-ingest.js';
-import { stateLedgerPath } from '../storage/state-ledgers.js';
+import { openStateLedger, type DqResultRecord, type LiveGapRecord } from '../storage/state-ledgers.js';
 
 export interface CoverageRow {
   symbol: string;
@@ -91,7 +88,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
     error: r.error?.message ?? null,
   }));
   const dqLatest = new Map<string, DqResultRecord>();
-  for (const r of new JsonlLedger<DqResultRecord>(stateLedgerPath(app.lake, 'dq_results')).readAll()) dqLatest.set(r.date, r);
+  for (const r of openStateLedger(app.lake, 'dq_results').readAll()) dqLatest.set(r.date, r);
   const dq = [...dqLatest.values()]
     .sort((a, b) => a.date.localeCompare(b.date))
     .slice(-(options.lastDates ?? 10))
@@ -104,7 +101,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
       unfilled: r.gaps.unfilled,
       failing_rules: r.failing_rules.join(' '),
     }));
-  const done = [...latestWindowRecords(new JsonlLedger<BackfillLedgerRecord>(stateLedgerPath(app.lake, 'backfill_windows')).readAll()).values()].filter(
+  const done = [...latestWindowRecords(openStateLedger(app.lake, 'backfill_windows').readAll()).values()].filter(
     (r) => r.status === 'ok' || r.status === 'no-data',
   );
   const unbacked_windows = unbackedWindows(done, app.rawStore)
@@ -120,7 +117,7 @@ export async function buildStatusReport(app: AppContext, options: { lastDates?: 
  */
 async function unrepairedLiveGaps(app: AppContext): Promise<LiveGapRow[]> {
   const latest = new Map<string, LiveGapRecord>();
-  for (const r of new JsonlLedger<LiveGapRecord>(stateLedgerPath(app.lake, 'live_gaps')).readAll()) {
+  for (const r of openStateLedger(app.lake, 'live_gaps').readAll()) {
     // Per stream: a gap of one series is repaired (or not) on its own.
     if (r.type === 'live_gap') latest.set(`${r.symbol}|${r.dataset ?? ''}|${r.from}|${r.to}`, r);
   }

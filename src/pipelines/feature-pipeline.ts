@@ -4,6 +4,7 @@ import { assertInstrumentKey } from '../core/instruments.js';
 import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../core/logger.js';
 import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
+import { featureRowSelect, type FeatureTableSchema } from '../storage/tables/features.js';
 import type { Lake } from '../storage/lake.js';
 import { groupLookbackBars } from './features/compute-feature-group.js';
 import { BATCH_KEY_OUTPUTS, type FeatureBatchInput } from './features/compute-feature-batch.js';
@@ -158,16 +159,14 @@ export async function runFeaturePipeline(
     if (!sourceColumns.includes(c)) throw new InputError(`feature group ${group.name}: source ${source.name} has no column ${c}`, { details: { group: group.name, column: c } });
   }
   // Fail on a changed definition before any work.
-  featureStore.ensureRegistered({ group: group.name, version, definitionHash, definition: JSON.parse(canonicalFeatureDefinition(group, modules)), featureColumns, maskColumns: masks });
+  const table: FeatureTableSchema = { group: group.name, version, definitionHash, featureColumns, maskColumns: masks };
+  featureStore.ensureRegistered({ ...table, definition: JSON.parse(canonicalFeatureDefinition(group, modules)) });
 
   const lookbackBars = groupLookbackBars(group);
   const ctx: RunContext = {
     deps,
     group,
-    version,
-    definitionHash,
-    featureColumns,
-    masks,
+    table,
     inputs,
     expressions,
     modules,
@@ -258,10 +257,8 @@ let tempCounter = 0;
 interface RunContext {
   readonly deps: FeaturePipelineDeps;
   readonly group: FeatureGroup;
-  readonly version: string;
-  readonly definitionHash: string;
-  readonly featureColumns: readonly string[];
-  readonly masks: readonly string[];
+  /** The group version's features table: what is registered and written. */
+  readonly table: FeatureTableSchema;
   readonly inputs: readonly string[];
   /** SQL of the expression features' input columns, by input name (see compileExpression). */
   readonly expressions: ReadonlyMap<string, string>;
@@ -391,7 +388,7 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
   ctx.rowsRead += read.rows;
   return {
     group: { name: ctx.group.name, features: ctx.group.features },
-    featureColumns: ctx.featureColumns,
+    featureColumns: ctx.table.featureColumns,
     lookbackBars: ctx.lookbackBars,
     barMs: source.barMs,
     days: [],
@@ -417,7 +414,7 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
   const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
   const dates = dateIdx.map((j) => readDates[j] as string);
   return lake.withDoubles(
-    [...BATCH_KEY_OUTPUTS, ...ctx.featureColumns],
+    [...BATCH_KEY_OUTPUTS, ...ctx.table.featureColumns],
     dateIdx.map((j) => outputs.get(j) ?? []),
     async (relations) => {
       const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
@@ -431,7 +428,7 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
         keys.set(d, stored?.n === computed ? file : `(SELECT * FROM ${file} WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`);
       }
       return featureStore.writeFeaturesFromRelation(
-        { group: ctx.group.name, version: ctx.version, definitionHash: ctx.definitionHash, dates, symbols: ctx.universe, featureColumns: ctx.featureColumns, maskColumns: ctx.masks },
+        { ...ctx.table, dates, symbols: ctx.universe },
         (d) => positionalRelation(ctx, keys.get(d) as string, byDate.get(d) as string, d),
         { ordered: true },
       );
@@ -444,18 +441,21 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
  * then the features) paired by position; reading it fails on the first row whose symbol or ts
  * differ between the two.
  */
-export function positionalRelation(ctx: Pick<RunContext, 'hasImputation' | 'masks' | 'featureColumns'>, keys: string, outputs: string, date: string): string {
+export function positionalRelation(ctx: Pick<RunContext, 'hasImputation'> & { readonly table: Pick<FeatureTableSchema, 'maskColumns' | 'featureColumns'> }, keys: string, outputs: string, date: string): string {
   const guard = `CASE WHEN o.__symbol IS DISTINCT FROM CAST(hash(k.symbol) AS DOUBLE) OR o.__ts IS DISTINCT FROM CAST(epoch_ms(k.ts) AS DOUBLE)
     THEN error(${sqlString(`features for ${date}: the source partition changed while they were computed (`)} || coalesce(k.symbol, 'a missing row') || ' at ' || coalesce(CAST(k.ts AS VARCHAR), '?') || ${sqlString(' is out of step); run features again')}) ELSE k.symbol END`;
-  return `(SELECT ${[
-    `${guard} AS symbol`,
-    'k.ts',
-    'CAST(epoch_ms(CAST(o.__available AS BIGINT)) AS TIMESTAMPTZ) AS available_ts',
-    'CAST(k.is_imputed AS BOOLEAN) AS is_imputed',
-    `${ctx.hasImputation ? 'CAST(k.imputation AS VARCHAR)' : 'CAST(NULL AS VARCHAR)'} AS imputation`,
-    ...ctx.masks.map((m) => `CAST(k.${sqlIdent(m)} AS BOOLEAN) AS ${sqlIdent(m)}`),
-    ...ctx.featureColumns.map((f) => `o.${sqlIdent(f)}`),
-  ].join(', ')} FROM ${keys} k POSITIONAL JOIN ${outputs} o)`;
+  const select = featureRowSelect(ctx.table, {
+    row: {
+      symbol: guard,
+      ts: 'k.ts',
+      available_ts: 'epoch_ms(CAST(o.__available AS BIGINT))',
+      is_imputed: 'k.is_imputed',
+      imputation: ctx.hasImputation ? 'k.imputation' : 'NULL',
+    },
+    mask: (m) => `k.${sqlIdent(m)}`,
+    feature: (f) => `o.${sqlIdent(f)}`,
+  });
+  return `(SELECT ${select} FROM ${keys} k POSITIONAL JOIN ${outputs} o)`;
 }
 
 /**

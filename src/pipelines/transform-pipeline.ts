@@ -1,20 +1,24 @@
 import type { Session, TradingCalendar } from '../calendar/trading-calendar.js';
 import { tradedUntil } from '../calendar/trading-intervals.js';
-import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, CURATED_MASK_COLUMNS, barSizeMs, frequencyMs, type BarSize } from '../core/bars.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError, DataQualityError } from '../core/errors.js';
 import type { DqRulesConfig, GapsConfig } from '../data-quality/dq-config.js';
 import { fillGaps, overLimitOutcome, type GapReport, type ObservedBar } from '../data-quality/gaps.js';
 import { instrumentCutoffs, withinCutoff, type InstrumentCutoff } from '../data-quality/intraday-cutoff.js';
-import type { DqMetricsExporter, DqOverallSeverity, DqRuleMetrics, GapTotals } from '../data-quality/metrics.js';
+import type { DqMetricsExporter, DqOverallSeverity, GapTotals } from '../data-quality/metrics.js';
 import type { ExpectedSession, RuleFailure } from '../data-quality/rules.js';
 import { summarizeOutcomes, validate, type RuleOutcome, type ValidationResult } from '../data-quality/validator.js';
 import type { Logger } from '../core/logger.js';
 import type { BarDataset } from './bar-datasets.js';
 import type { CuratedStore } from '../storage/curated-store.js';
 import type { QuarantineRow, QuarantineStore } from '../storage/quarantine-store.js';
+import type { RawBarRow } from '../storage/tables/raw-bars.js';
 import type { RawStore } from '../storage/raw-store.js';
+import type { DqFailureRecord, DqResultRecord } from '../storage/state-ledgers.js';
 import type { JsonlLedger } from '../storage/state-store.js';
+
+export type { DqFailureRecord, DqResultRecord } from '../storage/state-ledgers.js';
 
 /** The raw dataset this transform reads; its DQ rules are `dq_rules.tws_bars`. */
 export const TRANSFORM_SOURCE_DATASET = 'tws_bars';
@@ -55,41 +59,6 @@ export function transformDqKey(deps: Pick<TransformDeps, 'dataset'>): string {
 /** The curated dataset a transform writes. */
 export function transformTarget(deps: Pick<TransformDeps, 'dataset' | 'gaps'>): string {
   return deps.dataset?.name ?? curatedDatasetFor(deps.gaps);
-}
-
-/** One failure as the DQ ledger keeps it: located by symbol and bar, not by row index. */
-export interface DqFailureRecord {
-  rule: string;
-  severity: string;
-  action: string;
-  symbol: string | null;
-  /** Starts with the bar's ISO instant when the failure is about one bar. */
-  reason: string;
-}
-
-/** One line of `state/dq_results.jsonl` per transform run and date. */
-export interface DqResultRecord {
-  run_at: number;
-  dataset: string;
-  target: string;
-  date: string;
-  symbols: string[];
-  as_of: number;
-  /** True for the session's final transform (the whole grid); false for an intraday one, cut at the data. */
-  final: boolean;
-  rows: number;
-  severity: DqOverallSeverity;
-  published: boolean;
-  failing_rules: string[];
-  rules: DqRuleMetrics[];
-  null_rates: Record<string, number>;
-  quarantined: number;
-  outliers: number;
-  gaps: GapTotals;
-  sessions: { symbol: string; date: string; expected: number; observed: number; imputed: number; unfilled: number; longest_gap: number; over_limit_gaps: number }[];
-  failures_total: number;
-  /** The first MAX_LEDGER_FAILURES failures; the quarantine file holds every rejected row. */
-  failures: DqFailureRecord[];
 }
 
 export const MAX_LEDGER_FAILURES = 500;
@@ -213,7 +182,7 @@ function invalidity(r: Normalised): { rule: (typeof VALIDITY_RULES)[number]; rea
     if (v === null || !Number.isFinite(v)) return { rule: 'finite_price', reason: `${k} ${String(v)} is not a finite number` };
   }
   for (const k of ['open', 'high', 'low', 'close'] as const) {
-    if (!(r[k] > 0)) return { rule: 'positive_price', reason: `${k} ${r[k]} is not positive` };
+    if (!((r[k] ?? NaN) > 0)) return { rule: 'positive_price', reason: `${k} ${r[k]} is not positive` };
   }
   const v = r.volume as number | null;
   if (v === null || !Number.isFinite(v)) return { rule: 'non_negative_volume', reason: `volume ${String(v)} is not a finite number` };

@@ -76,16 +76,16 @@ export interface TransformSqlPlan {
   readonly reportsQuery: string;
   /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
   failuresQuery(limit: number, perRule: number): string;
-  /** The curated rows of one date (CURATED_COLUMNS and the integer sort key {@link CURATED_SORT_KEY}, in `(symbol, ts)` order). */
+  /** The curated rows of one date (CURATED_BARS' columns and the integer sort key {@link CURATED_SORT_KEY}, in `(symbol, ts)` order). */
   curatedSelect(date: string): string;
-  /** The quarantine rows of one date (QUARANTINE_COLUMNS). */
+  /** The quarantine rows of one date (QUARANTINE's columns). */
   quarantineSelect(date: string): string;
 }
 
 const MAX_SAFE = '9007199254740991';
 
 /**
- * Columns of {@link TransformSqlPlan.curatedSelect} beyond CURATED_COLUMNS whose order is the
+ * Columns of {@link TransformSqlPlan.curatedSelect} beyond CURATED_BARS' columns whose order is the
  * order of `(symbol, ts)` (gid and epoch ms): sorting two integers costs less than text and instants.
  */
 export const CURATED_SORT_KEY = ['ibp_sort_gid', 'ibp_sort_ts'] as const;

@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { sqlIdent, sqlString } from '../core/sql.js';
-import { CURATED_COLUMNS } from './curated-store.js';
 import { Lake } from './lake.js';
-import { RAW_FILE_COLUMNS, type RawStore } from './raw-store.js';
+import type { RawStore } from './raw-store.js';
 import { STATE_LEDGERS } from './state-ledgers.js';
+import { CURATED_BARS } from './tables/curated-bars.js';
+import { RAW_BARS } from './tables/raw-bars.js';
 
 const STATE_VIEWS: Record<string, string> = Object.fromEntries(
   Object.values(STATE_LEDGERS).flatMap(({ file, view }) => (view === null ? [] : [[view, file]])),
@@ -25,14 +26,14 @@ export async function createLakeViews(lake: Lake, rawStore: RawStore): Promise<s
   const views: string[] = [];
   const rawFiles = [...rawStore.visibleFiles('1 min').values()].flat();
   await lake.run(
-    `CREATE OR REPLACE VIEW raw_bars AS SELECT * FROM ${Lake.parquetRelation(rawFiles, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }])}`,
+    `CREATE OR REPLACE VIEW raw_bars AS SELECT * FROM ${Lake.parquetRelation(rawFiles, RAW_BARS.withPartitions)}`,
   );
   views.push('raw_bars');
   // The other bar datasets' raw partitions (bar_size=1d, bar_size=1min-bid): raw_bars_1d, raw_bars_1min_bid.
   for (const [token, files] of rawStore.visibleFilesByPartition()) {
     if (token === '1min' || !/^[a-z0-9-]+$/.test(token) || files.length === 0) continue;
     const name = `raw_bars_${token.replaceAll('-', '_')}`;
-    await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }])}`);
+    await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, RAW_BARS.withPartitions)}`);
     views.push(name);
   }
 
@@ -43,7 +44,7 @@ export async function createLakeViews(lake: Lake, rawStore: RawStore): Promise<s
       .map((d) => lake.path('curated', ds, d, 'data.parquet'))
       .filter((f) => existsSync(f));
     const name = ds === 'bars_1min' ? 'curated_bars' : `curated_${ds}`;
-    await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, [...CURATED_COLUMNS, { name: 'date', type: 'DATE' }])}`);
+    await lake.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM ${Lake.parquetRelation(files, CURATED_BARS.withPartitions)}`);
     views.push(name);
   }
 

@@ -1,60 +1,14 @@
 import { existsSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { sqlString } from '../core/sql.js';
-import { Lake, type ColumnData, type LakeColumn } from './lake.js';
+import type { Lake } from './lake.js';
+import { datePartitionFile } from './tables/date-partitions.js';
+import { PREDICTION_FILES, PREDICTIONS, type PredictionRow } from './tables/predictions.js';
 
-const MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+export type { PredictionRow, PredictionStatus } from './tables/predictions.js';
 
-/**
- * Columns of a predictions file, in order. One row per (symbol, scoring instant `ts`): a score,
- * or a NULL score with the `status` and `reason` it was not scored; then what produced it (model
- * id and version, feature group version and definition hash, the feature row's `ts` and
- * `available_ts`) and which run wrote it.
- */
-export const PREDICTION_COLUMNS: readonly LakeColumn[] = [
-  { name: 'symbol', type: 'VARCHAR' },
-  { name: 'ts', type: 'TIMESTAMPTZ' },
-  { name: 'score', type: 'DOUBLE' },
-  { name: 'status', type: 'VARCHAR' },
-  { name: 'reason', type: 'VARCHAR' },
-  { name: 'model', type: 'VARCHAR' },
-  { name: 'model_id', type: 'VARCHAR' },
-  { name: 'model_version', type: 'VARCHAR' },
-  { name: 'feature_group', type: 'VARCHAR' },
-  { name: 'feature_version', type: 'VARCHAR' },
-  { name: 'feature_definition_hash', type: 'VARCHAR' },
-  { name: 'feature_ts', type: 'TIMESTAMPTZ' },
-  { name: 'feature_available_ts', type: 'TIMESTAMPTZ' },
-  { name: 'feature_age_ms', type: 'BIGINT' },
-  { name: 'feature_is_imputed', type: 'BOOLEAN' },
-  { name: 'run_id', type: 'VARCHAR' },
-  { name: 'scored_at', type: 'TIMESTAMPTZ' },
-];
-const NAMES = PREDICTION_COLUMNS.map((c) => c.name).join(', ');
 
-/** Why a (symbol, instant) has a score or not. */
-export type PredictionStatus = 'ok' | 'stale' | 'missing' | 'incomplete';
-
-export interface PredictionRow {
-  readonly symbol: string;
-  readonly ts: number;
-  readonly score: number | null;
-  readonly status: PredictionStatus;
-  readonly reason: string | null;
-  readonly model: string;
-  readonly model_id: string;
-  readonly model_version: string;
-  readonly feature_group: string;
-  readonly feature_version: string;
-  readonly feature_definition_hash: string;
-  readonly feature_ts: number | null;
-  readonly feature_available_ts: number | null;
-  readonly feature_age_ms: number | null;
-  readonly feature_is_imputed: boolean | null;
-  readonly run_id: string;
-  readonly scored_at: number;
-}
+const NAMES = PREDICTIONS.select;
 
 /**
  * Predictions: `predictions/<model>/date=<date>/data.parquet`, one file per model and session
@@ -70,17 +24,13 @@ export class PredictionStore {
   }
 
   partitionFile(model: string, date: string): string {
-    if (!MODEL.test(model)) throw new InputError(`model name ${JSON.stringify(model)} must match ${MODEL.source}`);
-    if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
-    return this.#lake.path('predictions', model, `date=${date}`, 'data.parquet');
+    return datePartitionFile(this.#lake, PREDICTION_FILES, model, date);
   }
 
   /** Merges rows into the date's file (see the class comment); returns the rows written by this call. */
   async writePredictions(model: string, date: string, rows: readonly PredictionRow[]): Promise<number> {
     const file = this.partitionFile(model, date);
-    const data: ColumnData = {};
-    for (const c of PREDICTION_COLUMNS) data[c.name] = rows.map((r) => (r as unknown as Record<string, unknown>)[c.name] ?? null);
-    const staged = await this.#lake.stage(PREDICTION_COLUMNS, data, rows.length);
+    const staged = await this.#lake.stage(PREDICTIONS.columns, PREDICTIONS.columnBatch(rows), rows.length);
     try {
       const [dups] = await this.#lake.query<{ n: number }>(`SELECT count(*) - count(DISTINCT (symbol, ts)) AS n FROM ${staged}`);
       if ((dups?.n ?? 0) > 0) throw new InputError(`writePredictions: ${dups?.n} duplicate (symbol, ts) row(s) for ${model} ${date}`);
@@ -98,6 +48,6 @@ export class PredictionStore {
   async readPredictions(model: string, date: string): Promise<PredictionRow[]> {
     const file = this.partitionFile(model, date);
     if (!existsSync(file)) return [];
-    return (await this.#lake.query(`SELECT ${NAMES} FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts`)) as unknown as PredictionRow[];
+    return PREDICTIONS.parseRows(await this.#lake.query(`SELECT ${NAMES} FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts`));
   }
 }

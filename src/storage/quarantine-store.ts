@@ -2,56 +2,23 @@ import { existsSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlNotInKeys, sqlString } from '../core/sql.js';
-import { Lake, type LakeColumn } from './lake.js';
-import { RAW_FILE_COLUMNS } from './raw-store.js';
+import type { Lake } from './lake.js';
+import type { CellWriter } from './tables/lake-table.js';
+import { datePartitionFile } from './tables/date-partitions.js';
+import { QUARANTINE, QUARANTINE_FILES, type QuarantineRow } from './tables/quarantine.js';
 
-/** A rejected record: the raw row as read, plus why and by which rule it was set aside. */
-export interface QuarantineRow {
-  source: string | null;
-  symbol: string;
-  con_id: number | null;
-  what_to_show: string | null;
-  /** Bar start (epoch ms); NULL when the record's own timestamp was unusable. */
-  ts: number | null;
-  open: number | null;
-  high: number | null;
-  low: number | null;
-  close: number | null;
-  volume: number | null;
-  wap: number | null;
-  trade_count: number | null;
-  batch_id: string | null;
-  ingestion_ts: number | null;
-  request_id: string | null;
-  /** Where it was caught: `validity` (invalid record), `dq` (a quarantine rule), `grid` (off the calendar grid). */
-  stage: string;
-  /** The rule that rejected it (first in config order when several did). */
-  rule: string;
-  reason: string;
-  /** Other rules it also failed, comma-separated, or null. */
-  other_rules: string | null;
-}
+export type { QuarantineRow } from './tables/quarantine.js';
 
-/** A quarantined row is a raw row plus why it was rejected. */
-export const QUARANTINE_COLUMNS: readonly LakeColumn[] = [
-  ...RAW_FILE_COLUMNS,
-  { name: 'stage', type: 'VARCHAR' },
-  { name: 'rule', type: 'VARCHAR' },
-  { name: 'reason', type: 'VARCHAR' },
-  { name: 'other_rules', type: 'VARCHAR' },
-];
-const SELECT = QUARANTINE_COLUMNS.map((c) => c.name).join(', ');
-const DATASET = /^[a-z][a-z0-9_]{0,63}$/;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const SELECT = QUARANTINE.select;
 
 /** Values the appender can take: non-finite numbers (or unsafe instants) become NULL. */
-function cellOf(c: LakeColumn, v: unknown): unknown {
+const cellOf: CellWriter = (c, v) => {
   if (v === undefined || v === null) return null;
   if (c.type === 'VARCHAR') return String(v);
   if (typeof v !== 'number' || !Number.isFinite(v)) return null;
   if ((c.type === 'TIMESTAMPTZ' || c.type === 'BIGINT') && !Number.isSafeInteger(v)) return null;
   return v;
-}
+};
 
 /**
  * `quarantine/<dataset>/date=<session date>/data.parquet`: records a job set aside, with rule
@@ -66,9 +33,7 @@ export class QuarantineStore {
   }
 
   partitionFile(dataset: string, date: string): string {
-    if (!DATASET.test(dataset)) throw new InputError(`dataset name ${JSON.stringify(dataset)} must match ${DATASET.source}`);
-    if (!DATE.test(date)) throw new InputError(`date must be YYYY-MM-DD, got ${JSON.stringify(date)}`);
-    return this.#lake.path('quarantine', dataset, `date=${date}`, 'data.parquet');
+    return datePartitionFile(this.#lake, QUARANTINE_FILES, dataset, date);
   }
 
   /**
@@ -77,9 +42,7 @@ export class QuarantineStore {
    */
   async replace(dataset: string, date: string, symbols: readonly string[], rows: readonly QuarantineRow[]): Promise<string | null> {
     if (rows.length === 0 && !existsSync(this.partitionFile(dataset, date))) return this.replaceFromRelation(dataset, date, symbols, '', false);
-    const data: Record<string, unknown[]> = {};
-    for (const c of QUARANTINE_COLUMNS) data[c.name] = rows.map((r) => cellOf(c, (r as unknown as Record<string, unknown>)[c.name]));
-    const staged = await this.#lake.stage(QUARANTINE_COLUMNS, data, rows.length);
+    const staged = await this.#lake.stage(QUARANTINE.columns, QUARANTINE.columnBatch(rows, cellOf), rows.length);
     try {
       return await this.replaceFromRelation(dataset, date, symbols, `SELECT ${SELECT} FROM ${staged}`, rows.length > 0);
     } finally {
@@ -88,7 +51,7 @@ export class QuarantineStore {
   }
 
   /**
-   * Like replace, from a SQL relation with QUARANTINE_COLUMNS (in that order) whose rows all
+   * Like replace, from a SQL relation with QUARANTINE's columns (in that order) whose rows all
    * belong to `symbols`; `hasRows` says whether it is non-empty (nothing is written for an
    * empty relation when there is no file yet).
    */
@@ -112,6 +75,6 @@ export class QuarantineStore {
     const file = this.partitionFile(dataset, date);
     if (!existsSync(file)) return [];
     const rows = await this.#lake.query(`SELECT ${SELECT} FROM read_parquet(${sqlString(file)}) ORDER BY symbol, ts NULLS FIRST, stage, rule`);
-    return rows as unknown as QuarantineRow[];
+    return QUARANTINE.parseRows(rows);
   }
 }

@@ -1,5 +1,6 @@
 import type { DuckDBResultReader, DuckDBValue } from '@duckdb/node-api';
-import { DuckDBTypeId } from './duckdb-api.js';
+import { StorageError } from '../core/errors.js';
+import { DuckDBTimestampMillisecondsValue, DuckDBTimestampNanosecondsValue, DuckDBTimestampSecondsValue, DuckDBTimestampTZValue, DuckDBTimestampValue, DuckDBTypeId } from './duckdb-api.js';
 import { toPlain, type LakeRow } from './plain-values.js';
 
 /** What a result column holds, as far as printing it goes. */
@@ -26,13 +27,16 @@ export interface QueryTable {
 /** Epoch ns a JS Date can still hold (±8.64e15 ms). */
 const MAX_NS = 8_640_000_000_000_000_000_000n;
 
-/** Per DuckDB timestamp type: its value's field and how many ns one unit is. A TIMESTAMP without zone is read as UTC (the lake's sessions run with TimeZone = 'UTC'). */
-const INSTANT_UNITS: ReadonlyMap<number, readonly [field: 'micros' | 'millis' | 'seconds' | 'nanos', ns: bigint]> = new Map([
-  [DuckDBTypeId.TIMESTAMP_TZ, ['micros', 1000n]],
-  [DuckDBTypeId.TIMESTAMP, ['micros', 1000n]],
-  [DuckDBTypeId.TIMESTAMP_MS, ['millis', 1_000_000n]],
-  [DuckDBTypeId.TIMESTAMP_S, ['seconds', 1_000_000_000n]],
-  [DuckDBTypeId.TIMESTAMP_NS, ['nanos', 1n]],
+/**
+ * Per DuckDB timestamp type: its value's epoch ns, or null when the value is not of that type's
+ * class. A TIMESTAMP without zone is read as UTC (the lake's sessions run with TimeZone = 'UTC').
+ */
+const INSTANT_NS: ReadonlyMap<number, (v: DuckDBValue) => bigint | null> = new Map([
+  [DuckDBTypeId.TIMESTAMP_TZ, (v: DuckDBValue) => (v instanceof DuckDBTimestampTZValue ? v.micros * 1000n : null)],
+  [DuckDBTypeId.TIMESTAMP, (v: DuckDBValue) => (v instanceof DuckDBTimestampValue ? v.micros * 1000n : null)],
+  [DuckDBTypeId.TIMESTAMP_MS, (v: DuckDBValue) => (v instanceof DuckDBTimestampMillisecondsValue ? v.millis * 1_000_000n : null)],
+  [DuckDBTypeId.TIMESTAMP_S, (v: DuckDBValue) => (v instanceof DuckDBTimestampSecondsValue ? v.seconds * 1_000_000_000n : null)],
+  [DuckDBTypeId.TIMESTAMP_NS, (v: DuckDBValue) => (v instanceof DuckDBTimestampNanosecondsValue ? v.nanos : null)],
 ]);
 
 /** Reads a materialised DuckDB result into a QueryTable; instants are recognised by column type, never by value. */
@@ -41,16 +45,16 @@ export function readQueryTable(reader: DuckDBResultReader): QueryTable {
   const types = reader.columnTypes();
   const columns: QueryColumn[] = names.map((name, c) => {
     const typeId = types[c]?.typeId;
-    const kind: QueryColumnKind = typeId !== undefined && INSTANT_UNITS.has(typeId) ? 'instant' : typeId === DuckDBTypeId.DATE ? 'date' : 'value';
+    const kind: QueryColumnKind = typeId !== undefined && INSTANT_NS.has(typeId) ? 'instant' : typeId === DuckDBTypeId.DATE ? 'date' : 'value';
     return { name, sqlType: types[c]?.toString() ?? 'UNKNOWN', kind };
   });
   const convert = columns.map((col, c) => {
-    const unit = INSTANT_UNITS.get(types[c]?.typeId ?? -1);
-    if (col.kind !== 'instant' || !unit) return toPlain;
-    const [field, nsPerUnit] = unit;
+    const toNs = INSTANT_NS.get(types[c]?.typeId ?? -1);
+    if (col.kind !== 'instant' || !toNs) return toPlain;
     return (v: DuckDBValue): unknown => {
       if (v === null) return null;
-      const ns = (v as unknown as Record<typeof field, bigint>)[field] * nsPerUnit;
+      const ns = toNs(v);
+      if (ns === null) throw new StorageError(`column ${col.name}: a ${col.sqlType} value came back as ${typeof v === 'object' ? v.constructor.name : typeof v}`);
       return ns > MAX_NS || ns < -MAX_NS ? v.toString() : ns;
     };
   });

@@ -1,42 +1,7 @@
+import type { RawLedgerRecord } from './state-ledgers.js';
 import type { JsonlLedger } from './state-store.js';
 
-/** A committed raw batch: one line of `state/raw_batches.jsonl`. */
-export interface BatchRecord {
-  type: 'batch';
-  batch_id: string;
-  bar_size: string;
-  source: string;
-  rows: number;
-  ingestion_ts: number;
-  /** Lake-relative paths, one per session date. */
-  files: { date: string; path: string; rows: number }[];
-  /**
-   * Batches committed together in these files (a group commit, or a re-write of a batch's lost
-   * dates); each row's `batch_id` column names its part. Absent: the record is one batch, `batch_id`.
-   */
-  parts?: { batch_id: string; rows: number; dates: string[] }[];
-}
-
-/** A committed compaction: `path` replaces the files in `replaces` for readers. */
-export interface CompactionRecord {
-  type: 'compaction';
-  bar_size: string;
-  date: string;
-  path: string;
-  rows: number;
-  replaces: string[];
-}
-
-/** A committed file found missing (a restored or damaged lake): hidden from readers from now on. */
-export interface LostRecord {
-  type: 'lost';
-  bar_size: string;
-  path: string;
-  reason: string;
-  detected_at: number;
-}
-
-export type RawLedgerRecord = BatchRecord | CompactionRecord | LostRecord;
+export type { BatchRecord, CompactionRecord, LostRecord, RawLedgerRecord } from './state-ledgers.js';
 
 /** Where a committed batch's rows are: per session date, the file holding them now (followed through compactions). */
 export interface BatchLocation {

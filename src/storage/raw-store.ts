@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BAR_SIZE_TOKENS, rawPartitionToken, type BarEvent, type BarSize, type RawBarRow } from '../core/bars.js';
+import { BAR_SIZE_TOKENS, rawPartitionToken, type BarEvent, type BarSize } from '../core/bars.js';
 import { InputError, StorageError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
 import { sqlEnum, sqlEnumConstant, sqlKeyList, sqlList, sqlString, sqlTimestamptz } from '../core/sql.js';
 import { dateRanges, HOUR_MS, hourDates, hourListMap } from './hour-dates.js';
-import { Lake, type LakeColumn } from './lake.js';
+import { Lake } from './lake.js';
+import { RAW_BAR_READS, RAW_BARS, type RawBarRow } from './tables/raw-bars.js';
 import { encodeRawBars, NUMERIC_COLUMNS, type RawBatchPart, rawFileSelect, type SessionDateResolver } from './raw-bar-columns.js';
 import { RawRowCache, type RawRowLease } from './raw-row-cache.js';
 import { RawBatchIndex, type BatchRecord, type LostRecord, type RawLedgerRecord } from './raw-batch-index.js';
@@ -23,30 +24,11 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** Raw files a writer renames into place before its ledger line: `batch-<id>.parquet`, `compacted-<hash>.parquet`. */
 const RAW_FILE_NAME = /^((?:batch-[A-Za-z0-9._-]+)|(?:compacted-[0-9a-f]+))\.parquet$/;
 
-/** Columns of a raw batch file; `bar_size` and `date` live in the Hive path, not in the file. */
-export const RAW_FILE_COLUMNS: readonly LakeColumn[] = [
-  { name: 'source', type: 'VARCHAR' },
-  { name: 'symbol', type: 'VARCHAR' },
-  { name: 'con_id', type: 'BIGINT' },
-  { name: 'what_to_show', type: 'VARCHAR' },
-  { name: 'ts', type: 'TIMESTAMPTZ' },
-  { name: 'open', type: 'DOUBLE' },
-  { name: 'high', type: 'DOUBLE' },
-  { name: 'low', type: 'DOUBLE' },
-  { name: 'close', type: 'DOUBLE' },
-  { name: 'volume', type: 'DOUBLE' },
-  { name: 'wap', type: 'DOUBLE' },
-  { name: 'trade_count', type: 'BIGINT' },
-  { name: 'batch_id', type: 'VARCHAR' },
-  { name: 'ingestion_ts', type: 'TIMESTAMPTZ' },
-  { name: 'request_id', type: 'VARCHAR' },
-];
-
-const RAW_SELECT = RAW_FILE_COLUMNS.map((c) => c.name).join(', ');
+const RAW_SELECT = RAW_BARS.select;
 
 /** The raw rows of these committed files, with `bar_size` and `date` from the Hive path. */
 function rawFilesSelect(files: readonly string[]): string {
-  const base = Lake.parquetRelation(files, [...RAW_FILE_COLUMNS, { name: 'bar_size', type: 'VARCHAR' }, { name: 'date', type: 'DATE' }]);
+  const base = Lake.parquetRelation(files, RAW_BARS.withPartitions);
   return `SELECT ${RAW_SELECT}, CAST(bar_size AS VARCHAR) AS bar_size, CAST(date AS VARCHAR) AS date FROM ${base}`;
 }
 
@@ -751,7 +733,7 @@ export class RawStore {
     const rows = await this.#lake.query(
       `SELECT * EXCLUDE (date) FROM ${this.relationSql(q)} ORDER BY symbol, ts, ingestion_ts, batch_id`,
     );
-    return rows as unknown as RawBarRow[];
+    return RAW_BAR_READS.parseRows(rows);
   }
 
   /**

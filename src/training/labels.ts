@@ -1,4 +1,4 @@
-import type { CuratedBarRow } from '../core/bars.js';
+import type { CuratedBarRow } from '../storage/tables/curated-bars.js';
 import { InputError } from '../core/errors.js';
 import type { LabelSpec } from './training-config.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInstantOption } from '../../src/cli/features-command.js';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { InputError } from '../../src/core/errors.js';
 import { CuratedStore } from '../../src/storage/curated-store.js';
 import { Lake } from '../../src/storage/lake.js';

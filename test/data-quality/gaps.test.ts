@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getCalendar } from '../../src/calendar/calendar-registry.js';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { gapsConfigSchema, type GapsConfig } from '../../src/data-quality/dq-config.js';
 import { fillGaps, overLimitOutcome, resolveImputation, type ObservedBar } from '../../src/data-quality/gaps.js';
 

@@ -108,7 +108,7 @@ async function rawBars(): Promise<Bar[]> {
   const rows = await t.raw.readTwsBars({ start: '2024-01-01', end: '2024-01-31' });
   for (const r of rows) expect(r).toMatchObject({ source: 'DB', bar_size: '1min', what_to_show: 'TRADES', request_id: 'warehouse' });
   expect(rows.find((r) => r.symbol === 'AAPL')?.con_id).toBe(265598);
-  return rows.map((r) => ({ symbol: r.symbol, ts: r.ts, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, wap: r.wap as number, trade_count: r.trade_count as number }));
+  return rows.map((r) => ({ symbol: r.symbol, ts: r.ts, open: r.open ?? NaN, high: r.high ?? NaN, low: r.low ?? NaN, close: r.close ?? NaN, volume: r.volume ?? NaN, wap: r.wap as number, trade_count: r.trade_count as number }));
 }
 
 const byKey = (a: Bar, b: Bar): number => a.symbol.localeCompare(b.symbol) || a.ts - b.ts;

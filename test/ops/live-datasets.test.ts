@@ -93,8 +93,8 @@ describe('live streaming follows the intraday bar datasets (daemon + simulated g
     const inst = sim.instruments.find((i) => i.key === 'EURUSD');
     if (!inst) throw new Error('sim instrument missing');
     const market = new SyntheticMarket();
-    const ohlc = (rows: readonly { ts: number; open: number; high: number; low: number; close: number }[]) => rows.map((r) => [Number(r.ts), r.open, r.high, r.low, r.close]);
-    const stored = new Map<string, number[][]>();
+    const ohlc = (rows: readonly { ts: number; open: number | null; high: number | null; low: number | null; close: number | null }[]) => rows.map((r) => [Number(r.ts), r.open, r.high, r.low, r.close]);
+    const stored = new Map<string, (number | null)[][]>();
     for (const [series, partition] of [['MIDPOINT', null], ['BID', 'BID']] as const) {
       const rows = await daemon.app.rawStore.readTwsBars({ symbols: ['EURUSD'], start: DATE, end: DATE, series: partition, dedup: true });
       // Nothing of the other series in this partition.
@@ -114,8 +114,8 @@ describe('live streaming follows the intraday bar datasets (daemon + simulated g
       expect(Date.parse(lastLive[key] as string)).toBeGreaterThanOrEqual((stored.get(series)?.at(-1)?.[0] as number) ?? Infinity);
     }
     // Two different series: the bid sits below the midpoint at every bar.
-    const mid = stored.get('MIDPOINT') as number[][];
-    const bid = stored.get('BID') as number[][];
+    const mid = stored.get('MIDPOINT') as (number | null)[][];
+    const bid = stored.get('BID') as (number | null)[][];
     expect(bid.every((b, i) => (b[4] as number) < (mid[i]?.[4] as number))).toBe(true);
 
     // The live chain ran the transform for both datasets, and each curated table holds its own series.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
 import { alignmentSpecSchema, alignmentsConfigSchema, asOfPolicyConfigSchema, type AlignmentSpecInput } from '../../src/pipelines/alignment-config.js';
 import { runAlignment, type AlignmentResult } from '../../src/pipelines/alignment-pipeline.js';

@@ -146,7 +146,9 @@ describe('a daily-bar dataset next to the 1-minute one', () => {
     const minutes = await r.rawStore.readTwsBars({ start: WEEK[0] as string, end: WEEK.at(-1) as string, dedup: true });
     type Day = { symbol: string; date: string; ts: number; open: number; high: number; low: number; close: number; volume: number };
     const expected = new Map<string, Day>();
-    for (const m of minutes) {
+    for (const row of minutes) {
+      // Raw prices may be NULL in the lake's type; the sim's never are (NaN would fail the sums below).
+      const m = { ...row, open: row.open ?? NaN, high: row.high ?? NaN, low: row.low ?? NaN, close: row.close ?? NaN, volume: row.volume ?? NaN };
       const date = new Date(Number(m.ts) - 5 * HOUR).toISOString().slice(0, 10); // EST all week
       const key = `${m.symbol}|${date}`;
       const d = expected.get(key);

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCalendar } from '../../src/calendar/calendar-registry.js';
 import { parseSettings } from '../../src/config/settings.js';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { InputError, VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canMeasureMainThreadCpu, monitorMainThreadBlocking } from '../support/main-thread-blocking.js';
 import { getCalendar } from '../../src/calendar/calendar-registry.js';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { VersionConflictError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/ops/logging-setup.js';
@@ -362,7 +362,7 @@ describe('feature pipeline: keys and outputs side by side', () => {
       const sym = Float64Array.from([a, a, a, m, m, m]);
       const ts = Float64Array.from([0, 1, 2, 0, 1, 2].map((m) => t0 + m * MIN));
       const f = Float64Array.from([1, 2, 3, 4, 5, 6]);
-      const ctx = { hasImputation: true, masks: [], featureColumns: ['f'] };
+      const ctx = { hasImputation: true, table: { maskColumns: [], featureColumns: ['f'] } };
       const read = (cols: Float64Array[]): Promise<LakeRow[]> =>
         t.lake.withDoubles(['__symbol', '__ts', '__available', 'f'], [[cols]], ([o]) =>
           t.lake.query(`SELECT * FROM ${positionalRelation(ctx, `read_parquet(${sqlString(file)})`, o as string, '2024-11-22')}`),

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { InputError } from '../../src/core/errors.js';
-import { CURATED_COLUMNS } from '../../src/storage/curated-store.js';
+import { CURATED_BARS } from '../../src/storage/tables/curated-bars.js';
 import { openTempLake, type TempLake } from '../support/temp-lake.js';
 
 let t: TempLake;
@@ -64,7 +64,7 @@ describe('CuratedStore', () => {
     await t.curated.writeCuratedRelation(keyed, 'bars_1min', date, ['AAPL', 'MSFT'], { sortKey: ['k_sym', 'k_ts'] });
     const file = t.curated.partitionFile('bars_1min', date);
     const columns = await t.lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false))`);
-    expect(columns.map((c) => c.column_name)).toEqual(CURATED_COLUMNS.map((c) => c.name));
+    expect(columns.map((c) => c.column_name)).toEqual(CURATED_BARS.names);
     const order = async (): Promise<unknown[][]> =>
       (await t.lake.query<{ symbol: string; ts: number }>(`SELECT symbol, epoch_ms(ts) AS ts FROM read_parquet('${file}')`)).map((r) => [r.symbol, r.ts]);
     expect(await order()).toEqual([['MSFT', T0], ['AAPL', T0], ['AAPL', T0 + 60_000]]);

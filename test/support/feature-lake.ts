@@ -1,4 +1,4 @@
-import type { CuratedBarRow } from '../../src/core/bars.js';
+import type { CuratedBarRow } from '../../src/storage/tables/curated-bars.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { computeFeatureGroup } from '../../src/pipelines/features/compute-feature-group.js';
 import { featureGroupSchema, specOutputColumns, type FeatureGroup, type FeatureGroupInput } from '../../src/pipelines/features/feature-config.js';

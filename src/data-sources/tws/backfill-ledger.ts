@@ -1,48 +1,9 @@
-import type { BarSize } from '../../core/bars.js';
 import type { RawStore } from '../../storage/raw-store.js';
-import { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
+import { BACKFILL_LEDGER, type BackfillLedgerRecord, type BackfillStatus, type BackfillWindowRecord } from '../../storage/state-ledgers.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 
-export type BackfillStatus = 'ok' | 'no-data' | 'pacing' | 'error' | 'timeout';
-
-/** One line of the backfill ledger (state/backfill_windows.jsonl): the outcome of one window in one run. */
-export interface BackfillWindowRecord {
-  readonly type: 'window';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly bar_size: BarSize;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly session_date: string;
-  /** Window [start, end) as epoch ms UTC, and as IB was asked for it. */
-  readonly window_start: number;
-  readonly window_end: number;
-  readonly end_date_time: string;
-  readonly duration: string;
-  readonly status: BackfillStatus;
-  /** Bars stored (null when a crash left the batch committed but this line unwritten). */
-  readonly bars: number | null;
-  readonly expected_bars: number;
-  readonly batch_id: string | null;
-  /** Requests made for this window over all runs. */
-  readonly attempts: number;
-  readonly error?: string;
-  readonly run_id: string;
-  readonly recorded_at: number;
-}
-
-/** The head timestamp IB reported, so a resumed backfill does not ask again. */
-export interface BackfillHeadRecord {
-  readonly type: 'head';
-  readonly instrument: string;
-  readonly con_id: number;
-  readonly what_to_show: string;
-  readonly use_rth: boolean;
-  readonly head_ts: number | null;
-  readonly recorded_at: number;
-}
-
-export type BackfillLedgerRecord = BackfillWindowRecord | BackfillHeadRecord;
+/** The ledger's record types are owned by storage/state-ledgers.ts. */
+export type { BackfillHeadRecord, BackfillLedgerRecord, BackfillStatus, BackfillWindowRecord } from '../../storage/state-ledgers.js';
 
 /** File name under state/ (the `backfill_ledger` view of `ibpipe sql` reads it). */
 export { BACKFILL_LEDGER };

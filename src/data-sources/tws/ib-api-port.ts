@@ -61,5 +61,5 @@ export type IbApiFactory = (host: string, port: number) => IbApiPort;
  */
 export const LIBRARY_MAX_REQ_PER_SEC = 10_000;
 
-export const createIbApi: IbApiFactory = (host, port) =>
-  new IBApi({ host, port, maxReqPerSec: LIBRARY_MAX_REQ_PER_SEC }) as unknown as IbApiPort;
+/** IBApi satisfies the port structurally: the compiler checks it at this return, no cast. */
+export const createIbApi: IbApiFactory = (host, port): IbApiPort => new IBApi({ host, port, maxReqPerSec: LIBRARY_MAX_REQ_PER_SEC });

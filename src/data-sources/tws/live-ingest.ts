@@ -6,7 +6,7 @@ import { InputError } from '../../core/errors.js';
 import type { Instrument } from '../../core/instruments.js';
 import type { Logger } from '../../core/logger.js';
 import type { RawStore } from '../../storage/raw-store.js';
-import { LIVE_GAP_LEDGER } from '../../storage/state-ledgers.js';
+import { LIVE_GAP_LEDGER, type LiveGapRecord } from '../../storage/state-ledgers.js';
 import { JsonlLedger } from '../../storage/state-store.js';
 import type { LiveBarStream, LiveGap, LiveStreamEvent } from './live-bar-stream.js';
 import { barFinalEverywhere, type StreamProgress } from './live-flush-policy.js';
@@ -15,26 +15,8 @@ import type { TwsConfig } from './tws-config.js';
 import type { BackfillDataset } from './tws-dataset.js';
 import { withReconnect } from './with-reconnect.js';
 
-/**
- * One line of state/live_gaps.jsonl: how a live gap's repair ended. A `failed` line whose gap
- * has no later `repaired` line is a hole `ibpipe status` reports.
- */
-export interface LiveGapRecord {
-  readonly type: 'live_gap';
-  readonly symbol: string;
-  /** The bar dataset of the stream; absent for the classic dataset's stream. */
-  readonly dataset?: string;
-  /** [from, to) epoch ms UTC. */
-  readonly from: number;
-  readonly to: number;
-  readonly status: 'repaired' | 'failed';
-  /** Bars the repair stored (repaired) and bars the calendar expects in the gap. */
-  readonly bars: number | null;
-  readonly expected: number | null;
-  readonly attempts: number;
-  readonly error?: string;
-  readonly recorded_at: number;
-}
+/** The ledger's record type is owned by storage/state-ledgers.ts. */
+export type { LiveGapRecord } from '../../storage/state-ledgers.js';
 
 /** File name under state/ (the `live_gaps` view of `ibpipe sql` reads it). */
 export { LIVE_GAP_LEDGER };

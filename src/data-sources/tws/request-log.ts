@@ -1,7 +1,7 @@
 import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { classifyWriteFault, ensureDir } from '../../storage/write-faults.js';
 import { dirname } from 'node:path';
-import { REQUEST_LOG } from '../../storage/state-ledgers.js';
+import { REQUEST_LOG, type RequestLogRecord } from '../../storage/state-ledgers.js';
 
 /** File name under state/. */
 export { REQUEST_LOG } from '../../storage/state-ledgers.js';
@@ -36,7 +36,8 @@ export class RequestLog {
   note(at: number, whatToShow: string): void {
     try {
       ensureDir(dirname(this.file), 'create the state folder');
-      appendFileSync(this.file, `${JSON.stringify({ at, what_to_show: whatToShow })}\n`);
+      const record: RequestLogRecord = { at, what_to_show: whatToShow };
+      appendFileSync(this.file, `${JSON.stringify(record)}\n`);
     } catch (err) {
       throw classifyWriteFault(err, `append to ${REQUEST_LOG}`, this.file) ?? err;
     }
@@ -59,7 +60,7 @@ export class RequestLog {
     const out: LoggedRequest[] = [];
     for (const line of lines) {
       try {
-        const r = JSON.parse(line) as { at?: unknown; what_to_show?: unknown };
+        const r = JSON.parse(line) as { [K in keyof RequestLogRecord]?: unknown };
         if (typeof r.at === 'number' && r.at + windowMs > now) out.push({ at: r.at, whatToShow: typeof r.what_to_show === 'string' ? r.what_to_show : 'TRADES' });
       } catch {
         // empty or torn line

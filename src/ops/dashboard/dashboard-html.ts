@@ -2,7 +2,13 @@ import { MAX_HISTORICAL_REQUESTS_PER_WINDOW } from '../../data-sources/tws/pacin
 import { BACKFILL_LEDGER } from '../../storage/state-ledgers.js';
 import type { JobRunRecord } from '../job-ledger.js';
 import { ratioBucket, type CoverageCell } from './coverage-math.js';
-import type { BackfillRow, CoverageView, DqDateView, DqOverview, GapReportView, JobSummary, LiveView, QuarantineView, SeriesView } from './dashboard-queries.js';
+import type { CoverageView } from './pages/coverage-queries.js';
+import type { DqDateView, DqOverview } from './pages/dq-queries.js';
+import type { GapReportView } from './pages/gap-queries.js';
+import type { BackfillRow, JobSummary } from './pages/jobs-queries.js';
+import type { LiveView } from './pages/live-queries.js';
+import type { QuarantineView } from './pages/quarantine-queries.js';
+import type { SeriesView } from './pages/series-queries.js';
 import { formatClock, formatDuration, formatInstant, formatNumber, formatPercent } from './display-format.js';
 import { escapeHtml, html, jsonScript, raw, type HtmlValue, type SafeHtml } from './safe-html.js';
 

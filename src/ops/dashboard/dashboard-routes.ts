@@ -3,7 +3,14 @@ import { InputError } from '../../core/errors.js';
 import type { RouteHandler } from '../http-server.js';
 import { dashboardAsset } from './dashboard-assets.js';
 import { coveragePage, dqDatePage, dqPage, errorPage, gapPage, jobsPage, livePage, quarantinePage, seriesPage, type PageContext } from './dashboard-html.js';
-import { DashboardQueries, type DashboardDaemon, type DashboardSource } from './dashboard-queries.js';
+import { DashboardContext, type DashboardDaemon, type DashboardSource } from './dashboard-context.js';
+import { coverageView } from './pages/coverage-queries.js';
+import { dqDate, dqOverview } from './pages/dq-queries.js';
+import { gapReport } from './pages/gap-queries.js';
+import { backfillRows, jobSummaries, recentRuns } from './pages/jobs-queries.js';
+import { liveView } from './pages/live-queries.js';
+import { quarantineView } from './pages/quarantine-queries.js';
+import { seriesView } from './pages/series-queries.js';
 
 export interface DashboardDeps {
   /** The app context (or the same pieces) whose lake the dashboard reads. */
@@ -49,12 +56,12 @@ function required(url: URL, name: string): string {
  */
 export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHandler> {
   const base = (deps.base ?? '/dashboard').replace(/\/+$/, '');
-  const queries = new DashboardQueries(deps.app, deps.daemon ?? null);
+  const queries = new DashboardContext(deps.app, deps.daemon ?? null);
   const settings = deps.app.settings;
   const barMs = frequencyMs(settings.gaps.frequency);
   if (deps.warmUp !== false) {
     // Best effort: a failure here shows up again, with its message, when the page is asked for.
-    void queries.coverage().catch(() => undefined);
+    void coverageView(queries).catch(() => undefined);
   }
 
   const context = (): PageContext => {
@@ -72,7 +79,7 @@ export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHa
       const days = intParam(url, 'days', 30, 1, 250);
       const start = param(url, 'start');
       const end = param(url, 'end');
-      const view = await queries.coverage({ days, ...(start ? { start } : {}), ...(end ? { end } : {}) });
+      const view = await coverageView(queries, { days, ...(start ? { start } : {}), ...(end ? { end } : {}) });
       const sort = param(url, 'sort') === 'symbol' ? 'symbol' : 'worst';
       return page(
         coveragePage(context(), view, {
@@ -86,21 +93,21 @@ export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHa
         }),
       );
     },
-    gap: async (url) => page(gapPage(context(), await queries.gapReport(required(url, 'symbol'), required(url, 'date')))),
+    gap: async (url) => page(gapPage(context(), await gapReport(queries, required(url, 'symbol'), required(url, 'date')))),
     dq: async (url) => {
       const date = param(url, 'date');
-      if (date) return page(dqDatePage(context(), queries.dqDate(date)));
-      return page(dqPage(context(), queries.dqOverview(intParam(url, 'days', 30, 1, 250))));
+      if (date) return page(dqDatePage(context(), dqDate(queries, date)));
+      return page(dqPage(context(), dqOverview(queries, intParam(url, 'days', 30, 1, 250))));
     },
     quarantine: async (url) =>
-      page(quarantinePage(context(), await queries.quarantine(required(url, 'date'), { symbol: param(url, 'symbol'), rule: param(url, 'rule'), dataset: param(url, 'dataset') }))),
-    jobs: async () => page(jobsPage(context(), queries.jobSummaries(), queries.recentRuns(50), queries.backfill(), queries.daemon !== null)),
+      page(quarantinePage(context(), await quarantineView(queries, required(url, 'date'), { symbol: param(url, 'symbol'), rule: param(url, 'rule'), dataset: param(url, 'dataset') }))),
+    jobs: async () => page(jobsPage(context(), jobSummaries(queries), recentRuns(queries, 50), backfillRows(queries), queries.daemon !== null)),
     series: async (url) => {
       const symbol = param(url, 'symbol') ?? queries.symbols()[0];
       if (!symbol) throw new InputError('no instruments configured');
-      return page(seriesPage(context(), await queries.series(symbol, param(url, 'date'), param(url, 'feature')), queries.symbols()));
+      return page(seriesPage(context(), await seriesView(queries, symbol, param(url, 'date'), param(url, 'feature')), queries.symbols()));
     },
-    live: async () => page(livePage(context(), await queries.live(), barMs)),
+    live: async () => page(livePage(context(), await liveView(queries), barMs)),
   };
 
   const dispatch = async (rest: string, url: URL): Promise<Response> => {
@@ -115,7 +122,7 @@ export function dashboardRouteTable(deps: DashboardDeps): Record<string, RouteHa
       } catch {
         throw new InputError('malformed gap report path');
       }
-      return page(gapPage(context(), await queries.gapReport(symbol, date)));
+      return page(gapPage(context(), await gapReport(queries, symbol, date)));
     }
     const handler = pages[rest];
     if (!handler) return page(errorPage(context(), 404, `no dashboard page ${JSON.stringify(rest)}`), 404);

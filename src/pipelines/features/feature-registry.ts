@@ -21,7 +21,7 @@ import {
   zscoreSpecSchema,
 } from './feature-config.js';
 import type { SessionKeys } from './session-keys.js';
-import type { FeatureFn, FeatureSpec, SpecOf } from './feature-config.js';
+import type { FeatureFn, SpecOf } from './feature-config.js';
 import { callCustomFeature } from './custom-feature.js';
 import { expressionInputName } from './expression-feature.js';
 import { macd } from './macd.js';
@@ -97,14 +97,16 @@ function memoryBars(alpha: number, tolerance: number): number {
 
 const emaAlpha = (n: number): number => 2 / (n + 1);
 
-function windowed<F extends 'sma' | 'rolling_mean' | 'rolling_std' | 'zscore'>(
+/** The functions whose specs read one `column` over a `window` of bars. */
+type WindowedFn = 'sma' | 'rolling_mean' | 'rolling_std' | 'zscore';
+
+function windowed<F extends WindowedFn>(
   fn: F,
   schema: z.ZodType<SpecOf<F>, unknown>,
   summary: string,
   kernel: (x: Float64Array, spec: SpecOf<F>) => Float64Array,
 ): FeatureFunction<F> {
-  // Every spec of these fns has `column` and `window`; TS cannot see that through the generic.
-  const w = (s: SpecOf<F>): { column: string; window: number } => s as unknown as { column: string; window: number };
+  const w = (s: SpecOf<F>): SpecOf<WindowedFn> => s;
   return {
     fn,
     schema,
@@ -280,9 +282,13 @@ export const FEATURE_FUNCTIONS: { readonly [F in FeatureFn]: FeatureFunction<F> 
   },
 };
 
-/** The registered function for a spec's `fn`, typed loosely for callers that hold any spec. */
-export function featureFunctionFor(spec: FeatureSpec): FeatureFunction<FeatureFn> {
-  return FEATURE_FUNCTIONS[spec.fn] as unknown as FeatureFunction<FeatureFn>;
+/**
+ * The registered function for a spec's `fn`, typed for that spec: `SpecOf<'macd'>` gives the
+ * macd function; a spec of any fn (`FeatureSpec`) gives one whose methods take any spec.
+ */
+export function featureFunctionFor<F extends FeatureFn>(spec: SpecOf<F> & { readonly fn: F }): FeatureFunction<F> {
+  const fn: F = spec.fn;
+  return FEATURE_FUNCTIONS[fn];
 }
 
 /** Names of every registered function. */

@@ -233,8 +233,8 @@ describe('TwsIngestor as an Ingestor', () => {
       expect(own).toHaveLength(390);
       expect(d.open).toBeCloseTo(own[0]?.open as number, 6);
       expect(d.close).toBeCloseTo(own.at(-1)?.close as number, 6);
-      expect(d.high).toBeCloseTo(Math.max(...own.map((m) => m.high)), 6);
-      expect(d.low).toBeCloseTo(Math.min(...own.map((m) => m.low)), 6);
+      expect(d.high).toBeCloseTo(Math.max(...own.map((m) => m.high ?? NaN)), 6);
+      expect(d.low).toBeCloseTo(Math.min(...own.map((m) => m.low ?? NaN)), 6);
     }
 
     // A second run adds nothing and asks IB for nothing.
