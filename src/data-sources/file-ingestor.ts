@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { InputError, IbpipeError, StorageError } from '../core/errors.js';
 import { sqlEnum, sqlIdent, sqlList, sqlString } from '../core/sql.js';
 import type { Lake } from '../storage/lake.js';
-import type { RawStore, WriteBatchResult } from '../storage/raw-store.js';
+import type { RawStore, RelationSummary, WriteBatchResult } from '../storage/raw-store.js';
 import { PROBLEMS, shownValue } from './bar-value-rules.js';
 import {
   decimalFromNumberSql,
@@ -30,6 +30,12 @@ const KNOWN = new Set<string>(FIELDS);
 const UNKNOWN_SYMBOL = 'is not a configured instrument';
 /** Names DuckDB's CSV reject tables uniquely within the process (checks may overlap on one lake). */
 let rejectTables = 0;
+/**
+ * Summary rows (one per symbol and per calendar hour) that checked, not yet written files keep
+ * for their writes at once; a check beyond keeps none, and its file's write scans it again. Bounds
+ * the memory of checking many files before writing the first (250 daily files of 5,000 symbols).
+ */
+const HELD_SUMMARY_ROWS_MAX = 250_000;
 
 /** What the file ingestor needs to know about a configured instrument. */
 export interface FileInstrument {
@@ -53,6 +59,8 @@ export interface FileIngestorDeps {
    * zone); absent = such values are refused. Never assumed to be UTC.
    */
   tsTimezone?: string | undefined;
+  /** Summary rows checked files may keep for their writes at once (default HELD_SUMMARY_ROWS_MAX). */
+  maxHeldSummaryRows?: number | undefined;
 }
 
 /** A file that passed every check, ready to write; none of its rows is held in JS. */
@@ -65,6 +73,11 @@ export interface CheckedFile {
   readonly stamp: string;
   /** How each field is read (column name or position, source type). */
   readonly columns: readonly FileColumn[];
+  /**
+   * The raw store's pre-write scan of the rows the check kept, made by the check's own read of
+   * the file (absent when the check had to scan on its own): the write then reads the file once.
+   */
+  readonly summary?: { readonly keep: string; readonly of: RelationSummary } | undefined;
 }
 
 export interface FileIngestResult extends WriteBatchResult {
@@ -131,6 +144,9 @@ export class FileIngestor implements Ingestor {
   readonly name: string;
   readonly source = 'FILE';
   readonly #deps: FileIngestorDeps;
+  /** Summaries handed out by checks and not yet written, with their row counts. */
+  readonly #held = new Map<RelationSummary, number>();
+  #heldRows = 0;
 
   constructor(deps: FileIngestorDeps) {
     this.#deps = deps;
@@ -140,23 +156,86 @@ export class FileIngestor implements Ingestor {
   /** Reads and checks a file without writing anything; throws InputError naming the first bad cell. */
   async checkFile(path: string, request: IngestRequest = {}): Promise<CheckedFile & { kept: number }> {
     const file = resolve(path);
+    const unreadable = (err: unknown): InputError => new InputError(`${file}: cannot read (${(err as Error).message})`, { cause: err, details: { file } });
     let stamp: string;
-    let digest: string;
     try {
       stamp = stampOf(file);
-      digest = await hashFile(file);
     } catch (err) {
-      throw new InputError(`${file}: cannot read (${(err as Error).message})`, { cause: err, details: { file } });
+      throw unreadable(err);
     }
-    const ext = extname(file).toLowerCase();
-    if (ext !== '.csv' && ext !== '.parquet') throw new InputError(`${file}: expected a .csv or .parquet file`, { details: { file } });
-    const format = ext === '.csv' ? 'csv' : 'parquet';
-    const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
-    const checked = { file, batchId: `file-${digest.slice(0, 32)}`, format, rows: 0, stamp, columns } as const;
+    // The batch id (the bytes' hash) is computed on the event loop while DuckDB reads the file.
+    const hashing = hashFile(file);
+    hashing.catch(() => undefined);
+    let result: CheckedFile & { kept: number };
+    try {
+      const ext = extname(file).toLowerCase();
+      if (ext !== '.csv' && ext !== '.parquet') throw new InputError(`${file}: expected a .csv or .parquet file`, { details: { file } });
+      const format = ext === '.csv' ? 'csv' : 'parquet';
+      const columns = format === 'csv' ? this.#csvColumns(file) : await this.#parquetColumns(file);
+      const unhashed = { file, batchId: '', format, rows: 0, stamp, columns } as const;
+      result = (await this.#checkAndSummarize(unhashed, request)) ?? { ...unhashed, ...(await this.#check(unhashed, request)) };
+    } catch (err) {
+      // A file that cannot be read at all says so, rather than what reading it as a format found.
+      const failed = await hashing.then(() => null, (e: unknown) => e);
+      throw failed === null ? err : unreadable(failed);
+    }
+    let digest: string;
+    try {
+      digest = await hashing;
+    } catch (err) {
+      throw unreadable(err);
+    }
+    return { ...result, batchId: `file-${digest.slice(0, 32)}` };
+  }
+
+  /**
+   * The check and the raw store's pre-write scan in one read of the file: every cell's problem
+   * counted, and the kept rows summarised for the write. Null when DuckDB fails on a value while
+   * converting it for the write's columns: the plain check then names the problem.
+   */
+  async #checkAndSummarize(c: CheckedFile, request: IngestRequest): Promise<(CheckedFile & { kept: number }) | null> {
+    const rejects = c.format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
+    try {
+      const rel = this.#parsed(c, rejects, false);
+      const anyProblem = this.#anyProblem(rel.parsed);
+      const keep = this.#keepSql(request);
+      const out = `(SELECT _inst_key AS symbol, _inst_con_id AS con_id, _inst_wts AS what_to_show, v_ts AS ts, v_open AS open, v_high AS high, v_low AS low,
+                           v_close AS close, v_volume AS volume, ${rel.parsed.has('wap') ? 'v_wap' : 'NULL'} AS wap, ${rel.parsed.has('trade_count') ? 'v_trade_count' : 'NULL'} AS trade_count,
+                           ${sqlString(basename(c.file))} AS request_id, * FROM ${rel.sql})`;
+      let scan: Awaited<ReturnType<RawStore['summarizeRelation']>>;
+      try {
+        scan = await this.#deps.rawStore.summarizeRelation(out, { keep, counts: { n: 'true', kept: keep, bad: anyProblem } });
+      } catch (err) {
+        if (rejects !== null) await this.#failOnRejects(c.file, rejects, c.columns.length).catch((e: unknown) => (e instanceof InputError ? Promise.reject(e) : undefined));
+        if (isInputReadError(err)) return null;
+        throw err;
+      }
+      if (rejects !== null) await this.#failOnRejects(c.file, rejects, c.columns.length);
+      const { n = 0, kept = 0, bad = 0 } = scan.counts;
+      if (bad > 0) {
+        const located = this.#parsed(c, null);
+        await this.#failOnFirstProblem(c, located.sql, this.#anyProblem(located.parsed), bad);
+      }
+      const size = scan.summary.rows.length;
+      if (this.#heldRows + size > (this.#deps.maxHeldSummaryRows ?? HELD_SUMMARY_ROWS_MAX)) return { ...c, rows: n, kept };
+      this.#held.set(scan.summary, size);
+      this.#heldRows += size;
+      return { ...c, rows: n, kept, summary: { keep: this.#keepSql(request, '_inst_key'), of: scan.summary } };
+    } finally {
+      if (rejects !== null) {
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
+        await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_scans`);
+      }
+    }
+  }
+
+  /** Checks a file by a scan of its own (when the fused check and summary could not convert a value). */
+  async #check(checked: CheckedFile, request: IngestRequest): Promise<{ rows: number; kept: number }> {
+    const { file, format, columns } = checked;
     const rejects = format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;
     try {
       const rel = this.#parsed(checked, rejects);
-      const anyProblem = `coalesce(${FIELDS.filter((f) => rel.parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
+      const anyProblem = this.#anyProblem(rel.parsed);
       let summary: { n: number; kept: number; bad: number };
       try {
         const res = await this.#deps.lake.query<{ n: number; kept: number; bad: number }>(
@@ -173,7 +252,7 @@ export class FileIngestor implements Ingestor {
       }
       if (rejects !== null) await this.#failOnRejects(file, rejects, columns.length);
       if (summary.bad > 0) await this.#failOnFirstProblem(checked, rel.sql, anyProblem, summary.bad);
-      return { ...checked, rows: summary.n, kept: summary.kept };
+      return { rows: summary.n, kept: summary.kept };
     } finally {
       if (rejects !== null) {
         await this.#deps.lake.run(`DROP TABLE IF EXISTS ${rejects}_errors`);
@@ -182,18 +261,36 @@ export class FileIngestor implements Ingestor {
     }
   }
 
+  #anyProblem(parsed: ReadonlySet<Field>): string {
+    return `coalesce(${FIELDS.filter((f) => parsed.has(f)).map((f) => `p_${f}`).join(', ')}) IS NOT NULL`;
+  }
+
   /** Writes a checked file as one batch (a no-op when its id is already committed). */
   async writeFile(checked: CheckedFile, request: IngestRequest = {}, batchId = checked.batchId): Promise<FileIngestResult> {
-    this.assertUnchanged(checked);
-    const rel = this.relationOf(checked, request);
-    const result = await this.#deps.rawStore.writeRelation(rel.sql, {
-      batchId,
-      source: this.source,
-      barSize: this.#deps.barSize,
-      ingestionTs: this.#deps.clock.now(),
-      costly: rel.costly,
-    });
-    return { ...result, file: checked.file };
+    try {
+      this.assertUnchanged(checked);
+      const rel = this.relationOf(checked, request);
+      const result = await this.#deps.rawStore.writeRelation(rel.sql, {
+        batchId,
+        source: this.source,
+        barSize: this.#deps.barSize,
+        ingestionTs: this.#deps.clock.now(),
+        costly: rel.costly,
+        summary: rel.summary,
+      });
+      return { ...result, file: checked.file };
+    } finally {
+      this.#release(checked);
+    }
+  }
+
+  /** Forgets a checked file's summary (its write is done or abandoned). */
+  #release(checked: CheckedFile): void {
+    const of = checked.summary?.of;
+    const size = of === undefined ? undefined : this.#held.get(of);
+    if (of === undefined || size === undefined) return;
+    this.#held.delete(of);
+    this.#heldRows -= size;
   }
 
   /** Throws InputError when the file changed (size or modification time) since it was checked. */
@@ -209,8 +306,11 @@ export class FileIngestor implements Ingestor {
 
   /** The rows of a checked file (narrowed by the request) as a relation for RawStore.writeRelation. */
   relationOf(checked: CheckedFile, request: IngestRequest = {}): RelationRows {
+    // The check's summary holds for exactly the rows it kept: the same narrowing, or none.
+    const keep = this.#keepSql(request, '_inst_key');
+    const summary = checked.summary?.keep === keep ? checked.summary.of : undefined;
     // CSV text is parsed by SQL on every read; a Parquet file's typed columns are cheap to read again.
-    return { sql: this.#writeRelation(checked, request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv' };
+    return { sql: this.#writeRelation(checked, request), source: this.source, barSize: this.#deps.barSize, costly: checked.format === 'csv', summary };
   }
 
   async ingestFile(path: string): Promise<FileIngestResult> {
@@ -250,18 +350,24 @@ export class FileIngestor implements Ingestor {
    */
   async *run(request: IngestRequest): AsyncGenerator<IngestBatch> {
     const checked: (CheckedFile & { kept: number })[] = [];
-    for (const f of this.listFiles()) checked.push(await this.checkFile(f, request));
-    const narrowed = request.symbols !== undefined || request.start !== undefined || request.end !== undefined;
-    for (const c of checked) {
-      request.signal?.throwIfAborted();
-      if (c.kept === 0) continue;
-      let batchId = c.batchId;
-      if (narrowed && c.kept !== c.rows) {
-        const filter = JSON.stringify([request.symbols ? [...new Set(request.symbols)].sort() : null, request.start ?? null, request.end ?? null]);
-        batchId = `${c.batchId}-${createHash('sha256').update(filter).digest('hex').slice(0, 12)}`;
+    try {
+      for (const f of this.listFiles()) checked.push(await this.checkFile(f, request));
+      const narrowed = request.symbols !== undefined || request.start !== undefined || request.end !== undefined;
+      for (const c of checked) {
+        request.signal?.throwIfAborted();
+        if (c.kept === 0) continue;
+        let batchId = c.batchId;
+        if (narrowed && c.kept !== c.rows) {
+          const filter = JSON.stringify([request.symbols ? [...new Set(request.symbols)].sort() : null, request.start ?? null, request.end ?? null]);
+          batchId = `${c.batchId}-${createHash('sha256').update(filter).digest('hex').slice(0, 12)}`;
+        }
+        this.assertUnchanged(c);
+        yield { batchId, events: [], relation: this.relationOf(c, request), rows: c.kept, label: c.file };
+        // The consumer has written the batch (or stopped): its summary is no longer needed.
+        this.#release(c);
       }
-      this.assertUnchanged(c);
-      yield { batchId, events: [], relation: this.relationOf(c, request), rows: c.kept, label: c.file };
+    } finally {
+      for (const c of checked) this.#release(c);
     }
   }
 
@@ -383,17 +489,21 @@ export class FileIngestor implements Ingestor {
     return this.#instrumentColumns(src);
   }
 
-  /** The checking relation: rn, then v_<field> and p_<field> (NULL or the refusal) per mapped field. */
-  #parsed(c: CheckedFile, rejects: string | null): { sql: string; parsed: Set<Field> } {
+  /**
+   * The checking relation: rn (when `withRowNumber`), the instrument (_inst_key, _inst_wts,
+   * _inst_con_id), then v_<field>, p_<field> (NULL or the refusal) and r_<field> (the cell) per
+   * mapped field.
+   */
+  #parsed(c: CheckedFile, rejects: string | null, withRowNumber = true): { sql: string; parsed: Set<Field> } {
     const q = new LayeredSelect();
-    const out: string[] = ['rn'];
+    const out: string[] = [...(withRowNumber ? ['rn'] : []), '_inst_key', '_inst_wts', '_inst_con_id'];
     const parsed = new Set<Field>();
     for (const col of c.columns) {
       const f = this.#fieldSql(q, col, sqlIdent(`f_${col.field}`));
       out.push(`${f.value} AS v_${col.field}`, `${f.problem} AS p_${col.field}`, `${sqlIdent(`f_${col.field}`)} AS r_${col.field}`);
       parsed.add(col.field);
     }
-    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, rejects, true))})`, parsed };
+    return { sql: `(SELECT ${out.join(', ')} FROM ${q.wrap(this.#source(c, rejects, withRowNumber))})`, parsed };
   }
 
   /** The rows to write, as RAW_RELATION_COLUMNS. */

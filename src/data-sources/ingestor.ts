@@ -2,7 +2,7 @@ import type { BarEvent, BarSize } from '../core/bars.js';
 import { InputError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
-import type { RelationBatch, WriteBatchResult } from '../storage/raw-store.js';
+import type { RelationBatch, RelationSummary, WriteBatchResult } from '../storage/raw-store.js';
 import { parseInstantText } from './bar-value-rules.js';
 
 /** What to ingest: every field narrows; an empty request means "everything new". */
@@ -25,6 +25,8 @@ export interface RelationRows {
   readonly barSize: BarSize;
   /** Costly to read (parses text): the raw store reads it once into a temporary table. */
   readonly costly?: boolean | undefined;
+  /** The raw store's scan of exactly these rows, made ahead (RawStore.summarizeRelation): the write skips its own. */
+  readonly summary?: RelationSummary | undefined;
 }
 
 /** One unit of work a run would do, for dry runs and logs. */
@@ -125,8 +127,8 @@ export interface BatchSink {
 /** Commits one batch to a sink, whichever form its rows take. */
 export function writeBatch(sink: BatchSink, batch: IngestBatch, ingestionTs: number): Promise<WriteBatchResult> {
   if (batch.relation === undefined) return sink.writeTwsBars(batch.events, batch.batchId, ingestionTs, batch.series ?? null);
-  const { sql, source, barSize, costly } = batch.relation;
-  return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs, costly });
+  const { sql, source, barSize, costly, summary } = batch.relation;
+  return sink.writeRelation(sql, { batchId: batch.batchId, source, barSize, ingestionTs, costly, summary });
 }
 
 export interface BatchOutcome extends WriteBatchResult {

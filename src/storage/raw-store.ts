@@ -44,6 +44,28 @@ export interface RelationBatch {
    * temporary table first, instead of once per pass.
    */
   readonly costly?: boolean | undefined;
+  /** From summarizeRelation over exactly these rows: the write then makes no scan of its own before writing. */
+  readonly summary?: RelationSummary | undefined;
+}
+
+/**
+ * What the scan before a relation's write found (RawStore.summarizeRelation): handed to
+ * writeRelation with the same rows, it spares the write its own scan. Opaque to callers.
+ */
+export interface RelationSummary {
+  /** The configured symbols the scan numbered rows by (a write with other symbols scans again). */
+  readonly symbols: string;
+  readonly rows: readonly SummaryRow[];
+  /** Rows that come before their predecessor in (symbol, ts) order: 0 when the rows need no sort. */
+  readonly descents: number;
+}
+
+/** What summarizeRelation scans besides the write's own aggregates. */
+export interface SummaryRequest {
+  /** Predicate over the relation's columns: rows the write will keep (the write's relation must hold exactly these). Default all. */
+  readonly keep?: string | undefined;
+  /** Named predicates over the relation's columns, each counted over every row (kept or not). */
+  readonly counts?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -53,12 +75,21 @@ export interface RelationBatch {
  */
 export const RAW_RELATION_COLUMNS = ['symbol', 'con_id', 'what_to_show', 'ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count', 'request_id'] as const;
 
+/** Rows writeRelation refuses: no instant, no what_to_show, or a missing or non-finite price or volume. */
+const INCOMPLETE = `r.ts IS NULL OR r.ts <= TIMESTAMPTZ '1970-01-01 00:00:00+00' OR r.what_to_show IS NULL
+      OR NOT isfinite(r.open) OR NOT isfinite(r.high) OR NOT isfinite(r.low) OR NOT isfinite(r.close) OR NOT isfinite(r.volume)
+      OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
+
 /** Up to this many session dates, writeRelation writes each date's file straight from the relation. */
 const DIRECT_DATES = 16;
 
-/** A row of writeRelation's scan: per (calendar, UTC hour) when by_hour, else per symbol with its attributes' spread. */
+/**
+ * A row of writeRelation's scan: per (calendar, UTC hour) of the kept rows when by_hour, per
+ * symbol with its attributes' spread when by_symbol, else the totals row of the caller's counts.
+ */
 interface SummaryRow extends Record<string, unknown> {
   by_hour: boolean;
+  by_symbol: boolean;
   cal: number | null;
   hour: number | null;
   k: number | null;
@@ -74,7 +105,6 @@ interface SummaryRow extends Record<string, unknown> {
   req_min: string | null;
   req_max: string | null;
   req_n: number;
-  descents: number;
 }
 
 export interface WriteBatchResult {
@@ -316,45 +346,94 @@ export class RawStore {
     }
   }
 
+  /**
+   * The scan writeRelation makes before writing a relation (dates, symbols' attributes, input
+   * order, refused rows), made ahead so a caller can fold its own checks into the same read:
+   * `counts` are counted over every row, the write's aggregates over the `keep` rows. Hand the
+   * summary to writeRelation together with a relation of exactly the kept rows.
+   */
+  async summarizeRelation(relation: string, request: SummaryRequest = {}): Promise<{ summary: RelationSummary; counts: Record<string, number> }> {
+    const known = this.#symbolRelation();
+    const names = Object.keys(request.counts ?? {});
+    const rows = await this.#lake.query<SummaryRow>(this.#summarySql(relation, known, request));
+    const totals = rows.find((r) => !r.by_hour && !r.by_symbol);
+    const counts: Record<string, number> = {};
+    names.forEach((n, i) => (counts[n] = Number(totals?.[`c${i}`] ?? 0)));
+    const descents = await this.#descents(relation);
+    return { summary: { symbols: known.symbols.join('\n'), rows: rows.filter((r) => r.by_hour || r.by_symbol), descents }, counts };
+  }
+
+  /**
+   * Whether the rows come in (symbol, ts) order: rows that come before their predecessor. A
+   * query of its own: a streaming lag over the input order runs on one thread, and only the
+   * symbol and ts columns need reading for it, while the summary's aggregates run on all.
+   */
+  async #descents(relation: string): Promise<number> {
+    const [r] = await this.#lake.query<{ descents: number | null }>(
+      `SELECT count(*) FILTER (WHERE prev_symbol > symbol OR (prev_symbol = symbol AND prev_ts > ts)) AS descents
+       FROM (SELECT symbol, ts, lag(symbol) OVER () AS prev_symbol, lag(ts) OVER () AS prev_ts FROM ${this.#castRelation(relation)})`,
+    );
+    return Number(r?.descents ?? 0);
+  }
+
+  /** The relation with RAW_RELATION_COLUMNS cast to their types (extra: more columns computed over the relation's own). */
+  #castRelation(relation: string, extra = ''): string {
+    return `(SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(con_id AS BIGINT) AS con_id, CAST(what_to_show AS VARCHAR) AS what_to_show,
+                    CAST(ts AS TIMESTAMPTZ) AS ts, CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
+                    CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, CAST(wap AS DOUBLE) AS wap,
+                    CAST(trade_count AS BIGINT) AS trade_count, CAST(request_id AS VARCHAR) AS request_id${extra}
+             FROM ${relation})`;
+  }
+
+  /** Each row's symbol by number: an enum code over the configured symbols in byte order, NULL for an unknown one. */
+  #symbolNumber(symbols: readonly string[]): string {
+    return symbols.length === 0 ? 'NULL::INTEGER' : `CAST(enum_code(TRY_CAST(r.symbol AS ${sqlEnum(symbols)})) AS INTEGER)`;
+  }
+
+  /**
+   * One scan: the (calendar, hour) pairs present (for dates) and each symbol's attributes.
+   * Aggregated per (symbol, hour) first (a few rows per symbol and session), then rolled up per
+   * (calendar, hour) and per symbol: each row updates one set of aggregates, not two. A projection,
+   * not a join, numbers the symbols, so the input order survives.
+   */
+  #summarySql(relation: string, known: { symbols: string[]; cal: number[] }, request: SummaryRequest): string {
+    const countExprs = Object.values(request.counts ?? {});
+    const extra = `, ${request.keep ?? 'true'} AS _keep${countExprs.map((c, i) => `, (${c}) AS _c${i}`).join('')}`;
+    const rel = this.#castRelation(relation, extra);
+    const calList = sqlList(known.cal, 'INTEGER');
+    const numbered = `(SELECT r.*, ${this.#symbolNumber(known.symbols)} AS k FROM ${rel} r)`;
+    const cAgg = countExprs.map((_, i) => `, count(*) FILTER (WHERE r._c${i}) AS c${i}`).join('');
+    const cNull = countExprs.map((_, i) => `, NULL::BIGINT AS c${i}`).join('');
+    const cSum = countExprs.map((_, i) => `, sum(c${i}) AS c${i}`).join('');
+    return `WITH fine AS MATERIALIZED (
+         SELECT r.k, epoch_ms(r.ts) // ${HOUR_MS} AS hour, r._keep, count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown,
+                count(*) FILTER (WHERE ${INCOMPLETE}) AS bad, epoch_ms(max(r.ts)) AS last,
+                min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
+                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n${cAgg}
+         FROM ${numbered} r GROUP BY ALL)
+       SELECT true AS by_hour, false AS by_symbol, (${calList})[k + 1] AS cal, hour, NULL::INTEGER AS k, sum(n) AS n, sum(unknown) AS unknown, sum(bad) AS bad, max(last) AS last,
+              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n${cNull}
+       FROM fine WHERE _keep GROUP BY ALL
+       UNION ALL
+       SELECT false, true, NULL, NULL, k, sum(n), sum(unknown), sum(bad), max(last), min(wts_min), max(wts_max), min(con_min), max(con_max), sum(con_n),
+              min(req_min), max(req_max), sum(req_n)${cNull}
+       FROM fine WHERE _keep GROUP BY k
+       UNION ALL
+       SELECT false, false, NULL, NULL, NULL, sum(n), sum(unknown), sum(bad), NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0${cSum}
+       FROM fine`;
+  }
+
   async #writeRelation(relation: string, batch: RelationBatch, onlyDates: ReadonlySet<string> | null): Promise<WriteBatchResult> {
     const { batchId, source, barSize, ingestionTs } = batch;
     const token = BAR_SIZE_TOKENS[barSize];
     const lake = this.#lake;
     const known = this.#symbolRelation();
-    const rel = `(SELECT CAST(symbol AS VARCHAR) AS symbol, CAST(con_id AS BIGINT) AS con_id, CAST(what_to_show AS VARCHAR) AS what_to_show,
-                         CAST(ts AS TIMESTAMPTZ) AS ts, CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low,
-                         CAST(close AS DOUBLE) AS close, CAST(volume AS DOUBLE) AS volume, CAST(wap AS DOUBLE) AS wap,
-                         CAST(trade_count AS BIGINT) AS trade_count, CAST(request_id AS VARCHAR) AS request_id
-                  FROM ${relation})`;
-    const incomplete = `r.ts IS NULL OR r.ts <= TIMESTAMPTZ '1970-01-01 00:00:00+00' OR r.what_to_show IS NULL
-      OR NOT isfinite(r.open) OR NOT isfinite(r.high) OR NOT isfinite(r.low) OR NOT isfinite(r.close) OR NOT isfinite(r.volume)
-      OR r.open IS NULL OR r.high IS NULL OR r.low IS NULL OR r.close IS NULL OR r.volume IS NULL`;
-    // Each row's symbol by number (an enum code over the configured symbols in byte order, NULL
-    // for an unknown one): a projection, not a join, so the input order survives; its calendar
-    // by that number.
-    const k = known.symbols.length === 0 ? 'NULL::INTEGER' : `CAST(enum_code(TRY_CAST(r.symbol AS ${sqlEnum(known.symbols)})) AS INTEGER)`;
+    const rel = this.#castRelation(relation);
+    const incomplete = INCOMPLETE;
+    const k = this.#symbolNumber(known.symbols);
     const calList = sqlList(known.cal, 'INTEGER');
-    const numbered = `(SELECT r.*, ${k} AS k, lag(r.symbol) OVER () AS prev_symbol, lag(r.ts) OVER () AS prev_ts FROM ${rel} r)`;
-    // One scan: the (calendar, hour) pairs present (for dates), each symbol's attributes, and
-    // whether the rows already come in (symbol, ts) order (a streaming lag over the input order).
-    // Aggregated per (symbol, hour) first (a few rows per symbol and session), then rolled up per
-    // (calendar, hour) and per symbol: each row updates one set of aggregates, not two.
-    const summary = await lake.query<SummaryRow>(
-      `WITH fine AS MATERIALIZED (
-         SELECT r.k, epoch_ms(r.ts) // ${HOUR_MS} AS hour, count(*) AS n, count(*) FILTER (WHERE r.k IS NULL) AS unknown,
-                count(*) FILTER (WHERE ${incomplete}) AS bad, epoch_ms(max(r.ts)) AS last,
-                min(r.what_to_show) AS wts_min, max(r.what_to_show) AS wts_max, min(r.con_id) AS con_min, max(r.con_id) AS con_max, count(r.con_id) AS con_n,
-                min(r.request_id) AS req_min, max(r.request_id) AS req_max, count(r.request_id) AS req_n,
-                count(*) FILTER (WHERE r.prev_symbol > r.symbol OR (r.prev_symbol = r.symbol AND r.prev_ts > r.ts)) AS descents
-         FROM ${numbered} r GROUP BY ALL)
-       SELECT true AS by_hour, (${calList})[k + 1] AS cal, hour, NULL::INTEGER AS k, sum(n) AS n, sum(unknown) AS unknown, sum(bad) AS bad, max(last) AS last,
-              NULL AS wts_min, NULL AS wts_max, NULL::BIGINT AS con_min, NULL::BIGINT AS con_max, 0 AS con_n, NULL AS req_min, NULL AS req_max, 0 AS req_n, sum(descents) AS descents
-       FROM fine GROUP BY ALL
-       UNION ALL
-       SELECT false, NULL, NULL, k, sum(n), sum(unknown), sum(bad), max(last), min(wts_min), max(wts_max), min(con_min), max(con_max), sum(con_n),
-              min(req_min), max(req_max), sum(req_n), sum(descents)
-       FROM fine GROUP BY k`,
-    );
+    const given = batch.summary !== undefined && batch.summary.symbols === known.symbols.join('\n') ? batch.summary : null;
+    const summary = given?.rows ?? (await lake.query<SummaryRow>(this.#summarySql(relation, known, {}))).filter((r) => r.by_hour || r.by_symbol);
     const hours = summary.filter((h) => h.by_hour).sort((a, b) => (a.cal ?? -1) - (b.cal ?? -1) || (a.hour ?? 0) - (b.hour ?? 0));
     if (hours.some((h) => h.unknown > 0 || h.bad > 0)) await this.#refuseRows(batchId, rel, known.sql, incomplete);
     const total = hours.reduce((n, h) => n + h.n, 0);
@@ -363,7 +442,7 @@ export class RawStore {
     const dates = [...ranges.keys()];
     // When each symbol has one what_to_show / con_id / request_id (the usual case) they ride on
     // its number, written as enums or constants: cheap strings to write, narrow rows to sort.
-    const bySymbol = new Map(summary.filter((h) => !h.by_hour && h.k !== null).map((h) => [h.k as number, h]));
+    const bySymbol = new Map(summary.filter((h) => h.by_symbol && h.k !== null).map((h) => [h.k as number, h]));
     const uniform = [...bySymbol.values()].every(
       (r) => r.wts_min === r.wts_max && r.con_min === r.con_max && (r.con_n === 0 || r.con_n === r.n) && r.req_min === r.req_max && (r.req_n === 0 || r.req_n === r.n),
     );
@@ -387,7 +466,7 @@ export class RawStore {
     const narrow = `${k} AS k, r.symbol, r.ts, r.open, r.high, r.low, r.close, r.volume, r.wap, r.trade_count${uniform ? '' : ', r.what_to_show, r.con_id, r.request_id'}`;
     // Rows already in (symbol, ts) order (a file exported per symbol) keep it through filters and
     // projections: no sort, which is most of the cost of writing them.
-    const ordered = hours.reduce((n, h) => n + h.descents, 0) === 0;
+    const ordered = (given?.descents ?? (await this.#descents(relation))) === 0;
     const order = ordered ? '' : ' ORDER BY k, ts';
     // One calendar in the batch: a plain range on ts, which a Parquet scan prunes by its statistics.
     const oneCalendar = new Set(perHour.map((h) => h.cal)).size <= 1;

@@ -216,6 +216,10 @@ describe('FileIngestor: Parquet', () => {
       ['y1900.parquet', base(`CASE WHEN i = 1 THEN TIMESTAMPTZ '1900-01-01 00:00:00+00' ELSE TIMESTAMPTZ '2024-11-26 14:30:00+00' END`), /: row 2, column ts: "1900-01-01 00:00:00\+00" is outside the plausible range 1980-01-01 \.\. 2100-01-01 UTC$/],
       ['huge.parquet', base(`CASE WHEN i = 2 THEN repeat('x', 3 * 1024 * 1024) ELSE '2024-11-26T14:30:00Z' END`), /: row 3, column ts: "x{60}"… \(3,145,728 characters\) is not an ISO-8601 instant/],
       ['hex.parquet', `SELECT 'MSFT' AS symbol, '2024-11-26T14:30:00Z' AS ts, '0x10' AS open, 2.0 AS high, 0.5 AS low, 1.5 AS close, 10 AS volume`, /: row 1, column open: "0x10" is not a decimal number/],
+      // Too large for the raw store's BIGINT: named as a cell, not left to fail the write's conversion.
+      ['count.parquet', `SELECT 'MSFT' AS symbol, TIMESTAMPTZ '2024-11-26 14:30:00+00' + to_minutes(i::BIGINT) AS ts, 1.0 AS open, 2.0 AS high, 0.5 AS low, 1.5 AS close, 10 AS volume, CASE WHEN i = 1 THEN 1e30 ELSE 7 END::DOUBLE AS trade_count FROM range(3) r(i)`, /: row 2, column trade_count: "1e\+30" is not an integer$/],
+      // 1e300 is no instant in any epoch unit (and too large for any timestamp type DuckDB converts to).
+      ['epoch.parquet', `SELECT 'MSFT' AS symbol, CASE WHEN i = 2 THEN 1e300 ELSE 1732631400 + i * 60 END::DOUBLE AS ts, 1.0 AS open, 2.0 AS high, 0.5 AS low, 1.5 AS close, 10 AS volume FROM range(3) r(i)`, /: row 3, column ts: "1e\+300" as an epoch number is outside the plausible range .* in every unit/],
     ];
     for (const [name, select, re] of cases) {
       const f = await parquet(name, select);
@@ -243,6 +247,28 @@ describe('FileIngestor: Parquet', () => {
 });
 
 describe('FileIngestor: partitions and order', () => {
+  it('files checked before any is written keep their summaries up to a bound; beyond it a write scans its file again, with the same rows', async () => {
+    const a = join(t.dir, 'a.csv');
+    const b = join(t.dir, 'b.csv');
+    writeFileSync(a, [HEADER, ...goodRows(3, 'MSFT'), ...goodRows(3, 'AAPL')].join('\n'));
+    writeFileSync(b, [HEADER, ...goodRows(4, 'AAPL')].join('\n'));
+    // a's summary: 2 symbols + 1 (calendar, hour) row; b's: 1 + 1. A bound of 4 keeps a's, not b's.
+    const ing = ingestor({ maxHeldSummaryRows: 4 });
+    const ca = await ing.checkFile(a);
+    const cb = await ing.checkFile(b);
+    expect(ca.summary).toBeDefined();
+    expect(cb.summary).toBeUndefined();
+    await ing.writeFile(ca);
+    await ing.writeFile(cb);
+    // Once a is written its summary is let go, so the next check keeps one again.
+    expect((await ing.checkFile(b)).summary).toBeDefined();
+    const rows = await t.raw.readTwsBars({ start: '2024-11-26', end: '2024-11-26' });
+    expect(rows.map((r) => `${r.symbol} ${new Date(r.ts).toISOString().slice(11, 16)} ${r.request_id}`).sort()).toEqual([
+      'AAPL 14:30 a.csv', 'AAPL 14:30 b.csv', 'AAPL 14:31 a.csv', 'AAPL 14:31 b.csv', 'AAPL 14:32 a.csv', 'AAPL 14:32 b.csv', 'AAPL 14:33 b.csv',
+      'MSFT 14:30 a.csv', 'MSFT 14:31 a.csv', 'MSFT 14:32 a.csv',
+    ]);
+  });
+
   it('writes each session date of each calendar to its own file, sorted by (symbol, ts), every value intact', async () => {
     // ES trades Sunday 17:00 Chicago (23:00Z) into Monday: those bars belong to Monday's session;
     // AAPL's Friday and Monday bars to their New York dates. Rows arrive in time order, mixed.

@@ -293,3 +293,46 @@ describe('RawStore.writeRelation keeps files sorted by (symbol, ts)', () => {
     }
   }
 });
+
+describe('RawStore.summarizeRelation: the pre-write scan made ahead, in the caller\'s own read', () => {
+  // Six rows of two sessions; AAPL's rows come after MSFT's (not in (symbol, ts) order); one row has a close of -1.
+  const sql = `(SELECT * FROM (VALUES
+      ('MSFT', NULL, 'TRADES', TIMESTAMPTZ '2024-11-25T15:00:00Z', 1.0, 2.0, 0.5, 10.0, 10.0, NULL, NULL, 'f.csv'),
+      ('MSFT', NULL, 'TRADES', TIMESTAMPTZ '2024-11-26T15:00:00Z', 1.0, 2.0, 0.5, 11.0, 10.0, NULL, NULL, 'f.csv'),
+      ('AAPL', NULL, 'TRADES', TIMESTAMPTZ '2024-11-25T15:01:00Z', 1.0, 2.0, 0.5, 20.0, 10.0, NULL, NULL, 'f.csv'),
+      ('AAPL', NULL, 'TRADES', TIMESTAMPTZ '2024-11-25T15:00:00Z', 1.0, 2.0, 0.5, -1.0, 10.0, NULL, NULL, 'f.csv'),
+      ('AAPL', NULL, 'TRADES', TIMESTAMPTZ '2024-11-26T15:00:00Z', 1.0, 2.0, 0.5, 21.0, 10.0, NULL, NULL, 'f.csv'),
+      ('SPY', NULL, 'TRADES', TIMESTAMPTZ '2024-11-26T15:00:00Z', 1.0, 2.0, 0.5, 30.0, 10.0, NULL, NULL, 'f.csv'))
+    v(symbol, con_id, what_to_show, ts, open, high, low, close, volume, wap, trade_count, request_id))`;
+  const keep = `symbol <> 'SPY'`;
+
+  it('counts the caller\'s predicates over every row and summarises the kept ones; writeRelation writes them sorted, with no scan of its own', async () => {
+    const { summary, counts } = await t.raw.summarizeRelation(sql, { keep, counts: { n: 'true', kept: keep, negative: 'close < 0' } });
+    expect(counts).toEqual({ n: 6, kept: 5, negative: 1 });
+    expect(summary.descents).toBeGreaterThan(0);
+    const res = await t.raw.writeRelation(`(SELECT * FROM ${sql} WHERE ${keep})`, { batchId: 'ahead', source: 'FILE', barSize: '1 min', ingestionTs: 1, summary });
+    expect(res).toMatchObject({ written: true, rows: 5, dates: ['2024-11-25', '2024-11-26'] });
+    const rows = await t.raw.readTwsBars({ start: '2024-11-25', end: '2024-11-26' });
+    expect(rows.map((r) => [r.symbol, new Date(r.ts).toISOString().slice(0, 16), r.close])).toEqual([
+      ['AAPL', '2024-11-25T15:00', -1],
+      ['AAPL', '2024-11-25T15:01', 20],
+      ['AAPL', '2024-11-26T15:00', 21],
+      ['MSFT', '2024-11-25T15:00', 10],
+      ['MSFT', '2024-11-26T15:00', 11],
+    ]);
+    // Each date's file in (symbol, ts) order although the input was not.
+    const monday = t.raw.visibleFiles('1 min', ['2024-11-25']).get('2024-11-25') ?? [];
+    const inFile = await t.lake.query<{ symbol: string; close: number }>(`SELECT symbol, close FROM read_parquet('${monday[0]}')`);
+    expect(inFile.map((r) => r.close)).toEqual([-1, 20, 10]);
+  });
+
+  it('a summary that is not of the rows written refuses the batch, leaving nothing visible', async () => {
+    const { summary } = await t.raw.summarizeRelation(sql, { keep });
+    // The whole relation (SPY too) against the kept rows' summary: the write trusts the summary's
+    // dates and total (it makes no scan of its own) and finds more rows than it was told of.
+    await expect(t.raw.writeRelation(sql, { batchId: 'mismatch', source: 'FILE', barSize: '1 min', ingestionTs: 1, summary })).rejects.toThrow(/wrote 6 of 5 rows; not committed/);
+    expect(t.raw.hasBatch('mismatch')).toBe(false);
+    expect(t.raw.visibleFiles().size).toBe(0);
+    expect(readdirSync(join(t.dir, 'raw/tws_bars/bar_size=1min'), { recursive: true }).filter((f) => String(f).endsWith('.parquet'))).toEqual([]);
+  });
+});
