@@ -52,7 +52,7 @@ export function registerBackfillCommand(program: Command): void {
     const { parseIsoDate } = await import('../calendar/civil-date.js');
     const { loadSettings } = await import('../config/settings.js');
     const { TwsClient } = await import('../data-sources/tws/tws-client.js');
-    const { TwsIngestor } = await import('../data-sources/tws/tws-ingestor.js');
+    const { twsIngestorFor } = await import('../ops/tws-ingestor-for.js');
     const { createAppContext } = await import('../ops/app-context.js');
     const { createLogger } = await import('../ops/logging-setup.js');
     const { transformDatasets } = await import('../jobs/transform-job.js');
@@ -93,15 +93,7 @@ export function registerBackfillCommand(program: Command): void {
     process.once('SIGTERM', onSignal);
     try {
       await client.connect(ac.signal);
-      const ingestor = new TwsIngestor({
-        client,
-        rawStore: ctx.rawStore,
-        stateDir: ctx.lake.path('state'),
-        calendarFor: (symbol) => ctx.calendars.calendarFor(symbol),
-        clock: ctx.clock,
-        config: settings.tws,
-        logger,
-      });
+      const ingestor = twsIngestorFor(ctx, client, logger);
       // One run per bar dataset, in declaration order (daily bars after the intraday ones they
       // are usually declared after); each paced by the same client, so IB's limits hold across them.
       const rows: Record<string, unknown>[] = [];

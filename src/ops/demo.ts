@@ -4,7 +4,7 @@ import { loadSettings, parseSettings, type Settings } from '../config/settings.j
 import { ScaledClock, type Clock } from '../core/clock.js';
 import type { Instrument } from '../core/instruments.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
-import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { twsIngestorFor } from './tws-ingestor-for.js';
 import { startSimGateway, type SimGateway } from '../sim/sim-server.js';
 import { createAppContext, type AppContext } from './app-context.js';
 import { Daemon } from './daemon.js';
@@ -144,15 +144,7 @@ async function backfill(app: AppContext, n: number, stages: StageResult[], log: 
   const client = TwsClient.fromConfig(app.settings.tws, { clock: app.clock, logger: app.logger });
   await client.connect();
   try {
-    const ingestor = new TwsIngestor({
-      client,
-      rawStore: app.rawStore,
-      stateDir: app.lake.path('state'),
-      calendarFor: (s) => app.calendars.calendarFor(s),
-      clock: app.clock,
-      config: app.settings.tws,
-      logger: app.logger,
-    });
+    const ingestor = twsIngestorFor(app, client);
     const summary = await ingestor.ingestHistoricalRange(app.settings.instruments as readonly Instrument[], dates[0] as string, dates[dates.length - 1] as string);
     stages.push({
       stage: 'backfill',

@@ -6,7 +6,8 @@ import { sqlString } from '../core/sql.js';
 import type { Instrument } from '../core/instruments.js';
 import { planRange } from '../data-sources/tws/backfill-planner.js';
 import { TwsClient } from '../data-sources/tws/tws-client.js';
-import { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import type { TwsIngestor } from '../data-sources/tws/tws-ingestor.js';
+import { twsIngestorFor } from './tws-ingestor-for.js';
 import { liveDatasetTag, liveStreamKey } from '../data-sources/tws/live-ingest.js';
 import { resolveBarDatasets, type BarDataset } from '../pipelines/bar-datasets.js';
 import type { AppContext } from './app-context.js';
@@ -41,15 +42,7 @@ export class TwsMarketService implements MarketDataService {
     this.#metrics = metrics;
     this.#log = app.logger.child({ component: 'tws-market' });
     this.#client = client ?? TwsClient.fromConfig(app.settings.tws, { clock: app.clock, logger: app.logger });
-    this.#ingestor = new TwsIngestor({
-      client: this.#client,
-      rawStore: app.rawStore,
-      stateDir: app.lake.path('state'),
-      calendarFor: (symbol) => app.calendars.calendarFor(symbol),
-      clock: app.clock,
-      config: app.settings.tws,
-      logger: app.logger,
-    });
+    this.#ingestor = twsIngestorFor(app, this.#client);
     for (const i of app.settings.instruments) this.#last.set(i.key, null);
   }
 
