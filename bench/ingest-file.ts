@@ -4,43 +4,19 @@
 // file (11 sessions of 500 symbols). A CSV of the history rows is a breakdown row (no target).
 // Run: npx tsx bench/ingest-file.ts [--size quick|full]
 import { join } from 'node:path';
-import { ManualClock } from '../src/core/clock.js';
 import { sqlString } from '../src/core/sql.js';
-import { FileIngestor } from '../src/data-sources/file-ingestor.js';
-import { RawStore } from '../src/storage/raw-store.js';
 import { benchMain, median, progress, round, RssSampler, type BenchResult } from './support/bench-harness.js';
-import { benchCalendars, benchSessions, benchSymbols } from './support/synthetic-market.js';
-import { openBenchLake, type BenchLake } from './support/temp-lake.js';
+import { benchFileIngestor, makeInput } from './support/ingest-file-input.js';
+import { benchSymbols } from './support/synthetic-market.js';
+import { openBenchLake } from './support/temp-lake.js';
 
 const REPS = 3;
 const TARGET_ROWS_PER_S = 1_000_000;
 
-/** Writes `symbols x bars` one-minute bars, (symbol, ts) order, as a pandas export per symbol would be. */
-async function makeInput(bl: BenchLake, symbols: readonly string[], barsPerSymbol: number, format: 'parquet' | 'csv'): Promise<string> {
-  const sessions = benchSessions(Math.ceil(barsPerSymbol / 390));
-  const opens = sessions.map((s) => s.open).join(', ');
-  const file = join(bl.dir, `input-${symbols.length}x${barsPerSymbol}.${format}`);
-  const select = `
-    SELECT symbol, CAST(epoch_ms(list_extract([${opens}]::BIGINT[], (j // 390 + 1)::INTEGER) + (j % 390) * 60000) AS TIMESTAMPTZ) AS ts,
-           100 + (hash(symbol, j) % 1000) / 100.0 AS open, 101 + (hash(symbol, j) % 1000) / 100.0 AS high,
-           99 + (hash(symbol, j) % 1000) / 100.0 AS low, 100 + (hash(symbol, j + 1) % 1000) / 100.0 AS close,
-           (hash(j, symbol) % 5000)::DOUBLE AS volume, 100 + (hash(symbol, j) % 997) / 100.0 AS wap, (hash(j) % 300)::BIGINT AS trade_count
-    FROM (SELECT unnest([${symbols.map(sqlString).join(', ')}]::VARCHAR[]) AS symbol) s, range(${barsPerSymbol}) r(j)
-    ORDER BY symbol, ts`;
-  await bl.lake.run(`COPY (${select}) TO ${sqlString(file)} ${format === 'csv' ? '(HEADER)' : '(FORMAT parquet, COMPRESSION zstd)'}`);
-  return file;
-}
-
 async function ingestOnce(input: string, symbols: readonly string[], rss: RssSampler): Promise<{ seconds: number; check: number; rows: number; dates: number }> {
   const bl = await openBenchLake();
   try {
-    const ingestor = new FileIngestor({
-      rawStore: new RawStore(bl.lake, benchCalendars(symbols)),
-      lake: bl.lake,
-      clock: new ManualClock(Date.parse('2024-04-01T00:00:00Z')),
-      instruments: symbols.map((key) => ({ key, what_to_show: 'TRADES' })),
-      barSize: '1 min',
-    });
+    const ingestor = benchFileIngestor(bl.lake, symbols);
     const t0 = performance.now();
     const checked = await ingestor.checkFile(input);
     const check = (performance.now() - t0) / 1000;

@@ -1,13 +1,10 @@
 // Profile: where `ingest-file` of one Parquet file spends its time, statement by statement.
-import { appendFileSync } from 'node:fs';
 // Run: npx tsx bench/profile-ingest-file.ts [daily|history] [reps]
 import { join } from 'node:path';
-import { ManualClock } from '../src/core/clock.js';
 import { sqlString } from '../src/core/sql.js';
-import { FileIngestor } from '../src/data-sources/file-ingestor.js';
-import { Lake } from '../src/storage/lake.js';
-import { RawStore } from '../src/storage/raw-store.js';
-import { benchCalendars, benchSessions, benchSymbols } from './support/synthetic-market.js';
+import type { Lake } from '../src/storage/lake.js';
+import { benchFileIngestor, makeInput } from './support/ingest-file-input.js';
+import { benchSymbols } from './support/synthetic-market.js';
 import { openBenchLake } from './support/temp-lake.js';
 
 const shape = process.argv[2] ?? 'daily';
@@ -16,44 +13,31 @@ const [nSym, bars] = shape === 'daily' ? [5128, 390] : [500, 4000];
 
 const data = await openBenchLake();
 const symbols = benchSymbols(nSym);
-const sessions = benchSessions(Math.ceil(bars / 390));
-const file = join(data.dir, `input.parquet`);
-await data.lake.run(`COPY (
-    SELECT symbol, CAST(epoch_ms(list_extract([${sessions.map((s) => s.open).join(', ')}]::BIGINT[], (j // 390 + 1)::INTEGER) + (j % 390) * 60000) AS TIMESTAMPTZ) AS ts,
-           100 + (hash(symbol, j) % 1000) / 100.0 AS open, 101 + (hash(symbol, j) % 1000) / 100.0 AS high,
-           99 + (hash(symbol, j) % 1000) / 100.0 AS low, 100 + (hash(symbol, j + 1) % 1000) / 100.0 AS close,
-           (hash(j, symbol) % 5000)::DOUBLE AS volume, 100 + (hash(symbol, j) % 997) / 100.0 AS wap, (hash(j) % 300)::BIGINT AS trade_count
-    FROM (SELECT unnest([${symbols.map(sqlString).join(', ')}]::VARCHAR[]) AS symbol) s, range(${bars}) r(j)
-    ORDER BY symbol, ts) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`);
+const file = await makeInput(data, symbols, bars, 'parquet');
 
 const log: { what: string; ms: number; cpu: number }[] = [];
+function timed<A extends unknown[], R>(what: string, fn: (sql: string, ...rest: A) => Promise<R>): (sql: string, ...rest: A) => Promise<R> {
+  return async (sql, ...rest) => {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    try {
+      return await fn(sql, ...rest);
+    } finally {
+      const c = process.cpuUsage(c0);
+      log.push({ what: `${what}: ${sql.replace(/\s+/g, ' ').slice(0, 90)}`, ms: performance.now() - t0, cpu: (c.user + c.system) / 1000 });
+    }
+  };
+}
 function wrap(lake: Lake): void {
-  for (const m of ['run', 'query'] as const) {
-    const orig = (lake as unknown as Record<string, (sql: string) => Promise<unknown>>)[m]!.bind(lake);
-    (lake as unknown as Record<string, unknown>)[m] = async (sql: string) => {
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      try {
-        return await orig(sql);
-      } finally {
-        const c = process.cpuUsage(c0);
-        log.push({ what: `${m}: ${sql.replace(/\s+/g, ' ').slice(0, 90)}`, ms: performance.now() - t0, cpu: (c.user + c.system) / 1000 }); if (process.env.DUMP) appendFileSync(process.env.DUMP, `-- ${m}\n${sql};\n`);
-      }
-    };
-  }
+  lake.run = timed('run', lake.run.bind(lake));
+  lake.query = timed('query', lake.query.bind(lake)) as Lake['query'];
 }
 
 for (let r = 0; r < reps; r++) {
   const bl = await openBenchLake();
   wrap(bl.lake);
   log.length = 0;
-  const ing = new FileIngestor({
-    rawStore: new RawStore(bl.lake, benchCalendars(symbols)),
-    lake: bl.lake,
-    clock: new ManualClock(Date.parse('2024-04-01T00:00:00Z')),
-    instruments: symbols.map((key) => ({ key, what_to_show: 'TRADES' })),
-    barSize: '1 min',
-  });
+  const ing = benchFileIngestor(bl.lake, symbols);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const c = await ing.checkFile(file);
