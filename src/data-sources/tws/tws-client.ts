@@ -1,5 +1,4 @@
 import type { Clock } from '../../core/clock.js';
-import type { BarSize } from '../../core/bars.js';
 import type { BackoffPolicy } from '../../core/retry.js';
 import type { ContractSpec } from '../../core/instruments.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
@@ -11,7 +10,6 @@ import { RequestMux } from './request-mux.js';
 import { TwsConnection } from './tws-connection.js';
 import type {
   ConnectivityEvent,
-  HistoricalBarsOptions,
   HistoricalBarsResult,
   LiveBarSource,
   LiveRequestHandle,
@@ -170,16 +168,8 @@ export class TwsClient implements LiveBarSource {
    * reports holds new requests for a backoff and retries this window only; "no data" is an
    * empty, successful answer; other failures throw a classified IbError or TimeoutError.
    */
-  requestHistoricalBars(
-    contract: ResolvedContract,
-    start: number,
-    end: number,
-    barSize: BarSize,
-    whatToShow: string,
-    useRth: boolean,
-    options: HistoricalBarsOptions = {},
-  ): Promise<HistoricalBarsResult> {
-    return this.#historical.requestHistoricalBars(contract, start, end, barSize, whatToShow, useRth, options);
+  requestHistoricalBars(...args: Parameters<HistoricalRequests['requestHistoricalBars']>): Promise<HistoricalBarsResult> {
+    return this.#historical.requestHistoricalBars(...args);
   }
 
   /**

@@ -2,11 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { instrumentConfigSchema } from '../../../src/config/instrument-config.js';
 import type { Instrument } from '../../../src/core/instruments.js';
 import { drainIngestor } from '../../../src/data-sources/ingestor.js';
-import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
 import { BACKFILL_LEDGER, type BackfillLedgerRecord, type BackfillWindowRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
-import { AAPL, MSFT, type ManualRig, nyseMinuteStarts, startManualRig } from './tws-rig.js';
+import { AAPL, MSFT, type ManualRig, nyseMinuteStarts, startManualRig, twsSourceOn } from './tws-rig.js';
 
 /** Monday 2024-12-02, 07:00 New York: every session below has closed. */
 const NOW = Date.UTC(2024, 11, 2, 12, 0);
@@ -61,17 +60,7 @@ describe('one backfill driver behind both entry points', () => {
 
     const viaRun = await startManualRig(NOW, { tws: { pacing_safety_margin_ms: 20 }, instruments: [AAPL, MSFT, BOGUS] });
     rigs.push(viaRun);
-    const calendars = viaRun.calendars;
-    const source = new TwsIngestor({
-      client: viaRun.client,
-      ownsClient: true,
-      rawStore: viaRun.rawStore,
-      stateDir: viaRun.lake.path('state'),
-      calendarFor: (s) => calendars.calendarFor(s),
-      clock: viaRun.clock,
-      config: viaRun.config,
-      instruments: [AAPL, MSFT, BOGUS],
-    });
+    const source = twsSourceOn(viaRun, [AAPL, MSFT, BOGUS]);
     // The same sessions as epoch-ms edges: 2024-11-25 00:00 UTC up to 2024-11-30 00:00 UTC.
     const request = { start: Date.UTC(2024, 10, 25), end: Date.UTC(2024, 10, 30) };
     const drained = await viaRun.driver.run(drainIngestor(source, request, { sink: viaRun.rawStore, clock: viaRun.clock, logger: silentLogger() }));
@@ -97,17 +86,7 @@ describe('run() when its consumer leaves early', () => {
   it('pages handed out but not acknowledged get no ledger line and are requested again by the next run; committed ones are not', async () => {
     const rig = await startManualRig(NOW, { tws: { pacing_safety_margin_ms: 20 } });
     rigs.push(rig);
-    const calendars = rig.calendars;
-    const source = new TwsIngestor({
-      client: rig.client,
-      ownsClient: true,
-      rawStore: rig.rawStore,
-      stateDir: rig.lake.path('state'),
-      calendarFor: (s) => calendars.calendarFor(s),
-      clock: rig.clock,
-      config: rig.config,
-      instruments: [AAPL, MSFT],
-    });
+    const source = twsSourceOn(rig, [AAPL, MSFT]);
     const request = { start: Date.UTC(2024, 10, 25), end: Date.UTC(2024, 10, 30) };
     const windowLines = (): BackfillWindowRecord[] =>
       new JsonlLedger<BackfillLedgerRecord>(rig.lake.path('state', BACKFILL_LEDGER)).readAll().filter((r): r is BackfillWindowRecord => r.type === 'window');

@@ -5,12 +5,11 @@ import { instrumentConfigSchema } from '../../../src/config/instrument-config.js
 import { drainIngestor, parseWindowEdge } from '../../../src/data-sources/ingestor.js';
 import { createIngestor } from '../../../src/data-sources/ingestor-registry.js';
 import { sourceConfigSchema } from '../../../src/data-sources/sources-config.js';
-import { TwsIngestor } from '../../../src/data-sources/tws/tws-ingestor.js';
 import { BACKFILL_LEDGER, type BackfillLedgerRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
 import { silentLogger } from '../../../src/ops/logging-setup.js';
 import { JsonlLedger } from '../../../src/storage/state-store.js';
 import { runCliInProcess } from '../../support/cli-in-process.js';
-import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig } from './tws-rig.js';
+import { AAPL, MSFT, nyseMinuteStarts, type Rig, startRig, twsSourceOn } from './tws-rig.js';
 
 // Two full XNYS sessions by hand: 09:30-16:00 EST = 14:30-21:00 UTC, 390 one-minute bars each.
 const TWO_SESSIONS = nyseMinuteStarts([
@@ -28,17 +27,7 @@ describe('TwsIngestor as an Ingestor', () => {
   it('drains 2 instruments x 2 sessions through drainIngestor with exact bar counts; a second drain writes nothing and plans no work', async () => {
     expect(TWO_SESSIONS).toHaveLength(2 * 390);
     rig = await startRig({ timeScale: 0.01, tws: { pacing_safety_margin_ms: 20 } });
-    const calendars = rig.calendars;
-    const ingestor = new TwsIngestor({
-      client: rig.client,
-      ownsClient: true,
-      rawStore: rig.rawStore,
-      stateDir: rig.lake.path('state'),
-      calendarFor: (s) => calendars.calendarFor(s),
-      clock: rig.clock,
-      config: rig.config,
-      instruments: [AAPL, MSFT],
-    });
+    const ingestor = twsSourceOn(rig, [AAPL, MSFT]);
     expect(ingestor.name).toBe('tws');
     expect(ingestor.source).toBe('TWS');
     const request = { start: parseWindowEdge('2024-11-25', 'start'), end: parseWindowEdge('2024-11-26', 'end') };

@@ -109,6 +109,20 @@ export async function startRig(opts: {
   };
 }
 
+/** The rig's TWS ingestor as a source (`Ingestor`, as `ibpipe ingest --source tws` builds it): it owns the rig's client. */
+export function twsSourceOn(rig: Rig, instruments: readonly Instrument[]): TwsIngestor {
+  return new TwsIngestor({
+    client: rig.client,
+    ownsClient: true,
+    rawStore: rig.rawStore,
+    stateDir: rig.lake.path('state'),
+    calendarFor: (s) => rig.calendars.calendarFor(s),
+    clock: rig.clock,
+    config: rig.config,
+    instruments,
+  });
+}
+
 export interface ManualRig extends Rig {
   readonly clock: ManualClock;
   readonly driver: SimDriver;
