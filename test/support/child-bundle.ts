@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -25,6 +25,22 @@ export const CHILD_ENTRIES: Readonly<Record<string, string>> = {
   'test/support/temp-writer.ts': 'temp-writer',
 };
 
+/** Packages that load no native code and no file by path: safe to bundle. */
+const BUNDLED_PACKAGES = new Set(['commander', 'croner', 'yaml', 'zod']);
+
+function externalPackagesExcept(bundled: ReadonlySet<string>): Plugin {
+  return {
+    name: 'external-packages',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (a) => {
+        const parts = a.path.split('/');
+        const pkg = a.path.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
+        return a.path.startsWith('node:') || bundled.has(pkg) ? undefined : { external: true };
+      });
+    },
+  };
+}
+
 /** The bundled JavaScript of a child entry point, or null when the file is not bundled (or no bundle was made). */
 export function childBundleFor(file: string): string | null {
   const name = CHILD_ENTRIES[file];
@@ -37,7 +53,7 @@ export function childBundleFor(file: string): string | null {
  * vitest's globalSetup: bundles the child entry points once per test run (esbuild, the transformer
  * tsx and vitest use on the same sources, about a second), so a child process starts as plain
  * JavaScript: no TypeScript loader thread and no per-file resolution of a few hundred modules,
- * which cost about a second of CPU per process. Packages stay imports of node_modules, as from src/.
+ * which cost about a second of CPU per process.
  */
 export default async function setup(): Promise<void> {
   rmSync(CHILD_BUNDLE_DIR, { recursive: true, force: true });
@@ -50,7 +66,12 @@ export default async function setup(): Promise<void> {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
+    // Pure-JavaScript packages bundled in, as `npm run build` does (a start no longer resolves and
+    // compiles their few hundred files one by one); every other package stays an import of
+    // node_modules: native code and files found by path (DuckDB, pino's transports, uplot's assets).
+    plugins: [externalPackagesExcept(BUNDLED_PACKAGES)],
+    // Bundled CommonJS (commander) calls require(): an ES module has none of its own.
+    banner: { js: "import { createRequire as __testCreateRequire } from 'node:module'; const require = __testCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   });
 }
