@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, statfsSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Free space a run needs in its temp folder (lakes, copies of the checkout, builds), with room to spare. */
@@ -18,10 +18,14 @@ export function testTmpdir(env: Readonly<Record<string, string | undefined>> = p
     const fs = statfsSync('/dev/shm');
     if (fs.bavail * fs.bsize < NEEDED_BYTES) return undefined;
     const dir = join('/dev/shm', `ibpipe-test-${process.getuid?.() ?? 'user'}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true });
     const st = lstatSync(dir);
-    // Only a real folder of this user that nobody else can write (a shared /dev/shm is world-writable).
-    if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) return undefined;
+    // Only a real folder of this user (/dev/shm is world-writable: another user may have made one).
+    if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid())) return undefined;
+    // The modes of /tmp (sticky, writable by all): a server the tests start under its own user
+    // (test/support/postgres-server.ts runs PostgreSQL as `postgres` when the tests run as root)
+    // needs to reach its folder, made private by mkdtemp, inside.
+    chmodSync(dir, 0o1777);
     return dir;
   } catch {
     return undefined;
