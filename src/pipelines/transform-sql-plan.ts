@@ -3,7 +3,7 @@ import { sqlIdent, sqlString } from '../core/sql.js';
 import { ruleName, type DqAction, type DqRule, type DqSeverity, type GapsConfig } from '../data-quality/dq-config.js';
 import { gapImputedSql, gapReportsSql, gapRunNeighboursSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
 import { JS_SQL } from '../data-quality/js-compat-sql.js';
-import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
+import { entityRuleFailuresSql, isEntityRule, outlierPasses, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
 
 /**
  * The set-based transform as SQL text compiled from the config (pure: no I/O). The I/O wrapper
@@ -56,10 +56,20 @@ export interface PlannedRule {
   readonly perBar: boolean;
 }
 
+/** One round trip of the plan's computation. */
+export interface TransformSqlStep {
+  /** One statement, or several separated by `;` (the count is the last one's). */
+  readonly sql: string;
+  /** Names the rows the step's last statement inserts, for later steps' {@link onlyIfRows}. */
+  readonly counts?: string;
+  /** The step is skipped (neither planned nor run) when the step that counts this name inserted no rows. */
+  readonly onlyIfRows?: string;
+}
+
 export interface TransformSqlPlan {
   readonly rules: readonly PlannedRule[];
-  /** Statements that build the temporary tables, in order. */
-  readonly compute: readonly string[];
+  /** Steps that build the temporary tables, in order. */
+  readonly compute: readonly TransformSqlStep[];
   /** Drops every temporary table of the plan. */
   readonly drop: readonly string[];
   /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
@@ -114,6 +124,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const rows = t('rows');
   const dups = t('dups');
   const fail = t('fail');
+  const doubt = t('doubt');
   const quar = t('quar');
   const qwide = t('qwide');
   const gids = t('gids');
@@ -208,13 +219,36 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // per input chunk: see rules-sql.ts).
   const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason
     FROM (WITH f AS MATERIALIZED (SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL) SELECT * FROM f)`];
+  // Outlier rules in two steps: the cheap pass lists the rows in doubt, and the exact pass (Math.log
+  // and the formatting macros, tens of ms to plan) runs only when there are any, usually not.
+  const doubtParts: string[] = [];
+  const exactParts: string[] = [];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
+    const idx = dqRule(i).index;
+    if (r.type === 'outlier') {
+      const passes = outlierPasses(r, valid, gids);
+      if (passes === null) return;
+      doubtParts.push(`SELECT ${idx}, gid, ts, rn, x, px FROM (${passes.doubtful})`);
+      exactParts.push(`SELECT ${idx}, gid, date, symbol, ts, reason FROM (${passes.exact(`(SELECT gid, ts, rn, x, px FROM ${doubt} WHERE rule_idx = ${idx})`)})`);
+      return;
+    }
     const sql = rowRuleFailuresSql(r, valid, gids);
-    if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
+    if (sql !== null) failParts.push(`SELECT ${idx} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
     SELECT CAST(rule_idx AS INTEGER) AS rule_idx, gid, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
+  const outlierSteps: TransformSqlStep[] =
+    doubtParts.length === 0
+      ? []
+      : [
+          {
+            sql: `CREATE TEMP TABLE ${doubt} (rule_idx INTEGER, gid BIGINT, ts BIGINT, rn BIGINT, x DOUBLE, px DOUBLE);
+    INSERT INTO ${doubt} ${doubtParts.join('\nUNION ALL ')}`,
+            counts: doubt,
+          },
+          { sql: `INSERT INTO ${fail} ${exactParts.join('\nUNION ALL ')}`, onlyIfRows: doubt },
+        ];
 
   // Quarantine: invalid rows, then rows failing a quarantine rule (the first in config order
   // names it, the others are listed), then kept rows off the grid.
@@ -340,8 +374,12 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql, quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
-    drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    compute: [
+      ...[gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
+      ...outlierSteps,
+      ...[quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
+    ],
+    drop: [grid, sess, dups, rows, fail, doubt, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
