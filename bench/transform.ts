@@ -178,10 +178,19 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     let quarantined = 0;
     let imputed = 0;
     /** One run of the transform over the case's dates; its wall seconds. */
+    // Process CPU time of each timed run too (DuckDB's threads included): on a loaded machine it
+    // says more about the work than the wall time does.
+    const cpu: { transform: number[]; bound: number[] } = { transform: [], bound: [] };
+    const cpuSince = (c0: NodeJS.CpuUsage): number => {
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1e6;
+    };
+    let lastCpu = 0;
     const transform = async (rss: RssSampler | null): Promise<number> => {
       // Each run starts from empty curated and quarantine partitions, like the first run of the day.
       rmSync(lake.path('curated'), { recursive: true, force: true });
       rmSync(lake.path('quarantine'), { recursive: true, force: true });
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       curated = 0;
       quarantined = 0;
@@ -206,6 +215,7 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
         }
       }
       const seconds = (performance.now() - t0) / 1000;
+      lastCpu = cpuSince(c0);
       if (curated !== gridRows) throw new Error(`transform wrote ${curated} rows, expected the grid's ${gridRows}`);
       return seconds;
     };
@@ -232,9 +242,12 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     const bound = async (): Promise<number> => {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (const sql of statements) await lake.run(sql);
-      return (performance.now() - t0) / 1000;
+      const seconds = (performance.now() - t0) / 1000;
+      lastCpu = cpuSince(c0);
+      return seconds;
     };
 
     // The peak RSS is the transform's alone: sampled only over the transform's runs made before
@@ -249,12 +262,14 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     let peak: number | null = null;
     const timedTransform = async (): Promise<void> => {
       times.push(await transform(peak === null ? rss : null));
-      progress(`${c.name} rep ${times.length}: ${times.at(-1)?.toFixed(2)} s (curated ${curated}, quarantined ${quarantined}, imputed ${imputed})`);
+      cpu.transform.push(lastCpu);
+      progress(`${c.name} rep ${times.length}: ${times.at(-1)?.toFixed(2)} s, ${lastCpu.toFixed(2)} s CPU (curated ${curated}, quarantined ${quarantined}, imputed ${imputed})`);
     };
     const timedBound = async (): Promise<void> => {
       peak ??= rss.stop();
       bounds.push(await bound());
-      progress(`${c.name} bound rep ${bounds.length}: ${bounds.at(-1)?.toFixed(3)} s (${statements.length} statement(s))`);
+      cpu.bound.push(lastCpu);
+      progress(`${c.name} bound rep ${bounds.length}: ${bounds.at(-1)?.toFixed(3)} s, ${lastCpu.toFixed(2)} s CPU (${statements.length} statement(s))`);
     };
     if (c.warmup === 0) {
       // No warm-up: the first transform repetition runs before any bound, for its RSS.
@@ -293,7 +308,7 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
       reps: c.reps,
       seconds: round(t),
       bound_seconds: round(tb),
-      metrics: { symbols: c.symbols, sessions: c.sessions, quarantined, imputed },
+      metrics: { symbols: c.symbols, sessions: c.sessions, quarantined, imputed, cpu_seconds: round(median(cpu.transform)), bound_cpu_seconds: round(median(cpu.bound)) },
     };
   } finally {
     await lake.close();
