@@ -237,10 +237,9 @@ export function outlierPasses(rule: RuleOf<'outlier'>, rows: string, names?: str
   const named = names === undefined
     ? `FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts`
     : `FROM exact e JOIN ${names} o ON o.gid = e.gid`;
-  const doubtful = `WITH u AS (${outlierValuesSql(value, rows)}
+  const doubtful = `WITH u AS (SELECT *, ln(x / px) AS r FROM (${outlierValuesSql(value, rows)})
     ), approx AS (
-      SELECT gid, ts, rn, x, px, ln(x / px) AS r,
-             sum(ln(x / px)) OVER p / ${w} AS m, sum(ln(x / px) * ln(x / px)) OVER p AS s2
+      SELECT gid, ts, rn, x, px, r, sum(r) OVER p / ${w} AS m, sum(r * r) OVER p AS s2
       FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
     )
     SELECT gid, ts, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})

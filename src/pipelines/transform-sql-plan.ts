@@ -159,7 +159,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
       ON b.cal = s.cal AND b.date = s.date`;
   // The raw rows of the run's instruments on their session dates.
-  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid FROM ${inputs.raw} r
+  // The session's bounds ride along (s_*) so that later steps need not join the sessions again.
+  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid, s.day AS s_day, s.open_ms AS s_open, s.close_ms AS s_close, s.cut_ms AS s_cut, s.now_ms AS s_now
+      FROM ${inputs.raw} r
       JOIN ${inputs.symbols} y ON y.symbol = r.symbol
       JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
 
@@ -197,7 +199,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
-             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion
+             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion,
+             s_day, s_open, s_close, s_cut, s_now
       FROM ${rawRows}
     ), latest AS (
       SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
@@ -205,12 +208,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
       QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
     ), x AS (
-      SELECT l.*, g.slot,
-             g.slot IS NOT NULL AND l.ts <= s.cut_ms AS on_grid,
-             NOT (g.slot IS NOT NULL AND l.ts <= s.cut_ms) AND l.ts >= s.open_ms AND l.ts < s.close_ms AND l.ts + ${freq} > s.now_ms AS incomplete
+      SELECT l.* EXCLUDE (s_day, s_open, s_close, s_cut, s_now), g.slot,
+             g.slot IS NOT NULL AND l.ts <= l.s_cut AS on_grid,
+             NOT (g.slot IS NOT NULL AND l.ts <= l.s_cut) AND l.ts >= l.s_open AND l.ts < l.s_close AND l.ts + ${freq} > l.s_now AS incomplete
       FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
-      JOIN ${sess} s ON s.cal = l.cal AND s.date = l.date
-      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = s.day AND g.ts = l.ts
+      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = l.s_day AND g.ts = l.ts
     )
     SELECT * FROM x`;
 
