@@ -382,14 +382,19 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       ...[quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],
     drop: [grid, sess, dups, rows, fail, doubt, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
+    // One scan of the rows; the few incomplete rows a DQ rule quarantined and the superseded
+    // versions are counted apart (joining every row with them costs more than the counts).
+    countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
+      FROM (SELECT date, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
-        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete AND q.ts IS NULL) AS incomplete,
+        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete) AS incomplete,
         ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
-      FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
-      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
-      GROUP BY r.date ORDER BY r.date`,
+        FROM ${rows} GROUP BY date) c
+      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = c.date
+      LEFT JOIN (SELECT r.date, count(*) AS n FROM ${rows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts AND q.stage = 'dq'
+                 WHERE r.vrule_idx IS NULL AND r.incomplete GROUP BY r.date) qi ON qi.date = c.date
+      ORDER BY c.date`,
     cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
     failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
       UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,
