@@ -126,7 +126,6 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const fail = t('fail');
   const doubt = t('doubt');
   const quar = t('quar');
-  const qwide = t('qwide');
   const gids = t('gids');
   const qout = t('qout');
   const gslots = t('gslots');
@@ -253,10 +252,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
         ];
 
   // Quarantine: invalid rows, then rows failing a quarantine rule (the first in config order
-  // names it, the others are listed), then kept rows off the grid.
+  // names it, the others are listed), then (same statement) kept rows off the grid.
   const qRules = rules.filter((r) => r.type !== 'validity' && r.type !== 'grid' && r.type !== 'gap' && r.action === 'quarantine');
-  const quarSql = `CREATE TEMP TABLE ${quar} AS
-    SELECT gid, date, symbol, ts, 'validity' AS stage,
+  const quarRules = `SELECT gid, date, symbol, ts, 'validity' AS stage,
            CASE rule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
            reason, CAST(NULL AS VARCHAR) AS other_rules
     FROM ${fail} WHERE rule_idx < ${VALIDITY_RULE_NAMES.length}
@@ -267,19 +265,21 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
           FROM ${fail} WHERE rule_idx IN (${qRules.map((r) => r.index).join(', ')}))
     GROUP BY gid, ts`
       : ''}`;
-
-  const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
-  const offGridSql = `INSERT INTO ${quar}
+  const keptOf = (q: string): string => `(SELECT r.* FROM ${rows} r ANTI JOIN ${q} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
+  const kept = keptOf(quar);
+  const quarSql = `CREATE TEMP TABLE ${quar} AS
+    WITH ruled AS MATERIALIZED (${quarRules})
+    SELECT * FROM ruled
+    UNION ALL
     SELECT k.gid, k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
         WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
         WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
         ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
-    FROM ${kept} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
+    FROM ${keptOf('ruled')} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
     WHERE NOT k.on_grid AND NOT k.incomplete`;
 
   // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
-  const qwideSql = `CREATE TEMP TABLE ${qwide} AS
-    SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
+  const qwideSql = `SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
     FROM ${rawRows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = coalesce(epoch_ms(r.ts), 0)
     QUALIFY row_number() OVER (PARTITION BY r.gid, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
 
@@ -314,8 +314,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
   const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
 
-  const statsSql = `CREATE TEMP TABLE ${stats} AS
-    SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+  // Per-instrument stats for the entity rules (bar_count, staleness), computed in their statement.
+  const statsSql = `SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
     FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day
     LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = e.gid`;
 
@@ -327,7 +327,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
       date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
     FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
-  const laterFailSql = `INSERT INTO ${fail} ${laterFails.join('\nUNION ALL ')}`;
+  const laterFailSql = `INSERT INTO ${fail} SELECT * FROM (${cfg.rules.some(isEntityRule) ? `WITH ${stats} AS MATERIALIZED (${statsSql}) ` : ''}${laterFails.join('\nUNION ALL ')})`;
 
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
@@ -370,18 +370,19 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   ];
 
   // Every quarantine row of the pass, with all its columns (few rows; read once per date).
-  const qoutSql = `CREATE TEMP TABLE ${qout} AS SELECT ${quarantineColumns.join(', ')}, q.date
+  const qoutSql = `CREATE TEMP TABLE ${qout} AS WITH qwide AS (${qwideSql})
+    SELECT ${quarantineColumns.join(', ')}, q.date
     FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
-    LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts`;
+    LEFT JOIN qwide w ON w.gid = q.gid AND w.ts = q.ts`;
 
   return {
     rules,
     compute: [
       ...[gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
       ...outlierSteps,
-      ...[quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
+      ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],
-    drop: [grid, sess, dups, rows, fail, doubt, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    drop: [grid, sess, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     // One scan of the rows; the few incomplete rows a DQ rule quarantined and the superseded
     // versions are counted apart (joining every row with them costs more than the counts).
     countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
