@@ -198,14 +198,13 @@ function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
 /** An outlier rule's two passes: the cheap one, and the exact one over the rows it found in doubt. */
 export interface OutlierPasses {
   /**
-   * `SELECT gid, ts, rn, x, px` (BIGINT, BIGINT, BIGINT, DOUBLE, DOUBLE): the rows whose verdict
-   * could be in doubt, with their index among the instrument's valued rows and the previous value.
-   * No formatting or Math.log macros: cheap to plan, and usually empty.
+   * `SELECT gid, ts`: the rows whose verdict could be in doubt. No formatting or Math.log macros:
+   * cheap to plan, and usually empty.
    */
   readonly doubtful: string;
   /**
    * The failures `(gid, date, symbol, ts, reason)` judged exactly among `doubtful` (a relation with
-   * its columns): the previous returns are recomputed for those rows' instruments only.
+   * at least its columns): the returns are recomputed for those rows' instruments only.
    */
   exact(doubtful: string): string;
 }
@@ -242,17 +241,18 @@ export function outlierPasses(rule: RuleOf<'outlier'>, rows: string, names?: str
       SELECT gid, ts, rn, x, px, r, sum(r) OVER p / ${w} AS m, sum(r * r) OVER p AS s2
       FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
     )
-    SELECT gid, ts, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
+    SELECT gid, ts FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
     WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)`;
   // An instrument's values are numbered over all its rows: the previous returns of a doubtful
   // row are recomputed over every row of its instrument (and only its instrument's).
   const exact = (d: string): string => `WITH u AS MATERIALIZED (${outlierValuesSql(value, `(SELECT * FROM ${rows} WHERE gid IN (SELECT gid FROM ${d}))`)}
+    ), doubtful AS (SELECT u.* FROM u SEMI JOIN ${d} d ON d.gid = u.gid AND d.ts = u.ts
     ), exact AS (
       SELECT *, (r - mean) / sd AS z FROM (
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
           SELECT *, list_reduce(l, (a, b) -> a + b) / ${w} AS mean FROM (
             SELECT k.gid, k.ts, ${jsR('k.x', 'k.px')} AS r, list(${jsR('u.x', 'u.px')} ORDER BY u.rn) AS l
-            FROM (SELECT *, unnest(range(1, ${w + 1})) AS back FROM ${d}) k JOIN u ON u.gid = k.gid AND u.rn = k.rn - k.back
+            FROM (SELECT *, unnest(range(1, ${w + 1})) AS back FROM doubtful) k JOIN u ON u.gid = k.gid AND u.rn = k.rn - k.back
             GROUP BY k.gid, k.ts, k.x, k.px)))
     )
     SELECT e.gid, o.date, o.symbol, e.ts,

@@ -220,9 +220,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // per input chunk: see rules-sql.ts).
   const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason
     FROM (WITH f AS MATERIALIZED (SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL) SELECT * FROM f)`];
-  // Outlier rules in two steps: the cheap pass lists the rows in doubt, and the exact pass (Math.log
-  // and the formatting macros, tens of ms to plan) runs only when there are any, usually not.
-  const doubtParts: string[] = [];
+  // Outlier rules in two steps: the cheap pass lists the rows in doubt among the failures (rule
+  // index -1 - i, moved to a table of their own right after), and the exact pass (Math.log and the
+  // formatting macros, tens of ms to plan) runs only when there are any, usually not.
   const exactParts: string[] = [];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
@@ -230,8 +230,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     if (r.type === 'outlier') {
       const passes = outlierPasses(r, valid, gids);
       if (passes === null) return;
-      doubtParts.push(`SELECT ${idx}, gid, ts, rn, x, px FROM (${passes.doubtful})`);
-      exactParts.push(`SELECT ${idx}, gid, date, symbol, ts, reason FROM (${passes.exact(`(SELECT gid, ts, rn, x, px FROM ${doubt} WHERE rule_idx = ${idx})`)})`);
+      failParts.push(`SELECT ${-1 - idx}, gid, NULL, NULL, ts, NULL FROM (${passes.doubtful})`);
+      exactParts.push(`SELECT ${idx}, gid, date, symbol, ts, reason FROM (${passes.exact(`(SELECT gid, ts FROM ${doubt} WHERE rule_idx = ${-1 - idx})`)})`);
       return;
     }
     const sql = rowRuleFailuresSql(r, valid, gids);
@@ -240,14 +240,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const failSql = `CREATE TEMP TABLE ${fail} AS
     SELECT CAST(rule_idx AS INTEGER) AS rule_idx, gid, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
   const outlierSteps: TransformSqlStep[] =
-    doubtParts.length === 0
+    exactParts.length === 0
       ? []
       : [
-          {
-            sql: `CREATE TEMP TABLE ${doubt} (rule_idx INTEGER, gid BIGINT, ts BIGINT, rn BIGINT, x DOUBLE, px DOUBLE);
-    INSERT INTO ${doubt} ${doubtParts.join('\nUNION ALL ')}`,
-            counts: doubt,
-          },
+          // The DELETE's count is the number of rows in doubt.
+          { sql: `CREATE TEMP TABLE ${doubt} AS SELECT rule_idx, gid, ts FROM ${fail} WHERE rule_idx < 0; DELETE FROM ${fail} WHERE rule_idx < 0`, counts: doubt },
           { sql: `INSERT INTO ${fail} ${exactParts.join('\nUNION ALL ')}`, onlyIfRows: doubt },
         ];
 
