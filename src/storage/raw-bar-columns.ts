@@ -197,13 +197,11 @@ function lookup(values: readonly (string | number | null)[], type: 'VARCHAR' | '
   return `CAST([${values.map(lit).join(', ')}][CAST(key AS INTEGER) + 1] AS ${type})`;
 }
 
-const orNull = (col: string): string => `CASE WHEN isnan(${col}) THEN NULL ELSE ${col} END`;
-
 /**
- * SELECT over a table staged from `columns` (see NUMERIC_COLUMNS) that yields the raw file's
- * columns for one session date, in (symbol, ts) order. NaN becomes NULL, as in every lake write.
+ * SELECT over the relation of `columns` (see NUMERIC_COLUMNS; Lake.withDoubles, where NaN
+ * reads as NULL) that yields the raw file's columns for one session date, in (symbol, ts) order.
  */
-export function rawFileSelect(enc: EncodedRawBars, staged: string, dateNo: number, ingestionTs: number): string {
+export function rawFileSelect(enc: EncodedRawBars, relation: string, dateNo: number, ingestionTs: number): string {
   const k = enc.keys;
   const cols = [
     `${lookup(k.map((x) => x.source), 'VARCHAR')} AS source`,
@@ -211,13 +209,13 @@ export function rawFileSelect(enc: EncodedRawBars, staged: string, dateNo: numbe
     `${lookup(k.map((x) => x.conId), 'BIGINT')} AS con_id`,
     `${lookup(k.map((x) => x.whatToShow), 'VARCHAR')} AS what_to_show`,
     `CAST(epoch_ms(CAST(ts AS BIGINT)) AS TIMESTAMPTZ) AS ts`,
-    ...['open', 'high', 'low', 'close', 'volume', 'wap'].map((c) => `${orNull(c)} AS ${c}`),
-    `CAST(${orNull('trade_count')} AS BIGINT) AS trade_count`,
+    'open, high, low, close, volume, wap',
+    `CAST(trade_count AS BIGINT) AS trade_count`,
     `${lookup(k.map((x) => x.batchId), 'VARCHAR')} AS batch_id`,
     `CAST(epoch_ms(CAST(${Math.trunc(ingestionTs)} AS BIGINT)) AS TIMESTAMPTZ) AS ingestion_ts`,
     `${lookup(k.map((x) => x.requestId), 'VARCHAR')} AS request_id`,
   ];
-  // Rows staged in order stay in order (a projection and a filter): the sort is only paid for
-  // batches that arrive unordered (a live flush of many symbols).
-  return `SELECT ${cols.join(', ')} FROM ${staged} WHERE date_no = ${dateNo}${enc.sorted ? '' : ' ORDER BY symbol, ts'}`;
+  // Rows in order stay in order (one scan thread, a projection and a filter): the sort is only
+  // paid for batches that arrive unordered (a live flush of many symbols).
+  return `SELECT ${cols.join(', ')} FROM ${relation} WHERE date_no = ${dateNo}${enc.sorted ? '' : ' ORDER BY symbol, ts'}`;
 }
