@@ -40,7 +40,7 @@ function timedAsync<F extends (...a: never[]) => Promise<unknown>>(what: (...a: 
 }
 function wrap(lake: Lake): void {
   lake.run = timedAsync((sql: string) => `run ${sql.replace(/\s+/g, ' ').slice(0, 60)}`, lake.run.bind(lake)) as Lake['run'];
-  lake.stageFloat64 = timedAsync(() => 'stageFloat64', lake.stageFloat64.bind(lake));
+  lake.withDoubles = timedAsync(() => 'withDoubles (every COPY of the commit)', lake.withDoubles.bind(lake)) as Lake['withDoubles'];
   lake.writeParquetAtomic = timedAsync(() => 'writeParquetAtomic (COPY+fsync+rename+fsync dir)', lake.writeParquetAtomic.bind(lake));
   lake.dropTable = timedAsync(() => 'dropTable', lake.dropTable.bind(lake));
 }
