@@ -42,30 +42,6 @@ describe('RawStore', () => {
     expect(await t.raw.readTwsBars({ start: '2024-11-24', end: '2024-11-24' })).toHaveLength(0);
   });
 
-  it('writes absent values as NULL, never NaN or 0: wap, trade_count, con_id and request_id null, a NaN price, in a group of several pages', async () => {
-    const ts = utc('2024-11-26T14:30:00Z');
-    const full = makeBar('AAPL', ts);
-    const bare = makeBar('AAPL', ts + 60_000, { wap: null, tradeCount: null, conId: null, requestId: null });
-    const nan = makeBar('MSFT', ts, { open: Number.NaN });
-    const res = await t.raw.writeBatchGroup(
-      [
-        { batchId: 'p1', events: [full, bare] },
-        { batchId: 'p2', events: [nan] },
-      ],
-      utc('2024-11-26T21:00:00Z'),
-    );
-    const file = join(t.dir, 'raw/tws_bars/bar_size=1min/date=2024-11-26', `batch-${res.groupId}.parquet`);
-    const rows = await t.lake.query<Record<string, unknown>>(
-      `SELECT symbol, epoch_ms(ts) AS ts, open, isnan(open) AS open_nan, wap, isnan(wap) AS wap_nan, trade_count, con_id, request_id, batch_id
-       FROM read_parquet('${file}') ORDER BY symbol, ts`,
-    );
-    expect(rows).toEqual([
-      { symbol: 'AAPL', ts, open: full.open, open_nan: false, wap: full.wap, wap_nan: false, trade_count: 10, con_id: full.conId, request_id: 'req-1', batch_id: 'p1' },
-      { symbol: 'AAPL', ts: ts + 60_000, open: bare.open, open_nan: false, wap: null, wap_nan: null, trade_count: null, con_id: null, request_id: null, batch_id: 'p1' },
-      { symbol: 'MSFT', ts, open: null, open_nan: null, wap: nan.wap, wap_nan: false, trade_count: 10, con_id: nan.conId, request_id: 'req-1', batch_id: 'p2' },
-    ]);
-  });
-
   it('is idempotent per batch id', async () => {
     const bars = makeBars('MSFT', utc('2024-11-26T14:30:00Z'), utc('2024-11-26T15:30:00Z'));
     const first = await t.raw.writeTwsBars(bars, 'page-1', 10);
