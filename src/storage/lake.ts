@@ -8,7 +8,6 @@ import {
   DOUBLE,
   type DuckDBConnection,
   DuckDBDataChunk,
-  type DuckDBDoubleVector,
   DuckDBInstance,
   DuckDBTableFunction,
   DuckDBTypeId,
@@ -496,43 +495,6 @@ export class Lake {
    */
   removeStaleTempFiles(now: number): StaleTempSweep {
     return removeStaleTempFiles(this.root, now, ['.tmp']);
-  }
-
-  /**
-   * Loads numeric columns into a new temporary table of DOUBLEs straight from typed arrays (no
-   * value objects; NaN stays NaN, for the caller's SQL to map). The fast path for bulk writes.
-   * Drop it with dropTable when done.
-   */
-  stageFloat64(names: readonly string[], columns: readonly Float64Array[], rowCount: number): Promise<string> {
-    return this.#serial(async () => {
-      const name = `ibp_stage_f64_${++tempCounter}`;
-      try {
-        if (names.length !== columns.length || columns.some((c) => c.length < rowCount)) throw new StorageError('stageFloat64: one array of rowCount values per column');
-        await this.#conn.run(`CREATE TEMP TABLE ${name} (${names.map((n) => `${sqlIdent(n)} DOUBLE`).join(', ')})`);
-        const appender = await this.#conn.createAppender(name);
-        const types = names.map(() => DOUBLE);
-        for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
-          const n = Math.min(CHUNK_ROWS, rowCount - start);
-          const chunk = DuckDBDataChunk.create(types, n);
-          for (let c = 0; c < columns.length; c++) {
-            const vector = chunk.getColumnVector(c) as DuckDBDoubleVector;
-            const src = columns[c] as Float64Array;
-            for (let i = 0; i < n; i++) vector.setItem(i, src[start + i] as number);
-            vector.flush();
-          }
-          appender.appendDataChunk(chunk);
-          // Appending is synchronous: let sockets and timers run between chunks of a large group.
-          if (start + CHUNK_ROWS < rowCount) await new Promise<void>((r) => setImmediate(r));
-        }
-        appender.flushSync();
-        appender.closeSync();
-        return name;
-      } catch (err) {
-        await this.#conn.run(`DROP TABLE IF EXISTS ${name}`).catch(() => undefined);
-        if (err instanceof StorageError) throw err;
-        throw new StorageError(`staging failed: ${(err as Error).message}`, { cause: err });
-      }
-    });
   }
 
   /** SQL relation over Parquet files (Hive partition columns added), or an empty relation with `emptySchema`. */
