@@ -1,7 +1,7 @@
 import { parseDateLabel } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
-import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
+import { sqlIdent, sqlKeyList, sqlKeySet, sqlString } from '../core/sql.js';
 import type { Logger } from '../core/logger.js';
 import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
 import { featureRowSelect, type FeatureTableSchema } from '../storage/tables/features.js';
@@ -21,6 +21,13 @@ import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type Sour
 export const DEFAULT_FEATURE_BATCH_ROWS = 1_000_000;
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Connections the feature partitions are written on. A date's write (an ordered COPY over a
+ * POSITIONAL JOIN) runs on one thread; two at once keep both cores of the reference machine
+ * busy while the main connection reads the next batch.
+ */
+const WRITE_LANES = 2;
 
 export interface FeaturePipelineDeps {
   readonly lake: Lake;
@@ -174,6 +181,7 @@ export async function runFeaturePipeline(
     universe,
     universeTable: `ibp_universe_${++tempCounter}`,
     symbolKeys: [],
+    lanes: [],
     lookbackBars,
     budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
     rowsRead: 0,
@@ -187,6 +195,8 @@ export async function runFeaturePipeline(
   );
   const lookbackAll = new Set<string>();
   try {
+    // More than one date: written on WRITE_LANES forks while the next batch is read.
+    if (present.length > 1) for (let i = 0; i < WRITE_LANES; i++) ctx.lanes.push(await lake.fork());
     const hashes = await lake.readDoubles(`SELECT CAST(hash(symbol) AS DOUBLE) AS h FROM ${ctx.universeTable} ORDER BY sid`);
     ctx.symbolKeys.push(...hashes.get('h'));
     // 53 bits of a 64-bit hash: a collision among a few thousand keys is ~1e-9, but never silent.
@@ -215,6 +225,7 @@ export async function runFeaturePipeline(
     }
     for (const r of runs) await computeRun(ctx, r.readDates, r.firstTarget, 'write');
   } finally {
+    for (const lane of ctx.lanes) await lane.close();
     await lake.dropTable(ctx.universeTable);
   }
 
@@ -269,6 +280,8 @@ interface RunContext {
   readonly universeTable: string;
   /** CAST(hash(symbol) AS DOUBLE) by symbol id: how numeric reads name a row's symbol. */
   readonly symbolKeys: number[];
+  /** Forks of the lake the partitions are written on, while the lake itself reads (none: the lake). */
+  readonly lanes: Lake[];
   readonly lookbackBars: number;
   readonly budget: number;
   rowsRead: number;
@@ -322,7 +335,20 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     if (j !== undefined) grid[(cSid[i] as number) * M + j] = cN[i] as number;
   }
   const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
-  const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
+  // A batch after the first of its symbols takes its history from the previous batch's rows
+  // (carried in memory) and reads only the dates it computes: each file is read once per run.
+  // Not with expression features: DuckDB computes those over the rows of the read, history
+  // included.
+  const carries = ctx.expressions.size === 0;
+  const batches = plan.flatMap((segment, k) =>
+    segment.batches.map((batch, b) => {
+      const carried = carries && k > 0;
+      const readFrom = carried ? batch.targetStart : batch.dateStart;
+      let rows = 0;
+      for (let s = batch.symbolStart; s < batch.symbolEnd; s++) for (let j = readFrom; j <= batch.targetEnd; j++) rows += grid[s * M + j] as number;
+      return { segment: k, batch, last: b === segment.batches.length - 1, carried, readFrom, rows };
+    }),
+  );
   if (mode === 'count') return batches.length;
   const runner = FeatureBatchRunner.shared();
   let writing: Promise<FeatureWriteResult> = Promise.resolve({ rows: 0, revisions: 0 });
@@ -331,15 +357,27 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     ctx.revisions += w.revisions;
   };
   let outputs = new Map<number, Float64Array[][]>();
-  let reading = batches.length ? readBatch(ctx, readDates, (batches[0] as (typeof batches)[number]).batch) : null;
+  const read = (k: number): Promise<FeatureBatchInput> => {
+    const b = batches[k] as (typeof batches)[number];
+    return readBatch(ctx, readDates, b.batch, b.readFrom, b.rows);
+  };
+  // The rows a later batch of the same symbols takes as history, by its first symbol.
+  const carry = new Map<number, FeatureBatchInput['columns']>();
+  let reading = batches.length ? read(0) : null;
   try {
     for (let k = 0; k < batches.length; k++) {
-      const { batch, last } = batches[k] as (typeof batches)[number];
+      const { batch, last, carried, segment } = batches[k] as (typeof batches)[number];
       signal?.throwIfAborted();
-      const input = await (reading as Promise<FeatureBatchInput>);
+      const fresh = await (reading as Promise<FeatureBatchInput>);
+      const history = carried ? carry.get(batch.symbolStart) : undefined;
+      if (carried && !history) throw new StorageError(`feature run: no carried history for symbols ${batch.symbolStart}..${batch.symbolEnd - 1}`);
+      const input = history ? { ...fresh, columns: concatColumns(history, fresh.columns) } : fresh;
+      carry.delete(batch.symbolStart);
+      const next = batches.find((b) => b.segment === segment + 1 && b.batch.symbolStart === batch.symbolStart);
+      if (next?.carried) carry.set(batch.symbolStart, rowsFromDay(input.columns, days[next.batch.dateStart] as number));
       const computing = runner.compute({ ...input, days, dateStart: batch.dateStart, targetStart: batch.targetStart, targetEnd: batch.targetEnd }, ctx.deps.compute);
       // Queued before the write of the previous segment, so DuckDB reads while the batch computes.
-      reading = k + 1 < batches.length ? readBatch(ctx, readDates, (batches[k + 1] as (typeof batches)[number]).batch) : null;
+      reading = k + 1 < batches.length ? read(k + 1) : null;
       const computed = await computing;
       for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
       if (last && mode === 'check') outputs = new Map();
@@ -361,10 +399,40 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
   return batches.length;
 }
 
-/** Reads one batch's numeric inputs (string and boolean columns stay in DuckDB). */
-async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch): Promise<FeatureBatchInput> {
+type BatchColumns = FeatureBatchInput['columns'];
+
+/** `a`'s rows then `b`'s (both hold runs in any order; computeFeatureBatch sorts them). */
+function concatColumns(a: BatchColumns, b: BatchColumns): BatchColumns {
+  const cat = (x: Float64Array, y: Float64Array): Float64Array => {
+    const out = new Float64Array(x.length + y.length);
+    out.set(x);
+    out.set(y, x.length);
+    return out;
+  };
+  return { symbol: cat(a.symbol, b.symbol), ts: cat(a.ts, b.ts), day: cat(a.day, b.day), available: cat(a.available, b.available), inputs: a.inputs.map((x, i) => cat(x, b.inputs[i] as Float64Array)) };
+}
+
+/** The rows whose session (epoch day) is `day` or later, copied. */
+function rowsFromDay(c: BatchColumns, day: number): BatchColumns {
+  const n = c.day.length;
+  let kept = 0;
+  for (let i = 0; i < n; i++) if ((c.day[i] as number) >= day) kept++;
+  const pick = (src: Float64Array): Float64Array => {
+    const out = new Float64Array(kept);
+    for (let i = 0, o = 0; i < n; i++) if ((c.day[i] as number) >= day) out[o++] = src[i] as number;
+    return out;
+  };
+  return { symbol: pick(c.symbol), ts: pick(c.ts), day: pick(c.day), available: pick(c.available), inputs: c.inputs.map(pick) };
+}
+
+/**
+ * Reads one batch's numeric inputs (string and boolean columns stay in DuckDB): the dates from
+ * `fromDate` (the batch's dateStart, or its targetStart when its history is carried) to its
+ * last; `rows` is what that read returns.
+ */
+async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch, fromDate: number, rows: number): Promise<FeatureBatchInput> {
   const { lake, source } = ctx.deps;
-  const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
+  const files = readDates.slice(fromDate, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
   const scan = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
   // Asked of every file read (their footers only): in a lake written before curated rows had
   // an available_ts, a range may start in files without it and go on in files with it.
@@ -383,7 +451,7 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
   const from = exprs.length ? `(SELECT *, ${exprs.join(', ')} FROM ${scan} WHERE ${inBatch}) s` : `${scan} s WHERE s.${inBatch}`;
   // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
   // order in JS (each file is already sorted by symbol and ts).
-  const read = await lake.readDoubles(`SELECT ${select} FROM ${from}`, batch.rows);
+  const read = await lake.readDoubles(`SELECT ${select} FROM ${from}`, rows);
   ctx.batches++;
   ctx.rowsRead += read.rows;
   return {
@@ -413,24 +481,28 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
   const { lake, source, featureStore } = ctx.deps;
   const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
   const dates = dateIdx.map((j) => readDates[j] as string);
+  const files = dates.map((d) => `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`);
+  // On a write lane: the main handle is reading the next batch meanwhile (footers only).
+  const counted = await (ctx.lanes[0] ?? lake).readDoubles(files.map((f, k) => `SELECT CAST(${k} AS DOUBLE) AS k, CAST(count(*) AS DOUBLE) AS n FROM ${f}`).join(' UNION ALL '));
+  const stored = new Map<number, number>();
+  for (let i = 0; i < counted.rows; i++) stored.set(counted.get('k')[i] as number, counted.get('n')[i] as number);
   return lake.withDoubles(
     [...BATCH_KEY_OUTPUTS, ...ctx.table.featureColumns],
     dateIdx.map((j) => outputs.get(j) ?? []),
     async (relations) => {
       const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
       // The source's rows of the run's symbols; without a filter (a semi-join that doubles the
-      // statement's cost) when the partition holds no other symbol.
+      // statement's cost) when the partition holds no other symbol. A key list, not the run's
+      // temporary universe table: the write lanes are other connections.
       const keys = new Map<string, string>();
       for (const [k, d] of dates.entries()) {
-        const file = `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`;
-        const [stored] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${file}`);
         const computed = (outputs.get(dateIdx[k] as number) ?? []).reduce((n, cols) => n + (cols[0]?.length ?? 0), 0);
-        keys.set(d, stored?.n === computed ? file : `(SELECT * FROM ${file} WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`);
+        keys.set(d, stored.get(k) === computed ? (files[k] as string) : `(SELECT * FROM ${files[k] as string} WHERE symbol IN ${sqlKeySet(ctx.universe)})`);
       }
       return featureStore.writeFeaturesFromRelation(
         { ...ctx.table, dates, symbols: ctx.universe },
         (d) => positionalRelation(ctx, keys.get(d) as string, byDate.get(d) as string, d),
-        { ordered: true },
+        { ordered: true, ...(ctx.lanes.length ? { lanes: ctx.lanes } : {}) },
       );
     },
   );
