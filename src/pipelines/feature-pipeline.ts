@@ -371,10 +371,10 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
       const fresh = await (reading as Promise<FeatureBatchInput>);
       const history = carried ? carry.get(batch.symbolStart) : undefined;
       if (carried && !history) throw new StorageError(`feature run: no carried history for symbols ${batch.symbolStart}..${batch.symbolEnd - 1}`);
-      const input = history ? { ...fresh, columns: concatColumns(history, fresh.columns) } : fresh;
+      const input: FeatureBatchInput = history ? { ...fresh, carried: history } : fresh;
       carry.delete(batch.symbolStart);
       const next = batches.find((b) => b.segment === segment + 1 && b.batch.symbolStart === batch.symbolStart);
-      if (next?.carried) carry.set(batch.symbolStart, rowsFromDay(input.columns, days[next.batch.dateStart] as number));
+      if (next?.carried) carry.set(batch.symbolStart, rowsFromDay(next.batch.dateStart < batch.targetStart && history ? [history, fresh.columns] : [fresh.columns], days[next.batch.dateStart] as number));
       const computing = runner.compute({ ...input, days, dateStart: batch.dateStart, targetStart: batch.targetStart, targetEnd: batch.targetEnd }, ctx.deps.compute);
       // Queued before the write of the previous segment, so DuckDB reads while the batch computes.
       reading = k + 1 < batches.length ? read(k + 1) : null;
@@ -401,28 +401,21 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
 
 type BatchColumns = FeatureBatchInput['columns'];
 
-/** `a`'s rows then `b`'s (both hold runs in any order; computeFeatureBatch sorts them). */
-function concatColumns(a: BatchColumns, b: BatchColumns): BatchColumns {
-  const cat = (x: Float64Array, y: Float64Array): Float64Array => {
-    const out = new Float64Array(x.length + y.length);
-    out.set(x);
-    out.set(y, x.length);
-    return out;
-  };
-  return { symbol: cat(a.symbol, b.symbol), ts: cat(a.ts, b.ts), day: cat(a.day, b.day), available: cat(a.available, b.available), inputs: a.inputs.map((x, i) => cat(x, b.inputs[i] as Float64Array)) };
-}
-
-/** The rows whose session (epoch day) is `day` or later, copied. */
-function rowsFromDay(c: BatchColumns, day: number): BatchColumns {
-  const n = c.day.length;
+/** The rows of `parts` whose session (epoch day) is `day` or later, copied into one set. */
+function rowsFromDay(parts: readonly BatchColumns[], day: number): BatchColumns {
   let kept = 0;
-  for (let i = 0; i < n; i++) if ((c.day[i] as number) >= day) kept++;
-  const pick = (src: Float64Array): Float64Array => {
+  for (const c of parts) for (let i = 0; i < c.day.length; i++) if ((c.day[i] as number) >= day) kept++;
+  const pick = (col: (c: BatchColumns) => Float64Array): Float64Array => {
     const out = new Float64Array(kept);
-    for (let i = 0, o = 0; i < n; i++) if ((c.day[i] as number) >= day) out[o++] = src[i] as number;
+    let o = 0;
+    for (const c of parts) {
+      const src = col(c);
+      for (let i = 0; i < c.day.length; i++) if ((c.day[i] as number) >= day) out[o++] = src[i] as number;
+    }
     return out;
   };
-  return { symbol: pick(c.symbol), ts: pick(c.ts), day: pick(c.day), available: pick(c.available), inputs: c.inputs.map(pick) };
+  const first = parts[0] as BatchColumns;
+  return { symbol: pick((c) => c.symbol), ts: pick((c) => c.ts), day: pick((c) => c.day), available: pick((c) => c.available), inputs: first.inputs.map((_, k) => pick((c) => c.inputs[k] as Float64Array)) };
 }
 
 /**
