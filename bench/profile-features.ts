@@ -110,7 +110,9 @@ async function once(): Promise<{ wall: number; cpu: number; threads: Map<string,
   const threads = new Map<string, number>();
   for (const [k, v] of th1) threads.set(k, (v - (th0.get(k) ?? 0)) / 100);
   const t = (ms: number): string => ((ms - t0) / 1000).toFixed(2);
-  console.log(`run: ${wall.toFixed(2)} s wall, ${((c.user + c.system) / 1e6).toFixed(2)} s CPU (${((c.user + c.system) / 1e6 / wall).toFixed(2)} cores), ${res.rowsWritten} rows, ${res.batches} reads`);
+  console.log(
+    `run: ${wall.toFixed(2)} s wall, ${((c.user + c.system) / 1e6).toFixed(2)} s CPU (${((c.user + c.system) / 1e6 / wall).toFixed(2)} cores), ${res.rowsWritten} rows, ${res.rowsRead} read, ${res.batches} reads, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+  );
   const sums = new Map<string, { n: number; s: number; cpu: number; top: number }>();
   for (const sp of spans) {
     const e = sums.get(sp.what) ?? { n: 0, s: 0, cpu: 0, top: 0 };

@@ -100,13 +100,18 @@ export interface FeaturePipelineResult {
  * runs are put in order in JS), kernels run on subarray views (computeFeatureBatch), and only
  * DOUBLE outputs go back: DuckDB scans them from the typed arrays (Lake.withDoubles) and pairs
  * them by position with the source's keys, both being sorted by (symbol, ts), so each date is
- * written by one ordered COPY without a join or a sort.
+ * written by one ordered COPY without a join or a sort. A batch after the first of its symbols
+ * reads only the dates it computes: its lookback rows are carried over from the previous batch
+ * (already in memory), so each source file is read once per run — except with expression
+ * features, which DuckDB computes over the read's rows, lookback included.
  *
  * The daemon runs this next to live ingestion. Batches of WORKER_MIN_ROWS rows or more are
- * computed on a worker thread, pipelined with the next read and the previous write, so the event
- * loop only serves DuckDB (reads and scans that yield between 2,048-row vectors); smaller ones
- * are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run bench -- --only
- * features` reports the event-loop lag of the end-to-end runs.
+ * computed on a worker thread, pipelined with the next read and the previous segment's write,
+ * so the event loop only serves DuckDB (reads and scans that yield between 2,048-row vectors);
+ * smaller ones are computed inline, yielding every ~20,000 kernel rows (a few ms). A date's
+ * ordered COPY runs on one DuckDB thread, so a run of several dates writes on WRITE_LANES forked
+ * connections (Lake.fork), two dates at once, while the lake's own connection reads the next
+ * batch. `npm run bench -- --only features` reports the event-loop lag of the end-to-end runs.
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
