@@ -3,7 +3,8 @@
 // 500 and 5,000 symbols x 1 session and over a range of 100 symbols x 250 sessions, each against
 // one DuckDB statement doing the dedup + validity + grid + forward fill + write from the same
 // raw files (for the range, that statement per pass of whole sessions, as the transform runs),
-// measured in the same process and run.
+// measured in the same process and run: a warm-up of each side, then repetitions alternating
+// which side runs first; the peak RSS is sampled over transform runs only (see measure()).
 // Run: npx tsx bench/transform.ts [--size quick|full]
 //
 // Each case writes its raw lake here, then measures in a child process of its own (`--measure`),
@@ -53,6 +54,8 @@ interface Case {
   symbols: number;
   sessions: number;
   reps: number;
+  /** Untimed runs of the transform and of the bound before the timed ones (both warmed alike). */
+  warmup: number;
   /** First session; a year-long range starts in January (and meets the early closes). */
   first: string;
 }
@@ -61,9 +64,11 @@ interface Case {
 function cases(size: BenchSize): Case[] {
   const [small, big, rangeSymbols, rangeSessions] = size === 'full' ? [500, 5000, 100, 250] : [100, 1000, 20, 20];
   return [
-    { name: `transform/${small}-symbols`, symbols: small, sessions: 1, reps: 3, first: FIRST_SESSION },
-    { name: `transform/${big}-symbols`, symbols: big, sessions: 1, reps: 3, first: FIRST_SESSION },
-    { name: `transform/range-${rangeSymbols}x${rangeSessions}`, symbols: rangeSymbols, sessions: rangeSessions, reps: 1, first: '2024-01-02' },
+    // A sub-second run is at the mercy of the load: more repetitions, and a warm-up of each side.
+    { name: `transform/${small}-symbols`, symbols: small, sessions: 1, reps: 5, warmup: 1, first: FIRST_SESSION },
+    { name: `transform/${big}-symbols`, symbols: big, sessions: 1, reps: 3, warmup: 1, first: FIRST_SESSION },
+    // Half a minute per side: a cold start is a small part of it, and a warm-up would double the case.
+    { name: `transform/range-${rangeSymbols}x${rangeSessions}`, symbols: rangeSymbols, sessions: rangeSessions, reps: 1, warmup: 0, first: '2024-01-02' },
   ];
 }
 
@@ -169,15 +174,23 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
       barSize: '1 min',
     };
     const gridRows = c.symbols * sessions.reduce((n, s) => n + (s.close - s.open) / MINUTE, 0);
-    const times: number[] = [];
-    const rss = new RssSampler().start();
     let curated = 0;
     let quarantined = 0;
     let imputed = 0;
-    for (let r = 0; r < c.reps; r++) {
+    /** One run of the transform over the case's dates; its wall seconds. */
+    // Process CPU time of each timed run too (DuckDB's threads included): on a loaded machine it
+    // says more about the work than the wall time does.
+    const cpu: { transform: number[]; bound: number[] } = { transform: [], bound: [] };
+    const cpuSince = (c0: NodeJS.CpuUsage): number => {
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1e6;
+    };
+    let lastCpu = 0;
+    const transform = async (rss: RssSampler | null): Promise<number> => {
       // Each run starts from empty curated and quarantine partitions, like the first run of the day.
       rmSync(lake.path('curated'), { recursive: true, force: true });
       rmSync(lake.path('quarantine'), { recursive: true, force: true });
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       curated = 0;
       quarantined = 0;
@@ -195,18 +208,17 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
             curated += s.counts.curated_rows;
             quarantined += s.counts.quarantined;
             imputed += s.counts.imputed;
-            rss.sample();
+            rss?.sample();
           }
         } finally {
           await range.close();
         }
       }
-      times.push((performance.now() - t0) / 1000);
-      rss.sample();
-      progress(`${c.name} rep ${r + 1}: ${times.at(-1)?.toFixed(2)} s (curated ${curated}, quarantined ${quarantined}, imputed ${imputed})`);
-    }
-    const peak = rss.stop();
-    if (curated !== gridRows) throw new Error(`transform wrote ${curated} rows, expected the grid's ${gridRows}`);
+      const seconds = (performance.now() - t0) / 1000;
+      lastCpu = cpuSince(c0);
+      if (curated !== gridRows) throw new Error(`transform wrote ${curated} rows, expected the grid's ${gridRows}`);
+      return seconds;
+    };
 
     // The bound's statement runs over passes of whole sessions of at most DEFAULT_MAX_GRID_ROWS
     // grid rows, as the transform does: one statement over a 250-session range (9.7 M grid rows)
@@ -227,14 +239,56 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
       statements.push(boundSql(chunk.flatMap((s) => files.get(s.date) ?? []), symbols, chunk, out));
       from += chunk.length;
     }
-    const bounds: number[] = [];
-    for (let r = 0; r < c.reps; r++) {
+    const bound = async (): Promise<number> => {
       rmSync(out, { recursive: true, force: true });
       mkdirSync(out, { recursive: true });
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (const sql of statements) await lake.run(sql);
-      bounds.push((performance.now() - t0) / 1000);
-      progress(`${c.name} bound rep ${r + 1}: ${bounds.at(-1)?.toFixed(3)} s (${statements.length} statement(s))`);
+      const seconds = (performance.now() - t0) / 1000;
+      lastCpu = cpuSince(c0);
+      return seconds;
+    };
+
+    // The peak RSS is the transform's alone: sampled only over the transform's runs made before
+    // the bound's first statement (the cold one included), so no memory the bound's run left in
+    // the allocator counts. Then the bound's warm-up, and the timed repetitions alternate which
+    // side goes first, so both meet the same caches and a change in the machine's load hits both.
+    const rss = new RssSampler().start();
+    let transformFirst = true;
+    for (let w = 0; w < c.warmup; w++) progress(`${c.name} transform warm-up ${w + 1}: ${(await transform(rss)).toFixed(2)} s`);
+    const times: number[] = [];
+    const bounds: number[] = [];
+    let peak: number | null = null;
+    const timedTransform = async (): Promise<void> => {
+      times.push(await transform(peak === null ? rss : null));
+      cpu.transform.push(lastCpu);
+      progress(`${c.name} rep ${times.length}: ${times.at(-1)?.toFixed(2)} s, ${lastCpu.toFixed(2)} s CPU (curated ${curated}, quarantined ${quarantined}, imputed ${imputed})`);
+    };
+    const timedBound = async (): Promise<void> => {
+      peak ??= rss.stop();
+      bounds.push(await bound());
+      cpu.bound.push(lastCpu);
+      progress(`${c.name} bound rep ${bounds.length}: ${bounds.at(-1)?.toFixed(3)} s, ${lastCpu.toFixed(2)} s CPU (${statements.length} statement(s))`);
+    };
+    if (c.warmup === 0) {
+      // No warm-up: the first transform repetition runs before any bound, for its RSS.
+      await timedTransform();
+      await timedBound();
+      transformFirst = false;
+    } else {
+      peak = rss.stop();
+      for (let w = 0; w < c.warmup; w++) progress(`${c.name} bound warm-up ${w + 1}: ${(await bound()).toFixed(3)} s`);
+    }
+    while (times.length < c.reps || bounds.length < c.reps) {
+      if (transformFirst) {
+        await timedTransform();
+        await timedBound();
+      } else {
+        await timedBound();
+        await timedTransform();
+      }
+      transformFirst = !transformFirst;
     }
     const [check] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(join(out, '**', '*.parquet'))})`);
     if (check?.n !== gridRows) throw new Error(`bound wrote ${check?.n} rows, expected ${gridRows}`);
@@ -247,14 +301,14 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
       rows_per_s: round(gridRows / t),
       bound_rows_per_s: round(gridRows / tb),
       ratio: round(tb / t),
-      peak_rss_mb: round(peak) ?? 0,
+      peak_rss_mb: round(peak ?? rss.stop()) ?? 0,
       target: '',
       met: null,
       notes: '',
       reps: c.reps,
       seconds: round(t),
       bound_seconds: round(tb),
-      metrics: { symbols: c.symbols, sessions: c.sessions, quarantined, imputed },
+      metrics: { symbols: c.symbols, sessions: c.sessions, quarantined, imputed, cpu_seconds: round(median(cpu.transform)), bound_cpu_seconds: round(median(cpu.bound)) },
     };
   } finally {
     await lake.close();
@@ -264,7 +318,7 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
 function runMeasure(c: Case, dir: string): Promise<BenchResult> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', self, '--measure', c.name, '--dir', dir, '--symbols', String(c.symbols), '--sessions', String(c.sessions), '--reps', String(c.reps), '--first', c.first], {
+    const child = spawn(process.execPath, ['--import', 'tsx', self, '--measure', c.name, '--dir', dir, '--symbols', String(c.symbols), '--sessions', String(c.sessions), '--reps', String(c.reps), '--warmup', String(c.warmup), '--first', c.first], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -283,7 +337,14 @@ const argv = process.argv.slice(2);
 const arg = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 const measureName = arg('--measure');
 if (measureName !== undefined) {
-  const c: Case = { name: measureName, symbols: Number(arg('--symbols')), sessions: Number(arg('--sessions')), reps: Number(arg('--reps')), first: arg('--first') ?? FIRST_SESSION };
+  const c: Case = {
+    name: measureName,
+    symbols: Number(arg('--symbols')),
+    sessions: Number(arg('--sessions')),
+    reps: Number(arg('--reps')),
+    warmup: Number(arg('--warmup') ?? 1),
+    first: arg('--first') ?? FIRST_SESSION,
+  };
   measure(c, arg('--dir') as string, argv.includes('--explain') ? 'explain' : argv.includes('--profile') ? 'statements' : 'off').then(
     (r) => {
       process.stdout.write(`${RESULT_MARKER}${JSON.stringify(r)}\n`);

@@ -189,21 +189,43 @@ function uniqueSql(rule: RuleOf<'unique'>, rows: string): string {
     WHERE row_index > first_row`;
 }
 
-/**
- * Outliers as checkOutliers judges them, bit for bit. A cheap pass (DuckDB's ln, running sums)
- * finds the rows whose verdict could be in doubt — |z| within 1e-4 of the threshold or above it,
- * or a window flat to 1e-8 — and only those are judged again with the JS arithmetic: returns
- * through Math.log's own algorithm, left-to-right sums over the `window` previous returns, the
- * mean, then the squares. Every failing row goes through that exact pass, so its reason is the
- * JS text too.
- */
 /** An outlier rule's value as the JS check uses it (a positive finite number, else NULL: skipped), or null when the field never is one. */
 function outlierValueSql(rule: RuleOf<'outlier'>): string | null {
   const c = col(rule.field);
   return c.num === null ? null : `CASE WHEN isfinite(${c.num}) AND ${c.num} > 0 THEN ${c.num} END`;
 }
 
-function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undefined): string | null {
+/** An outlier rule's two passes: the cheap one, and the exact one over the rows it found in doubt. */
+export interface OutlierPasses {
+  /**
+   * `SELECT gid, ts`: the rows whose verdict could be in doubt. No formatting or Math.log macros:
+   * cheap to plan, and usually empty.
+   */
+  readonly doubtful: string;
+  /**
+   * The failures `(gid, date, symbol, ts, reason)` judged exactly among `doubtful` (a relation with
+   * at least its columns): the returns are recomputed for those rows' instruments only.
+   */
+  exact(doubtful: string): string;
+}
+
+/** The values of `rows` the outlier rule reads, numbered per instrument in time order, with the previous one. */
+function outlierValuesSql(value: string, rows: string): string {
+  return `SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
+      FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
+      WINDOW p AS (PARTITION BY gid ORDER BY ts)`;
+}
+
+/**
+ * Outliers as checkOutliers judges them, bit for bit, or null when the rule's field never holds a
+ * number. A cheap pass (DuckDB's ln, running sums) finds the rows whose verdict could be in doubt
+ * — |z| within 1e-4 of the threshold or above it, or a window flat to 1e-8 — and only those are
+ * judged again with the JS arithmetic: returns through Math.log's own algorithm, left-to-right
+ * sums over the `window` previous returns, the mean, then the squares. Every failing row goes
+ * through that exact pass, so its reason is the JS text too. `names`, when given, is a small
+ * relation `(gid, date, symbol)` with one row per gid.
+ */
+export function outlierPasses(rule: RuleOf<'outlier'>, rows: string, names?: string): OutlierPasses | null {
   const value = outlierValueSql(rule);
   if (value === null) return null;
   const w = rule.window;
@@ -214,17 +236,17 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undef
   const named = names === undefined
     ? `FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts`
     : `FROM exact e JOIN ${names} o ON o.gid = e.gid`;
-  return `WITH u AS MATERIALIZED (
-      SELECT gid, ts, x, lag(x) OVER p AS px, row_number() OVER p - 1 AS rn
-      FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL
-      WINDOW p AS (PARTITION BY gid ORDER BY ts)
+  const doubtful = `WITH u AS (SELECT *, ln(x / px) AS r FROM (${outlierValuesSql(value, rows)})
     ), approx AS (
-      SELECT gid, ts, rn, x, px, ln(x / px) AS r,
-             sum(ln(x / px)) OVER p / ${w} AS m, sum(ln(x / px) * ln(x / px)) OVER p AS s2
+      SELECT gid, ts, rn, x, px, r, sum(r) OVER p / ${w} AS m, sum(r * r) OVER p AS s2
       FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
-    ), doubtful AS (
-      SELECT gid, ts, rn, x, px FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
-      WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)
+    )
+    SELECT gid, ts FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
+    WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)`;
+  // An instrument's values are numbered over all its rows: the previous returns of a doubtful
+  // row are recomputed over every row of its instrument (and only its instrument's).
+  const exact = (d: string): string => `WITH u AS MATERIALIZED (${outlierValuesSql(value, `(SELECT * FROM ${rows} WHERE gid IN (SELECT gid FROM ${d}))`)}
+    ), doubtful AS (SELECT u.* FROM u SEMI JOIN ${d} d ON d.gid = u.gid AND d.ts = u.ts
     ), exact AS (
       SELECT *, (r - mean) / sd AS z FROM (
         SELECT *, sqrt(list_reduce(list_transform(l, b -> (b - mean) * (b - mean)), (a, b) -> a + b) / ${w - 1}) AS sd FROM (
@@ -237,6 +259,13 @@ function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undef
       ${sqlString(`${rule.field} return `)} || ${JS_SQL.precision4}(e.r) || ' is ' || ${JS_SQL.fixed1}(e.z) || ${sqlString(` sd from the mean of the previous ${w} returns`)} AS reason
     ${named}
     WHERE e.sd > 0 AND abs(e.z) > ${th}`;
+  return { doubtful, exact };
+}
+
+/** Both passes of the outlier rule in one statement. */
+function outlierSql(rule: RuleOf<'outlier'>, rows: string, names: string | undefined): string | null {
+  const passes = outlierPasses(rule, rows, names);
+  return passes === null ? null : `WITH d AS MATERIALIZED (${passes.doubtful}) ${passes.exact('d')}`;
 }
 
 /**

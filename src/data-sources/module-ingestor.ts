@@ -104,6 +104,20 @@ export interface ModuleIngestorDeps {
 }
 
 /**
+ * The factory a module source names, loaded but not called (calling it is the run's business):
+ * a ConfigError naming the source and module when the file is missing, does not load, lacks the
+ * export, or exports something other than a function. `ibpipe config check` uses it too.
+ */
+export async function loadSourceFactory(config: Pick<ModuleSourceConfig, 'module' | 'export'>, name: string): Promise<SourceModuleFactory> {
+  const factory = await loadUserExport(config.module, config.export, `source ${name}`);
+  if (typeof factory !== 'function') {
+    const issue = `source ${name} (module ${config.module}): export ${JSON.stringify(config.export)} is a ${typeof factory}, expected a factory function (ctx) => ({ plan, run })`;
+    throw new ConfigError(issue, [issue]);
+  }
+  return factory as SourceModuleFactory;
+}
+
+/**
  * The `module` source type: loads the user's module (on the first plan / run), and holds what it
  * yields to the rules of every other ingest edge before anything reaches the raw store. Each
  * bar is checked (a configured instrument the source serves, an integer epoch-ms `ts` in the
@@ -193,10 +207,7 @@ export class ModuleIngestor implements Ingestor {
 
   async #instantiate(): Promise<SourceModule> {
     const { config } = this.#d;
-    const factory = await loadUserExport(config.module, config.export, `source ${this.name}`);
-    if (typeof factory !== 'function') {
-      throw this.#configError(`export ${JSON.stringify(config.export)} is a ${typeof factory}, expected a factory function (ctx) => ({ plan, run })`);
-    }
+    const factory = await loadSourceFactory(config, this.name);
     const stateDir = `${this.#d.stateDir}/sources/${this.name}`;
     mkdirSync(stateDir, { recursive: true });
     const ctx: SourceModuleContext = Object.freeze({
@@ -217,7 +228,7 @@ export class ModuleIngestor implements Ingestor {
     });
     let mod: unknown;
     try {
-      mod = await (factory as SourceModuleFactory)(ctx);
+      mod = await factory(ctx);
     } catch (err) {
       throw this.#configError(`the factory threw: ${err instanceof Error ? err.message : String(err)}`, err);
     }

@@ -3,7 +3,7 @@ import { sqlIdent, sqlString } from '../core/sql.js';
 import { ruleName, type DqAction, type DqRule, type DqSeverity, type GapsConfig } from '../data-quality/dq-config.js';
 import { gapImputedSql, gapReportsSql, gapRunNeighboursSql, gapRunsSql, gapSlotsSql, type GapSqlInputs } from '../data-quality/gaps-sql.js';
 import { JS_SQL } from '../data-quality/js-compat-sql.js';
-import { entityRuleFailuresSql, isEntityRule, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
+import { entityRuleFailuresSql, isEntityRule, outlierPasses, rowRuleFailuresSql, ruleColumnsRead } from '../data-quality/rules-sql.js';
 
 /**
  * The set-based transform as SQL text compiled from the config (pure: no I/O). The I/O wrapper
@@ -56,10 +56,20 @@ export interface PlannedRule {
   readonly perBar: boolean;
 }
 
+/** One round trip of the plan's computation. */
+export interface TransformSqlStep {
+  /** One statement, or several separated by `;` (the count is the last one's). */
+  readonly sql: string;
+  /** Names the rows the step's last statement inserts, for later steps' {@link onlyIfRows}. */
+  readonly counts?: string;
+  /** The step is skipped (neither planned nor run) when the step that counts this name inserted no rows. */
+  readonly onlyIfRows?: string;
+}
+
 export interface TransformSqlPlan {
   readonly rules: readonly PlannedRule[];
-  /** Statements that build the temporary tables, in order. */
-  readonly compute: readonly string[];
+  /** Steps that build the temporary tables, in order. */
+  readonly compute: readonly TransformSqlStep[];
   /** Drops every temporary table of the plan. */
   readonly drop: readonly string[];
   /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
@@ -114,8 +124,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const rows = t('rows');
   const dups = t('dups');
   const fail = t('fail');
+  const doubt = t('doubt');
   const quar = t('quar');
-  const qwide = t('qwide');
   const gids = t('gids');
   const qout = t('qout');
   const gslots = t('gslots');
@@ -148,7 +158,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
       ON b.cal = s.cal AND b.date = s.date`;
   // The raw rows of the run's instruments on their session dates.
-  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid FROM ${inputs.raw} r
+  // The session's bounds ride along (s_*) so that later steps need not join the sessions again.
+  const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid, s.day AS s_day, s.open_ms AS s_open, s.close_ms AS s_close, s.cut_ms AS s_cut, s.now_ms AS s_now
+      FROM ${inputs.raw} r
       JOIN ${inputs.symbols} y ON y.symbol = r.symbol
       JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
 
@@ -186,7 +198,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
-             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion
+             ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion,
+             s_day, s_open, s_close, s_cut, s_now
       FROM ${rawRows}
     ), latest AS (
       SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
@@ -194,12 +207,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
       QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
     ), x AS (
-      SELECT l.*, g.slot,
-             g.slot IS NOT NULL AND l.ts <= s.cut_ms AS on_grid,
-             NOT (g.slot IS NOT NULL AND l.ts <= s.cut_ms) AND l.ts >= s.open_ms AND l.ts < s.close_ms AND l.ts + ${freq} > s.now_ms AS incomplete
+      SELECT l.* EXCLUDE (s_day, s_open, s_close, s_cut, s_now), g.slot,
+             g.slot IS NOT NULL AND l.ts <= l.s_cut AS on_grid,
+             NOT (g.slot IS NOT NULL AND l.ts <= l.s_cut) AND l.ts >= l.s_open AND l.ts < l.s_close AND l.ts + ${freq} > l.s_now AS incomplete
       FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
-      JOIN ${sess} s ON s.cal = l.cal AND s.date = l.date
-      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = s.day AND g.ts = l.ts
+      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = l.s_day AND g.ts = l.ts
     )
     SELECT * FROM x`;
 
@@ -208,19 +220,38 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // per input chunk: see rules-sql.ts).
   const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason
     FROM (WITH f AS MATERIALIZED (SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL) SELECT * FROM f)`];
+  // Outlier rules in two steps: the cheap pass lists the rows in doubt among the failures (rule
+  // index -1 - i, moved to a table of their own right after), and the exact pass (Math.log and the
+  // formatting macros, tens of ms to plan) runs only when there are any, usually not.
+  const exactParts: string[] = [];
   cfg.rules.forEach((r, i) => {
     if (isEntityRule(r)) return;
+    const idx = dqRule(i).index;
+    if (r.type === 'outlier') {
+      const passes = outlierPasses(r, valid, gids);
+      if (passes === null) return;
+      failParts.push(`SELECT ${-1 - idx}, gid, NULL, NULL, ts, NULL FROM (${passes.doubtful})`);
+      exactParts.push(`SELECT ${idx}, gid, date, symbol, ts, reason FROM (${passes.exact(`(SELECT gid, ts FROM ${doubt} WHERE rule_idx = ${-1 - idx})`)})`);
+      return;
+    }
     const sql = rowRuleFailuresSql(r, valid, gids);
-    if (sql !== null) failParts.push(`SELECT ${dqRule(i).index} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
+    if (sql !== null) failParts.push(`SELECT ${idx} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
     SELECT CAST(rule_idx AS INTEGER) AS rule_idx, gid, date, symbol, CAST(ts AS BIGINT) AS ts, reason FROM (${failParts.join('\nUNION ALL ')})`;
+  const outlierSteps: TransformSqlStep[] =
+    exactParts.length === 0
+      ? []
+      : [
+          // The DELETE's count is the number of rows in doubt.
+          { sql: `CREATE TEMP TABLE ${doubt} AS SELECT rule_idx, gid, ts FROM ${fail} WHERE rule_idx < 0; DELETE FROM ${fail} WHERE rule_idx < 0`, counts: doubt },
+          { sql: `INSERT INTO ${fail} ${exactParts.join('\nUNION ALL ')}`, onlyIfRows: doubt },
+        ];
 
   // Quarantine: invalid rows, then rows failing a quarantine rule (the first in config order
-  // names it, the others are listed), then kept rows off the grid.
+  // names it, the others are listed), then (same statement) kept rows off the grid.
   const qRules = rules.filter((r) => r.type !== 'validity' && r.type !== 'grid' && r.type !== 'gap' && r.action === 'quarantine');
-  const quarSql = `CREATE TEMP TABLE ${quar} AS
-    SELECT gid, date, symbol, ts, 'validity' AS stage,
+  const quarRules = `SELECT gid, date, symbol, ts, 'validity' AS stage,
            CASE rule_idx ${VALIDITY_RULE_NAMES.map((name, i) => `WHEN ${i} THEN ${sqlString(name)}`).join(' ')} END AS rule,
            reason, CAST(NULL AS VARCHAR) AS other_rules
     FROM ${fail} WHERE rule_idx < ${VALIDITY_RULE_NAMES.length}
@@ -231,19 +262,21 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
           FROM ${fail} WHERE rule_idx IN (${qRules.map((r) => r.index).join(', ')}))
     GROUP BY gid, ts`
       : ''}`;
-
-  const kept = `(SELECT r.* FROM ${rows} r ANTI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
-  const offGridSql = `INSERT INTO ${quar}
+  const keptOf = (q: string): string => `(SELECT r.* FROM ${rows} r ANTI JOIN ${q} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
+  const kept = keptOf(quar);
+  const quarSql = `CREATE TEMP TABLE ${quar} AS
+    WITH ruled AS MATERIALIZED (${quarRules})
+    SELECT * FROM ruled
+    UNION ALL
     SELECT k.gid, k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
         WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
         WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
         ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
-    FROM ${kept} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
+    FROM ${keptOf('ruled')} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
     WHERE NOT k.on_grid AND NOT k.incomplete`;
 
   // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
-  const qwideSql = `CREATE TEMP TABLE ${qwide} AS
-    SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
+  const qwideSql = `SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
     FROM ${rawRows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = coalesce(epoch_ms(r.ts), 0)
     QUALIFY row_number() OVER (PARTITION BY r.gid, coalesce(epoch_ms(r.ts), 0) ORDER BY r.ingestion_ts DESC, r.batch_id DESC) = 1`;
 
@@ -278,8 +311,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
   const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
 
-  const statsSql = `CREATE TEMP TABLE ${stats} AS
-    SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
+  // Per-instrument stats for the entity rules (bar_count, staleness), computed in their statement.
+  const statsSql = `SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
     FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day
     LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = e.gid`;
 
@@ -291,7 +324,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
       date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
     FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
-  const laterFailSql = `INSERT INTO ${fail} ${laterFails.join('\nUNION ALL ')}`;
+  const laterFailSql = `INSERT INTO ${fail} SELECT * FROM (${cfg.rules.some(isEntityRule) ? `WITH ${stats} AS MATERIALIZED (${statsSql}) ` : ''}${laterFails.join('\nUNION ALL ')})`;
 
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
@@ -334,22 +367,32 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   ];
 
   // Every quarantine row of the pass, with all its columns (few rows; read once per date).
-  const qoutSql = `CREATE TEMP TABLE ${qout} AS SELECT ${quarantineColumns.join(', ')}, q.date
+  const qoutSql = `CREATE TEMP TABLE ${qout} AS WITH qwide AS (${qwideSql})
+    SELECT ${quarantineColumns.join(', ')}, q.date
     FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
-    LEFT JOIN ${qwide} w ON w.gid = q.gid AND w.ts = q.ts`;
+    LEFT JOIN qwide w ON w.gid = q.gid AND w.ts = q.ts`;
 
   return {
     rules,
-    compute: [gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql, quarSql, offGridSql, qwideSql, gslotsSql, neighboursSql, runsSql, imputedSql, statsSql, laterFailSql, qoutSql],
-    drop: [grid, sess, dups, rows, fail, quar, qwide, gids, gslots, neighbours, runs, imputed, stats, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    countsQuery: `SELECT r.date, count(*) + coalesce(any_value(n.superseded), 0) AS raw_rows, count(*) AS deduped,
+    compute: [
+      ...[gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
+      ...outlierSteps,
+      ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
+    ],
+    drop: [grid, sess, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    // One scan of the rows; the few incomplete rows a DQ rule quarantined and the superseded
+    // versions are counted apart (joining every row with them costs more than the counts).
+    countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
+      FROM (SELECT date, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
-        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete AND q.ts IS NULL) AS incomplete,
+        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete) AS incomplete,
         ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
-      FROM ${rows} r LEFT JOIN (SELECT gid, ts FROM ${quar} WHERE stage = 'dq') q ON q.gid = r.gid AND q.ts = r.ts
-      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = r.date
-      GROUP BY r.date ORDER BY r.date`,
+        FROM ${rows} GROUP BY date) c
+      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = c.date
+      LEFT JOIN (SELECT r.date, count(*) AS n FROM ${rows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts AND q.stage = 'dq'
+                 WHERE r.vrule_idx IS NULL AND r.incomplete GROUP BY r.date) qi ON qi.date = c.date
+      ORDER BY c.date`,
     cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
     failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
       UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,

@@ -231,7 +231,12 @@ export class TransformPass {
         for (const m of JS_COMPAT_MACROS) await lake.run(m);
         withMacros.add(lake);
       }
-      for (const sql of plan.compute) await lake.run(sql);
+      const inserted = new Map<string, number>();
+      for (const step of plan.compute) {
+        if (step.onlyIfRows !== undefined && (inserted.get(step.onlyIfRows) ?? 0) === 0) continue;
+        const n = await lake.run(step.sql);
+        if (step.counts !== undefined) inserted.set(step.counts, n);
+      }
       await readResults(lake, plan, results);
     } catch (err) {
       await lake.run(plan.drop.join(';\n')).catch(() => undefined);
