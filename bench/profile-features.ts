@@ -89,9 +89,19 @@ const kind = (sql: string): string => {
   if (s.startsWith('COPY')) return 'write: COPY';
   return `${s.slice(0, 40)}`;
 };
-lake.run = wrap((sql: string) => `run ${kind(sql)}`, lake.run.bind(lake));
-lake.query = wrap((sql: string) => `query ${kind(sql)}`, lake.query.bind(lake)) as Lake['query'];
-lake.readDoubles = wrap((sql: string) => (sql.includes('count(*)') ? 'read: counts' : 'read: batch'), lake.readDoubles.bind(lake));
+function wrapLake(l: Lake, tag: string): void {
+  l.run = wrap((sql: string) => `run${tag} ${kind(sql)}`, l.run.bind(l));
+  l.query = wrap((sql: string) => `query${tag} ${kind(sql)}`, l.query.bind(l)) as Lake['query'];
+  l.readDoubles = wrap((sql: string) => `read${tag}: ${sql.includes('count(*)') ? 'counts' : 'batch'}`, l.readDoubles.bind(l));
+}
+wrapLake(lake, '');
+const fork = lake.fork.bind(lake);
+// Forks (the write lanes) are profiled too, tagged.
+lake.fork = async () => {
+  const f = await fork();
+  wrapLake(f, ' (fork)');
+  return f;
+};
 const runner = FeatureBatchRunner.shared();
 runner.compute = wrap(() => 'compute (worker)', runner.compute.bind(runner));
 
