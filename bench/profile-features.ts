@@ -95,13 +95,6 @@ function wrapLake(l: Lake, tag: string): void {
   l.readDoubles = wrap((sql: string) => `read${tag}: ${sql.includes('count(*)') ? 'counts' : 'batch'}`, l.readDoubles.bind(l));
 }
 wrapLake(lake, '');
-const fork = lake.fork.bind(lake);
-// Forks (the write lanes) are profiled too, tagged.
-lake.fork = async () => {
-  const f = await fork();
-  wrapLake(f, ' (fork)');
-  return f;
-};
 const runner = FeatureBatchRunner.shared();
 runner.compute = wrap(() => 'compute (worker)', runner.compute.bind(runner));
 

@@ -1,7 +1,7 @@
 import { parseDateLabel } from '../core/dates.js';
 import { InputError, StorageError, UpstreamMissingError } from '../core/errors.js';
 import { assertInstrumentKey } from '../core/instruments.js';
-import { sqlIdent, sqlKeyList, sqlKeySet, sqlString } from '../core/sql.js';
+import { sqlIdent, sqlKeyList, sqlString } from '../core/sql.js';
 import type { Logger } from '../core/logger.js';
 import type { FeatureStore, FeatureWriteResult } from '../storage/feature-store.js';
 import { featureRowSelect, type FeatureTableSchema } from '../storage/tables/features.js';
@@ -21,13 +21,6 @@ import { sourcePartitionDates, sourcePartitionFile, sourceRelationSql, type Sour
 export const DEFAULT_FEATURE_BATCH_ROWS = 1_000_000;
 
 const DAY_MS = 86_400_000;
-
-/**
- * Connections the feature partitions are written on. A date's write (an ordered COPY over a
- * POSITIONAL JOIN) runs on one thread; two at once keep both cores of the reference machine
- * busy while the main connection reads the next batch.
- */
-const WRITE_LANES = 2;
 
 export interface FeaturePipelineDeps {
   readonly lake: Lake;
@@ -108,10 +101,8 @@ export interface FeaturePipelineResult {
  * The daemon runs this next to live ingestion. Batches of WORKER_MIN_ROWS rows or more are
  * computed on a worker thread, pipelined with the next read and the previous segment's write,
  * so the event loop only serves DuckDB (reads and scans that yield between 2,048-row vectors);
- * smaller ones are computed inline, yielding every ~20,000 kernel rows (a few ms). A date's
- * ordered COPY runs on one DuckDB thread, so a run of several dates writes on WRITE_LANES forked
- * connections (Lake.fork), two dates at once, while the lake's own connection reads the next
- * batch. `npm run bench -- --only features` reports the event-loop lag of the end-to-end runs.
+ * smaller ones are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run
+ * bench -- --only features` reports the event-loop lag of the end-to-end runs.
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
@@ -186,7 +177,6 @@ export async function runFeaturePipeline(
     universe,
     universeTable: `ibp_universe_${++tempCounter}`,
     symbolKeys: [],
-    lanes: [],
     lookbackBars,
     budget: Math.max(1, Math.trunc(deps.batchRows ?? DEFAULT_FEATURE_BATCH_ROWS)),
     rowsRead: 0,
@@ -200,8 +190,6 @@ export async function runFeaturePipeline(
   );
   const lookbackAll = new Set<string>();
   try {
-    // More than one date: written on WRITE_LANES forks while the next batch is read.
-    if (present.length > 1) for (let i = 0; i < WRITE_LANES; i++) ctx.lanes.push(await lake.fork());
     const hashes = await lake.readDoubles(`SELECT CAST(hash(symbol) AS DOUBLE) AS h FROM ${ctx.universeTable} ORDER BY sid`);
     ctx.symbolKeys.push(...hashes.get('h'));
     // 53 bits of a 64-bit hash: a collision among a few thousand keys is ~1e-9, but never silent.
@@ -230,7 +218,6 @@ export async function runFeaturePipeline(
     }
     for (const r of runs) await computeRun(ctx, r.readDates, r.firstTarget, 'write');
   } finally {
-    for (const lane of ctx.lanes) await lane.close();
     await lake.dropTable(ctx.universeTable);
   }
 
@@ -285,8 +272,6 @@ interface RunContext {
   readonly universeTable: string;
   /** CAST(hash(symbol) AS DOUBLE) by symbol id: how numeric reads name a row's symbol. */
   readonly symbolKeys: number[];
-  /** Forks of the lake the partitions are written on, while the lake itself reads (none: the lake). */
-  readonly lanes: Lake[];
   readonly lookbackBars: number;
   readonly budget: number;
   rowsRead: number;
@@ -479,28 +464,24 @@ async function writeSegment(ctx: RunContext, readDates: readonly string[], outpu
   const { lake, source, featureStore } = ctx.deps;
   const dateIdx = [...outputs.keys()].sort((a, b) => a - b);
   const dates = dateIdx.map((j) => readDates[j] as string);
-  const files = dates.map((d) => `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`);
-  // On a write lane: the main handle is reading the next batch meanwhile (footers only).
-  const counted = await (ctx.lanes[0] ?? lake).readDoubles(files.map((f, k) => `SELECT CAST(${k} AS DOUBLE) AS k, CAST(count(*) AS DOUBLE) AS n FROM ${f}`).join(' UNION ALL '));
-  const stored = new Map<number, number>();
-  for (let i = 0; i < counted.rows; i++) stored.set(counted.get('k')[i] as number, counted.get('n')[i] as number);
   return lake.withDoubles(
     [...BATCH_KEY_OUTPUTS, ...ctx.table.featureColumns],
     dateIdx.map((j) => outputs.get(j) ?? []),
     async (relations) => {
       const byDate = new Map(dates.map((d, k) => [d, relations[k] as string]));
       // The source's rows of the run's symbols; without a filter (a semi-join that doubles the
-      // statement's cost) when the partition holds no other symbol. A key list, not the run's
-      // temporary universe table: the write lanes are other connections.
+      // statement's cost) when the partition holds no other symbol.
       const keys = new Map<string, string>();
       for (const [k, d] of dates.entries()) {
+        const file = `read_parquet(${sqlString(sourcePartitionFile(lake, source, d))}, hive_partitioning = false)`;
+        const [stored] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM ${file}`);
         const computed = (outputs.get(dateIdx[k] as number) ?? []).reduce((n, cols) => n + (cols[0]?.length ?? 0), 0);
-        keys.set(d, stored.get(k) === computed ? (files[k] as string) : `(SELECT * FROM ${files[k] as string} WHERE symbol IN ${sqlKeySet(ctx.universe)})`);
+        keys.set(d, stored?.n === computed ? file : `(SELECT * FROM ${file} WHERE symbol IN (SELECT symbol FROM ${ctx.universeTable}))`);
       }
       return featureStore.writeFeaturesFromRelation(
         { ...ctx.table, dates, symbols: ctx.universe },
         (d) => positionalRelation(ctx, keys.get(d) as string, byDate.get(d) as string, d),
-        { ordered: true, ...(ctx.lanes.length ? { lanes: ctx.lanes } : {}) },
+        { ordered: true },
       );
     },
   );

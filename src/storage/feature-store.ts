@@ -3,11 +3,11 @@ import type { Clock } from '../core/clock.js';
 import { FeatureRegistryStore, type FeatureRegistration, type FeatureRegistryRecord } from './feature-registry-store.js';
 import { InferenceFeatureStore, type InferenceFeatureRow } from './inference-feature-store.js';
 import type { ColumnData, LakeRow, Lake } from './lake.js';
-import { OfflineFeatureStore, type FeaturePartitionsWrite, type FeatureWrite, type FeatureWriteOptions, type FeatureWriteResult } from './offline-feature-store.js';
+import { OfflineFeatureStore, type FeaturePartitionsWrite, type FeatureWrite, type FeatureWriteResult } from './offline-feature-store.js';
 
 export type { FeatureRegistration, FeatureRegistryRecord } from './feature-registry-store.js';
 export type { InferenceFeatureRow } from './inference-feature-store.js';
-export type { FeaturePartitionsWrite, FeatureWrite, FeatureWriteOptions, FeatureWriteResult } from './offline-feature-store.js';
+export type { FeaturePartitionsWrite, FeatureWrite, FeatureWriteResult } from './offline-feature-store.js';
 
 /**
  * The feature store (DESIGN §6, §7): the registry of group versions, the offline store of
@@ -56,7 +56,7 @@ export class FeatureStore {
     return this.offline.writeFeatures(w, data, rowCount);
   }
 
-  writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: FeatureWriteOptions = {}): Promise<FeatureWriteResult> {
+  writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<FeatureWriteResult> {
     return this.offline.writeFeaturesFromRelation(w, relation, options);
   }
 

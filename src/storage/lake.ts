@@ -159,21 +159,15 @@ export class Lake {
   #queue: Promise<unknown> = Promise.resolve();
   /** Staged view name → the temporary table holding its rows. */
   readonly #staged = new Map<string, string>();
-  /** Typed arrays visible to SQL through ibp_js_doubles(id), by id (see withDoubles); shared with forks. */
-  readonly #doubles: Map<number, DoublesSet>;
+  /** Typed arrays visible to SQL through ibp_js_doubles(id), by id (see withDoubles). */
+  readonly #doubles = new Map<number, DoublesSet>();
   #closed = false;
-  /** Statements queued or running on this handle and its forks (see busy). */
-  readonly #activity: { pending: number };
-  /** A fork closes only its connection; the handle that opened the database closes it. */
-  readonly #forked: boolean;
+  #pending = 0;
 
-  private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection, parent?: Lake) {
+  private constructor(root: string, instance: DuckDBInstance, conn: DuckDBConnection) {
     this.root = root;
     this.#instance = instance;
     this.#conn = conn;
-    this.#doubles = parent ? parent.#doubles : new Map();
-    this.#activity = parent ? parent.#activity : { pending: 0 };
-    this.#forked = parent !== undefined;
   }
 
   static async open(cfg: Pick<LakeConfig, 'root'> & Partial<LakeConfig>): Promise<Lake> {
@@ -203,26 +197,6 @@ export class Lake {
     }
   }
 
-  /**
-   * Another handle on the same database, with a connection and statement queue of its own:
-   * its statements run at the same time as this handle's (a partition written on one while the
-   * next batch is read on the other, each on its own core). It sees the lake's files, settings
-   * and the withDoubles relations of this handle, but not this handle's temporary tables or
-   * staged relations. Its statements count towards `busy`. Close it (only its connection
-   * closes) before this handle.
-   */
-  async fork(): Promise<Lake> {
-    if (this.#closed) throw new StorageError('lake is closed');
-    try {
-      // Not queued behind this handle's statements: opening a connection does not disturb them.
-      const conn = await this.#instance.connect();
-      await conn.run(`SET TimeZone = 'UTC'`);
-      return new Lake(this.root, this.#instance, conn, this);
-    } catch (err) {
-      throw new StorageError(`cannot open a second connection to lake ${this.root}`, { cause: err });
-    }
-  }
-
   /** A path under the lake root; every segment is validated so user input cannot escape it. */
   path(...segments: string[]): string {
     return safeJoin(this.root, ...segments);
@@ -230,17 +204,17 @@ export class Lake {
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageError('lake is closed'));
-    this.#activity.pending++;
+    this.#pending++;
     const next = this.#queue.then(fn, fn).finally(() => {
-      this.#activity.pending--;
+      this.#pending--;
     });
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  /** True while a statement is queued or running on this handle or on a fork of it (or of the handle it was forked from). */
+  /** True while a statement is queued or running on this handle. */
   get busy(): boolean {
-    return this.#activity.pending > 0;
+    return this.#pending > 0;
   }
 
   /**
@@ -496,7 +470,7 @@ export class Lake {
     ensureDir(dir, `write ${basename(file)}`);
     const tmp = join(dir, tempName(basename(file)));
     // Busy until the file is in place: the fsyncs below yield to the event loop.
-    this.#activity.pending++;
+    this.#pending++;
     try {
       const rowGroup = options.rowGroupSize ? `, ROW_GROUP_SIZE ${Math.max(1, Math.trunc(options.rowGroupSize))}` : '';
       const rows = await this.run(`COPY (${selectSql}) TO ${sqlString(tmp)} (FORMAT parquet, COMPRESSION zstd${rowGroup})`);
@@ -511,7 +485,7 @@ export class Lake {
       if (fault) throw fault;
       throw err instanceof StorageError ? err : new StorageError(`cannot write ${file}`, { cause: err });
     } finally {
-      this.#activity.pending--;
+      this.#pending--;
     }
   }
 
@@ -581,7 +555,7 @@ export class Lake {
     } while (tail !== this.#queue);
     this.#closed = true;
     this.#conn.closeSync();
-    if (!this.#forked) this.#instance.closeSync();
+    this.#instance.closeSync();
   }
 }
 

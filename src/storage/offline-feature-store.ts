@@ -28,23 +28,6 @@ export interface FeatureWriteResult {
   readonly revisions: number;
 }
 
-/** How writeFeaturesFromRelation runs. */
-export interface FeatureWriteOptions {
-  /**
-   * The caller vouches that each date's rows arrive sorted by (symbol, ts), unique, and only for
-   * the dates and symbols replaced: no separate check and no sort unless other symbols' rows are
-   * merged in.
-   */
-  readonly ordered?: boolean;
-  /**
-   * Handles (Lake.fork) the dates are written on, one date at a time per handle, all at once:
-   * each date's COPY is single-threaded when its rows come in order, so two handles use two
-   * cores. The relation must then not name this lake handle's temporary tables. Default: the
-   * store's own handle, dates one after the other.
-   */
-  readonly lanes?: readonly Lake[];
-}
-
 /** A write of several date partitions at once, from one relation with a `date` column. */
 export interface FeaturePartitionsWrite extends Omit<FeatureWrite, 'date'> {
   /** Session dates replaced, YYYY-MM-DD. */
@@ -118,7 +101,7 @@ export class OfflineFeatureStore {
    * a 195,000-row partition, even with ORDER BY and one thread), and readers rely on each symbol
    * being one contiguous, sorted run.
    */
-  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: FeatureWriteOptions = {}): Promise<FeatureWriteResult> {
+  async writeFeaturesFromRelation(w: FeaturePartitionsWrite, relation: string | ((date: string) => string), options: { ordered?: boolean } = {}): Promise<FeatureWriteResult> {
     this.#validate(w);
     this.#registry.ensureRegistered(w);
     const dates = [...new Set(w.dates)].sort();
@@ -143,49 +126,26 @@ export class OfflineFeatureStore {
     const names = featureFileColumnNames(w).map(sqlIdent).join(', ');
     let written = 0;
     let revisions = 0;
-    const writeDate = async (lake: Lake, date: string): Promise<void> => {
+    for (const date of dates) {
       const file = this.partitionFile(w.group, w.version, date);
       const old = `read_parquet(${sqlString(file)}, hive_partitioning = false)`;
       const [counts] = existsSync(file)
-        ? await lake.query<{ kept: number; replaced: number }>(
+        ? await this.#lake.query<{ kept: number; replaced: number }>(
             `SELECT count(*) FILTER (WHERE symbol NOT IN ${keys}) AS kept, count(*) FILTER (WHERE symbol IN ${keys}) AS replaced FROM ${old}`,
           )
         : [];
       const kept = counts?.kept ?? 0;
       const fresh = `SELECT ${select} FROM ${relationFor(date)}`;
-      // Awaited before adding: `x += await y` would read x before the wait, and lanes interleave.
-      const revised = (counts?.replaced ?? 0) > 0 ? await this.#countRevisions(lake, file, fresh, keys, w.featureColumns) : 0;
-      revisions += revised;
+      if ((counts?.replaced ?? 0) > 0) revisions += await this.#countRevisions(file, fresh, keys, w.featureColumns);
       const sql =
         kept > 0
           ? `SELECT ${names} FROM (${fresh} UNION ALL BY NAME SELECT ${names} FROM ${old} WHERE symbol NOT IN ${keys}) ORDER BY symbol, ts`
           : options.ordered
             ? fresh
             : `SELECT ${names} FROM (${fresh}) ORDER BY symbol, ts`;
-      const rows = await lake.writeParquetAtomic(file, sql, { rowGroupSize: FEATURE_ROW_GROUP_SIZE });
-      written += rows - kept;
+      written += (await this.#lake.writeParquetAtomic(file, sql, { rowGroupSize: FEATURE_ROW_GROUP_SIZE })) - kept;
       this.#onReplaced(file);
-    };
-    // Each lane takes the next date until none is left; after a failure no lane starts another
-    // (dates already replaced stay replaced, as when they are written one after the other).
-    const lanes = options.lanes?.length ? options.lanes : [this.#lake];
-    let next = 0;
-    let failed = false;
-    const settled = await Promise.allSettled(
-      lanes.map(async (lake) => {
-        while (!failed && next < dates.length) {
-          const date = dates[next++] as string;
-          try {
-            await writeDate(lake, date);
-          } catch (err) {
-            failed = true;
-            throw err;
-          }
-        }
-      }),
-    );
-    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) throw failure.reason;
+    }
     return { rows: written, revisions };
   }
 
@@ -194,13 +154,13 @@ export class OfflineFeatureStore {
    * among the symbols `keys` being replaced, with another feature value, `is_imputed` or
    * `available_ts`, bit for bit (IS DISTINCT FROM). A column an older file lacks counts as NULL.
    */
-  async #countRevisions(lake: Lake, file: string, fresh: string, keys: string, featureColumns: readonly string[]): Promise<number> {
+  async #countRevisions(file: string, fresh: string, keys: string, featureColumns: readonly string[]): Promise<number> {
     const stored = new Set(
-      (await lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name),
+      (await this.#lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false))`)).map((r) => r.column_name),
     );
     const old = (c: string): string => (stored.has(c) ? `o.${sqlIdent(c)}` : 'NULL');
     const differs = ['available_ts', 'is_imputed', ...featureColumns].map((c) => `n.${sqlIdent(c)} IS DISTINCT FROM ${old(c)}`).join(' OR ');
-    const [row] = await lake.query<{ n: number }>(
+    const [row] = await this.#lake.query<{ n: number }>(
       `SELECT count(*) AS n FROM (${fresh}) n JOIN (SELECT * FROM read_parquet(${sqlString(file)}, hive_partitioning = false) WHERE symbol IN ${keys}) o
        ON n.symbol = o.symbol AND n.ts = o.ts WHERE ${differs}`,
     );

@@ -94,29 +94,4 @@ describe('lake: DOUBLE columns as typed arrays', () => {
       await other.cleanup();
     }
   });
-
-  it('forks a second connection that sees the lake files and withDoubles relations, not temporary tables, counts towards busy, and closes alone', async () => {
-    const fork = await t.lake.fork();
-    try {
-      await t.lake.run('CREATE TEMP TABLE fork_probe AS SELECT 1 AS x');
-      await expect(fork.query('SELECT x FROM fork_probe')).rejects.toThrow(StorageError);
-      const v = new Float64Array([1.5, NaN, 4]);
-      const sum = await t.lake.withDoubles(['v'], [[[v]]], async ([rel]) => fork.query<{ s: number; n: number }>(`SELECT sum(v) AS s, count(v) AS n FROM ${rel as string}`));
-      expect(sum).toEqual([{ s: 5.5, n: 2 }]);
-      const file = t.lake.path('fork-probe.parquet');
-      await fork.writeParquetAtomic(file, 'SELECT 42 AS answer');
-      expect(await t.lake.query(`SELECT answer FROM read_parquet('${file}')`)).toEqual([{ answer: 42 }]);
-      // A statement in flight on the fork makes the parent busy (tests on a manual clock wait for an idle lake).
-      expect(t.lake.busy).toBe(false);
-      const pending = fork.query('SELECT 1 AS one');
-      expect(t.lake.busy).toBe(true);
-      await pending;
-      expect(t.lake.busy).toBe(false);
-    } finally {
-      await fork.close();
-      await t.lake.run('DROP TABLE IF EXISTS fork_probe');
-    }
-    await expect(fork.query('SELECT 1')).rejects.toThrow(/lake is closed/);
-    expect(await t.lake.query('SELECT 2 AS two')).toEqual([{ two: 2 }]);
-  });
 });

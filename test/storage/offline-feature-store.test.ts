@@ -39,30 +39,4 @@ describe('OfflineFeatureStore', () => {
       ['2024-11-26', 1, 'technical', 'v1'],
     ]);
   });
-
-  it('writes dates on several lanes at once: every date once, rows and revisions summed over the lanes, a failed date not published', async () => {
-    const store = new OfflineFeatureStore(t.lake, new FeatureRegistryStore(t.lake, new ManualClock(0)));
-    const lanes = [await t.lake.fork(), await t.lake.fork()];
-    try {
-      const dates = ['2024-12-02', '2024-12-03', '2024-12-04', '2024-12-05', '2024-12-06'];
-      // Date k holds k + 1 rows (AAPL at minutes 0..k), so a lost or doubled count shows in the sum.
-      const dayRows = (d: string, k: number): string =>
-        `(SELECT 'AAPL' AS symbol, TIMESTAMPTZ '${d} 15:00:00+00' + INTERVAL (m) MINUTE AS ts, TIMESTAMPTZ '${d} 15:01:00+00' + INTERVAL (m) MINUTE AS available_ts,
-                 false AS is_imputed, NULL AS imputation, CAST(m AS DOUBLE) AS f FROM range(${k + 1}) r(m))`;
-      const w = write({ version: 'lanes', dates });
-      expect(await store.writeFeaturesFromRelation(w, (d) => dayRows(d, dates.indexOf(d)), { ordered: true, lanes })).toEqual({ rows: 15, revisions: 0 });
-      // Again with one value changed on each date: one revision per date, counted on whichever lane wrote it.
-      const changed = (d: string): string => `(SELECT * REPLACE (CASE WHEN f = 0 THEN -1 ELSE f END AS f) FROM ${dayRows(d, dates.indexOf(d))})`;
-      expect(await store.writeFeaturesFromRelation(w, changed, { ordered: true, lanes })).toEqual({ rows: 15, revisions: 5 });
-      const back = await store.getFeaturesForTraining('technical', 'lanes', dates[0] as string, dates[4] as string);
-      expect(back.map((r) => [r.date, r.f])).toEqual(dates.flatMap((d, k) => Array.from({ length: k + 1 }, (_, m) => [d, m === 0 ? -1 : m])));
-
-      const bad = ['2024-12-09', '2024-12-10'];
-      const failing = (d: string): string => (d === '2024-12-10' ? `(SELECT * REPLACE (error('boom') AS f) FROM ${dayRows(d, 0)})` : dayRows(d, 0));
-      await expect(store.writeFeaturesFromRelation(write({ version: 'lanes', dates: bad }), failing, { ordered: true, lanes })).rejects.toThrow(/boom/);
-      expect(store.existingFiles('technical', 'lanes', bad).map((p) => p.date)).not.toContain('2024-12-10');
-    } finally {
-      for (const lane of lanes) await lane.close();
-    }
-  });
 });
