@@ -13,7 +13,7 @@ import { startSimGateway, type SimGateway } from '../../src/sim/sim-server.js';
 import { Lake } from '../../src/storage/lake.js';
 import { RawStore } from '../../src/storage/raw-store.js';
 import { JsonlLedger } from '../../src/storage/state-store.js';
-import { REPO } from '../support/child.js';
+import { nodeArgsFor, REPO } from '../support/child.js';
 import { canDropRootOverride, mountTmpfs, resizeTmpfs, unmount, withoutRootOverride } from '../support/real-faults.js';
 import { AAPL, MSFT, nyseMinuteStarts } from '../data-sources/tws/tws-rig.js';
 
@@ -64,7 +64,7 @@ interface Run {
 
 function backfill(config: string, options: { noRootOverride?: boolean } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const args = ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'backfill', '--config', config, '--symbols', 'AAPL,MSFT', '--start', '2024-11-18', '--end', '2024-11-22', '--format', 'json'];
+    const args = [...nodeArgsFor('src/cli/main.ts'), 'backfill', '--config', config, '--symbols', 'AAPL,MSFT', '--start', '2024-11-18', '--end', '2024-11-22', '--format', 'json'];
     const [cmd, argv] = options.noRootOverride ? withoutRootOverride(process.execPath, args) : [process.execPath, args];
     const child = spawn(cmd, argv, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

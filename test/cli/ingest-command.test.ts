@@ -56,7 +56,8 @@ async function lakeFacts(): Promise<{ raw: number; ledger: string; curated: { sy
 
 describe('ibpipe ingest --source: one command for every source type', () => {
   it('drains the example module source twice with nothing added the second time; the transform curates its rows', async () => {
-    const first = await runCli(['ingest', '--config', cfg, '--source', 'walk', ...WINDOW, '--format', 'json']);
+    // Through tsx: the example source is a TypeScript module, which only the sources can load.
+    const first = await runCli(['ingest', '--config', cfg, '--source', 'walk', ...WINDOW, '--format', 'json'], {}, { tsx: true });
     expect(first.code, first.stderr).toBe(0);
     // Two XNYS sessions x two symbols, 390 one-minute bars each.
     expect(JSON.parse(first.stdout)).toEqual([

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getCalendar } from '../../../src/calendar/calendar-registry.js';
 import { BACKFILL_LEDGER, type BackfillWindowRecord } from '../../../src/data-sources/tws/backfill-ledger.js';
+import { nodeArgsFor, REPO } from '../../support/child.js';
 import { AAPL, MSFT, type Rig, startRig } from './tws-rig.js';
 
-const REPO = join(import.meta.dirname, '../../..');
 
 let rig: Rig | undefined;
 let child: ChildProcess | undefined;
@@ -20,7 +20,7 @@ afterEach(async () => {
 function runBackfill(configFile: string, env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   const proc = spawn(
     process.execPath,
-    [join(REPO, 'bin/ibpipe.js'), 'backfill', '--config', configFile, '--symbols', 'AAPL,MSFT', '--start', '2024-10-01', '--end', '2024-11-29', '--format', 'json'],
+    [...nodeArgsFor('src/cli/main.ts'), 'backfill', '--config', configFile, '--symbols', 'AAPL,MSFT', '--start', '2024-10-01', '--end', '2024-11-29', '--format', 'json'],
     { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let stdout = '';
