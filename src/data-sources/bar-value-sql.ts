@@ -92,9 +92,13 @@ const FAST_ZONED = padded(
   '^\\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\\d|3[01])[T ](?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,9})?(?:Z|[+-](?:[01]\\d|2[0-3])(?::?[0-5]\\d)?)$',
 );
 
-/** Epoch ms of an epoch number (DECIMAL) whose unit its magnitude gives; NULL when implausible in every unit. */
+/**
+ * Epoch ms of an epoch number (DECIMAL(38,9)) whose unit its magnitude gives; NULL when implausible
+ * in every unit. Numbers of 21 digits and more are NULL before any scaling: `e * 1000` of one
+ * beyond 10^26 overflows the DECIMAL and DuckDB fails the whole read instead of refusing the cell.
+ */
 function epochMsSql(e: string): string {
-  return `CASE WHEN ${e} IS NULL OR ${e} < 0 THEN NULL
+  return `CASE WHEN ${e} IS NULL OR ${e} < 0 OR ${e} >= 100000000000000000000 THEN NULL
           WHEN ${inRangeMs(`floor(${e} * 1000)`)} THEN CAST(floor(${e} * 1000) AS BIGINT)
           WHEN ${inRangeMs(`floor(${e})`)} THEN CAST(floor(${e}) AS BIGINT)
           WHEN ${inRangeMs(`floor(${e} / 1000)`)} THEN CAST(floor(${e} / 1000) AS BIGINT)
@@ -169,7 +173,8 @@ export function instantFromLocalTimestampSql(q: LayeredSelect, col: string, zone
   const ms = q.add(local.nextLevel, 'local_ms', local.value);
   return {
     value: `CASE WHEN ${inRangeMs(ms)} THEN ${ms} END`,
-    problem: `CASE WHEN ${col} IS NULL THEN ${p(PROBLEMS.missing)} WHEN ${local.problem} IS NOT NULL THEN ${local.problem} WHEN NOT ${inRangeMs(ms)} THEN ${p(PROBLEMS.range)} END`,
+    // An infinite TIMESTAMP has no wall time (ms is NULL): refused as out of range, not let through.
+    problem: `CASE WHEN ${col} IS NULL THEN ${p(PROBLEMS.missing)} WHEN ${local.problem} IS NOT NULL THEN ${local.problem} WHEN ${ms} IS NULL OR NOT ${inRangeMs(ms)} THEN ${p(PROBLEMS.range)} END`,
   };
 }
 

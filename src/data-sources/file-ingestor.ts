@@ -190,8 +190,9 @@ export class FileIngestor implements Ingestor {
 
   /**
    * The check and the raw store's pre-write scan in one read of the file: every cell's problem
-   * counted, and the kept rows summarised for the write. Null when DuckDB fails on a value while
-   * converting it for the write's columns: the plain check then names the problem.
+   * counted, and the kept rows summarised for the write. Null when DuckDB fails reading the file
+   * or converting a value: the plain check then names the problem. Every value expression is also
+   * part of a problem expression, so today only unreadable input (corrupt Parquet pages) gets there.
    */
   async #checkAndSummarize(c: CheckedFile, request: IngestRequest): Promise<(CheckedFile & { kept: number }) | null> {
     const rejects = c.format === 'csv' ? `ibp_rejects_${++rejectTables}` : null;

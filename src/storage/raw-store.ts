@@ -287,18 +287,20 @@ export class RawStore {
         ? single.batchId
         : `g-${createHash('sha256').update(toWrite.map((p) => `${p.batchId}:${p.onlyDates ? [...p.onlyDates].sort().join(',') : '*'}`).join('|')).digest('hex').slice(0, 32)}`;
     const source = toWrite.find((p) => p.events.length > 0)?.events[0]?.source ?? '';
-    const staged = await this.#lake.stageFloat64(NUMERIC_COLUMNS, enc.columns, enc.rowCount);
     const written: string[] = [];
     const endWrite = this.#beginWrite(token, `batch-${groupId}`);
     try {
       const files: BatchRecord['files'] = [];
       const byDate = enc.dates.map((d, no) => ({ ...d, no })).sort((a, b) => (a.date < b.date ? -1 : 1));
-      for (const { date, rows, no } of byDate) {
-        const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${groupId}.parquet`);
-        await this.#lake.writeParquetAtomic(file, rawFileSelect(enc, staged, no, ingestionTs));
-        written.push(file);
-        files.push({ date, path: relative(this.#lake.root, file), rows });
-      }
+      // DuckDB scans the typed arrays in place (no copy into a table: that cost a fifth of a commit).
+      await this.#lake.withDoubles(NUMERIC_COLUMNS, [[enc.columns]], async ([rel]) => {
+        for (const { date, rows, no } of byDate) {
+          const file = this.#lake.path('raw', RAW_DATASET, `bar_size=${token}`, `date=${date}`, `batch-${groupId}.parquet`);
+          await this.#lake.writeParquetAtomic(file, rawFileSelect(enc, rel as string, no, ingestionTs));
+          written.push(file);
+          files.push({ date, path: relative(this.#lake.root, file), rows });
+        }
+      });
       const record: BatchRecord = { type: 'batch', batch_id: groupId, bar_size: token, source, rows: enc.rowCount, ingestion_ts: ingestionTs, files };
       if (groupId !== single?.batchId) record.parts = enc.parts.map((p) => ({ batch_id: p.batchId, rows: p.rows, dates: [...p.dates].sort() }));
       this.#ledger.append(record);
@@ -308,7 +310,6 @@ export class RawStore {
       throw err;
     } finally {
       endWrite();
-      await this.#lake.dropTable(staged);
     }
     for (const p of enc.parts) results.set(p.batchId, { batchId: p.batchId, written: true, rows: p.rows, dates: [...p.dates].sort() });
     if (this.#listeners.size > 0) {

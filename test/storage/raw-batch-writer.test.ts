@@ -213,18 +213,18 @@ describe('RawStore group writes', () => {
     expect(t.raw.hasBatch(b.batchId)).toBe(true);
   });
 
-  it('writes an unordered flush of many symbols sorted, with NULLs for missing wap, trade count, conId and NaN prices', async () => {
+  it('writes an unordered flush of many symbols sorted, with NULLs for missing wap, trade count, conId, request id and NaN prices', async () => {
     const ts = OPEN('2024-11-26');
     const events = [
       makeBar('SPY', ts + 60_000),
-      makeBar('AAPL', ts + 60_000, { wap: null, tradeCount: null, conId: null }),
+      makeBar('AAPL', ts + 60_000, { wap: null, tradeCount: null, conId: null, requestId: null }),
       makeBar('MSFT', ts),
       makeBar('AAPL', ts, { close: Number.NaN }),
     ];
     await t.raw.writeTwsBars(events, 'live-1', 5000);
     const file = join(t.dir, 'raw/tws_bars/bar_size=1min/date=2024-11-26/batch-live-1.parquet');
-    const rows = await t.lake.query<{ symbol: string; ts: number; close: number | null; wap: number | null; trade_count: number | null; con_id: number | null; ingestion_ts: number }>(
-      `SELECT symbol, ts, close, wap, trade_count, con_id, ingestion_ts FROM read_parquet(${sqlString(file)})`,
+    const rows = await t.lake.query<{ symbol: string; ts: number; close: number | null; wap: number | null; trade_count: number | null; con_id: number | null; ingestion_ts: number; request_id: string | null }>(
+      `SELECT symbol, ts, close, wap, trade_count, con_id, ingestion_ts, request_id FROM read_parquet(${sqlString(file)})`,
     );
     expect(rows.map((r) => [r.symbol, r.ts])).toEqual([
       ['AAPL', ts],
@@ -233,7 +233,7 @@ describe('RawStore group writes', () => {
       ['SPY', ts + 60_000],
     ]);
     expect(rows[0]?.close).toBeNull();
-    expect(rows[1]).toMatchObject({ wap: null, trade_count: null, con_id: null });
-    expect(rows[2]).toMatchObject({ wap: events[2]?.wap, trade_count: 10, con_id: events[2]?.conId, ingestion_ts: 5000 });
+    expect(rows[1]).toMatchObject({ wap: null, trade_count: null, con_id: null, request_id: null });
+    expect(rows[2]).toMatchObject({ wap: events[2]?.wap, trade_count: 10, con_id: events[2]?.conId, ingestion_ts: 5000, request_id: 'req-1' });
   });
 });
