@@ -93,13 +93,16 @@ export interface FeaturePipelineResult {
  * runs are put in order in JS), kernels run on subarray views (computeFeatureBatch), and only
  * DOUBLE outputs go back: DuckDB scans them from the typed arrays (Lake.withDoubles) and pairs
  * them by position with the source's keys, both being sorted by (symbol, ts), so each date is
- * written by one ordered COPY without a join or a sort.
+ * written by one ordered COPY without a join or a sort. A batch after the first of its symbols
+ * reads only the dates it computes: its lookback rows are carried over from the previous batch
+ * (already in memory), so each source file is read once per run — except with expression
+ * features, which DuckDB computes over the read's rows, lookback included.
  *
  * The daemon runs this next to live ingestion. Batches of WORKER_MIN_ROWS rows or more are
- * computed on a worker thread, pipelined with the next read and the previous write, so the event
- * loop only serves DuckDB (reads and scans that yield between 2,048-row vectors); smaller ones
- * are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run bench -- --only
- * features` reports the event-loop lag of the end-to-end runs.
+ * computed on a worker thread, pipelined with the next read and the previous segment's write,
+ * so the event loop only serves DuckDB (reads and scans that yield between 2,048-row vectors);
+ * smaller ones are computed inline, yielding every ~20,000 kernel rows (a few ms). `npm run
+ * bench -- --only features` reports the event-loop lag of the end-to-end runs.
  */
 export async function runFeaturePipeline(
   dates: readonly string[],
@@ -322,7 +325,20 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     if (j !== undefined) grid[(cSid[i] as number) * M + j] = cN[i] as number;
   }
   const plan = planFeatureBatches({ symbols: S, dates: M, firstTarget, rows: (s, j) => grid[s * M + j] as number, lookback: ctx.lookbackBars, budgetRows: ctx.budget });
-  const batches = plan.flatMap((segment, k) => segment.batches.map((batch, b) => ({ segment: k, batch, last: b === segment.batches.length - 1 })));
+  // A batch after the first of its symbols takes its history from the previous batch's rows
+  // (carried in memory) and reads only the dates it computes: each file is read once per run.
+  // Not with expression features: DuckDB computes those over the rows of the read, history
+  // included.
+  const carries = ctx.expressions.size === 0;
+  const batches = plan.flatMap((segment, k) =>
+    segment.batches.map((batch, b) => {
+      const carried = carries && k > 0;
+      const readFrom = carried ? batch.targetStart : batch.dateStart;
+      let rows = 0;
+      for (let s = batch.symbolStart; s < batch.symbolEnd; s++) for (let j = readFrom; j <= batch.targetEnd; j++) rows += grid[s * M + j] as number;
+      return { segment: k, batch, last: b === segment.batches.length - 1, carried, readFrom, rows };
+    }),
+  );
   if (mode === 'count') return batches.length;
   const runner = FeatureBatchRunner.shared();
   let writing: Promise<FeatureWriteResult> = Promise.resolve({ rows: 0, revisions: 0 });
@@ -331,15 +347,27 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
     ctx.revisions += w.revisions;
   };
   let outputs = new Map<number, Float64Array[][]>();
-  let reading = batches.length ? readBatch(ctx, readDates, (batches[0] as (typeof batches)[number]).batch) : null;
+  const read = (k: number): Promise<FeatureBatchInput> => {
+    const b = batches[k] as (typeof batches)[number];
+    return readBatch(ctx, readDates, b.batch, b.readFrom, b.rows);
+  };
+  // The rows a later batch of the same symbols takes as history, by its first symbol.
+  const carry = new Map<number, FeatureBatchInput['columns']>();
+  let reading = batches.length ? read(0) : null;
   try {
     for (let k = 0; k < batches.length; k++) {
-      const { batch, last } = batches[k] as (typeof batches)[number];
+      const { batch, last, carried, segment } = batches[k] as (typeof batches)[number];
       signal?.throwIfAborted();
-      const input = await (reading as Promise<FeatureBatchInput>);
+      const fresh = await (reading as Promise<FeatureBatchInput>);
+      const history = carried ? carry.get(batch.symbolStart) : undefined;
+      if (carried && !history) throw new StorageError(`feature run: no carried history for symbols ${batch.symbolStart}..${batch.symbolEnd - 1}`);
+      const input: FeatureBatchInput = history ? { ...fresh, carried: history } : fresh;
+      carry.delete(batch.symbolStart);
+      const next = batches.find((b) => b.segment === segment + 1 && b.batch.symbolStart === batch.symbolStart);
+      if (next?.carried) carry.set(batch.symbolStart, rowsFromDay(next.batch.dateStart < batch.targetStart && history ? [history, fresh.columns] : [fresh.columns], days[next.batch.dateStart] as number));
       const computing = runner.compute({ ...input, days, dateStart: batch.dateStart, targetStart: batch.targetStart, targetEnd: batch.targetEnd }, ctx.deps.compute);
       // Queued before the write of the previous segment, so DuckDB reads while the batch computes.
-      reading = k + 1 < batches.length ? readBatch(ctx, readDates, (batches[k + 1] as (typeof batches)[number]).batch) : null;
+      reading = k + 1 < batches.length ? read(k + 1) : null;
       const computed = await computing;
       for (const [j, cols] of computed) outputs.set(j, [...(outputs.get(j) ?? []), cols]);
       if (last && mode === 'check') outputs = new Map();
@@ -361,10 +389,33 @@ async function computeRun(ctx: RunContext, readDates: readonly string[], firstTa
   return batches.length;
 }
 
-/** Reads one batch's numeric inputs (string and boolean columns stay in DuckDB). */
-async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch): Promise<FeatureBatchInput> {
+type BatchColumns = FeatureBatchInput['columns'];
+
+/** The rows of `parts` whose session (epoch day) is `day` or later, copied into one set. */
+function rowsFromDay(parts: readonly BatchColumns[], day: number): BatchColumns {
+  let kept = 0;
+  for (const c of parts) for (let i = 0; i < c.day.length; i++) if ((c.day[i] as number) >= day) kept++;
+  const pick = (col: (c: BatchColumns) => Float64Array): Float64Array => {
+    const out = new Float64Array(kept);
+    let o = 0;
+    for (const c of parts) {
+      const src = col(c);
+      for (let i = 0; i < c.day.length; i++) if ((c.day[i] as number) >= day) out[o++] = src[i] as number;
+    }
+    return out;
+  };
+  const first = parts[0] as BatchColumns;
+  return { symbol: pick((c) => c.symbol), ts: pick((c) => c.ts), day: pick((c) => c.day), available: pick((c) => c.available), inputs: first.inputs.map((_, k) => pick((c) => c.inputs[k] as Float64Array)) };
+}
+
+/**
+ * Reads one batch's numeric inputs (string and boolean columns stay in DuckDB): the dates from
+ * `fromDate` (the batch's dateStart, or its targetStart when its history is carried) to its
+ * last; `rows` is what that read returns.
+ */
+async function readBatch(ctx: RunContext, readDates: readonly string[], batch: FeatureBatch, fromDate: number, rows: number): Promise<FeatureBatchInput> {
   const { lake, source } = ctx.deps;
-  const files = readDates.slice(batch.dateStart, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
+  const files = readDates.slice(fromDate, batch.targetEnd + 1).map((d) => sourcePartitionFile(lake, source, d));
   const scan = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
   // Asked of every file read (their footers only): in a lake written before curated rows had
   // an available_ts, a range may start in files without it and go on in files with it.
@@ -383,7 +434,7 @@ async function readBatch(ctx: RunContext, readDates: readonly string[], batch: F
   const from = exprs.length ? `(SELECT *, ${exprs.join(', ')} FROM ${scan} WHERE ${inBatch}) s` : `${scan} s WHERE s.${inBatch}`;
   // No ORDER BY: a DuckDB sort of the batch costs more than putting its (symbol, date) runs in
   // order in JS (each file is already sorted by symbol and ts).
-  const read = await lake.readDoubles(`SELECT ${select} FROM ${from}`, batch.rows);
+  const read = await lake.readDoubles(`SELECT ${select} FROM ${from}`, rows);
   ctx.batches++;
   ctx.rowsRead += read.rows;
   return {

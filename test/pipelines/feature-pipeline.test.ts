@@ -257,6 +257,10 @@ describe('feature pipeline: a range equals its days computed one at a time', () 
     // 1,000 rows fit one symbol's day with its 517 bars of history, never two: 2 symbols x 4 days = 8 reads.
     const small = await runFeaturePipeline(days, SYMBOLS, TECH, 'range-small', depsFor(t, store, { batchRows: 1000 }));
     expect(small.batches).toBe(8);
+    // Each stored session is read once per symbol however the run is cut (the 4 days and the one
+    // session of lookback before them): a later read takes its history from the previous one.
+    expect(whole.rowsRead).toBe(2 * 5 * 390);
+    expect(small.rowsRead).toBe(whole.rowsRead);
     for (const d of days) await runFeaturePipeline([d], SYMBOLS, TECH, 'daily', depsFor(t, store));
 
     const daily = await snapshot('daily', days[0] as string, days[3] as string);

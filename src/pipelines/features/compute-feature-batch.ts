@@ -42,6 +42,11 @@ export interface FeatureBatchInput {
     readonly available: Float64Array;
     readonly inputs: readonly Float64Array[];
   };
+  /**
+   * More rows of the batch, of the same shape: the history a previous read of the same symbols
+   * carries over (its runs may come before or after those of `columns`; they are sorted alike).
+   */
+  readonly carried?: FeatureBatchInput['columns'];
 }
 
 /**
@@ -64,6 +69,8 @@ interface Run {
   readonly j: number;
   readonly start: number;
   readonly end: number;
+  /** Which of the input's column sets holds it (see inSymbolOrder). */
+  readonly part?: number;
 }
 
 /** Specs that share a lookback are computed together, on one series. */
@@ -97,7 +104,11 @@ export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () =
   await loadCustomFeatures(group.features, input.modules);
   const dayIndex = new Map(input.days.map((d, j) => [d, j]));
   const sidOf = new Map(input.symbolKeys.map((k, sid) => [k, sid]));
-  const { symbol, ts, day, available, inputs } = inSymbolOrder(input.columns, runsOf(input.columns, sidOf, dayIndex));
+  const parts = input.carried ? [input.carried, input.columns] : [input.columns];
+  const { symbol, ts, day, available, inputs } = inSymbolOrder(
+    parts,
+    parts.flatMap((c, part) => runsOf(c, sidOf, dayIndex, part)),
+  );
   const n = ts.length;
   const columns = new Map(input.inputNames.map((c, k) => [c, inputs[k] as Float64Array]));
   const nanFill = new Float64Array(n).fill(NaN);
@@ -167,7 +178,7 @@ export async function computeFeatureBatch(input: FeatureBatchInput, pause?: () =
 }
 
 /** The rows as runs of one (symbol, date) each, ts strictly increasing inside, in input order. */
-function runsOf(c: FeatureBatchInput['columns'], sidOf: ReadonlyMap<number, number>, dayIndex: ReadonlyMap<number, number>): Run[] {
+function runsOf(c: FeatureBatchInput['columns'], sidOf: ReadonlyMap<number, number>, dayIndex: ReadonlyMap<number, number>, part = 0): Run[] {
   const { symbol, ts, day } = c;
   const runs: Run[] = [];
   for (let i = 0, n = ts.length; i < n; ) {
@@ -176,36 +187,45 @@ function runsOf(c: FeatureBatchInput['columns'], sidOf: ReadonlyMap<number, numb
     const sid = sidOf.get(symbol[i] as number);
     const j = dayIndex.get(day[i] as number);
     if (sid === undefined || j === undefined) throw new InputError(`feature batch: row ${i} has a symbol or session date that was not read`);
-    runs.push({ sid, j, start: i, end: k });
+    runs.push({ sid, j, start: i, end: k, part });
     i = k;
   }
   return runs;
 }
 
 /**
- * The columns reordered by (symbol id, ts): DuckDB returns each file's rows in order, but files
- * and row groups may interleave. Throws if a symbol's bars are not strictly increasing in ts
+ * The rows of the column sets `parts` (each run's `part`) as one set ordered by (symbol id, ts):
+ * DuckDB returns each file's rows in order, but files and row groups may interleave, and carried
+ * history comes in a set of its own. Throws if a symbol's bars are not strictly increasing in ts
  * across its runs (duplicate bars in the source).
  */
-function inSymbolOrder(c: FeatureBatchInput['columns'], runs: readonly Run[]): FeatureBatchInput['columns'] {
-  const { ts } = c;
-  const sorted = [...runs].sort((a, b) => a.sid - b.sid || (ts[a.start] as number) - (ts[b.start] as number));
+function inSymbolOrder(parts: readonly FeatureBatchInput['columns'][], runs: readonly Run[]): FeatureBatchInput['columns'] {
+  const tsOf = (r: Run, i: number): number => ((parts[r.part ?? 0] as FeatureBatchInput['columns']).ts[i] as number);
+  const sorted = [...runs].sort((a, b) => a.sid - b.sid || tsOf(a, a.start) - tsOf(b, b.start));
   for (let r = 1; r < sorted.length; r++) {
     const prev = sorted[r - 1] as Run;
     const cur = sorted[r] as Run;
-    if (prev.sid === cur.sid && !((ts[cur.start] as number) > (ts[prev.end - 1] as number))) {
-      throw new InputError(`feature source: duplicate or unordered bars for one symbol at ${new Date(ts[cur.start] as number).toISOString()}`);
+    if (prev.sid === cur.sid && !(tsOf(cur, cur.start) > tsOf(prev, prev.end - 1))) {
+      throw new InputError(`feature source: duplicate or unordered bars for one symbol at ${new Date(tsOf(cur, cur.start)).toISOString()}`);
     }
   }
-  if (sorted.every((r, k) => r === runs[k])) return c;
-  const reorder = (src: Float64Array): Float64Array => {
-    const dst = new Float64Array(src.length);
+  const only = parts[0] as FeatureBatchInput['columns'];
+  if (parts.length === 1 && sorted.every((r, k) => r === runs[k])) return only;
+  const total = parts.reduce((n, c) => n + c.ts.length, 0);
+  const reorder = (pick: (c: FeatureBatchInput['columns']) => Float64Array): Float64Array => {
+    const dst = new Float64Array(total);
     let at = 0;
     for (const r of sorted) {
-      dst.set(src.subarray(r.start, r.end), at);
+      dst.set(pick(parts[r.part ?? 0] as FeatureBatchInput['columns']).subarray(r.start, r.end), at);
       at += r.end - r.start;
     }
     return dst;
   };
-  return { symbol: reorder(c.symbol), ts: reorder(c.ts), day: reorder(c.day), available: reorder(c.available), inputs: c.inputs.map(reorder) };
+  return {
+    symbol: reorder((c) => c.symbol),
+    ts: reorder((c) => c.ts),
+    day: reorder((c) => c.day),
+    available: reorder((c) => c.available),
+    inputs: only.inputs.map((_, k) => reorder((c) => c.inputs[k] as Float64Array)),
+  };
 }

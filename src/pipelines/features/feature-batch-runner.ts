@@ -39,8 +39,8 @@ export class FeatureBatchRunner {
   #onWorker(input: FeatureBatchInput): Promise<FeatureBatchOutput> {
     const worker = this.#ensureWorker();
     const id = ++this.#next;
-    const c = input.columns;
-    const transfer = [...new Set([c.symbol, c.ts, c.day, c.available, ...c.inputs].map((a) => a.buffer as ArrayBuffer))];
+    const arrays = [input.columns, ...(input.carried ? [input.carried] : [])].flatMap((c) => [c.symbol, c.ts, c.day, c.available, ...c.inputs]);
+    const transfer = [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) worker.ref();
