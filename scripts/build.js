@@ -6,13 +6,14 @@
 // zod, 72 of yaml, 181 of @duckdb/node-api), and resolving, reading and compiling them one by one was the largest
 // part of its start-up. The bundle keeps start-up lazy: `dist/cli/main.js` holds commander and the command files,
 // and each `await import()` of a command's implementation becomes a chunk loaded only when that command runs
-// (BUNDLE_LAYOUT below). Packages that load native code or files by path stay outside (EXTERNAL_PACKAGES).
+// (BUNDLE_LAYOUT below). Packages that load native code or files by path stay outside (scripts/bundle-options.js).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import process from 'node:process';
 import { STAMP_FILE, sourceSnapshot } from '../bin/dist-freshness.js';
+import { bundleOptions } from './bundle-options.js';
 
 const root = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -21,13 +22,6 @@ if (!(args.length === 0 || (args.length === 2 && args[0] === '--out-dir'))) {
   process.exit(2);
 }
 const outDir = args.length === 2 ? resolve(args[1]) : join(root, 'dist');
-
-/**
- * Packages bundled into dist/ (pure JavaScript, no files read by path). Every other package stays an
- * import of node_modules: @duckdb/node-bindings (the native library), pino and pino-pretty (worker-thread
- * transports found by path), @stoqey/ib, pg, prom-client, dotenv, uplot (its files are served as they are).
- */
-const BUNDLED_PACKAGES = ['@duckdb/node-api', 'commander', 'croner', 'yaml', 'zod'];
 
 /**
  * Every output lands in dist/cli/: the entry `main.js`, the feature worker (feature-batch-runner.ts starts
@@ -40,37 +34,6 @@ const BUNDLE_LAYOUT = {
     { in: 'src/pipelines/features/feature-batch-worker.ts', out: 'cli/feature-batch-worker' },
   ],
   chunkNames: 'cli/[name]-[hash]',
-};
-
-function packageOf(specifier) {
-  const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
-}
-
-/**
- * src/storage/duckdb-api.ts loads @duckdb/node-api with `createRequire(import.meta.url)(…)`, which a
- * bundler cannot follow (it is the fast way to load the package from the sources: see that file). In the
- * bundle a plain `require()` of it lets esbuild inline the package's 181 files.
- */
-const DUCKDB_API_LOAD = "createRequire(import.meta.url)('@duckdb/node-api')";
-const bundleDuckdbApi = {
-  name: 'bundle-duckdb-api',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]src[\\/]storage[\\/]duckdb-api\.ts$/ }, (a) => {
-      const text = readFileSync(a.path, 'utf8');
-      if (!text.includes(DUCKDB_API_LOAD)) {
-        return { errors: [{ text: `${relative(root, a.path)} no longer contains ${DUCKDB_API_LOAD}; update scripts/build.js` }] };
-      }
-      return { contents: text.replace(DUCKDB_API_LOAD, "require('@duckdb/node-api')"), loader: 'ts' };
-    });
-  },
-};
-
-const externalPackages = {
-  name: 'external-packages',
-  setup(build) {
-    build.onResolve({ filter: /^[^./]/ }, (a) => (a.path.startsWith('node:') || BUNDLED_PACKAGES.includes(packageOf(a.path)) ? undefined : { external: true }));
-  },
 };
 
 // Only ever delete a previous build (or an empty folder), never a folder given by mistake.
@@ -95,22 +58,7 @@ if (check.status !== 0) {
 }
 const esbuild = await import('esbuild');
 try {
-  await esbuild.build({
-    absWorkingDir: root,
-    ...BUNDLE_LAYOUT,
-    outdir: outDir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    sourcemap: true,
-    // Bundled CommonJS (commander, @duckdb/node-api) calls require() for built-ins and for
-    // @duckdb/node-bindings: an ES module has no `require` of its own.
-    banner: { js: "import { createRequire as __ibpipeCreateRequire } from 'node:module'; const require = __ibpipeCreateRequire(import.meta.url);" },
-    plugins: [bundleDuckdbApi, externalPackages],
-    logLevel: 'warning',
-  });
+  await esbuild.build({ ...bundleOptions(root, { ...BUNDLE_LAYOUT, outdir: outDir }), sourcemap: true });
 } catch {
   process.stderr.write(`build: esbuild failed; ${outDir} has no stamp and will not run\n`);
   process.exit(1);

@@ -26,7 +26,7 @@ export interface RawBatchPart {
   readonly series?: string | null | undefined;
 }
 
-/** Numeric columns staged per row; everything else is a per-row key into `keys`. */
+/** Numeric columns handed to DuckDB per row (Lake.withDoubles); everything else is a per-row key into `keys`. */
 export const NUMERIC_COLUMNS = ['ts', 'open', 'high', 'low', 'close', 'volume', 'wap', 'trade_count', 'key', 'date_no'] as const;
 
 /** What stays constant along a run of rows: one entry per distinct combination. */

@@ -32,7 +32,7 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
 
 beforeAll(async () => {
   mkdirSync(join(checkout, 'scripts'), { recursive: true });
-  for (const f of ['bin', 'src', 'config', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.js']) cpSync(join(REPO, f), join(checkout, f), { recursive: true });
+  for (const f of ['bin', 'src', 'config', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.js', 'scripts/bundle-options.js']) cpSync(join(REPO, f), join(checkout, f), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
   const r = await run(process.execPath, ['scripts/build.js'], checkout); // = npm run build
   expect(r.code, r.stderr + r.stdout).toBe(0);

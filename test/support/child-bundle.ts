@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
+import { bundleOptions } from '../../scripts/bundle-options.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -25,22 +26,6 @@ export const CHILD_ENTRIES: Readonly<Record<string, string>> = {
   'test/support/temp-writer.ts': 'temp-writer',
 };
 
-/** Packages that load no native code and no file by path: safe to bundle. */
-const BUNDLED_PACKAGES = new Set(['commander', 'croner', 'yaml', 'zod']);
-
-function externalPackagesExcept(bundled: ReadonlySet<string>): Plugin {
-  return {
-    name: 'external-packages',
-    setup(b) {
-      b.onResolve({ filter: /^[^./]/ }, (a) => {
-        const parts = a.path.split('/');
-        const pkg = a.path.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] as string);
-        return a.path.startsWith('node:') || bundled.has(pkg) ? undefined : { external: true };
-      });
-    },
-  };
-}
-
 /** The bundled JavaScript of a child entry point, or null when the file is not bundled (or no bundle was made). */
 export function childBundleFor(file: string): string | null {
   const name = CHILD_ENTRIES[file];
@@ -57,21 +42,6 @@ export function childBundleFor(file: string): string | null {
  */
 export default async function setup(): Promise<void> {
   rmSync(CHILD_BUNDLE_DIR, { recursive: true, force: true });
-  await build({
-    absWorkingDir: REPO,
-    entryPoints: Object.entries(CHILD_ENTRIES).map(([from, name]) => ({ in: from, out: name })),
-    outdir: CHILD_BUNDLE_DIR,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // Pure-JavaScript packages bundled in, as `npm run build` does (a start no longer resolves and
-    // compiles their few hundred files one by one); every other package stays an import of
-    // node_modules: native code and files found by path (DuckDB, pino's transports, uplot's assets).
-    plugins: [externalPackagesExcept(BUNDLED_PACKAGES)],
-    // Bundled CommonJS (commander) calls require(): an ES module has none of its own.
-    banner: { js: "import { createRequire as __testCreateRequire } from 'node:module'; const require = __testCreateRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  // The build's options (scripts/bundle-options.js: the same packages inlined, the same lazy chunks).
+  await build(bundleOptions(REPO, { entryPoints: Object.entries(CHILD_ENTRIES).map(([from, name]) => ({ in: from, out: name })), outdir: CHILD_BUNDLE_DIR }));
 }
