@@ -199,13 +199,9 @@ export class InferenceFeatureStore {
   /** Last row per symbol of a partition file, cached per file version. */
   async #summary(file: string, columns: readonly string[]): Promise<ReadonlyMap<string, Candidate>> {
     const version = fileVersion(file);
-    const key = `${file}|${columns.join(',')}`;
-    const cached = this.#summaries.get(key);
-    if (cached && cached.version === version) {
-      this.#summaries.delete(key);
-      this.#summaries.set(key, cached);
-      return cached.bySymbol;
-    }
+    const key = cacheKey(file, columns);
+    const cached = currentEntry(this.#summaries, key, version);
+    if (cached) return cached.bySymbol;
     const rows = await this.#lake.query(
       `SELECT * FROM ${asOfPointSql({ relation: `read_parquet(${sqlString(file)}, hive_partitioning = false)`, time: 'epoch_ms(available_ts)', keys: ['symbol'], t: Number.MAX_SAFE_INTEGER, policy: POINT_IN_TIME })}`,
     );
@@ -228,12 +224,12 @@ export class InferenceFeatureStore {
     const file = this.#partitions.partitionFile(group, version, date);
     if (!record || !existsSync(file)) return;
     this.#columnsIfReady(file, record.columns);
-    await this.#columnCache.get(`${file}|${record.columns.join(',')}`)?.pending;
+    await this.#columnCache.get(cacheKey(file, record.columns))?.pending;
   }
 
   /** The cached copy of a partition if it is loaded and current; never starts a load. */
   #cachedColumns(file: string, columns: readonly string[]): PartitionColumns | undefined {
-    const cached = this.#columnCache.get(`${file}|${columns.join(',')}`);
+    const cached = this.#columnCache.get(cacheKey(file, columns));
     return cached && cached.version === fileVersionOrNull(file) ? (cached.ready ?? undefined) : undefined;
   }
 
@@ -246,13 +242,9 @@ export class InferenceFeatureStore {
    */
   #columnsIfReady(file: string, columns: readonly string[]): PartitionColumns | undefined {
     const version = fileVersion(file);
-    const key = `${file}|${columns.join(',')}`;
-    const cached = this.#columnCache.get(key);
-    if (cached && cached.version === version) {
-      this.#columnCache.delete(key);
-      this.#columnCache.set(key, cached);
-      return cached.ready ?? undefined;
-    }
+    const key = cacheKey(file, columns);
+    const cached = currentEntry(this.#columnCache, key, version);
+    if (cached) return cached.ready ?? undefined;
     const entry: ColumnCacheEntry = { version, ready: null, pending: null };
     const current = (): boolean => this.#columnCache.get(key) === entry;
     entry.pending = this.#loadColumns(file, columns).then(
@@ -374,6 +366,20 @@ function fileVersionOrNull(file: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** The caches' key: a partition file read for a list of columns. */
+function cacheKey(file: string, columns: readonly string[]): string {
+  return `${file}|${columns.join(',')}`;
+}
+
+/** The entry under `key` if it was made from this version of its file, moved to most recently used. */
+function currentEntry<V extends { readonly version: string }>(map: Map<string, V>, key: string, version: string): V | undefined {
+  const cached = map.get(key);
+  if (cached === undefined || cached.version !== version) return undefined;
+  map.delete(key);
+  map.set(key, cached);
+  return cached;
 }
 
 function evict<K, V>(map: Map<K, V>, max: number): void {
