@@ -15,9 +15,11 @@ import { entityRuleFailuresSql, isEntityRule, outlierPasses, rowRuleFailuresSql,
  * - `symbols (symbol VARCHAR, cal BIGINT, sid BIGINT)`: the instruments of the run, their
  *   calendar and a small distinct number (< 2^20);
  * - `sessions (cal BIGINT, cal_name VARCHAR, date VARCHAR, day BIGINT, open_ms, close_ms, cut_ms,
- *   as_of_ms, now_ms BIGINT, final BOOLEAN)`: each calendar's session of each date (`day` numbers
- *   the dates); bars start at most at `cut_ms` (complete at the run's now); staleness is judged at
- *   `as_of_ms`; `final` when the run is past the close plus `gaps.final_grace` (intraday-cutoff.ts);
+ *   as_of_ms, now_ms BIGINT, final BOOLEAN, n_full, n_cut BIGINT)`: each calendar's session of each
+ *   date (`day` numbers the dates); bars start at most at `cut_ms` (complete at the run's now);
+ *   staleness is judged at `as_of_ms`; `final` when the run is past the close plus
+ *   `gaps.final_grace` (intraday-cutoff.ts); `n_full` grid bars (breaks left out), `n_cut` of them
+ *   start at most at `cut_ms` ({@link sessionGridCounts});
  * - `breaks (cal BIGINT, date VARCHAR, start_ms, end_ms BIGINT)`: pauses inside sessions.
  * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files; a
  * (date, symbol) pair is keyed by one number, `gid = day * 2^20 + sid`, for cheap joins and sorts.
@@ -120,7 +122,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const freq = cfg.barMs;
   const t = (name: string): string => `${prefix}_${name}`;
   const grid = t('grid');
-  const sess = t('sess');
+  const sess = inputs.sessions;
   const rows = t('rows');
   const dups = t('dups');
   const fail = t('fail');
@@ -144,19 +146,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   rules.push({ index: maxGapIdx, name: 'max_gap_bars', type: 'gap', severity: cfg.gaps.over_limit.severity, action: cfg.gaps.over_limit.action, perBar: false });
   const dqRule = (i: number): PlannedRule => rules[VALIDITY_RULE_NAMES.length + i] as PlannedRule;
 
-  // The calendar grid: each calendar's bar starts of each session (breaks left out), with their
-  // slot index; then the sessions with their breaks as a list and the slots complete at now.
+  // The calendar grid: each calendar's bar starts of each session (breaks left out), with their slot index.
   const gridSql = `CREATE TEMP TABLE ${grid} AS
     SELECT cal, day, ts, row_number() OVER (PARTITION BY cal, day ORDER BY ts) - 1 AS slot
     FROM (SELECT s.cal, s.day, s.date, unnest(range(s.open_ms, s.close_ms, ${freq})) AS ts FROM ${inputs.sessions} s) g
     WHERE NOT EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = g.cal AND b.date = g.date AND g.ts >= b.start_ms AND g.ts < b.end_ms)`;
-  const sessSql = `CREATE TEMP TABLE ${sess} AS
-    SELECT s.*, coalesce(b.breaks, []) AS breaks,
-           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day AND g.ts <= s.cut_ms) AS n_cut,
-           (SELECT count(*) FROM ${grid} g WHERE g.cal = s.cal AND g.day = s.day) AS n_full
-    FROM ${inputs.sessions} s
-    LEFT JOIN (SELECT cal, date, list({'s': start_ms, 'e': end_ms} ORDER BY start_ms) AS breaks FROM ${inputs.breaks} GROUP BY ALL) b
-      ON b.cal = s.cal AND b.date = s.date`;
   // The raw rows of the run's instruments on their session dates.
   // The session's bounds ride along (s_*) so that later steps need not join the sessions again.
   const rawRows = `(SELECT r.*, y.cal, s.day * ${GID_SPAN} + y.sid AS gid, s.day AS s_day, s.open_ms AS s_open, s.close_ms AS s_close, s.cut_ms AS s_cut, s.now_ms AS s_now
@@ -195,7 +189,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // materialized: a second scan of the raw file costs less than copying every row once more.
   const rowsSql = `CREATE TEMP TABLE ${rows} AS
     WITH r AS NOT MATERIALIZED (
-      SELECT gid, date, cal, symbol, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
+      SELECT gid, cal AS s_cal, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
              CASE WHEN trade_count >= 0 THEN trade_count END AS trade_count,
              ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion,
@@ -207,19 +201,23 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
       QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
     ), x AS (
-      SELECT l.* EXCLUDE (s_day, s_open, s_close, s_cut, s_now), g.slot,
+      SELECT l.* EXCLUDE (s_cal, s_day, s_open, s_close, s_cut, s_now), g.slot,
              g.slot IS NOT NULL AND l.ts <= l.s_cut AS on_grid,
              NOT (g.slot IS NOT NULL AND l.ts <= l.s_cut) AND l.ts >= l.s_open AND l.ts < l.s_close AND l.ts + ${freq} > l.s_now AS incomplete
       FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
-      LEFT JOIN ${grid} g ON g.cal = l.cal AND g.day = l.s_day AND g.ts = l.ts
+      LEFT JOIN ${grid} g ON g.cal = l.s_cal AND g.day = l.s_day AND g.ts = l.ts
     )
     SELECT * FROM x`;
 
+  // The rows table holds no text: names (date, symbol) cost more to materialize than all the
+  // numbers. They come back from the grids' table (one row per gid) by a join, which the few
+  // statements that need them run after their filters.
+  const named = (rel: string): string => `(SELECT x.*, n.date, n.symbol FROM ${rel} x JOIN ${gids} n ON n.gid = x.gid)`;
   const valid = `(SELECT * FROM ${rows} WHERE vrule_idx IS NULL)`;
   // The invalid rows gathered before their reasons are formatted (the formatting macros cost
   // per input chunk: see rules-sql.ts).
   const failParts = [`SELECT vrule_idx AS rule_idx, gid, date, symbol, ts, ${vreason} AS reason
-    FROM (WITH f AS MATERIALIZED (SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL) SELECT * FROM f)`];
+    FROM (WITH f AS MATERIALIZED (SELECT * FROM ${named(`(SELECT * FROM ${rows} WHERE vrule_idx IS NOT NULL)`)}) SELECT * FROM f)`];
   // Outlier rules in two steps: the cheap pass lists the rows in doubt among the failures (rule
   // index -1 - i, moved to a table of their own right after), and the exact pass (Math.log and the
   // formatting macros, tens of ms to plan) runs only when there are any, usually not.
@@ -234,7 +232,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       exactParts.push(`SELECT ${idx}, gid, date, symbol, ts, reason FROM (${passes.exact(`(SELECT gid, ts FROM ${doubt} WHERE rule_idx = ${-1 - idx})`)})`);
       return;
     }
-    const sql = rowRuleFailuresSql(r, valid, gids);
+    const sql = rowRuleFailuresSql(r, named(valid), gids);
     if (sql !== null) failParts.push(`SELECT ${idx} AS rule_idx, gid, date, symbol, ts, reason FROM (${sql})`);
   });
   const failSql = `CREATE TEMP TABLE ${fail} AS
@@ -268,12 +266,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     WITH ruled AS MATERIALIZED (${quarRules})
     SELECT * FROM ruled
     UNION ALL
-    SELECT k.gid, k.date, k.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
-        WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || k.date || '..' || k.date
-        WHEN len(list_filter(s.breaks, b -> b.s <= k.ts AND k.ts < b.e)) > 0 THEN ' falls in a trading break of ' || s.cal_name || ' session ' || k.date
-        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || k.date END, NULL
-    FROM ${keptOf('ruled')} k JOIN ${sess} s ON s.cal = k.cal AND s.date = k.date
-    WHERE NOT k.on_grid AND NOT k.incomplete`;
+    SELECT k.gid, n.date, n.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
+        WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || n.date || '..' || n.date
+        WHEN EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = s.cal AND b.date = n.date AND b.start_ms <= k.ts AND k.ts < b.end_ms) THEN ' falls in a trading break of ' || s.cal_name || ' session ' || n.date
+        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || n.date END, NULL
+    FROM (SELECT * FROM ${keptOf('ruled')} WHERE NOT on_grid AND NOT incomplete) k JOIN ${gids} n ON n.gid = k.gid JOIN ${sess} s ON s.cal = n.cal AND s.day = n.day`;
 
   // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
   const qwideSql = `SELECT r.gid, coalesce(epoch_ms(r.ts), 0) AS ts, r.source, r.con_id, r.what_to_show, r.request_id, r.batch_id, epoch_ms(r.ingestion_ts) AS ingestion_ts
@@ -284,7 +281,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const values = CURATED_MASK_COLUMNS.map(sqlIdent);
   // Observed bars: the kept rows on the grid. A view, not a table: copying two million rows
   // costs more than filtering them again for each of the few statements that read them.
-  const obsRel = `(SELECT gid, date, symbol, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid)`;
+  const obsRel = `(SELECT gid, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid)`;
   const gridGid = `s.day * ${GID_SPAN} + y.sid`;
   // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
   // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
@@ -329,6 +326,10 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
 
+  // A gid's date: the pass's dates are few (a CASE over the day number costs less than a join).
+  function dateOfGid(g: string): string {
+    return `CASE ${g} // ${GID_SPAN} ${dates.map((d, i) => `WHEN ${i} THEN ${sqlString(d)}`).join(' ')} END`;
+  }
   // One date's rows of a table keyed by gid: an integer range, cheap to scan for every date of a pass.
   const dayOf = (date: string): string => {
     const day = dates.indexOf(date);
@@ -351,7 +352,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const finite = (c: string): string => `CASE WHEN isfinite(r.${c}) THEN r.${c} END AS ${c}`;
   const quarantineColumns = [
     'w.source',
-    'r.symbol',
+    'q.symbol',
     'w.con_id',
     'w.what_to_show',
     `${instant('r.ts')} AS ts`,
@@ -375,23 +376,23 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   return {
     rules,
     compute: [
-      ...[gridSql, sessSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
+      ...[gridSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
       ...outlierSteps,
       ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],
-    drop: [grid, sess, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    drop: [grid, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     // One scan of the rows; the few incomplete rows a DQ rule quarantined and the superseded
     // versions are counted apart (joining every row with them costs more than the counts).
     countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
-      FROM (SELECT date, count(*) AS deduped,
+      FROM (SELECT ${dateOfGid('gid')} AS date, count(*) AS deduped,
         count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
         count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
         count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete) AS incomplete,
         ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
-        FROM ${rows} GROUP BY date) c
+        FROM ${rows} GROUP BY ALL) c
       LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = c.date
-      LEFT JOIN (SELECT r.date, count(*) AS n FROM ${rows} r SEMI JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts AND q.stage = 'dq'
-                 WHERE r.vrule_idx IS NULL AND r.incomplete GROUP BY r.date) qi ON qi.date = c.date
+      LEFT JOIN (SELECT q.date, count(*) AS n FROM ${rows} r JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts AND q.stage = 'dq'
+                 WHERE r.vrule_idx IS NULL AND r.incomplete GROUP BY q.date) qi ON qi.date = c.date
       ORDER BY c.date`,
     cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
     failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
@@ -402,8 +403,23 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
         FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
       ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
-    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${obsRel} WHERE ${dayOf(date)}
+    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${named(obsRel)} WHERE ${dayOf(date)}
       UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE ${dayOf(date)}`,
     quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
   };
+}
+
+/**
+ * A session's grid bars (`range(open, close, barMs)` outside its breaks) and how many of them
+ * start at most at `cut`: the `n_full` and `n_cut` of the staged sessions.
+ */
+export function sessionGridCounts(open: number, close: number, breaks: readonly { readonly start: number; readonly end: number }[], barMs: number, cut: number): { full: number; cut: number } {
+  let full = 0;
+  let upToCut = 0;
+  for (let ts = open; ts < close; ts += barMs) {
+    if (breaks.some((b) => ts >= b.start && ts < b.end)) continue;
+    full++;
+    if (ts <= cut) upToCut++;
+  }
+  return { full, cut: upToCut };
 }

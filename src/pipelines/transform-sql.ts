@@ -21,7 +21,7 @@ import {
   type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
-import { compileTransformPlan, CURATED_SORT_KEY, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
+import { compileTransformPlan, CURATED_SORT_KEY, sessionGridCounts, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
 
 /**
  * The transform as set-based SQL (issue 17): raw → curated for one or many session dates with
@@ -136,7 +136,7 @@ export class TransformPass {
       if (id === undefined) calIds.set(cal, (id = calIds.size));
       return id;
     });
-    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[], final: [] as boolean[] };
+    const sessions = { cal: [] as number[], cal_name: [] as string[], date: [] as string[], day: [] as number[], open_ms: [] as number[], close_ms: [] as number[], cut_ms: [] as number[], as_of_ms: [] as number[], now_ms: [] as number[], final: [] as boolean[], n_full: [] as number[], n_cut: [] as number[] };
     const breaks = { cal: [] as number[], date: [] as string[], start_ms: [] as number[], end_ms: [] as number[] };
     const results = new Map<string, DateResult>();
     let maxSlots = 1;
@@ -154,7 +154,11 @@ export class TransformPass {
         maxSlots = Math.max(maxSlots, Math.ceil((session.close - session.open) / freq));
         sessions.close_ms.push(session.close);
         // A daily bar (one per session, stamped at the open) is complete at the session's close.
-        sessions.cut_ms.push(daily ? (session.close <= now ? session.open : session.open - 1) : now - freq);
+        const cut = daily ? (session.close <= now ? session.open : session.open - 1) : now - freq;
+        sessions.cut_ms.push(cut);
+        const counts = sessionGridCounts(session.open, session.close, session.breaks ?? [], freq, cut);
+        sessions.n_full.push(counts.full);
+        sessions.n_cut.push(counts.cut);
         // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
         sessions.as_of_ms.push(tradedUntil(session, Math.min(now, session.close)));
         sessions.now_ms.push(now);
@@ -201,6 +205,8 @@ export class TransformPass {
         { name: 'day', type: 'BIGINT' },
         ...(['open_ms', 'close_ms', 'cut_ms', 'as_of_ms', 'now_ms'] as const).map((name) => ({ name, type: 'BIGINT' as const })),
         { name: 'final', type: 'BOOLEAN' },
+        { name: 'n_full', type: 'BIGINT' },
+        { name: 'n_cut', type: 'BIGINT' },
       ],
       sessions,
       sessions.cal.length,
