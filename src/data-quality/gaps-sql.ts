@@ -32,6 +32,8 @@ import { resolveImputation } from './gaps.js';
  */
 export interface GapSqlInputs {
   readonly observed: string;
+  /** `(gid, n)`: the observed bars of each grid with any (`observed` grouped by gid, or the same counts had more cheaply). */
+  readonly observedCounts: string;
   readonly missing: string;
   readonly extent: string;
   readonly grid: string;
@@ -206,7 +208,7 @@ export function gapReportsSql(config: Config, inputs: GapSqlInputs, runs: string
       coalesce(i.imputed, 0) AS imputed, coalesce(i.unfilled, 0) AS unfilled, coalesce(r.gaps, 0) AS gaps, coalesce(r.longest, 0) AS longest_gap,
       coalesce(r.over_limit, []) AS over_limit
     FROM ${inputs.extent} e
-    LEFT JOIN (SELECT gid, count(*) AS n FROM ${inputs.observed} GROUP BY gid) o ON o.gid = e.gid
+    LEFT JOIN ${inputs.observedCounts} o ON o.gid = e.gid
     LEFT JOIN (SELECT gid, count(*) AS gaps, max(len) AS longest,
                       list({'start': start_ts, 'bars': len} ORDER BY s0) FILTER (WHERE len > ${config.max_gap_bars}) AS over_limit
                FROM ${runs} GROUP BY gid) r ON r.gid = e.gid

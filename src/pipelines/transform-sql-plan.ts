@@ -184,7 +184,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const extra = wide.filter((c) => cfg.rules.some((r) => ruleColumnsRead(r).includes(c)));
   const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
   const dupsSql = `CREATE TEMP TABLE ${dups} AS
-    SELECT gid, any_value(date) AS date, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
+    SELECT gid, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
   // `r` is read twice (rows without other versions; the few keys with several) rather than
   // materialized: a second scan of the raw file costs less than copying every row once more.
   const rowsSql = `CREATE TEMP TABLE ${rows} AS
@@ -262,14 +262,18 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       : ''}`;
   const keptOf = (q: string): string => `(SELECT r.* FROM ${rows} r ANTI JOIN ${q} q ON q.gid = r.gid AND q.ts = r.ts WHERE r.vrule_idx IS NULL)`;
   const kept = keptOf(quar);
+  // A quarantined row's on_grid and incomplete flags (as the rows table has them), from its grid's
+  // session: the counts leave out the quarantined rows without another scan of the rows.
+  const onGrid = `(g.slot IS NOT NULL AND q.ts <= e.cut_ms)`;
   const quarSql = `CREATE TEMP TABLE ${quar} AS
     WITH ruled AS MATERIALIZED (${quarRules})
-    SELECT * FROM ruled
+    SELECT q.*, ${onGrid} AS on_grid, NOT ${onGrid} AND q.ts >= e.open_ms AND q.ts < e.close_ms AND q.ts + ${freq} > e.now_ms AS incomplete
+    FROM ruled q JOIN ${gids} e ON e.gid = q.gid LEFT JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.ts = q.ts
     UNION ALL
     SELECT k.gid, n.date, n.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
         WHEN NOT (k.ts >= s.open_ms AND k.ts < s.close_ms) THEN ' is outside the ' || s.cal_name || ' sessions ' || n.date || '..' || n.date
         WHEN EXISTS (SELECT 1 FROM ${inputs.breaks} b WHERE b.cal = s.cal AND b.date = n.date AND b.start_ms <= k.ts AND k.ts < b.end_ms) THEN ' falls in a trading break of ' || s.cal_name || ' session ' || n.date
-        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || n.date END, NULL
+        ELSE ${sqlString(` is not on the ${cfg.gaps.frequency} grid of session `)} || n.date END, NULL, false, false
     FROM (SELECT * FROM ${keptOf('ruled')} WHERE NOT on_grid AND NOT incomplete) k JOIN ${gids} n ON n.gid = k.gid JOIN ${sess} s ON s.cal = n.cal AND s.day = n.day`;
 
   // The raw columns the rows table leaves out, for the quarantined rows only: the version kept.
@@ -287,12 +291,23 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
   // committed raw bar (any version, valid or not), none without raw rows. Rows never lie past
   // that bar, so which rows are on the grid (cut at now) does not change.
+  // Everything later steps count per grid over the rows, in the one scan that finds each grid's
+  // newest bar: the entity rules' stats, the run's counts, the observed bars of the gap reports.
+  const rowStatsSql = `SELECT gid, max(ts) AS newest,
+      count(*) AS deduped,
+      count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
+      count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
+      count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete) AS incomplete,
+      count(*) FILTER (WHERE vrule_idx IS NULL AND on_grid) AS valid_on_grid,
+      max(ts) FILTER (WHERE vrule_idx IS NULL) AS last_valid_ts,
+      ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n      ')}
+    FROM ${rows} GROUP BY gid`;
   const gidsSql = `CREATE TEMP TABLE ${gids} AS
     WITH g AS (
-      SELECT ${gridGid} AS gid, y.symbol, s.date, s.cal, s.day, s.final, s.n_cut, s.n_full, w.newest,
+      SELECT ${gridGid} AS gid, y.symbol, s.date, s.cal, s.day, s.final, s.n_cut, s.n_full, s.open_ms, s.close_ms, s.cut_ms, s.now_ms, w.* EXCLUDE (gid),
              CASE WHEN s.final THEN s.cut_ms WHEN w.newest IS NULL THEN NULL ELSE least(s.cut_ms, w.newest) END AS cut_g
       FROM ${inputs.symbols} y JOIN ${sess} s ON s.cal = y.cal
-      LEFT JOIN (SELECT gid, max(ts) AS newest FROM ${rows} GROUP BY gid) w ON w.gid = ${gridGid}
+      LEFT JOIN (${rowStatsSql}) w ON w.gid = ${gridGid}
     )
     SELECT g.*, coalesce(gr.slot + 1, 0) AS n_slots
     FROM g ASOF LEFT JOIN ${grid} gr ON gr.cal = g.cal AND gr.day = g.day AND g.cut_g >= gr.ts`;
@@ -302,16 +317,18 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       FROM ${gids} e JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.slot < e.n_slots
       LEFT JOIN (SELECT gid, bitstring_agg(slot, 0, ${Math.max(1, cfg.maxSlots - 1)}) AS seen FROM ${obsRel} GROUP BY gid) o ON o.gid = e.gid
       WHERE o.seen IS NULL OR get_bit(o.seen, CAST(g.slot AS INTEGER)) = 0)`;
-  const gaps: GapSqlInputs = { observed: obsRel, missing, extent: gids, grid };
+  // Observed bars per grid: the valid ones on it less those a DQ rule quarantined.
+  const observedCounts = `(SELECT e.gid, e.valid_on_grid - coalesce(q.n, 0) AS n FROM ${gids} e
+      LEFT JOIN (SELECT gid, count(*) AS n FROM ${quar} WHERE stage = 'dq' AND on_grid GROUP BY gid) q ON q.gid = e.gid WHERE e.valid_on_grid IS NOT NULL)`;
+  const gaps: GapSqlInputs = { observed: obsRel, observedCounts, missing, extent: gids, grid };
   const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
   const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
   const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
   const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
 
   // Per-instrument stats for the entity rules (bar_count, staleness), computed in their statement.
-  const statsSql = `SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(v.observed, 0) AS observed, v.last_ts, s.as_of_ms AS as_of
-    FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day
-    LEFT JOIN (SELECT gid, count(*) FILTER (WHERE on_grid) AS observed, max(ts) AS last_ts FROM ${valid} GROUP BY gid) v ON v.gid = e.gid`;
+  const statsSql = `SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(e.valid_on_grid, 0) AS observed, e.last_valid_ts AS last_ts, s.as_of_ms AS as_of
+    FROM ${gids} e JOIN ${sess} s ON s.cal = e.cal AND s.day = e.day`;
 
   const laterFails: string[] = [];
   cfg.rules.forEach((r, i) => {
@@ -381,18 +398,13 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],
     drop: [grid, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    // One scan of the rows; the few incomplete rows a DQ rule quarantined and the superseded
-    // versions are counted apart (joining every row with them costs more than the counts).
+    // Sums of the per-grid counts; the superseded versions and the few incomplete rows a DQ rule
+    // quarantined are counted apart.
     countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
-      FROM (SELECT ${dateOfGid('gid')} AS date, count(*) AS deduped,
-        count(*) FILTER (WHERE vrule_idx IS NOT NULL) AS invalid,
-        count(*) FILTER (WHERE vrule_idx IS NULL) AS valid,
-        count(*) FILTER (WHERE vrule_idx IS NULL AND incomplete) AS incomplete,
-        ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n        ')}
-        FROM ${rows} GROUP BY ALL) c
-      LEFT JOIN (SELECT date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY date) n ON n.date = c.date
-      LEFT JOIN (SELECT q.date, count(*) AS n FROM ${rows} r JOIN ${quar} q ON q.gid = r.gid AND q.ts = r.ts AND q.stage = 'dq'
-                 WHERE r.vrule_idx IS NULL AND r.incomplete GROUP BY q.date) qi ON qi.date = c.date
+      FROM (SELECT date, ${['deduped', 'invalid', 'valid', 'incomplete', ...CURATED_MASK_COLUMNS.map((c) => `null_${c}`)].map((c) => `sum(${sqlIdent(c)}) AS ${sqlIdent(c)}`).join(', ')}
+            FROM ${gids} WHERE deduped IS NOT NULL GROUP BY date) c
+      LEFT JOIN (SELECT ${dateOfGid('gid')} AS date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY ALL) n ON n.date = c.date
+      LEFT JOIN (SELECT date, count(*) AS n FROM ${quar} WHERE stage = 'dq' AND incomplete GROUP BY date) qi ON qi.date = c.date
       ORDER BY c.date`,
     cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
     failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
