@@ -88,7 +88,7 @@ export interface TransformSqlPlan {
   readonly reportsQuery: string;
   /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
   failuresQuery(limit: number, perRule: number): string;
-  /** The curated rows of one date (CURATED_BARS' columns and the integer sort key {@link CURATED_SORT_KEY}, in `(symbol, ts)` order). */
+  /** The curated rows of one date: CURATED_BARS' columns, in `(symbol, ts)` order (an ORDER BY of its own). */
   curatedSelect(date: string): string;
   /** The quarantine rows of one date (QUARANTINE's columns). */
   quarantineSelect(date: string): string;
@@ -96,11 +96,6 @@ export interface TransformSqlPlan {
 
 const MAX_SAFE = '9007199254740991';
 
-/**
- * Columns of {@link TransformSqlPlan.curatedSelect} beyond CURATED_BARS' columns whose order is the
- * order of `(symbol, ts)` (gid and epoch ms): sorting two integers costs less than text and instants.
- */
-export const CURATED_SORT_KEY = ['ibp_sort_gid', 'ibp_sort_ts'] as const;
 
 /**
  * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
@@ -353,19 +348,15 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     if (day < 0) throw new RangeError(`date ${date} is not part of this transform pass`);
     return `gid BETWEEN ${day * GID_SPAN} AND ${(day + 1) * GID_SPAN - 1}`;
   };
-  const curatedColumns = (imputedRows: boolean): string =>
-    [
-      // The sort key: within a date, gid follows the symbols' order (sid numbers them sorted).
-      `gid AS ${CURATED_SORT_KEY[0]}`,
-      `ts AS ${CURATED_SORT_KEY[1]}`,
-      'symbol',
-      `${instant('ts')} AS ts`,
-      `${instant(imputedRows ? 'available_ts' : `ts + ${freq}`)} AS available_ts`,
-      ...values,
-      `${imputedRows} AS is_imputed`,
-      imputedRows ? 'imputation' : 'CAST(NULL AS VARCHAR) AS imputation',
-      ...CURATED_MASK_COLUMNS.map((c) => `${imputedRows} AS ${sqlIdent(`${c}_imputed`)}`),
-    ].join(', ');
+  // The curated rows sorted by (gid, ts), integers (within a date, gid follows the symbols' order:
+  // sid numbers them sorted), and only then given their instants and masks: the sort moves the
+  // fewest columns.
+  const curatedOrdered = (date: string): string => `SELECT symbol, ${instant('ts')} AS ts, ${instant('available_ms')} AS available_ts, ${values.join(', ')},
+      imp AS is_imputed, imputation, ${CURATED_MASK_COLUMNS.map((c) => `imp AS ${sqlIdent(`${c}_imputed`)}`).join(', ')}
+    FROM (SELECT n.symbol, o.gid, o.ts, o.ts + ${freq} AS available_ms, ${values.map((v) => `o.${v}`).join(', ')}, false AS imp, CAST(NULL AS VARCHAR) AS imputation
+          FROM ${obsRel} o JOIN ${gids} n ON n.gid = o.gid WHERE o.${dayOf(date)}
+          UNION ALL SELECT symbol, gid, ts, available_ts, ${values.join(', ')}, true, imputation FROM ${imputed} WHERE ${dayOf(date)}
+          ORDER BY gid, ts)`;
   const finite = (c: string): string => `CASE WHEN isfinite(r.${c}) THEN r.${c} END AS ${c}`;
   const quarantineColumns = [
     'w.source',
@@ -415,8 +406,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
         FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
       ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
-    curatedSelect: (date) => `SELECT ${curatedColumns(false)} FROM ${named(obsRel)} WHERE ${dayOf(date)}
-      UNION ALL SELECT ${curatedColumns(true)} FROM ${imputed} WHERE ${dayOf(date)}`,
+    curatedSelect: curatedOrdered,
     quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
   };
 }

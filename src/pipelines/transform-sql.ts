@@ -21,7 +21,7 @@ import {
   type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
-import { compileTransformPlan, CURATED_SORT_KEY, sessionGridCounts, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
+import { compileTransformPlan, sessionGridCounts, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
 
 /**
  * The transform as set-based SQL (issue 17): raw → curated for one or many session dates with
@@ -310,7 +310,7 @@ export class TransformPass {
     if (publish) {
       quarantineFile = await deps.quarantineStore.replaceFromRelation(dqKey, date, this.#requested, plan.quarantineSelect(date), quarantined > 0);
       if (gapTotals.expected > 0 || deps.curatedStore.hasPartition(dataset, date)) {
-        await deps.curatedStore.writeCuratedRelation(plan.curatedSelect(date), dataset, date, this.#requested, { sortKey: CURATED_SORT_KEY });
+        await deps.curatedStore.writeCuratedRelation(plan.curatedSelect(date), dataset, date, this.#requested, { ordered: true });
         counts.curated_rows = gapTotals.expected;
         curatedFile = deps.curatedStore.partitionFile(dataset, date);
       }

@@ -3,7 +3,7 @@ import { frequencyMs } from '../core/bars.js';
 import { dateLabelsBetween } from '../core/dates.js';
 import { InputError } from '../core/errors.js';
 import { isValidInstrumentKey } from '../core/instruments.js';
-import { sqlIdent, sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
+import { sqlKeyList, sqlNotInKeys, sqlString } from '../core/sql.js';
 import { Lake } from './lake.js';
 import { withAvailability } from './availability-sql.js';
 import { CURATED_BARS, CURATED_FILES, type CuratedBarRow } from './tables/curated-bars.js';
@@ -57,17 +57,17 @@ export class CuratedStore {
 
   /**
    * Like writeCuratedBars, from a SQL relation with CURATED_BARS' columns whose rows all belong to
-   * `symbols`: the rows never leave the engine. `sortKey` names further columns of the relation
-   * (not written) whose order is the order of `(symbol, ts)`, such as integer ids, which sort
-   * faster than text and instants; they are used when no other symbols' rows are kept.
+   * `symbols`: the rows never leave the engine. `ordered` says the relation's rows already come in
+   * `(symbol, ts)` order (its own ORDER BY, on keys that sort faster than text and instants); it
+   * is then written in that order unless other symbols' rows are kept.
    */
-  async writeCuratedRelation(selectSql: string, dataset: string, date: string, symbols: readonly string[], options: { sortKey?: readonly string[] } = {}): Promise<void> {
+  async writeCuratedRelation(selectSql: string, dataset: string, date: string, symbols: readonly string[], options: { ordered?: boolean } = {}): Promise<void> {
     const file = this.partitionFile(dataset, date);
     for (const s of symbols) if (!isValidInstrumentKey(s)) throw new InputError(`invalid instrument key ${JSON.stringify(s)}`);
     const select = existsSync(file)
       ? `SELECT * FROM (SELECT ${SELECT} FROM (${selectSql}) UNION ALL SELECT ${SELECT} FROM ${withAvailability(`read_parquet(${sqlString(file)})`, barMsOf(dataset))} WHERE ${sqlNotInKeys('symbol', symbols)}) ORDER BY symbol, ts`
-      : options.sortKey && options.sortKey.length > 0
-        ? `SELECT ${SELECT} FROM (${selectSql}) ORDER BY ${options.sortKey.map(sqlIdent).join(', ')}`
+      : options.ordered === true
+        ? `SELECT ${SELECT} FROM (${selectSql})`
         : `SELECT * FROM (SELECT ${SELECT} FROM (${selectSql})) ORDER BY symbol, ts`;
     await this.#lake.writeParquetAtomic(file, select);
   }

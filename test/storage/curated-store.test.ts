@@ -56,12 +56,12 @@ describe('CuratedStore', () => {
     expect(b.equals(a)).toBe(true);
   });
 
-  it('a relation with an integer sort key is written in the key\'s order, without the key; merged with kept symbols, in (symbol, ts) order', async () => {
+  it('an ordered relation is written in its own order (its ORDER BY on other keys); merged with kept symbols, in (symbol, ts) order', async () => {
     const date = '2024-11-26';
     await t.curated.writeCuratedBars([row('AAPL', T0 + 60_000, 1), row('AAPL', T0, 2), row('MSFT', T0, 3)], 'src', date);
-    // The key puts MSFT before AAPL: only a store that sorts by the key, not by the text, writes that order.
-    const keyed = `SELECT *, CASE symbol WHEN 'MSFT' THEN 1 ELSE 2 END AS k_sym, epoch_ms(ts) AS k_ts FROM ${t.curated.relationSql('src', [date])}`;
-    await t.curated.writeCuratedRelation(keyed, 'bars_1min', date, ['AAPL', 'MSFT'], { sortKey: ['k_sym', 'k_ts'] });
+    // The key puts MSFT before AAPL: only a store that keeps the relation's order, rather than sorting by the text, writes that order.
+    const keyed = `SELECT * EXCLUDE (k_sym, k_ts) FROM (SELECT *, CASE symbol WHEN 'MSFT' THEN 1 ELSE 2 END AS k_sym, epoch_ms(ts) AS k_ts FROM ${t.curated.relationSql('src', [date])} ORDER BY k_sym, k_ts)`;
+    await t.curated.writeCuratedRelation(keyed, 'bars_1min', date, ['AAPL', 'MSFT'], { ordered: true });
     const file = t.curated.partitionFile('bars_1min', date);
     const columns = await t.lake.query<{ column_name: string }>(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet('${file}', hive_partitioning = false))`);
     expect(columns.map((c) => c.column_name)).toEqual(CURATED_BARS.names);
@@ -69,8 +69,8 @@ describe('CuratedStore', () => {
       (await t.lake.query<{ symbol: string; ts: number }>(`SELECT symbol, epoch_ms(ts) AS ts FROM read_parquet('${file}')`)).map((r) => [r.symbol, r.ts]);
     expect(await order()).toEqual([['MSFT', T0], ['AAPL', T0], ['AAPL', T0 + 60_000]]);
     // Replacing AAPL keeps MSFT's rows from the file: the union is sorted by (symbol, ts) whatever the key.
-    const aapl = `SELECT *, 9 AS k_sym, -epoch_ms(ts) AS k_ts FROM ${t.curated.relationSql('src', [date], ['AAPL'])}`;
-    await t.curated.writeCuratedRelation(aapl, 'bars_1min', date, ['AAPL'], { sortKey: ['k_sym', 'k_ts'] });
+    const aapl = `SELECT * FROM ${t.curated.relationSql('src', [date], ['AAPL'])} ORDER BY ts DESC`;
+    await t.curated.writeCuratedRelation(aapl, 'bars_1min', date, ['AAPL'], { ordered: true });
     expect(await order()).toEqual([['AAPL', T0], ['AAPL', T0 + 60_000], ['MSFT', T0]]);
   });
 
