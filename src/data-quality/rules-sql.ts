@@ -236,13 +236,29 @@ export function outlierPasses(rule: RuleOf<'outlier'>, rows: string, names?: str
   const named = names === undefined
     ? `FROM exact e JOIN ${rows} o ON o.gid = e.gid AND o.ts = e.ts`
     : `FROM exact e JOIN ${names} o ON o.gid = e.gid`;
-  const doubtful = `WITH u AS (SELECT *, ln(x / px) AS r FROM (${outlierValuesSql(value, rows)})
-    ), approx AS (
-      SELECT gid, ts, rn, x, px, r, sum(r) OVER p / ${w} AS m, sum(r * r) OVER p AS s2
-      FROM u WINDOW p AS (PARTITION BY gid ORDER BY rn ROWS BETWEEN ${w} PRECEDING AND 1 PRECEDING)
+  // The cheap pass sorts the values once, by (gid, ts), and reads them in that order with
+  // streaming windows (no partition, no second sort); a row's return needs the row before in
+  // the same instrument. The mean of the w previous returns telescopes: their sum is
+  // ln x[k-1] - ln x[k-1-w] up to 1e-12 (each ln within an ulp, |ln x| <= 710 for a finite
+  // positive x). Their sum of squares is a difference of running sums over all rows, within
+  // 2 * k * u * (running sum) after k rows (u = 2^-53, with room to spare). The variance is taken
+  // at its lowest and |r - m| at its highest that these errors allow, so the rows found are a
+  // superset of those the sums taken window by window would find, which contain every row JS
+  // could call an outlier (|z| within 1e-4 of the threshold or above, or a window flat to 1e-8).
+  const ordered = `(SELECT gid, ts, x FROM (SELECT gid, ts, ${value} AS x FROM ${rows}) WHERE x IS NOT NULL ORDER BY gid, ts)`;
+  const doubtful = `WITH a AS (
+      SELECT gid, ts, CASE WHEN lag(gid) OVER () = gid THEN ln(x / lag(x) OVER ()) END AS r, lag(gid, ${w + 1}) OVER () = gid AS deep,
+             (lag(ln(x)) OVER () - lag(ln(x), ${w + 1}) OVER ()) / ${w} AS m, row_number() OVER () AS k
+      FROM ${ordered}
+    ), b AS (
+      SELECT *, sum(coalesce(r * r, 0)) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c2 FROM a
+    ), c AS (
+      SELECT gid, ts, r, m, lag(c2) OVER () - lag(c2, ${w + 1}) OVER () AS s2, 4.5e-16 * k * c2 AS es, deep FROM b
+    ), v AS (
+      SELECT *, greatest((s2 - es - ${w} * (abs(m) + 1e-12) * (abs(m) + 1e-12)) / ${w - 1}, 0) AS vlow FROM c WHERE deep
     )
-    SELECT gid, ts FROM (SELECT *, greatest((s2 - ${w} * m * m) / ${w - 1}, 0) AS v FROM approx WHERE rn > ${w})
-    WHERE v <= 1e-8 * (s2 / ${w}) OR abs(r - m) >= ${th} * sqrt(v) * (1 - 1e-4)`;
+    SELECT gid, ts FROM v
+    WHERE vlow <= 1e-8 * ((s2 + es) / ${w}) OR abs(r - m) + 1e-12 >= ${th} * sqrt(vlow) * (1 - 1e-4)`;
   // An instrument's values are numbered over all its rows: the previous returns of a doubtful
   // row are recomputed over every row of its instrument (and only its instrument's).
   const exact = (d: string): string => `WITH u AS MATERIALIZED (${outlierValuesSql(value, `(SELECT * FROM ${rows} WHERE gid IN (SELECT gid FROM ${d}))`)}
