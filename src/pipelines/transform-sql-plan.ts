@@ -66,6 +66,8 @@ export interface TransformSqlStep {
   readonly counts?: string;
   /** The step is skipped (neither planned nor run) when the step that counts this name inserted no rows. */
   readonly onlyIfRows?: string;
+  /** When the step that counts `counted` inserted no rows, `sql` (cheaper, for that case) runs instead. */
+  readonly unless?: { readonly counted: string; readonly sql: string };
 }
 
 export interface TransformSqlPlan {
@@ -178,11 +180,13 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const wide = ['source', 'con_id', 'what_to_show', 'bar_size', 'request_id', 'batch_id', 'ingestion_ts'];
   const extra = wide.filter((c) => cfg.rules.some((r) => ruleColumnsRead(r).includes(c)));
   const extraSql = extra.map((c) => (c === 'ingestion_ts' ? 'epoch_ms(ingestion_ts) AS ingestion_ts' : c));
-  const dupsSql = `CREATE TEMP TABLE ${dups} AS
-    SELECT gid, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
+  // An INSERT, for its count: without keys of several versions (the usual case), the rows step
+  // reads the raw files once, with no dedup at all.
+  const dupsSql = `CREATE TEMP TABLE ${dups} (gid BIGINT, ts BIGINT, versions BIGINT);
+    INSERT INTO ${dups} SELECT gid, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
   // `r` is read twice (rows without other versions; the few keys with several) rather than
   // materialized: a second scan of the raw file costs less than copying every row once more.
-  const rowsSql = `CREATE TEMP TABLE ${rows} AS
+  const rowsOf = (latest: string): string => `CREATE TEMP TABLE ${rows} AS
     WITH r AS NOT MATERIALIZED (
       SELECT gid, cal AS s_cal, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
              CASE WHEN isfinite(wap) AND wap > 0 THEN wap END AS wap,
@@ -190,12 +194,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
              ${extraSql.map((c) => `${c}, `).join('')}batch_id AS dedup_batch, ingestion_ts AS dedup_ingestion,
              s_day, s_open, s_close, s_cut, s_now
       FROM ${rawRows}
-    ), latest AS (
-      SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
-      UNION ALL
-      SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
-      QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
-    ), x AS (
+    ), latest AS (${latest}), x AS (
       SELECT l.* EXCLUDE (s_cal, s_day, s_open, s_close, s_cut, s_now), g.slot,
              g.slot IS NOT NULL AND l.ts <= l.s_cut AS on_grid,
              NOT (g.slot IS NOT NULL AND l.ts <= l.s_cut) AND l.ts >= l.s_open AND l.ts < l.s_close AND l.ts + ${freq} > l.s_now AS incomplete
@@ -203,6 +202,15 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       LEFT JOIN ${grid} g ON g.cal = l.s_cal AND g.day = l.s_day AND g.ts = l.ts
     )
     SELECT * FROM x`;
+  const rowsStep: TransformSqlStep = {
+    sql: rowsOf(`
+      SELECT * FROM r ANTI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts
+      UNION ALL
+      SELECT * FROM (SELECT r.* FROM r SEMI JOIN ${dups} d ON d.gid = r.gid AND d.ts = r.ts)
+      QUALIFY row_number() OVER (PARTITION BY gid, ts ORDER BY dedup_ingestion DESC, dedup_batch DESC) = 1
+    `),
+    unless: { counted: dups, sql: rowsOf('SELECT * FROM r') },
+  };
 
   // The rows table holds no text: names (date, symbol) cost more to materialize than all the
   // numbers. They come back from the grids' table (one row per gid) by a join, which the few
@@ -384,7 +392,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   return {
     rules,
     compute: [
-      ...[gridSql, dupsSql, rowsSql, gidsSql, failSql].map((sql) => ({ sql })),
+      { sql: gridSql },
+      { sql: dupsSql, counts: dups },
+      rowsStep,
+      { sql: gidsSql },
+      { sql: failSql },
       ...outlierSteps,
       ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],

@@ -240,7 +240,8 @@ export class TransformPass {
       const inserted = new Map<string, number>();
       for (const step of plan.compute) {
         if (step.onlyIfRows !== undefined && (inserted.get(step.onlyIfRows) ?? 0) === 0) continue;
-        const n = await lake.run(step.sql);
+        const none = step.unless !== undefined && (inserted.get(step.unless.counted) ?? 0) === 0;
+        const n = await lake.run(none && step.unless ? step.unless.sql : step.sql);
         if (step.counts !== undefined) inserted.set(step.counts, n);
       }
       await readResults(lake, plan, results);
