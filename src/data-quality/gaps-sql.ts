@@ -158,7 +158,7 @@ export function gapRunsSql(config: Config, inputs: GapSqlInputs, neighbours: str
 
 /**
  * The imputed rows, over the missing slots and their runs: `gid, date, symbol, slot, ts,
- * available_ts, run_len`,
+ * available_ts, grp, run_len` (`grp` numbers the run within its grid, {@link gapSlotsSql}),
  * the curated values, `imputation` and `complete` (every column with a strategy other than
  * `none` got a value).
  */
@@ -190,11 +190,11 @@ export function gapImputedSql(config: Config, slots: string, runs: string, barMs
   const needed = CURATED_MASK_COLUMNS.filter((c) => strategies[c] !== 'none').map((c) => `${id(c)} IS NOT NULL`);
   const linear = linearColumns(config);
   const knownLinear = linear.length > 0 ? `, CASE WHEN NOT (${tooLong}) THEN greatest(${linear.map((c) => `r.${id(`known_${c}`)}`).join(', ')}) END` : '';
-  return `SELECT gid, date, symbol, slot, ts, available_ts, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
+  return `SELECT gid, date, symbol, slot, ts, available_ts, grp, run_len, ${CURATED_MASK_COLUMNS.map(id).join(', ')},
       CASE WHEN run_len > ${config.max_gap_bars} THEN 'max_gap_exceeded' ELSE coalesce(nullif(concat_ws('+', ${applied.join(', ')}), ''), 'none') END AS imputation,
       ${needed.length > 0 ? needed.join(' AND ') : 'true'} AS complete
     FROM (
-      SELECT g.gid, g.date, g.symbol, g.slot, g.ts, greatest(g.ts + ${barMs}, r.run_known${knownLinear}) AS available_ts, r.len AS run_len, ${values.join(', ')}
+      SELECT g.gid, g.date, g.symbol, g.slot, g.ts, g.grp, greatest(g.ts + ${barMs}, r.run_known${knownLinear}) AS available_ts, r.len AS run_len, ${values.join(', ')}
       FROM ${slots} g JOIN ${runs} r ON r.gid = g.gid AND r.grp = g.grp)`;
 }
 

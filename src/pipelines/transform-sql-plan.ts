@@ -324,10 +324,14 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const observedCounts = `(SELECT e.gid, e.valid_on_grid - coalesce(q.n, 0) AS n FROM ${gids} e
       LEFT JOIN (SELECT gid, count(*) AS n FROM ${quar} WHERE stage = 'dq' AND on_grid GROUP BY gid) q ON q.gid = e.gid WHERE e.valid_on_grid IS NOT NULL)`;
   const gaps: GapSqlInputs = { observed: obsRel, observedCounts, missing, extent: gids, grid };
-  const gslotsSql = `CREATE TEMP TABLE ${gslots} AS ${gapSlotsSql(gaps)}`;
-  const neighboursSql = `CREATE TEMP TABLE ${neighbours} AS ${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}`;
-  const runsSql = `CREATE TEMP TABLE ${runs} AS ${gapRunsSql(cfg.gaps, gaps, neighbours, freq)}`;
-  const imputedSql = `CREATE TEMP TABLE ${imputed} AS ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
+  // The gap steps in one statement (each is small; a statement of its own costs more than its
+  // work): the runs are the imputed rows grouped by run, read back as such by the reports.
+  const imputedSql = `CREATE TEMP TABLE ${imputed} AS
+    WITH ${gslots} AS MATERIALIZED (${gapSlotsSql(gaps)}),
+    ${neighbours} AS MATERIALIZED (${gapRunNeighboursSql(cfg.gaps, gaps, gslots)}),
+    ${runs} AS MATERIALIZED (${gapRunsSql(cfg.gaps, gaps, neighbours, freq)})
+    ${gapImputedSql(cfg.gaps, gslots, runs, freq)}`;
+  const runsOf = `(SELECT gid, any_value(date) AS date, any_value(symbol) AS symbol, grp, min(slot) AS s0, count(*) AS len, min(ts) AS start_ts FROM ${imputed} GROUP BY gid, grp)`;
 
   // Per-instrument stats for the entity rules (bar_count, staleness), computed in their statement.
   const statsSql = `SELECT e.gid, e.symbol, e.date, e.n_slots AS expected, coalesce(e.valid_on_grid, 0) AS observed, e.last_valid_ts AS last_ts, s.as_of_ms AS as_of
@@ -340,7 +344,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   laterFails.push(`SELECT ${offGridIdx}, gid, date, symbol, ts, reason FROM ${quar} WHERE stage = 'grid'`);
   laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
       date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
-    FROM ${runs} WHERE len > ${cfg.gaps.max_gap_bars}`);
+    FROM ${runsOf} WHERE len > ${cfg.gaps.max_gap_bars}`);
   const laterFailSql = `INSERT INTO ${fail} SELECT * FROM (${cfg.rules.some(isEntityRule) ? `WITH ${stats} AS MATERIALIZED (${statsSql}) ` : ''}${laterFails.join('\nUNION ALL ')})`;
 
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
@@ -398,9 +402,9 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       { sql: gidsSql },
       { sql: failSql },
       ...outlierSteps,
-      ...[quarSql, gslotsSql, neighboursSql, runsSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
+      ...[quarSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
     ],
-    drop: [grid, dups, rows, fail, doubt, quar, gids, gslots, neighbours, runs, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
+    drop: [grid, dups, rows, fail, doubt, quar, gids, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
     // Sums of the per-grid counts; the superseded versions and the few incomplete rows a DQ rule
     // quarantined are counted apart.
     countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
@@ -412,7 +416,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
     failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
       UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,
-    reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runs, imputed)} ORDER BY date, symbol`,
+    reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runsOf, imputed)} ORDER BY date, symbol`,
     failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
         SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
                   row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr

@@ -35,7 +35,7 @@ import { compileTransformPlan, sessionGridCounts, type PlannedRule, type Transfo
 
 /** What the JS transform needs, with the stores' relation-level writes and the lake to run SQL on. */
 export interface SqlTransformDeps extends Omit<TransformDeps, 'rawStore' | 'curatedStore' | 'quarantineStore'> {
-  readonly lake: Pick<Lake, 'run' | 'query' | 'stage' | 'dropTable'>;
+  readonly lake: Pick<Lake, 'run' | 'query' | 'stage' | 'dropTables'>;
   /** `leaseDate` (when present and caching is on) serves a one-date pass from the rows cached on the connection. */
   readonly rawStore: Pick<RawStore, 'relationSql'> & Partial<Pick<RawStore, 'leaseDate'>>;
   readonly curatedStore: Pick<CuratedStore, 'writeCuratedRelation' | 'hasPartition' | 'partitionFile'>;
@@ -250,7 +250,7 @@ export class TransformPass {
       throw err;
     } finally {
       lease?.release();
-      for (const s of staged) await lake.dropTable(s);
+      await lake.dropTables(staged);
     }
     return new TransformPass(deps, dates, requested, plan, now, results);
   }
@@ -418,7 +418,21 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
     if (!r) throw new Error(`transform: unexpected date ${String(date)} in the results`);
     return r;
   };
-  for (const row of await lake.query(plan.countsQuery)) {
+  // One round trip for the five summaries: each one's rows as a JSON list, in its order.
+  const parts = {
+    counts: plan.countsQuery,
+    cutoffs: plan.cutoffsQuery,
+    failureCounts: plan.failureCountsQuery,
+    failures: plan.failuresQuery(MAX_LEDGER_FAILURES, 3),
+    reports: plan.reportsQuery,
+  };
+  const [lists] = await lake.query<Record<keyof typeof parts, string | null>>(
+    `SELECT ${Object.entries(parts)
+      .map(([k, q]) => `(SELECT CAST(to_json(list(x ORDER BY x.ibp_ord)) AS VARCHAR) FROM (SELECT row_number() OVER () AS ibp_ord, * FROM (${q})) x) AS ${k}`)
+      .join(',\n      ')}`,
+  );
+  const rowsOf = (k: keyof typeof parts): Record<string, unknown>[] => JSON.parse(lists?.[k] ?? '[]') as Record<string, unknown>[];
+  for (const row of rowsOf('counts')) {
     const r = at(row.date);
     r.counts = {
       raw_rows: num(row.raw_rows),
@@ -430,21 +444,21 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
     };
   }
   // A date is final when every open instrument's run is (the JS reference: `every`, true when none).
-  for (const row of await lake.query(plan.cutoffsQuery)) {
+  for (const row of rowsOf('cutoffs')) {
     const r = at(row.date);
     r.final &&= row.final === true;
     r.notArrived += num(row.not_arrived);
     r.cutoffs.set(String(row.symbol), { final: row.final === true, lastBarStart: row.last_bar_start === null ? null : num(row.last_bar_start) });
   }
-  for (const row of await lake.query(plan.failureCountsQuery)) {
+  for (const row of rowsOf('failureCounts')) {
     const r = at(row.date);
     if (row.stage === null) r.ruleFailures.set(num(row.rule_idx), num(row.n));
     else r.quarantined[row.stage as 'validity' | 'dq' | 'grid'] = num(row.n);
   }
-  for (const row of await lake.query(plan.failuresQuery(MAX_LEDGER_FAILURES, 3))) {
+  for (const row of rowsOf('failures')) {
     at(row.date).failures.push({ rule_idx: num(row.rule_idx), symbol: (row.symbol as string | null) ?? null, reason: String(row.reason) });
   }
-  for (const row of await lake.query(`SELECT * EXCLUDE (over_limit), CAST(to_json(over_limit) AS VARCHAR) AS over_limit FROM (${plan.reportsQuery})`)) {
+  for (const row of rowsOf('reports')) {
     at(row.date).reports.push({
       symbol: String(row.symbol),
       date: String(row.date),
@@ -455,7 +469,7 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
       unfilled: num(row.unfilled),
       gaps: num(row.gaps),
       longestGap: num(row.longest_gap),
-      overLimit: (JSON.parse(String(row.over_limit)) as { start: number; bars: number }[]).map((g) => ({ start: Number(g.start), bars: Number(g.bars) })),
+      overLimit: ((row.over_limit ?? []) as { start: number; bars: number }[]).map((g) => ({ start: Number(g.start), bars: Number(g.bars) })),
     });
   }
 }

@@ -448,14 +448,20 @@ export class Lake {
 
   /** Drops a relation made by stage() (its view and the rows behind it) or by createTempTable(). */
   async dropTable(name: string): Promise<void> {
-    const raw = this.#staged.get(name);
-    if (raw !== undefined) {
-      this.#staged.delete(name);
-      await this.run(`DROP VIEW IF EXISTS ${name}`);
-      await this.run(`DROP TABLE IF EXISTS ${raw}`);
-      return;
+    await this.dropTables([name]);
+  }
+
+  /** Drops several relations made by stage() or createTempTable() in one round trip. */
+  async dropTables(names: readonly string[]): Promise<void> {
+    const statements: string[] = [];
+    for (const name of names) {
+      const raw = this.#staged.get(name);
+      if (raw !== undefined) {
+        this.#staged.delete(name);
+        statements.push(`DROP VIEW IF EXISTS ${name}`, `DROP TABLE IF EXISTS ${raw}`);
+      } else statements.push(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);
     }
-    await this.run(`DROP TABLE IF EXISTS ${sqlIdent(name)}`);
+    if (statements.length > 0) await this.run(statements.join(';\n'));
   }
 
   /**
