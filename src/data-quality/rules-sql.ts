@@ -113,13 +113,14 @@ function rangeSql(rule: RuleOf<'range'>, rows: string): string | null {
   const field = sqlString(rule.field);
   if (c.kind === 'missing') return null;
   if (c.kind === 'string') return `SELECT ${FAIL_COLUMNS}, ${field} || ' ' || ${c.show} || ' is not a number' AS reason FROM ${rows} WHERE ${c.sql} IS NOT NULL`;
+  // One formatting call (costly to bind), then what is wrong.
   const cases: string[] = [];
-  if (rule.min !== undefined) cases.push(`WHEN x < ${sqlNumber(rule.min)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is below min ${rule.min}`)}`);
-  if (rule.max !== undefined) cases.push(`WHEN x > ${sqlNumber(rule.max)} THEN ${field} || ' ' || ${JS_SQL.num}(x) || ${sqlString(` is above max ${rule.max}`)}`);
+  if (rule.min !== undefined) cases.push(`WHEN x < ${sqlNumber(rule.min)} THEN ${sqlString(` is below min ${rule.min}`)}`);
+  if (rule.max !== undefined) cases.push(`WHEN x > ${sqlNumber(rule.max)} THEN ${sqlString(` is above max ${rule.max}`)}`);
   const outside = [rule.min !== undefined ? `x < ${sqlNumber(rule.min)}` : null, rule.max !== undefined ? `x > ${sqlNumber(rule.max)}` : null]
     .filter((s) => s !== null)
     .join(' OR ');
-  return `SELECT ${FAIL_COLUMNS}, CASE ${cases.join(' ')} END AS reason
+  return `SELECT ${FAIL_COLUMNS}, ${field} || ' ' || ${JS_SQL.num}(x) || CASE ${cases.join(' ')} END AS reason
     FROM ${gathered(`SELECT ${FAIL_COLUMNS}, x FROM (SELECT ${FAIL_COLUMNS}, ${c.num} AS x FROM ${rows}) WHERE x IS NOT NULL AND (${outside})`)}`;
 }
 
@@ -144,7 +145,8 @@ function notNullSql(rule: RuleOf<'not_null'>, rows: string): string {
 }
 
 function ohlcSql(rows: string): string {
-  // Each price is formatted once per failing row (a formatting call is costly to bind).
+  // Each price is formatted once per failing row, by one formatting call over the four (a
+  // formatting call is costly to bind).
   const checks: [string, string][] = [
     ['low <= high', `'low ' || jl || ' > high ' || jh`],
     ['open <= high', `'open ' || jo || ' > high ' || jh`],
@@ -154,8 +156,9 @@ function ohlcSql(rows: string): string {
   ];
   const present = ['open', 'high', 'low', 'close'].map((c) => `${c} IS NOT NULL AND NOT isnan(${c})`).join(' AND ');
   return `SELECT ${FAIL_COLUMNS}, concat_ws('; ', ${checks.map(([ok, text]) => `CASE WHEN NOT (${ok}) THEN ${text} END`).join(', ')}) AS reason
-    FROM (SELECT ${FAIL_COLUMNS}, open, high, low, close, ${['open', 'high', 'low', 'close'].map((c) => `${JS_SQL.num}(${c}) AS j${c[0] as string}`).join(', ')}
-          FROM ${gathered(`SELECT ${FAIL_COLUMNS}, open, high, low, close FROM ${rows} WHERE ${present} AND NOT (${checks.map(([ok]) => ok).join(' AND ')})`)})`;
+    FROM (SELECT *, j[1] AS jo, j[2] AS jh, j[3] AS jl, j[4] AS jc FROM (
+          SELECT ${FAIL_COLUMNS}, open, high, low, close, list_transform([open, high, low, close], v -> ${JS_SQL.num}(v)) AS j
+          FROM ${gathered(`SELECT ${FAIL_COLUMNS}, open, high, low, close FROM ${rows} WHERE ${present} AND NOT (${checks.map(([ok]) => ok).join(' AND ')})`)}))`;
 }
 
 function monotonicSql(rule: RuleOf<'monotonic_time'>, rows: string): string {

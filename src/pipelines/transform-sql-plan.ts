@@ -170,7 +170,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       WHEN volume IS NULL OR NOT isfinite(volume) THEN ${pick('volume', 'volume_finite')}
       ELSE ${pick('volume', 'volume_negative')} END`;
   const suffix = { ts: ' is not a valid epoch-ms instant', finite: ' is not a finite number', positive: ' is not positive', volume_finite: ' is not a finite number', volume_negative: ' is negative' };
-  const vreason = `${firstBad((c) => sqlString(c))} || ' ' || ${JS_SQL.num}(${firstBad((c) => `CAST(${c} AS DOUBLE)`)}) || ${firstBad((_, k) => sqlString(suffix[k]))}`;
+  // One CASE picks field, value and text together; the value is formatted by one call.
+  const vreason = `list_transform([${firstBad((c, k) => `{'f': ${sqlString(c)}, 'v': CAST(${c} AS DOUBLE), 's': ${sqlString(suffix[k])}}`)}], b -> b.f || ' ' || ${JS_SQL.num}(b.v) || b.s)[1]`;
   const iso = (c: string): string => `${JS_SQL.iso}(${c})`;
 
   // One row per (date, symbol, ts): the latest ingestion wins, then the greatest batch id. Hash
