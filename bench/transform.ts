@@ -292,6 +292,18 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     }
     const [check] = await lake.query<{ n: number }>(`SELECT count(*) AS n FROM read_parquet(${sqlString(join(out, '**', '*.parquet'))})`);
     if (check?.n !== gridRows) throw new Error(`bound wrote ${check?.n} rows, expected ${gridRows}`);
+    // The last run's curated files must be in (symbol, ts) order, as the readers expect: the
+    // transform sorts on integer keys and relies on DuckDB keeping that order through the write.
+    const curatedStore = deps.curatedStore as CuratedStore;
+    for (const d of dates) {
+      const file = curatedStore.partitionFile('bars_1min', d);
+      const [order] = await lake.query<{ bad: number }>(
+        `SELECT count(*) FILTER (WHERE ps > symbol OR (ps = symbol AND pts >= ts)) AS bad
+         FROM (SELECT symbol, ts, lag(symbol) OVER (ORDER BY file_row_number) AS ps, lag(ts) OVER (ORDER BY file_row_number) AS pts
+               FROM read_parquet(${sqlString(file)}, file_row_number = true))`,
+      );
+      if (order?.bad !== 0) throw new Error(`curated ${d}: ${order?.bad} rows out of (symbol, ts) order`);
+    }
 
     const t = median(times);
     const tb = median(bounds);
