@@ -76,20 +76,17 @@ export interface TransformSqlPlan {
   readonly compute: readonly TransformSqlStep[];
   /** Drops every temporary table of the plan. */
   readonly drop: readonly string[];
-  /** Per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows. */
-  readonly countsQuery: string;
   /**
-   * Per date and open instrument: `final` (its run is the session's final one), `last_bar_start`
-   * (the cutoff of an intraday run; NULL when final or without raw rows) and `not_arrived` (grid
-   * bars complete at now but after the cutoff).
+   * What JS reads back, in one row of JSON lists (VARCHAR), each in its order:
+   * - `counts`, per date: `raw_rows, deduped, invalid, valid, incomplete` and `null_<column>` counts over valid rows;
+   * - `cutoffs`, per date and open instrument: `final` (its run is the session's final one),
+   *   `last_bar_start` (the cutoff of an intraday run; NULL when final or without raw rows) and
+   *   `not_arrived` (grid bars complete at now but after the cutoff);
+   * - `failureCounts`, per date: quarantined rows per stage (`date, stage, NULL, n`) and failures per rule (`date, NULL, rule_idx, n`);
+   * - `failures`, per date: the first `limit` failures in outcome order plus the first `perRule` of each rule (`date, rule_idx, symbol, reason`);
+   * - `reports`: the gap reports, by date and symbol.
    */
-  readonly cutoffsQuery: string;
-  /** Per date, quarantined rows per stage (`date, stage, NULL, n`) and failures per rule (`date, NULL, rule_idx, n`). */
-  readonly failureCountsQuery: string;
-  /** Gap reports, sorted by date and symbol. */
-  readonly reportsQuery: string;
-  /** Per date, the first `limit` failures in outcome order plus the first `perRule` of each rule: `date, rule_idx, symbol, reason`. */
-  failuresQuery(limit: number, perRule: number): string;
+  resultsQuery(limit: number, perRule: number): string;
   /** The curated rows of one date: CURATED_BARS' columns, in `(symbol, ts)` order (an ORDER BY of its own). */
   curatedSelect(date: string): string;
   /** The quarantine rows of one date (QUARANTINE's columns). */
@@ -346,7 +343,11 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   laterFails.push(`SELECT ${maxGapIdx}, gid, date, symbol, start_ts,
       date || ': ' || CAST(len AS VARCHAR) || ${sqlString(` missing ${cfg.gaps.frequency} bars from `)} || ${iso('start_ts')} || ${sqlString(` exceed max_gap_bars ${cfg.gaps.max_gap_bars}; left NULL`)}
     FROM ${runsOf} WHERE len > ${cfg.gaps.max_gap_bars}`);
-  const laterFailSql = `INSERT INTO ${fail} SELECT * FROM (${cfg.rules.some(isEntityRule) ? `WITH ${stats} AS MATERIALIZED (${statsSql}) ` : ''}${laterFails.join('\nUNION ALL ')})`;
+  // The failures found last (entity rules, off-grid rows, over-long gaps) are computed where they
+  // are read, with the others: no statement of their own.
+  const laterSql = `${cfg.rules.some(isEntityRule) ? `WITH ${stats} AS MATERIALIZED (${statsSql}) ` : ''}${laterFails.join('\nUNION ALL ')}`;
+  const later = t('later');
+  const allFails = `(SELECT * FROM ${fail} UNION ALL SELECT * FROM ${later})`;
 
   const perBar = rules.filter((r) => r.perBar).map((r) => r.index);
   const ledgerReason = `CASE WHEN rule_idx IN (${perBar.join(', ')}) THEN ${iso('ts')} || ': ' || reason ELSE reason END`;
@@ -394,6 +395,24 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     FROM ${quar} q JOIN ${rows} r ON r.gid = q.gid AND r.ts = q.ts
     LEFT JOIN qwide w ON w.gid = q.gid AND w.ts = q.ts`;
 
+  // Sums of the per-grid counts; the superseded versions and the few incomplete rows a DQ rule
+  // quarantined are counted apart.
+  const countsQuery = `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
+      FROM (SELECT date, ${['deduped', 'invalid', 'valid', 'incomplete', ...CURATED_MASK_COLUMNS.map((c) => `null_${c}`)].map((c) => `sum(${sqlIdent(c)}) AS ${sqlIdent(c)}`).join(', ')}
+            FROM ${gids} WHERE deduped IS NOT NULL GROUP BY date) c
+      LEFT JOIN (SELECT ${dateOfGid('gid')} AS date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY ALL) n ON n.date = c.date
+      LEFT JOIN (SELECT date, count(*) AS n FROM ${quar} WHERE stage = 'dq' AND incomplete GROUP BY date) qi ON qi.date = c.date
+      ORDER BY c.date`;
+  const cutoffsQuery = `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`;
+  const failureCountsQuery = `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
+      UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${allFails} GROUP BY ALL`;
+  const reportsQuery = `${gapReportsSql(cfg.gaps, gaps, runsOf, imputed)} ORDER BY date, symbol`;
+  const failuresQuery = (limit: number, perRule: number): string => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
+        SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
+                  row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
+        FROM ${allFails}) WHERE k <= ${limit} OR kr <= ${perRule}
+      ORDER BY date, rule_idx, symbol, ts NULLS FIRST`;
+
   return {
     rules,
     compute: [
@@ -403,26 +422,16 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       { sql: gidsSql },
       { sql: failSql },
       ...outlierSteps,
-      ...[quarSql, imputedSql, laterFailSql, qoutSql].map((sql) => ({ sql })),
+      ...[quarSql, imputedSql, qoutSql].map((sql) => ({ sql })),
     ],
     drop: [grid, dups, rows, fail, doubt, quar, gids, imputed, qout].map((name) => `DROP TABLE IF EXISTS ${name}`),
-    // Sums of the per-grid counts; the superseded versions and the few incomplete rows a DQ rule
-    // quarantined are counted apart.
-    countsQuery: `SELECT c.* EXCLUDE (incomplete), c.deduped + coalesce(n.superseded, 0) AS raw_rows, c.incomplete - coalesce(qi.n, 0) AS incomplete
-      FROM (SELECT date, ${['deduped', 'invalid', 'valid', 'incomplete', ...CURATED_MASK_COLUMNS.map((c) => `null_${c}`)].map((c) => `sum(${sqlIdent(c)}) AS ${sqlIdent(c)}`).join(', ')}
-            FROM ${gids} WHERE deduped IS NOT NULL GROUP BY date) c
-      LEFT JOIN (SELECT ${dateOfGid('gid')} AS date, sum(versions - 1) AS superseded FROM ${dups} GROUP BY ALL) n ON n.date = c.date
-      LEFT JOIN (SELECT date, count(*) AS n FROM ${quar} WHERE stage = 'dq' AND incomplete GROUP BY date) qi ON qi.date = c.date
-      ORDER BY c.date`,
-    cutoffsQuery: `SELECT date, symbol, final, CASE WHEN NOT final THEN newest END AS last_bar_start, n_cut - n_slots AS not_arrived FROM ${gids} ORDER BY date, symbol`,
-    failureCountsQuery: `SELECT date, stage, CAST(NULL AS INTEGER) AS rule_idx, count(*) AS n FROM ${quar} GROUP BY ALL
-      UNION ALL SELECT date, NULL, rule_idx, count(*) FROM ${fail} GROUP BY ALL`,
-    reportsQuery: `${gapReportsSql(cfg.gaps, gaps, runsOf, imputed)} ORDER BY date, symbol`,
-    failuresQuery: (limit, perRule) => `SELECT date, rule_idx, symbol, ${ledgerReason} AS reason FROM (
-        SELECT *, row_number() OVER (PARTITION BY date ORDER BY rule_idx, symbol, ts NULLS FIRST) AS k,
-                  row_number() OVER (PARTITION BY date, rule_idx ORDER BY symbol, ts NULLS FIRST) AS kr
-        FROM ${fail}) WHERE k <= ${limit} OR kr <= ${perRule}
-      ORDER BY date, rule_idx, symbol, ts NULLS FIRST`,
+    resultsQuery: (limit, perRule) => {
+      const lists = { counts: countsQuery, cutoffs: cutoffsQuery, failureCounts: failureCountsQuery, failures: failuresQuery(limit, perRule), reports: reportsQuery };
+      return `WITH ${later} AS MATERIALIZED (${laterSql})
+        SELECT ${Object.entries(lists)
+          .map(([k, q]) => `(SELECT CAST(to_json(list(x ORDER BY x.ibp_ord)) AS VARCHAR) FROM (SELECT row_number() OVER () AS ibp_ord, * FROM (${q})) x) AS ${k}`)
+          .join(',\n          ')}`;
+    },
     curatedSelect: curatedOrdered,
     quarantineSelect: (date) => `SELECT * EXCLUDE (date) FROM ${qout} WHERE date = ${sqlString(date)}`,
   };

@@ -418,20 +418,10 @@ async function readResults(lake: SqlTransformDeps['lake'], plan: TransformSqlPla
     if (!r) throw new Error(`transform: unexpected date ${String(date)} in the results`);
     return r;
   };
-  // One round trip for the five summaries: each one's rows as a JSON list, in its order.
-  const parts = {
-    counts: plan.countsQuery,
-    cutoffs: plan.cutoffsQuery,
-    failureCounts: plan.failureCountsQuery,
-    failures: plan.failuresQuery(MAX_LEDGER_FAILURES, 3),
-    reports: plan.reportsQuery,
-  };
-  const [lists] = await lake.query<Record<keyof typeof parts, string | null>>(
-    `SELECT ${Object.entries(parts)
-      .map(([k, q]) => `(SELECT CAST(to_json(list(x ORDER BY x.ibp_ord)) AS VARCHAR) FROM (SELECT row_number() OVER () AS ibp_ord, * FROM (${q})) x) AS ${k}`)
-      .join(',\n      ')}`,
-  );
-  const rowsOf = (k: keyof typeof parts): Record<string, unknown>[] => JSON.parse(lists?.[k] ?? '[]') as Record<string, unknown>[];
+  // One round trip for the five summaries, each a JSON list of its rows.
+  type Lists = 'counts' | 'cutoffs' | 'failureCounts' | 'failures' | 'reports';
+  const [lists] = await lake.query<Record<Lists, string | null>>(plan.resultsQuery(MAX_LEDGER_FAILURES, 3));
+  const rowsOf = (k: Lists): Record<string, unknown>[] => JSON.parse(lists?.[k] ?? '[]') as Record<string, unknown>[];
   for (const row of rowsOf('counts')) {
     const r = at(row.date);
     r.counts = {
