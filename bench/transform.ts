@@ -177,6 +177,8 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     let curated = 0;
     let quarantined = 0;
     let imputed = 0;
+    /** The curated files the last run wrote. */
+    let curatedFiles: string[] = [];
     /** One run of the transform over the case's dates; its wall seconds. */
     // Process CPU time of each timed run too (DuckDB's threads included): on a loaded machine it
     // says more about the work than the wall time does.
@@ -195,11 +197,13 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
       curated = 0;
       quarantined = 0;
       imputed = 0;
+      curatedFiles = [];
       if (dates.length === 1) {
         const s = await runTransformSql(dates[0] as string, undefined, deps);
         curated += s.counts.curated_rows;
         quarantined += s.counts.quarantined;
         imputed += s.counts.imputed;
+        if (s.curatedFile) curatedFiles.push(s.curatedFile);
       } else {
         const range = new TransformRange(dates, undefined, deps);
         try {
@@ -208,6 +212,7 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
             curated += s.counts.curated_rows;
             quarantined += s.counts.quarantined;
             imputed += s.counts.imputed;
+        if (s.curatedFile) curatedFiles.push(s.curatedFile);
             rss?.sample();
           }
         } finally {
@@ -294,15 +299,14 @@ async function measure(c: Case, dir: string, profile: 'off' | 'statements' | 'ex
     if (check?.n !== gridRows) throw new Error(`bound wrote ${check?.n} rows, expected ${gridRows}`);
     // The last run's curated files must be in (symbol, ts) order, as the readers expect: the
     // transform sorts on integer keys and relies on DuckDB keeping that order through the write.
-    const curatedStore = deps.curatedStore as CuratedStore;
-    for (const d of dates) {
-      const file = curatedStore.partitionFile('bars_1min', d);
+    if (curatedFiles.length !== dates.length) throw new Error(`transform wrote ${curatedFiles.length} curated files for ${dates.length} dates`);
+    for (const file of curatedFiles) {
       const [order] = await lake.query<{ bad: number }>(
         `SELECT count(*) FILTER (WHERE ps > symbol OR (ps = symbol AND pts >= ts)) AS bad
          FROM (SELECT symbol, ts, lag(symbol) OVER (ORDER BY file_row_number) AS ps, lag(ts) OVER (ORDER BY file_row_number) AS pts
                FROM read_parquet(${sqlString(file)}, file_row_number = true))`,
       );
-      if (order?.bad !== 0) throw new Error(`curated ${d}: ${order?.bad} rows out of (symbol, ts) order`);
+      if (order?.bad !== 0) throw new Error(`${file}: ${order?.bad} rows out of (symbol, ts) order`);
     }
 
     const t = median(times);

@@ -18,8 +18,8 @@ import { entityRuleFailuresSql, isEntityRule, outlierPasses, rowRuleFailuresSql,
  *   as_of_ms, now_ms BIGINT, final BOOLEAN, n_full, n_cut BIGINT)`: each calendar's session of each
  *   date (`day` numbers the dates); bars start at most at `cut_ms` (complete at the run's now);
  *   staleness is judged at `as_of_ms`; `final` when the run is past the close plus
- *   `gaps.final_grace` (intraday-cutoff.ts); `n_full` grid bars (breaks left out), `n_cut` of them
- *   start at most at `cut_ms` ({@link sessionGridCounts});
+ *   `gaps.final_grace` (intraday-cutoff.ts); `n_full` grid bars (the calendar's expected bar
+ *   starts, breaks left out), `n_cut` of them start at most at `cut_ms`;
  * - `breaks (cal BIGINT, date VARCHAR, start_ms, end_ms BIGINT)`: pauses inside sessions.
  * Instants are epoch ms (BIGINT) throughout, TIMESTAMPTZ again only in the written files; a
  * (date, symbol) pair is keyed by one number, `gid = day * 2^20 + sid`, for cheap joins and sorts.
@@ -95,7 +95,6 @@ export interface TransformSqlPlan {
 
 const MAX_SAFE = '9007199254740991';
 
-
 /**
  * Epoch ms → TIMESTAMPTZ. to_timestamp(seconds) rounds to the microsecond, so it is exact for
  * whole ms, and an order of magnitude cheaper than casting a TIMESTAMP (which goes through the
@@ -152,6 +151,12 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       JOIN ${inputs.symbols} y ON y.symbol = r.symbol
       JOIN ${sess} s ON s.cal = y.cal AND s.date = r.date)`;
 
+  // Whether a bar (start `ts`, its grid `slot` or NULL) is on its session's grid as the run cuts it,
+  // or else still incomplete at now: for the rows as they are read, and for quarantined rows again.
+  const barFlags = (slot: string, ts: string, s: { cut: string; open: string; close: string; now: string }): { onGrid: string; incomplete: string } => {
+    const onGrid = `(${slot} IS NOT NULL AND ${ts} <= ${s.cut})`;
+    return { onGrid, incomplete: `NOT ${onGrid} AND ${ts} >= ${s.open} AND ${ts} < ${s.close} AND ${ts} + ${freq} > ${s.now}` };
+  };
   const prices = ['open', 'high', 'low', 'close'];
   const validityIdx = `CASE
       WHEN ts <= 0 OR ts > ${MAX_SAFE} THEN 0
@@ -184,6 +189,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
     INSERT INTO ${dups} SELECT gid, coalesce(epoch_ms(ts), 0) AS ts, count(*) AS versions FROM ${rawRows} GROUP BY gid, coalesce(epoch_ms(ts), 0) HAVING count(*) > 1`;
   // `r` is read twice (rows without other versions; the few keys with several) rather than
   // materialized: a second scan of the raw file costs less than copying every row once more.
+  const rowFlags = barFlags('g.slot', 'l.ts', { cut: 'l.s_cut', open: 'l.s_open', close: 'l.s_close', now: 'l.s_now' });
   const rowsOf = (latest: string): string => `CREATE TEMP TABLE ${rows} AS
     WITH r AS NOT MATERIALIZED (
       SELECT gid, cal AS s_cal, coalesce(epoch_ms(ts), 0) AS ts, open, high, low, close, volume,
@@ -193,9 +199,7 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
              s_day, s_open, s_close, s_cut, s_now
       FROM ${rawRows}
     ), latest AS (${latest}), x AS (
-      SELECT l.* EXCLUDE (s_cal, s_day, s_open, s_close, s_cut, s_now), g.slot,
-             g.slot IS NOT NULL AND l.ts <= l.s_cut AS on_grid,
-             NOT (g.slot IS NOT NULL AND l.ts <= l.s_cut) AND l.ts >= l.s_open AND l.ts < l.s_close AND l.ts + ${freq} > l.s_now AS incomplete
+      SELECT l.* EXCLUDE (s_cal, s_day, s_open, s_close, s_cut, s_now), g.slot, ${rowFlags.onGrid} AS on_grid, ${rowFlags.incomplete} AS incomplete
       FROM (SELECT * EXCLUDE (dedup_batch, dedup_ingestion), CAST(${validityIdx} AS INTEGER) AS vrule_idx FROM latest) l
       LEFT JOIN ${grid} g ON g.cal = l.s_cal AND g.day = l.s_day AND g.ts = l.ts
     )
@@ -265,10 +269,10 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   const kept = keptOf(quar);
   // A quarantined row's on_grid and incomplete flags (as the rows table has them), from its grid's
   // session: the counts leave out the quarantined rows without another scan of the rows.
-  const onGrid = `(g.slot IS NOT NULL AND q.ts <= e.cut_ms)`;
+  const quarFlags = barFlags('g.slot', 'q.ts', { cut: 'e.cut_ms', open: 'e.open_ms', close: 'e.close_ms', now: 'e.now_ms' });
   const quarSql = `CREATE TEMP TABLE ${quar} AS
     WITH ruled AS MATERIALIZED (${quarRules})
-    SELECT q.*, ${onGrid} AS on_grid, NOT ${onGrid} AND q.ts >= e.open_ms AND q.ts < e.close_ms AND q.ts + ${freq} > e.now_ms AS incomplete
+    SELECT q.*, ${quarFlags.onGrid} AS on_grid, ${quarFlags.incomplete} AS incomplete
     FROM ruled q JOIN ${gids} e ON e.gid = q.gid LEFT JOIN ${grid} g ON g.cal = e.cal AND g.day = e.day AND g.ts = q.ts
     UNION ALL
     SELECT k.gid, n.date, n.symbol, k.ts, 'grid', 'off_grid', ${iso('k.ts')} || CASE
@@ -288,10 +292,6 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // costs more than filtering them again for each of the few statements that read them.
   const obsRel = `(SELECT gid, slot, ts, ${values.join(', ')} FROM ${kept} WHERE on_grid)`;
   const gridGid = `s.day * ${GID_SPAN} + y.sid`;
-  // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
-  // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
-  // committed raw bar (any version, valid or not), none without raw rows. Rows never lie past
-  // that bar, so which rows are on the grid (cut at now) does not change.
   // Everything later steps count per grid over the rows, in the one scan that finds each grid's
   // newest bar: the entity rules' stats, the run's counts, the observed bars of the gap reports.
   const rowStatsSql = `SELECT gid, max(ts) AS newest,
@@ -303,6 +303,10 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
       max(ts) FILTER (WHERE vrule_idx IS NULL) AS last_valid_ts,
       ${CURATED_MASK_COLUMNS.map((c) => `count(*) FILTER (WHERE vrule_idx IS NULL AND (${c} IS NULL${c === 'trade_count' ? '' : ` OR isnan(${c})`})) AS ${sqlIdent(`null_${c}`)}`).join(',\n      ')}
     FROM ${rows} GROUP BY gid`;
+  // How far each instrument's grid goes (intraday-cutoff.ts): a final run (past the close plus
+  // gaps.final_grace) the whole grid of bars complete at now; before, only up to the newest
+  // committed raw bar (any version, valid or not), none without raw rows. Rows never lie past
+  // that bar, so which rows are on the grid (cut at now) does not change.
   const gidsSql = `CREATE TEMP TABLE ${gids} AS
     WITH g AS (
       SELECT ${gridGid} AS gid, y.symbol, s.date, s.cal, s.day, s.final, s.n_cut, s.n_full, s.open_ms, s.close_ms, s.cut_ms, s.now_ms, w.* EXCLUDE (gid),
@@ -367,8 +371,8 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   // fewest columns.
   const curatedOrdered = (date: string): string => `SELECT symbol, ${instant('ts')} AS ts, ${instant('available_ms')} AS available_ts, ${values.join(', ')},
       imp AS is_imputed, imputation, ${CURATED_MASK_COLUMNS.map((c) => `imp AS ${sqlIdent(`${c}_imputed`)}`).join(', ')}
-    FROM (SELECT n.symbol, o.gid, o.ts, o.ts + ${freq} AS available_ms, ${values.map((v) => `o.${v}`).join(', ')}, false AS imp, CAST(NULL AS VARCHAR) AS imputation
-          FROM ${obsRel} o JOIN ${gids} n ON n.gid = o.gid WHERE o.${dayOf(date)}
+    FROM (SELECT symbol, gid, ts, ts + ${freq} AS available_ms, ${values.join(', ')}, false AS imp, CAST(NULL AS VARCHAR) AS imputation
+          FROM ${named(obsRel)} WHERE ${dayOf(date)}
           UNION ALL SELECT symbol, gid, ts, available_ts, ${values.join(', ')}, true, imputation FROM ${imputed} WHERE ${dayOf(date)}
           ORDER BY gid, ts)`;
   const finite = (c: string): string => `CASE WHEN isfinite(r.${c}) THEN r.${c} END AS ${c}`;
@@ -437,17 +441,3 @@ export function compileTransformPlan(cfg: TransformSqlConfig, inputs: TransformS
   };
 }
 
-/**
- * A session's grid bars (`range(open, close, barMs)` outside its breaks) and how many of them
- * start at most at `cut`: the `n_full` and `n_cut` of the staged sessions.
- */
-export function sessionGridCounts(open: number, close: number, breaks: readonly { readonly start: number; readonly end: number }[], barMs: number, cut: number): { full: number; cut: number } {
-  let full = 0;
-  let upToCut = 0;
-  for (let ts = open; ts < close; ts += barMs) {
-    if (breaks.some((b) => ts >= b.start && ts < b.end)) continue;
-    full++;
-    if (ts <= cut) upToCut++;
-  }
-  return { full, cut: upToCut };
-}

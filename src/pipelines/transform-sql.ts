@@ -21,7 +21,7 @@ import {
   type TransformDeps,
   type TransformSummary,
 } from './transform-pipeline.js';
-import { compileTransformPlan, sessionGridCounts, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
+import { compileTransformPlan, type PlannedRule, type TransformSqlPlan } from './transform-sql-plan.js';
 
 /**
  * The transform as set-based SQL (issue 17): raw → curated for one or many session dates with
@@ -156,9 +156,9 @@ export class TransformPass {
         // A daily bar (one per session, stamped at the open) is complete at the session's close.
         const cut = daily ? (session.close <= now ? session.open : session.open - 1) : now - freq;
         sessions.cut_ms.push(cut);
-        const counts = sessionGridCounts(session.open, session.close, session.breaks ?? [], freq, cut);
-        sessions.n_full.push(counts.full);
-        sessions.n_cut.push(counts.cut);
+        const grid = cal.expectedBarStarts(session, freq);
+        sessions.n_full.push(grid.length);
+        sessions.n_cut.push(grid.filter((t) => t <= cut).length);
         // Staleness is judged where trading stopped: a session ending in CME's halt stops at 16:00 CT.
         sessions.as_of_ms.push(tradedUntil(session, Math.min(now, session.close)));
         sessions.now_ms.push(now);
